@@ -1,0 +1,62 @@
+# Two commands for newcomers: `make run` and `make test`. Both install what is
+# missing (Debian packages), build, and go.
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 30
+JOBS       ?= $(shell nproc)
+PYTHON     ?= $(shell python3 -c 'import pytest' >/dev/null 2>&1 && echo python3 || echo /usr/bin/python3)
+
+.PHONY: deps build run test unit integration fuzz fuzz-smoke fuzz-build asan test-asan bench clean
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@echo
+	@echo "wasmgate is starting on the embedded demo config. Try, from another shell:"
+	@echo "  curl -i http://127.0.0.1:8000/demo/hello     # proxied to the demo upstream on 127.0.0.1:8002"
+	@echo "  curl -i http://127.0.0.1:8000/nope           # 404: no Route matched"
+	@echo "Stop with Ctrl-C."
+	@echo
+	@./$(BUILD)/wasmgate start --admin-listen off
+
+unit: build
+	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+integration: build
+	@WASMGATE_BIN=$(CURDIR)/$(BUILD)/wasmgate $(PYTHON) -m pytest -q tests/integration
+
+fuzz-build: deps
+	@CXX=clang++-19 cmake -S . -B $(BUILD_FUZZ) -G Ninja -DWASMGATE_FUZZ=ON -DWASMGATE_TESTS=OFF \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD_FUZZ) -j $(JOBS)
+
+# Each fuzz target for FUZZ_SECONDS, from the seed corpus in tests/fuzz/corpus.
+fuzz-smoke: fuzz-build
+	@./scripts/run-fuzzers.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+fuzz:
+	@$(MAKE) fuzz-smoke FUZZ_SECONDS=600
+
+asan: deps
+	@cmake -S . -B $(BUILD_ASAN) -G Ninja -DWASMGATE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD_ASAN) -j $(JOBS)
+
+# The same unit and integration tests against the ASan/UBSan build.
+test-asan: asan
+	@ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS)
+	@WASMGATE_BIN=$(CURDIR)/$(BUILD_ASAN)/wasmgate WASMGATE_SANITIZED=1 $(PYTHON) -m pytest -q tests/integration
+
+test: unit integration fuzz-smoke
+
+bench: build
+	@./scripts/install-deps.sh --bench
+	@bash bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

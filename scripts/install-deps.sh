@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build, the tests and the benchmarks need,
+# only when one is missing (so a warm machine pays nothing).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev
+  libssl-dev libpcre2-dev
+  clang-19 libclang-rt-19-dev lld-19
+  python3 python3-pytest curl
+)
+# Only the benchmark needs these; `make bench` passes --bench.
+if [[ "${1:-}" == "--bench" ]]; then
+  PACKAGES+=(wrk nginx-light haproxy valgrind)
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+SUDO=""
+[[ $(id -u) -ne 0 ]] && SUDO="sudo"
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

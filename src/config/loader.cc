@@ -1,0 +1,461 @@
+#include "config/loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+namespace wg::config {
+
+const char* const kDemoConfig = R"(_format_version: "3.0"
+services:
+  - name: demo
+    url: http://127.0.0.1:8002
+    routes:
+      - name: demo
+        paths: ["/demo"]
+)";
+
+namespace {
+
+// Entity types Kong knows that this gateway does not serve yet. A file may
+// list them empty (decK does), but entries are refused by name.
+const std::set<std::string> kNotYetEntities = {
+    "upstreams", "targets", "consumers", "plugins", "certificates", "snis", "ca_certificates",
+    "filter_chains", "vaults", "key_sets", "keys", "parameters", "keyauth_credentials",
+    "basicauth_credentials", "hmacauth_credentials", "jwt_secrets", "oauth2_credentials", "acls",
+};
+
+// One entity being checked: collects problems under its display name.
+class Entity {
+ public:
+  Entity(std::string kind, std::string label, std::vector<std::string>& errors)
+      : kind_(std::move(kind)), label_(std::move(label)), errors_(errors) {}
+  void fail(const std::string& field, const std::string& reason) {
+    errors_.push_back(kind_ + " '" + label_ + "' field '" + field + "': " + reason);
+    ok_ = false;
+  }
+  bool ok() const { return ok_; }
+  void relabel(const std::string& label) { label_ = label; }
+
+  bool get_string(const YAML::Node& n, const std::string& field, std::string& out) {
+    if (!n.IsScalar()) {
+      fail(field, "expected a string");
+      return false;
+    }
+    out = n.Scalar();
+    return true;
+  }
+  bool get_int(const YAML::Node& n, const std::string& field, int lo, int hi, int& out) {
+    long long v = 0;
+    if (!n.IsScalar() || !YAML::convert<long long>::decode(n, v) ||
+        n.Scalar().find_first_not_of("-0123456789") != std::string::npos) {
+      fail(field, "expected an integer");
+      return false;
+    }
+    if (v < lo || v > hi) {
+      fail(field, "value should be between " + std::to_string(lo) + " and " + std::to_string(hi));
+      return false;
+    }
+    out = static_cast<int>(v);
+    return true;
+  }
+  bool get_bool(const YAML::Node& n, const std::string& field, bool& out) {
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, out)) {
+      fail(field, "expected a boolean");
+      return false;
+    }
+    return true;
+  }
+  bool get_strings(const YAML::Node& n, const std::string& field, std::vector<std::string>& out) {
+    if (n.IsNull()) return true;
+    if (!n.IsSequence()) {
+      fail(field, "expected an array of strings");
+      return false;
+    }
+    for (const auto& e : n) {
+      if (!e.IsScalar()) {
+        fail(field, "expected an array of strings");
+        return false;
+      }
+      out.push_back(e.Scalar());
+    }
+    return true;
+  }
+  // Accepts a field we do not implement only when it holds Kong's default,
+  // so decK dumps load, and refuses any value that would change behaviour.
+  void only_default(const YAML::Node& n, const std::string& field, const std::string& dflt) {
+    if (n.IsNull()) return;
+    if (!n.IsScalar() || n.Scalar() != dflt) {
+      fail(field, "not supported yet (only the default '" + dflt + "' is accepted)");
+    }
+  }
+  void only_empty(const YAML::Node& n, const std::string& field) {
+    if (n.IsNull()) return;
+    if ((n.IsSequence() || n.IsMap()) && n.size() == 0) return;
+    fail(field, "not supported yet");
+  }
+
+ private:
+  std::string kind_;
+  std::string label_;
+  std::vector<std::string>& errors_;
+  bool ok_ = true;
+};
+
+bool valid_name(const std::string& s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_' || c == '~';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string label_of(const YAML::Node& n, size_t index) {
+  if (n.IsMap() && n["name"] && n["name"].IsScalar()) return n["name"].Scalar();
+  return std::to_string(index);
+}
+
+// Splits `url` into protocol, host, port and path, like Kong's shorthand.
+void apply_url(Entity& e, const std::string& url, Service& s) {
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) {
+    e.fail("url", "missing scheme");
+    return;
+  }
+  s.protocol = lower(url.substr(0, scheme_end));
+  std::string rest = url.substr(scheme_end + 3);
+  size_t slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  s.path = slash == std::string::npos ? "" : rest.substr(slash);
+  size_t colon = authority.rfind(':');
+  if (colon != std::string::npos && authority.find(']') == std::string::npos) {
+    s.host = authority.substr(0, colon);
+    std::string port = authority.substr(colon + 1);
+    if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||
+        std::stoi(port) > 65535) {
+      e.fail("url", "invalid port '" + port + "'");
+      return;
+    }
+    s.port = std::stoi(port);
+  } else {
+    s.host = authority;
+    s.port = s.protocol == "https" ? 443 : 80;
+  }
+  if (s.host.empty()) e.fail("url", "missing host");
+}
+
+void check_protocol(Entity& e, const std::string& field, const std::string& p) {
+  static const std::set<std::string> kong = {"http", "https", "grpc", "grpcs", "tcp",
+                                              "tls", "tls_passthrough", "udp", "ws", "wss"};
+  if (!kong.count(p)) {
+    e.fail(field, "expected one of: http, https, grpc, grpcs, tcp, tls, tls_passthrough, udp");
+  } else if (p != "http") {
+    e.fail(field, "protocol '" + p + "' is not supported yet");
+  }
+}
+
+class Loader {
+ public:
+  Loader(Declarative& out, std::vector<std::string>& errors) : out_(out), errors_(errors) {}
+
+  void load(const YAML::Node& root);
+
+ private:
+  void load_service(const YAML::Node& n, size_t index);
+  void load_route(const YAML::Node& n, const std::string& label, int parent_service);
+  void resolve_route_services();
+
+  Declarative& out_;
+  std::vector<std::string>& errors_;
+  // Route service references, resolved once every service is known.
+  struct PendingRef {
+    size_t route;
+    std::string ref;
+    std::string label;
+  };
+  std::vector<PendingRef> pending_;
+};
+
+void Loader::load(const YAML::Node& root) {
+  Entity top("config", "root", errors_);
+  if (!root.IsMap()) {
+    top.fail("-", "expected a mapping with _format_version, services, routes, ...");
+    return;
+  }
+  const YAML::Node version = root["_format_version"];
+  if (!version) {
+    top.fail("_format_version", "required field missing");
+  } else if (!version.IsScalar() || version.Scalar() != "3.0") {
+    top.fail("_format_version", "unsupported version (expected \"3.0\")");
+  }
+  for (const auto& kv : root) {
+    const std::string key = kv.first.Scalar();
+    const YAML::Node& val = kv.second;
+    if (key == "_format_version" || key == "_transform" || key == "_workspace" || key == "_comment" ||
+        key == "_info") {
+      continue;
+    }
+    if (key == "services" || key == "routes") {
+      if (!val.IsNull() && !val.IsSequence()) top.fail(key, "expected an array");
+      continue;
+    }
+    if (kNotYetEntities.count(key)) {
+      if (!val.IsNull() && !(val.IsSequence() && val.size() == 0)) {
+        Entity e(key, std::to_string(0), errors_);
+        e.relabel(val.IsSequence() ? label_of(val[0], 0) : "0");
+        e.fail("-", "entity type '" + key + "' is not supported yet");
+      }
+      continue;
+    }
+    top.fail(key, "unknown entity type");
+  }
+  if (root["services"] && root["services"].IsSequence()) {
+    size_t i = 0;
+    for (const auto& s : root["services"]) load_service(s, i++);
+  }
+  if (root["routes"] && root["routes"].IsSequence()) {
+    size_t i = 0;
+    for (const auto& r : root["routes"]) {
+      load_route(r, label_of(r, i), -1);
+      ++i;
+    }
+  }
+  resolve_route_services();
+}
+
+void Loader::load_service(const YAML::Node& n, size_t index) {
+  Entity e("service", label_of(n, index), errors_);
+  if (!n.IsMap()) {
+    e.fail("-", "expected a mapping");
+    return;
+  }
+  Service s;
+  bool has_url = false, has_host = false;
+  for (const auto& kv : n) {
+    const std::string f = kv.first.Scalar();
+    const YAML::Node& v = kv.second;
+    if (f == "name") {
+      if (e.get_string(v, f, s.name) && !valid_name(s.name)) {
+        e.fail(f, "invalid value '" + s.name + "': it must only contain alphanumeric and '., -, _, ~' characters");
+      }
+    } else if (f == "id") {
+      e.get_string(v, f, s.id);
+    } else if (f == "url") {
+      std::string url;
+      if (e.get_string(v, f, url)) apply_url(e, url, s);
+      has_url = true;
+    } else if (f == "protocol") {
+      e.get_string(v, f, s.protocol);
+    } else if (f == "host") {
+      e.get_string(v, f, s.host);
+      has_host = true;
+    } else if (f == "port") {
+      e.get_int(v, f, 0, 65535, s.port);
+    } else if (f == "path") {
+      if (!v.IsNull() && e.get_string(v, f, s.path) && (s.path.empty() || s.path[0] != '/')) {
+        e.fail(f, "should start with: / (fixed path)");
+      }
+    } else if (f == "retries") {
+      e.get_int(v, f, 0, 32767, s.retries);
+    } else if (f == "connect_timeout") {
+      e.get_int(v, f, 1, 2147483646, s.connect_timeout_ms);
+    } else if (f == "write_timeout") {
+      e.get_int(v, f, 1, 2147483646, s.write_timeout_ms);
+    } else if (f == "read_timeout") {
+      e.get_int(v, f, 1, 2147483646, s.read_timeout_ms);
+    } else if (f == "enabled") {
+      e.get_bool(v, f, s.enabled);
+    } else if (f == "tags" || f == "created_at" || f == "updated_at") {
+      // Metadata only.
+    } else if (f == "tls_verify" || f == "tls_verify_depth" || f == "client_certificate" ||
+               f == "ca_certificates") {
+      e.only_empty(v, f);
+    } else if (f == "routes") {
+      // Loaded below, once the service has its index.
+    } else if (f == "plugins" || f == "filter_chains") {
+      e.only_empty(v, f);
+    } else {
+      e.fail(f, "unknown field");
+    }
+  }
+  if (has_url && has_host) e.fail("url", "cannot be set together with 'host'");
+  if (!has_url && !has_host) e.fail("host", "required field missing");
+  check_protocol(e, "protocol", s.protocol);
+  for (const auto& other : out_.services) {
+    if (!s.name.empty() && other.name == s.name) e.fail("name", "duplicate service name '" + s.name + "'");
+  }
+  int service_index = static_cast<int>(out_.services.size());
+  out_.services.push_back(s);
+  if (n["routes"]) {
+    if (!n["routes"].IsSequence()) {
+      e.fail("routes", "expected an array");
+    } else {
+      size_t i = 0;
+      for (const auto& r : n["routes"]) {
+        load_route(r, label_of(r, i), service_index);
+        ++i;
+      }
+    }
+  }
+}
+
+void Loader::load_route(const YAML::Node& n, const std::string& label, int parent_service) {
+  Entity e("route", label, errors_);
+  if (!n.IsMap()) {
+    e.fail("-", "expected a mapping");
+    return;
+  }
+  Route r;
+  r.service = parent_service;
+  std::string service_ref;
+  for (const auto& kv : n) {
+    const std::string f = kv.first.Scalar();
+    const YAML::Node& v = kv.second;
+    if (f == "name") {
+      if (e.get_string(v, f, r.name) && !valid_name(r.name)) {
+        e.fail(f, "invalid value '" + r.name + "': it must only contain alphanumeric and '., -, _, ~' characters");
+      }
+    } else if (f == "id") {
+      e.get_string(v, f, r.id);
+    } else if (f == "paths") {
+      if (e.get_strings(v, f, r.paths)) {
+        for (const auto& p : r.paths) {
+          if (!p.empty() && p[0] == '~') {
+            e.fail(f, "regex path '" + p + "' is not supported yet");
+          } else if (p.empty() || p[0] != '/') {
+            e.fail(f, "should start with: / (fixed path) or ~/ (regex path)");
+          }
+        }
+      }
+    } else if (f == "hosts") {
+      if (e.get_strings(v, f, r.hosts)) {
+        for (auto& h : r.hosts) {
+          h = lower(h);
+          if (h.find('*') != std::string::npos) e.fail(f, "wildcard host '" + h + "' is not supported yet");
+          if (h.empty()) e.fail(f, "empty host");
+        }
+      }
+    } else if (f == "methods") {
+      if (e.get_strings(v, f, r.methods)) {
+        for (const auto& m : r.methods) {
+          if (m.empty() || m.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos) {
+            e.fail(f, "invalid value '" + m + "': must be uppercase letters");
+          }
+        }
+      }
+    } else if (f == "strip_path") {
+      e.get_bool(v, f, r.strip_path);
+    } else if (f == "preserve_host") {
+      e.get_bool(v, f, r.preserve_host);
+    } else if (f == "service") {
+      if (parent_service >= 0) {
+        e.fail(f, "cannot be set on a route nested under a service");
+      } else if (v.IsMap() && v["name"] && v["name"].IsScalar()) {
+        service_ref = v["name"].Scalar();
+      } else if (v.IsMap() && v["id"] && v["id"].IsScalar()) {
+        service_ref = v["id"].Scalar();
+      } else if (v.IsScalar()) {
+        service_ref = v.Scalar();
+      } else if (!v.IsNull()) {
+        e.fail(f, "expected a service name or id");
+      }
+    } else if (f == "protocols") {
+      std::vector<std::string> protocols;
+      if (e.get_strings(v, f, protocols)) {
+        for (const auto& p : protocols) {
+          // https routes are accepted for compatibility; they only match once TLS exists.
+          if (p != "http" && p != "https") e.fail(f, "protocol '" + p + "' is not supported yet");
+        }
+      }
+    } else if (f == "regex_priority") {
+      e.only_default(v, f, "0");
+    } else if (f == "path_handling") {
+      e.only_default(v, f, "v0");
+    } else if (f == "https_redirect_status_code") {
+      int code = 426;
+      if (e.get_int(v, f, 0, 999, code) && code != 426 && code != 301 && code != 302 && code != 307 &&
+          code != 308) {
+        e.fail(f, "expected one of: 426, 301, 302, 307, 308");
+      }
+    } else if (f == "request_buffering" || f == "response_buffering") {
+      bool b = true;
+      e.get_bool(v, f, b);  // streaming either way; buffering is an optimisation knob here
+    } else if (f == "headers" || f == "snis" || f == "sources" || f == "destinations" || f == "plugins" ||
+               f == "filter_chains") {
+      e.only_empty(v, f);
+    } else if (f == "tags" || f == "created_at" || f == "updated_at") {
+    } else if (f == "expression" || f == "priority") {
+      e.fail(f, "the expressions router flavor is not supported");
+    } else {
+      e.fail(f, "unknown field");
+    }
+  }
+  if (r.paths.empty() && r.hosts.empty() && r.methods.empty()) {
+    e.fail("-", "must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http'");
+  }
+  for (const auto& other : out_.routes) {
+    if (!r.name.empty() && other.name == r.name) e.fail("name", "duplicate route name '" + r.name + "'");
+  }
+  if (!service_ref.empty()) pending_.push_back({out_.routes.size(), service_ref, label});
+  out_.routes.push_back(std::move(r));
+}
+
+void Loader::resolve_route_services() {
+  std::unordered_map<std::string, int> by_key;
+  for (size_t i = 0; i < out_.services.size(); ++i) {
+    if (!out_.services[i].name.empty()) by_key[out_.services[i].name] = static_cast<int>(i);
+    if (!out_.services[i].id.empty()) by_key[out_.services[i].id] = static_cast<int>(i);
+  }
+  for (const auto& p : pending_) {
+    auto it = by_key.find(p.ref);
+    if (it == by_key.end()) {
+      Entity e("route", p.label, errors_);
+      e.fail("service", "service '" + p.ref + "' does not exist");
+      continue;
+    }
+    out_.routes[p.route].service = it->second;
+  }
+}
+
+}  // namespace
+
+bool load_text(std::string_view text, Declarative& out, std::vector<std::string>& errors) {
+  size_t before = errors.size();
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& ex) {
+    errors.push_back("config 'root' field '-': cannot parse YAML/JSON at line " + std::to_string(ex.mark.line + 1) +
+                     ": " + ex.msg);
+    return false;
+  }
+  try {
+    Loader(out, errors).load(root);
+  } catch (const YAML::Exception& ex) {
+    errors.push_back(std::string("config 'root' field '-': ") + ex.what());
+  }
+  return errors.size() == before;
+}
+
+bool load_file(const std::string& path, Declarative& out, std::vector<std::string>& errors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    errors.push_back("config '" + path + "' field '-': cannot open file");
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return load_text(ss.str(), out, errors);
+}
+
+}  // namespace wg::config

@@ -1,0 +1,24 @@
+// Gateway settings (not entities): from flags and WASMGATE_* env vars.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace wg::core {
+
+struct Settings {
+  std::string config_path;  // empty: the embedded demo config
+  std::string proxy_listen = "127.0.0.1:8000";
+  std::string admin_listen = "127.0.0.1:8001";
+  int workers = 0;  // 0: one per core
+  std::string log_level = "notice";
+  std::string access_log = "stdout";
+  std::string access_log_format = "text";
+  std::string error_log;
+  int client_timeout_ms = 60000;
+  int keepalive_timeout_ms = 60000;
+  int drain_timeout_ms = 30000;
+  size_t max_header_size = 32768;
+};
+
+}  // namespace wg::core

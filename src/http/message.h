@@ -1,0 +1,91 @@
+// HTTP/1.x message heads as parsed views into the connection's read buffer.
+// Nothing here owns memory: every string_view points into the bytes that were
+// parsed, so a head is only valid while those bytes stay in place.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace wg::http {
+
+// Headers the proxy must recognise; everything else is HeaderId::Other.
+enum class HeaderId : uint8_t {
+  Other,
+  Host,
+  ContentLength,
+  TransferEncoding,
+  Connection,
+  KeepAlive,
+  ProxyConnection,
+  Te,
+  Trailer,
+  Upgrade,
+  Expect,
+  XForwardedFor,
+  XForwardedProto,
+  XForwardedHost,
+  XForwardedPort,
+  XForwardedPath,
+  XForwardedPrefix,
+  XRealIp,
+  UserAgent,
+  Referer,
+};
+
+struct Header {
+  std::string_view name;
+  std::string_view value;
+  HeaderId id = HeaderId::Other;
+  bool hop_by_hop = false;  // named in Connection, or hop-by-hop by RFC 9110
+};
+
+inline constexpr size_t kMaxHeaders = 128;
+inline constexpr size_t kMaxConnectionTokens = 8;
+
+// How a message body is delimited (RFC 9112 section 6.3).
+enum class BodyKind : uint8_t { None, Length, Chunked, UntilClose };
+
+struct Head {
+  // Request line (requests only).
+  std::string_view method;
+  std::string_view target;  // as sent
+  std::string_view path;    // target up to '?', origin-form
+  std::string_view query;   // after '?', without it; empty when absent
+  // Status line (responses only).
+  int status = 0;
+  std::string_view reason;
+
+  int minor_version = 1;  // HTTP/1.<minor>
+  Header headers[kMaxHeaders];
+  size_t num_headers = 0;
+  size_t head_len = 0;  // bytes from the start of the head to after its blank line
+
+  // Derived while parsing.
+  BodyKind body = BodyKind::None;
+  uint64_t content_length = 0;
+  bool keep_alive = true;
+  bool expect_continue = false;
+  bool has_upgrade = false;
+  std::string_view host;  // Host header, or authority of an absolute-form target
+
+  void reset() {
+    num_headers = 0;
+    head_len = 0;
+    body = BodyKind::None;
+    content_length = 0;
+    keep_alive = true;
+    expect_continue = false;
+    has_upgrade = false;
+    host = {};
+    status = 0;
+  }
+};
+
+// Case-insensitive ASCII comparison, for header names and tokens.
+bool iequals(std::string_view a, std::string_view b);
+
+// Reason phrase for a status code ("OK", "Not Found", ...).
+std::string_view reason_phrase(int status);
+
+}  // namespace wg::http

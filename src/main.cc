@@ -1,0 +1,269 @@
+// wasmgate command line: start, check, version.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/loader.h"
+#include "config/snapshot.h"
+#include "core/log.h"
+#include "core/settings.h"
+#include "core/version.h"
+#include "core/worker.h"
+#include "demo/echo_server.h"
+
+namespace {
+
+using wg::core::Settings;
+
+struct Flag {
+  const char* name;   // long form, without dashes
+  char short_name;    // 0 when none
+  const char* help;
+  std::function<bool(const std::string&)> set;
+};
+
+bool parse_int(const std::string& v, int lo, int hi, int* out) {
+  char* end = nullptr;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || n < lo || n > hi) return false;
+  *out = static_cast<int>(n);
+  return true;
+}
+
+std::vector<Flag> start_flags(Settings& s) {
+  return {
+      {"config", 'c', "declarative config file (Kong _format_version 3.0)",
+       [&s](const std::string& v) { s.config_path = v; return true; }},
+      {"proxy-listen", 0, "proxy address, ADDR:PORT (127.0.0.1:8000)",
+       [&s](const std::string& v) { s.proxy_listen = v; return true; }},
+      {"admin-listen", 0, "Admin API address, ADDR:PORT or off (127.0.0.1:8001)",
+       [&s](const std::string& v) { s.admin_listen = v; return true; }},
+      {"workers", 0, "worker threads (one per core)",
+       [&s](const std::string& v) { return parse_int(v, 1, 1024, &s.workers); }},
+      {"log-level", 0, "debug|info|notice|warn|error (notice)",
+       [&s](const std::string& v) {
+         wg::log::Level l;
+         s.log_level = v;
+         return wg::log::parse_level(v, &l);
+       }},
+      {"access-log", 0, "access log file, or off (stdout)", [&s](const std::string& v) { s.access_log = v; return true; }},
+      {"access-log-format", 0, "text|json (text)",
+       [&s](const std::string& v) {
+         s.access_log_format = v;
+         return v == "text" || v == "json";
+       }},
+      {"error-log", 0, "error log file (stderr)", [&s](const std::string& v) { s.error_log = v; return true; }},
+      {"client-timeout", 0, "ms to wait on a client mid-request (60000)",
+       [&s](const std::string& v) { return parse_int(v, 1, 1 << 30, &s.client_timeout_ms); }},
+      {"keepalive-timeout", 0, "ms an idle client connection is kept (60000)",
+       [&s](const std::string& v) { return parse_int(v, 1, 1 << 30, &s.keepalive_timeout_ms); }},
+      {"drain-timeout", 0, "ms to finish in-flight requests on SIGTERM (30000)",
+       [&s](const std::string& v) { return parse_int(v, 0, 1 << 30, &s.drain_timeout_ms); }},
+      {"max-header-size", 0, "largest request head in bytes (32768)",
+       [&s](const std::string& v) {
+         int n = 0;
+         if (!parse_int(v, 1024, 1 << 20, &n)) return false;
+         s.max_header_size = static_cast<size_t>(n);
+         return true;
+       }},
+  };
+}
+
+std::string env_name(const char* flag) {
+  std::string e = "WASMGATE_";
+  for (const char* p = flag; *p; ++p) e.push_back(*p == '-' ? '_' : static_cast<char>(std::toupper(*p)));
+  return e;
+}
+
+void usage(FILE* out) {
+  Settings dummy;
+  std::fprintf(out,
+               "usage: wasmgate start [flags]   run the gateway\n"
+               "       wasmgate check FILE      validate a declarative config file\n"
+               "       wasmgate version         print the version\n\nflags of start (each also read from "
+               "WASMGATE_<FLAG>, e.g. WASMGATE_PROXY_LISTEN):\n");
+  for (const auto& f : start_flags(dummy)) {
+    std::fprintf(out, "  %s--%-20s %s\n", f.short_name ? "-c, " : "    ", f.name, f.help);
+  }
+}
+
+// Applies env vars first, then command-line flags (which win).
+bool parse_start(int argc, char** argv, Settings& s) {
+  auto flags = start_flags(s);
+  for (const auto& f : flags) {
+    if (const char* v = std::getenv(env_name(f.name).c_str())) {
+      if (!f.set(v)) {
+        std::fprintf(stderr, "wasmgate: invalid value '%s' in %s\n", v, env_name(f.name).c_str());
+        return false;
+      }
+    }
+  }
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    const Flag* flag = nullptr;
+    for (const auto& f : flags) {
+      std::string lng = std::string("--") + f.name;
+      if (arg == lng || (f.short_name && arg == std::string("-") + f.short_name)) {
+        if (i + 1 >= argc) {
+          std::fprintf(stderr, "wasmgate: %s needs a value\n", arg.c_str());
+          return false;
+        }
+        flag = &f;
+        value = argv[++i];
+      } else if (arg.rfind(lng + "=", 0) == 0) {
+        flag = &f;
+        value = arg.substr(lng.size() + 1);
+      }
+      if (flag) break;
+    }
+    if (arg == "-h" || arg == "--help") {
+      usage(stdout);
+      std::exit(0);
+    }
+    if (!flag) {
+      std::fprintf(stderr, "wasmgate: unknown flag '%s' (see wasmgate --help)\n", arg.c_str());
+      return false;
+    }
+    if (!flag->set(value)) {
+      std::fprintf(stderr, "wasmgate: invalid value '%s' for --%s\n", value.c_str(), flag->name);
+      return false;
+    }
+  }
+  return true;
+}
+
+int cmd_check(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: wasmgate check FILE\n");
+    return 2;
+  }
+  wg::config::Declarative decl;
+  std::vector<std::string> errors;
+  if (!wg::config::load_file(argv[2], decl, errors)) {
+    for (const auto& e : errors) std::printf("%s\n", e.c_str());
+    return 1;
+  }
+  std::printf("ok: %zu services, %zu routes\n", decl.services.size(), decl.routes.size());
+  return 0;
+}
+
+bool load_config(const Settings& s, wg::config::Declarative& decl, std::vector<std::string>& errors) {
+  if (s.config_path.empty()) return wg::config::load_text(wg::config::kDemoConfig, decl, errors);
+  return wg::config::load_file(s.config_path, decl, errors);
+}
+
+int open_access_log(const std::string& spec) {
+  if (spec == "off") return -1;
+  if (spec == "stdout" || spec == "-" || spec == "/dev/stdout") return 1;
+  if (spec == "stderr" || spec == "/dev/stderr") return 2;
+  return ::open(spec.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+void reload(wg::core::Shared& shared, uint64_t& generation) {
+  wg::config::Declarative decl;
+  std::vector<std::string> errors;
+  if (!load_config(shared.settings, decl, errors)) {
+    std::string all;
+    for (const auto& e : errors) all += "\n  " + e;
+    WG_LOG(Error, "config reload failed: %zu problem(s); the previous config keeps serving:%s", errors.size(),
+           all.c_str());
+    return;
+  }
+  shared.snapshots.publish(wg::config::compile(std::move(decl), ++generation));
+  WG_LOG(Notice, "config reloaded (generation %llu)", static_cast<unsigned long long>(generation));
+}
+
+int cmd_start(int argc, char** argv) {
+  auto shared = std::make_unique<wg::core::Shared>();
+  Settings& s = shared->settings;
+  if (!parse_start(argc, argv, s)) return 2;
+  wg::log::Level level;
+  wg::log::parse_level(s.log_level, &level);
+  wg::log::set_level(level);
+  if (!s.error_log.empty() && !wg::log::open_file(s.error_log.c_str())) {
+    std::fprintf(stderr, "wasmgate: cannot open error log '%s'\n", s.error_log.c_str());
+    return 1;
+  }
+  if (s.workers <= 0) s.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+
+  wg::config::Declarative decl;
+  std::vector<std::string> errors;
+  if (!load_config(s, decl, errors)) {
+    for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+    WG_LOG(Error, "invalid configuration, not starting");
+    return 1;
+  }
+  uint64_t generation = 1;
+  shared->snapshots.publish(wg::config::compile(std::move(decl), generation));
+  shared->access_log_fd = open_access_log(s.access_log);
+  if (s.access_log != "off" && shared->access_log_fd < 0) {
+    WG_LOG(Error, "cannot open access log '%s'", s.access_log.c_str());
+    return 1;
+  }
+  if (s.config_path.empty() && !wg::demo::start_echo_server("127.0.0.1:8002")) {
+    WG_LOG(Warn, "demo upstream could not listen on 127.0.0.1:8002 (already running?)");
+  }
+
+  // Signals are taken by this thread only, with sigwait; workers never see them.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::vector<std::unique_ptr<wg::core::Worker>> workers;
+  for (int i = 0; i < s.workers; ++i) {
+    workers.push_back(std::make_unique<wg::core::Worker>(*shared, i));
+    if (!workers.back()->listen()) return 1;
+  }
+  for (auto& w : workers) w->start();
+  WG_LOG(Notice, "wasmgate " WASMGATE_VERSION " ready on %s (%d workers)", s.proxy_listen.c_str(), s.workers);
+  if (s.admin_listen != "off") {
+    WG_LOG(Info, "admin listener %s: the Admin API is not implemented yet", s.admin_listen.c_str());
+  }
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&sigs, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      reload(*shared, generation);
+      continue;
+    }
+    WG_LOG(Notice, "signal %d: draining in-flight requests", sig);
+    shared->draining = true;
+    break;
+  }
+  for (auto& w : workers) w->join();
+  WG_LOG(Notice, "wasmgate stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string cmd = argc > 1 ? argv[1] : "";
+  if (cmd == "start") return cmd_start(argc, argv);
+  if (cmd == "check") return cmd_check(argc, argv);
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("wasmgate " WASMGATE_VERSION "\n");
+    return 0;
+  }
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    usage(stdout);
+    return 0;
+  }
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,882 @@
+#include "proxy/session.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "core/version.h"
+#include "core/worker.h"
+#include "router/normalize.h"
+
+namespace wg::proxy {
+namespace {
+
+constexpr std::string_view kMsgBadGateway = "An invalid response was received from the upstream server";
+constexpr std::string_view kMsgTimeout = "The upstream server is timed out";
+constexpr uint64_t kLingerMs = 2000;
+
+void append_uint(std::string& out, uint64_t v) {
+  char tmp[24];
+  char* p = tmp + sizeof tmp;
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  out.append(p, static_cast<size_t>(tmp + sizeof tmp - p));
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ", 2);
+  out.append(value);
+  out.append("\r\n", 2);
+}
+
+std::string_view host_without_port(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    size_t close = host.find(']');
+    return close == std::string_view::npos ? host : host.substr(0, close + 1);
+  }
+  size_t colon = host.rfind(':');
+  return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+// RFC 9110 9.2.2: methods that can be retried after a failure mid-exchange.
+bool idempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" || m == "TRACE";
+}
+
+bool would_block(ssize_t n) { return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK); }
+
+}  // namespace
+
+// ---------------------------------------------------------------- framing
+
+void BodyFramer::start(http::BodyKind k, uint64_t length) {
+  kind = k;
+  remaining = length;
+  chunked.reset();
+  done = k == http::BodyKind::None || (k == http::BodyKind::Length && length == 0);
+}
+
+size_t BodyFramer::claim(const char* data, size_t len, bool* error) {
+  if (done || len == 0) return 0;
+  switch (kind) {
+    case http::BodyKind::Length: {
+      size_t n = len < remaining ? len : static_cast<size_t>(remaining);
+      remaining -= n;
+      if (remaining == 0) done = true;
+      return n;
+    }
+    case http::BodyKind::Chunked: {
+      size_t n = 0;
+      auto r = chunked.scan(data, len, &n);
+      if (r == http::ChunkedScanner::Result::Error) {
+        *error = true;
+        return 0;
+      }
+      if (r == http::ChunkedScanner::Result::Done) done = true;
+      return n;
+    }
+    case http::BodyKind::UntilClose:
+      return len;  // ends when the upstream closes
+    case http::BodyKind::None:
+      break;
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+void Session::open(core::Worker* worker, int fd, const sockaddr_storage& peer) {
+  worker_ = worker;
+  fd_ = fd;
+  closed = false;
+  peer_closed_ = false;
+  req_ready_ = 0;
+  client_out_.clear();
+  client_out_off_ = 0;
+  up_ = nullptr;
+  readable_ = false;
+  writable_ = true;
+  state_ = State::ReadHead;
+  close_after_ = false;
+  if (peer.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, client_ip_, sizeof client_ip_);
+  } else {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, client_ip_, sizeof client_ip_);
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  parser_.reset();
+  t_start_ = 0;
+  deadline_ = worker->loop().now_ms() + static_cast<uint64_t>(worker->settings().client_timeout_ms);
+  worker->loop().add(fd, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+}
+
+void Session::on_io(uint32_t events) {
+  if (closed) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+  drive();
+}
+
+void Session::on_upstream_io() {
+  if (!closed) drive();
+}
+
+void Session::close() {
+  if (closed) return;
+  closed = true;
+  release_upstream(false);
+  ::close(fd_);
+  fd_ = -1;
+  worker_->buffers().release(in_);
+  snap_.reset();
+  worker_->session_closed(this);
+}
+
+void Session::close_if_idle() {
+  if (state_ == State::ReadHead && in_.empty()) close();
+}
+
+void Session::release_upstream(bool reusable) {
+  if (up_ == nullptr) return;
+  upstream::Conn* c = up_;
+  up_ = nullptr;
+  if (reusable && !worker_->draining()) {
+    ++c->requests;
+    worker_->upstreams().put_idle(c, worker_->loop().now_ms() + 60000);
+  } else {
+    worker_->upstreams().close(c);
+  }
+}
+
+// The single place that moves the session forward. Each step returns true
+// when it changed something; we stop when nothing can move until an event.
+void Session::drive() {
+  for (;;) {
+    if (closed) return;
+    bool progress = false;
+    switch (state_) {
+      case State::ReadHead:
+        progress = step_read_head();
+        break;
+      case State::Proxy:
+        progress = step_send_request();
+        if (!closed && state_ == State::Proxy) progress |= step_receive_response();
+        break;
+      case State::LocalReply:
+        progress = flush_client_out();
+        if (!closed && client_out_off_ == client_out_.size()) {
+          log_request();
+          finish_exchange();
+          progress = true;
+        }
+        break;
+      case State::Closing: {
+        // Lingering close: read and drop until the client closes, so unread
+        // bytes do not turn our close into a reset that destroys the reply.
+        char sink[4096];
+        while (readable_) {
+          ssize_t n = ::read(fd_, sink, sizeof sink);
+          if (n > 0) continue;
+          if (would_block(n)) {
+            readable_ = false;
+            break;
+          }
+          close();
+          return;
+        }
+        break;
+      }
+    }
+    if (!progress) break;
+  }
+  if (!closed) update_deadline();
+}
+
+// ---------------------------------------------------------------- request head
+
+bool Session::read_client() {
+  if (!readable_) return false;
+  if (in_.data == nullptr) worker_->buffers().acquire(in_);
+  if (in_.end == in_.cap) in_.compact();
+  if (in_.end == in_.cap) return false;
+  ssize_t n = ::read(fd_, in_.data + in_.end, in_.cap - in_.end);
+  if (n > 0) {
+    in_.end += static_cast<size_t>(n);
+    return true;
+  }
+  if (would_block(n)) {
+    readable_ = false;
+    return false;
+  }
+  peer_closed_ = true;
+  return false;
+}
+
+bool Session::step_read_head() {
+  if (in_.data != nullptr && !in_.empty()) {
+    if (t_start_ == 0) t_start_ = worker_->loop().now_ms();
+    size_t max_head = worker_->settings().max_header_size;
+    auto st = parser_.parse_request(in_.data + in_.start, in_.size(), max_head, req_);
+    if (st == http::ParseStatus::Complete) {
+      begin_request();
+      return true;
+    }
+    if (st == http::ParseStatus::Error) {
+      int status = parser_.error_status();
+      WG_LOG(Info, "client %s: bad request (%s)", client_ip_, parser_.error_reason());
+      log_method_.clear();
+      log_uri_.clear();
+      log_ua_.clear();
+      log_referer_.clear();
+      std::string_view msg = status == 431   ? "Request header or cookie too large"
+                             : status == 501 ? "Not implemented"
+                             : status == 505 ? "HTTP version not supported"
+                                             : "Bad request";
+      in_.start = in_.end = 0;
+      local_reply(status, msg, true);
+      return true;
+    }
+    if (in_.start == 0 && in_.end == in_.cap) {
+      local_reply(431, "Request header or cookie too large", true);
+      return true;
+    }
+  }
+  if (read_client()) return true;
+  if (peer_closed_) {
+    close();
+    return true;
+  }
+  // Idle keep-alive connections give their buffer back to the pool.
+  if (in_.data != nullptr && in_.empty()) worker_->buffers().release(in_);
+  return false;
+}
+
+void Session::begin_request() {
+  const uint64_t now = worker_->loop().now_ms();
+  if (t_start_ == 0) t_start_ = now;
+  log_method_.assign(req_.method);
+  log_uri_.assign(req_.target);
+  log_minor_ = req_.minor_version;
+  log_ua_.clear();
+  log_referer_.clear();
+  for (size_t i = 0; i < req_.num_headers; ++i) {
+    if (req_.headers[i].id == http::HeaderId::UserAgent) log_ua_.assign(req_.headers[i].value);
+    if (req_.headers[i].id == http::HeaderId::Referer) log_referer_.assign(req_.headers[i].value);
+  }
+  log_upstream_uri_.clear();
+  request_size_ = req_.head_len;
+  bytes_sent_ = 0;
+  status_ = 0;
+  tries_ = 0;
+  route_ = -1;
+  service_ = nullptr;
+  t_upstream_start_ = t_upstream_head_ = 0;
+  req_done_ = resp_started_ = resp_head_done_ = resp_done_ = false;
+  resp_body_ready_ = 0;
+  head_request_ = req_.method == "HEAD";
+  close_after_ = !req_.keep_alive || worker_->draining();
+  req_body_.start(req_.body, req_.content_length);
+  expect_continue_ = req_.expect_continue && req_.minor_version >= 1 && !req_body_.done;
+
+  bool routed = route_request();
+  // The head's bytes are no longer needed: everything used later was copied.
+  in_.consume(req_.head_len);
+  if (!routed) return;
+  if (expect_continue_ && in_.empty()) {
+    client_out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  state_ = State::Proxy;
+  connect_upstream();
+}
+
+bool Session::route_request() {
+  snap_ = worker_->snapshot();
+  std::string_view path;
+  if (!router::normalize_path(req_.path, scratch_path_, &path)) {
+    local_reply(400, "Bad request", true);
+    return false;
+  }
+  router::Match m = snap_->router.match({req_.method, req_.host, path});
+  // An unread request body would be taken for the next request: close instead.
+  bool body_pending = !req_body_.done;
+  if (m.route < 0) {
+    local_reply(404, "no Route matched with those values", close_after_ || body_pending);
+    return false;
+  }
+  route_ = m.route;
+  const config::Route& route = snap_->decl.routes[m.route];
+  if (route.service < 0) {
+    local_reply(503, "no Service found with those values", close_after_ || body_pending);
+    return false;
+  }
+  service_ = &snap_->services[route.service];
+  if (!service_->resolved) {
+    local_reply(503, "name resolution failed", close_after_ || body_pending);
+    return false;
+  }
+  std::string_view postfix = route.strip_path ? path.substr(m.prefix_len) : path;
+  router::upstream_path_v0(service_->cfg.path, route.strip_path, path, postfix, scratch_upstream_path_);
+  if (!req_.query.empty() || req_.target.find('?') != std::string_view::npos) {
+    scratch_upstream_path_.push_back('?');
+    scratch_upstream_path_.append(req_.query);
+  }
+  log_upstream_uri_.assign(scratch_upstream_path_);
+  build_upstream_head(*service_, scratch_upstream_path_);
+  return true;
+}
+
+void Session::build_upstream_head(const config::ServiceRuntime& svc, std::string_view upstream_path) {
+  const config::Route& route = snap_->decl.routes[route_];
+  std::string& h = up_head_;
+  h.clear();
+  h.append(req_.method);
+  h.push_back(' ');
+  h.append(upstream_path);
+  // A 1.0 client gets a 1.0 exchange upstream, so the response is never chunked.
+  h.append(req_.minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  append_header(h, "Host", route.preserve_host ? req_.host : std::string_view(svc.host_header));
+
+  std::string_view xff_first;  // common case: one X-Forwarded-For header, no copy
+  bool xff_many = false;
+  for (size_t i = 0; i < req_.num_headers; ++i) {
+    const http::Header& hd = req_.headers[i];
+    if (hd.hop_by_hop) continue;
+    switch (hd.id) {
+      case http::HeaderId::Host:
+      case http::HeaderId::ContentLength:
+      case http::HeaderId::Expect:
+      case http::HeaderId::XForwardedProto:
+      case http::HeaderId::XForwardedHost:
+      case http::HeaderId::XForwardedPort:
+      case http::HeaderId::XForwardedPath:
+      case http::HeaderId::XForwardedPrefix:
+      case http::HeaderId::XRealIp:
+        continue;
+      case http::HeaderId::XForwardedFor:
+        if (xff_first.data() == nullptr) {
+          xff_first = hd.value;
+        } else {
+          xff_many = true;
+        }
+        continue;
+      default:
+        break;
+    }
+    append_header(h, hd.name, hd.value);
+  }
+  if (req_.body == http::BodyKind::Length) {
+    h.append("Content-Length: ");
+    append_uint(h, req_.content_length);
+    h.append("\r\n");
+  } else if (req_.body == http::BodyKind::Chunked) {
+    h.append("Transfer-Encoding: chunked\r\n");
+  }
+  // X-Forwarded-For: the client's list with the client appended, as nginx's
+  // $proxy_add_x_forwarded_for; the other X-Forwarded-* are ours (the client
+  // is not a trusted proxy).
+  h.append("X-Forwarded-For: ");
+  if (xff_first.data() != nullptr) {
+    if (!xff_many) {
+      h.append(xff_first);
+    } else {
+      bool first = true;
+      for (size_t i = 0; i < req_.num_headers; ++i) {
+        if (req_.headers[i].id != http::HeaderId::XForwardedFor) continue;
+        if (!first) h.append(", ");
+        h.append(req_.headers[i].value);
+        first = false;
+      }
+    }
+    h.append(", ");
+  }
+  h.append(client_ip_);
+  h.append("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
+  h.append(host_without_port(req_.host));
+  h.append("\r\nX-Forwarded-Port: ");
+  append_uint(h, static_cast<uint64_t>(worker_->listen_port()));
+  h.append("\r\nX-Forwarded-Path: ");
+  h.append(req_.path);
+  h.append("\r\n");
+  // The prefix stripped by strip_path, so the upstream can rebuild links.
+  if (route.strip_path && !route.paths.empty()) {
+    std::string_view matched(req_.path.data(), 0);
+    for (const auto& p : route.paths) {
+      if (p != "/" && req_.path.substr(0, p.size()) == p && p.size() > matched.size()) matched = req_.path.substr(0, p.size());
+    }
+    if (!matched.empty()) append_header(h, "X-Forwarded-Prefix", matched);
+  }
+  append_header(h, "X-Real-IP", client_ip_);
+  h.append("\r\n");
+  request_replayable_ = req_.body == http::BodyKind::None;
+}
+
+// ---------------------------------------------------------------- upstream
+
+void Session::connect_upstream() {
+  const uint64_t now = worker_->loop().now_ms();
+  if (t_upstream_start_ == 0) t_upstream_start_ = now;
+  ++tries_;
+  up_ = worker_->upstreams().take_idle(service_->endpoint);
+  if (up_ == nullptr) {
+    int err = 0;
+    up_ = worker_->upstreams().connect(reinterpret_cast<const sockaddr*>(&service_->addr), service_->addr_len,
+                                       service_->endpoint, &err);
+    if (up_ == nullptr) {
+      WG_LOG(Warn, "connect to %s failed: %s", service_->endpoint.c_str(), strerror(err));
+      upstream_failed(502, true);
+      return;
+    }
+  }
+  up_->owner = this;
+  worker_->buffers().acquire(up_->in);
+  up_head_off_ = 0;
+  resp_parser_.reset();
+  resp_head_done_ = false;
+  resp_body_ready_ = 0;
+}
+
+void Session::upstream_failed(int status, bool retryable) {
+  bool reused = up_ != nullptr && up_->requests > 0;
+  release_upstream(false);
+  // A reused keep-alive connection the upstream had closed is not a real
+  // try: send again on a fresh connection.
+  if (reused && retryable && !resp_started_) {
+    --tries_;
+    connect_upstream();
+    return;
+  }
+  if (retryable && !resp_started_ && tries_ <= service_->cfg.retries) {
+    connect_upstream();
+    return;
+  }
+  if (resp_started_) {
+    close();  // too late for an error reply: the client sees a truncated response
+    return;
+  }
+  local_reply(status, status == 504 ? kMsgTimeout : kMsgBadGateway, close_after_ || !req_done_);
+}
+
+bool Session::step_send_request() {
+  if (up_ == nullptr || req_done_) return false;
+  if (!up_->connected) {
+    if (!up_->writable) return false;
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(up_->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      WG_LOG(Warn, "connect to %s failed: %s", up_->endpoint.c_str(), strerror(err));
+      upstream_failed(502, true);
+      return true;
+    }
+    up_->connected = true;
+  }
+  bool progress = false;
+  bool framing_error = false;
+  for (;;) {
+    // Claim newly read body bytes (each byte is scanned once).
+    // Bytes in in_ up to the end of the body are "ready" to send; the
+    // framer remembers where it stopped, so only unscanned bytes are looked at.
+    req_ready_ += req_body_.claim(in_.data + in_.start + req_ready_, in_.size() - req_ready_, &framing_error);
+    size_t ready = req_ready_;
+    if (framing_error) {
+      WG_LOG(Info, "client %s: invalid request body framing", client_ip_);
+      release_upstream(false);
+      if (!resp_started_) {
+        local_reply(400, "Bad request", true);
+      } else {
+        close();
+      }
+      return true;
+    }
+    size_t head_left = up_head_.size() - up_head_off_;
+    if (head_left > 0 || ready > 0) {
+      if (!up_->writable) return progress;
+      iovec iov[2];
+      int cnt = 0;
+      if (head_left > 0) iov[cnt++] = {up_head_.data() + up_head_off_, head_left};
+      if (ready > 0) iov[cnt++] = {in_.data + in_.start, ready};
+      ssize_t n = ::writev(up_->fd, iov, cnt);
+      if (n < 0) {
+        if (would_block(n)) {
+          up_->writable = false;
+          return progress;
+        }
+        if (resp_head_done_) {
+          // The upstream answered early and stopped reading: let the
+          // response through and drop the rest of the request.
+          close_after_ = true;
+          req_done_ = true;
+          return true;
+        }
+        upstream_failed(502, request_replayable_ && idempotent(log_method_));
+        return true;
+      }
+      size_t sent = static_cast<size_t>(n);
+      size_t from_head = sent < head_left ? sent : head_left;
+      up_head_off_ += from_head;
+      size_t from_body = sent - from_head;
+      in_.consume(from_body);
+      req_ready_ -= from_body;
+      request_size_ += from_body;
+      progress = true;
+      continue;
+    }
+    if (req_body_.done) {
+      req_done_ = true;
+      return true;
+    }
+    if (client_out_off_ < client_out_.size()) flush_client_out();  // 100 Continue
+    if (read_client()) {
+      progress = true;
+      continue;
+    }
+    if (peer_closed_) {
+      // The client went away mid-body: nothing sensible can be answered.
+      WG_LOG(Info, "client %s closed the connection while sending the body", client_ip_);
+      status_ = 400;
+      log_request();
+      close();
+      return true;
+    }
+    return progress;
+  }
+}
+
+bool Session::flush_client_out() {
+  bool progress = false;
+  while (client_out_off_ < client_out_.size()) {
+    if (!writable_) return progress;
+    ssize_t n = ::write(fd_, client_out_.data() + client_out_off_, client_out_.size() - client_out_off_);
+    if (n < 0) {
+      if (would_block(n)) {
+        writable_ = false;
+        return progress;
+      }
+      close();
+      return true;
+    }
+    client_out_off_ += static_cast<size_t>(n);
+    bytes_sent_ += static_cast<uint64_t>(n);
+    progress = true;
+  }
+  client_out_.clear();
+  client_out_off_ = 0;
+  return progress;
+}
+
+bool Session::parse_response_head() {
+  for (;;) {
+    core::Buffer& b = up_->in;
+    auto st = resp_parser_.parse_response(b.data + b.start, b.size(), worker_->settings().max_header_size, resp_);
+    if (st == http::ParseStatus::Incomplete) {
+      if (b.start == 0 && b.end == b.cap) {
+        WG_LOG(Warn, "upstream %s sent a response head that is too large", up_->endpoint.c_str());
+        upstream_failed(502, false);
+        return true;
+      }
+      return false;
+    }
+    if (st == http::ParseStatus::Error) {
+      WG_LOG(Warn, "upstream %s sent an invalid response: %s", up_->endpoint.c_str(), resp_parser_.error_reason());
+      upstream_failed(502, false);
+      return true;
+    }
+    if (resp_.status >= 100 && resp_.status < 200) {
+      // Interim responses: 100 was already answered by us (Expect is not
+      // forwarded); others (103) go to 1.1 clients as they are; 101 would
+      // mean an upgrade we never asked for.
+      if (resp_.status == 101) {
+        upstream_failed(502, false);
+        return true;
+      }
+      if (resp_.status != 100 && log_minor_ >= 1) client_out_.append(b.data + b.start, resp_.head_len);
+      b.consume(resp_.head_len);
+      resp_parser_.reset();
+      continue;
+    }
+    t_upstream_head_ = worker_->loop().now_ms();
+    status_ = resp_.status;
+    resp_body_.start(head_request_ ? http::BodyKind::None : resp_.body, resp_.content_length);
+    build_client_head();
+    b.consume(resp_.head_len);
+    resp_head_done_ = true;
+    resp_started_ = true;
+    return true;
+  }
+}
+
+void Session::build_client_head() {
+  std::string& o = client_out_;
+  o.append(log_minor_ == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_uint(o, static_cast<uint64_t>(resp_.status));
+  o.push_back(' ');
+  o.append(resp_.reason.empty() ? http::reason_phrase(resp_.status) : resp_.reason);
+  o.append("\r\n");
+  for (size_t i = 0; i < resp_.num_headers; ++i) {
+    const http::Header& hd = resp_.headers[i];
+    if (hd.hop_by_hop) continue;
+    append_header(o, hd.name, hd.value);
+  }
+  if (resp_body_.kind == http::BodyKind::Chunked) o.append("Transfer-Encoding: chunked\r\n");
+  if (resp_body_.kind == http::BodyKind::UntilClose) close_after_ = true;
+  if (worker_->draining()) close_after_ = true;
+  uint64_t upstream_ms = t_upstream_head_ - t_upstream_start_;
+  o.append("X-Kong-Upstream-Latency: ");
+  append_uint(o, upstream_ms);
+  o.append("\r\nX-Kong-Proxy-Latency: ");
+  append_uint(o, t_upstream_start_ - t_start_);
+  o.append("\r\nVia: 1.1 wasmgate/" WASMGATE_VERSION "\r\n");
+  if (close_after_) {
+    o.append("Connection: close\r\n");
+  } else if (log_minor_ == 0) {
+    o.append("Connection: keep-alive\r\n");
+  }
+  o.append("\r\n");
+}
+
+bool Session::step_receive_response() {
+  if (up_ == nullptr || !up_->connected) return false;
+  bool progress = false;
+  for (;;) {
+    if (client_out_off_ < client_out_.size()) {
+      if (!flush_client_out()) return progress;
+      if (closed) return true;
+      progress = true;
+      continue;
+    }
+    core::Buffer& b = up_->in;
+    if (resp_head_done_) {
+      if (resp_body_ready_ > 0) {
+        if (!writable_) return progress;
+        ssize_t n = ::write(fd_, b.data + b.start, resp_body_ready_);
+        if (n < 0) {
+          if (would_block(n)) {
+            writable_ = false;
+            return progress;
+          }
+          status_ = status_ ? status_ : 499;
+          log_request();
+          close();
+          return true;
+        }
+        b.consume(static_cast<size_t>(n));
+        resp_body_ready_ -= static_cast<size_t>(n);
+        bytes_sent_ += static_cast<uint64_t>(n);
+        progress = true;
+        continue;
+      }
+      if (resp_body_.done) {
+        resp_done_ = true;
+        log_request();
+        finish_exchange();
+        return true;
+      }
+      bool error = false;
+      size_t n = resp_body_.claim(b.data + b.start, b.size(), &error);
+      if (error) {
+        WG_LOG(Warn, "upstream %s sent invalid chunked framing", up_->endpoint.c_str());
+        log_request();
+        close();
+        return true;
+      }
+      if (n > 0 || resp_body_.done) {
+        resp_body_ready_ += n;
+        progress = true;
+        continue;
+      }
+    } else if (!b.empty()) {
+      if (parse_response_head()) {
+        progress = true;
+        if (closed || state_ != State::Proxy || up_ == nullptr) return true;
+        continue;
+      }
+    }
+    // Need more bytes from the upstream.
+    if (!up_->readable) return progress;
+    if (b.end == b.cap) b.compact();
+    if (b.end == b.cap) return progress;  // waiting for the client to drain
+    ssize_t n = ::read(up_->fd, b.data + b.end, b.cap - b.end);
+    if (n > 0) {
+      b.end += static_cast<size_t>(n);
+      progress = true;
+      continue;
+    }
+    if (would_block(n)) {
+      up_->readable = false;
+      return progress;
+    }
+    // EOF or reset from the upstream.
+    if (!resp_head_done_) {
+      bool nothing_received = b.empty();
+      if (nothing_received) {
+        WG_LOG(Warn, "upstream %s closed the connection before responding", up_->endpoint.c_str());
+      } else {
+        WG_LOG(Warn, "upstream %s closed the connection in the middle of the response head", up_->endpoint.c_str());
+      }
+      upstream_failed(502, nothing_received && request_replayable_ && idempotent(log_method_));
+      return true;
+    }
+    if (resp_body_.kind == http::BodyKind::UntilClose && n == 0) {
+      resp_body_.done = true;
+      progress = true;
+      continue;
+    }
+    WG_LOG(Warn, "upstream %s closed the connection in the middle of the response body", up_->endpoint.c_str());
+    log_request();
+    close();
+    return true;
+  }
+}
+
+// ---------------------------------------------------------------- endings
+
+void Session::finish_exchange() {
+  bool reusable = up_ != nullptr && resp_.keep_alive && req_done_ && up_->in.empty() &&
+                  resp_body_.kind != http::BodyKind::UntilClose;
+  release_upstream(reusable);
+  if (!req_done_ && !req_body_.done) close_after_ = true;  // unread body: next request unknown
+  snap_.reset();
+  if (close_after_ || worker_->draining()) {
+    // Half-close, then linger so the client reads the whole answer.
+    ::shutdown(fd_, SHUT_WR);
+    state_ = State::Closing;
+    deadline_ = worker_->loop().now_ms() + kLingerMs;
+    return;
+  }
+  state_ = State::ReadHead;
+  parser_.reset();
+  t_start_ = 0;
+  req_ready_ = 0;
+}
+
+void Session::local_reply(int status, std::string_view message, bool close_after) {
+  release_upstream(false);
+  status_ = status;
+  close_after_ = close_after_ || close_after;
+  std::string& o = client_out_;
+  o.append(log_minor_ == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_uint(o, static_cast<uint64_t>(status));
+  o.push_back(' ');
+  o.append(http::reason_phrase(status));
+  o.append("\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ");
+  // {"message":"..."}\n
+  append_uint(o, message.size() + 15);
+  o.append("\r\nServer: wasmgate/" WASMGATE_VERSION "\r\n");
+  if (close_after_) o.append("Connection: close\r\n");
+  o.append("\r\n");
+  if (!head_request_ || status >= 400) {
+    o.append("{\"message\":\"");
+    o.append(message);
+    o.append("\"}\n");
+  }
+  resp_started_ = true;
+  state_ = State::LocalReply;
+}
+
+void Session::log_request() {
+  AccessLog& log = worker_->access_log();
+  if (!log.enabled()) return;
+  const uint64_t now = worker_->loop().now_ms();
+  LogRecord r;
+  r.client_ip = client_ip_;
+  r.method = log_method_;
+  r.uri = log_uri_;
+  r.minor_version = log_minor_;
+  r.status = status_;
+  r.bytes_sent = bytes_sent_;
+  r.request_size = request_size_;
+  r.referer = log_referer_;
+  r.user_agent = log_ua_;
+  if (snap_ && route_ >= 0) {
+    const auto& route = snap_->decl.routes[route_];
+    r.route = route.name.empty() ? std::string_view(route.id) : std::string_view(route.name);
+    if (service_ != nullptr) {
+      r.service = service_->cfg.name.empty() ? std::string_view(service_->cfg.id) : std::string_view(service_->cfg.name);
+    }
+  }
+  r.upstream_uri = log_upstream_uri_;
+  uint64_t start = t_start_ ? t_start_ : now;
+  r.total_ms = static_cast<int64_t>(now - start);
+  r.upstream_ms = t_upstream_start_ ? static_cast<int64_t>(now - t_upstream_start_) : -1;
+  r.gateway_ms = r.total_ms - (r.upstream_ms > 0 ? r.upstream_ms : 0);
+  r.tries = tries_;
+  log.write(r);
+}
+
+// ---------------------------------------------------------------- timeouts
+
+void Session::update_deadline() {
+  const uint64_t now = worker_->loop().now_ms();
+  const auto& s = worker_->settings();
+  uint64_t t = static_cast<uint64_t>(s.client_timeout_ms);
+  switch (state_) {
+    case State::ReadHead:
+      t = static_cast<uint64_t>(in_.empty() ? s.keepalive_timeout_ms : s.client_timeout_ms);
+      break;
+    case State::Proxy: {
+      const auto& svc = service_->cfg;
+      if (up_ != nullptr && !up_->connected) {
+        t = static_cast<uint64_t>(svc.connect_timeout_ms);
+      } else if (!req_done_) {
+        t = static_cast<uint64_t>(up_ != nullptr && !up_->writable ? svc.write_timeout_ms : s.client_timeout_ms);
+      } else if (!resp_head_done_) {
+        t = static_cast<uint64_t>(svc.read_timeout_ms);
+      } else if (client_out_off_ < client_out_.size() || resp_body_ready_ > 0) {
+        t = static_cast<uint64_t>(s.client_timeout_ms);
+      } else {
+        t = static_cast<uint64_t>(svc.read_timeout_ms);
+      }
+      break;
+    }
+    case State::LocalReply:
+      break;
+    case State::Closing:
+      return;  // fixed linger deadline
+  }
+  deadline_ = now + t;
+}
+
+void Session::check_timeout(uint64_t now_ms) {
+  if (closed || now_ms < deadline_) return;
+  switch (state_) {
+    case State::ReadHead:
+    case State::LocalReply:
+    case State::Closing:
+      close();
+      return;
+    case State::Proxy:
+      if (up_ != nullptr && !up_->connected) {
+        WG_LOG(Warn, "connect to %s timed out", up_->endpoint.c_str());
+        upstream_failed(504, true);
+      } else if (!req_done_ && (up_ == nullptr || up_->writable)) {
+        WG_LOG(Info, "client %s timed out sending the request body", client_ip_);
+        status_ = 408;
+        log_request();
+        close();
+        return;
+      } else if (!resp_head_done_) {
+        WG_LOG(Warn, "upstream %s timed out", up_ != nullptr ? up_->endpoint.c_str() : "-");
+        upstream_failed(504, request_replayable_ && idempotent(log_method_));
+      } else {
+        WG_LOG(Warn, "response from upstream timed out or the client stopped reading");
+        log_request();
+        close();
+        return;
+      }
+      break;
+  }
+  drive();
+}
+
+}  // namespace wg::proxy

@@ -1,0 +1,130 @@
+// One downstream HTTP/1.1 connection and the request it is proxying.
+//
+// The session is a state machine driven by readiness on two sockets (client
+// and upstream). drive() makes all the progress it can, then returns; there
+// is no blocking and no per-request allocation once buffers are warm. Bodies
+// stream through fixed buffers in both directions: bytes are written from
+// the buffer they were read into (zero-copy), and reading one side stops
+// while the other side cannot take more (backpressure).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "config/snapshot.h"
+#include "core/buffer.h"
+#include "core/event_loop.h"
+#include "http/chunked.h"
+#include "http/message.h"
+#include "http/parser.h"
+#include "proxy/phases.h"
+#include "upstream/pool.h"
+
+namespace wg::core {
+class Worker;
+}
+
+namespace wg::proxy {
+
+// Tracks where a body ends inside a stream of bytes.
+struct BodyFramer {
+  http::BodyKind kind = http::BodyKind::None;
+  uint64_t remaining = 0;  // for Length
+  http::ChunkedScanner chunked;
+  bool done = true;
+
+  void start(http::BodyKind k, uint64_t length);
+  // Claims body bytes from data[0, len): returns how many belong to the body.
+  // Sets *error on framing errors; done becomes true at the end of the body.
+  size_t claim(const char* data, size_t len, bool* error);
+};
+
+class Session final : public core::IoHandler, public upstream::ConnOwner {
+ public:
+  Session() = default;
+  void open(core::Worker* worker, int fd, const sockaddr_storage& peer);
+  void on_io(uint32_t events) override;
+  void on_upstream_io() override;
+  // Called by the worker's periodic sweep.
+  void check_timeout(uint64_t now_ms);
+  // Close now if idle between requests (used when draining).
+  void close_if_idle();
+
+  Session* prev = nullptr;  // worker's intrusive list of live sessions
+  Session* next = nullptr;
+  bool closed = false;
+
+ private:
+  enum class State : uint8_t { ReadHead, Proxy, LocalReply, Closing };
+
+  void drive();
+  bool step_read_head();
+  void begin_request();
+  bool route_request();
+  void build_upstream_head(const config::ServiceRuntime& svc, std::string_view upstream_path);
+  void connect_upstream();
+  void upstream_failed(int status, bool retryable);
+  bool step_send_request();
+  bool step_receive_response();
+  bool parse_response_head();
+  void build_client_head();
+  bool flush_client_out();
+  void finish_exchange();
+  void local_reply(int status, std::string_view message, bool close_after);
+  void log_request();
+  bool read_client();
+  void update_deadline();
+  void release_upstream(bool reusable);
+  void close();
+
+  core::Worker* worker_ = nullptr;
+  int fd_ = -1;
+  bool readable_ = false;
+  bool writable_ = true;
+  bool peer_closed_ = false;
+  char client_ip_[46] = {0};
+  State state_ = State::ReadHead;
+  uint64_t deadline_ = 0;
+
+  // Client side.
+  core::Buffer in_;
+  http::HeadParser parser_;
+  http::Head req_;
+  BodyFramer req_body_;
+  size_t req_ready_ = 0;  // claimed request body bytes at the front of in_, not yet sent
+  std::string client_out_;  // pending bytes for the client (heads, local replies)
+  size_t client_out_off_ = 0;
+  bool close_after_ = false;  // close once the current exchange ends
+  bool expect_continue_ = false;
+
+  // The exchange in flight.
+  std::shared_ptr<const config::Snapshot> snap_;
+  const config::ServiceRuntime* service_ = nullptr;
+  int route_ = -1;
+  upstream::Conn* up_ = nullptr;
+  std::string up_head_;  // upstream request head, kept for a retry
+  size_t up_head_off_ = 0;
+  bool request_replayable_ = false;
+  bool req_done_ = false;      // whole request (head + body) written upstream
+  bool resp_started_ = false;  // any response byte sent to the client
+  bool resp_head_done_ = false;
+  bool resp_done_ = false;
+  bool head_request_ = false;
+  int tries_ = 0;
+  http::HeadParser resp_parser_;
+  http::Head resp_;
+  BodyFramer resp_body_;
+  size_t resp_body_ready_ = 0;  // claimed response bytes in up_->in not yet sent
+
+  // Log fields copied out of the request head (the head bytes are consumed).
+  std::string log_method_, log_uri_, log_ua_, log_referer_, log_upstream_uri_;
+  int log_minor_ = 1;
+  int status_ = 0;
+  uint64_t bytes_sent_ = 0;
+  uint64_t request_size_ = 0;
+  uint64_t t_start_ = 0, t_upstream_start_ = 0, t_upstream_head_ = 0;
+  std::string scratch_path_, scratch_upstream_path_;
+};
+
+}  // namespace wg::proxy

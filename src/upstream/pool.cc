@@ -1,0 +1,145 @@
+#include "upstream/pool.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace wg::upstream {
+
+void Conn::on_io(uint32_t events) {
+  if (closed) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable = true;
+  if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) writable = true;
+  if (events & (EPOLLHUP | EPOLLERR)) hup = true;
+  if (owner != nullptr) {
+    owner->on_upstream_io();
+  } else {
+    // Idle: the peer closed it or sent something unasked. Either way it is
+    // no longer safe to reuse.
+    pool->close(this);
+  }
+}
+
+Pool::~Pool() {
+  for (auto& [ep, list] : idle_) {
+    for (Conn* c : list) {
+      ::close(c->fd);
+      buffers_.release(c->in);
+      delete c;
+    }
+  }
+  collect();
+  for (Conn* c : spare_) delete c;
+}
+
+Conn* Pool::take_idle(const std::string& endpoint) {
+  auto it = idle_.find(endpoint);
+  if (it == idle_.end() || it->second.empty()) return nullptr;
+  Conn* c = it->second.back();  // most recently used: least likely to be closed by the peer
+  it->second.pop_back();
+  return c;
+}
+
+Conn* Pool::connect(const sockaddr* addr, socklen_t len, const std::string& endpoint, int* err) {
+  int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *err = errno;
+    return nullptr;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int rc = ::connect(fd, addr, len);
+  if (rc != 0 && errno != EINPROGRESS) {
+    *err = errno;
+    ::close(fd);
+    return nullptr;
+  }
+  Conn* c;
+  if (spare_.empty()) {
+    c = new Conn();
+  } else {
+    c = spare_.back();
+    spare_.pop_back();
+    *c = Conn();
+  }
+  c->fd = fd;
+  c->pool = this;
+  c->endpoint = endpoint;
+  c->connected = rc == 0;
+  c->writable = rc == 0;
+  loop_.add(fd, c, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+  return c;
+}
+
+void Pool::put_idle(Conn* c, uint64_t idle_deadline) {
+  auto& list = idle_[c->endpoint];
+  if (list.size() >= kMaxIdlePerEndpoint) {
+    close(c);
+    return;
+  }
+  c->owner = nullptr;
+  c->idle_deadline = idle_deadline;
+  buffers_.release(c->in);
+  list.push_back(c);
+}
+
+void Pool::remove_idle(Conn* c) {
+  auto it = idle_.find(c->endpoint);
+  if (it == idle_.end()) return;
+  auto& list = it->second;
+  auto pos = std::find(list.begin(), list.end(), c);
+  if (pos != list.end()) list.erase(pos);
+}
+
+void Pool::close(Conn* c) {
+  if (c->closed) return;
+  if (c->owner == nullptr) remove_idle(c);
+  c->closed = true;
+  c->owner = nullptr;
+  ::close(c->fd);
+  c->fd = -1;
+  buffers_.release(c->in);
+  graveyard_.push_back(c);
+}
+
+void Pool::sweep(uint64_t now_ms) {
+  for (auto& [ep, list] : idle_) {
+    for (size_t i = 0; i < list.size();) {
+      if (list[i]->idle_deadline <= now_ms) {
+        Conn* c = list[i];
+        list.erase(list.begin() + static_cast<long>(i));
+        c->closed = true;
+        ::close(c->fd);
+        buffers_.release(c->in);
+        graveyard_.push_back(c);
+      } else {
+        ++i;
+      }
+    }
+  }
+}
+
+void Pool::close_all_idle() { sweep(UINT64_MAX); }
+
+void Pool::collect() {
+  for (Conn* c : graveyard_) {
+    if (spare_.size() < 1024) {
+      spare_.push_back(c);
+    } else {
+      delete c;
+    }
+  }
+  graveyard_.clear();
+}
+
+size_t Pool::idle_count() const {
+  size_t n = 0;
+  for (const auto& [ep, list] : idle_) n += list.size();
+  return n;
+}
+
+}  // namespace wg::upstream
