@@ -464,7 +464,8 @@ void Session::upstream_failed(int status, bool retryable) {
     close();  // too late for an error reply: the client sees a truncated response
     return;
   }
-  local_reply(status, status == 504 ? kMsgTimeout : kMsgBadGateway, close_after_ || !req_done_);
+  // Keep the client connection only when the whole request body is known.
+  local_reply(status, status == 504 ? kMsgTimeout : kMsgBadGateway, close_after_ || !req_body_.done);
 }
 
 bool Session::step_send_request() {
@@ -745,7 +746,15 @@ void Session::finish_exchange() {
   bool reusable = up_ != nullptr && resp_.keep_alive && req_done_ && up_->in.empty() &&
                   resp_body_.kind != http::BodyKind::UntilClose;
   release_upstream(reusable);
-  if (!req_done_ && !req_body_.done) close_after_ = true;  // unread body: next request unknown
+  if (!req_done_) {
+    if (req_body_.done) {
+      // The body was read but not all sent (the exchange ended early): drop it.
+      in_.consume(req_ready_);
+      req_ready_ = 0;
+    } else {
+      close_after_ = true;  // unread body: where the next request starts is unknown
+    }
+  }
   snap_.reset();
   if (close_after_ || worker_->draining()) {
     // Half-close, then linger so the client reads the whole answer.
