@@ -2,10 +2,13 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <unordered_map>
+
+#include "router/regex.h"
 
 namespace wg::config {
 
@@ -120,6 +123,37 @@ std::string lower(std::string s) {
   return s;
 }
 
+// Kong's host rules: a name, optionally with ":port", with at most one
+// wildcard, as the whole leftmost or rightmost label.
+bool valid_route_host(const std::string& h, std::string* why) {
+  if (h.empty()) {
+    *why = "empty host";
+    return false;
+  }
+  size_t stars = std::count(h.begin(), h.end(), '*');
+  if (stars > 1) {
+    *why = "only one wildcard is allowed";
+    return false;
+  }
+  if (stars == 1) {
+    bool leading = h.rfind("*.", 0) == 0;
+    bool trailing = h.size() >= 2 && h.compare(h.size() - 2, 2, ".*") == 0;
+    if (!leading && !trailing) {
+      *why = "wildcard must be leftmost or rightmost character";
+      return false;
+    }
+  }
+  for (char c : h) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '*' || c == ':' ||
+              c == '_' || c == '[' || c == ']';
+    if (!ok) {
+      *why = "invalid character";
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string label_of(const YAML::Node& n, size_t index) {
   if (n.IsMap() && n["name"] && n["name"].IsScalar()) return n["name"].Scalar();
   return std::to_string(index);
@@ -174,6 +208,7 @@ class Loader {
   void load_service(const YAML::Node& n, size_t index);
   void load_route(const YAML::Node& n, const std::string& label, int parent_service);
   void resolve_route_services();
+  void load_route_headers(Entity& e, const YAML::Node& v, Route& r);
 
   Declarative& out_;
   std::vector<std::string>& errors_;
@@ -330,10 +365,11 @@ void Loader::load_route(const YAML::Node& n, const std::string& label, int paren
     } else if (f == "paths") {
       if (e.get_strings(v, f, r.paths)) {
         for (const auto& p : r.paths) {
-          if (!p.empty() && p[0] == '~') {
-            e.fail(f, "regex path '" + p + "' is not supported yet");
+          if (p.size() > 1 && p[0] == '~') {
+            std::string err;
+            if (!router::Regex::compile(std::string_view(p).substr(1), true, false, &err)) e.fail(f, err);
           } else if (p.empty() || p[0] != '/') {
-            e.fail(f, "should start with: / (fixed path) or ~/ (regex path)");
+            e.fail(f, "invalid path '" + p + "': should start with: / (fixed path) or ~/ (regex path)");
           }
         }
       }
@@ -341,8 +377,8 @@ void Loader::load_route(const YAML::Node& n, const std::string& label, int paren
       if (e.get_strings(v, f, r.hosts)) {
         for (auto& h : r.hosts) {
           h = lower(h);
-          if (h.find('*') != std::string::npos) e.fail(f, "wildcard host '" + h + "' is not supported yet");
-          if (h.empty()) e.fail(f, "empty host");
+          std::string why;
+          if (!valid_route_host(h, &why)) e.fail(f, "invalid host '" + h + "': " + why);
         }
       }
     } else if (f == "methods") {
@@ -352,6 +388,12 @@ void Loader::load_route(const YAML::Node& n, const std::string& label, int paren
             e.fail(f, "invalid value '" + m + "': must be uppercase letters");
           }
         }
+      }
+    } else if (f == "headers") {
+      load_route_headers(e, v, r);
+    } else if (f == "snis") {
+      if (e.get_strings(v, f, r.snis)) {
+        for (auto& sni : r.snis) sni = lower(sni);
       }
     } else if (f == "strip_path") {
       e.get_bool(v, f, r.strip_path);
@@ -372,42 +414,89 @@ void Loader::load_route(const YAML::Node& n, const std::string& label, int paren
     } else if (f == "protocols") {
       std::vector<std::string> protocols;
       if (e.get_strings(v, f, protocols)) {
+        if (protocols.empty()) e.fail(f, "length must be at least 1");
         for (const auto& p : protocols) {
-          // https routes are accepted for compatibility; they only match once TLS exists.
-          if (p != "http" && p != "https") e.fail(f, "protocol '" + p + "' is not supported yet");
+          if (p == "http" || p == "https") continue;
+          static const std::set<std::string> kong = {"grpc", "grpcs", "tcp", "tls", "tls_passthrough", "udp", "ws", "wss"};
+          e.fail(f, kong.count(p) ? "protocol '" + p + "' is not supported yet" : "unknown protocol '" + p + "'");
         }
+        r.protocols = protocols;
       }
     } else if (f == "regex_priority") {
-      e.only_default(v, f, "0");
+      e.get_int(v, f, -2147483647, 2147483647, r.regex_priority);
     } else if (f == "path_handling") {
-      e.only_default(v, f, "v0");
+      std::string ph;
+      if (e.get_string(v, f, ph)) {
+        if (ph == "v1") {
+          r.path_handling_v1 = true;
+        } else if (ph != "v0") {
+          e.fail(f, "expected one of: v0, v1");
+        }
+      }
     } else if (f == "https_redirect_status_code") {
       int code = 426;
       if (e.get_int(v, f, 0, 999, code) && code != 426 && code != 301 && code != 302 && code != 307 &&
           code != 308) {
         e.fail(f, "expected one of: 426, 301, 302, 307, 308");
       }
-    } else if (f == "request_buffering" || f == "response_buffering") {
-      bool b = true;
-      e.get_bool(v, f, b);  // streaming either way; buffering is an optimisation knob here
-    } else if (f == "headers" || f == "snis" || f == "sources" || f == "destinations" || f == "plugins" ||
-               f == "filter_chains") {
+      r.https_redirect_status_code = code;
+    } else if (f == "request_buffering") {
+      e.get_bool(v, f, r.request_buffering);
+    } else if (f == "response_buffering") {
+      e.get_bool(v, f, r.response_buffering);
+    } else if (f == "sources" || f == "destinations") {
+      // Stream-route matchers: only meaningful with tcp/tls/udp, which are refused above.
+      if (!v.IsNull() && !(v.IsSequence() && v.size() == 0)) {
+        e.fail(f, "can only be set when 'protocols' is 'tcp', 'tls', 'tls_passthrough' or 'udp'");
+      }
+    } else if (f == "plugins" || f == "filter_chains") {
       e.only_empty(v, f);
-    } else if (f == "tags" || f == "created_at" || f == "updated_at") {
+    } else if (f == "tags") {
+      e.get_strings(v, f, r.tags);
+    } else if (f == "created_at" || f == "updated_at") {
     } else if (f == "expression" || f == "priority") {
       e.fail(f, "the expressions router flavor is not supported");
     } else {
       e.fail(f, "unknown field");
     }
   }
-  if (r.paths.empty() && r.hosts.empty() && r.methods.empty()) {
-    e.fail("-", "must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http'");
+  if (!r.snis.empty() && !r.allows("https")) {
+    e.fail("snis", "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'");
+  }
+  if (r.paths.empty() && r.hosts.empty() && r.methods.empty() && r.headers.empty() &&
+      !(r.allows("https") && !r.snis.empty())) {
+    e.fail("-", "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'http' or 'https'");
   }
   for (const auto& other : out_.routes) {
     if (!r.name.empty() && other.name == r.name) e.fail("name", "duplicate route name '" + r.name + "'");
   }
   if (!service_ref.empty()) pending_.push_back({out_.routes.size(), service_ref, label});
   out_.routes.push_back(std::move(r));
+}
+
+void Loader::load_route_headers(Entity& e, const YAML::Node& v, Route& r) {
+  if (v.IsNull()) return;
+  if (!v.IsMap()) {
+    e.fail("headers", "expected a map of header names to arrays of values");
+    return;
+  }
+  for (const auto& kv : v) {
+    HeaderMatcher m;
+    m.name = lower(kv.first.Scalar());
+    if (m.name == "host") {
+      e.fail("headers", "cannot contain 'host' header, which must be specified in the 'hosts' attribute");
+      continue;
+    }
+    if (!e.get_strings(kv.second, "headers." + m.name, m.values)) continue;
+    if (m.values.empty()) e.fail("headers." + m.name, "length must be at least 1");
+    for (const auto& val : m.values) {
+      std::string err;
+      if (val.rfind("~*", 0) == 0 && !router::Regex::compile(std::string_view(val).substr(2), false, true, &err)) {
+        e.fail("headers." + m.name, err);
+      }
+    }
+    r.headers.push_back(std::move(m));
+  }
 }
 
 void Loader::resolve_route_services() {

@@ -31,6 +31,8 @@ enum class HeaderId : uint8_t {
   XRealIp,
   UserAgent,
   Referer,
+  Via,
+  Server,
 };
 
 struct Header {

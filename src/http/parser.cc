@@ -36,8 +36,12 @@ HeaderId classify(std::string_view n) {
   // Switch on length first so most names cost one comparison at most.
   switch (n.size()) {
     case 2: if (iequals(n, "te")) return HeaderId::Te; break;
+    case 3: if (iequals(n, "via")) return HeaderId::Via; break;
     case 4: if (iequals(n, "host")) return HeaderId::Host; break;
-    case 6: if (iequals(n, "expect")) return HeaderId::Expect; break;
+    case 6:
+      if (iequals(n, "expect")) return HeaderId::Expect;
+      if (iequals(n, "server")) return HeaderId::Server;
+      break;
     case 7:
       if (iequals(n, "upgrade")) return HeaderId::Upgrade;
       if (iequals(n, "trailer")) return HeaderId::Trailer;

@@ -21,6 +21,7 @@ namespace {
 constexpr std::string_view kMsgBadGateway = "An invalid response was received from the upstream server";
 constexpr std::string_view kMsgTimeout = "The upstream server is timed out";
 constexpr uint64_t kLingerMs = 2000;
+#define kServerToken "wasmgate/" WASMGATE_VERSION
 
 void append_uint(std::string& out, uint64_t v) {
   char tmp[24];
@@ -307,15 +308,25 @@ bool Session::route_request() {
     local_reply(400, "Bad request", true);
     return false;
   }
-  router::Match m = snap_->router.match({req_.method, req_.host, path});
+  router::RequestKeys keys;
+  keys.method = req_.method;
+  keys.host = req_.host;
+  keys.path = path;
+  keys.headers = req_.headers;
+  keys.num_headers = req_.num_headers;
+  match_ = snap_->router.match(keys);
   // An unread request body would be taken for the next request: close instead.
   bool body_pending = !req_body_.done;
-  if (m.route < 0) {
+  if (match_.route < 0) {
     local_reply(404, "no Route matched with those values", close_after_ || body_pending);
     return false;
   }
-  route_ = m.route;
-  const config::Route& route = snap_->decl.routes[m.route];
+  route_ = match_.route;
+  const config::Route& route = snap_->decl.routes[match_.route];
+  if (!route.allows("http")) {
+    https_redirect(route, body_pending);
+    return false;
+  }
   if (route.service < 0) {
     local_reply(503, "no Service found with those values", close_after_ || body_pending);
     return false;
@@ -325,8 +336,16 @@ bool Session::route_request() {
     local_reply(503, "name resolution failed", close_after_ || body_pending);
     return false;
   }
-  std::string_view postfix = route.strip_path ? path.substr(m.prefix_len) : path;
-  router::upstream_path_v0(service_->cfg.path, route.strip_path, path, postfix, scratch_upstream_path_);
+  // Kong's request_postfix: after the stripped prefix when a path matched,
+  // otherwise the path without its leading slash.
+  bool stripped = route.strip_path && match_.by_path;
+  fwd_prefix_ = stripped ? path.substr(0, match_.prefix_len) : std::string_view();
+  std::string_view postfix = stripped ? path.substr(match_.prefix_len) : path.substr(1);
+  if (route.path_handling_v1) {
+    router::upstream_path_v1(service_->cfg.path, route.strip_path, path, postfix, scratch_upstream_path_);
+  } else {
+    router::upstream_path_v0(service_->cfg.path, route.strip_path, path, postfix, scratch_upstream_path_);
+  }
   if (!req_.query.empty() || req_.target.find('?') != std::string_view::npos) {
     scratch_upstream_path_.push_back('?');
     scratch_upstream_path_.append(req_.query);
@@ -347,6 +366,7 @@ void Session::build_upstream_head(const config::ServiceRuntime& svc, std::string
   h.append(req_.minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
   append_header(h, "Host", route.preserve_host ? req_.host : std::string_view(svc.host_header));
 
+  std::string_view via;
   std::string_view xff_first;  // common case: one X-Forwarded-For header, no copy
   bool xff_many = false;
   for (size_t i = 0; i < req_.num_headers; ++i) {
@@ -362,6 +382,9 @@ void Session::build_upstream_head(const config::ServiceRuntime& svc, std::string
       case http::HeaderId::XForwardedPath:
       case http::HeaderId::XForwardedPrefix:
       case http::HeaderId::XRealIp:
+        continue;
+      case http::HeaderId::Via:
+        via = hd.value;
         continue;
       case http::HeaderId::XForwardedFor:
         if (xff_first.data() == nullptr) {
@@ -402,22 +425,23 @@ void Session::build_upstream_head(const config::ServiceRuntime& svc, std::string
   }
   h.append(client_ip_);
   h.append("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
-  h.append(host_without_port(req_.host));
+  // nginx's $host: lower-cased, without the port.
+  for (char c : host_without_port(req_.host)) h.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c);
   h.append("\r\nX-Forwarded-Port: ");
   append_uint(h, static_cast<uint64_t>(worker_->listen_port()));
   h.append("\r\nX-Forwarded-Path: ");
   h.append(req_.path);
   h.append("\r\n");
   // The prefix stripped by strip_path, so the upstream can rebuild links.
-  if (route.strip_path && !route.paths.empty()) {
-    std::string_view matched(req_.path.data(), 0);
-    for (const auto& p : route.paths) {
-      if (p != "/" && req_.path.substr(0, p.size()) == p && p.size() > matched.size()) matched = req_.path.substr(0, p.size());
-    }
-    if (!matched.empty()) append_header(h, "X-Forwarded-Prefix", matched);
-  }
+  if (!fwd_prefix_.empty() && fwd_prefix_ != "/") append_header(h, "X-Forwarded-Prefix", fwd_prefix_);
   append_header(h, "X-Real-IP", client_ip_);
-  h.append("\r\n");
+  // Via: the client's chain with us appended (RFC 9110 7.6.3), as Kong does.
+  h.append("Via: ");
+  if (via.data() != nullptr) {
+    h.append(via);
+    h.append(", ");
+  }
+  h.append(req_.minor_version == 0 ? "1.0 " kServerToken "\r\n\r\n" : "1.1 " kServerToken "\r\n\r\n");
   request_replayable_ = req_.body == http::BodyKind::None;
 }
 
@@ -624,9 +648,16 @@ void Session::build_client_head() {
   o.push_back(' ');
   o.append(resp_.reason.empty() ? http::reason_phrase(resp_.status) : resp_.reason);
   o.append("\r\n");
+  std::string_view via;
+  bool has_server = false;
   for (size_t i = 0; i < resp_.num_headers; ++i) {
     const http::Header& hd = resp_.headers[i];
     if (hd.hop_by_hop) continue;
+    if (hd.id == http::HeaderId::Via) {
+      via = hd.value;
+      continue;
+    }
+    if (hd.id == http::HeaderId::Server) has_server = true;
     append_header(o, hd.name, hd.value);
   }
   if (resp_body_.kind == http::BodyKind::Chunked) o.append("Transfer-Encoding: chunked\r\n");
@@ -637,7 +668,13 @@ void Session::build_client_head() {
   append_uint(o, upstream_ms);
   o.append("\r\nX-Kong-Proxy-Latency: ");
   append_uint(o, t_upstream_start_ - t_start_);
-  o.append("\r\nVia: 1.1 wasmgate/" WASMGATE_VERSION "\r\n");
+  o.append("\r\nVia: ");
+  if (via.data() != nullptr) {
+    o.append(via);
+    o.append(", ");
+  }
+  o.append("1.1 " kServerToken "\r\n");
+  if (!has_server) o.append("Server: " kServerToken "\r\n");
   if (close_after_) {
     o.append("Connection: close\r\n");
   } else if (log_minor_ == 0) {
@@ -769,7 +806,7 @@ void Session::finish_exchange() {
   req_ready_ = 0;
 }
 
-void Session::local_reply(int status, std::string_view message, bool close_after) {
+void Session::local_reply(int status, std::string_view message, bool close_after, std::string_view extra_headers) {
   release_upstream(false);
   status_ = status;
   close_after_ = close_after_ || close_after;
@@ -778,19 +815,42 @@ void Session::local_reply(int status, std::string_view message, bool close_after
   append_uint(o, static_cast<uint64_t>(status));
   o.push_back(' ');
   o.append(http::reason_phrase(status));
-  o.append("\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ");
-  // {"message":"..."}\n
-  append_uint(o, message.size() + 15);
-  o.append("\r\nServer: wasmgate/" WASMGATE_VERSION "\r\n");
+  o.append("\r\n");
+  // Redirects carry no body, like kong.response.exit(code) without one.
+  bool body = !message.empty();
+  if (body) {
+    o.append("Content-Type: application/json; charset=utf-8\r\nContent-Length: ");
+    append_uint(o, message.size() + 15);  // {"message":"..."}\n
+    o.append("\r\n");
+  } else {
+    o.append("Content-Length: 0\r\n");
+  }
+  o.append("Server: " kServerToken "\r\n");
+  o.append(extra_headers);
   if (close_after_) o.append("Connection: close\r\n");
   o.append("\r\n");
-  if (!head_request_ || status >= 400) {
+  if (body && !head_request_) {
     o.append("{\"message\":\"");
     o.append(message);
     o.append("\"}\n");
   }
   resp_started_ = true;
   state_ = State::LocalReply;
+}
+
+// A route that only allows https, hit over plain http (Kong's behaviour).
+void Session::https_redirect(const config::Route& route, bool body_pending) {
+  int code = route.https_redirect_status_code;
+  if (code == 426) {
+    local_reply(426, "Please use HTTPS protocol", close_after_ || body_pending,
+                "Upgrade: TLS/1.2, HTTP/1.1\r\n");
+    return;
+  }
+  std::string location = "Location: https://";
+  for (char c : host_without_port(req_.host)) location.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c);
+  location.append(req_.target);
+  location.append("\r\n");
+  local_reply(code, "", close_after_ || body_pending, location);
 }
 
 void Session::log_request() {

@@ -19,6 +19,7 @@
 #include "http/message.h"
 #include "http/parser.h"
 #include "proxy/phases.h"
+#include "router/router.h"
 #include "upstream/pool.h"
 
 namespace wg::core {
@@ -71,7 +72,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner {
   void build_client_head();
   bool flush_client_out();
   void finish_exchange();
-  void local_reply(int status, std::string_view message, bool close_after);
+  void local_reply(int status, std::string_view message, bool close_after, std::string_view extra_headers = {});
+  void https_redirect(const config::Route& route, bool body_pending);
   void log_request();
   bool read_client();
   void update_deadline();
@@ -102,6 +104,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner {
   std::shared_ptr<const config::Snapshot> snap_;
   const config::ServiceRuntime* service_ = nullptr;
   int route_ = -1;
+  router::Match match_;         // route match, with regex captures for later phases
+  std::string_view fwd_prefix_;  // prefix removed by strip_path (X-Forwarded-Prefix)
   upstream::Conn* up_ = nullptr;
   std::string up_head_;  // upstream request head, kept for a retry
   size_t up_head_off_ = 0;

@@ -1,8 +1,7 @@
 #include "router/router.h"
 
 #include <algorithm>
-
-#include "http/message.h"
+#include <set>
 
 namespace wg::router {
 namespace {
@@ -16,81 +15,346 @@ std::string_view strip_port(std::string_view host) {
   return colon == std::string_view::npos ? host : host.substr(0, colon);
 }
 
-bool host_matches(const std::vector<std::string>& hosts, std::string_view host) {
-  std::string_view bare = strip_port(host);
-  for (const auto& h : hosts) {
-    // A route host with a port must match the port as well.
-    bool with_port = h.find(':') != std::string::npos && h.front() != '[';
-    if (http::iequals(with_port ? host : bare, h)) return true;
-  }
-  return false;
+bool has_port(std::string_view h) {
+  if (!h.empty() && h.front() == '[') return h.find("]:") != std::string_view::npos;
+  return h.find(':') != std::string_view::npos;
 }
 
-bool method_matches(const std::vector<std::string>& methods, std::string_view m) {
-  for (const auto& x : methods) {
-    if (x == m) return true;
+bool is_wildcard(std::string_view h) { return h.find('*') != std::string_view::npos; }
+
+// "*.example.com" matches any name ending in ".example.com"; "example.*"
+// any name starting with "example.". Ports follow the same rule as exact hosts.
+bool wildcard_matches(std::string_view pattern, std::string_view host_lc) {
+  std::string_view host = has_port(pattern) ? host_lc : strip_port(host_lc);
+  if (pattern.front() == '*') {
+    std::string_view suffix = pattern.substr(1);  // ".example.com[:port]"
+    return host.size() > suffix.size() && host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0;
   }
-  return false;
+  // "example.*[:port]"
+  size_t star = pattern.find('*');
+  std::string_view prefix = pattern.substr(0, star);
+  std::string_view tail = pattern.substr(star + 1);  // ":port" or empty
+  if (host.size() <= prefix.size() + tail.size() || host.compare(0, prefix.size(), prefix) != 0) return false;
+  if (tail.empty()) return true;
+  return host.compare(host.size() - tail.size(), tail.size(), tail) == 0 &&
+         host.substr(prefix.size(), host.size() - prefix.size() - tail.size()).find(':') == std::string_view::npos;
 }
 
 }  // namespace
 
-void Router::build(const std::vector<config::Route>& routes, const std::vector<bool>& active) {
-  entries_.clear();
-  for (size_t i = 0; i < routes.size(); ++i) {
-    if (i < active.size() && !active[i]) continue;
-    const auto& r = routes[i];
-    uint8_t kinds = static_cast<uint8_t>(!r.methods.empty() + !r.hosts.empty() + !r.paths.empty());
-    if (r.paths.empty()) {
-      entries_.push_back({static_cast<int>(i), kinds, std::string(), &r.hosts, &r.methods});
-    }
-    for (const auto& p : r.paths) {
-      entries_.push_back({static_cast<int>(i), kinds, p, &r.hosts, &r.methods});
+struct CompiledHeader {
+  std::string name;
+  std::vector<std::string> exact;  // lower-cased
+  std::vector<std::shared_ptr<const Regex>> regexes;
+};
+
+// One route path: the unit of ranking and matching.
+struct Entry {
+  int route = 0;
+  uint32_t order = 0;  // file order of (route, path): the final tie-break
+  uint8_t weight = 0;
+  bool plain_hosts = false;
+  uint8_t header_count = 0;
+  bool regex = false;
+  int64_t regex_priority = 0;
+  uint32_t prefix_len = 0;
+  std::string prefix;  // empty for regex entries and routes without paths
+  std::shared_ptr<const Regex> re;
+  const config::Route* def = nullptr;
+  std::vector<CompiledHeader> headers;
+};
+
+// Entries one host key can reach, each list sorted best first.
+struct Bucket {
+  std::unordered_map<std::string_view, std::vector<uint32_t>> by_prefix;
+  std::vector<uint32_t> lengths;  // distinct prefix lengths, longest first
+  std::vector<uint32_t> no_path;
+  std::vector<uint32_t> regex;
+};
+
+struct Router::Index {
+  std::vector<Entry> entries;
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+  };
+  std::unordered_map<std::string, Bucket, Hash, std::equal_to<>> by_host;  // exact hosts, lower-cased
+  Bucket wildcard;                                   // entries with a wildcard host
+  Bucket any_host;                                   // entries with no hosts
+
+  // True when a outranks b.
+  bool beats(uint32_t a, uint32_t b) const {
+    const Entry& x = entries[a];
+    const Entry& y = entries[b];
+    if (x.weight != y.weight) return x.weight > y.weight;
+    if (x.plain_hosts != y.plain_hosts) return x.plain_hosts;
+    if (x.header_count != y.header_count) return x.header_count > y.header_count;
+    if (x.regex != y.regex) return x.regex;
+    if (x.regex_priority != y.regex_priority) return x.regex_priority > y.regex_priority;
+    if (x.prefix_len != y.prefix_len) return x.prefix_len > y.prefix_len;
+    return x.order < y.order;
+  }
+
+  void add(Bucket& b, uint32_t id) {
+    const Entry& e = entries[id];
+    if (e.regex) {
+      b.regex.push_back(id);
+    } else if (e.prefix.empty()) {
+      b.no_path.push_back(id);
+    } else {
+      b.by_prefix[e.prefix].push_back(id);
     }
   }
-  std::stable_sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
-    if (a.kinds != b.kinds) return a.kinds > b.kinds;
-    if (a.path.size() != b.path.size()) return a.path.size() > b.path.size();
-    return a.route < b.route;
-  });
+
+  void finish(Bucket& b) {
+    auto by_rank = [this](uint32_t a, uint32_t c) { return beats(a, c); };
+    std::sort(b.regex.begin(), b.regex.end(), by_rank);
+    std::sort(b.no_path.begin(), b.no_path.end(), by_rank);
+    std::set<uint32_t, std::greater<>> lengths;
+    for (auto& [prefix, ids] : b.by_prefix) {
+      std::sort(ids.begin(), ids.end(), by_rank);
+      lengths.insert(static_cast<uint32_t>(prefix.size()));
+    }
+    b.lengths.assign(lengths.begin(), lengths.end());
+  }
+
+  bool headers_match(const Entry& e, const RequestKeys& req) const {
+    for (const auto& h : e.headers) {
+      bool any = false;
+      for (size_t i = 0; i < req.num_headers && !any; ++i) {
+        if (!http::iequals(req.headers[i].name, h.name)) continue;
+        std::string_view value = req.headers[i].value;
+        for (const auto& x : h.exact) {
+          if (http::iequals(value, x)) any = true;
+        }
+        for (const auto& re : h.regexes) {
+          if (!any && re->match(value)) any = true;
+        }
+      }
+      if (!any) return false;
+    }
+    return true;
+  }
+
+  // Everything but the path (already known to match, or tested last).
+  bool others_match(const Entry& e, const RequestKeys& req, std::string_view host_lc, bool check_hosts) const {
+    const config::Route& r = *e.def;
+    if (!r.methods.empty() &&
+        std::find(r.methods.begin(), r.methods.end(), req.method) == r.methods.end()) {
+      return false;
+    }
+    if (check_hosts && !r.hosts.empty()) {
+      bool ok = false;
+      for (const auto& h : r.hosts) {
+        ok = is_wildcard(h) ? wildcard_matches(h, host_lc) : h == (has_port(h) ? host_lc : strip_port(host_lc));
+        if (ok) break;
+      }
+      if (!ok) return false;
+    }
+    if (!r.snis.empty()) {
+      if (req.sni.empty() || std::find(r.snis.begin(), r.snis.end(), req.sni) == r.snis.end()) return false;
+    }
+    return e.headers.empty() || headers_match(e, req);
+  }
+
+  // Offers every entry of bucket b that matches; keeps the best in *best.
+  void search(const Bucket& b, const RequestKeys& req, std::string_view host_lc, bool check_hosts,
+              int64_t* best, Match* m) const {
+    auto outranked = [&](uint32_t id) { return *best >= 0 && !beats(id, static_cast<uint32_t>(*best)); };
+    for (uint32_t len : b.lengths) {
+      if (len > req.path.size()) continue;
+      auto it = b.by_prefix.find(req.path.substr(0, len));
+      if (it == b.by_prefix.end()) continue;
+      for (uint32_t id : it->second) {
+        if (outranked(id)) break;  // the list is sorted: nothing after can win
+        if (!others_match(entries[id], req, host_lc, check_hosts)) continue;
+        *best = id;
+        m->prefix_len = len;
+        m->regex = false;
+        m->by_path = true;
+        break;
+      }
+    }
+    for (uint32_t id : b.no_path) {
+      if (outranked(id)) break;
+      if (!others_match(entries[id], req, host_lc, check_hosts)) continue;
+      *best = id;
+      m->prefix_len = 0;
+      m->regex = false;
+      m->by_path = false;
+      break;
+    }
+    for (uint32_t id : b.regex) {
+      if (outranked(id)) break;
+      const Entry& e = entries[id];
+      if (!others_match(e, req, host_lc, check_hosts)) continue;
+      Captures caps;
+      if (!e.re->match(req.path, &caps)) continue;
+      *best = id;
+      m->prefix_len = caps.end[0];
+      m->regex = true;
+      m->by_path = true;
+      m->captures = caps;
+      m->re = e.re.get();
+      break;
+    }
+  }
+};
+
+Router::Router() : index_(std::make_unique<Index>()) {}
+Router::~Router() = default;
+
+size_t Router::size() const { return index_->entries.size(); }
+
+void Router::build(const std::vector<config::Route>& routes, const std::vector<bool>& active) {
+  auto idx = std::make_unique<Index>();
+  uint32_t order = 0;
+  for (size_t i = 0; i < routes.size(); ++i) {
+    if (i < active.size() && !active[i]) continue;
+    const config::Route& r = routes[i];
+    Entry base;
+    base.route = static_cast<int>(i);
+    base.def = &r;
+    base.weight = static_cast<uint8_t>(!r.methods.empty() + !r.hosts.empty() + !r.headers.empty() +
+                                       !r.paths.empty() + !r.snis.empty());
+    base.plain_hosts = !r.hosts.empty() && std::none_of(r.hosts.begin(), r.hosts.end(), is_wildcard);
+    base.header_count = static_cast<uint8_t>(std::min<size_t>(r.headers.size(), 255));
+    for (const auto& h : r.headers) {
+      CompiledHeader ch;
+      ch.name = h.name;
+      for (const auto& v : h.values) {
+        if (v.rfind("~*", 0) == 0) {
+          std::string err;
+          if (auto re = Regex::compile(std::string_view(v).substr(2), false, true, &err)) ch.regexes.push_back(re);
+        } else {
+          std::string lc = v;
+          for (auto& c : lc) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          ch.exact.push_back(lc);
+        }
+      }
+      base.headers.push_back(std::move(ch));
+    }
+    std::vector<Entry> subs;
+    if (r.paths.empty()) subs.push_back(base);
+    for (const auto& p : r.paths) {
+      Entry e = base;
+      if (p.size() > 1 && p[0] == '~') {
+        std::string err;
+        e.re = Regex::compile(std::string_view(p).substr(1), true, false, &err);
+        if (!e.re) continue;  // the loader already refused it
+        e.regex = true;
+        e.regex_priority = r.regex_priority;
+      } else {
+        e.prefix = p;
+        e.prefix_len = static_cast<uint32_t>(p.size());
+      }
+      subs.push_back(std::move(e));
+    }
+    for (auto& e : subs) {
+      e.order = order++;
+      idx->entries.push_back(std::move(e));
+    }
+  }
+  // Buckets hold ids; string_view keys point into entries, which no longer move.
+  for (uint32_t id = 0; id < idx->entries.size(); ++id) {
+    const config::Route& r = *idx->entries[id].def;
+    if (r.hosts.empty()) {
+      idx->add(idx->any_host, id);
+      continue;
+    }
+    bool wildcard_added = false;
+    std::set<std::string_view> seen;  // a route listing a host twice appears once
+    for (const auto& h : r.hosts) {
+      if (is_wildcard(h)) {
+        if (!wildcard_added) idx->add(idx->wildcard, id);
+        wildcard_added = true;
+      } else if (seen.insert(h).second) {
+        idx->add(idx->by_host[h], id);
+      }
+    }
+  }
+  for (auto& [h, b] : idx->by_host) idx->finish(b);
+  idx->finish(idx->wildcard);
+  idx->finish(idx->any_host);
+  index_ = std::move(idx);
 }
 
 Match Router::match(const RequestKeys& req) const {
-  for (const auto& e : entries_) {
-    if (!e.path.empty()) {
-      if (req.path.size() < e.path.size() || req.path.compare(0, e.path.size(), e.path) != 0) continue;
+  const Index& idx = *index_;
+  // Lower-case the host once, without allocating.
+  char buf[256];
+  std::string_view host_lc;
+  if (req.host.size() <= sizeof buf) {
+    for (size_t i = 0; i < req.host.size(); ++i) {
+      char c = req.host[i];
+      buf[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
     }
-    if (!e.hosts->empty() && !host_matches(*e.hosts, req.host)) continue;
-    if (!e.methods->empty() && !method_matches(*e.methods, req.method)) continue;
-    return Match{e.route, e.path.size()};
+    host_lc = std::string_view(buf, req.host.size());
   }
-  return Match{};
+  Match m;
+  int64_t best = -1;
+  if (!idx.by_host.empty() && !host_lc.empty()) {
+    // Exact hosts: with the port as sent, then without it.
+    if (has_port(host_lc)) {
+      auto it = idx.by_host.find(host_lc);
+      if (it != idx.by_host.end()) idx.search(it->second, req, host_lc, false, &best, &m);
+    }
+    auto it = idx.by_host.find(strip_port(host_lc));
+    if (it != idx.by_host.end()) idx.search(it->second, req, host_lc, false, &best, &m);
+  }
+  if (!host_lc.empty()) idx.search(idx.wildcard, req, host_lc, true, &best, &m);
+  idx.search(idx.any_host, req, host_lc, false, &best, &m);
+  if (best < 0) return Match{};
+  m.route = idx.entries[static_cast<size_t>(best)].route;
+  return m;
 }
 
-void upstream_path_v0(std::string_view base, bool strip_path, std::string_view request_path,
-                      std::string_view postfix, std::string& out) {
+void upstream_path_v0(std::string_view base, bool strip_path, std::string_view req, std::string_view postfix,
+                      std::string& out) {
   if (base.empty()) base = "/";
   out.clear();
-  bool base_slash = base.back() == '/';
-  if (!strip_path) {
-    out.append(base);
-    out.append(base_slash ? request_path.substr(1) : request_path);
-    return;
-  }
-  if (postfix.empty()) {
-    out.append(base);
-    // Keep a trailing slash the client sent, e.g. /route/ -> /base/.
-    if (!base_slash && !request_path.empty() && request_path.back() == '/') out.push_back('/');
+  if (base.back() == '/') {
+    if (!strip_path) {
+      out.append(base);
+      out.append(req.substr(1));
+    } else if (postfix.empty()) {
+      if (base == "/" || req.back() == '/') {
+        out.append(base);
+      } else {
+        out.append(base.substr(0, base.size() - 1));
+      }
+    } else if (postfix.front() == '/') {
+      out.append(base.substr(0, base.size() - 1));  // avoid "//"
+      out.append(postfix);
+    } else {
+      out.append(base);
+      out.append(postfix);
+    }
     return;
   }
   out.append(base);
-  bool post_slash = postfix.front() == '/';
-  if (base_slash && post_slash) {
-    out.append(postfix.substr(1));
-  } else if (!base_slash && !post_slash) {
-    out.push_back('/');
+  if (!strip_path) {
+    if (req != "/") out.append(req);
+  } else if (postfix.empty()) {
+    if (req.size() > 1 && req.back() == '/') out.push_back('/');
+  } else {
+    if (postfix.front() != '/') out.push_back('/');
+    out.append(postfix);
+  }
+}
+
+void upstream_path_v1(std::string_view base, bool strip_path, std::string_view req, std::string_view postfix,
+                      std::string& out) {
+  if (base.empty()) base = "/";
+  out.clear();
+  if (!strip_path) {
+    out.append(base);
+    out.append(req.substr(1));
+  } else if (base.back() == '/' && !postfix.empty() && postfix.front() == '/') {
+    out.append(base.substr(0, base.size() - 1));
     out.append(postfix);
   } else {
+    out.append(base);
     out.append(postfix);
   }
 }
