@@ -19,6 +19,7 @@
 #include "core/version.h"
 #include "core/worker.h"
 #include "demo/echo_server.h"
+#include "upstream/health_checker.h"
 
 namespace {
 
@@ -153,7 +154,10 @@ int cmd_check(int argc, char** argv) {
     for (const auto& e : errors) std::printf("%s\n", e.c_str());
     return 1;
   }
-  std::printf("ok: %zu services, %zu routes\n", decl.services.size(), decl.routes.size());
+  size_t targets = 0;
+  for (const auto& u : decl.upstreams) targets += u.targets.size();
+  std::printf("ok: %zu services, %zu routes, %zu upstreams, %zu targets\n", decl.services.size(), decl.routes.size(),
+              decl.upstreams.size(), targets);
   return 0;
 }
 
@@ -179,7 +183,9 @@ void reload(wg::core::Shared& shared, uint64_t& generation) {
            all.c_str());
     return;
   }
-  shared.snapshots.publish(wg::config::compile(std::move(decl), ++generation));
+  auto snap = wg::config::compile(std::move(decl), ++generation);
+  for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
+  shared.snapshots.publish(std::move(snap));
   WG_LOG(Notice, "config reloaded (generation %llu)", static_cast<unsigned long long>(generation));
 }
 
@@ -204,7 +210,9 @@ int cmd_start(int argc, char** argv) {
     return 1;
   }
   uint64_t generation = 1;
-  shared->snapshots.publish(wg::config::compile(std::move(decl), generation));
+  auto snap = wg::config::compile(std::move(decl), generation);
+  for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
+  shared->snapshots.publish(std::move(snap));
   shared->access_log_fd = open_access_log(s.access_log);
   if (s.access_log != "off" && shared->access_log_fd < 0) {
     WG_LOG(Error, "cannot open access log '%s'", s.access_log.c_str());
@@ -229,6 +237,8 @@ int cmd_start(int argc, char** argv) {
     if (!workers.back()->listen()) return 1;
   }
   for (auto& w : workers) w->start();
+  wg::upstream::HealthChecker checker(shared->snapshots);
+  checker.start();
   WG_LOG(Notice, "wasmgate " WASMGATE_VERSION " ready on %s (%d workers)", s.proxy_listen.c_str(), s.workers);
   if (s.admin_listen != "off") {
     WG_LOG(Info, "admin listener %s: the Admin API is not implemented yet", s.admin_listen.c_str());
@@ -246,6 +256,7 @@ int cmd_start(int argc, char** argv) {
     break;
   }
   for (auto& w : workers) w->join();
+  checker.stop();
   WG_LOG(Notice, "wasmgate stopped");
   return 0;
 }

@@ -55,7 +55,75 @@ struct Route {
   }
 };
 
+// Kong's healthchecks block (lua-resty-healthcheck semantics and defaults).
+struct ActiveHealthcheck {
+  std::string type = "http";
+  std::string http_path = "/";
+  double timeout_s = 1;
+  int concurrency = 10;
+  std::vector<std::pair<std::string, std::vector<std::string>>> headers;
+  // healthy
+  double healthy_interval_s = 0;  // 0: no probes of healthy targets
+  std::vector<int> healthy_statuses = {200, 302};
+  int healthy_successes = 0;
+  // unhealthy
+  double unhealthy_interval_s = 0;  // 0: no probes of unhealthy targets
+  std::vector<int> unhealthy_statuses = {429, 404, 500, 501, 502, 503, 504, 505};
+  int unhealthy_tcp_failures = 0;
+  int unhealthy_timeouts = 0;
+  int unhealthy_http_failures = 0;
+};
+
+struct PassiveHealthcheck {
+  std::string type = "http";
+  std::vector<int> healthy_statuses = {200, 201, 202, 203, 204, 205, 206, 207, 208, 226,
+                                       300, 301, 302, 303, 304, 305, 306, 307, 308};
+  int healthy_successes = 0;
+  std::vector<int> unhealthy_statuses = {429, 500, 503};
+  int unhealthy_tcp_failures = 0;
+  int unhealthy_timeouts = 0;
+  int unhealthy_http_failures = 0;
+};
+
+struct Healthchecks {
+  ActiveHealthcheck active;
+  PassiveHealthcheck passive;
+  double threshold = 0;  // percent of healthy weight below which the upstream is down
+
+  bool active_enabled() const { return active.healthy_interval_s > 0 || active.unhealthy_interval_s > 0; }
+  bool passive_enabled() const {
+    return passive.healthy_successes > 0 || passive.unhealthy_tcp_failures > 0 || passive.unhealthy_timeouts > 0 ||
+           passive.unhealthy_http_failures > 0;
+  }
+};
+
+struct Target {
+  std::string id;
+  std::string host;  // name or address, as written
+  int port = 8000;
+  int weight = 100;
+  std::vector<std::string> tags;
+};
+
+struct Upstream {
+  std::string id;
+  std::string name;
+  std::string algorithm = "round-robin";
+  std::string hash_on = "none";
+  std::string hash_fallback = "none";
+  std::string hash_on_header, hash_fallback_header;
+  std::string hash_on_cookie, hash_on_cookie_path = "/";
+  std::string hash_on_query_arg, hash_fallback_query_arg;
+  std::string hash_on_uri_capture, hash_fallback_uri_capture;
+  int slots = 10000;
+  std::string host_header;
+  Healthchecks healthchecks;
+  std::vector<Target> targets;
+  std::vector<std::string> tags;
+};
+
 struct Declarative {
+  std::vector<Upstream> upstreams;
   std::vector<Service> services;
   std::vector<Route> routes;  // in file order, which stands in for created_at
 };

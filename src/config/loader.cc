@@ -26,7 +26,7 @@ namespace {
 // Entity types Kong knows that this gateway does not serve yet. A file may
 // list them empty (decK does), but entries are refused by name.
 const std::set<std::string> kNotYetEntities = {
-    "upstreams", "targets", "consumers", "plugins", "certificates", "snis", "ca_certificates",
+    "consumers", "plugins", "certificates", "snis", "ca_certificates",
     "filter_chains", "vaults", "key_sets", "keys", "parameters", "keyauth_credentials",
     "basicauth_credentials", "hmacauth_credentials", "jwt_secrets", "oauth2_credentials", "acls",
 };
@@ -63,6 +63,30 @@ class Entity {
       return false;
     }
     out = static_cast<int>(v);
+    return true;
+  }
+  bool get_number(const YAML::Node& n, const std::string& field, double lo, double hi, double& out) {
+    if (!n.IsScalar() || !YAML::convert<double>::decode(n, out)) {
+      fail(field, "expected a number");
+      return false;
+    }
+    if (out < lo || out > hi) {
+      fail(field, "value should be between " + std::to_string(lo) + " and " + std::to_string(hi));
+      return false;
+    }
+    return true;
+  }
+  bool get_ints(const YAML::Node& n, const std::string& field, int lo, int hi, std::vector<int>& out) {
+    if (!n.IsSequence()) {
+      fail(field, "expected an array of integers");
+      return false;
+    }
+    out.clear();
+    for (const auto& e : n) {
+      int v = 0;
+      if (!get_int(e, field, lo, hi, v)) return false;
+      out.push_back(v);
+    }
     return true;
   }
   bool get_bool(const YAML::Node& n, const std::string& field, bool& out) {
@@ -206,6 +230,9 @@ class Loader {
 
  private:
   void load_service(const YAML::Node& n, size_t index);
+  void load_upstream(const YAML::Node& n, size_t index);
+  void load_target(const YAML::Node& n, const std::string& label, Upstream* parent);
+  void load_healthchecks(Entity& e, const YAML::Node& n, Healthchecks& hc);
   void load_route(const YAML::Node& n, const std::string& label, int parent_service);
   void resolve_route_services();
   void load_route_headers(Entity& e, const YAML::Node& v, Route& r);
@@ -240,7 +267,7 @@ void Loader::load(const YAML::Node& root) {
         key == "_info") {
       continue;
     }
-    if (key == "services" || key == "routes") {
+    if (key == "services" || key == "routes" || key == "upstreams" || key == "targets") {
       if (!val.IsNull() && !val.IsSequence()) top.fail(key, "expected an array");
       continue;
     }
@@ -254,6 +281,18 @@ void Loader::load(const YAML::Node& root) {
     }
     top.fail(key, "unknown entity type");
   }
+  if (root["upstreams"] && root["upstreams"].IsSequence()) {
+    size_t i = 0;
+    for (const auto& u : root["upstreams"]) load_upstream(u, i++);
+  }
+  if (root["targets"] && root["targets"].IsSequence()) {
+    size_t i = 0;
+    for (const auto& t : root["targets"]) {
+      std::string label = t.IsMap() && t["target"] && t["target"].IsScalar() ? t["target"].Scalar() : std::to_string(i);
+      load_target(t, label, nullptr);
+      ++i;
+    }
+  }
   if (root["services"] && root["services"].IsSequence()) {
     size_t i = 0;
     for (const auto& s : root["services"]) load_service(s, i++);
@@ -266,6 +305,289 @@ void Loader::load(const YAML::Node& root) {
     }
   }
   resolve_route_services();
+}
+
+
+void Loader::load_upstream(const YAML::Node& n, size_t index) {
+  Entity e("upstream", label_of(n, index), errors_);
+  if (!n.IsMap()) {
+    e.fail("-", "expected a mapping");
+    return;
+  }
+  Upstream u;
+  auto one_of = [&](const YAML::Node& v, const std::string& f, std::string& out, std::set<std::string> allowed) {
+    if (!e.get_string(v, f, out)) return;
+    if (!allowed.count(out)) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      e.fail(f, "expected one of: " + list);
+    }
+  };
+  const std::set<std::string> hash_sources = {"none", "consumer", "ip", "header", "cookie", "path", "query_arg",
+                                              "uri_capture"};
+  for (const auto& kv : n) {
+    const std::string f = kv.first.Scalar();
+    const YAML::Node& v = kv.second;
+    if (f == "name") {
+      e.get_string(v, f, u.name);
+    } else if (f == "id") {
+      e.get_string(v, f, u.id);
+    } else if (f == "algorithm") {
+      one_of(v, f, u.algorithm, {"round-robin", "consistent-hashing", "least-connections", "latency"});
+    } else if (f == "hash_on") {
+      one_of(v, f, u.hash_on, hash_sources);
+    } else if (f == "hash_fallback") {
+      one_of(v, f, u.hash_fallback, hash_sources);
+    } else if (f == "hash_on_header") {
+      if (!v.IsNull()) e.get_string(v, f, u.hash_on_header);
+    } else if (f == "hash_fallback_header") {
+      if (!v.IsNull()) e.get_string(v, f, u.hash_fallback_header);
+    } else if (f == "hash_on_cookie") {
+      if (!v.IsNull()) e.get_string(v, f, u.hash_on_cookie);
+    } else if (f == "hash_on_cookie_path") {
+      if (!v.IsNull()) e.get_string(v, f, u.hash_on_cookie_path);
+    } else if (f == "hash_on_query_arg") {
+      if (!v.IsNull()) e.get_string(v, f, u.hash_on_query_arg);
+    } else if (f == "hash_fallback_query_arg") {
+      if (!v.IsNull()) e.get_string(v, f, u.hash_fallback_query_arg);
+    } else if (f == "hash_on_uri_capture") {
+      if (!v.IsNull()) e.get_string(v, f, u.hash_on_uri_capture);
+    } else if (f == "hash_fallback_uri_capture") {
+      if (!v.IsNull()) e.get_string(v, f, u.hash_fallback_uri_capture);
+    } else if (f == "slots") {
+      e.get_int(v, f, 10, 65536, u.slots);
+    } else if (f == "host_header") {
+      if (!v.IsNull()) e.get_string(v, f, u.host_header);
+    } else if (f == "healthchecks") {
+      load_healthchecks(e, v, u.healthchecks);
+    } else if (f == "tags") {
+      e.get_strings(v, f, u.tags);
+    } else if (f == "use_srv_name") {
+      e.only_default(v, f, "false");
+    } else if (f == "client_certificate") {
+      e.only_empty(v, f);
+    } else if (f == "targets" || f == "created_at" || f == "updated_at") {
+    } else {
+      e.fail(f, "unknown field");
+    }
+  }
+  if (u.name.empty()) e.fail("name", "required field missing");
+  // Kong's entity checks: each hash source needs its parameter, and the
+  // fallback must differ from the primary source.
+  auto needs = [&](const std::string& on, const std::string& field_on, const std::string& header,
+                   const std::string& cookie, const std::string& query, const std::string& capture) {
+    if (on == "header" && header.empty()) e.fail(field_on + "_header", "required when '" + field_on + "' is 'header'");
+    if (on == "cookie" && cookie.empty()) e.fail("hash_on_cookie", "required when '" + field_on + "' is 'cookie'");
+    if (on == "query_arg" && query.empty()) e.fail(field_on + "_query_arg", "required when '" + field_on + "' is 'query_arg'");
+    if (on == "uri_capture" && capture.empty())
+      e.fail(field_on + "_uri_capture", "required when '" + field_on + "' is 'uri_capture'");
+  };
+  needs(u.hash_on, "hash_on", u.hash_on_header, u.hash_on_cookie, u.hash_on_query_arg, u.hash_on_uri_capture);
+  needs(u.hash_fallback, "hash_fallback", u.hash_fallback_header, u.hash_on_cookie, u.hash_fallback_query_arg,
+        u.hash_fallback_uri_capture);
+  if (u.hash_on == "none" && u.hash_fallback != "none") e.fail("hash_fallback", "must be 'none' when 'hash_on' is 'none'");
+  if (u.hash_on == "cookie" && u.hash_fallback != "none") {
+    e.fail("hash_fallback", "must be 'none' when 'hash_on' is 'cookie'");
+  }
+  if (u.hash_on != "none" && u.hash_on == u.hash_fallback && u.hash_on != "header" && u.hash_on != "query_arg" &&
+      u.hash_on != "uri_capture") {
+    e.fail("hash_fallback", "cannot be the same as 'hash_on'");
+  }
+  for (const auto& other : out_.upstreams) {
+    if (other.name == u.name) e.fail("name", "duplicate upstream name '" + u.name + "'");
+  }
+  out_.upstreams.push_back(u);
+  if (n["targets"]) {
+    if (!n["targets"].IsSequence()) {
+      e.fail("targets", "expected an array");
+      return;
+    }
+    size_t i = 0;
+    for (const auto& t : n["targets"]) {
+      std::string label = t.IsMap() && t["target"] && t["target"].IsScalar() ? t["target"].Scalar() : std::to_string(i);
+      load_target(t, label, &out_.upstreams.back());
+      ++i;
+    }
+  }
+}
+
+void Loader::load_target(const YAML::Node& n, const std::string& label, Upstream* parent) {
+  Entity e("target", label, errors_);
+  if (!n.IsMap()) {
+    e.fail("-", "expected a mapping");
+    return;
+  }
+  Target t;
+  std::string upstream_ref;
+  bool has_target = false;
+  for (const auto& kv : n) {
+    const std::string f = kv.first.Scalar();
+    const YAML::Node& v = kv.second;
+    if (f == "target") {
+      std::string text;
+      if (!e.get_string(v, f, text)) continue;
+      has_target = true;
+      // host, host:port, [v6] or [v6]:port; Kong's default port is 8000.
+      std::string host = text, port;
+      if (!text.empty() && text[0] == '[') {
+        size_t close = text.find(']');
+        if (close == std::string::npos) {
+          e.fail(f, "invalid target '" + text + "'");
+          continue;
+        }
+        host = text.substr(1, close - 1);
+        if (close + 1 < text.size()) {
+          if (text[close + 1] != ':') {
+            e.fail(f, "invalid target '" + text + "'");
+            continue;
+          }
+          port = text.substr(close + 2);
+        }
+      } else if (size_t colon = text.rfind(':'); colon != std::string::npos) {
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+      }
+      if (host.empty()) e.fail(f, "invalid target '" + text + "': missing host");
+      t.host = host;
+      if (!port.empty()) {
+        if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 || std::stoi(port) > 65535 ||
+            std::stoi(port) == 0) {
+          e.fail(f, "invalid target '" + text + "': invalid port");
+        } else {
+          t.port = std::stoi(port);
+        }
+      }
+    } else if (f == "weight") {
+      e.get_int(v, f, 0, 65535, t.weight);
+    } else if (f == "upstream") {
+      if (parent != nullptr) {
+        e.fail(f, "cannot be set on a target nested under an upstream");
+      } else if (v.IsMap() && v["name"] && v["name"].IsScalar()) {
+        upstream_ref = v["name"].Scalar();
+      } else if (v.IsMap() && v["id"] && v["id"].IsScalar()) {
+        upstream_ref = v["id"].Scalar();
+      } else if (v.IsScalar()) {
+        upstream_ref = v.Scalar();
+      } else {
+        e.fail(f, "expected an upstream name or id");
+      }
+    } else if (f == "id") {
+      e.get_string(v, f, t.id);
+    } else if (f == "tags") {
+      e.get_strings(v, f, t.tags);
+    } else if (f == "created_at" || f == "updated_at") {
+    } else {
+      e.fail(f, "unknown field");
+    }
+  }
+  if (!has_target) e.fail("target", "required field missing");
+  if (parent == nullptr) {
+    for (auto& u : out_.upstreams) {
+      if (u.name == upstream_ref || (!u.id.empty() && u.id == upstream_ref)) parent = &u;
+    }
+    if (parent == nullptr) {
+      e.fail("upstream", upstream_ref.empty() ? "required field missing" : "upstream '" + upstream_ref + "' does not exist");
+      return;
+    }
+  }
+  for (const auto& other : parent->targets) {
+    if (other.host == t.host && other.port == t.port) {
+      e.fail("target", "duplicate target '" + label + "' in upstream '" + parent->name + "'");
+    }
+  }
+  parent->targets.push_back(t);
+}
+
+void Loader::load_healthchecks(Entity& e, const YAML::Node& n, Healthchecks& hc) {
+  if (n.IsNull()) return;
+  if (!n.IsMap()) {
+    e.fail("healthchecks", "expected a mapping");
+    return;
+  }
+  // Walks a nested map, giving each leaf its dotted field name.
+  auto each = [&](const YAML::Node& m, const std::string& prefix, auto&& fn) {
+    if (m.IsNull()) return;
+    if (!m.IsMap()) {
+      e.fail(prefix, "expected a mapping");
+      return;
+    }
+    for (const auto& kv : m) fn(kv.first.Scalar(), kv.second, prefix + "." + kv.first.Scalar());
+  };
+  each(n, "healthchecks", [&](const std::string& k, const YAML::Node& v, const std::string& path) {
+    if (k == "threshold") {
+      e.get_number(v, path, 0, 100, hc.threshold);
+    } else if (k == "active") {
+      auto& a = hc.active;
+      each(v, path, [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+        if (k2 == "type") {
+          e.get_string(v2, p2, a.type);
+          if (a.type != "http") e.fail(p2, a.type == "https" || a.type == "tcp" || a.type == "grpc" || a.type == "grpcs"
+                                               ? "type '" + a.type + "' is not supported yet"
+                                               : "expected one of: tcp, http, https, grpc, grpcs");
+        } else if (k2 == "http_path") {
+          e.get_string(v2, p2, a.http_path);
+          if (a.http_path.empty() || a.http_path[0] != '/') e.fail(p2, "should start with: /");
+        } else if (k2 == "timeout") {
+          e.get_number(v2, p2, 0, 65535, a.timeout_s);
+        } else if (k2 == "concurrency") {
+          e.get_int(v2, p2, 1, 2147483647, a.concurrency);
+        } else if (k2 == "https_verify_certificate" || k2 == "https_sni") {
+          // Only meaningful for https probes, which are refused above.
+        } else if (k2 == "headers") {
+          each(v2, p2, [&](const std::string& name, const YAML::Node& vals, const std::string& p3) {
+            std::vector<std::string> values;
+            if (e.get_strings(vals, p3, values)) a.headers.push_back({name, values});
+          });
+        } else if (k2 == "healthy") {
+          each(v2, p2, [&](const std::string& k3, const YAML::Node& v3, const std::string& p3) {
+            if (k3 == "interval") e.get_number(v3, p3, 0, 65535, a.healthy_interval_s);
+            else if (k3 == "http_statuses") e.get_ints(v3, p3, 100, 999, a.healthy_statuses);
+            else if (k3 == "successes") e.get_int(v3, p3, 0, 255, a.healthy_successes);
+            else e.fail(p3, "unknown field");
+          });
+        } else if (k2 == "unhealthy") {
+          each(v2, p2, [&](const std::string& k3, const YAML::Node& v3, const std::string& p3) {
+            if (k3 == "interval") e.get_number(v3, p3, 0, 65535, a.unhealthy_interval_s);
+            else if (k3 == "http_statuses") e.get_ints(v3, p3, 100, 999, a.unhealthy_statuses);
+            else if (k3 == "tcp_failures") e.get_int(v3, p3, 0, 255, a.unhealthy_tcp_failures);
+            else if (k3 == "timeouts") e.get_int(v3, p3, 0, 255, a.unhealthy_timeouts);
+            else if (k3 == "http_failures") e.get_int(v3, p3, 0, 255, a.unhealthy_http_failures);
+            else e.fail(p3, "unknown field");
+          });
+        } else {
+          e.fail(p2, "unknown field");
+        }
+      });
+    } else if (k == "passive") {
+      auto& p = hc.passive;
+      each(v, path, [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+        if (k2 == "type") {
+          e.get_string(v2, p2, p.type);
+          if (p.type != "http" && p.type != "https" && p.type != "tcp" && p.type != "grpc" && p.type != "grpcs") {
+            e.fail(p2, "expected one of: tcp, http, https, grpc, grpcs");
+          }
+        } else if (k2 == "healthy") {
+          each(v2, p2, [&](const std::string& k3, const YAML::Node& v3, const std::string& p3) {
+            if (k3 == "http_statuses") e.get_ints(v3, p3, 100, 999, p.healthy_statuses);
+            else if (k3 == "successes") e.get_int(v3, p3, 0, 255, p.healthy_successes);
+            else e.fail(p3, "unknown field");
+          });
+        } else if (k2 == "unhealthy") {
+          each(v2, p2, [&](const std::string& k3, const YAML::Node& v3, const std::string& p3) {
+            if (k3 == "http_statuses") e.get_ints(v3, p3, 100, 999, p.unhealthy_statuses);
+            else if (k3 == "tcp_failures") e.get_int(v3, p3, 0, 255, p.unhealthy_tcp_failures);
+            else if (k3 == "timeouts") e.get_int(v3, p3, 0, 255, p.unhealthy_timeouts);
+            else if (k3 == "http_failures") e.get_int(v3, p3, 0, 255, p.unhealthy_http_failures);
+            else e.fail(p3, "unknown field");
+          });
+        } else {
+          e.fail(p2, "unknown field");
+        }
+      });
+    } else {
+      e.fail(path, "unknown field");
+    }
+  });
 }
 
 void Loader::load_service(const YAML::Node& n, size_t index) {

@@ -1,48 +1,35 @@
 #include "config/snapshot.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-
-#include <cstring>
-
 namespace wg::config {
-namespace {
-
-void resolve(ServiceRuntime& s) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  std::string port = std::to_string(s.cfg.port);
-  std::string host = s.cfg.host;
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) return;
-  std::memcpy(&s.addr, res->ai_addr, res->ai_addrlen);
-  s.addr_len = res->ai_addrlen;
-  s.resolved = true;
-  char ip[INET6_ADDRSTRLEN] = {0};
-  if (res->ai_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr, ip, sizeof ip);
-    s.endpoint = std::string(ip) + ":" + port;
-  } else {
-    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr, ip, sizeof ip);
-    s.endpoint = "[" + std::string(ip) + "]:" + port;
-  }
-  freeaddrinfo(res);
-}
-
-}  // namespace
 
 std::shared_ptr<const Snapshot> compile(Declarative decl, uint64_t generation) {
   auto snap = std::make_shared<Snapshot>();
   snap->generation = generation;
   snap->decl = std::move(decl);
+  for (const auto& u : snap->decl.upstreams) {
+    snap->balancers.push_back(upstream::Balancer::build(u, &snap->warnings));
+  }
   for (const auto& svc : snap->decl.services) {
     ServiceRuntime rt;
     rt.cfg = svc;
-    bool default_port = (svc.protocol == "http" && svc.port == 80) || (svc.protocol == "https" && svc.port == 443);
-    rt.host_header = default_port ? svc.host : svc.host + ":" + std::to_string(svc.port);
-    resolve(rt);
+    for (size_t i = 0; i < snap->decl.upstreams.size(); ++i) {
+      if (snap->decl.upstreams[i].name == svc.host) {
+        rt.balancer = static_cast<int>(i);
+        rt.via_upstream = true;
+      }
+    }
+    if (!rt.via_upstream) {
+      // A plain host is an upstream of one target, so one code path serves both.
+      Upstream single;
+      single.name = "service:" + (svc.name.empty() ? svc.id : svc.name);
+      Target t;
+      t.host = svc.host;
+      if (t.host.size() > 2 && t.host.front() == '[' && t.host.back() == ']') t.host = t.host.substr(1, t.host.size() - 2);
+      t.port = svc.port;
+      single.targets.push_back(t);
+      rt.balancer = static_cast<int>(snap->balancers.size());
+      snap->balancers.push_back(upstream::Balancer::build(single, &snap->warnings));
+    }
     snap->services.push_back(std::move(rt));
   }
   // Routes to disabled services do not take part in matching.

@@ -3,9 +3,6 @@
 // started with until it ends.
 #pragma once
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -14,26 +11,27 @@
 
 #include "config/entities.h"
 #include "router/router.h"
+#include "upstream/balancer.h"
 
 namespace wg::config {
 
 struct ServiceRuntime {
   Service cfg;
-  sockaddr_storage addr{};
-  socklen_t addr_len = 0;
-  bool resolved = false;
-  std::string endpoint;     // "ip:port", the upstream pool key
-  std::string host_header;  // Host sent upstream when preserve_host is off
+  int balancer = -1;          // index into Snapshot::balancers
+  bool via_upstream = false;  // host names an upstream entity (else one plain target)
 };
 
 struct Snapshot {
   uint64_t generation = 0;
   Declarative decl;
+  // One per upstream entity, then one per service that names a plain host.
+  std::vector<std::unique_ptr<upstream::Balancer>> balancers;
   std::vector<ServiceRuntime> services;
   router::Router router;
+  std::vector<std::string> warnings;  // e.g. names that did not resolve
 };
 
-// Compiles validated entities (resolving service hosts once).
+// Compiles validated entities (resolving hosts once).
 std::shared_ptr<const Snapshot> compile(Declarative decl, uint64_t generation);
 
 // Where workers find the current snapshot. Workers poll generation() once per

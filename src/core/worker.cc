@@ -100,6 +100,12 @@ void Worker::session_closed(proxy::Session* s) {
   graveyard_.push_back(s);
 }
 
+upstream::BalancerState* Worker::balancer_state(const config::Snapshot& s, int idx) {
+  if (s.generation != snapshot_generation_) return &scratch_state_;
+  if (balancer_states_.size() != s.balancers.size()) balancer_states_.resize(s.balancers.size());
+  return &balancer_states_[static_cast<size_t>(idx)];
+}
+
 void Worker::sweep_timeouts() {
   const uint64_t now = loop_.now_ms();
   for (proxy::Session* s = sessions_; s != nullptr;) {
@@ -135,6 +141,7 @@ void Worker::run() {
     if (shared_.snapshots.generation() != snapshot_generation_) {
       snapshot_ = shared_.snapshots.get();
       snapshot_generation_ = snapshot_->generation;
+      balancer_states_.clear();
     }
     const uint64_t now = loop_.now_ms();
     if (now >= next_sweep_ms_) {

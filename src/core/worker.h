@@ -50,6 +50,9 @@ class Worker final : public IoHandler {
   bool draining() const { return draining_; }
   int listen_port() const { return listen_port_; }
   void session_closed(proxy::Session* s);
+  // This worker's mutable balancer state for balancer idx of snapshot s.
+  // Requests still on an older snapshot share a scratch state.
+  upstream::BalancerState* balancer_state(const config::Snapshot& s, int idx);
 
   void on_io(uint32_t events) override;  // the listening socket
 
@@ -67,6 +70,8 @@ class Worker final : public IoHandler {
   proxy::AccessLog access_log_;
   std::shared_ptr<const config::Snapshot> snapshot_;
   uint64_t snapshot_generation_ = 0;
+  std::vector<upstream::BalancerState> balancer_states_;
+  upstream::BalancerState scratch_state_;
   int listen_fd_ = -1;
   int listen_port_ = 0;
   bool draining_ = false;

@@ -105,6 +105,7 @@ void Session::open(core::Worker* worker, int fd, const sockaddr_storage& peer) {
   client_out_.clear();
   client_out_off_ = 0;
   up_ = nullptr;
+  peer_ = -1;
   readable_ = false;
   writable_ = true;
   state_ = State::ReadHead;
@@ -136,6 +137,7 @@ void Session::on_upstream_io() {
 void Session::close() {
   if (closed) return;
   closed = true;
+  finish_peer();
   release_upstream(false);
   ::close(fd_);
   fd_ = -1;
@@ -332,8 +334,13 @@ bool Session::route_request() {
     return false;
   }
   service_ = &snap_->services[route.service];
-  if (!service_->resolved) {
-    local_reply(503, "name resolution failed", close_after_ || body_pending);
+  balancer_ = snap_->balancers[service_->balancer].get();
+  tried_mask_ = 0;
+  peer_ = -1;
+  compute_hash(path);
+  if (!pick_peer()) {
+    local_reply(503, service_->via_upstream ? "failure to get a peer from the ring-balancer" : "name resolution failed",
+                close_after_ || body_pending);
     return false;
   }
   // Kong's request_postfix: after the stripped prefix when a path matched,
@@ -351,11 +358,11 @@ bool Session::route_request() {
     scratch_upstream_path_.append(req_.query);
   }
   log_upstream_uri_.assign(scratch_upstream_path_);
-  build_upstream_head(*service_, scratch_upstream_path_);
+  build_upstream_head(scratch_upstream_path_);
   return true;
 }
 
-void Session::build_upstream_head(const config::ServiceRuntime& svc, std::string_view upstream_path) {
+void Session::build_upstream_head(std::string_view upstream_path) {
   const config::Route& route = snap_->decl.routes[route_];
   std::string& h = up_head_;
   h.clear();
@@ -364,7 +371,12 @@ void Session::build_upstream_head(const config::ServiceRuntime& svc, std::string
   h.append(upstream_path);
   // A 1.0 client gets a 1.0 exchange upstream, so the response is never chunked.
   h.append(req_.minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-  append_header(h, "Host", route.preserve_host ? req_.host : std::string_view(svc.host_header));
+  h.append("Host: ");
+  host_value_pos_ = h.size();
+  h.append(route.preserve_host ? req_.host : host_for_peer());
+  host_value_len_ = h.size() - host_value_pos_;
+  preserve_host_ = route.preserve_host;
+  h.append("\r\n");
 
   std::string_view via;
   std::string_view xff_first;  // common case: one X-Forwarded-For header, no copy
@@ -447,18 +459,44 @@ void Session::build_upstream_head(const config::ServiceRuntime& svc, std::string
 
 // ---------------------------------------------------------------- upstream
 
+// Kong's Host when preserve_host is off: the upstream's host_header, else
+// the chosen target's name (with its port unless 80).
+std::string_view Session::host_for_peer() const {
+  const auto& host_header = balancer_->config().host_header;
+  if (!host_header.empty()) return host_header;
+  return balancer_->peers()[peer_].host_header;
+}
+
+bool Session::pick_peer() {
+  upstream::BalancerState* st = worker_->balancer_state(*snap_, service_->balancer);
+  peer_ = balancer_->pick(*st, hash_, has_hash_, tried_mask_);
+  return peer_ >= 0;
+}
+
 void Session::connect_upstream() {
   const uint64_t now = worker_->loop().now_ms();
   if (t_upstream_start_ == 0) t_upstream_start_ = now;
+  t_try_start_ = now;
+  if (peer_ < 0) {
+    if (!pick_peer()) {
+      local_reply(503, "failure to get a peer from the ring-balancer", close_after_ || !req_body_.done);
+      return;
+    }
+    // A different target may need a different Host.
+    if (!preserve_host_) up_head_.replace(host_value_pos_, host_value_len_, host_for_peer());
+    host_value_len_ = host_for_peer().size();
+  }
   ++tries_;
-  up_ = worker_->upstreams().take_idle(service_->endpoint);
+  const upstream::Peer& peer = balancer_->peers()[peer_];
+  balancer_->on_start(*worker_->balancer_state(*snap_, service_->balancer), peer_);
+  up_ = worker_->upstreams().take_idle(peer.endpoint);
   if (up_ == nullptr) {
     int err = 0;
-    up_ = worker_->upstreams().connect(reinterpret_cast<const sockaddr*>(&service_->addr), service_->addr_len,
-                                       service_->endpoint, &err);
+    up_ = worker_->upstreams().connect(reinterpret_cast<const sockaddr*>(&peer.addr), peer.addr_len, peer.endpoint,
+                                       &err);
     if (up_ == nullptr) {
-      WG_LOG(Warn, "connect to %s failed: %s", service_->endpoint.c_str(), strerror(err));
-      upstream_failed(502, true);
+      WG_LOG(Warn, "connect to %s failed: %s", peer.name.c_str(), strerror(err));
+      upstream_failed(502, true, shared::Outcome::TcpFailure);
       return;
     }
   }
@@ -470,17 +508,40 @@ void Session::connect_upstream() {
   resp_body_ready_ = 0;
 }
 
-void Session::upstream_failed(int status, bool retryable) {
+// Passive health checks: what this try says about its peer.
+void Session::report_passive(shared::Outcome outcome, int status) {
+  if (peer_ < 0 || !balancer_->passive_checks()) return;
+  const upstream::Peer& peer = balancer_->peers()[peer_];
+  peer.health->report_passive(balancer_->config().healthchecks.passive, outcome, status, peer.name);
+}
+
+// The try is over: least-connections and latency bookkeeping.
+void Session::finish_peer() {
+  if (peer_ < 0) return;
+  const uint64_t now = worker_->loop().now_ms();
+  balancer_->on_finish(*worker_->balancer_state(*snap_, service_->balancer), peer_, now - t_try_start_, now);
+  peer_ = -1;
+}
+
+void Session::upstream_failed(int status, bool retryable, shared::Outcome outcome) {
   bool reused = up_ != nullptr && up_->requests > 0;
   release_upstream(false);
   // A reused keep-alive connection the upstream had closed is not a real
-  // try: send again on a fresh connection.
+  // try: send again on a fresh connection to the same peer.
   if (reused && retryable && !resp_started_) {
     --tries_;
+    int peer = peer_;
+    finish_peer();
+    peer_ = peer;  // same peer, fresh connection
     connect_upstream();
     return;
   }
+  report_passive(outcome, 0);
+  int failed = peer_;
+  finish_peer();
   if (retryable && !resp_started_ && tries_ <= service_->cfg.retries) {
+    // The next try goes to another peer when there is one.
+    if (failed >= 0 && failed < 64) tried_mask_ |= uint64_t{1} << failed;
     connect_upstream();
     return;
   }
@@ -501,7 +562,7 @@ bool Session::step_send_request() {
     getsockopt(up_->fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) {
       WG_LOG(Warn, "connect to %s failed: %s", up_->endpoint.c_str(), strerror(err));
-      upstream_failed(502, true);
+      upstream_failed(502, true, shared::Outcome::TcpFailure);
       return true;
     }
     up_->connected = true;
@@ -544,7 +605,7 @@ bool Session::step_send_request() {
           req_done_ = true;
           return true;
         }
-        upstream_failed(502, request_replayable_ && idempotent(log_method_));
+        upstream_failed(502, request_replayable_ && idempotent(log_method_), shared::Outcome::TcpFailure);
         return true;
       }
       size_t sent = static_cast<size_t>(n);
@@ -607,14 +668,14 @@ bool Session::parse_response_head() {
     if (st == http::ParseStatus::Incomplete) {
       if (b.start == 0 && b.end == b.cap) {
         WG_LOG(Warn, "upstream %s sent a response head that is too large", up_->endpoint.c_str());
-        upstream_failed(502, false);
+        upstream_failed(502, false, shared::Outcome::HttpFailure);
         return true;
       }
       return false;
     }
     if (st == http::ParseStatus::Error) {
       WG_LOG(Warn, "upstream %s sent an invalid response: %s", up_->endpoint.c_str(), resp_parser_.error_reason());
-      upstream_failed(502, false);
+      upstream_failed(502, false, shared::Outcome::HttpFailure);
       return true;
     }
     if (resp_.status >= 100 && resp_.status < 200) {
@@ -622,7 +683,7 @@ bool Session::parse_response_head() {
       // forwarded); others (103) go to 1.1 clients as they are; 101 would
       // mean an upgrade we never asked for.
       if (resp_.status == 101) {
-        upstream_failed(502, false);
+        upstream_failed(502, false, shared::Outcome::HttpFailure);
         return true;
       }
       if (resp_.status != 100 && log_minor_ >= 1) client_out_.append(b.data + b.start, resp_.head_len);
@@ -632,6 +693,7 @@ bool Session::parse_response_head() {
     }
     t_upstream_head_ = worker_->loop().now_ms();
     status_ = resp_.status;
+    report_passive(shared::Outcome::Success, resp_.status);
     resp_body_.start(head_request_ ? http::BodyKind::None : resp_.body, resp_.content_length);
     build_client_head();
     b.consume(resp_.head_len);
@@ -660,6 +722,7 @@ void Session::build_client_head() {
     if (hd.id == http::HeaderId::Server) has_server = true;
     append_header(o, hd.name, hd.value);
   }
+  if (!set_cookie_.empty()) o.append(set_cookie_);
   if (resp_body_.kind == http::BodyKind::Chunked) o.append("Transfer-Encoding: chunked\r\n");
   if (resp_body_.kind == http::BodyKind::UntilClose) close_after_ = true;
   if (worker_->draining()) close_after_ = true;
@@ -762,7 +825,8 @@ bool Session::step_receive_response() {
       } else {
         WG_LOG(Warn, "upstream %s closed the connection in the middle of the response head", up_->endpoint.c_str());
       }
-      upstream_failed(502, nothing_received && request_replayable_ && idempotent(log_method_));
+      upstream_failed(502, nothing_received && request_replayable_ && idempotent(log_method_),
+                      shared::Outcome::TcpFailure);
       return true;
     }
     if (resp_body_.kind == http::BodyKind::UntilClose && n == 0) {
@@ -780,6 +844,7 @@ bool Session::step_receive_response() {
 // ---------------------------------------------------------------- endings
 
 void Session::finish_exchange() {
+  finish_peer();
   bool reusable = up_ != nullptr && resp_.keep_alive && req_done_ && up_->in.empty() &&
                   resp_body_.kind != http::BodyKind::UntilClose;
   release_upstream(reusable);
@@ -836,6 +901,85 @@ void Session::local_reply(int status, std::string_view message, bool close_after
   }
   resp_started_ = true;
   state_ = State::LocalReply;
+}
+
+// The value consistent-hashing balances on (Kong's hash_on, then
+// hash_fallback when the first source is empty).
+std::string_view Session::hash_source(const std::string& on, const std::string& header, const std::string& query_arg,
+                                      const std::string& capture, std::string_view path) {
+  const auto& u = balancer_->config();
+  if (on == "ip") return client_ip_;
+  if (on == "path") return path;
+  if (on == "header") {
+    for (size_t i = 0; i < req_.num_headers; ++i) {
+      if (http::iequals(req_.headers[i].name, header)) return req_.headers[i].value;
+    }
+    return {};
+  }
+  if (on == "query_arg") {
+    std::string_view q = req_.query;
+    while (!q.empty()) {
+      size_t amp = q.find('&');
+      std::string_view kv = q.substr(0, amp);
+      size_t eq = kv.find('=');
+      if (kv.substr(0, eq) == query_arg) return eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1);
+      if (amp == std::string_view::npos) break;
+      q.remove_prefix(amp + 1);
+    }
+    return {};
+  }
+  if (on == "uri_capture") {
+    if (!match_.regex || match_.re == nullptr) return {};
+    for (int i = 1; i < match_.captures.count; ++i) {
+      bool named = match_.re->group_name(i) == capture;
+      bool numbered = std::to_string(i) == capture;
+      if ((named || numbered) && match_.captures.begin[i] <= match_.captures.end[i] &&
+          match_.captures.end[i] <= path.size()) {
+        return path.substr(match_.captures.begin[i], match_.captures.end[i] - match_.captures.begin[i]);
+      }
+    }
+    return {};
+  }
+  if (on == "cookie") {
+    for (size_t i = 0; i < req_.num_headers; ++i) {
+      if (!http::iequals(req_.headers[i].name, "cookie")) continue;
+      std::string_view c = req_.headers[i].value;
+      while (!c.empty()) {
+        size_t semi = c.find(';');
+        std::string_view kv = c.substr(0, semi);
+        while (!kv.empty() && kv.front() == ' ') kv.remove_prefix(1);
+        size_t eq = kv.find('=');
+        if (eq != std::string_view::npos && kv.substr(0, eq) == u.hash_on_cookie) return kv.substr(eq + 1);
+        if (semi == std::string_view::npos) break;
+        c.remove_prefix(semi + 1);
+      }
+    }
+    // No cookie yet: make one, and hand it to the client with the response.
+    static thread_local uint64_t counter = 0;
+    uint64_t n = ++counter;
+    char value[40];
+    snprintf(value, sizeof value, "%016llx%08x", static_cast<unsigned long long>(worker_->loop().now_ms() ^ (n << 40)),
+             static_cast<unsigned>(reinterpret_cast<uintptr_t>(this) ^ n));
+    set_cookie_ = "Set-Cookie: " + u.hash_on_cookie + "=" + value + "; Path=" + u.hash_on_cookie_path + "\r\n";
+    cookie_value_ = value;
+    return cookie_value_;
+  }
+  return {};  // none, consumer (no consumers yet)
+}
+
+void Session::compute_hash(std::string_view path) {
+  has_hash_ = false;
+  set_cookie_.clear();
+  if (!balancer_->uses_hash()) return;
+  const auto& u = balancer_->config();
+  std::string_view v = hash_source(u.hash_on, u.hash_on_header, u.hash_on_query_arg, u.hash_on_uri_capture, path);
+  if (v.empty() && u.hash_fallback != "none") {
+    v = hash_source(u.hash_fallback, u.hash_fallback_header, u.hash_fallback_query_arg, u.hash_fallback_uri_capture,
+                    path);
+  }
+  if (v.empty()) return;
+  hash_ = upstream::Balancer::hash_key(v);
+  has_hash_ = true;
 }
 
 // A route that only allows https, hit over plain http (Kong's behaviour).
@@ -927,7 +1071,7 @@ void Session::check_timeout(uint64_t now_ms) {
     case State::Proxy:
       if (up_ != nullptr && !up_->connected) {
         WG_LOG(Warn, "connect to %s timed out", up_->endpoint.c_str());
-        upstream_failed(504, true);
+        upstream_failed(504, true, shared::Outcome::Timeout);
       } else if (!req_done_ && (up_ == nullptr || up_->writable)) {
         WG_LOG(Info, "client %s timed out sending the request body", client_ip_);
         status_ = 408;
@@ -936,7 +1080,7 @@ void Session::check_timeout(uint64_t now_ms) {
         return;
       } else if (!resp_head_done_) {
         WG_LOG(Warn, "upstream %s timed out", up_ != nullptr ? up_->endpoint.c_str() : "-");
-        upstream_failed(504, request_replayable_ && idempotent(log_method_));
+        upstream_failed(504, request_replayable_ && idempotent(log_method_), shared::Outcome::Timeout);
       } else {
         WG_LOG(Warn, "response from upstream timed out or the client stopped reading");
         log_request();

@@ -20,6 +20,8 @@
 #include "http/parser.h"
 #include "proxy/phases.h"
 #include "router/router.h"
+#include "shared/health.h"
+#include "upstream/balancer.h"
 #include "upstream/pool.h"
 
 namespace wg::core {
@@ -63,9 +65,16 @@ class Session final : public core::IoHandler, public upstream::ConnOwner {
   bool step_read_head();
   void begin_request();
   bool route_request();
-  void build_upstream_head(const config::ServiceRuntime& svc, std::string_view upstream_path);
+  void build_upstream_head(std::string_view upstream_path);
+  std::string_view hash_source(const std::string& on, const std::string& header, const std::string& query_arg,
+                               const std::string& capture, std::string_view path);
+  void compute_hash(std::string_view path);
+  bool pick_peer();
+  std::string_view host_for_peer() const;
   void connect_upstream();
-  void upstream_failed(int status, bool retryable);
+  void report_passive(shared::Outcome outcome, int status);
+  void finish_peer();
+  void upstream_failed(int status, bool retryable, shared::Outcome outcome);
   bool step_send_request();
   bool step_receive_response();
   bool parse_response_head();
@@ -103,6 +112,16 @@ class Session final : public core::IoHandler, public upstream::ConnOwner {
   // The exchange in flight.
   std::shared_ptr<const config::Snapshot> snap_;
   const config::ServiceRuntime* service_ = nullptr;
+  const upstream::Balancer* balancer_ = nullptr;
+  int peer_ = -1;             // peer of the current try, -1 between tries
+  uint64_t tried_mask_ = 0;   // peers that already failed this request
+  uint64_t hash_ = 0;         // consistent-hashing key
+  bool has_hash_ = false;
+  std::string set_cookie_;    // Set-Cookie for a generated hash cookie
+  std::string cookie_value_;
+  size_t host_value_pos_ = 0, host_value_len_ = 0;  // where Host's value sits in up_head_
+  bool preserve_host_ = false;
+  uint64_t t_try_start_ = 0;
   int route_ = -1;
   router::Match match_;         // route match, with regex captures for later phases
   std::string_view fwd_prefix_;  // prefix removed by strip_path (X-Forwarded-Prefix)

@@ -1,0 +1,29 @@
+// Active health checks: one thread probes the targets of every upstream
+// whose healthchecks.active intervals are set, with HTTP GETs to http_path,
+// and records the results in the shared target health that workers read.
+#pragma once
+
+#include <atomic>
+#include <thread>
+
+#include "config/snapshot.h"
+
+namespace wg::upstream {
+
+class HealthChecker {
+ public:
+  explicit HealthChecker(const config::SnapshotHolder& snapshots) : snapshots_(snapshots) {}
+  ~HealthChecker() { stop(); }
+  void start();
+  void stop();
+
+ private:
+  void run();
+  void probe(const config::Upstream& u, const Peer& peer);
+
+  const config::SnapshotHolder& snapshots_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace wg::upstream
