@@ -40,6 +40,24 @@ bool wildcard_matches(std::string_view pattern, std::string_view host_lc) {
          host.substr(prefix.size(), host.size() - prefix.size() - tail.size()).find(':') == std::string_view::npos;
 }
 
+// The literal text every match of an anchored pattern must start with, so
+// a regex route is only run on paths that begin with it. Stops at the first
+// metacharacter; a quantified last literal is dropped ("ab?" -> "a").
+std::string literal_prefix(std::string_view re) {
+  std::string out;
+  if (re.find('|') != std::string_view::npos) return out;  // alternatives may start differently
+  size_t i = (!re.empty() && re[0] == '^') ? 1 : 0;
+  for (; i < re.size(); ++i) {
+    char c = re[i];
+    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) {
+      if ((c == '?' || c == '*' || c == '{') && !out.empty()) out.pop_back();
+      break;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
 }  // namespace
 
 struct CompiledHeader {
@@ -60,6 +78,7 @@ struct Entry {
   uint32_t prefix_len = 0;
   std::string prefix;  // empty for regex entries and routes without paths
   std::shared_ptr<const Regex> re;
+  std::string regex_literal;  // literal start of the regex, for indexing
   const config::Route* def = nullptr;
   std::vector<CompiledHeader> headers;
 };
@@ -69,7 +88,9 @@ struct Bucket {
   std::unordered_map<std::string_view, std::vector<uint32_t>> by_prefix;
   std::vector<uint32_t> lengths;  // distinct prefix lengths, longest first
   std::vector<uint32_t> no_path;
-  std::vector<uint32_t> regex;
+  std::vector<uint32_t> regex;  // regexes without a literal start
+  std::unordered_map<std::string_view, std::vector<uint32_t>> regex_by_literal;
+  std::vector<uint32_t> regex_lengths;  // distinct literal lengths, longest first
 };
 
 struct Router::Index {
@@ -97,7 +118,9 @@ struct Router::Index {
 
   void add(Bucket& b, uint32_t id) {
     const Entry& e = entries[id];
-    if (e.regex) {
+    if (e.regex && !e.regex_literal.empty()) {
+      b.regex_by_literal[e.regex_literal].push_back(id);
+    } else if (e.regex) {
       b.regex.push_back(id);
     } else if (e.prefix.empty()) {
       b.no_path.push_back(id);
@@ -116,6 +139,12 @@ struct Router::Index {
       lengths.insert(static_cast<uint32_t>(prefix.size()));
     }
     b.lengths.assign(lengths.begin(), lengths.end());
+    std::set<uint32_t, std::greater<>> regex_lengths;
+    for (auto& [literal, ids] : b.regex_by_literal) {
+      std::sort(ids.begin(), ids.end(), by_rank);
+      regex_lengths.insert(static_cast<uint32_t>(literal.size()));
+    }
+    b.regex_lengths.assign(regex_lengths.begin(), regex_lengths.end());
   }
 
   bool headers_match(const Entry& e, const RequestKeys& req) const {
@@ -184,8 +213,19 @@ struct Router::Index {
       m->by_path = false;
       break;
     }
-    for (uint32_t id : b.regex) {
-      if (outranked(id)) break;
+    try_regexes(b.regex, req, host_lc, check_hosts, best, m);
+    for (uint32_t len : b.regex_lengths) {
+      if (len > req.path.size()) continue;
+      auto it = b.regex_by_literal.find(req.path.substr(0, len));
+      if (it != b.regex_by_literal.end()) try_regexes(it->second, req, host_lc, check_hosts, best, m);
+    }
+  }
+
+  // Runs regex entries (sorted best first) while they could still win.
+  void try_regexes(const std::vector<uint32_t>& ids, const RequestKeys& req, std::string_view host_lc,
+                   bool check_hosts, int64_t* best, Match* m) const {
+    for (uint32_t id : ids) {
+      if (*best >= 0 && !beats(id, static_cast<uint32_t>(*best))) break;
       const Entry& e = entries[id];
       if (!others_match(e, req, host_lc, check_hosts)) continue;
       Captures caps;
@@ -244,6 +284,7 @@ void Router::build(const std::vector<config::Route>& routes, const std::vector<b
         if (!e.re) continue;  // the loader already refused it
         e.regex = true;
         e.regex_priority = r.regex_priority;
+        e.regex_literal = literal_prefix(std::string_view(p).substr(1));
       } else {
         e.prefix = p;
         e.prefix_len = static_cast<uint32_t>(p.size());
