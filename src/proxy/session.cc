@@ -503,6 +503,7 @@ void Session::connect_upstream() {
   up_->owner = this;
   worker_->buffers().acquire(up_->in);
   up_head_off_ = 0;
+  req_done_ = false;  // (re)send the request on this connection
   resp_parser_.reset();
   resp_head_done_ = false;
   resp_body_ready_ = 0;
@@ -598,14 +599,13 @@ bool Session::step_send_request() {
           up_->writable = false;
           return progress;
         }
-        if (resp_head_done_) {
-          // The upstream answered early and stopped reading: let the
-          // response through and drop the rest of the request.
-          close_after_ = true;
-          req_done_ = true;
-          return true;
-        }
-        upstream_failed(502, request_replayable_ && idempotent(log_method_), shared::Outcome::TcpFailure);
+        // The upstream stopped reading. It may have answered early (413,
+        // 401...): stop sending and let the response side decide; if no
+        // response comes, that side reports the failure.
+        WG_LOG(Info, "upstream %s stopped reading the request: %s", up_->endpoint.c_str(), strerror(errno));
+        close_after_ = close_after_ || !req_body_.done || req_ready_ > 0;
+        req_done_ = true;
+        up_->readable = true;
         return true;
       }
       size_t sent = static_cast<size_t>(n);
