@@ -524,11 +524,18 @@ class UpConn:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except OSError:
             pass
-        self.close()
+        self.close(graceful=False)
 
-    def close(self):
+    def close(self, graceful=True):
+        """Closes the connection. shutdown() first so that a recv() blocked in
+        another thread wakes up and the FIN really goes out now."""
         if not self.closed:
             self.closed = True
+            if graceful:
+                try:
+                    self.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             try:
                 self.sock.close()
             except OSError:
@@ -848,7 +855,7 @@ class Gateway:
             self.write_config(cfg)
         os.kill(self.pid, signal.SIGHUP)
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         os.kill(self.pid, sig)
 
     # -- logs
