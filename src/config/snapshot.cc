@@ -32,6 +32,13 @@ std::shared_ptr<const Snapshot> compile(Declarative decl, uint64_t generation) {
     }
     snap->services.push_back(std::move(rt));
   }
+  for (const auto& r : snap->decl.routes) {
+    if (r.path_handling_v1) {
+      snap->warnings.push_back("route '" + (r.name.empty() ? r.id : r.name) +
+                               "' field 'path_handling': 'v1' is deprecated and does not work under the "
+                               "traditional_compatible router; v0 is used, as Kong does");
+    }
+  }
   // Routes to disabled services do not take part in matching.
   std::vector<bool> active;
   for (const auto& r : snap->decl.routes) {

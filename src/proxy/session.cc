@@ -7,8 +7,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 #include "core/log.h"
 #include "core/version.h"
@@ -55,6 +57,27 @@ bool idempotent(std::string_view m) {
 }
 
 bool would_block(ssize_t n) { return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK); }
+
+// URL-decodes a query component ('+' is a space); false on a bad escape.
+bool percent_decode(std::string_view in, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+') {
+      out->push_back(' ');
+    } else if (c == '%') {
+      if (i + 2 >= in.size() || !isxdigit(static_cast<unsigned char>(in[i + 1])) ||
+          !isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+        return false;
+      }
+      out->push_back(static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out->push_back(c);
+    }
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -347,12 +370,8 @@ bool Session::route_request() {
   // otherwise the path without its leading slash.
   bool stripped = route.strip_path && match_.by_path;
   fwd_prefix_ = stripped ? path.substr(0, match_.prefix_len) : std::string_view();
-  std::string_view postfix = stripped ? path.substr(match_.prefix_len) : path.substr(1);
-  if (route.path_handling_v1) {
-    router::upstream_path_v1(service_->cfg.path, route.strip_path, path, postfix, scratch_upstream_path_);
-  } else {
-    router::upstream_path_v0(service_->cfg.path, route.strip_path, path, postfix, scratch_upstream_path_);
-  }
+  std::string_view postfix = router::sanitize_postfix(stripped ? path.substr(match_.prefix_len) : path.substr(1));
+  router::upstream_path_v0(service_->cfg.path, route.strip_path, path, postfix, scratch_upstream_path_);
   if (!req_.query.empty() || req_.target.find('?') != std::string_view::npos) {
     scratch_upstream_path_.push_back('?');
     scratch_upstream_path_.append(req_.query);
@@ -460,12 +479,8 @@ void Session::build_upstream_head(std::string_view upstream_path) {
 // ---------------------------------------------------------------- upstream
 
 // Kong's Host when preserve_host is off: the upstream's host_header, else
-// the chosen target's name (with its port unless 80).
-std::string_view Session::host_for_peer() const {
-  const auto& host_header = balancer_->config().host_header;
-  if (!host_header.empty()) return host_header;
-  return balancer_->peers()[peer_].host_header;
-}
+// the chosen target's name; with the target's port unless 80.
+std::string_view Session::host_for_peer() const { return balancer_->peers()[peer_].host_header; }
 
 bool Session::pick_peer() {
   upstream::BalancerState* st = worker_->balancer_state(*snap_, service_->balancer);
@@ -917,16 +932,29 @@ std::string_view Session::hash_source(const std::string& on, const std::string& 
     return {};
   }
   if (on == "query_arg") {
+    // As Kong's get_query_arg: values decoded; repeated args sorted and joined.
+    std::vector<std::string>& values = hash_values_;
+    values.clear();
     std::string_view q = req_.query;
     while (!q.empty()) {
       size_t amp = q.find('&');
       std::string_view kv = q.substr(0, amp);
       size_t eq = kv.find('=');
-      if (kv.substr(0, eq) == query_arg) return eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1);
+      std::string key, value;
+      if (percent_decode(kv.substr(0, eq), &key) && key == query_arg && eq != std::string_view::npos &&
+          percent_decode(kv.substr(eq + 1), &value)) {
+        values.push_back(std::move(value));
+      }
       if (amp == std::string_view::npos) break;
       q.remove_prefix(amp + 1);
     }
-    return {};
+    std::sort(values.begin(), values.end());
+    hash_scratch_.clear();
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (i) hash_scratch_.push_back(',');
+      hash_scratch_.append(values[i]);
+    }
+    return hash_scratch_;
   }
   if (on == "uri_capture") {
     if (!match_.regex || match_.re == nullptr) return {};
@@ -954,13 +982,17 @@ std::string_view Session::hash_source(const std::string& on, const std::string& 
         c.remove_prefix(semi + 1);
       }
     }
-    // No cookie yet: make one, and hand it to the client with the response.
-    static thread_local uint64_t counter = 0;
-    uint64_t n = ++counter;
+    // No cookie yet: make one (a random UUID, as Kong), and hand it to the
+    // client with the response.
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    uint64_t hi = rng(), lo = rng();
     char value[40];
-    snprintf(value, sizeof value, "%016llx%08x", static_cast<unsigned long long>(worker_->loop().now_ms() ^ (n << 40)),
-             static_cast<unsigned>(reinterpret_cast<uintptr_t>(this) ^ n));
-    set_cookie_ = "Set-Cookie: " + u.hash_on_cookie + "=" + value + "; Path=" + u.hash_on_cookie_path + "\r\n";
+    snprintf(value, sizeof value, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+             static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0x0fff),
+             static_cast<unsigned>(0x8000 | ((lo >> 48) & 0x3fff)),
+             static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+    set_cookie_ = "Set-Cookie: " + u.hash_on_cookie + "=" + value + "; Path=" + u.hash_on_cookie_path +
+                  "; Same-Site=Lax; HttpOnly\r\n";
     cookie_value_ = value;
     return cookie_value_;
   }

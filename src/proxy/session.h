@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/snapshot.h"
 #include "core/buffer.h"
@@ -119,6 +120,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner {
   bool has_hash_ = false;
   std::string set_cookie_;    // Set-Cookie for a generated hash cookie
   std::string cookie_value_;
+  std::string hash_scratch_;
+  std::vector<std::string> hash_values_;
   size_t host_value_pos_ = 0, host_value_len_ = 0;  // where Host's value sits in up_head_
   bool preserve_host_ = false;
   uint64_t t_try_start_ = 0;

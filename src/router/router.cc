@@ -180,8 +180,9 @@ struct Router::Index {
       }
       if (!ok) return false;
     }
-    if (!r.snis.empty()) {
-      if (req.sni.empty() || std::find(r.snis.begin(), r.snis.end(), req.sni) == r.snis.end()) return false;
+    // Kong skips the SNI condition for requests that are not https (Kong #6517).
+    if (!r.snis.empty() && !req.sni.empty()) {
+      if (std::find(r.snis.begin(), r.snis.end(), req.sni) == r.snis.end()) return false;
     }
     return e.headers.empty() || headers_match(e, req);
   }
@@ -384,20 +385,11 @@ void upstream_path_v0(std::string_view base, bool strip_path, std::string_view r
   }
 }
 
-void upstream_path_v1(std::string_view base, bool strip_path, std::string_view req, std::string_view postfix,
-                      std::string& out) {
-  if (base.empty()) base = "/";
-  out.clear();
-  if (!strip_path) {
-    out.append(base);
-    out.append(req.substr(1));
-  } else if (base.back() == '/' && !postfix.empty() && postfix.front() == '/') {
-    out.append(base.substr(0, base.size() - 1));
-    out.append(postfix);
-  } else {
-    out.append(base);
-    out.append(postfix);
-  }
+std::string_view sanitize_postfix(std::string_view p) {
+  if (p == "." || p == "..") return {};
+  if (p.substr(0, 2) == "./") return p.substr(2);
+  if (p.substr(0, 3) == "../") return p.substr(3);
+  return p;
 }
 
 }  // namespace wg::router

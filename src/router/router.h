@@ -62,12 +62,15 @@ class Router {
   std::unique_ptr<Index> index_;
 };
 
-// Kong's path_handling v0 and v1: joins the service path and the request
-// path. `postfix` is the request path after the stripped prefix when the
-// route matched by path, or the path without its leading slash otherwise.
+// Kong's path_handling v0: joins the service path and the request path.
+// `postfix` is the request path after the stripped prefix when the route
+// matched by path, or the path without its leading slash otherwise. (v1 is
+// ignored by Kong's traditional_compatible router, and so here.)
 void upstream_path_v0(std::string_view service_path, bool strip_path, std::string_view request_path,
                       std::string_view postfix, std::string& out);
-void upstream_path_v1(std::string_view service_path, bool strip_path, std::string_view request_path,
-                      std::string_view postfix, std::string& out);
+
+// Kong's sanitize_uri_postfix: a postfix may not start with a dot segment,
+// which would climb out of the service path ("/r.." -> "", "/r../x" -> "x").
+std::string_view sanitize_postfix(std::string_view postfix);
 
 }  // namespace wg::router

@@ -68,6 +68,8 @@ std::unique_ptr<Balancer> Balancer::build(const config::Upstream& u, std::vector
       p.endpoint = endpoint_of(ai->ai_addr, t.port);
       bool is_v6 = t.host.find(':') != std::string::npos;
       std::string host = is_v6 ? "[" + t.host + "]" : t.host;
+      // Kong: the upstream's host_header, else the target's name; the port unless 80.
+      if (!u.host_header.empty()) host = u.host_header;
       p.host_header = t.port == 80 ? host : host + ":" + port;
       p.name = u.name + "/" + p.endpoint;
       p.weight = t.weight;
@@ -79,13 +81,12 @@ std::unique_ptr<Balancer> Balancer::build(const config::Upstream& u, std::vector
     freeaddrinfo(res);
   }
   if (b->algorithm_ == Algorithm::ConsistentHashing && !b->peers_.empty()) {
-    // Points per peer proportional to weight; positions depend only on the
-    // peer's own name, so adding a target moves only about 1/N of the keys.
-    int64_t total = 0;
-    for (const auto& p : b->peers_) total += p.weight;
+    // Points per peer depend only on its own weight (160 per 100 of weight,
+    // as Kong's ring) and their positions only on its own address, so adding
+    // a target moves keys only onto the new target, about 1/N of them.
     std::vector<std::pair<uint32_t, uint16_t>> points;
     for (size_t i = 0; i < b->peers_.size(); ++i) {
-      int64_t n = std::max<int64_t>(1, static_cast<int64_t>(u.slots) * b->peers_[i].weight / total);
+      int64_t n = std::max<int64_t>(1, int64_t{160} * b->peers_[i].weight / 100);
       for (int64_t k = 0; k < n; ++k) {
         points.push_back({hash_key(b->peers_[i].endpoint + "#" + std::to_string(k)), static_cast<uint16_t>(i)});
       }

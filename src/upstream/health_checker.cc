@@ -88,8 +88,8 @@ void HealthChecker::probe(const config::Upstream& u, const Peer& peer) {
     report(shared::Outcome::TcpFailure, 0);
     return;
   }
-  std::string host = u.host_header.empty() ? peer.host_header : u.host_header;
-  std::string req = "GET " + a.http_path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: wasmgate-healthcheck\r\n";
+  std::string req =
+      "GET " + a.http_path + " HTTP/1.0\r\nHost: " + peer.host_header + "\r\nUser-Agent: wasmgate-healthcheck\r\n";
   for (const auto& [name, values] : a.headers) {
     for (const auto& v : values) req += name + ": " + v + "\r\n";
   }
