@@ -196,7 +196,10 @@ void apply_url(Entity& e, const std::string& url, Service& s) {
   std::string authority = rest.substr(0, slash);
   s.path = slash == std::string::npos ? "" : rest.substr(slash);
   size_t colon = authority.rfind(':');
-  if (colon != std::string::npos && authority.find(']') == std::string::npos) {
+  // "[v6]" has colons inside the brackets: only one after "]" is a port.
+  size_t bracket = authority.find(']');
+  if (bracket != std::string::npos && (colon == std::string::npos || colon < bracket)) colon = std::string::npos;
+  if (colon != std::string::npos) {
     s.host = authority.substr(0, colon);
     std::string port = authority.substr(colon + 1);
     if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||

@@ -172,6 +172,10 @@ bool HeadParser::parse_headers(const char* p, const char* end, Head& out) {
   while (p < end) {
     const char* eol = static_cast<const char*>(std::memchr(p, '\r', end - p));
     if (eol == nullptr) eol = end;
+    if (eol != end && eol[1] != '\n') {
+      error_reason_ = "bare CR";  // a CR that does not end a line splits it for some parsers
+      return false;
+    }
     if (*p == ' ' || *p == '\t') {
       error_reason_ = "obs-fold";
       return false;
@@ -200,20 +204,21 @@ bool HeadParser::parse_headers(const char* p, const char* end, Head& out) {
     h.hop_by_hop = is_hop_by_hop(h.id);
     switch (h.id) {
       case HeaderId::ContentLength: {
-        uint64_t n = 0;
+        // Every value, on every Content-Length line, must be the same number
+        // (a list of identical values is allowed, RFC 9110 8.6).
         bool ok = true;
-        // A list of identical values is allowed (RFC 9110 8.6); anything else is not.
+        int here = 0;
         for_each_token(h.value, [&](std::string_view tok) {
           uint64_t v = 0;
-          if (!parse_content_length(tok, &v) || (content_lengths > 0 && v != n)) ok = false;
-          n = v;
+          if (!parse_content_length(tok, &v) || (content_lengths > 0 && v != out.content_length)) ok = false;
+          out.content_length = v;
           ++content_lengths;
+          ++here;
         });
-        if (!ok || content_lengths == 0) {
+        if (!ok || here == 0) {
           error_reason_ = "invalid or conflicting Content-Length";
           return false;
         }
-        out.content_length = n;
         break;
       }
       case HeaderId::Host:
@@ -335,9 +340,11 @@ ParseStatus HeadParser::parse_request(const char* buf, size_t len, size_t max_he
   if (st != ParseStatus::Complete) return st;
   out.reset();
   out.head_len = end;
+  error_status_ = 400;
   const char* p = buf + skipped_ * 2;
   const char* head_end = buf + end - 2;  // at the blank line's CR
   const char* eol = static_cast<const char*>(std::memchr(p, '\r', head_end - p + 1));
+  if (eol[1] != '\n') return fail(400, "bare CR");
 
   // method SP request-target SP HTTP-version
   const char* sp1 = p;
@@ -372,7 +379,7 @@ ParseStatus HeadParser::parse_request(const char* buf, size_t len, size_t max_he
       if (authority.empty()) return fail(400, "empty authority");
       target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
       if (target.front() == '?') return fail(400, "malformed request target");
-      if (!parse_headers(eol + 2, head_end, out)) return fail(error_status_ == 431 ? 431 : 400, error_reason_);
+      if (!parse_headers(eol + 2, head_end, out)) return fail(error_status_, error_reason_);
       out.host = authority;
       if (!finish_request(out)) return ParseStatus::Error;
       size_t q = target.find('?');
@@ -384,7 +391,6 @@ ParseStatus HeadParser::parse_request(const char* buf, size_t len, size_t max_he
   size_t q = target.find('?');
   out.path = target.substr(0, q);
   out.query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
-  error_status_ = 400;
   if (!parse_headers(eol + 2, head_end, out)) return fail(error_status_, error_reason_);
   if (!finish_request(out)) return ParseStatus::Error;
   return ParseStatus::Complete;
@@ -402,6 +408,7 @@ ParseStatus HeadParser::parse_response(const char* buf, size_t len, size_t max_h
   const char* p = buf;
   const char* head_end = buf + end - 2;
   const char* eol = static_cast<const char*>(std::memchr(p, '\r', head_end - p + 1));
+  if (eol[1] != '\n') return fail(502, "bare CR");
   std::string_view line(p, eol - p);
   // HTTP-version SP 3DIGIT SP reason; some servers omit the reason and its SP.
   if (line.size() < 12 || line[8] != ' ') return fail(502, "malformed status line");

@@ -325,14 +325,17 @@ Match Router::match(const RequestKeys& req) const {
   const Index& idx = *index_;
   // Lower-case the host once, without allocating.
   char buf[256];
-  std::string_view host_lc;
-  if (req.host.size() <= sizeof buf) {
-    for (size_t i = 0; i < req.host.size(); ++i) {
-      char c = req.host[i];
-      buf[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
-    }
-    host_lc = std::string_view(buf, req.host.size());
+  thread_local std::string long_host;  // rare: hosts longer than the stack buffer
+  char* dst = buf;
+  if (req.host.size() > sizeof buf) {
+    long_host.resize(req.host.size());
+    dst = long_host.data();
   }
+  for (size_t i = 0; i < req.host.size(); ++i) {
+    char c = req.host[i];
+    dst[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
+  }
+  std::string_view host_lc(dst, req.host.size());
   Match m;
   int64_t best = -1;
   if (!idx.by_host.empty() && !host_lc.empty()) {

@@ -15,8 +15,7 @@
 //     branch of kong/router/traditional.lua, with sanitize_uri_postfix;
 //   * kong/router/atc.lua set_upstream_uri(): the request prefix is the
 //     matched path when strip_path is on, "/" otherwise.
-// Known deviations of the gateway from Kong are kept as KnownBug_* tests
-// that GTEST_SKIP() with the evidence, so they stay visible.
+// Each expectation cites the Kong source or doc it was derived from.
 
 #include <gtest/gtest.h>
 
