@@ -20,6 +20,7 @@
 #include "core/worker.h"
 #include "demo/echo_server.h"
 #include "upstream/health_checker.h"
+#include "wasm/filters.h"
 
 namespace {
 
@@ -69,6 +70,14 @@ std::vector<Flag> start_flags(Settings& s) {
        [&s](const std::string& v) { return parse_int(v, 1, 1 << 30, &s.keepalive_timeout_ms); }},
       {"drain-timeout", 0, "ms to finish in-flight requests on SIGTERM (30000)",
        [&s](const std::string& v) { return parse_int(v, 0, 1 << 30, &s.drain_timeout_ms); }},
+      {"filters-dir", 0, "directory of Wasm filters (NAME.wasm is filter NAME)",
+       [&s](const std::string& v) { s.filters_dir = v; return true; }},
+      {"wasm-cache-dir", 0, "where compiled filters are cached (/var/cache/wasmgate/compiled)",
+       [&s](const std::string& v) { s.wasm_cache_dir = v; return true; }},
+      {"wasm-budget", 0, "ms a filter call may run before it is cut (100)",
+       [&s](const std::string& v) { return parse_int(v, 1, 60000, &s.wasm_budget_ms); }},
+      {"wasm-memory", 0, "MiB of memory per filter instance (64)",
+       [&s](const std::string& v) { return parse_int(v, 1, 4096, &s.wasm_memory_mb); }},
       {"max-header-size", 0, "largest request head in bytes (32768)",
        [&s](const std::string& v) {
          int n = 0;
@@ -143,27 +152,69 @@ bool parse_start(int argc, char** argv, Settings& s) {
   return true;
 }
 
+bool load_config(const Settings& s, wg::config::Declarative& decl, std::vector<std::string>& errors) {
+  if (s.config_path.empty()) return wg::config::load_text(wg::config::kDemoConfig, decl, errors);
+  return wg::config::load_file(s.config_path, decl, errors);
+}
+
+wg::wasm::Limits wasm_limits(const Settings& s) {
+  wg::wasm::Limits l;
+  l.call_budget_ms = static_cast<uint32_t>(s.wasm_budget_ms);
+  l.max_memory_bytes = static_cast<uint64_t>(s.wasm_memory_mb) << 20;
+  return l;
+}
+
+// Loads the file, the filters and compiles a snapshot; nullptr with every
+// problem in errors when the config must be refused.
+std::shared_ptr<const wg::config::Snapshot> build_snapshot(const Settings& s, uint64_t generation,
+                                                           std::vector<std::string>& errors) {
+  wg::config::Declarative decl;
+  if (!load_config(s, decl, errors)) return nullptr;
+  std::string filters_dir = s.filters_dir;
+  if (filters_dir.empty() && s.config_path.empty()) {
+    // The demo config's filter is built next to the binary (build/filters).
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+      std::string path(exe, static_cast<size_t>(n));
+      filters_dir = path.substr(0, path.rfind('/')) + "/filters";
+    }
+  }
+  wg::wasm::FilterRegistry::instance().scan(filters_dir, s.wasm_cache_dir, &errors);
+  if (!decl.filter_chains.empty() && filters_dir.empty()) {
+    errors.push_back("config 'root' field 'filter_chains': no filters directory (--filters-dir) is set");
+  }
+  if (!errors.empty()) return nullptr;
+  wg::wasm::FilterPlan plan = wg::wasm::build_plan(decl, wasm_limits(s), &errors);
+  if (!errors.empty()) return nullptr;
+  auto snap = wg::config::compile(std::move(decl), generation, std::move(plan));
+  for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
+  return snap;
+}
+
 int cmd_check(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: wasmgate check FILE\n");
+    std::fprintf(stderr, "usage: wasmgate check FILE [--filters-dir DIR]\n");
     return 2;
   }
-  wg::config::Declarative decl;
+  Settings s;
+  s.config_path = argv[2];
+  if (const char* dir = std::getenv("WASMGATE_FILTERS_DIR")) s.filters_dir = dir;
+  for (int i = 3; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) == "--filters-dir") s.filters_dir = argv[i + 1];
+  }
   std::vector<std::string> errors;
-  if (!wg::config::load_file(argv[2], decl, errors)) {
+  auto snap = build_snapshot(s, 1, errors);
+  if (!snap) {
     for (const auto& e : errors) std::printf("%s\n", e.c_str());
     return 1;
   }
+  const wg::config::Declarative& decl = snap->decl;
   size_t targets = 0;
   for (const auto& u : decl.upstreams) targets += u.targets.size();
   std::printf("ok: %zu services, %zu routes, %zu upstreams, %zu targets\n", decl.services.size(), decl.routes.size(),
               decl.upstreams.size(), targets);
   return 0;
-}
-
-bool load_config(const Settings& s, wg::config::Declarative& decl, std::vector<std::string>& errors) {
-  if (s.config_path.empty()) return wg::config::load_text(wg::config::kDemoConfig, decl, errors);
-  return wg::config::load_file(s.config_path, decl, errors);
 }
 
 int open_access_log(const std::string& spec) {
@@ -174,22 +225,31 @@ int open_access_log(const std::string& spec) {
 }
 
 void reload(wg::core::Shared& shared, uint64_t& generation) {
-  wg::config::Declarative decl;
   std::vector<std::string> errors;
-  if (!load_config(shared.settings, decl, errors)) {
+  auto snap = build_snapshot(shared.settings, generation + 1, errors);
+  if (!snap) {
     std::string all;
     for (const auto& e : errors) all += "\n  " + e;
     WG_LOG(Error, "config reload failed: %zu problem(s); the previous config keeps serving:%s", errors.size(),
            all.c_str());
     return;
   }
-  auto snap = wg::config::compile(std::move(decl), ++generation);
-  for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
+  ++generation;
   shared.snapshots.publish(std::move(snap));
   WG_LOG(Notice, "config reloaded (generation %llu)", static_cast<unsigned long long>(generation));
 }
 
 int cmd_start(int argc, char** argv) {
+  // Signals are taken by this thread only, with sigwait. Blocked before any
+  // thread exists (the Wasm engine starts one while the config loads), so
+  // every thread inherits the mask and none is killed by a SIGHUP.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
   auto shared = std::make_unique<wg::core::Shared>();
   Settings& s = shared->settings;
   if (!parse_start(argc, argv, s)) return 2;
@@ -202,16 +262,14 @@ int cmd_start(int argc, char** argv) {
   }
   if (s.workers <= 0) s.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
-  wg::config::Declarative decl;
   std::vector<std::string> errors;
-  if (!load_config(s, decl, errors)) {
+  uint64_t generation = 1;
+  auto snap = build_snapshot(s, generation, errors);
+  if (!snap) {
     for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
     WG_LOG(Error, "invalid configuration, not starting");
     return 1;
   }
-  uint64_t generation = 1;
-  auto snap = wg::config::compile(std::move(decl), generation);
-  for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
   shared->snapshots.publish(std::move(snap));
   shared->access_log_fd = open_access_log(s.access_log);
   if (s.access_log != "off" && shared->access_log_fd < 0) {
@@ -222,14 +280,6 @@ int cmd_start(int argc, char** argv) {
     WG_LOG(Warn, "demo upstream could not listen on 127.0.0.1:8002 (already running?)");
   }
 
-  // Signals are taken by this thread only, with sigwait; workers never see them.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGHUP);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 
   std::vector<std::unique_ptr<wg::core::Worker>> workers;
   for (int i = 0; i < s.workers; ++i) {

@@ -122,7 +122,24 @@ struct Upstream {
   std::vector<std::string> tags;
 };
 
+struct FilterEntry {
+  std::string name;
+  std::string config;  // passed to proxy_on_configure as text (JSON re-serialized)
+  bool enabled = true;
+};
+
+struct FilterChain {
+  std::string id;
+  std::string name;
+  bool enabled = true;
+  int service = -1;  // exactly one of service and route
+  int route = -1;
+  std::vector<FilterEntry> filters;
+  std::vector<std::string> tags;
+};
+
 struct Declarative {
+  std::vector<FilterChain> filter_chains;
   std::vector<Upstream> upstreams;
   std::vector<Service> services;
   std::vector<Route> routes;  // in file order, which stands in for created_at

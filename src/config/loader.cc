@@ -19,6 +19,11 @@ services:
     routes:
       - name: demo
         paths: ["/demo"]
+        filter_chains:
+          - name: demo
+            filters:
+              - name: demo
+                config: "hello from the demo wasm filter"
 )";
 
 namespace {
@@ -27,7 +32,7 @@ namespace {
 // list them empty (decK does), but entries are refused by name.
 const std::set<std::string> kNotYetEntities = {
     "consumers", "plugins", "certificates", "snis", "ca_certificates",
-    "filter_chains", "vaults", "key_sets", "keys", "parameters", "keyauth_credentials",
+    "vaults", "key_sets", "keys", "parameters", "keyauth_credentials",
     "basicauth_credentials", "hmacauth_credentials", "jwt_secrets", "oauth2_credentials", "acls",
 };
 
@@ -178,6 +183,54 @@ bool valid_route_host(const std::string& h, std::string* why) {
   return true;
 }
 
+// Re-serializes a YAML node as JSON (filter configs given as structures).
+std::string to_json(const YAML::Node& n) {
+  if (n.IsNull()) return "null";
+  if (n.IsScalar()) {
+    const std::string& v = n.Scalar();
+    // Plain (unquoted) scalars that look like JSON literals stay literals.
+    if (n.Tag() == "?") {
+      if (v == "true" || v == "false" || v == "null") return v;
+      char* end = nullptr;
+      std::strtod(v.c_str(), &end);
+      if (!v.empty() && end != nullptr && *end == '\0') return v;
+    }
+    std::string out = "\"";
+    for (char c : v) {
+      if (c == '"' || c == '\\') {
+        out.push_back('\\');
+        out.push_back(c);
+      } else if (static_cast<unsigned char>(c) < 0x20) {
+        char buf[8];
+        snprintf(buf, sizeof buf, "\\u%04x", c);
+        out += buf;
+      } else {
+        out.push_back(c);
+      }
+    }
+    return out + "\"";
+  }
+  std::string out;
+  if (n.IsSequence()) {
+    out = "[";
+    bool first = true;
+    for (const auto& e : n) {
+      if (!first) out += ",";
+      out += to_json(e);
+      first = false;
+    }
+    return out + "]";
+  }
+  out = "{";
+  bool first = true;
+  for (const auto& kv : n) {
+    if (!first) out += ",";
+    out += to_json(YAML::Node(kv.first.Scalar())) + ":" + to_json(kv.second);
+    first = false;
+  }
+  return out + "}";
+}
+
 std::string label_of(const YAML::Node& n, size_t index) {
   if (n.IsMap() && n["name"] && n["name"].IsScalar()) return n["name"].Scalar();
   return std::to_string(index);
@@ -236,6 +289,13 @@ class Loader {
   void load_upstream(const YAML::Node& n, size_t index);
   void load_target(const YAML::Node& n, const std::string& label, Upstream* parent);
   void load_healthchecks(Entity& e, const YAML::Node& n, Healthchecks& hc);
+  void load_filter_chain(const YAML::Node& n, const std::string& label, int service, int route);
+  void load_nested_chains(Entity& e, const YAML::Node& v, int service, int route);
+  struct PendingChain {
+    size_t chain;
+    std::string service_ref, route_ref, label;
+  };
+  std::vector<PendingChain> pending_chains_;
   void load_route(const YAML::Node& n, const std::string& label, int parent_service);
   void resolve_route_services();
   void load_route_headers(Entity& e, const YAML::Node& v, Route& r);
@@ -270,7 +330,7 @@ void Loader::load(const YAML::Node& root) {
         key == "_info") {
       continue;
     }
-    if (key == "services" || key == "routes" || key == "upstreams" || key == "targets") {
+    if (key == "services" || key == "routes" || key == "upstreams" || key == "targets" || key == "filter_chains") {
       if (!val.IsNull() && !val.IsSequence()) top.fail(key, "expected an array");
       continue;
     }
@@ -299,6 +359,13 @@ void Loader::load(const YAML::Node& root) {
   if (root["services"] && root["services"].IsSequence()) {
     size_t i = 0;
     for (const auto& s : root["services"]) load_service(s, i++);
+  }
+  if (root["filter_chains"] && root["filter_chains"].IsSequence()) {
+    size_t i = 0;
+    for (const auto& c : root["filter_chains"]) {
+      load_filter_chain(c, label_of(c, i), -1, -1);
+      ++i;
+    }
   }
   if (root["routes"] && root["routes"].IsSequence()) {
     size_t i = 0;
@@ -593,6 +660,102 @@ void Loader::load_healthchecks(Entity& e, const YAML::Node& n, Healthchecks& hc)
   });
 }
 
+void Loader::load_nested_chains(Entity& e, const YAML::Node& v, int service, int route) {
+  if (!v.IsSequence()) {
+    e.fail("filter_chains", "expected an array");
+    return;
+  }
+  size_t i = 0;
+  for (const auto& c : v) {
+    load_filter_chain(c, label_of(c, i), service, route);
+    ++i;
+  }
+}
+
+void Loader::load_filter_chain(const YAML::Node& n, const std::string& label, int service, int route) {
+  Entity e("filter_chain", label, errors_);
+  if (!n.IsMap()) {
+    e.fail("-", "expected a mapping");
+    return;
+  }
+  FilterChain c;
+  c.service = service;
+  c.route = route;
+  PendingChain pending{out_.filter_chains.size(), "", "", label};
+  auto ref = [&](const YAML::Node& v, const std::string& f, std::string& out) {
+    if (service >= 0 || route >= 0) {
+      e.fail(f, "cannot be set on a filter chain nested under a service or route");
+    } else if (v.IsMap() && v["name"] && v["name"].IsScalar()) {
+      out = v["name"].Scalar();
+    } else if (v.IsMap() && v["id"] && v["id"].IsScalar()) {
+      out = v["id"].Scalar();
+    } else if (v.IsScalar()) {
+      out = v.Scalar();
+    } else if (!v.IsNull()) {
+      e.fail(f, "expected a name or id");
+    }
+  };
+  for (const auto& kv : n) {
+    const std::string f = kv.first.Scalar();
+    const YAML::Node& v = kv.second;
+    if (f == "name") {
+      e.get_string(v, f, c.name);
+    } else if (f == "id") {
+      e.get_string(v, f, c.id);
+    } else if (f == "enabled") {
+      e.get_bool(v, f, c.enabled);
+    } else if (f == "service") {
+      ref(v, f, pending.service_ref);
+    } else if (f == "route") {
+      ref(v, f, pending.route_ref);
+    } else if (f == "tags") {
+      e.get_strings(v, f, c.tags);
+    } else if (f == "created_at" || f == "updated_at") {
+    } else if (f == "filters") {
+      if (!v.IsSequence() || v.size() == 0) {
+        e.fail(f, "expected an array of at least one filter");
+        continue;
+      }
+      size_t i = 0;
+      for (const auto& fn : v) {
+        std::string field = "filters." + std::to_string(i++);
+        if (!fn.IsMap()) {
+          e.fail(field, "expected a mapping with name, config, enabled");
+          continue;
+        }
+        FilterEntry entry;
+        for (const auto& fkv : fn) {
+          const std::string k = fkv.first.Scalar();
+          const YAML::Node& fv = fkv.second;
+          if (k == "name") {
+            e.get_string(fv, field + ".name", entry.name);
+          } else if (k == "enabled") {
+            e.get_bool(fv, field + ".enabled", entry.enabled);
+          } else if (k == "config") {
+            // A string is passed as is; structured JSON is passed as JSON text.
+            if (fv.IsNull()) {
+              entry.config.clear();
+            } else if (fv.IsScalar()) {
+              entry.config = fv.Scalar();
+            } else {
+              entry.config = to_json(fv);
+            }
+          } else {
+            e.fail(field + "." + k, "unknown field");
+          }
+        }
+        if (entry.name.empty()) e.fail(field + ".name", "required field missing");
+        c.filters.push_back(std::move(entry));
+      }
+    } else {
+      e.fail(f, "unknown field");
+    }
+  }
+  if (!n["filters"]) e.fail("filters", "required field missing");
+  out_.filter_chains.push_back(std::move(c));
+  if (service < 0 && route < 0) pending_chains_.push_back(pending);
+}
+
 void Loader::load_service(const YAML::Node& n, size_t index) {
   Entity e("service", label_of(n, index), errors_);
   if (!n.IsMap()) {
@@ -642,8 +805,10 @@ void Loader::load_service(const YAML::Node& n, size_t index) {
       e.only_empty(v, f);
     } else if (f == "routes") {
       // Loaded below, once the service has its index.
-    } else if (f == "plugins" || f == "filter_chains") {
+    } else if (f == "plugins") {
       e.only_empty(v, f);
+    } else if (f == "filter_chains") {
+      // Loaded below, once the service has its index.
     } else {
       e.fail(f, "unknown field");
     }
@@ -656,6 +821,7 @@ void Loader::load_service(const YAML::Node& n, size_t index) {
   }
   int service_index = static_cast<int>(out_.services.size());
   out_.services.push_back(s);
+  if (n["filter_chains"]) load_nested_chains(e, n["filter_chains"], service_index, -1);
   if (n["routes"]) {
     if (!n["routes"].IsSequence()) {
       e.fail("routes", "expected an array");
@@ -774,8 +940,10 @@ void Loader::load_route(const YAML::Node& n, const std::string& label, int paren
       if (!v.IsNull() && !(v.IsSequence() && v.size() == 0)) {
         e.fail(f, "can only be set when 'protocols' is 'tcp', 'tls', 'tls_passthrough' or 'udp'");
       }
-    } else if (f == "plugins" || f == "filter_chains") {
+    } else if (f == "plugins") {
       e.only_empty(v, f);
+    } else if (f == "filter_chains") {
+      // Loaded once the route has its index.
     } else if (f == "tags") {
       e.get_strings(v, f, r.tags);
     } else if (f == "created_at" || f == "updated_at") {
@@ -797,6 +965,7 @@ void Loader::load_route(const YAML::Node& n, const std::string& label, int paren
   }
   if (!service_ref.empty()) pending_.push_back({out_.routes.size(), service_ref, label});
   out_.routes.push_back(std::move(r));
+  if (n["filter_chains"]) load_nested_chains(e, n["filter_chains"], -1, static_cast<int>(out_.routes.size() - 1));
 }
 
 void Loader::load_route_headers(Entity& e, const YAML::Node& v, Route& r) {
@@ -838,6 +1007,46 @@ void Loader::resolve_route_services() {
       continue;
     }
     out_.routes[p.route].service = it->second;
+  }
+  std::unordered_map<std::string, int> routes_by_key;
+  for (size_t i = 0; i < out_.routes.size(); ++i) {
+    if (!out_.routes[i].name.empty()) routes_by_key[out_.routes[i].name] = static_cast<int>(i);
+    if (!out_.routes[i].id.empty()) routes_by_key[out_.routes[i].id] = static_cast<int>(i);
+  }
+  for (const auto& p : pending_chains_) {
+    Entity e("filter_chain", p.label, errors_);
+    FilterChain& c = out_.filter_chains[p.chain];
+    if (p.service_ref.empty() == p.route_ref.empty()) {
+      e.fail("-", "exactly one of 'service' or 'route' must be set");
+      continue;
+    }
+    if (!p.service_ref.empty()) {
+      auto it = by_key.find(p.service_ref);
+      if (it == by_key.end()) {
+        e.fail("service", "service '" + p.service_ref + "' does not exist");
+      } else {
+        c.service = it->second;
+      }
+    } else {
+      auto it = routes_by_key.find(p.route_ref);
+      if (it == routes_by_key.end()) {
+        e.fail("route", "route '" + p.route_ref + "' does not exist");
+      } else {
+        c.route = it->second;
+      }
+    }
+  }
+  // Kong: at most one chain per service and one per route.
+  for (size_t i = 0; i < out_.filter_chains.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      const auto& a = out_.filter_chains[i];
+      const auto& b = out_.filter_chains[j];
+      bool same = (a.service >= 0 && a.service == b.service) || (a.route >= 0 && a.route == b.route);
+      if (same) {
+        Entity e("filter_chain", a.name.empty() ? std::to_string(i) : a.name, errors_);
+        e.fail(a.service >= 0 ? "service" : "route", "already has a filter chain");
+      }
+    }
   }
 }
 

@@ -2,8 +2,10 @@
 
 namespace wg::config {
 
-std::shared_ptr<const Snapshot> compile(Declarative decl, uint64_t generation) {
+std::shared_ptr<const Snapshot> compile(Declarative decl, uint64_t generation, wasm::FilterPlan filters) {
   auto snap = std::make_shared<Snapshot>();
+  snap->filters = std::move(filters);
+  snap->filters.by_route.resize(decl.routes.size());
   snap->generation = generation;
   snap->decl = std::move(decl);
   for (const auto& u : snap->decl.upstreams) {

@@ -12,6 +12,7 @@
 #include "config/entities.h"
 #include "router/router.h"
 #include "upstream/balancer.h"
+#include "wasm/filters.h"
 
 namespace wg::config {
 
@@ -28,11 +29,13 @@ struct Snapshot {
   std::vector<std::unique_ptr<upstream::Balancer>> balancers;
   std::vector<ServiceRuntime> services;
   router::Router router;
+  wasm::FilterPlan filters;  // per route: the Wasm filters to run
   std::vector<std::string> warnings;  // e.g. names that did not resolve
 };
 
 // Compiles validated entities (resolving hosts once).
-std::shared_ptr<const Snapshot> compile(Declarative decl, uint64_t generation);
+std::shared_ptr<const Snapshot> compile(Declarative decl, uint64_t generation,
+                                        wasm::FilterPlan filters = wasm::FilterPlan());
 
 // Where workers find the current snapshot. Workers poll generation() once per
 // event-loop turn (one relaxed load) and take the lock only when it moved.

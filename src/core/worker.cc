@@ -22,7 +22,9 @@ Worker::Worker(Shared& shared, int index)
     : shared_(shared),
       index_(index),
       buffers_(std::max<size_t>(16384, shared.settings.max_header_size + 1024)),
-      pool_(loop_, buffers_) {
+      pool_(loop_, buffers_),
+      filters_(wasm::Limits{static_cast<uint64_t>(shared.settings.wasm_memory_mb) << 20,
+                            static_cast<uint32_t>(shared.settings.wasm_budget_ms)}) {
   access_log_.init(shared.access_log_fd, shared.settings.access_log_format == "json");
 }
 

@@ -14,6 +14,7 @@
 #include "core/settings.h"
 #include "proxy/access_log.h"
 #include "upstream/pool.h"
+#include "wasm/filters.h"
 
 namespace wg::proxy {
 class Session;
@@ -46,6 +47,7 @@ class Worker final : public IoHandler {
   upstream::Pool& upstreams() { return pool_; }
   const Settings& settings() const { return shared_.settings; }
   proxy::AccessLog& access_log() { return access_log_; }
+  wasm::WorkerFilters& filters() { return filters_; }
   const std::shared_ptr<const config::Snapshot>& snapshot() const { return snapshot_; }
   bool draining() const { return draining_; }
   int listen_port() const { return listen_port_; }
@@ -68,6 +70,7 @@ class Worker final : public IoHandler {
   BufferPool buffers_;
   upstream::Pool pool_;
   proxy::AccessLog access_log_;
+  wasm::WorkerFilters filters_;
   std::shared_ptr<const config::Snapshot> snapshot_;
   uint64_t snapshot_generation_ = 0;
   std::vector<upstream::BalancerState> balancer_states_;

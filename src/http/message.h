@@ -84,6 +84,10 @@ struct Head {
   }
 };
 
+// The id of a header name (HeaderId::Other for names the proxy does not
+// treat specially).
+HeaderId classify_header(std::string_view name);
+
 // Case-insensitive ASCII comparison, for header names and tokens.
 bool iequals(std::string_view a, std::string_view b);
 

@@ -128,6 +128,8 @@ bool parse_content_length(std::string_view v, uint64_t* out) {
 
 }  // namespace
 
+HeaderId classify_header(std::string_view name) { return classify(name); }
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {

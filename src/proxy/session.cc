@@ -161,6 +161,7 @@ void Session::close() {
   if (closed) return;
   closed = true;
   finish_peer();
+  end_filters();
   release_upstream(false);
   ::close(fd_);
   fd_ = -1;
@@ -376,6 +377,7 @@ bool Session::route_request() {
     scratch_upstream_path_.push_back('?');
     scratch_upstream_path_.append(req_.query);
   }
+  if (!snap_->filters.by_route[route_].empty() && !run_request_filters()) return false;
   log_upstream_uri_.assign(scratch_upstream_path_);
   build_upstream_head(scratch_upstream_path_);
   return true;
@@ -383,25 +385,49 @@ bool Session::route_request() {
 
 void Session::build_upstream_head(std::string_view upstream_path) {
   const config::Route& route = snap_->decl.routes[route_];
+  // The headers to send: as parsed, or as the Wasm filters left them.
+  const http::Header* headers = req_.headers;
+  size_t num_headers = req_.num_headers;
+  std::string_view method = req_.method;
+  std::string_view host = route.preserve_host ? req_.host : host_for_peer();
+  preserve_host_ = route.preserve_host;
+  if (!wctx_.empty()) {
+    filtered_.clear();
+    for (const auto& [name, value] : wstream_.request_headers) {
+      if (name == ":method") {
+        method = value;
+      } else if (name == ":path") {
+        if (value != req_.target) upstream_path = value;  // a filter rewrote the path: sent as is
+      } else if (name == ":authority") {
+        if (value != req_.host) {
+          host = value;
+          preserve_host_ = true;  // the filter chose the Host: keep it on retries
+        }
+      } else if (!name.empty() && name[0] != ':') {
+        filtered_.push_back({name, value, http::classify_header(name), false});
+      }
+    }
+    headers = filtered_.data();
+    num_headers = filtered_.size();
+  }
   std::string& h = up_head_;
   h.clear();
-  h.append(req_.method);
+  h.append(method);
   h.push_back(' ');
   h.append(upstream_path);
   // A 1.0 client gets a 1.0 exchange upstream, so the response is never chunked.
   h.append(req_.minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
   h.append("Host: ");
   host_value_pos_ = h.size();
-  h.append(route.preserve_host ? req_.host : host_for_peer());
+  h.append(host);
   host_value_len_ = h.size() - host_value_pos_;
-  preserve_host_ = route.preserve_host;
   h.append("\r\n");
 
   std::string_view via;
   std::string_view xff_first;  // common case: one X-Forwarded-For header, no copy
   bool xff_many = false;
-  for (size_t i = 0; i < req_.num_headers; ++i) {
-    const http::Header& hd = req_.headers[i];
+  for (size_t i = 0; i < num_headers; ++i) {
+    const http::Header& hd = headers[i];
     if (hd.hop_by_hop) continue;
     switch (hd.id) {
       case http::HeaderId::Host:
@@ -445,10 +471,10 @@ void Session::build_upstream_head(std::string_view upstream_path) {
       h.append(xff_first);
     } else {
       bool first = true;
-      for (size_t i = 0; i < req_.num_headers; ++i) {
-        if (req_.headers[i].id != http::HeaderId::XForwardedFor) continue;
+      for (size_t i = 0; i < num_headers; ++i) {
+        if (headers[i].id != http::HeaderId::XForwardedFor) continue;
         if (!first) h.append(", ");
-        h.append(req_.headers[i].value);
+        h.append(headers[i].value);
         first = false;
       }
     }
@@ -710,6 +736,7 @@ bool Session::parse_response_head() {
     status_ = resp_.status;
     report_passive(shared::Outcome::Success, resp_.status);
     resp_body_.start(head_request_ ? http::BodyKind::None : resp_.body, resp_.content_length);
+    if (!wctx_.empty() && !run_response_filters()) return true;  // the filter answered instead
     build_client_head();
     b.consume(resp_.head_len);
     resp_head_done_ = true;
@@ -725,10 +752,20 @@ void Session::build_client_head() {
   o.push_back(' ');
   o.append(resp_.reason.empty() ? http::reason_phrase(resp_.status) : resp_.reason);
   o.append("\r\n");
+  const http::Header* headers = resp_.headers;
+  size_t num_headers = resp_.num_headers;
+  if (!wctx_.empty()) {
+    filtered_.clear();
+    for (const auto& [name, value] : wstream_.response_headers) {
+      if (!name.empty() && name[0] != ':') filtered_.push_back({name, value, http::classify_header(name), false});
+    }
+    headers = filtered_.data();
+    num_headers = filtered_.size();
+  }
   std::string_view via;
   bool has_server = false;
-  for (size_t i = 0; i < resp_.num_headers; ++i) {
-    const http::Header& hd = resp_.headers[i];
+  for (size_t i = 0; i < num_headers; ++i) {
+    const http::Header& hd = headers[i];
     if (hd.hop_by_hop) continue;
     if (hd.id == http::HeaderId::Via) {
       via = hd.value;
@@ -856,10 +893,127 @@ bool Session::step_receive_response() {
   }
 }
 
+// ---------------------------------------------------------------- wasm filters
+
+// Runs the route's filters on the request headers (Proxy-Wasm
+// on_request_headers), in chain order. False when the exchange ended here:
+// a filter answered, or failed (500).
+bool Session::run_request_filters() {
+  const auto& chain = snap_->filters.by_route[route_];
+  wasm::HttpStream& s = wstream_;
+  s.request_headers.clear();
+  s.response_headers.clear();
+  s.response_phase = false;
+  s.local_reply = false;
+  s.request_headers.emplace_back(":method", std::string(req_.method));
+  s.request_headers.emplace_back(":path", std::string(req_.target));
+  s.request_headers.emplace_back(":authority", std::string(req_.host));
+  s.request_headers.emplace_back(":scheme", "http");
+  for (size_t i = 0; i < req_.num_headers; ++i) {
+    const http::Header& hd = req_.headers[i];
+    if (hd.hop_by_hop || hd.id == http::HeaderId::Host) continue;
+    s.request_headers.emplace_back(std::string(hd.name), std::string(hd.value));
+  }
+  s.client_ip = client_ip_;
+  const config::Route& route = snap_->decl.routes[route_];
+  s.route_name = route.name;
+  s.service_name = service_->cfg.name;
+  s.protocol = req_.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  for (const auto& ref : chain) {
+    auto h = worker_->filters().get(ref);
+    if (!h.vm) {
+      local_reply(500, "An unexpected error occurred", close_after_ || !req_body_.done);
+      return false;
+    }
+    uint32_t ctx = h.vm->create_http_context(h.root);
+    wctx_.push_back({h.vm, ctx, &ref});
+    wasm::Action a = h.vm->on_request_headers(ctx, s, req_body_.done);
+    if (!filter_outcome(a, ref)) return false;
+  }
+  return true;
+}
+
+// Runs on_response_headers over the upstream's head. False when a filter
+// answered instead, or failed; the upstream connection is then dropped.
+bool Session::run_response_filters() {
+  wasm::HttpStream& s = wstream_;
+  s.response_phase = true;
+  s.response_headers.clear();
+  s.response_headers.emplace_back(":status", std::to_string(resp_.status));
+  for (size_t i = 0; i < resp_.num_headers; ++i) {
+    const http::Header& hd = resp_.headers[i];
+    if (hd.hop_by_hop) continue;
+    s.response_headers.emplace_back(std::string(hd.name), std::string(hd.value));
+  }
+  for (const auto& w : wctx_) {
+    wasm::Action a = w.vm->on_response_headers(w.ctx, s, resp_body_.done);
+    if (!filter_outcome(a, *w.ref)) {
+      release_upstream(false);
+      return false;
+    }
+  }
+  return true;
+}
+
+// What a filter callback's result means for the exchange.
+bool Session::filter_outcome(wasm::Action a, const wasm::FilterRef& ref) {
+  if (a == wasm::Action::Fail) {
+    for (const auto& w : wctx_) {
+      if (w.ref == &ref) WG_LOG(Error, "filter %s failed this request: %s", ref.name.c_str(), w.vm->last_error().c_str());
+    }
+    local_reply(500, "An unexpected error occurred", close_after_ || !req_body_.done);
+    return false;
+  }
+  if (wstream_.local_reply) {
+    filter_reply();
+    return false;
+  }
+  if (a == wasm::Action::Pause) {
+    WG_LOG(Warn, "filter %s paused the stream; pausing is not supported yet, continuing", ref.name.c_str());
+  }
+  return true;
+}
+
+// The answer a filter asked for with proxy_send_local_response.
+void Session::filter_reply() {
+  const wasm::HttpStream& s = wstream_;
+  close_after_ = close_after_ || !req_body_.done;
+  status_ = s.local_status;
+  std::string& o = client_out_;
+  o.append(log_minor_ == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_uint(o, static_cast<uint64_t>(s.local_status));
+  o.push_back(' ');
+  o.append(http::reason_phrase(s.local_status));
+  o.append("\r\n");
+  for (const auto& [k, v] : s.local_headers) {
+    if (http::iequals(k, "content-length") || http::iequals(k, "transfer-encoding") || http::iequals(k, "connection"))
+      continue;
+    append_header(o, k, v);
+  }
+  o.append("Content-Length: ");
+  append_uint(o, s.local_body.size());
+  o.append("\r\nServer: " kServerToken "\r\n");
+  if (close_after_) o.append("Connection: close\r\n");
+  o.append("\r\n");
+  if (!head_request_) o.append(s.local_body);
+  resp_started_ = true;
+  state_ = State::LocalReply;
+}
+
+// Proxy-Wasm on_log, on_done and on_delete for each filter context.
+void Session::end_filters() {
+  for (const auto& w : wctx_) {
+    w.vm->on_log(w.ctx, wstream_);
+    w.vm->on_done_and_delete(w.ctx, wstream_);
+  }
+  wctx_.clear();
+}
+
 // ---------------------------------------------------------------- endings
 
 void Session::finish_exchange() {
   finish_peer();
+  end_filters();
   bool reusable = up_ != nullptr && resp_.keep_alive && req_done_ && up_->in.empty() &&
                   resp_body_.kind != http::BodyKind::UntilClose;
   release_upstream(reusable);

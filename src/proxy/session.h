@@ -23,6 +23,7 @@
 #include "router/router.h"
 #include "shared/health.h"
 #include "upstream/balancer.h"
+#include "wasm/filters.h"
 #include "upstream/pool.h"
 
 namespace wg::core {
@@ -73,6 +74,11 @@ class Session final : public core::IoHandler, public upstream::ConnOwner {
   bool pick_peer();
   std::string_view host_for_peer() const;
   void connect_upstream();
+  bool run_request_filters();
+  bool run_response_filters();
+  bool filter_outcome(wasm::Action a, const wasm::FilterRef& ref);
+  void filter_reply();
+  void end_filters();
   void report_passive(shared::Outcome outcome, int status);
   void finish_peer();
   void upstream_failed(int status, bool retryable, shared::Outcome outcome);
@@ -125,6 +131,16 @@ class Session final : public core::IoHandler, public upstream::ConnOwner {
   size_t host_value_pos_ = 0, host_value_len_ = 0;  // where Host's value sits in up_head_
   bool preserve_host_ = false;
   uint64_t t_try_start_ = 0;
+
+  // Wasm filters of this exchange.
+  struct FilterContext {
+    std::shared_ptr<wasm::FilterVm> vm;
+    uint32_t ctx;
+    const wasm::FilterRef* ref;  // in snap_, alive as long as the exchange
+  };
+  std::vector<FilterContext> wctx_;
+  wasm::HttpStream wstream_;
+  std::vector<http::Header> filtered_;  // header views over wstream_, for building heads
   int route_ = -1;
   router::Match match_;         // route match, with regex captures for later phases
   std::string_view fwd_prefix_;  // prefix removed by strip_path (X-Forwarded-Prefix)

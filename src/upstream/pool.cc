@@ -1,6 +1,7 @@
 #include "upstream/pool.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -17,9 +18,22 @@ void Conn::on_io(uint32_t events) {
   if (events & (EPOLLHUP | EPOLLERR)) hup = true;
   if (owner != nullptr) {
     owner->on_upstream_io();
-  } else {
-    // Idle: the peer closed it or sent something unasked. Either way it is
-    // no longer safe to reuse.
+    return;
+  }
+  // Idle. An edge may be left over from the last exchange (writable, or
+  // bytes we already read): only a close, an error or unasked-for bytes make
+  // the connection unsafe to reuse.
+  if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+    pool->close(this);
+    return;
+  }
+  if (events & EPOLLIN) {
+    char probe;
+    ssize_t n = ::recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      readable = false;
+      return;
+    }
     pool->close(this);
   }
 }

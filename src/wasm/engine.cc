@@ -1,0 +1,338 @@
+#include "wasm/engine.h"
+
+#include <sys/stat.h>
+#include <wasmtime.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+namespace wg::wasm {
+namespace {
+
+std::string take_error(wasmtime_error_t* err) {
+  wasm_byte_vec_t msg;
+  wasmtime_error_message(err, &msg);
+  std::string out(msg.data, msg.size);
+  wasm_byte_vec_delete(&msg);
+  wasmtime_error_delete(err);
+  return out;
+}
+
+std::string take_trap(wasm_trap_t* trap, bool* interrupted) {
+  wasmtime_trap_code_t code;
+  *interrupted = wasmtime_trap_code(trap, &code) && code == WASMTIME_TRAP_CODE_INTERRUPT;
+  wasm_byte_vec_t msg;
+  wasm_trap_message(trap, &msg);
+  std::string out(msg.data, msg.size);
+  wasm_byte_vec_delete(&msg);
+  wasm_trap_delete(trap);
+  return out;
+}
+
+// Stable across runs (std::hash is not): FNV-1a 64, hex.
+std::string hash_hex(const std::string& bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return std::string(buf) + "-" + std::to_string(bytes.size());
+}
+
+wasm_valtype_vec_t valtypes(const std::string& sig) {
+  wasm_valtype_vec_t vec;
+  wasm_valtype_vec_new_uninitialized(&vec, sig.size());
+  for (size_t i = 0; i < sig.size(); ++i) vec.data[i] = wasm_valtype_new(sig[i] == 'I' ? WASM_I64 : WASM_I32);
+  return vec;
+}
+
+}  // namespace
+
+// What a host function's env pointer carries.
+struct Trampoline {
+  Vm* vm;
+  void* host;
+  HostCallback callback;
+  std::string results;
+
+  static wasm_trap_t* invoke(void* env, wasmtime_caller_t* caller, const wasmtime_val_t* args, size_t nargs,
+                             wasmtime_val_t* results, size_t nresults) {
+    auto* t = static_cast<Trampoline*>(env);
+    uint64_t in[16] = {0};
+    uint64_t out[4] = {0};
+    for (size_t i = 0; i < nargs && i < 16; ++i) {
+      in[i] = args[i].kind == WASMTIME_I64 ? static_cast<uint64_t>(args[i].of.i64)
+                                           : static_cast<uint64_t>(static_cast<uint32_t>(args[i].of.i32));
+    }
+    // Inside a host call only the caller's context may touch the store.
+    void* saved = t->vm->context_;
+    t->vm->context_ = wasmtime_caller_context(caller);
+    std::string trap;
+    bool ok = t->callback(t->host, *t->vm, in, out, &trap);
+    t->vm->context_ = saved;
+    if (!ok) return wasmtime_trap_new(trap.data(), trap.size());
+    for (size_t i = 0; i < nresults; ++i) {
+      if (t->results[i] == 'I') {
+        results[i].kind = WASMTIME_I64;
+        results[i].of.i64 = static_cast<int64_t>(out[i]);
+      } else {
+        results[i].kind = WASMTIME_I32;
+        results[i].of.i32 = static_cast<int32_t>(static_cast<uint32_t>(out[i]));
+      }
+    }
+    return nullptr;
+  }
+};
+
+Module::~Module() {
+  if (module_ != nullptr) wasmtime_module_delete(static_cast<wasmtime_module_t*>(module_));
+}
+
+bool Module::exports_function(std::string_view name) const {
+  for (const auto& e : exports_) {
+    if (e == name) return true;
+  }
+  return false;
+}
+
+Engine& Engine::instance() {
+  static Engine e;
+  return e;
+}
+
+Engine::Engine() {
+  wasm_config_t* config = wasm_config_new();
+  // Runaway guests are cut by epoch interruption: a ticker advances the
+  // epoch and every call gets a deadline in ticks.
+  wasmtime_config_epoch_interruption_set(config, true);
+  engine_ = wasm_engine_new_with_config(config);
+  auto* engine = static_cast<wasm_engine_t*>(engine_);
+  std::thread([engine, tick = tick_ms()] {
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(tick));
+      wasmtime_engine_increment_epoch(engine);
+    }
+  }).detach();
+}
+
+std::shared_ptr<const Module> Engine::compile(const std::string& name, const std::string& bytes,
+                                              const std::string& cache_dir, std::string* error) {
+  auto* engine = static_cast<wasm_engine_t*>(engine_);
+  auto mod = std::shared_ptr<Module>(new Module());
+  mod->name_ = name;
+  std::string wasm = bytes;
+  if (bytes.size() < 4 || std::memcmp(bytes.data(), "\0asm", 4) != 0) {
+    wasm_byte_vec_t out;
+    if (wasmtime_error_t* err = wasmtime_wat2wasm(bytes.data(), bytes.size(), &out)) {
+      *error = "invalid module: " + take_error(err);
+      return nullptr;
+    }
+    wasm.assign(out.data, out.size);
+    wasm_byte_vec_delete(&out);
+  }
+  mod->hash_ = hash_hex(wasm);
+  wasmtime_module_t* m = nullptr;
+  std::string cached = cache_dir.empty() ? "" : cache_dir + "/" + mod->hash_ + ".cwasm";
+  if (!cached.empty()) {
+    struct stat st;
+    // A stale or foreign file fails to deserialize: then compile afresh.
+    if (stat(cached.c_str(), &st) == 0) {
+      if (wasmtime_error_t* err = wasmtime_module_deserialize_file(engine, cached.c_str(), &m)) {
+        wasmtime_error_delete(err);
+        m = nullptr;
+      }
+    }
+  }
+  if (m == nullptr) {
+    if (wasmtime_error_t* err =
+            wasmtime_module_new(engine, reinterpret_cast<const uint8_t*>(wasm.data()), wasm.size(), &m)) {
+      *error = "invalid module: " + take_error(err);
+      return nullptr;
+    }
+    if (!cached.empty()) {
+      wasm_byte_vec_t ser;
+      if (wasmtime_error_t* err = wasmtime_module_serialize(m, &ser)) {
+        wasmtime_error_delete(err);
+      } else {
+        mkdir(cache_dir.c_str(), 0755);
+        std::string tmp = cached + ".tmp";
+        std::ofstream(tmp, std::ios::binary).write(ser.data, static_cast<std::streamsize>(ser.size));
+        rename(tmp.c_str(), cached.c_str());  // atomic: another process may read it
+        wasm_byte_vec_delete(&ser);
+      }
+    }
+  }
+  mod->module_ = m;
+  wasm_exporttype_vec_t exports;
+  wasmtime_module_exports(m, &exports);
+  for (size_t i = 0; i < exports.size; ++i) {
+    const wasm_name_t* n = wasm_exporttype_name(exports.data[i]);
+    mod->exports_.emplace_back(n->data, n->size);
+  }
+  wasm_exporttype_vec_delete(&exports);
+  return mod;
+}
+
+std::unique_ptr<Vm> Vm::create(std::shared_ptr<const Module> module, const std::vector<HostFunc>& funcs,
+                               void* host, const Limits& limits, std::string* error) {
+  auto vm = std::unique_ptr<Vm>(new Vm());
+  vm->module_ = module;
+  vm->limits_ = limits;
+  auto* engine = static_cast<wasm_engine_t*>(Engine::instance().raw());
+  wasmtime_store_t* store = wasmtime_store_new(engine, vm.get(), nullptr);
+  vm->store_ = store;
+  wasmtime_context_t* ctx = wasmtime_store_context(store);
+  vm->context_ = ctx;
+  wasmtime_store_limiter(store, static_cast<int64_t>(limits.max_memory_bytes), -1, -1, -1, -1);
+  wasmtime_linker_t* linker = wasmtime_linker_new(engine);
+  vm->linker_ = linker;
+  for (const auto& f : funcs) {
+    auto t = std::make_unique<Trampoline>();
+    t->vm = vm.get();
+    t->host = host;
+    t->callback = f.callback;
+    t->results = f.results;
+    wasm_valtype_vec_t params = valtypes(f.params);
+    wasm_valtype_vec_t results = valtypes(f.results);
+    wasm_functype_t* type = wasm_functype_new(&params, &results);
+    wasmtime_error_t* err = wasmtime_linker_define_func(linker, f.module.data(), f.module.size(), f.name.data(),
+                                                        f.name.size(), type, &Trampoline::invoke, t.get(), nullptr);
+    wasm_functype_delete(type);
+    if (err != nullptr) {
+      *error = take_error(err);
+      return nullptr;
+    }
+    vm->trampolines_.push_back(std::move(t));
+  }
+  auto* m = static_cast<const wasmtime_module_t*>(module->module_);
+  if (wasmtime_error_t* err = wasmtime_linker_define_unknown_imports_as_traps(linker, m)) {
+    *error = take_error(err);
+    return nullptr;
+  }
+  // Instantiation runs the start section (AssemblyScript): give it a budget.
+  wasmtime_context_set_epoch_deadline(ctx, limits.call_budget_ms / Engine::instance().tick_ms() + 1);
+  auto* instance = new wasmtime_instance_t;
+  vm->instance_ = instance;
+  wasm_trap_t* trap = nullptr;
+  if (wasmtime_error_t* err = wasmtime_linker_instantiate(linker, ctx, m, instance, &trap)) {
+    *error = take_error(err);
+    return nullptr;
+  }
+  if (trap != nullptr) {
+    bool interrupted = false;
+    *error = take_trap(trap, &interrupted);
+    return nullptr;
+  }
+  wasmtime_extern_t item;
+  if (wasmtime_instance_export_get(ctx, instance, "memory", 6, &item) && item.kind == WASMTIME_EXTERN_MEMORY) {
+    vm->memory_ = new wasmtime_memory_t(item.of.memory);
+  }
+  return vm;
+}
+
+Vm::~Vm() {
+  delete static_cast<wasmtime_memory_t*>(memory_);
+  delete static_cast<wasmtime_instance_t*>(instance_);
+  if (linker_ != nullptr) wasmtime_linker_delete(static_cast<wasmtime_linker_t*>(linker_));
+  if (store_ != nullptr) wasmtime_store_delete(static_cast<wasmtime_store_t*>(store_));
+}
+
+bool Vm::has_function(std::string_view name) const { return module_->exports_function(name); }
+
+CallResult Vm::call(std::string_view name, const std::vector<uint64_t>& args, uint64_t* result) {
+  CallResult r;
+  auto* ctx = static_cast<wasmtime_context_t*>(context_);
+  wasmtime_extern_t item;
+  if (!wasmtime_instance_export_get(ctx, static_cast<wasmtime_instance_t*>(instance_), name.data(), name.size(),
+                                    &item) ||
+      item.kind != WASMTIME_EXTERN_FUNC) {
+    r.ok = false;
+    r.error = "no exported function '" + std::string(name) + "'";
+    return r;
+  }
+  wasm_functype_t* type = wasmtime_func_type(ctx, &item.of.func);
+  const wasm_valtype_vec_t* params = wasm_functype_params(type);
+  const wasm_valtype_vec_t* results = wasm_functype_results(type);
+  if (params->size != args.size() || results->size > 1) {
+    r.ok = false;
+    r.error = "exported function '" + std::string(name) + "' has an unexpected signature";
+    wasm_functype_delete(type);
+    return r;
+  }
+  wasmtime_val_t in[16];
+  for (size_t i = 0; i < args.size() && i < 16; ++i) {
+    if (wasm_valtype_kind(params->data[i]) == WASM_I64) {
+      in[i].kind = WASMTIME_I64;
+      in[i].of.i64 = static_cast<int64_t>(args[i]);
+    } else {
+      in[i].kind = WASMTIME_I32;
+      in[i].of.i32 = static_cast<int32_t>(static_cast<uint32_t>(args[i]));
+    }
+  }
+  size_t nresults = results->size;
+  wasm_functype_delete(type);
+  wasmtime_val_t out[1];
+  // Nested calls (an allocator called from a host function) keep the outer deadline.
+  if (context_ == wasmtime_store_context(static_cast<wasmtime_store_t*>(store_))) {
+    wasmtime_context_set_epoch_deadline(ctx, limits_.call_budget_ms / Engine::instance().tick_ms() + 1);
+  }
+  wasm_trap_t* trap = nullptr;
+  if (wasmtime_error_t* err = wasmtime_func_call(ctx, &item.of.func, in, args.size(), out, nresults, &trap)) {
+    r.ok = false;
+    r.error = take_error(err);
+    return r;
+  }
+  if (trap != nullptr) {
+    r.ok = false;
+    r.error = take_trap(trap, &r.interrupted);
+    return r;
+  }
+  if (result != nullptr) {
+    *result = nresults == 0 ? 0
+              : out[0].kind == WASMTIME_I64 ? static_cast<uint64_t>(out[0].of.i64)
+                                            : static_cast<uint64_t>(static_cast<uint32_t>(out[0].of.i32));
+  }
+  return r;
+}
+
+uint8_t* Vm::memory(uint32_t ptr, uint32_t len) {
+  if (memory_ == nullptr) return nullptr;
+  auto* ctx = static_cast<wasmtime_context_t*>(context_);
+  auto* mem = static_cast<wasmtime_memory_t*>(memory_);
+  size_t size = wasmtime_memory_data_size(ctx, mem);
+  if (static_cast<uint64_t>(ptr) + len > size) return nullptr;
+  return wasmtime_memory_data(ctx, mem) + ptr;
+}
+
+bool Vm::write_u32(uint32_t ptr, uint32_t value) {
+  uint8_t* p = memory(ptr, 4);
+  if (p == nullptr) return false;
+  std::memcpy(p, &value, 4);  // wasm is little-endian, like x86-64
+  return true;
+}
+
+bool Vm::write_u64(uint32_t ptr, uint64_t value) {
+  uint8_t* p = memory(ptr, 8);
+  if (p == nullptr) return false;
+  std::memcpy(p, &value, 8);
+  return true;
+}
+
+bool Vm::read_string(uint32_t ptr, uint32_t len, std::string_view* out) {
+  if (len == 0) {
+    *out = {};
+    return true;
+  }
+  uint8_t* p = memory(ptr, len);
+  if (p == nullptr) return false;
+  *out = std::string_view(reinterpret_cast<const char*>(p), len);
+  return true;
+}
+
+}  // namespace wg::wasm

@@ -1,0 +1,111 @@
+// The WebAssembly engine behind a small interface: compile a module once
+// (with an on-disk cache of compiled code keyed by the module's hash),
+// instantiate it per worker, call its exports with i32/i64 values, expose
+// host functions, and read/write its memory with bounds checks. Wasmtime is
+// the only implementation; nothing outside src/wasm/engine.cc sees its types.
+//
+// Safety: every call runs under an epoch deadline (a runaway loop traps),
+// memory growth is capped per instance, and a trap is reported as an error
+// to the caller, never as a crash.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wg::wasm {
+
+class Vm;
+
+// A host function the module may import. Signature letters: i = i32,
+// I = i64. The callback returns false to trap with *trap set.
+using HostCallback = bool (*)(void* host, Vm& vm, const uint64_t* args, uint64_t* results, std::string* trap);
+struct HostFunc {
+  std::string module;  // "env", "wasi_snapshot_preview1", ...
+  std::string name;
+  std::string params;
+  std::string results;
+  HostCallback callback;
+};
+
+struct Limits {
+  uint64_t max_memory_bytes = 64ull << 20;  // per instance
+  uint32_t call_budget_ms = 100;            // per call into the module
+};
+
+class Module {
+ public:
+  ~Module();
+  const std::string& name() const { return name_; }
+  const std::string& hash() const { return hash_; }
+  bool exports_function(std::string_view name) const;
+  const std::vector<std::string>& exports() const { return exports_; }
+
+ private:
+  friend class Engine;
+  friend class Vm;
+  Module() = default;
+  void* module_ = nullptr;  // wasmtime_module_t*
+  std::string name_;
+  std::string hash_;
+  std::vector<std::string> exports_;
+};
+
+// Process-wide engine; modules compiled by it can be instantiated from any
+// thread.
+class Engine {
+ public:
+  static Engine& instance();
+  // Compiles bytes (.wasm, or .wat text). cache_dir: where compiled code is
+  // kept by hash (empty: no disk cache).
+  std::shared_ptr<const Module> compile(const std::string& name, const std::string& bytes,
+                                        const std::string& cache_dir, std::string* error);
+  void* raw() const { return engine_; }
+  uint32_t tick_ms() const { return 10; }
+
+ private:
+  Engine();
+  void* engine_ = nullptr;  // wasm_engine_t*
+};
+
+struct CallResult {
+  bool ok = true;
+  bool interrupted = false;  // cut by the epoch deadline
+  std::string error;         // trap message with the Wasm backtrace
+};
+
+class Vm {
+ public:
+  // Instantiates module with the given host functions (unknown imports
+  // trap if called). host is passed back to every callback.
+  static std::unique_ptr<Vm> create(std::shared_ptr<const Module> module, const std::vector<HostFunc>& funcs,
+                                    void* host, const Limits& limits, std::string* error);
+  ~Vm();
+
+  const Module& module() const { return *module_; }
+  bool has_function(std::string_view name) const;
+  // Calls an exported function; results may be null when it returns nothing.
+  CallResult call(std::string_view name, const std::vector<uint64_t>& args, uint64_t* result = nullptr);
+
+  // Bounds-checked view of guest memory; nullptr when out of range.
+  uint8_t* memory(uint32_t ptr, uint32_t len);
+  bool write_u32(uint32_t ptr, uint32_t value);
+  bool write_u64(uint32_t ptr, uint64_t value);
+  bool read_string(uint32_t ptr, uint32_t len, std::string_view* out);
+
+ private:
+  Vm() = default;
+  friend struct Trampoline;
+  std::shared_ptr<const Module> module_;
+  void* store_ = nullptr;    // wasmtime_store_t*
+  void* context_ = nullptr;  // wasmtime_context_t* currently usable (the caller's inside host calls)
+  void* instance_ = nullptr; // wasmtime_instance_t*
+  void* memory_ = nullptr;   // wasmtime_memory_t*, when exported
+  void* linker_ = nullptr;
+  Limits limits_;
+  std::vector<std::unique_ptr<struct Trampoline>> trampolines_;
+};
+
+}  // namespace wg::wasm

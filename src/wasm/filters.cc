@@ -1,0 +1,140 @@
+#include "wasm/filters.h"
+
+#include <dirent.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/log.h"
+
+namespace wg::wasm {
+
+bool FilterPlan::empty() const {
+  for (const auto& v : by_route) {
+    if (!v.empty()) return false;
+  }
+  return true;
+}
+
+FilterRegistry& FilterRegistry::instance() {
+  static FilterRegistry r;
+  return r;
+}
+
+void FilterRegistry::scan(const std::string& dir, const std::string& cache_dir, std::vector<std::string>* errors) {
+  if (dir.empty()) return;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) {
+    errors->push_back("filters directory '" + dir + "' cannot be opened");
+    return;
+  }
+  std::unordered_map<std::string, std::shared_ptr<const Module>> found;
+  while (dirent* e = readdir(d)) {
+    std::string file = e->d_name;
+    if (file.size() <= 5 || file.compare(file.size() - 5, 5, ".wasm") != 0) continue;
+    std::string name = file.substr(0, file.size() - 5);
+    std::ifstream in(dir + "/" + file, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string bytes = ss.str();
+    std::string error;
+    auto mod = Engine::instance().compile(name, bytes, cache_dir, &error);
+    if (!mod) {
+      errors->push_back("filter '" + name + "': " + error);
+      continue;
+    }
+    Abi abi;
+    if (!detect_abi(*mod, &abi)) {
+      errors->push_back("filter '" + name + "': missing or unknown Proxy-Wasm ABI version");
+      continue;
+    }
+    found[name] = mod;
+  }
+  closedir(d);
+  modules_ = std::move(found);
+}
+
+std::shared_ptr<const Module> FilterRegistry::find(const std::string& name) const {
+  auto it = modules_.find(name);
+  return it == modules_.end() ? nullptr : it->second;
+}
+
+std::vector<std::string> FilterRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, m] : modules_) out.push_back(n);
+  return out;
+}
+
+FilterPlan build_plan(const config::Declarative& decl, const Limits& limits, std::vector<std::string>* errors) {
+  FilterPlan plan;
+  plan.by_route.resize(decl.routes.size());
+  // Chains resolved to modules, checked once each by configuring a scratch VM.
+  std::vector<std::vector<FilterRef>> chains(decl.filter_chains.size());
+  for (size_t i = 0; i < decl.filter_chains.size(); ++i) {
+    const auto& chain = decl.filter_chains[i];
+    std::string label = chain.name.empty() ? std::to_string(i) : chain.name;
+    if (!chain.enabled) continue;
+    for (const auto& f : chain.filters) {
+      if (!f.enabled) continue;
+      auto mod = FilterRegistry::instance().find(f.name);
+      if (!mod) {
+        errors->push_back("filter_chain '" + label + "' field 'filters': no such filter: '" + f.name + "'");
+        continue;
+      }
+      std::string error;
+      auto vm = FilterVm::create(mod, limits, &error);
+      if (vm && vm->add_root(f.name, f.config, &error) == 0) vm.reset();
+      if (!vm) {
+        errors->push_back("filter_chain '" + label + "' field 'filters': filter '" + f.name +
+                          "' refused its configuration: " + error);
+        continue;
+      }
+      chains[i].push_back({f.name, f.config, mod, f.name + std::string(1, '\0') + f.config});
+    }
+  }
+  // A route runs its service's chain first, then its own (Kong 3.4+).
+  for (size_t r = 0; r < decl.routes.size(); ++r) {
+    for (size_t i = 0; i < decl.filter_chains.size(); ++i) {
+      const auto& c = decl.filter_chains[i];
+      if (c.service >= 0 && c.service == decl.routes[r].service) {
+        plan.by_route[r].insert(plan.by_route[r].end(), chains[i].begin(), chains[i].end());
+      }
+    }
+    for (size_t i = 0; i < decl.filter_chains.size(); ++i) {
+      if (decl.filter_chains[i].route == static_cast<int>(r)) {
+        plan.by_route[r].insert(plan.by_route[r].end(), chains[i].begin(), chains[i].end());
+      }
+    }
+  }
+  return plan;
+}
+
+WorkerFilters::Handle WorkerFilters::get(const FilterRef& f) {
+  Entry& e = by_module_[f.module->hash()];
+  if (e.vm && e.vm->broken()) {
+    // Replace the instance that trapped; its other requests already failed.
+    e.vm.reset();
+    e.roots.clear();
+  }
+  if (!e.vm) {
+    std::string error;
+    e.vm = FilterVm::create(f.module, limits_, &error);
+    if (!e.vm) {
+      WG_LOG(Error, "filter %s: cannot instantiate: %s", f.name.c_str(), error.c_str());
+      return {};
+    }
+  }
+  auto it = e.roots.find(f.key);
+  if (it == e.roots.end()) {
+    std::string error;
+    uint32_t root = e.vm->add_root(f.name, f.config, &error);
+    if (root == 0) {
+      WG_LOG(Error, "filter %s: cannot configure: %s", f.name.c_str(), error.c_str());
+      return {};
+    }
+    it = e.roots.emplace(f.key, root).first;
+  }
+  return {e.vm, it->second};
+}
+
+}  // namespace wg::wasm

@@ -1,0 +1,950 @@
+#include "wasm/proxy_wasm.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+
+#include "core/log.h"
+
+namespace wg::wasm {
+namespace {
+
+// proxy_status_t
+enum Status : uint32_t {
+  kOk = 0,
+  kNotFound = 1,
+  kBadArgument = 2,
+  kInvalidMemoryAccess = 6,
+  kEmpty = 7,
+  kCasMismatch = 8,
+  kInternalFailure = 10,
+  kUnimplemented = 12,
+};
+
+// WASI errno values.
+constexpr uint32_t kWasiSuccess = 0, kWasiBadf = 8, kWasiInval = 28, kWasiNosys = 52;
+
+// Shared data: one store for the whole process (every worker's VMs see it).
+struct SharedData {
+  std::mutex mu;
+  struct Entry {
+    std::string value;
+    uint32_t cas = 0;
+  };
+  std::unordered_map<std::string, Entry> entries;
+  uint32_t next_cas = 1;
+  static SharedData& instance() {
+    static SharedData d;
+    return d;
+  }
+};
+
+bool header_name_equals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return true;
+}
+
+std::string serialize_pairs(const HeaderList& list) {
+  std::string out;
+  auto put32 = [&](uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
+  put32(static_cast<uint32_t>(list.size()));
+  for (const auto& [k, v] : list) {
+    put32(static_cast<uint32_t>(k.size()));
+    put32(static_cast<uint32_t>(v.size()));
+  }
+  for (const auto& [k, v] : list) {
+    out.append(k);
+    out.push_back('\0');
+    out.append(v);
+    out.push_back('\0');
+  }
+  return out;
+}
+
+bool parse_pairs(std::string_view data, HeaderList* out) {
+  out->clear();
+  if (data.empty()) return true;
+  if (data.size() < 4) return false;
+  uint32_t n;
+  std::memcpy(&n, data.data(), 4);
+  if (n > 1024 || 4 + static_cast<uint64_t>(n) * 8 > data.size()) return false;
+  size_t pos = 4 + static_cast<size_t>(n) * 8;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t kl, vl;
+    std::memcpy(&kl, data.data() + 4 + i * 8, 4);
+    std::memcpy(&vl, data.data() + 8 + i * 8, 4);
+    if (static_cast<uint64_t>(pos) + kl + 1 + vl + 1 > data.size()) return false;
+    std::string k(data.substr(pos, kl));
+    pos += kl + 1;
+    std::string v(data.substr(pos, vl));
+    pos += vl + 1;
+    out->emplace_back(std::move(k), std::move(v));
+  }
+  return true;
+}
+
+uint64_t realtime_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+bool detect_abi(const Module& m, Abi* out) {
+  for (const auto& e : m.exports()) {
+    if (e == "proxy_abi_version_0_1_0") {
+      *out = Abi::V0_1_0;
+      return true;
+    }
+    if (e == "proxy_abi_version_0_2_0") {
+      *out = Abi::V0_2_0;
+      return true;
+    }
+    if (e == "proxy_abi_version_0_2_1") {
+      *out = Abi::V0_2_1;
+      return true;
+    }
+  }
+  return false;
+}
+
+// The host functions. Each reads its arguments, checks every guest pointer,
+// and answers with a proxy_status_t (or traps for what must never happen).
+struct HostCalls {
+  static FilterVm& self(void* host) { return *static_cast<FilterVm*>(host); }
+
+  // Copies data into a block the module allocates, and writes its address
+  // and size to the module's out-pointers (the ABI's ownership rule).
+  static uint32_t give(FilterVm& f, Vm& vm, std::string_view data, uint32_t ptr_ptr, uint32_t size_ptr) {
+    if (data.empty()) {
+      return vm.write_u32(ptr_ptr, 0) && vm.write_u32(size_ptr, 0) ? kOk : kInvalidMemoryAccess;
+    }
+    const char* alloc = vm.has_function("proxy_on_memory_allocate") ? "proxy_on_memory_allocate" : "malloc";
+    uint64_t addr = 0;
+    CallResult r = vm.call(alloc, {static_cast<uint64_t>(data.size())}, &addr);
+    if (!r.ok) {
+      f.last_error_ = r.error;
+      return kInvalidMemoryAccess;
+    }
+    uint8_t* p = vm.memory(static_cast<uint32_t>(addr), static_cast<uint32_t>(data.size()));
+    if (addr == 0 || p == nullptr) return kInvalidMemoryAccess;
+    std::memcpy(p, data.data(), data.size());
+    return vm.write_u32(ptr_ptr, static_cast<uint32_t>(addr)) &&
+                   vm.write_u32(size_ptr, static_cast<uint32_t>(data.size()))
+               ? kOk
+               : kInvalidMemoryAccess;
+  }
+
+  static HeaderList* map(FilterVm& f, uint64_t type) {
+    if (f.stream_ == nullptr) return nullptr;
+    if (type == 0) return &f.stream_->request_headers;
+    if (type == 2) return &f.stream_->response_headers;
+    return nullptr;
+  }
+
+  static const FilterVm::Context* ctx(FilterVm& f) {
+    for (const auto& c : f.contexts_) {
+      if (c.id == f.current_ctx_) return &c;
+    }
+    return nullptr;
+  }
+
+  static const FilterVm::Context* root_of(FilterVm& f) {
+    const FilterVm::Context* c = ctx(f);
+    if (c == nullptr || c->root == 0) return c;
+    for (const auto& r : f.contexts_) {
+      if (r.id == c->root) return &r;
+    }
+    return nullptr;
+  }
+
+#define HOST(name) static bool name(void* host, Vm& vm, const uint64_t* a, uint64_t* r, std::string* trap)
+#define UNUSED_HOST (void)host, (void)vm, (void)a, (void)r, (void)trap
+
+  HOST(proxy_log) {
+    UNUSED_HOST;
+    std::string_view msg;
+    if (!vm.read_string(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]), &msg)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    if (a[0] > 5) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    static const log::Level levels[] = {log::Level::Debug, log::Level::Debug, log::Level::Info,
+                                        log::Level::Warn,  log::Level::Error, log::Level::Error};
+    log::Level level = levels[a[0]];
+    if (log::enabled(level)) {
+      const FilterVm::Context* root = root_of(self(host));
+      log::write(level, "[wasm] filter %s: %.*s", root ? root->filter_name.c_str() : "?", static_cast<int>(msg.size()),
+                 msg.data());
+    }
+    r[0] = kOk;
+    return true;
+  }
+
+  HOST(proxy_get_log_level) {
+    UNUSED_HOST;
+    // Proxy-Wasm levels: 0 trace .. 5 critical; ours start at debug.
+    uint32_t level = log::enabled(log::Level::Debug) ? 1 : log::enabled(log::Level::Info) ? 2
+                     : log::enabled(log::Level::Warn) ? 3 : 4;
+    r[0] = vm.write_u32(static_cast<uint32_t>(a[0]), level) ? kOk : kInvalidMemoryAccess;
+    return true;
+  }
+
+  HOST(proxy_get_current_time_nanoseconds) {
+    UNUSED_HOST;
+    r[0] = vm.write_u64(static_cast<uint32_t>(a[0]), realtime_ns()) ? kOk : kInvalidMemoryAccess;
+    return true;
+  }
+
+  HOST(proxy_set_tick_period_milliseconds) {
+    UNUSED_HOST;
+    self(host).tick_period_ms_ = static_cast<uint32_t>(a[0]);
+    r[0] = kOk;
+    return true;
+  }
+
+  static std::string_view buffer(FilterVm& f, uint64_t type, bool* available) {
+    *available = true;
+    if (type == 6 && f.vm_config_ != nullptr) return *f.vm_config_;
+    if (type == 7 && f.plugin_config_ != nullptr) return *f.plugin_config_;
+    *available = false;
+    return {};
+  }
+
+  HOST(proxy_get_configuration) {
+    UNUSED_HOST;
+    FilterVm& f = self(host);
+    const std::string* cfg = f.plugin_config_ != nullptr ? f.plugin_config_ : f.vm_config_;
+    r[0] = give(f, vm, cfg ? std::string_view(*cfg) : std::string_view(), static_cast<uint32_t>(a[0]),
+                static_cast<uint32_t>(a[1]));
+    return true;
+  }
+
+  HOST(proxy_get_buffer_bytes) {
+    UNUSED_HOST;
+    FilterVm& f = self(host);
+    if (a[0] > 8) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    bool available = false;
+    std::string_view data = buffer(f, a[0], &available);
+    if (!available) {
+      r[0] = kNotFound;
+      return true;
+    }
+    uint64_t start = static_cast<uint32_t>(a[1]);
+    uint64_t max = static_cast<uint32_t>(a[2]);
+    std::string_view part = start >= data.size() ? std::string_view() : data.substr(start, max);
+    r[0] = give(f, vm, part, static_cast<uint32_t>(a[3]), static_cast<uint32_t>(a[4]));
+    return true;
+  }
+
+  HOST(proxy_get_buffer_status) {
+    UNUSED_HOST;
+    bool available = false;
+    std::string_view data = buffer(self(host), a[0], &available);
+    if (!available) {
+      r[0] = a[0] > 8 ? kBadArgument : kNotFound;
+      return true;
+    }
+    r[0] = vm.write_u32(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(data.size())) &&
+                   vm.write_u32(static_cast<uint32_t>(a[2]), 0)
+               ? kOk
+               : kInvalidMemoryAccess;
+    return true;
+  }
+
+  HOST(proxy_set_buffer_bytes) {
+    UNUSED_HOST;
+    r[0] = a[0] > 8 ? kBadArgument : kNotFound;  // bodies arrive with the body phases
+    return true;
+  }
+
+  HOST(proxy_get_header_map_pairs) {
+    UNUSED_HOST;
+    FilterVm& f = self(host);
+    if (a[0] > 7) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    HeaderList* m = map(f, a[0]);
+    std::string data = m != nullptr ? serialize_pairs(*m) : std::string();
+    r[0] = give(f, vm, data, static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]));
+    return true;
+  }
+
+  HOST(proxy_set_header_map_pairs) {
+    UNUSED_HOST;
+    FilterVm& f = self(host);
+    HeaderList* m = map(f, a[0]);
+    std::string_view data;
+    if (m == nullptr) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    if (!vm.read_string(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]), &data)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    HeaderList parsed;
+    if (!parse_pairs(data, &parsed)) parsed.clear();  // malformed: empty map, as cpp-host
+    *m = std::move(parsed);
+    r[0] = kOk;
+    return true;
+  }
+
+  HOST(proxy_get_header_map_size) {
+    UNUSED_HOST;
+    HeaderList* m = map(self(host), a[0]);
+    if (m == nullptr) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    r[0] = vm.write_u32(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(serialize_pairs(*m).size()))
+               ? kOk
+               : kInvalidMemoryAccess;
+    return true;
+  }
+
+  HOST(proxy_get_header_map_value) {
+    UNUSED_HOST;
+    FilterVm& f = self(host);
+    HeaderList* m = map(f, a[0]);
+    std::string_view key;
+    if (a[0] > 7) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    if (!vm.read_string(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]), &key)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    if (m != nullptr) {
+      for (const auto& [k, v] : *m) {
+        if (header_name_equals(k, key)) {
+          r[0] = give(f, vm, v, static_cast<uint32_t>(a[3]), static_cast<uint32_t>(a[4]));
+          return true;
+        }
+      }
+    }
+    // 0.1.0 answers a missing key with an empty value.
+    if (f.abi_ == Abi::V0_1_0) {
+      r[0] = give(f, vm, {}, static_cast<uint32_t>(a[3]), static_cast<uint32_t>(a[4]));
+    } else {
+      r[0] = kNotFound;
+    }
+    return true;
+  }
+
+  static bool read_kv(Vm& vm, const uint64_t* a, std::string_view* k, std::string_view* v) {
+    return vm.read_string(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]), k) &&
+           vm.read_string(static_cast<uint32_t>(a[3]), static_cast<uint32_t>(a[4]), v);
+  }
+
+  HOST(proxy_add_header_map_value) {
+    UNUSED_HOST;
+    HeaderList* m = map(self(host), a[0]);
+    std::string_view k, v;
+    if (m == nullptr) {
+      r[0] = kBadArgument;
+    } else if (!read_kv(vm, a, &k, &v)) {
+      r[0] = kInvalidMemoryAccess;
+    } else {
+      m->emplace_back(std::string(k), std::string(v));
+      r[0] = kOk;
+    }
+    return true;
+  }
+
+  HOST(proxy_replace_header_map_value) {
+    UNUSED_HOST;
+    HeaderList* m = map(self(host), a[0]);
+    std::string_view k, v;
+    if (m == nullptr) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    if (!read_kv(vm, a, &k, &v)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    bool replaced = false;
+    for (auto it = m->begin(); it != m->end();) {
+      if (header_name_equals(it->first, k)) {
+        if (!replaced) {
+          it->second.assign(v);
+          replaced = true;
+          ++it;
+        } else {
+          it = m->erase(it);
+        }
+      } else {
+        ++it;
+      }
+    }
+    if (!replaced) m->emplace_back(std::string(k), std::string(v));
+    r[0] = kOk;
+    return true;
+  }
+
+  HOST(proxy_remove_header_map_value) {
+    UNUSED_HOST;
+    HeaderList* m = map(self(host), a[0]);
+    std::string_view k;
+    if (m == nullptr) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    if (!vm.read_string(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]), &k)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    for (auto it = m->begin(); it != m->end();) {
+      it = header_name_equals(it->first, k) ? m->erase(it) : it + 1;
+    }
+    r[0] = kOk;
+    return true;
+  }
+
+  HOST(proxy_send_local_response) {
+    UNUSED_HOST;
+    FilterVm& f = self(host);
+    if (f.stream_ == nullptr) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    std::string_view details, body, headers;
+    if (!vm.read_string(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]), &details) ||
+        !vm.read_string(static_cast<uint32_t>(a[3]), static_cast<uint32_t>(a[4]), &body) ||
+        !vm.read_string(static_cast<uint32_t>(a[5]), static_cast<uint32_t>(a[6]), &headers)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    uint32_t status = static_cast<uint32_t>(a[0]);
+    if (status < 100 || status > 999) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    HeaderList list;
+    parse_pairs(headers, &list);
+    f.stream_->local_reply = true;
+    f.stream_->local_status = static_cast<int>(status);
+    f.stream_->local_body.assign(body);
+    f.stream_->local_headers = std::move(list);
+    r[0] = kOk;
+    return true;
+  }
+
+  HOST(proxy_continue_stream) {
+    UNUSED_HOST;
+    r[0] = a[0] > 3 ? kBadArgument : kOk;  // nothing pauses yet, so nothing to resume
+    return true;
+  }
+
+  HOST(proxy_no_arg_ok) {
+    UNUSED_HOST;
+    r[0] = kOk;
+    return true;
+  }
+
+  HOST(proxy_set_effective_context) {
+    UNUSED_HOST;
+    FilterVm& f = self(host);
+    for (const auto& c : f.contexts_) {
+      if (c.id == a[0]) {
+        f.current_ctx_ = c.id;
+        r[0] = kOk;
+        return true;
+      }
+    }
+    r[0] = kBadArgument;
+    return true;
+  }
+
+  // Properties: Envoy's attribute paths (segments separated by NUL).
+  static bool property(FilterVm& f, std::string_view path, std::string* out) {
+    HttpStream* s = f.stream_;
+    auto header = [&](std::string_view name) -> std::string_view {
+      if (s == nullptr) return {};
+      for (const auto& [k, v] : s->request_headers) {
+        if (k == name) return v;
+      }
+      return {};
+    };
+    std::string key(path);
+    for (auto& c : key) {
+      if (c == '\0') c = '.';
+    }
+    const FilterVm::Context* root = root_of(f);
+    if (key == "plugin_name") {
+      *out = root ? root->filter_name : "";
+      return true;
+    }
+    if (key == "plugin_root_id" || key == "plugin_vm_id") {
+      *out = root ? root->filter_name : "";
+      return true;
+    }
+    if (s == nullptr) return false;
+    if (key == "request.path") {
+      *out = std::string(header(":path"));
+    } else if (key == "request.url_path") {
+      std::string_view p = header(":path");
+      *out = std::string(p.substr(0, p.find('?')));
+    } else if (key == "request.query") {
+      std::string_view p = header(":path");
+      size_t q = p.find('?');
+      *out = q == std::string_view::npos ? "" : std::string(p.substr(q + 1));
+    } else if (key == "request.host") {
+      *out = std::string(header(":authority"));
+    } else if (key == "request.method") {
+      *out = std::string(header(":method"));
+    } else if (key == "request.scheme") {
+      *out = std::string(header(":scheme"));
+    } else if (key == "request.protocol") {
+      *out = std::string(s->protocol);
+    } else if (key.rfind("request.headers.", 0) == 0) {
+      std::string name = key.substr(16);
+      for (const auto& [k, v] : s->request_headers) {
+        if (header_name_equals(k, name)) {
+          *out = v;
+          return true;
+        }
+      }
+      return false;
+    } else if (key == "source.address") {
+      *out = std::string(s->client_ip) + ":" + std::to_string(s->client_port);
+    } else if (key == "source.port") {
+      uint64_t port = s->client_port;
+      out->assign(reinterpret_cast<const char*>(&port), 8);
+    } else if (key == "route_name" || key == "kong.route_name" || key == "wasmgate.route_name") {
+      *out = std::string(s->route_name);
+    } else if (key == "cluster_name" || key == "kong.service_name" || key == "wasmgate.service_name") {
+      *out = std::string(s->service_name);
+    } else if (key == "response.code" && s->response_phase) {
+      for (const auto& [k, v] : s->response_headers) {
+        if (k == ":status") {
+          uint64_t code = std::strtoull(v.c_str(), nullptr, 10);
+          out->assign(reinterpret_cast<const char*>(&code), 8);
+          return true;
+        }
+      }
+      return false;
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  HOST(proxy_get_property) {
+    UNUSED_HOST;
+    FilterVm& f = self(host);
+    std::string_view path;
+    if (!vm.read_string(static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]), &path)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    std::string value;
+    if (!property(f, path, &value)) {
+      r[0] = kNotFound;
+      return true;
+    }
+    r[0] = give(f, vm, value, static_cast<uint32_t>(a[2]), static_cast<uint32_t>(a[3]));
+    return true;
+  }
+
+  HOST(proxy_get_shared_data) {
+    UNUSED_HOST;
+    FilterVm& f = self(host);
+    std::string_view key;
+    if (!vm.read_string(static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]), &key)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    std::string value;
+    uint32_t cas = 0;
+    {
+      auto& d = SharedData::instance();
+      std::lock_guard<std::mutex> lock(d.mu);
+      auto it = d.entries.find(std::string(key));
+      if (it == d.entries.end()) {
+        r[0] = kNotFound;
+        return true;
+      }
+      value = it->second.value;
+      cas = it->second.cas;
+    }
+    uint32_t st = give(f, vm, value, static_cast<uint32_t>(a[2]), static_cast<uint32_t>(a[3]));
+    if (st == kOk && !vm.write_u32(static_cast<uint32_t>(a[4]), cas)) st = kInvalidMemoryAccess;
+    r[0] = st;
+    return true;
+  }
+
+  HOST(proxy_set_shared_data) {
+    UNUSED_HOST;
+    std::string_view key, value;
+    if (!vm.read_string(static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]), &key) ||
+        !vm.read_string(static_cast<uint32_t>(a[2]), static_cast<uint32_t>(a[3]), &value)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    auto& d = SharedData::instance();
+    std::lock_guard<std::mutex> lock(d.mu);
+    auto& e = d.entries[std::string(key)];
+    uint32_t cas = static_cast<uint32_t>(a[4]);
+    if (cas != 0 && cas != e.cas) {
+      r[0] = kCasMismatch;
+      return true;
+    }
+    e.value.assign(value);
+    e.cas = d.next_cas++;
+    r[0] = kOk;
+    return true;
+  }
+
+  HOST(proxy_unimplemented) {
+    UNUSED_HOST;
+    r[0] = kUnimplemented;
+    return true;
+  }
+
+  // --- WASI: what SDK runtimes actually import.
+  HOST(wasi_fd_write) {
+    UNUSED_HOST;
+    // (fd, iovs, iovs_len, nwritten): stdout/stderr go to the error log.
+    uint32_t fd = static_cast<uint32_t>(a[0]);
+    if (fd != 1 && fd != 2) {
+      r[0] = kWasiBadf;
+      return true;
+    }
+    std::string text;
+    for (uint32_t i = 0; i < static_cast<uint32_t>(a[2]); ++i) {
+      uint8_t* iov = vm.memory(static_cast<uint32_t>(a[1]) + i * 8, 8);
+      if (iov == nullptr) {
+        r[0] = kWasiInval;
+        return true;
+      }
+      uint32_t p, n;
+      std::memcpy(&p, iov, 4);
+      std::memcpy(&n, iov + 4, 4);
+      std::string_view part;
+      if (!vm.read_string(p, n, &part)) {
+        r[0] = kWasiInval;
+        return true;
+      }
+      text.append(part);
+    }
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    const FilterVm::Context* root = root_of(self(host));
+    if (!text.empty()) {
+      WG_LOG(Info, "[wasm] filter %s (%s): %s", root ? root->filter_name.c_str() : "?", fd == 1 ? "stdout" : "stderr",
+             text.c_str());
+    }
+    uint32_t written = 0;
+    for (uint32_t i = 0; i < static_cast<uint32_t>(a[2]); ++i) {
+      uint8_t* iov = vm.memory(static_cast<uint32_t>(a[1]) + i * 8, 8);
+      uint32_t n;
+      std::memcpy(&n, iov + 4, 4);
+      written += n;
+    }
+    r[0] = vm.write_u32(static_cast<uint32_t>(a[3]), written) ? kWasiSuccess : kWasiInval;
+    return true;
+  }
+
+  HOST(wasi_clock_time_get) {
+    UNUSED_HOST;
+    timespec ts;
+    clock_gettime(a[0] == 0 ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
+    uint64_t ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+    r[0] = vm.write_u64(static_cast<uint32_t>(a[2]), ns) ? kWasiSuccess : kWasiInval;
+    return true;
+  }
+
+  HOST(wasi_clock_res_get) {
+    UNUSED_HOST;
+    r[0] = vm.write_u64(static_cast<uint32_t>(a[1]), 1000) ? kWasiSuccess : kWasiInval;
+    return true;
+  }
+
+  HOST(wasi_random_get) {
+    UNUSED_HOST;
+    uint32_t len = static_cast<uint32_t>(a[1]);
+    uint8_t* p = len > 65536 ? nullptr : vm.memory(static_cast<uint32_t>(a[0]), len);
+    if (p == nullptr) {
+      r[0] = kWasiInval;
+      return true;
+    }
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    for (uint32_t i = 0; i < len; ++i) p[i] = static_cast<uint8_t>(rng());
+    r[0] = kWasiSuccess;
+    return true;
+  }
+
+  // environ_sizes_get / args_sizes_get: zero entries, zero bytes.
+  HOST(wasi_sizes_zero) {
+    UNUSED_HOST;
+    r[0] = vm.write_u32(static_cast<uint32_t>(a[0]), 0) && vm.write_u32(static_cast<uint32_t>(a[1]), 0) ? kWasiSuccess
+                                                                                                        : kWasiInval;
+    return true;
+  }
+
+  HOST(wasi_success) {
+    UNUSED_HOST;
+    r[0] = kWasiSuccess;
+    return true;
+  }
+
+  HOST(wasi_badf) {
+    UNUSED_HOST;
+    r[0] = kWasiBadf;
+    return true;
+  }
+
+  HOST(wasi_fd_fdstat_get) {
+    UNUSED_HOST;
+    // A character device with no rights beyond writing, for stdout/stderr.
+    uint8_t* p = vm.memory(static_cast<uint32_t>(a[1]), 24);
+    if (p == nullptr) {
+      r[0] = kWasiInval;
+      return true;
+    }
+    std::memset(p, 0, 24);
+    p[0] = 2;  // filetype: character_device
+    r[0] = a[0] <= 2 ? kWasiSuccess : kWasiBadf;
+    return true;
+  }
+
+  HOST(wasi_proc_exit) {
+    UNUSED_HOST;
+    *trap = "proc_exit(" + std::to_string(a[0]) + ")";
+    return false;
+  }
+
+  HOST(wasi_nosys) {
+    UNUSED_HOST;
+    r[0] = kWasiNosys;
+    return true;
+  }
+
+#undef HOST
+#undef UNUSED_HOST
+
+  static std::vector<HostFunc> table() {
+    std::vector<HostFunc> t = {
+        {"env", "proxy_log", "iii", "i", proxy_log},
+        {"env", "proxy_get_log_level", "i", "i", proxy_get_log_level},
+        {"env", "proxy_get_current_time_nanoseconds", "i", "i", proxy_get_current_time_nanoseconds},
+        {"env", "proxy_set_tick_period_milliseconds", "i", "i", proxy_set_tick_period_milliseconds},
+        {"env", "proxy_get_configuration", "ii", "i", proxy_get_configuration},
+        {"env", "proxy_get_buffer_bytes", "iiiii", "i", proxy_get_buffer_bytes},
+        {"env", "proxy_get_buffer_status", "iii", "i", proxy_get_buffer_status},
+        {"env", "proxy_set_buffer_bytes", "iiiii", "i", proxy_set_buffer_bytes},
+        {"env", "proxy_get_header_map_pairs", "iii", "i", proxy_get_header_map_pairs},
+        {"env", "proxy_set_header_map_pairs", "iii", "i", proxy_set_header_map_pairs},
+        {"env", "proxy_get_header_map_size", "ii", "i", proxy_get_header_map_size},
+        {"env", "proxy_get_header_map_value", "iiiii", "i", proxy_get_header_map_value},
+        {"env", "proxy_add_header_map_value", "iiiii", "i", proxy_add_header_map_value},
+        {"env", "proxy_replace_header_map_value", "iiiii", "i", proxy_replace_header_map_value},
+        {"env", "proxy_remove_header_map_value", "iii", "i", proxy_remove_header_map_value},
+        {"env", "proxy_send_local_response", "iiiiiiii", "i", proxy_send_local_response},
+        {"env", "proxy_continue_stream", "i", "i", proxy_continue_stream},
+        {"env", "proxy_close_stream", "i", "i", proxy_continue_stream},
+        {"env", "proxy_continue_request", "", "i", proxy_no_arg_ok},
+        {"env", "proxy_continue_response", "", "i", proxy_no_arg_ok},
+        {"env", "proxy_clear_route_cache", "", "i", proxy_no_arg_ok},
+        {"env", "proxy_done", "", "i", proxy_no_arg_ok},
+        {"env", "proxy_set_effective_context", "i", "i", proxy_set_effective_context},
+        {"env", "proxy_get_property", "iiii", "i", proxy_get_property},
+        {"env", "proxy_set_property", "iiii", "i", proxy_unimplemented},
+        {"env", "proxy_get_shared_data", "iiiii", "i", proxy_get_shared_data},
+        {"env", "proxy_set_shared_data", "iiiii", "i", proxy_set_shared_data},
+        {"env", "proxy_register_shared_queue", "iii", "i", proxy_unimplemented},
+        {"env", "proxy_resolve_shared_queue", "iiiii", "i", proxy_unimplemented},
+        {"env", "proxy_enqueue_shared_queue", "iii", "i", proxy_unimplemented},
+        {"env", "proxy_dequeue_shared_queue", "iii", "i", proxy_unimplemented},
+        {"env", "proxy_define_metric", "iiii", "i", proxy_unimplemented},
+        {"env", "proxy_increment_metric", "iI", "i", proxy_unimplemented},
+        {"env", "proxy_record_metric", "iI", "i", proxy_unimplemented},
+        {"env", "proxy_get_metric", "ii", "i", proxy_unimplemented},
+        {"env", "proxy_http_call", "iiiiiiiiii", "i", proxy_unimplemented},
+        {"env", "proxy_call_foreign_function", "iiiiii", "i", proxy_unimplemented},
+        {"env", "proxy_get_status", "iii", "i", proxy_unimplemented},
+    };
+    for (const char* wasi : {"wasi_snapshot_preview1", "wasi_unstable"}) {
+      std::vector<HostFunc> w = {
+          {wasi, "fd_write", "iiii", "i", wasi_fd_write},
+          {wasi, "fd_read", "iiii", "i", wasi_badf},
+          {wasi, "fd_close", "i", "i", wasi_badf},
+          {wasi, "fd_seek", "iIii", "i", wasi_badf},
+          {wasi, "fd_fdstat_get", "ii", "i", wasi_fd_fdstat_get},
+          {wasi, "fd_fdstat_set_flags", "ii", "i", wasi_nosys},
+          {wasi, "fd_prestat_get", "ii", "i", wasi_badf},
+          {wasi, "fd_prestat_dir_name", "iii", "i", wasi_badf},
+          {wasi, "clock_time_get", "iIi", "i", wasi_clock_time_get},
+          {wasi, "clock_res_get", "ii", "i", wasi_clock_res_get},
+          {wasi, "random_get", "ii", "i", wasi_random_get},
+          {wasi, "environ_sizes_get", "ii", "i", wasi_sizes_zero},
+          {wasi, "environ_get", "ii", "i", wasi_success},
+          {wasi, "args_sizes_get", "ii", "i", wasi_sizes_zero},
+          {wasi, "args_get", "ii", "i", wasi_success},
+          {wasi, "sched_yield", "", "i", wasi_success},
+          {wasi, "poll_oneoff", "iiii", "i", wasi_nosys},
+          {wasi, "proc_exit", "i", "", wasi_proc_exit},
+      };
+      t.insert(t.end(), w.begin(), w.end());
+    }
+    return t;
+  }
+};
+
+std::unique_ptr<FilterVm> FilterVm::create(std::shared_ptr<const Module> module, const Limits& limits,
+                                           std::string* error) {
+  auto f = std::unique_ptr<FilterVm>(new FilterVm());
+  if (!detect_abi(*module, &f->abi_)) {
+    *error = "missing or unknown Proxy-Wasm ABI version (no proxy_abi_version_* export)";
+    return nullptr;
+  }
+  if (!module->exports_function("proxy_on_memory_allocate") && !module->exports_function("malloc")) {
+    *error = "module exports neither proxy_on_memory_allocate nor malloc";
+    return nullptr;
+  }
+  f->vm_ = Vm::create(module, HostCalls::table(), f.get(), limits, error);
+  if (!f->vm_) return nullptr;
+  // Start-up per the ABI: reactors (_initialize, then main), commands
+  // (_start); modules with a start section already ran it.
+  if (module->exports_function("_initialize")) {
+    if (!f->call("_initialize", {}, nullptr)) {
+      *error = f->last_error_;
+      return nullptr;
+    }
+    if (module->exports_function("main")) f->call("main", {0, 0}, nullptr);
+  } else if (module->exports_function("_start")) {
+    if (!f->call("_start", {}, nullptr)) {
+      *error = f->last_error_;
+      return nullptr;
+    }
+  }
+  return f;
+}
+
+FilterVm::~FilterVm() = default;
+
+bool FilterVm::call(const char* fn, const std::vector<uint64_t>& args, uint64_t* result) {
+  if (broken_) return false;
+  if (!vm_->has_function(fn)) {
+    if (result != nullptr) *result = 0;
+    return true;  // every callback is optional
+  }
+  CallResult r = vm_->call(fn, args, result);
+  if (!r.ok) {
+    broken_ = true;  // a trapped instance is never called again; the worker replaces it
+    last_error_ = std::string(r.interrupted ? "execution budget exceeded in " : "trap in ") + fn + ": " + r.error;
+    return false;
+  }
+  return true;
+}
+
+uint32_t FilterVm::add_root(const std::string& filter_name, const std::string& config, std::string* error) {
+  Context root;
+  root.id = next_id_++;
+  root.filter_name = filter_name;
+  root.configuration = config;
+  contexts_.push_back(root);
+  current_ctx_ = root.id;
+  uint64_t ok = 1;
+  if (!call("proxy_on_context_create", {root.id, 0}, nullptr)) {
+    *error = last_error_;
+    return 0;
+  }
+  static const std::string kEmptyVmConfig;
+  vm_config_ = &kEmptyVmConfig;
+  bool started = call("proxy_on_vm_start", {root.id, 0}, &ok);
+  vm_config_ = nullptr;
+  if (!started) {
+    *error = last_error_;
+    return 0;
+  }
+  if (vm_->has_function("proxy_on_vm_start") && ok == 0) {
+    *error = "proxy_on_vm_start returned false";
+    return 0;
+  }
+  plugin_config_ = &contexts_.back().configuration;
+  bool configured = call("proxy_on_configure", {root.id, config.size()}, &ok);
+  plugin_config_ = nullptr;
+  if (!configured) {
+    *error = last_error_;
+    return 0;
+  }
+  if (vm_->has_function("proxy_on_configure") && ok == 0) {
+    *error = "proxy_on_configure returned false";
+    return 0;
+  }
+  return root.id;
+}
+
+uint32_t FilterVm::create_http_context(uint32_t root_id) {
+  Context c;
+  c.id = next_id_++;
+  c.root = root_id;
+  contexts_.push_back(c);
+  current_ctx_ = c.id;
+  call("proxy_on_context_create", {c.id, root_id}, nullptr);
+  return c.id;
+}
+
+Action FilterVm::headers_callback(const char* fn, uint32_t ctx, HttpStream& s, size_t count, bool eos) {
+  // Another request trapped this instance after ours started: ours did
+  // nothing wrong, so it goes on without this filter (fails open).
+  if (broken_) return Action::Continue;
+  stream_ = &s;
+  current_ctx_ = ctx;
+  uint64_t action = 0;
+  std::vector<uint64_t> args = {ctx, count};
+  if (abi_ != Abi::V0_1_0) args.push_back(eos ? 1 : 0);
+  bool ok = call(fn, args, &action);
+  stream_ = nullptr;
+  if (!ok) return Action::Fail;
+  return action == 0 ? Action::Continue : Action::Pause;
+}
+
+Action FilterVm::on_request_headers(uint32_t ctx, HttpStream& s, bool eos) {
+  return headers_callback("proxy_on_request_headers", ctx, s, s.request_headers.size(), eos);
+}
+
+Action FilterVm::on_response_headers(uint32_t ctx, HttpStream& s, bool eos) {
+  return headers_callback("proxy_on_response_headers", ctx, s, s.response_headers.size(), eos);
+}
+
+void FilterVm::on_log(uint32_t ctx, HttpStream& s) {
+  stream_ = &s;
+  current_ctx_ = ctx;
+  call("proxy_on_log", {ctx}, nullptr);
+  stream_ = nullptr;
+}
+
+void FilterVm::on_done_and_delete(uint32_t ctx, HttpStream& s) {
+  stream_ = &s;
+  current_ctx_ = ctx;
+  call("proxy_on_done", {ctx}, nullptr);
+  call("proxy_on_delete", {ctx}, nullptr);
+  stream_ = nullptr;
+  for (auto it = contexts_.begin(); it != contexts_.end(); ++it) {
+    if (it->id == ctx) {
+      contexts_.erase(it);
+      break;
+    }
+  }
+}
+
+}  // namespace wg::wasm
