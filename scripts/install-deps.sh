@@ -6,7 +6,8 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev
-  libssl-dev libpcre2-dev
+  libssl-dev libpcre2-dev libc-ares-dev
+  wasi-libc libclang-rt-19-dev-wasm32
   clang-19 libclang-rt-19-dev lld-19
   python3 python3-pytest curl
 )

@@ -19,6 +19,7 @@
 #include "core/version.h"
 #include "core/worker.h"
 #include "demo/echo_server.h"
+#include "upstream/dns.h"
 #include "upstream/health_checker.h"
 #include "wasm/filters.h"
 
@@ -78,6 +79,8 @@ std::vector<Flag> start_flags(Settings& s) {
        [&s](const std::string& v) { return parse_int(v, 1, 60000, &s.wasm_budget_ms); }},
       {"wasm-memory", 0, "MiB of memory per filter instance (64)",
        [&s](const std::string& v) { return parse_int(v, 1, 4096, &s.wasm_memory_mb); }},
+      {"dns-resolver", 0, "DNS servers, ip:port[,ip:port] (default: /etc/resolv.conf)",
+       [&s](const std::string& v) { s.dns_resolver = v; return true; }},
       {"max-header-size", 0, "largest request head in bytes (32768)",
        [&s](const std::string& v) {
          int n = 0;
@@ -239,6 +242,15 @@ void reload(wg::core::Shared& shared, uint64_t& generation) {
   WG_LOG(Notice, "config reloaded (generation %llu)", static_cast<unsigned long long>(generation));
 }
 
+// Recompiles the running config (not the file) so names are resolved again.
+void refresh_dns(wg::core::Shared& shared, uint64_t& generation) {
+  auto current = shared.snapshots.get();
+  auto snap = wg::config::compile(current->decl, ++generation, current->filters);
+  for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
+  shared.snapshots.publish(std::move(snap));
+  WG_LOG(Info, "names resolved again (generation %llu)", static_cast<unsigned long long>(generation));
+}
+
 int cmd_start(int argc, char** argv) {
   // Signals are taken by this thread only, with sigwait. Blocked before any
   // thread exists (the Wasm engine starts one while the config loads), so
@@ -248,6 +260,7 @@ int cmd_start(int argc, char** argv) {
   sigaddset(&sigs, SIGHUP);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGUSR1);  // from the health checker: names past their TTL
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
   auto shared = std::make_unique<wg::core::Shared>();
@@ -260,6 +273,7 @@ int cmd_start(int argc, char** argv) {
     std::fprintf(stderr, "wasmgate: cannot open error log '%s'\n", s.error_log.c_str());
     return 1;
   }
+  wg::upstream::Resolver::set_servers(s.dns_resolver);
   if (s.workers <= 0) s.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
   std::vector<std::string> errors;
@@ -299,6 +313,10 @@ int cmd_start(int argc, char** argv) {
     if (sigwait(&sigs, &sig) != 0) continue;
     if (sig == SIGHUP) {
       reload(*shared, generation);
+      continue;
+    }
+    if (sig == SIGUSR1) {
+      refresh_dns(*shared, generation);
       continue;
     }
     WG_LOG(Notice, "signal %d: draining in-flight requests", sig);

@@ -1,5 +1,9 @@
 #include "config/snapshot.h"
 
+#include <time.h>
+
+#include <algorithm>
+
 namespace wg::config {
 
 std::shared_ptr<const Snapshot> compile(Declarative decl, uint64_t generation, wasm::FilterPlan filters) {
@@ -40,6 +44,16 @@ std::shared_ptr<const Snapshot> compile(Declarative decl, uint64_t generation, w
                                "' field 'path_handling': 'v1' is deprecated and does not work under the "
                                "traditional_compatible router; v0 is used, as Kong does");
     }
+  }
+  int ttl = -1;
+  for (const auto& b : snap->balancers) {
+    if (b->ttl_s() >= 0) ttl = ttl < 0 ? b->ttl_s() : std::min(ttl, b->ttl_s());
+  }
+  if (ttl >= 0) {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+    snap->dns_expires_ms = now + static_cast<uint64_t>(std::max(ttl, 1)) * 1000;
   }
   // Routes to disabled services do not take part in matching.
   std::vector<bool> active;

@@ -31,6 +31,7 @@ struct Snapshot {
   router::Router router;
   wasm::FilterPlan filters;  // per route: the Wasm filters to run
   std::vector<std::string> warnings;  // e.g. names that did not resolve
+  uint64_t dns_expires_ms = 0;        // monotonic time to resolve names again; 0: never
 };
 
 // Compiles validated entities (resolving hosts once).

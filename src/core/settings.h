@@ -19,6 +19,7 @@ struct Settings {
   int keepalive_timeout_ms = 60000;
   int drain_timeout_ms = 30000;
   size_t max_header_size = 32768;
+  std::string dns_resolver;  // "ip:port,..."; empty: system resolver configuration
   std::string filters_dir;  // every NAME.wasm there is filter NAME
   std::string wasm_cache_dir = "/var/cache/wasmgate/compiled";
   int wasm_budget_ms = 100;      // per call into a filter

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <numeric>
 
+#include "upstream/dns.h"
+
 namespace wg::upstream {
 namespace {
 
@@ -52,20 +54,21 @@ std::unique_ptr<Balancer> Balancer::build(const config::Upstream& u, std::vector
   if (u.algorithm == "latency") b->algorithm_ = Algorithm::Latency;
   for (const auto& t : u.targets) {
     if (t.weight == 0) continue;  // weight 0 disables a target
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
+    std::vector<ResolvedAddress> addrs;
+    int ttl = -1;
+    std::string error;
     std::string port = std::to_string(t.port);
-    if (getaddrinfo(t.host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
-      warnings->push_back("upstream '" + u.name + "' target '" + t.host + ":" + port + "': name resolution failed");
+    if (!Resolver::resolve(t.host, t.port, &addrs, &ttl, &error)) {
+      warnings->push_back("upstream '" + u.name + "' target '" + t.host + ":" + port + "': " + error);
+      b->ttl_s_ = b->ttl_s_ < 0 ? 60 : std::min(b->ttl_s_, 60);  // try again later
       continue;
     }
-    for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    if (ttl >= 0) b->ttl_s_ = b->ttl_s_ < 0 ? ttl : std::min(b->ttl_s_, ttl);
+    for (const auto& a : addrs) {
       Peer p;
-      std::memcpy(&p.addr, ai->ai_addr, ai->ai_addrlen);
-      p.addr_len = ai->ai_addrlen;
-      p.endpoint = endpoint_of(ai->ai_addr, t.port);
+      p.addr = a.addr;
+      p.addr_len = a.len;
+      p.endpoint = endpoint_of(reinterpret_cast<const sockaddr*>(&a.addr), t.port);
       bool is_v6 = t.host.find(':') != std::string::npos;
       std::string host = is_v6 ? "[" + t.host + "]" : t.host;
       // Kong: the upstream's host_header, else the target's name; the port unless 80.
@@ -78,7 +81,6 @@ std::unique_ptr<Balancer> Balancer::build(const config::Upstream& u, std::vector
                              [&](const Peer& q) { return q.endpoint == p.endpoint; });
       if (!dup && b->peers_.size() < 64) b->peers_.push_back(std::move(p));
     }
-    freeaddrinfo(res);
   }
   if (b->algorithm_ == Algorithm::ConsistentHashing && !b->peers_.empty()) {
     // Points per peer depend only on its own weight (160 per 100 of weight,

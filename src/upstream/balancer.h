@@ -58,6 +58,9 @@ class Balancer {
   bool passive_checks() const { return cfg_.healthchecks.passive_enabled(); }
 
   static uint32_t hash_key(std::string_view key);
+  // Seconds until a name behind these peers should be resolved again; -1
+  // when every target is an address.
+  int ttl_s() const { return ttl_s_; }
 
  private:
   bool usable(int i, uint64_t tried, bool allow_tried) const;
@@ -70,6 +73,7 @@ class Balancer {
   std::vector<Peer> peers_;
   std::vector<uint32_t> ring_points_;  // sorted hash points
   std::vector<uint16_t> ring_peers_;   // peer index of each point
+  int ttl_s_ = -1;
 };
 
 }  // namespace wg::upstream

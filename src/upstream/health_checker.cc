@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +48,12 @@ void HealthChecker::run() {
   while (!stop_) {
     auto snap = snapshots_.get();
     const uint64_t now = now_ms();
+    // Names past their TTL: ask the main thread to recompile (it owns
+    // publishing). Once per snapshot generation.
+    if (snap->dns_expires_ms != 0 && now >= snap->dns_expires_ms && dns_asked_for_ != snap->generation) {
+      dns_asked_for_ = snap->generation;
+      kill(getpid(), SIGUSR1);
+    }
     for (const auto& b : snap->balancers) {
       const auto& hc = b->config().healthchecks;
       if (!hc.active_enabled()) continue;

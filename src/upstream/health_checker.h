@@ -23,6 +23,7 @@ class HealthChecker {
 
   const config::SnapshotHolder& snapshots_;
   std::atomic<bool> stop_{false};
+  uint64_t dns_asked_for_ = 0;  // generation whose names we asked to refresh
   std::thread thread_;
 };
 
