@@ -86,14 +86,12 @@ class FilterVm {
   std::string last_error_;
   std::vector<Context> contexts_;
   uint32_t next_id_ = 1;
-  bool vm_started_ = false;
 
   // What the current callback is about.
   uint32_t current_ctx_ = 0;
   HttpStream* stream_ = nullptr;
   const std::string* plugin_config_ = nullptr;  // during on_configure
   const std::string* vm_config_ = nullptr;      // during on_vm_start
-  std::string root_name_;
   uint32_t tick_period_ms_ = 0;
 };
 
