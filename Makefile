@@ -62,7 +62,7 @@ test-asan: asan
 	@ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS)
 	@WASMGATE_BIN=$(CURDIR)/$(BUILD_ASAN)/wasmgate WASMGATE_SANITIZED=1 $(PYTHON) -m pytest -q tests/integration
 
-test: unit integration fuzz-smoke
+test: unit integration test-asan fuzz-smoke
 
 bench: build
 	@./scripts/install-deps.sh --bench

@@ -169,6 +169,13 @@ void Worker::run() {
     }
   }
   if (live_sessions_ > 0) WG_LOG(Warn, "worker %d: drain timeout, closing %zu connections", index_, live_sessions_);
+  for (proxy::Session* s = sessions_; s != nullptr;) {
+    proxy::Session* next = s->next;
+    s->close();  // gives buffers and upstream connections back before the pools go
+    s = next;
+  }
+  pool_.close_all_idle();
+  pool_.collect();
   access_log_.flush();
 }
 

@@ -55,6 +55,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner {
   void check_timeout(uint64_t now_ms);
   // Close now if idle between requests (used when draining).
   void close_if_idle();
+  // Close now, whatever the state (drain timeout).
+  void close();
 
   Session* prev = nullptr;  // worker's intrusive list of live sessions
   Session* next = nullptr;
@@ -94,7 +96,6 @@ class Session final : public core::IoHandler, public upstream::ConnOwner {
   bool read_client();
   void update_deadline();
   void release_upstream(bool reusable);
-  void close();
 
   core::Worker* worker_ = nullptr;
   int fd_ = -1;
