@@ -1,43 +1,175 @@
 #!/usr/bin/env bash
-# wasmgate vs nginx vs HAProxy, one worker each, proxying to the same small
-# upstream (nginx answering a 12-byte body), keep-alive on both sides, access
-# logs off. Reports wrk req/s and p99 with ratios, callgrind instructions per
-# proxied request, proxy req/s with 10,000 routes, and the router
-# micro-benchmark. Loopback only; bounded in time (about 3 minutes).
+# wasmgate vs nginx vs HAProxy: one worker each, proxying to the same small
+# upstream (nginx answering `return 200 "hello world\n"`, a 12-byte body), with
+# keep-alive to the client and to the upstream and access logs off.
 #
-# CPU placement on this 2-core machine: proxies under test on CPU 0, the
-# upstream and wrk on CPU 1.
+# Reports, for each proxy:
+#   - wall clock: wrk req/s and p99 (warm-up, then wrk -t1 -cCONNS -dDURATION),
+#     the ratio to nginx, and how many upstream connections the proxy opened
+#     (a keep-alive check: it should be about CONNS, not about the request count);
+#   - callgrind instructions per proxied request: two traces of the proxy, one
+#     serving N1 requests and one serving N2, and (I2 - I1) / (N2 - N1), which
+#     cancels start-up, warm-up and shutdown;
+#   - wasmgate with 10,000 routes, and the router micro-benchmark (optional).
+# Results go to stdout and bench/last-run.txt. Loopback only; about 3 minutes,
+# every step has a time limit. See bench/README.md and bench/RESULTS.md.
+#
+# CPU placement (the bench machine has 2 cores): the proxy under test alone on
+# CPU 0 (BENCH_PROXY_CPU), the upstream and wrk together on CPU 1
+# (BENCH_LOAD_CPU). On a single core there is no pinning.
+#
+# Environment:
+#   BENCH_DURATION=10   wrk seconds per proxy        BENCH_CONNS=50   wrk connections
+#   BENCH_WARMUP=2      wrk warm-up seconds          BENCH_THREADS=1  wrk threads
+#   BENCH_ROUNDS=3      wrk runs per proxy, interleaved; the best is reported
+#   BENCH_CG_N1=1000 BENCH_CG_N2=3000   requests per callgrind trace
+#   BENCH_WALL="nginx haproxy wasmgate wasmgate-10k"  proxies timed with wrk ("" for none)
+#   BENCH_CG="nginx haproxy wasmgate"                  proxies traced with callgrind ("" for none)
+#   BENCH_QUIET_WAIT=0  seconds to wait for the machine to be idle (< 15% busy) first
+#   BENCH_ROUTER=1      build and run the router micro-benchmark (0 to skip)
+#   BENCH_BUILD_DIR=build-bench   where the micro-benchmark is built
+#   BENCH_CG_KEEP=DIR   keep the callgrind profiles in DIR
+#   BENCH_NGINX_KEEPALIVE   nginx `upstream { keepalive N; }` (default: max(32, CONNS))
+#   WASMGATE_BIN=build/wasmgate
 set -euo pipefail
+
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${WASMGATE_BIN:-$root/build/wasmgate}
 duration=${BENCH_DURATION:-10}
+rounds=${BENCH_ROUNDS:-3}
 conns=${BENCH_CONNS:-50}
+threads=${BENCH_THREADS:-1}
+warmup=${BENCH_WARMUP:-2}
+n1=${BENCH_CG_N1:-1000}
+n2=${BENCH_CG_N2:-3000}
+wall_list=${BENCH_WALL-nginx haproxy wasmgate wasmgate-10k}   # set but empty: none
+cg_list=${BENCH_CG-nginx haproxy wasmgate}
+router=${BENCH_ROUTER:-1}
+build_dir=${BENCH_BUILD_DIR:-$root/build-bench}
 out=$root/bench/last-run.txt
-work=$(mktemp -d)
+nreq=$root/bench/nreq.py
+body_len=12   # "hello world\n"
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+# --- tools
+missing=()
+for tool in wrk nginx haproxy valgrind taskset python3 timeout awk; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  die "missing: ${missing[*]} (install with: ./scripts/install-deps.sh --bench, or apt-get install wrk nginx-light haproxy valgrind)"
+fi
+have_wasmgate=1
+if [[ ! -x "$bin" ]]; then
+  echo "bench: $bin not found (run make build); benchmarking nginx and HAProxy only" >&2
+  have_wasmgate=0
+fi
+[[ "$duration" =~ ^[0-9]+$ && "$rounds" =~ ^[1-9][0-9]*$ && "$conns" =~ ^[0-9]+$ && "$n1" =~ ^[0-9]+$ && "$n2" =~ ^[0-9]+$ ]] ||
+  die "BENCH_DURATION, BENCH_ROUNDS, BENCH_CONNS, BENCH_CG_N1 and BENCH_CG_N2 must be whole numbers"
+(( n2 > n1 )) || die "BENCH_CG_N2 must be larger than BENCH_CG_N1"
+
+# --- CPU placement
+ncpu=$(nproc)
+if (( ncpu >= 2 )); then
+  proxy_cpu=${BENCH_PROXY_CPU:-0}
+  load_cpu=${BENCH_LOAD_CPU:-1}
+  on_proxy_cpu=(taskset -c "$proxy_cpu")
+  on_load_cpu=(taskset -c "$load_cpu")
+  placement="proxy on CPU $proxy_cpu, upstream and wrk on CPU $load_cpu"
+else
+  on_proxy_cpu=()
+  on_load_cpu=()
+  placement="single CPU, no pinning"
+fi
+
+# --- processes: every one we start is a direct child, stopped on exit
+work=$(mktemp -d -t wasmgate-bench.XXXXXX)
 pids=()
+stop_pid() {  # $1 pid, $2 seconds to wait after SIGTERM before SIGKILL
+  local pid=$1 t=$(( ${2:-10} * 10 ))
+  kill -TERM "$pid" 2>/dev/null || return 0
+  while kill -0 "$pid" 2>/dev/null && (( t-- > 0 )); do sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  local rc=$?
+  trap - EXIT INT TERM
+  for p in "${pids[@]}"; do stop_pid "$p" 5; done
   rm -rf "$work"
+  exit $rc
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-for tool in wrk nginx haproxy valgrind taskset python3; do
-  command -v "$tool" >/dev/null || { echo "bench: missing $tool (run scripts/install-deps.sh --bench)" >&2; exit 1; }
-done
-[[ -x "$bin" ]] || { echo "bench: $bin not built (make build)" >&2; exit 1; }
+start_bg() {  # $1 log name, then the command; sets LAST_PID
+  local log=$work/$1.log
+  shift
+  "$@" >"$log" 2>&1 &
+  LAST_PID=$!
+  pids+=("$LAST_PID")
+}
+forget_pid() {  # $1 pid: stopped already, drop it from the cleanup list
+  local keep=() p
+  for p in "${pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  pids=("${keep[@]+"${keep[@]}"}")
+}
+stop() { stop_pid "$1" "${2:-10}"; forget_pid "$1"; }
 
-UP=19200 NGX=19201 HAP=19202 WG=19203 WG10K=19204 CG=19205
-wait_port() {  # $1 port, $2 tries of 50 ms (default 100)
-  for _ in $(seq "${2:-100}"); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-    sleep 0.05
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_ready() {  # $1 port, $2 pid, $3 name, $4 seconds: listening, then one proxied 200
+  local port=$1 pid=$2 name=$3 t=$(( $4 * 10 ))
+  until port_open "$port"; do
+    kill -0 "$pid" 2>/dev/null || { tail -20 "$work/$name.log" >&2 || true; die "$name exited before listening"; }
+    (( t-- > 0 )) || die "$name is not listening on $port after $4 s"
+    sleep 0.1
   done
-  echo "bench: nothing listening on $1" >&2
-  return 1
+  # Listening is not ready: HAProxy binds before loading the CA store (seconds
+  # under valgrind). One request that comes back 200 with the upstream's body is.
+  timeout "$4" python3 "$nreq" "$port" 1 --expect-len $body_len ||
+    { tail -20 "$work/$name.log" >&2 || true; die "$name on port $port did not proxy a request"; }
 }
 
-# --- the upstream
+free_ports() {  # $1 count: prints that many free loopback ports
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+read -r UP PX CG < <(free_ports 3)
+
+# Run a private copy of wasmgate, so a rebuild during the run changes nothing.
+if [[ $have_wasmgate == 1 ]]; then
+  cp "$bin" "$work/wasmgate"
+  bin=$work/wasmgate
+  wg_version=$("$bin" version 2>&1) || die "$bin does not run: $wg_version"
+fi
+
+# --- is the machine quiet? (wall-clock numbers mean little when it is not)
+cpu_busy() {  # percent of all CPUs busy over one second
+  local a b
+  a=$(awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat)
+  sleep 1
+  b=$(awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    d = y[2] - x[2]; printf "%d", (d > 0 ? 100 * (y[1] - x[1]) / d : 0) }'
+}
+busy_before=$(cpu_busy)
+quiet_wait=${BENCH_QUIET_WAIT:-0}
+while (( busy_before > 15 && quiet_wait > 0 )); do
+  echo "bench: machine ${busy_before}% busy, waiting (${quiet_wait}s left)" >&2
+  sleep 4; quiet_wait=$(( quiet_wait - 5 ))
+  busy_before=$(cpu_busy)
+done
+
+# --- the upstream: nginx, one worker, 12-byte body, keep-alive, no access log
 mkdir -p "$work/up"
 cat >"$work/up/nginx.conf" <<CONF
 worker_processes 1;
@@ -48,14 +180,35 @@ events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP; location / { return 200 "hello world\n"; } }
+  keepalive_timeout 120s;
+  server {
+    listen 127.0.0.1:$UP;
+    location / { return 200 "hello world\n"; }
+    location = /__status { stub_status; }
+  }
 }
 CONF
-taskset -c 1 nginx -p "$work/up" -c "$work/up/nginx.conf" & pids+=($!)
-wait_port $UP
+start_bg upstream "${on_load_cpu[@]}" nginx -e "$work/up/error.log" -p "$work/up" -c "$work/up/nginx.conf"
+up_pid=$LAST_PID
+until port_open "$UP"; do
+  kill -0 "$up_pid" 2>/dev/null || { cat "$work/upstream.log" "$work/up/error.log" >&2 || true; die "upstream nginx did not start"; }
+  sleep 0.05
+done
+upstream_accepts() {  # connections the upstream has accepted so far
+  python3 - "$UP" <<'PY'
+import sys, urllib.request
+text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/__status", timeout=5).read().decode()
+print(text.splitlines()[2].split()[0])
+PY
+}
 
-# --- nginx as the proxy
-nginx_proxy_conf() {  # $1 dir, $2 port, $3 extra main directives
+# --- proxy configurations
+# nginx keeps at most `keepalive` idle upstream connections per worker and closes
+# the rest, so with fewer than the wrk connections it reconnects all the time
+# (about a third of the requests at -c50 with keepalive 32). Default: the larger
+# of 32 and BENCH_CONNS.
+ngx_keepalive=${BENCH_NGINX_KEEPALIVE:-$(( conns > 32 ? conns : 32 ))}
+nginx_conf() {  # $1 dir, $2 port, $3 extra main-level directives
   mkdir -p "$1"
   cat >"$1/nginx.conf" <<CONF
 worker_processes 1;
@@ -67,37 +220,41 @@ events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  upstream u { server 127.0.0.1:$UP; keepalive 64; keepalive_requests 1000000; }
+  keepalive_timeout 120s;
+  upstream u {
+    server 127.0.0.1:$UP;
+    keepalive $ngx_keepalive;
+    keepalive_requests 1000000;
+  }
   server {
     listen 127.0.0.1:$2;
-    location / { proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location / {
+      proxy_pass http://u;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
   }
 }
 CONF
 }
-nginx_proxy_conf "$work/ngx" $NGX ""
-taskset -c 0 nginx -p "$work/ngx" -c "$work/ngx/nginx.conf" & pids+=($!)
-
-# --- HAProxy
-cat >"$work/haproxy.cfg" <<CONF
+haproxy_conf() {  # $1 file, $2 port
+  cat >"$1" <<CONF
 global
   nbthread 1
   maxconn 4000
 defaults
   mode http
   timeout connect 5s
-  timeout client 30s
-  timeout server 30s
+  timeout client 60s
+  timeout server 60s
   http-reuse always
 frontend f
-  bind 127.0.0.1:$HAP
+  bind 127.0.0.1:$2
   default_backend b
 backend b
   server s1 127.0.0.1:$UP
 CONF
-taskset -c 0 haproxy -db -f "$work/haproxy.cfg" & pids+=($!)
-
-# --- wasmgate, one route and 10,000 routes
+}
 cat >"$work/wasmgate.yaml" <<CONF
 _format_version: "3.0"
 services:
@@ -107,7 +264,8 @@ services:
       - name: bench
         paths: ["/"]
 CONF
-python3 - "$work/wasmgate-10k.yaml" $UP <<'PY'
+# 10,000 routes (half prefix-only, half host+prefix) in front of the catch-all.
+python3 - "$work/wasmgate-10k.yaml" "$UP" <<'PY'
 import sys
 path, port = sys.argv[1], sys.argv[2]
 with open(path, "w") as f:
@@ -120,85 +278,188 @@ with open(path, "w") as f:
             f.write(f'      - {{name: r{i}, hosts: ["host{i}.example.com"], paths: ["/api"]}}\n')
     f.write('      - {name: bench, paths: ["/"]}\n')
 PY
-wg_start() {  # $1 config, $2 port
-  taskset -c 0 "$bin" start -c "$1" --workers 1 --access-log off --admin-listen off \
-    --proxy-listen 127.0.0.1:"$2" --log-level warn & pids+=($!)
+
+# Sets CMD to the command line of proxy $1 on port $2; $3 = "cg" for the
+# callgrind variant (nginx without a master process, so the traced process is
+# the one serving requests).
+proxy_cmd() {
+  local name=$1 port=$2 mode=${3:-}
+  case $name in
+    nginx)
+      if [[ $mode == cg ]]; then nginx_conf "$work/ngx-$port" "$port" "master_process off;"
+      else nginx_conf "$work/ngx-$port" "$port" ""; fi
+      CMD=(nginx -e "$work/ngx-$port/error.log" -p "$work/ngx-$port" -c "$work/ngx-$port/nginx.conf") ;;
+    haproxy)
+      haproxy_conf "$work/haproxy-$port.cfg" "$port"
+      CMD=(haproxy -db -f "$work/haproxy-$port.cfg") ;;
+    wasmgate|wasmgate-10k)
+      local conf=$work/wasmgate.yaml
+      [[ $name == wasmgate-10k ]] && conf=$work/wasmgate-10k.yaml
+      CMD=("$bin" start -c "$conf" --workers 1 --access-log off --admin-listen off
+           --proxy-listen "127.0.0.1:$port" --log-level warn --drain-timeout 2000) ;;
+    *) die "unknown proxy '$name'" ;;
+  esac
 }
-wg_start "$work/wasmgate.yaml" $WG
-wg_start "$work/wasmgate-10k.yaml" $WG10K
-for p in $NGX $HAP $WG $WG10K; do wait_port "$p"; done
+skip() {  # $1 proxy name: true when it cannot run here
+  [[ $1 == wasmgate* && $have_wasmgate == 0 ]]
+}
 
 # --- wall clock
-run_wrk() {  # $1 port, prints "req/s p99"
-  taskset -c 1 wrk -t1 -c"$conns" -d2s "http://127.0.0.1:$1/" >/dev/null  # warm-up
-  taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" --latency "http://127.0.0.1:$1/" >"$work/wrk.$1"
-  local rps p99
-  rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.$1")
-  p99=$(awk '$1=="99%" {print $2}' "$work/wrk.$1")
-  echo "$rps $p99"
+cpu_ticks() {  # user+system clock ticks of $1 and its children (the nginx worker)
+  local p t=0 v
+  for p in $1 $(pgrep -P "$1" || true); do
+    v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+    t=$(( t + v ))
+  done
+  echo "$t"
 }
-declare -A RPS P99
-for name in nginx haproxy wasmgate wasmgate-10k-routes; do
-  case $name in
-    nginx) port=$NGX ;; haproxy) port=$HAP ;; wasmgate) port=$WG ;; *) port=$WG10K ;;
-  esac
-  read -r RPS[$name] P99[$name] < <(run_wrk "$port")
+hz=$(getconf CLK_TCK)
+to_ms() {  # wrk latency (850.00us, 1.23ms, 1.02s) to milliseconds
+  awk -v v="$1" 'BEGIN { n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+    printf "%.2f", n }'
+}
+cpu_line_busy() {  # $1 cpu number: "busy total" ticks so far
+  awk -v c="cpu$1" '$1 == c {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat
+}
+busy_pct() {  # $1 $2: cpu_line_busy before and after
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); d = y[2] - x[2]
+    printf "%d", (d > 0 ? 100 * (y[1] - x[1]) / d : 0) }'
+}
+wall_run() {  # $1 proxy, $2 round: one warm-up and one measured wrk run
+  local name=$1 k="$1/$2" pid a0 a1 c0 c1 t0 t1 l0 l1 f="$work/wrk.$1.$2"
+  proxy_cmd "$name" "$PX"
+  start_bg "$name" "${on_proxy_cpu[@]}" "${CMD[@]}"
+  pid=$LAST_PID
+  wait_ready "$PX" "$pid" "$name" 30
+  timeout $(( warmup + 30 )) "${on_load_cpu[@]}" wrk -t"$threads" -c"$conns" -d"${warmup}s" "http://127.0.0.1:$PX/" >/dev/null
+  a0=$(upstream_accepts)
+  c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N); l0=$(cpu_line_busy "${load_cpu:-0}")
+  timeout $(( duration + 60 )) "${on_load_cpu[@]}" wrk -t"$threads" -c"$conns" -d"${duration}s" --latency \
+    "http://127.0.0.1:$PX/" >"$f"
+  c1=$(cpu_ticks "$pid"); t1=$(date +%s.%N); l1=$(cpu_line_busy "${load_cpu:-0}")
+  a1=$(upstream_accepts)
+  stop "$pid"
+  RPS[$k]=$(awk '/^Requests\/sec/ {print $2}' "$f")
+  [[ -n ${RPS[$k]} ]] || { cat "$f" >&2; die "no result from wrk for $name"; }
+  P99[$k]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$f")")
+  UPC[$k]=$(( a1 - a0 - 1 ))   # less our own stub_status connection
+  PCPU[$k]=$(awk -v c=$(( c1 - c0 )) -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%d", 100 * c / hz / (t1 - t0) }')
+  LCPU[$k]=$(busy_pct "$l0" "$l1")
+  # requests per second of proxy CPU time: less sensitive to other load than req/s
+  RPC[$k]=$(awk -v r="${RPS[$k]}" -v p="${PCPU[$k]}" 'BEGIN { if (p > 0) printf "%d", r * 100 / p; else print "-" }')
+  ERRS[$k]=$(grep -E 'Non-2xx|Socket errors' "$f" | tr -s ' ' | paste -sd ';' - || true)
+}
+# Rounds go nginx, haproxy, wasmgate, ..., nginx, haproxy, ... so that a burst
+# of other load on the machine hits one round of each rather than one proxy;
+# each proxy's best round is reported, with the range over the rounds.
+declare -A RPS P99 UPC ERRS PCPU LCPU RPC BEST RANGE
+for (( round = 1; round <= rounds; round++ )); do
+  for name in $wall_list; do
+    skip "$name" || wall_run "$name" "$round"
+  done
+done
+for name in $wall_list; do
+  skip "$name" && continue
+  best=1 lo=${RPS[$name/1]} hi=${RPS[$name/1]}
+  for (( round = 2; round <= rounds; round++ )); do
+    r=${RPS[$name/$round]}
+    awk -v a="$r" -v b="${RPS[$name/$best]}" 'BEGIN { exit !(a > b) }' && best=$round
+    awk -v a="$r" -v b="$lo" 'BEGIN { exit !(a < b) }' && lo=$r
+    awk -v a="$r" -v b="$hi" 'BEGIN { exit !(a > b) }' && hi=$r
+  done
+  BEST[$name]="$name/$best"
+  RANGE[$name]=$(awk -v a="$lo" -v b="$hi" 'BEGIN { printf "%.0f-%.0f", a, b }')
 done
 
-# --- callgrind: instructions per request = (I(3000) - I(1000)) / 2000,
-# which cancels start-up and shutdown.
-cg_run() {  # $1 name, $2 requests; prints total instructions
-  local f="$work/cg.$1.$2"
-  case $1 in
-    wasmgate)
-      valgrind --tool=callgrind --callgrind-out-file="$f" "$bin" start -c "$work/wasmgate.yaml" --workers 1 \
-        --access-log off --admin-listen off --proxy-listen 127.0.0.1:$CG --log-level warn 2>/dev/null & ;;
-    nginx)
-      nginx_proxy_conf "$work/ngx-cg" $CG "master_process off;"
-      valgrind --tool=callgrind --callgrind-out-file="$f" nginx -p "$work/ngx-cg" -c "$work/ngx-cg/nginx.conf" \
-        2>/dev/null & ;;
-    haproxy)
-      sed "s/127.0.0.1:$HAP/127.0.0.1:$CG/" "$work/haproxy.cfg" >"$work/haproxy-cg.cfg"
-      valgrind --tool=callgrind --callgrind-out-file="$f" haproxy -db -f "$work/haproxy-cg.cfg" 2>/dev/null & ;;
-  esac
-  local vp=$!
-  wait_port $CG 600   # valgrind starts slowly
-  python3 "$root/bench/nreq.py" $CG 200    # warm-up: connections, caches, lazy init
-  python3 "$root/bench/nreq.py" $CG "$2"
-  kill -TERM $vp; wait $vp 2>/dev/null || true
-  awk '/^summary:/ {print $2}' "$f"
+# --- callgrind: instructions per proxied request
+cg_trace() {  # $1 proxy, $2 requests measured; sets CG_TOTAL to the instructions
+  local name=$1 n=$2 f="$work/callgrind.out.$1.$2"
+  proxy_cmd "$name" "$CG" cg
+  start_bg "cg-$name-$n" "${on_proxy_cpu[@]}" valgrind --tool=callgrind --callgrind-out-file="$f" "${CMD[@]}"
+  local pid=$LAST_PID
+  wait_ready "$CG" "$pid" "cg-$name-$n" 120                   # start-up, and one request
+  timeout 300 python3 "$nreq" "$CG" 200 --expect-len $body_len  # warm-up
+  timeout 300 python3 "$nreq" "$CG" "$n" --expect-len $body_len
+  stop "$pid" 60
+  [[ -s $f ]] || die "callgrind wrote no profile for $name (see $work/cg-$name-$n.log)"
+  if [[ -n ${BENCH_CG_KEEP:-} ]]; then mkdir -p "$BENCH_CG_KEEP"; cp "$f" "$BENCH_CG_KEEP/"; fi
+  CG_TOTAL=$(awk '/^(summary|totals):/ {print $2; exit}' "$f")
+  [[ $CG_TOTAL =~ ^[0-9]+$ ]] || die "no instruction total in the $name profile"
 }
 declare -A IPR
-for name in wasmgate nginx haproxy; do
-  i1=$(cg_run $name 1000)
-  i2=$(cg_run $name 3000)
-  IPR[$name]=$(( (i2 - i1) / 2000 ))
+for name in $cg_list; do
+  skip "$name" && continue
+  cg_trace "$name" "$n1"; i1=$CG_TOTAL
+  cg_trace "$name" "$n2"; i2=$CG_TOTAL
+  IPR[$name]=$(( (i2 - i1) / (n2 - n1) ))
 done
 
+busy_after=$(cpu_busy)
+
 # --- router micro-benchmark
-router_bench=""
-if cmake -S "$root" -B "$root/build-bench" -G Ninja -DWASMGATE_BENCH=ON -DWASMGATE_TESTS=OFF >/dev/null &&
-   cmake --build "$root/build-bench" --target router_bench >/dev/null; then
-  router_bench=$(taskset -c 0 "$root/build-bench/router_bench" --benchmark_min_time=0.3 2>/dev/null | grep '^BM_')
+router_out=""
+if [[ $router == 1 && $have_wasmgate == 1 ]]; then
+  if timeout 600 cmake -S "$root" -B "$build_dir" -G Ninja -DWASMGATE_BENCH=ON -DWASMGATE_TESTS=OFF >"$work/router-build.log" 2>&1 &&
+     timeout 600 cmake --build "$build_dir" --target router_bench >>"$work/router-build.log" 2>&1; then
+    router_out=$(timeout 120 "${on_proxy_cpu[@]}" "$build_dir/router_bench" --benchmark_min_time=0.3 2>/dev/null |
+      grep '^BM_' || true)
+  else
+    router_out="(router_bench did not build: $(tail -3 "$work/router-build.log" | tr '\n' ' '))"
+  fi
 fi
 
-ratio() { python3 -c "print(f'{float($1)/float($2):.2f}')"; }
+# --- report
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 {
-  echo "wasmgate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, wrk -t1 -c$conns -d${duration}s"
-  echo "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), $(haproxy -v | head -1 | awk '{print "HAProxy " $3}'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
+  echo "wasmgate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -n), $ncpu CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), Debian $(cat /etc/debian_version 2>/dev/null || echo '?')"
+  echo "$(nginx -v 2>&1 | sed 's|.*nginx/|nginx |'), $(haproxy -v | awk 'NR == 1 {print "HAProxy " $3}'), $( (wrk -v 2>&1 || true) | awk 'NR == 1 {print $1 " " $2}'), $(valgrind --version)$( [[ $have_wasmgate == 1 ]] && echo ", $wg_version")"
+  echo "placement: $placement; nginx upstream keepalive $ngx_keepalive; all CPUs busy before the run ${busy_before}%, after ${busy_after}%"
+  if (( busy_before > 15 )); then
+    echo "WARNING: the machine was ${busy_before}% busy before the run: wall-clock numbers are unreliable"
+  fi
   echo
-  printf '%-22s %12s %10s %12s\n' proxy req/s p99 "vs nginx"
-  for name in nginx haproxy wasmgate wasmgate-10k-routes; do
-    printf '%-22s %12s %10s %12s\n' "$name" "${RPS[$name]}" "${P99[$name]}" "$(ratio "${RPS[$name]}" "${RPS[nginx]}")"
+  if [[ -n $wall_list ]]; then
+  echo "wall clock: wrk -t$threads -c$conns -d${duration}s --latency after a ${warmup}s warm-up, 12-byte body; best of $rounds interleaved rounds"
+  echo "(proxy CPU: share of one CPU the proxy used; load CPU: how busy the upstream+wrk CPU was;"
+  echo " req/CPU-s: req/s per proxy CPU-second; upstr conns: upstream connections opened during the run)"
+  printf '%-13s %9s %13s %7s %6s %6s %6s %9s %6s %6s\n' proxy req/s "range" "p99 ms" "vs ngx" "proxy" "load" "req/CPU-s" "vs ngx" "upstr"
+  printf '%-13s %9s %13s %7s %6s %6s %6s %9s %6s %6s\n' "" "" "" "" "" CPU CPU "" "" conns
+  nb=${BEST[nginx]:-}
+  for name in $wall_list; do
+    [[ -n ${BEST[$name]:-} ]] || continue
+    k=${BEST[$name]}
+    printf '%-13s %9.0f %13s %7s %6s %5s%% %5s%% %9s %6s %6s\n' "$name" "${RPS[$k]}" "${RANGE[$name]}" "${P99[$k]}" \
+      "$(ratio "${RPS[$k]}" "${RPS[$nb]:-}")" "${PCPU[$k]}" "${LCPU[$k]}" "${RPC[$k]}" \
+      "$(ratio "${RPC[$k]}" "${RPC[$nb]:-}")" "${UPC[$k]}"
+    for (( round = 1; round <= rounds; round++ )); do
+      r="$name/$round"
+      if [[ -n ${ERRS[$r]} ]]; then echo "  WARNING $name, round $round: ${ERRS[$r]}"; fi
+      if (( UPC[$r] > 4 * conns )); then
+        echo "  WARNING $name opened ${UPC[$r]} upstream connections in round $round: no upstream keep-alive?"
+      fi
+    done
   done
+  fi
+  if [[ -n ${BEST[wasmgate-10k]:-} && -n ${BEST[wasmgate]:-} ]]; then
+    echo "wasmgate with 10,000 routes vs 1 route: req/s $(ratio "${RPS[${BEST[wasmgate-10k]}]}" "${RPS[${BEST[wasmgate]}]}"), req/CPU-s $(ratio "${RPC[${BEST[wasmgate-10k]}]}" "${RPC[${BEST[wasmgate]}]}")"
+  fi
+  if [[ -n $cg_list ]]; then
   echo
-  echo "wasmgate with 10,000 routes vs 1 route: $(ratio "${RPS[wasmgate-10k-routes]}" "${RPS[wasmgate]}")"
-  echo
-  printf '%-22s %14s %12s\n' proxy "instr/request" "vs nginx"
-  for name in nginx haproxy wasmgate; do
-    printf '%-22s %14s %12s\n' "$name" "${IPR[$name]}" "$(ratio "${IPR[$name]}" "${IPR[nginx]}")"
+  echo "callgrind: instructions per proxied request = (I($n2) - I($n1)) / $(( n2 - n1 )), one keep-alive connection"
+  printf '%-15s %14s %9s\n' proxy instr/request "vs nginx"
+  for name in $cg_list; do
+    [[ -n ${IPR[$name]:-} ]] || continue
+    printf '%-15s %14s %9s\n' "$name" "${IPR[$name]}" "$(ratio "${IPR[$name]}" "${IPR[nginx]:-}")"
   done
-  echo
-  echo "router match (Google Benchmark, ns per match):"
-  echo "$router_bench"
+  echo "reference (issue, this machine): nginx 1.22 ~19,600, HAProxy 2.6 ~30,200"
+  if [[ -n ${IPR[nginx]:-} ]] && (( IPR[nginx] < 17600 || IPR[nginx] > 21600 )); then
+    echo "WARNING: nginx is ${IPR[nginx]} instructions/request, more than 10% off the reference 19,600: check the rig"
+  fi
+  fi
+  if [[ -n $router_out ]]; then
+    echo
+    echo "router match (Google Benchmark, ns per match):"
+    echo "$router_out"
+  fi
 } | tee "$out"

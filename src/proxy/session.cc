@@ -124,6 +124,7 @@ void Session::open(core::Worker* worker, int fd, const sockaddr_storage& peer) {
   fd_ = fd;
   closed = false;
   peer_closed_ = false;
+  hup_seen_ = false;
   req_ready_ = 0;
   client_out_.clear();
   client_out_off_ = 0;
@@ -149,6 +150,7 @@ void Session::open(core::Worker* worker, int fd, const sockaddr_storage& peer) {
 void Session::on_io(uint32_t events) {
   if (closed) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hup_seen_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
   drive();
 }
@@ -237,9 +239,14 @@ bool Session::read_client() {
   if (in_.data == nullptr) worker_->buffers().acquire(in_);
   if (in_.end == in_.cap) in_.compact();
   if (in_.end == in_.cap) return false;
-  ssize_t n = ::read(fd_, in_.data + in_.end, in_.cap - in_.end);
+  size_t room = in_.cap - in_.end;
+  ssize_t n = ::read(fd_, in_.data + in_.end, room);
   if (n > 0) {
     in_.end += static_cast<size_t>(n);
+    // A short read drained the socket: skip the read that would only say
+    // EAGAIN (the next arrival raises a new edge), unless the peer's close
+    // is pending, which must still be read.
+    if (static_cast<size_t>(n) < room && !hup_seen_) readable_ = false;
     return true;
   }
   if (would_block(n)) {
@@ -859,9 +866,11 @@ bool Session::step_receive_response() {
     if (!up_->readable) return progress;
     if (b.end == b.cap) b.compact();
     if (b.end == b.cap) return progress;  // waiting for the client to drain
-    ssize_t n = ::read(up_->fd, b.data + b.end, b.cap - b.end);
+    size_t room = b.cap - b.end;
+    ssize_t n = ::read(up_->fd, b.data + b.end, room);
     if (n > 0) {
       b.end += static_cast<size_t>(n);
+      if (static_cast<size_t>(n) < room && !up_->hup) up_->readable = false;  // drained, as above
       progress = true;
       continue;
     }

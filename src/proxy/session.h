@@ -102,6 +102,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner {
   bool readable_ = false;
   bool writable_ = true;
   bool peer_closed_ = false;
+  bool hup_seen_ = false;  // the peer's close (or an error) was signalled
   char client_ip_[46] = {0};
   State state_ = State::ReadHead;
   uint64_t deadline_ = 0;

@@ -15,7 +15,7 @@ void Conn::on_io(uint32_t events) {
   if (closed) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable = true;
   if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) writable = true;
-  if (events & (EPOLLHUP | EPOLLERR)) hup = true;
+  if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) hup = true;
   if (owner != nullptr) {
     owner->on_upstream_io();
     return;
