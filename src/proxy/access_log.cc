@@ -50,6 +50,17 @@ void append_json_string(std::string& out, std::string_view v) {
   out.push_back('"');
 }
 
+// {"name":"..."} for an entity, null when there is none.
+void append_named_or_null(std::string& out, std::string_view name) {
+  if (name.empty()) {
+    out.append("null");
+    return;
+  }
+  out.append("{\"name\":");
+  append_json_string(out, name);
+  out.push_back('}');
+}
+
 }  // namespace
 
 void AccessLog::refresh_time() {
@@ -129,21 +140,9 @@ void AccessLog::write_json(const LogRecord& r) {
   o.append(",\"size\":");
   append_int(o, static_cast<int64_t>(r.bytes_sent));
   o.append("},\"route\":");
-  if (r.route.empty()) {
-    o.append("null");
-  } else {
-    o.append("{\"name\":");
-    append_json_string(o, r.route);
-    o.push_back('}');
-  }
+  append_named_or_null(o, r.route);
   o.append(",\"service\":");
-  if (r.service.empty()) {
-    o.append("null");
-  } else {
-    o.append("{\"name\":");
-    append_json_string(o, r.service);
-    o.push_back('}');
-  }
+  append_named_or_null(o, r.service);
   o.append(",\"latencies\":{\"request\":");
   append_int(o, r.total_ms);
   o.append(",\"proxy\":");
