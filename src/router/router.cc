@@ -100,6 +100,7 @@ struct Router::Index {
     size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
   };
   std::unordered_map<std::string, Bucket, Hash, std::equal_to<>> by_host;  // exact hosts, lower-cased
+  uint64_t host_lengths = 0;  // bit (length % 64) set for each key of by_host: skips hopeless lookups
   Bucket wildcard;                                   // entries with a wildcard host
   Bucket any_host;                                   // entries with no hosts
 
@@ -315,7 +316,10 @@ void Router::build(const std::vector<config::Route>& routes, const std::vector<b
       }
     }
   }
-  for (auto& [h, b] : idx->by_host) idx->finish(b);
+  for (auto& [h, b] : idx->by_host) {
+    idx->finish(b);
+    idx->host_lengths |= uint64_t{1} << (h.size() % 64);
+  }
   idx->finish(idx->wildcard);
   idx->finish(idx->any_host);
   index_ = std::move(idx);
@@ -339,13 +343,15 @@ Match Router::match(const RequestKeys& req) const {
   Match m;
   int64_t best = -1;
   if (!idx.by_host.empty() && !host_lc.empty()) {
-    // Exact hosts: with the port as sent, then without it.
-    if (has_port(host_lc)) {
-      auto it = idx.by_host.find(host_lc);
+    // Exact hosts: with the port as sent, then without it. A host whose
+    // length no route host has is not hashed at all.
+    auto lookup = [&](std::string_view key) {
+      if ((idx.host_lengths & (uint64_t{1} << (key.size() % 64))) == 0) return;
+      auto it = idx.by_host.find(key);
       if (it != idx.by_host.end()) idx.search(it->second, req, host_lc, false, &best, &m);
-    }
-    auto it = idx.by_host.find(strip_port(host_lc));
-    if (it != idx.by_host.end()) idx.search(it->second, req, host_lc, false, &best, &m);
+    };
+    if (has_port(host_lc)) lookup(host_lc);
+    lookup(strip_port(host_lc));
   }
   if (!host_lc.empty()) idx.search(idx.wildcard, req, host_lc, true, &best, &m);
   idx.search(idx.any_host, req, host_lc, false, &best, &m);
