@@ -98,24 +98,25 @@ def test_bad_filter_fails_only_its_own_request(wasm_gateway, upstream, path):
     assert gw.proc.poll() is None
 
 
-def test_rejected_configuration_refuses_the_config(wasmgate_bin, tmp_path, filters_dir, upstream):
-    r_ = route("r", ["/"], filter_chains=[chain("guard", ("demo", "reject"))])
-    path = tmp_path / "kong.json"
+def check_chain(wasmgate_bin, tmp_path, filters_dir, upstream, filters):
+    """`wasmgate check` on a config whose only route has one chain."""
     import json
+    r_ = route("r", ["/"], filter_chains=[chain("guard", *filters)])
+    path = tmp_path / "kong.json"
     path.write_text(json.dumps(config(service("s", upstream, [r_]))))
-    res = run_cli(wasmgate_bin, "check", str(path), "--filters-dir", str(filters_dir))
+    return run_cli(wasmgate_bin, "check", str(path), "--filters-dir", str(filters_dir))
+
+
+def test_rejected_configuration_refuses_the_config(wasmgate_bin, tmp_path, filters_dir, upstream):
+    res = check_chain(wasmgate_bin, tmp_path, filters_dir, upstream, [("demo", "reject")])
     assert res.returncode == 1
     assert "filter_chain 'guard' field 'filters': filter 'demo' refused its configuration" in res.stdout
 
 
 def test_unknown_filter_is_refused_by_name(wasmgate_bin, tmp_path, filters_dir, upstream):
-    r_ = route("r", ["/"], filter_chains=[chain("c", ("nope", ""))])
-    path = tmp_path / "kong.json"
-    import json
-    path.write_text(json.dumps(config(service("s", upstream, [r_]))))
-    res = run_cli(wasmgate_bin, "check", str(path), "--filters-dir", str(filters_dir))
+    res = check_chain(wasmgate_bin, tmp_path, filters_dir, upstream, [("nope", "")])
     assert res.returncode == 1
-    assert "no such filter: 'nope'" in res.stdout
+    assert "filter_chain 'guard' field 'filters': no such filter: 'nope'" in res.stdout
 
 
 def test_reload_with_rejected_filter_config_keeps_serving(wasm_gateway, upstream):
