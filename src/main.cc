@@ -286,6 +286,7 @@ int cmd_start(int argc, char** argv) {
   }
   shared->snapshots.publish(std::move(snap));
   shared->access_log_fd = open_access_log(s.access_log);
+  shared->wasm_limits = wasm_limits(s);
   if (s.access_log != "off" && shared->access_log_fd < 0) {
     WG_LOG(Error, "cannot open access log '%s'", s.access_log.c_str());
     return 1;

@@ -23,8 +23,7 @@ Worker::Worker(Shared& shared, int index)
       index_(index),
       buffers_(std::max<size_t>(16384, shared.settings.max_header_size + 1024)),
       pool_(loop_, buffers_),
-      filters_(wasm::Limits{static_cast<uint64_t>(shared.settings.wasm_memory_mb) << 20,
-                            static_cast<uint32_t>(shared.settings.wasm_budget_ms)}) {
+      filters_(shared.wasm_limits) {
   access_log_.init(shared.access_log_fd, shared.settings.access_log_format == "json");
 }
 
@@ -124,11 +123,7 @@ void Worker::begin_drain() {
   ::close(listen_fd_);
   listen_fd_ = -1;
   pool_.close_all_idle();
-  for (proxy::Session* s = sessions_; s != nullptr;) {
-    proxy::Session* next = s->next;
-    s->close_if_idle();
-    s = next;
-  }
+  // Idle client connections are closed by the run loop, every turn while draining.
 }
 
 void Worker::run() {

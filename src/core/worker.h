@@ -28,6 +28,7 @@ struct Shared {
   config::SnapshotHolder snapshots;
   std::atomic<bool> draining{false};
   int access_log_fd = -1;  // -1: off
+  wasm::Limits wasm_limits;  // from the --wasm-* flags
 };
 
 class Worker final : public IoHandler {

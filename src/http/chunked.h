@@ -28,7 +28,6 @@ class ChunkedScanner {
   enum class State : uint8_t {
     Size, SizeWs, Ext, SizeLf, Data, DataCr, DataLf, TrailerStart, Trailer, TrailerLf, FinalLf, Done
   };
-  static constexpr uint64_t kMaxChunk = uint64_t{1} << 60;
   static constexpr uint32_t kMaxTrailer = 16384;
   State state_ = State::Size;
   uint8_t size_digits_ = 0;

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace wg::http {
@@ -87,6 +88,12 @@ struct Head {
 // The id of a header name (HeaderId::Other for names the proxy does not
 // treat specially).
 HeaderId classify_header(std::string_view name);
+
+// "host:port" -> "host" ("[v6]:port" -> "[v6]"); unchanged without a port.
+std::string_view host_without_port(std::string_view host);
+
+// Appends s lower-cased (ASCII), e.g. a host name.
+void append_lower(std::string& out, std::string_view s);
 
 // Case-insensitive ASCII comparison, for header names and tokens.
 bool iequals(std::string_view a, std::string_view b);

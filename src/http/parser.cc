@@ -130,6 +130,19 @@ bool parse_content_length(std::string_view v, uint64_t* out) {
 
 HeaderId classify_header(std::string_view name) { return classify(name); }
 
+std::string_view host_without_port(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {  // [v6]:port
+    size_t close = host.find(']');
+    return close == std::string_view::npos ? host : host.substr(0, close + 1);
+  }
+  size_t colon = host.rfind(':');
+  return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+void append_lower(std::string& out, std::string_view s) {
+  for (char c : s) out.push_back(lower(c));
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {

@@ -42,15 +42,6 @@ void append_header(std::string& out, std::string_view name, std::string_view val
   out.append("\r\n", 2);
 }
 
-std::string_view host_without_port(std::string_view host) {
-  if (!host.empty() && host.front() == '[') {
-    size_t close = host.find(']');
-    return close == std::string_view::npos ? host : host.substr(0, close + 1);
-  }
-  size_t colon = host.rfind(':');
-  return colon == std::string_view::npos ? host : host.substr(0, colon);
-}
-
 // RFC 9110 9.2.2: methods that can be retried after a failure mid-exchange.
 bool idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" || m == "TRACE";
@@ -490,7 +481,7 @@ void Session::build_upstream_head(std::string_view upstream_path) {
   h.append(client_ip_);
   h.append("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
   // nginx's $host: lower-cased, without the port.
-  for (char c : host_without_port(req_.host)) h.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c);
+  http::append_lower(h, http::host_without_port(req_.host));
   h.append("\r\nX-Forwarded-Port: ");
   append_uint(h, static_cast<uint64_t>(worker_->listen_port()));
   h.append("\r\nX-Forwarded-Path: ");
@@ -1186,7 +1177,7 @@ void Session::https_redirect(const config::Route& route, bool body_pending) {
     return;
   }
   std::string location = "Location: https://";
-  for (char c : host_without_port(req_.host)) location.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c);
+  http::append_lower(location, http::host_without_port(req_.host));
   location.append(req_.target);
   location.append("\r\n");
   local_reply(code, "", close_after_ || body_pending, location);

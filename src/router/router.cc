@@ -6,15 +6,6 @@
 namespace wg::router {
 namespace {
 
-std::string_view strip_port(std::string_view host) {
-  if (!host.empty() && host.front() == '[') {  // [v6]:port
-    size_t close = host.find(']');
-    return close == std::string_view::npos ? host : host.substr(0, close + 1);
-  }
-  size_t colon = host.rfind(':');
-  return colon == std::string_view::npos ? host : host.substr(0, colon);
-}
-
 bool has_port(std::string_view h) {
   if (!h.empty() && h.front() == '[') return h.find("]:") != std::string_view::npos;
   return h.find(':') != std::string_view::npos;
@@ -25,7 +16,7 @@ bool is_wildcard(std::string_view h) { return h.find('*') != std::string_view::n
 // "*.example.com" matches any name ending in ".example.com"; "example.*"
 // any name starting with "example.". Ports follow the same rule as exact hosts.
 bool wildcard_matches(std::string_view pattern, std::string_view host_lc) {
-  std::string_view host = has_port(pattern) ? host_lc : strip_port(host_lc);
+  std::string_view host = has_port(pattern) ? host_lc : http::host_without_port(host_lc);
   if (pattern.front() == '*') {
     std::string_view suffix = pattern.substr(1);  // ".example.com[:port]"
     return host.size() > suffix.size() && host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -176,7 +167,7 @@ struct Router::Index {
     if (check_hosts && !r.hosts.empty()) {
       bool ok = false;
       for (const auto& h : r.hosts) {
-        ok = is_wildcard(h) ? wildcard_matches(h, host_lc) : h == (has_port(h) ? host_lc : strip_port(host_lc));
+        ok = is_wildcard(h) ? wildcard_matches(h, host_lc) : h == (has_port(h) ? host_lc : http::host_without_port(host_lc));
         if (ok) break;
       }
       if (!ok) return false;
@@ -351,7 +342,7 @@ Match Router::match(const RequestKeys& req) const {
       if (it != idx.by_host.end()) idx.search(it->second, req, host_lc, false, &best, &m);
     };
     if (has_port(host_lc)) lookup(host_lc);
-    lookup(strip_port(host_lc));
+    lookup(http::host_without_port(host_lc));
   }
   if (!host_lc.empty()) idx.search(idx.wildcard, req, host_lc, true, &best, &m);
   idx.search(idx.any_host, req, host_lc, false, &best, &m);

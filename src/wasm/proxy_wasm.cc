@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "core/log.h"
+#include "http/message.h"
 
 namespace wg::wasm {
 namespace {
@@ -42,14 +43,6 @@ struct SharedData {
     return d;
   }
 };
-
-bool header_name_equals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  }
-  return true;
-}
 
 std::string serialize_pairs(const HeaderList& list) {
   std::string out;
@@ -333,7 +326,7 @@ struct HostCalls {
     }
     if (m != nullptr) {
       for (const auto& [k, v] : *m) {
-        if (header_name_equals(k, key)) {
+        if (http::iequals(k, key)) {
           r[0] = give(f, vm, v, static_cast<uint32_t>(a[3]), static_cast<uint32_t>(a[4]));
           return true;
         }
@@ -382,7 +375,7 @@ struct HostCalls {
     }
     bool replaced = false;
     for (auto it = m->begin(); it != m->end();) {
-      if (header_name_equals(it->first, k)) {
+      if (http::iequals(it->first, k)) {
         if (!replaced) {
           it->second.assign(v);
           replaced = true;
@@ -412,7 +405,7 @@ struct HostCalls {
       return true;
     }
     for (auto it = m->begin(); it != m->end();) {
-      it = header_name_equals(it->first, k) ? m->erase(it) : it + 1;
+      it = http::iequals(it->first, k) ? m->erase(it) : it + 1;
     }
     r[0] = kOk;
     return true;
@@ -517,7 +510,7 @@ struct HostCalls {
     } else if (key.rfind("request.headers.", 0) == 0) {
       std::string name = key.substr(16);
       for (const auto& [k, v] : s->request_headers) {
-        if (header_name_equals(k, name)) {
+        if (http::iequals(k, name)) {
           *out = v;
           return true;
         }
