@@ -10,7 +10,15 @@ PACKAGES=(
   wasi-libc libclang-rt-19-dev-wasm32
   clang-19 libclang-rt-19-dev lld-19
   python3 python3-pytest curl
+  # The conformance filters of the other SDKs: C++ (libc++ for wasm32),
+  # Rust (Debian's rustc 1.63 has the wasm32-wasi std; rust-lld is lld-14),
+  # AssemblyScript (node and npm: Debian's, unless the machine has its own).
+  libc++-19-dev-wasm32 libc++abi-19-dev-wasm32
+  rustc cargo libstd-rust-dev-wasm32 lld-14
 )
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
+# The Go SDK needs Go >= 1.24 (wasip1 c-shared), newer than Debian 12's: the
+# machine's own Go (/usr/local/go) is used; filters/go/build.sh says so if absent.
 # Only the benchmark needs these; `make bench` passes --bench.
 if [[ "${1:-}" == "--bench" ]]; then
   PACKAGES+=(wrk nginx-light haproxy valgrind)
@@ -28,3 +36,4 @@ echo "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "admin/server.h"
 #include "config/loader.h"
 #include "config/snapshot.h"
 #include "core/log.h"
@@ -79,6 +80,15 @@ std::vector<Flag> start_flags(Settings& s) {
        [&s](const std::string& v) { return parse_int(v, 1, 60000, &s.wasm_budget_ms); }},
       {"wasm-memory", 0, "MiB of memory per filter instance (64)",
        [&s](const std::string& v) { return parse_int(v, 1, 4096, &s.wasm_memory_mb); }},
+      {"wasm-isolation", 0, "filter instances: none (one per module per worker), filter, stream (none)",
+       [&s](const std::string& v) {
+         wg::wasm::Isolation iso;
+         if (!wg::wasm::parse_isolation(v, &iso)) return false;
+         s.wasm_isolation = v;
+         return true;
+       }},
+      {"wasm-max-body", 0, "MiB of body a filter may hold back (buffer) per request and direction (64)",
+       [&s](const std::string& v) { return parse_int(v, 1, 4096, &s.wasm_max_body_mb); }},
       {"dns-resolver", 0, "DNS servers, ip:port[,ip:port] (default: /etc/resolv.conf)",
        [&s](const std::string& v) { s.dns_resolver = v; return true; }},
       {"max-header-size", 0, "largest request head in bytes (32768)",
@@ -287,6 +297,7 @@ int cmd_start(int argc, char** argv) {
   shared->snapshots.publish(std::move(snap));
   shared->access_log_fd = open_access_log(s.access_log);
   shared->wasm_limits = wasm_limits(s);
+  wg::wasm::parse_isolation(s.wasm_isolation, &shared->wasm_isolation);
   if (s.access_log != "off" && shared->access_log_fd < 0) {
     WG_LOG(Error, "cannot open access log '%s'", s.access_log.c_str());
     return 1;
@@ -295,6 +306,17 @@ int cmd_start(int argc, char** argv) {
     WG_LOG(Warn, "demo upstream could not listen on 127.0.0.1:8002 (already running?)");
   }
 
+
+  // The admin listener: /metrics (filter metrics and per-filter counters)
+  // and /status so far; the rest of Kong's Admin API comes later.
+  wg::admin::AdminServer admin;
+  if (s.admin_listen != "off") {
+    std::string error;
+    if (!admin.start(s.admin_listen, &error)) {
+      WG_LOG(Error, "admin listener %s: %s", s.admin_listen.c_str(), error.c_str());
+      return 1;
+    }
+  }
 
   std::vector<std::unique_ptr<wg::core::Worker>> workers;
   for (int i = 0; i < s.workers; ++i) {
@@ -305,9 +327,7 @@ int cmd_start(int argc, char** argv) {
   wg::upstream::HealthChecker checker(shared->snapshots);
   checker.start();
   WG_LOG(Notice, "wasmgate " WASMGATE_VERSION " ready on %s (%d workers)", s.proxy_listen.c_str(), s.workers);
-  if (s.admin_listen != "off") {
-    WG_LOG(Info, "admin listener %s: the Admin API is not implemented yet", s.admin_listen.c_str());
-  }
+  if (s.admin_listen != "off") WG_LOG(Notice, "admin listener on %s (/metrics, /status)", s.admin_listen.c_str());
 
   for (;;) {
     int sig = 0;
@@ -326,6 +346,7 @@ int cmd_start(int argc, char** argv) {
   }
   for (auto& w : workers) w->join();
   checker.stop();
+  admin.stop();
   WG_LOG(Notice, "wasmgate stopped");
   return 0;
 }

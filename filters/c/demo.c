@@ -9,28 +9,54 @@
  */
 #include "proxy_wasm.h"
 
-static char* header_value = 0;
+/* One instance serves every configuration of the filter (one root context
+ * each), so the value is kept per root, and each request finds its root's. */
+#define MAX_ROOTS 64
+static uint32_t root_ids[MAX_ROOTS];
+static char* root_values[MAX_ROOTS];
+static uint32_t http_roots[4096];  /* context id % 4096 -> its root */
+
+static const char* value_of(uint32_t root) {
+  for (int i = 0; i < MAX_ROOTS; ++i) {
+    if (root_ids[i] == root && root_values[i]) return root_values[i];
+  }
+  return "on";
+}
+
+PW_EXPORT(proxy_on_context_create) void proxy_on_context_create(uint32_t ctx, uint32_t root) {
+  if (root != 0) http_roots[ctx % 4096] = root;
+}
 
 PW_EXPORT(proxy_on_configure) uint32_t proxy_on_configure(uint32_t root, uint32_t size) {
-  (void)root;
   (void)size;
-  free(header_value);
-  header_value = pw_get_configuration(0);
-  if (strcmp(header_value, "reject") == 0) return 0;
-  if (header_value[0] == 0) {
-    free(header_value);
-    header_value = strdup("on");
+  char* value = pw_get_configuration(0);
+  if (strcmp(value, "reject") == 0) {
+    free(value);
+    return 0;
   }
-  return 1;
+  if (value[0] == 0) {
+    free(value);
+    value = strdup("on");
+  }
+  for (int i = 0; i < MAX_ROOTS; ++i) {
+    if (root_ids[i] == root || root_ids[i] == 0) {
+      free(root_values[i]);
+      root_ids[i] = root;
+      root_values[i] = value;
+      return 1;
+    }
+  }
+  free(value);
+  return 0;
 }
 
 /* Matches anywhere in the path, so it works behind any route prefix. */
 static int has_part(const char* s, const char* part) { return strstr(s, part) != 0; }
 
 PW_EXPORT(proxy_on_request_headers) uint32_t proxy_on_request_headers(uint32_t ctx, uint32_t n, uint32_t eos) {
-  (void)ctx;
   (void)n;
   (void)eos;
+  const char* header_value = value_of(http_roots[ctx % 4096]);
   char* path = pw_get_header(PW_REQUEST_HEADERS, ":path");
   if (path == 0) return PW_CONTINUE;
   if (has_part(path, "/wasm/deny")) {
@@ -55,9 +81,9 @@ PW_EXPORT(proxy_on_request_headers) uint32_t proxy_on_request_headers(uint32_t c
 }
 
 PW_EXPORT(proxy_on_response_headers) uint32_t proxy_on_response_headers(uint32_t ctx, uint32_t n, uint32_t eos) {
-  (void)ctx;
   (void)n;
   (void)eos;
+  const char* header_value = value_of(http_roots[ctx % 4096]);
   pw_replace_header(PW_RESPONSE_HEADERS, "x-wasm-filter", header_value);
   return PW_CONTINUE;
 }

@@ -24,6 +24,8 @@ struct Settings {
   std::string wasm_cache_dir = "/var/cache/wasmgate/compiled";
   int wasm_budget_ms = 100;      // per call into a filter
   int wasm_memory_mb = 64;       // per filter instance
+  std::string wasm_isolation = "none";
+  int wasm_max_body_mb = 64;     // body a filter chain may buffer, per request and direction
 };
 
 }  // namespace wg::core

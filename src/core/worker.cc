@@ -23,7 +23,9 @@ Worker::Worker(Shared& shared, int index)
       index_(index),
       buffers_(std::max<size_t>(16384, shared.settings.max_header_size + 1024)),
       pool_(loop_, buffers_),
-      filters_(shared.wasm_limits) {
+      filters_(shared.wasm_limits, shared.wasm_isolation),
+      http_calls_(*this) {
+  filters_.set_hooks(&http_calls_);
   access_log_.init(shared.access_log_fd, shared.settings.access_log_format == "json");
 }
 
@@ -129,18 +131,24 @@ void Worker::begin_drain() {
 void Worker::run() {
   snapshot_ = shared_.snapshots.get();
   snapshot_generation_ = snapshot_->generation;
+  filters_.prepare(snapshot_->filters);
   loop_.add(listen_fd_, this, EPOLLIN | EPOLLET);
   accept_all();
   uint64_t drain_deadline = 0;
+  uint64_t wait_ms = kSweepIntervalMs;
   for (;;) {
-    loop_.run_once(static_cast<int>(kSweepIntervalMs));
+    loop_.run_once(static_cast<int>(wait_ms));
     // A new config applies to requests that start from now on.
     if (shared_.snapshots.generation() != snapshot_generation_) {
       snapshot_ = shared_.snapshots.get();
       snapshot_generation_ = snapshot_->generation;
       balancer_states_.clear();
+      filters_.prepare(snapshot_->filters);
     }
     const uint64_t now = loop_.now_ms();
+    // Wasm: answers to http_calls, then ticks and queues.
+    http_calls_.run(now);
+    wait_ms = filters_.run_timers(now, kSweepIntervalMs);
     if (now >= next_sweep_ms_) {
       sweep_timeouts();
       next_sweep_ms_ = now + kSweepIntervalMs;

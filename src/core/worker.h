@@ -13,6 +13,7 @@
 #include "core/event_loop.h"
 #include "core/settings.h"
 #include "proxy/access_log.h"
+#include "proxy/http_calls.h"
 #include "upstream/pool.h"
 #include "wasm/filters.h"
 
@@ -29,6 +30,7 @@ struct Shared {
   std::atomic<bool> draining{false};
   int access_log_fd = -1;  // -1: off
   wasm::Limits wasm_limits;  // from the --wasm-* flags
+  wasm::Isolation wasm_isolation = wasm::Isolation::None;
 };
 
 class Worker final : public IoHandler {
@@ -72,6 +74,7 @@ class Worker final : public IoHandler {
   upstream::Pool pool_;
   proxy::AccessLog access_log_;
   wasm::WorkerFilters filters_;
+  proxy::HttpCalls http_calls_;
   std::shared_ptr<const config::Snapshot> snapshot_;
   uint64_t snapshot_generation_ = 0;
   std::vector<upstream::BalancerState> balancer_states_;

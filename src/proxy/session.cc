@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "core/worker.h"
+#include "proxy/wire.h"
 #include "router/normalize.h"
 
 namespace wg::proxy {
@@ -23,31 +24,11 @@ namespace {
 constexpr std::string_view kMsgBadGateway = "An invalid response was received from the upstream server";
 constexpr std::string_view kMsgTimeout = "The upstream server is timed out";
 constexpr uint64_t kLingerMs = 2000;
-#define kServerToken "wasmgate/" WASMGATE_VERSION
-
-void append_uint(std::string& out, uint64_t v) {
-  char tmp[24];
-  char* p = tmp + sizeof tmp;
-  do {
-    *--p = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  out.append(p, static_cast<size_t>(tmp + sizeof tmp - p));
-}
-
-void append_header(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": ", 2);
-  out.append(value);
-  out.append("\r\n", 2);
-}
 
 // RFC 9110 9.2.2: methods that can be retried after a failure mid-exchange.
 bool idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" || m == "TRACE";
 }
-
-bool would_block(ssize_t n) { return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK); }
 
 // URL-decodes a query component ('+' is a space); false on a bad escape.
 bool percent_decode(std::string_view in, std::string* out) {
@@ -72,42 +53,6 @@ bool percent_decode(std::string_view in, std::string* out) {
 
 }  // namespace
 
-// ---------------------------------------------------------------- framing
-
-void BodyFramer::start(http::BodyKind k, uint64_t length) {
-  kind = k;
-  remaining = length;
-  chunked.reset();
-  done = k == http::BodyKind::None || (k == http::BodyKind::Length && length == 0);
-}
-
-size_t BodyFramer::claim(const char* data, size_t len, bool* error) {
-  if (done || len == 0) return 0;
-  switch (kind) {
-    case http::BodyKind::Length: {
-      size_t n = len < remaining ? len : static_cast<size_t>(remaining);
-      remaining -= n;
-      if (remaining == 0) done = true;
-      return n;
-    }
-    case http::BodyKind::Chunked: {
-      size_t n = 0;
-      auto r = chunked.scan(data, len, &n);
-      if (r == http::ChunkedScanner::Result::Error) {
-        *error = true;
-        return 0;
-      }
-      if (r == http::ChunkedScanner::Result::Done) done = true;
-      return n;
-    }
-    case http::BodyKind::UntilClose:
-      return len;  // ends when the upstream closes
-    case http::BodyKind::None:
-      break;
-  }
-  return 0;
-}
-
 // ---------------------------------------------------------------- lifecycle
 
 void Session::open(core::Worker* worker, int fd, const sockaddr_storage& peer) {
@@ -126,9 +71,13 @@ void Session::open(core::Worker* worker, int fd, const sockaddr_storage& peer) {
   state_ = State::ReadHead;
   close_after_ = false;
   if (peer.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, client_ip_, sizeof client_ip_);
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&peer);
+    inet_ntop(AF_INET, &v4->sin_addr, client_ip_, sizeof client_ip_);
+    client_port_ = ntohs(v4->sin_port);
   } else {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, client_ip_, sizeof client_ip_);
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&peer);
+    inet_ntop(AF_INET6, &v6->sin6_addr, client_ip_, sizeof client_ip_);
+    client_port_ = ntohs(v6->sin6_port);
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -190,9 +139,11 @@ void Session::drive() {
         progress = step_read_head();
         break;
       case State::Proxy:
-        progress = step_send_request();
+        progress = req_chain_.active ? step_send_filtered_request() : step_send_request();
         if (!closed && state_ == State::Proxy) progress |= step_receive_response();
         break;
+      case State::FilterWait:
+        break;  // a filter resumes it (on_filter_wakeup)
       case State::LocalReply:
         progress = flush_client_out();
         if (!closed && client_out_off_ == client_out_.size()) {
@@ -314,15 +265,33 @@ void Session::begin_request() {
   req_body_.start(req_.body, req_.content_length);
   expect_continue_ = req_.expect_continue && req_.minor_version >= 1 && !req_body_.done;
 
+  filter_wait_ = FilterWaitOn::None;
+  req_chain_.reset(false);
+  resp_chain_.reset(true);
   bool routed = route_request();
-  // The head's bytes are no longer needed: everything used later was copied.
+  // The head's bytes are no longer needed once the upstream head is built:
+  // everything used later was copied. (While a filter holds the request
+  // headers nothing is read, so the views stay valid until it resumes.)
   in_.consume(req_.head_len);
   if (!routed) return;
+  if (filter_wait_ != FilterWaitOn::None) {
+    state_ = State::FilterWait;
+    return;
+  }
+  start_upstream();
+}
+
+void Session::start_upstream() {
   if (expect_continue_ && in_.empty()) {
     client_out_.append("HTTP/1.1 100 Continue\r\n\r\n");
   }
   state_ = State::Proxy;
   connect_upstream();
+}
+
+void Session::finish_request_head() {
+  log_upstream_uri_.assign(scratch_upstream_path_);
+  build_upstream_head(scratch_upstream_path_);
 }
 
 bool Session::route_request() {
@@ -375,9 +344,12 @@ bool Session::route_request() {
     scratch_upstream_path_.push_back('?');
     scratch_upstream_path_.append(req_.query);
   }
-  if (!snap_->filters.by_route[route_].empty() && !run_request_filters()) return false;
-  log_upstream_uri_.assign(scratch_upstream_path_);
-  build_upstream_head(scratch_upstream_path_);
+  if (!snap_->filters.by_route[route_].empty()) {
+    FilterStep step = run_request_filters(0);
+    if (step == FilterStep::Ended) return false;
+    if (step == FilterStep::Paused) return true;
+  }
+  finish_request_head();
   return true;
 }
 
@@ -453,7 +425,10 @@ void Session::build_upstream_head(std::string_view upstream_path) {
     }
     append_header(h, hd.name, hd.value);
   }
-  if (req_.body == http::BodyKind::Length) {
+  // A body that goes through the filters gets its framing when the chain
+  // first lets bytes out (frame_request_output).
+  if (req_chain_.active) {
+  } else if (req_.body == http::BodyKind::Length) {
     h.append("Content-Length: ");
     append_uint(h, req_.content_length);
     h.append("\r\n");
@@ -593,20 +568,27 @@ void Session::upstream_failed(int status, bool retryable, shared::Outcome outcom
   local_reply(status, status == 504 ? kMsgTimeout : kMsgBadGateway, close_after_ || !req_body_.done);
 }
 
+// 1 when the upstream connection is up, 0 while connecting, -1 when the
+// connect failed (the try was handed to upstream_failed).
+int Session::upstream_connected() {
+  if (up_->connected) return 1;
+  if (!up_->writable) return 0;
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(up_->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) {
+    WG_LOG(Warn, "connect to %s failed: %s", up_->endpoint.c_str(), strerror(err));
+    upstream_failed(502, true, shared::Outcome::TcpFailure);
+    return -1;
+  }
+  up_->connected = true;
+  return 1;
+}
+
 bool Session::step_send_request() {
   if (up_ == nullptr || req_done_) return false;
-  if (!up_->connected) {
-    if (!up_->writable) return false;
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(up_->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
-      WG_LOG(Warn, "connect to %s failed: %s", up_->endpoint.c_str(), strerror(err));
-      upstream_failed(502, true, shared::Outcome::TcpFailure);
-      return true;
-    }
-    up_->connected = true;
-  }
+  int up = upstream_connected();
+  if (up <= 0) return up < 0;
   bool progress = false;
   bool framing_error = false;
   for (;;) {
@@ -734,7 +716,15 @@ bool Session::parse_response_head() {
     status_ = resp_.status;
     report_passive(shared::Outcome::Success, resp_.status);
     resp_body_.start(head_request_ ? http::BodyKind::None : resp_.body, resp_.content_length);
-    if (!wctx_.empty() && !run_response_filters()) return true;  // the filter answered instead
+    if (!wctx_.empty()) {
+      FilterStep step = run_response_filters(0);  // copies the head first
+      if (step == FilterStep::Ended) return true;  // the upstream connection is gone
+      b.consume(resp_.head_len);
+      resp_head_done_ = true;
+      if (step == FilterStep::Paused) state_ = State::FilterWait;
+      if (step == FilterStep::Go) after_response_filters();
+      return true;
+    }
     build_client_head();
     b.consume(resp_.head_len);
     resp_head_done_ = true;
@@ -743,25 +733,36 @@ bool Session::parse_response_head() {
   }
 }
 
-void Session::build_client_head() {
+// The client's response head. With filters, the headers (and the status)
+// are the ones they left; framing is the upstream's unless the body went
+// through the filter chain.
+void Session::build_client_head(Framing framing, uint64_t length) {
   std::string& o = client_out_;
-  o.append(log_minor_ == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  append_uint(o, static_cast<uint64_t>(resp_.status));
-  o.push_back(' ');
-  o.append(resp_.reason.empty() ? http::reason_phrase(resp_.status) : resp_.reason);
-  o.append("\r\n");
+  int status = resp_.status;
+  std::string_view reason = resp_.reason;
   const http::Header* headers = resp_.headers;
   size_t num_headers = resp_.num_headers;
   if (!wctx_.empty()) {
     filtered_.clear();
     for (const auto& [name, value] : wstream_.response_headers) {
-      if (!name.empty() && name[0] != ':') filtered_.push_back({name, value, http::classify_header(name), false});
+      if (name == ":status") {
+        int st = std::atoi(value.c_str());
+        if (st >= 100 && st <= 999 && st != status) status = st;
+      } else if (!name.empty() && name[0] != ':') {
+        filtered_.push_back({name, value, http::classify_header(name), false});
+      }
     }
     headers = filtered_.data();
     num_headers = filtered_.size();
+    reason = {};  // the upstream's bytes are gone; and the status may be new
   }
+  o.append(log_minor_ == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_uint(o, static_cast<uint64_t>(status));
+  o.push_back(' ');
+  o.append(reason.empty() ? http::reason_phrase(status) : reason);
+  o.append("\r\n");
   std::string_view via;
-  bool has_server = false;
+  bool has_server = false, has_length = false;
   for (size_t i = 0; i < num_headers; ++i) {
     const http::Header& hd = headers[i];
     if (hd.hop_by_hop) continue;
@@ -769,12 +770,37 @@ void Session::build_client_head() {
       via = hd.value;
       continue;
     }
+    if (hd.id == http::HeaderId::ContentLength) {
+      if (framing != Framing::Upstream) continue;  // ours replaces it
+      has_length = true;
+    }
     if (hd.id == http::HeaderId::Server) has_server = true;
     append_header(o, hd.name, hd.value);
   }
   if (!set_cookie_.empty()) o.append(set_cookie_);
-  if (resp_body_.kind == http::BodyKind::Chunked) o.append("Transfer-Encoding: chunked\r\n");
-  if (resp_body_.kind == http::BodyKind::UntilClose) close_after_ = true;
+  switch (framing) {
+    case Framing::Upstream:
+      if (resp_body_.kind == http::BodyKind::Chunked) o.append("Transfer-Encoding: chunked\r\n");
+      if (resp_body_.kind == http::BodyKind::UntilClose) close_after_ = true;
+      // A filter removed Content-Length from a body it let through as is.
+      if (resp_body_.kind == http::BodyKind::Length && !has_length && !wctx_.empty()) {
+        o.append("Content-Length: ");
+        append_uint(o, resp_.content_length);
+        o.append("\r\n");
+      }
+      break;
+    case Framing::Length:
+      o.append("Content-Length: ");
+      append_uint(o, length);
+      o.append("\r\n");
+      break;
+    case Framing::Chunked:
+      o.append("Transfer-Encoding: chunked\r\n");
+      break;
+    case Framing::Close:
+      close_after_ = true;
+      break;
+  }
   if (worker_->draining()) close_after_ = true;
   uint64_t upstream_ms = t_upstream_head_ - t_upstream_start_;
   o.append("X-Kong-Upstream-Latency: ");
@@ -807,7 +833,16 @@ bool Session::step_receive_response() {
       continue;
     }
     core::Buffer& b = up_->in;
-    if (resp_head_done_) {
+    if (resp_head_done_ && resp_chain_.active) {
+      int r = pump_response_chain(b);
+      if (r < 0) return true;  // ended, or the session moved on
+      if (r == 2) return progress;  // a filter holds the end of the body
+      if (r == 1) {
+        progress = true;
+        continue;
+      }
+      // else: read more below
+    } else if (resp_head_done_) {
       if (resp_body_ready_ > 0) {
         if (!writable_) return progress;
         ssize_t n = ::write(fd_, b.data + b.start, resp_body_ready_);
@@ -891,122 +926,6 @@ bool Session::step_receive_response() {
     close();
     return true;
   }
-}
-
-// ---------------------------------------------------------------- wasm filters
-
-// Runs the route's filters on the request headers (Proxy-Wasm
-// on_request_headers), in chain order. False when the exchange ended here:
-// a filter answered, or failed (500).
-bool Session::run_request_filters() {
-  const auto& chain = snap_->filters.by_route[route_];
-  wasm::HttpStream& s = wstream_;
-  s.request_headers.clear();
-  s.response_headers.clear();
-  s.response_phase = false;
-  s.local_reply = false;
-  s.request_headers.emplace_back(":method", std::string(req_.method));
-  s.request_headers.emplace_back(":path", std::string(req_.target));
-  s.request_headers.emplace_back(":authority", std::string(req_.host));
-  s.request_headers.emplace_back(":scheme", "http");
-  for (size_t i = 0; i < req_.num_headers; ++i) {
-    const http::Header& hd = req_.headers[i];
-    if (hd.hop_by_hop || hd.id == http::HeaderId::Host) continue;
-    s.request_headers.emplace_back(std::string(hd.name), std::string(hd.value));
-  }
-  s.client_ip = client_ip_;
-  const config::Route& route = snap_->decl.routes[route_];
-  s.route_name = route.name;
-  s.service_name = service_->cfg.name;
-  s.protocol = req_.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
-  for (const auto& ref : chain) {
-    auto h = worker_->filters().get(ref);
-    if (!h.vm) {
-      local_reply(500, "An unexpected error occurred", close_after_ || !req_body_.done);
-      return false;
-    }
-    uint32_t ctx = h.vm->create_http_context(h.root);
-    wctx_.push_back({h.vm, ctx, &ref});
-    wasm::Action a = h.vm->on_request_headers(ctx, s, req_body_.done);
-    if (!filter_outcome(a, ref)) return false;
-  }
-  return true;
-}
-
-// Runs on_response_headers over the upstream's head. False when a filter
-// answered instead, or failed; the upstream connection is then dropped.
-bool Session::run_response_filters() {
-  wasm::HttpStream& s = wstream_;
-  s.response_phase = true;
-  s.response_headers.clear();
-  s.response_headers.emplace_back(":status", std::to_string(resp_.status));
-  for (size_t i = 0; i < resp_.num_headers; ++i) {
-    const http::Header& hd = resp_.headers[i];
-    if (hd.hop_by_hop) continue;
-    s.response_headers.emplace_back(std::string(hd.name), std::string(hd.value));
-  }
-  for (const auto& w : wctx_) {
-    wasm::Action a = w.vm->on_response_headers(w.ctx, s, resp_body_.done);
-    if (!filter_outcome(a, *w.ref)) {
-      release_upstream(false);
-      return false;
-    }
-  }
-  return true;
-}
-
-// What a filter callback's result means for the exchange.
-bool Session::filter_outcome(wasm::Action a, const wasm::FilterRef& ref) {
-  if (a == wasm::Action::Fail) {
-    for (const auto& w : wctx_) {
-      if (w.ref == &ref) WG_LOG(Error, "filter %s failed this request: %s", ref.name.c_str(), w.vm->last_error().c_str());
-    }
-    local_reply(500, "An unexpected error occurred", close_after_ || !req_body_.done);
-    return false;
-  }
-  if (wstream_.local_reply) {
-    filter_reply();
-    return false;
-  }
-  if (a == wasm::Action::Pause) {
-    WG_LOG(Warn, "filter %s paused the stream; pausing is not supported yet, continuing", ref.name.c_str());
-  }
-  return true;
-}
-
-// The answer a filter asked for with proxy_send_local_response.
-void Session::filter_reply() {
-  const wasm::HttpStream& s = wstream_;
-  close_after_ = close_after_ || !req_body_.done;
-  status_ = s.local_status;
-  std::string& o = client_out_;
-  o.append(log_minor_ == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  append_uint(o, static_cast<uint64_t>(s.local_status));
-  o.push_back(' ');
-  o.append(http::reason_phrase(s.local_status));
-  o.append("\r\n");
-  for (const auto& [k, v] : s.local_headers) {
-    if (http::iequals(k, "content-length") || http::iequals(k, "transfer-encoding") || http::iequals(k, "connection"))
-      continue;
-    append_header(o, k, v);
-  }
-  o.append("Content-Length: ");
-  append_uint(o, s.local_body.size());
-  o.append("\r\nServer: " kServerToken "\r\n");
-  if (close_after_) o.append("Connection: close\r\n");
-  o.append("\r\n");
-  if (!head_request_) o.append(s.local_body);
-  resp_started_ = true;
-  state_ = State::LocalReply;
-}
-
-// Proxy-Wasm on_log, on_done and on_delete for each filter context.
-void Session::end_filters() {
-  for (const auto& w : wctx_) {
-    w.vm->on_log(w.ctx, wstream_);
-    w.vm->on_done_and_delete(w.ctx, wstream_);
-  }
-  wctx_.clear();
 }
 
 // ---------------------------------------------------------------- endings
@@ -1238,6 +1157,7 @@ void Session::update_deadline() {
       }
       break;
     }
+    case State::FilterWait:
     case State::LocalReply:
       break;
     case State::Closing:
@@ -1254,6 +1174,14 @@ void Session::check_timeout(uint64_t now_ms) {
     case State::Closing:
       close();
       return;
+    case State::FilterWait:
+      WG_LOG(Warn, "a filter paused the request and did not resume it in time");
+      if (resp_started_) {
+        close();
+        return;
+      }
+      local_reply(500, "An unexpected error occurred", true);
+      break;
     case State::Proxy:
       if (up_ != nullptr && !up_->connected) {
         WG_LOG(Warn, "connect to %s timed out", up_->endpoint.c_str());

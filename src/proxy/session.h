@@ -16,9 +16,9 @@
 #include "config/snapshot.h"
 #include "core/buffer.h"
 #include "core/event_loop.h"
-#include "http/chunked.h"
 #include "http/message.h"
 #include "http/parser.h"
+#include "proxy/body_framer.h"
 #include "proxy/phases.h"
 #include "router/router.h"
 #include "shared/health.h"
@@ -32,25 +32,15 @@ class Worker;
 
 namespace wg::proxy {
 
-// Tracks where a body ends inside a stream of bytes.
-struct BodyFramer {
-  http::BodyKind kind = http::BodyKind::None;
-  uint64_t remaining = 0;  // for Length
-  http::ChunkedScanner chunked;
-  bool done = true;
-
-  void start(http::BodyKind k, uint64_t length);
-  // Claims body bytes from data[0, len): returns how many belong to the body.
-  // Sets *error on framing errors; done becomes true at the end of the body.
-  size_t claim(const char* data, size_t len, bool* error);
-};
-
-class Session final : public core::IoHandler, public upstream::ConnOwner {
+class Session final : public core::IoHandler, public upstream::ConnOwner, public wasm::StreamOwner {
  public:
   Session() = default;
   void open(core::Worker* worker, int fd, const sockaddr_storage& peer);
   void on_io(uint32_t events) override;
   void on_upstream_io() override;
+  // A filter resumed or answered this request from a callback the session
+  // did not drive (an http_call response, a tick, a queue).
+  void on_filter_wakeup() override;
   // Called by the worker's periodic sweep.
   void check_timeout(uint64_t now_ms);
   // Close now if idle between requests (used when draining).
@@ -63,7 +53,13 @@ class Session final : public core::IoHandler, public upstream::ConnOwner {
   bool closed = false;
 
  private:
-  enum class State : uint8_t { ReadHead, Proxy, LocalReply, Closing };
+  // FilterWait: a filter paused the request or response headers and has not
+  // resumed them yet.
+  enum class State : uint8_t { ReadHead, Proxy, FilterWait, LocalReply, Closing };
+  // How the client learns where the response body ends.
+  enum class Framing : uint8_t { Upstream, Length, Chunked, Close };
+  // Result of running filters over a phase.
+  enum class FilterStep : uint8_t { Go, Paused, Ended };
 
   void drive();
   bool step_read_head();
@@ -76,18 +72,29 @@ class Session final : public core::IoHandler, public upstream::ConnOwner {
   bool pick_peer();
   std::string_view host_for_peer() const;
   void connect_upstream();
-  bool run_request_filters();
-  bool run_response_filters();
+  void finish_request_head();
+  void start_upstream();
+  FilterStep run_request_filters(size_t from);
+  FilterStep run_response_filters(size_t from);
+  void after_response_filters();
   bool filter_outcome(wasm::Action a, const wasm::FilterRef& ref);
   void filter_reply();
   void end_filters();
+  struct BodyChain;
+  FilterStep feed_body(BodyChain& c, size_t from, std::string data, bool eos);
+  bool step_send_filtered_request();
+  bool frame_request_output();
+  int pump_response_chain(core::Buffer& b);
+  void frame_response_output();
+  void resume_body(BodyChain& c);
   void report_passive(shared::Outcome outcome, int status);
   void finish_peer();
   void upstream_failed(int status, bool retryable, shared::Outcome outcome);
+  int upstream_connected();
   bool step_send_request();
   bool step_receive_response();
   bool parse_response_head();
-  void build_client_head();
+  void build_client_head(Framing framing = Framing::Upstream, uint64_t length = 0);
   bool flush_client_out();
   void finish_exchange();
   void local_reply(int status, std::string_view message, bool close_after, std::string_view extra_headers = {});
@@ -104,6 +111,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner {
   bool peer_closed_ = false;
   bool hup_seen_ = false;  // the peer's close (or an error) was signalled
   char client_ip_[46] = {0};
+  uint16_t client_port_ = 0;
   State state_ = State::ReadHead;
   uint64_t deadline_ = 0;
 
@@ -142,6 +150,27 @@ class Session final : public core::IoHandler, public upstream::ConnOwner {
   };
   std::vector<FilterContext> wctx_;
   wasm::HttpStream wstream_;
+  enum class FilterWaitOn : uint8_t { None, RequestHeaders, ResponseHeaders };
+  FilterWaitOn filter_wait_ = FilterWaitOn::None;
+  size_t filter_next_ = 0;  // the filter to run next when the paused phase resumes
+  // One direction's body through the filter chain (when a filter has a body
+  // callback). Decoded payload goes in, the chain's output comes out and is
+  // framed for the wire (Content-Length when the chain let the whole body
+  // through before the head left, chunked otherwise).
+  struct BodyChain {
+    bool active = false;
+    bool response = false;
+    std::vector<std::string> held;  // per filter: what it buffered so far
+    size_t paused_at = SIZE_MAX;    // filter holding the end of the body until it resumes
+    bool eos_in = false;            // the whole body entered the chain
+    bool eos_out = false;           // ... and left it
+    bool final_framed = false;      // the body's end was written for the wire
+    std::string out;                // left the chain, not framed yet
+    bool head_released = false;     // the head (with its framing) was queued for the wire
+    bool chunked = false;
+    void reset(bool is_response);
+  };
+  BodyChain req_chain_, resp_chain_;
   std::vector<http::Header> filtered_;  // header views over wstream_, for building heads
   int route_ = -1;
   router::Match match_;         // route match, with regex captures for later phases

@@ -2,10 +2,12 @@
 
 #include <dirent.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "core/log.h"
+#include "wasm/shared_state.h"
 
 namespace wg::wasm {
 
@@ -109,8 +111,26 @@ FilterPlan build_plan(const config::Declarative& decl, const Limits& limits, std
   return plan;
 }
 
+bool parse_isolation(const std::string& s, Isolation* out) {
+  if (s == "none") {
+    *out = Isolation::None;
+  } else if (s == "filter") {
+    *out = Isolation::Filter;
+  } else if (s == "stream") {
+    *out = Isolation::Stream;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string WorkerFilters::entry_key(const FilterRef& f) const {
+  return isolation_ == Isolation::Filter ? f.key : f.module->hash();
+}
+
 WorkerFilters::Handle WorkerFilters::get(const FilterRef& f) {
-  Entry& e = by_module_[f.module->hash()];
+  Entry scratch;
+  Entry& e = isolation_ == Isolation::Stream ? scratch : entries_[entry_key(f)];
   if (e.vm && e.vm->broken()) {
     // Replace the instance that trapped; its other requests already failed.
     e.vm.reset();
@@ -118,11 +138,13 @@ WorkerFilters::Handle WorkerFilters::get(const FilterRef& f) {
   }
   if (!e.vm) {
     std::string error;
-    e.vm = FilterVm::create(f.module, limits_, &error);
-    if (!e.vm) {
+    std::unique_ptr<FilterVm> vm = FilterVm::create(f.module, limits_, &error);
+    if (!vm) {
       WG_LOG(Error, "filter %s: cannot instantiate: %s", f.name.c_str(), error.c_str());
       return {};
     }
+    vm->set_hooks(hooks_);
+    e.vm = std::shared_ptr<FilterVm>(vm.release());
   }
   auto it = e.roots.find(f.key);
   if (it == e.roots.end()) {
@@ -135,6 +157,66 @@ WorkerFilters::Handle WorkerFilters::get(const FilterRef& f) {
     it = e.roots.emplace(f.key, root).first;
   }
   return {e.vm, it->second};
+}
+
+void WorkerFilters::prepare(const FilterPlan& plan) {
+  if (isolation_ == Isolation::Stream) return;  // nothing outlives a request
+  std::unordered_map<std::string, bool> live;
+  for (const auto& chain : plan.by_route) {
+    for (const auto& f : chain) {
+      if (live.emplace(f.key, true).second) get(f);
+    }
+  }
+  for (auto& [key, e] : entries_) {
+    if (!e.vm) continue;
+    for (auto it = e.roots.begin(); it != e.roots.end();) {
+      if (live.count(it->first)) {
+        ++it;
+        continue;
+      }
+      // A root of an older config: no more ticks or queue deliveries.
+      uint32_t root = it->second;
+      auto& ticks = e.vm->tick_timers();
+      std::erase_if(ticks, [root](const FilterVm::TickTimer& t) { return t.root == root; });
+      auto& queues = e.vm->queue_registrations();
+      std::erase_if(queues, [root](const FilterVm::QueueRegistration& q) { return q.root == root; });
+      it = e.roots.erase(it);
+    }
+  }
+}
+
+uint64_t WorkerFilters::run_timers(uint64_t now_ms, uint64_t max_wait_ms) {
+  uint64_t wait = max_wait_ms;
+  // Callbacks may resume requests, which may ask for VMs: work on a copy.
+  std::vector<std::shared_ptr<FilterVm>> vms;
+  for (auto& [key, e] : entries_) {
+    if (e.vm && !e.vm->broken() && (!e.vm->tick_timers().empty() || !e.vm->queue_registrations().empty())) {
+      vms.push_back(e.vm);
+    }
+  }
+  for (auto& vm : vms) {
+    for (size_t i = 0; i < vm->tick_timers().size(); ++i) {
+      FilterVm::TickTimer t = vm->tick_timers()[i];
+      if (t.next_ms == 0) t.next_ms = now_ms + t.period_ms;
+      if (now_ms >= t.next_ms) {
+        t.next_ms = now_ms + t.period_ms;
+        vm->tick_timers()[i].next_ms = t.next_ms;
+        vm->on_tick(t.root);
+        if (vm->broken()) break;
+      } else {
+        vm->tick_timers()[i].next_ms = t.next_ms;
+      }
+      wait = std::min(wait, t.next_ms - now_ms);
+    }
+    for (size_t i = 0; i < vm->queue_registrations().size() && !vm->broken(); ++i) {
+      FilterVm::QueueRegistration& q = vm->queue_registrations()[i];
+      uint64_t n = SharedQueues::instance().enqueued(q.queue_id);
+      if (n == q.seen) continue;
+      q.seen = n;
+      vm->on_queue_ready(q.root, q.queue_id);
+    }
+  }
+  return wait;
 }
 
 }  // namespace wg::wasm

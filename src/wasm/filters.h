@@ -46,25 +46,42 @@ class FilterRegistry {
 // chain, the filter and the reason.
 FilterPlan build_plan(const config::Declarative& decl, const Limits& limits, std::vector<std::string>* errors);
 
-// One worker's instances: one VM per module (isolation "none"), one root
-// context per (filter, config). A VM that trapped is replaced on next use.
+// How filter instances are shared, as ngx_wasm_module's
+// proxy_wasm_isolation: "none" one VM per module per worker (the default),
+// "filter" one per filter configuration, "stream" a fresh VM per request.
+enum class Isolation { None, Filter, Stream };
+bool parse_isolation(const std::string& s, Isolation* out);
+
+// One worker's instances, with one root context per (filter, config). A VM
+// that trapped is replaced on next use. Also runs the VMs' timers and
+// delivers their queues, from the worker's loop.
 class WorkerFilters {
  public:
-  explicit WorkerFilters(const Limits& limits) : limits_(limits) {}
+  WorkerFilters(const Limits& limits, Isolation isolation) : limits_(limits), isolation_(isolation) {}
+  void set_hooks(WorkerHooks* hooks) { hooks_ = hooks; }
   struct Handle {
     std::shared_ptr<FilterVm> vm;  // shared: requests keep a replaced VM alive until they end
     uint32_t root = 0;
   };
   // nullptr vm when the filter cannot be instantiated (logged).
   Handle get(const FilterRef& f);
+  // A new config: start every filter it uses now (their ticks and queues
+  // run without waiting for a request), and retire roots it dropped.
+  void prepare(const FilterPlan& plan);
+  // Due ticks and queues with new items; returns ms until the next tick
+  // (or max_wait_ms).
+  uint64_t run_timers(uint64_t now_ms, uint64_t max_wait_ms);
 
  private:
   struct Entry {
     std::shared_ptr<FilterVm> vm;
     std::unordered_map<std::string, uint32_t> roots;
   };
+  std::string entry_key(const FilterRef& f) const;
   Limits limits_;
-  std::unordered_map<std::string, Entry> by_module_;
+  Isolation isolation_;
+  WorkerHooks* hooks_ = nullptr;
+  std::unordered_map<std::string, Entry> entries_;
 };
 
 }  // namespace wg::wasm

@@ -10,6 +10,8 @@
 
 #include "core/log.h"
 #include "http/message.h"
+#include "shared/metrics.h"
+#include "wasm/shared_state.h"
 
 namespace wg::wasm {
 namespace {
@@ -28,21 +30,6 @@ enum Status : uint32_t {
 
 // WASI errno values.
 constexpr uint32_t kWasiSuccess = 0, kWasiBadf = 8, kWasiInval = 28, kWasiNosys = 52;
-
-// Shared data: one store for the whole process (every worker's VMs see it).
-struct SharedData {
-  std::mutex mu;
-  struct Entry {
-    std::string value;
-    uint32_t cas = 0;
-  };
-  std::unordered_map<std::string, Entry> entries;
-  uint32_t next_cas = 1;
-  static SharedData& instance() {
-    static SharedData d;
-    return d;
-  }
-};
 
 std::string serialize_pairs(const HeaderList& list) {
   std::string out;
@@ -81,6 +68,12 @@ bool parse_pairs(std::string_view data, HeaderList* out) {
     out->emplace_back(std::move(k), std::move(v));
   }
   return true;
+}
+
+uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 uint64_t realtime_ns() {
@@ -136,10 +129,13 @@ struct HostCalls {
                : kInvalidMemoryAccess;
   }
 
+  // Header maps: 0 request, 2 response, 6 the http_call response being
+  // delivered. Trailers (1, 3, 7) and gRPC metadata are always empty.
   static HeaderList* map(FilterVm& f, uint64_t type) {
+    if (type == 6) return f.call_result_ != nullptr ? &f.call_result_->headers : nullptr;
     if (f.stream_ == nullptr) return nullptr;
     if (type == 0) return &f.stream_->request_headers;
-    if (type == 2) return &f.stream_->response_headers;
+    if (type == 2 && f.stream_->response_phase) return &f.stream_->response_headers;
     return nullptr;
   }
 
@@ -200,17 +196,42 @@ struct HostCalls {
     return true;
   }
 
+  // Ticks belong to the root context of the current context.
   HOST(proxy_set_tick_period_milliseconds) {
     UNUSED_HOST;
-    self(host).tick_period_ms_ = static_cast<uint32_t>(a[0]);
+    FilterVm& f = self(host);
+    const FilterVm::Context* root = root_of(f);
+    if (root == nullptr) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    uint32_t period = static_cast<uint32_t>(a[0]);
+    auto& ticks = f.ticks_;
+    for (auto it = ticks.begin(); it != ticks.end(); ++it) {
+      if (it->root == root->id) {
+        ticks.erase(it);
+        break;
+      }
+    }
+    if (period > 0) ticks.push_back({root->id, period, 0});
     r[0] = kOk;
     return true;
+  }
+
+  // Buffers: 0/1 the request/response body of the body callback in
+  // progress, 4 the http_call response body, 6/7 VM and plugin configuration.
+  static std::string* body_buffer(FilterVm& f, uint64_t type) {
+    if (type == 4) return f.call_result_ != nullptr ? &f.call_result_->body : nullptr;
+    HttpStream* s = f.stream_;
+    if (s == nullptr || s->body == nullptr || (type != 0 && type != 1)) return nullptr;
+    return (type == 1) == s->body_is_response ? s->body : nullptr;
   }
 
   static std::string_view buffer(FilterVm& f, uint64_t type, bool* available) {
     *available = true;
     if (type == 6 && f.vm_config_ != nullptr) return *f.vm_config_;
     if (type == 7 && f.plugin_config_ != nullptr) return *f.plugin_config_;
+    if (std::string* b = body_buffer(f, type)) return *b;
     *available = false;
     return {};
   }
@@ -259,9 +280,28 @@ struct HostCalls {
     return true;
   }
 
+  // Replaces [start, start+size) of a body with the given bytes: size 0
+  // inserts (start 0 prepends), start at or past the end appends, and
+  // start 0 with size >= length replaces it all (Envoy's three cases,
+  // and any range in between, as ngx_wasm_module allows).
   HOST(proxy_set_buffer_bytes) {
     UNUSED_HOST;
-    r[0] = a[0] > 8 ? kBadArgument : kNotFound;  // bodies arrive with the body phases
+    std::string* b = a[0] == 4 ? nullptr : body_buffer(self(host), a[0]);
+    if (b == nullptr) {
+      r[0] = a[0] > 8 ? kBadArgument : kNotFound;
+      return true;
+    }
+    std::string_view data;
+    if (!vm.read_string(static_cast<uint32_t>(a[3]), static_cast<uint32_t>(a[4]), &data)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    size_t start = static_cast<uint32_t>(a[1]);
+    size_t size = static_cast<uint32_t>(a[2]);
+    if (start > b->size()) start = b->size();
+    if (size > b->size() - start) size = b->size() - start;
+    b->replace(start, size, data);
+    r[0] = kOk;
     return true;
   }
 
@@ -436,13 +476,48 @@ struct HostCalls {
     f.stream_->local_status = static_cast<int>(status);
     f.stream_->local_body.assign(body);
     f.stream_->local_headers = std::move(list);
+    f.woken_.push_back(f.stream_);
     r[0] = kOk;
     return true;
   }
 
+  // Stream types: 0 request, 1 response (2/3, TCP streams, are not ours).
+  static uint32_t resume(FilterVm& f, uint64_t stream_type, bool close) {
+    if (f.stream_ == nullptr) return kBadArgument;
+    if (stream_type > 3) return kBadArgument;
+    if (stream_type > 1) return kUnimplemented;
+    if (close) {
+      f.stream_->close_requested = true;
+    } else if (stream_type == 0) {
+      f.stream_->resume_request = true;
+    } else {
+      f.stream_->resume_response = true;
+    }
+    f.woken_.push_back(f.stream_);
+    return kOk;
+  }
+
   HOST(proxy_continue_stream) {
     UNUSED_HOST;
-    r[0] = a[0] > 3 ? kBadArgument : kOk;  // nothing pauses yet, so nothing to resume
+    r[0] = resume(self(host), a[0], false);
+    return true;
+  }
+
+  HOST(proxy_close_stream) {
+    UNUSED_HOST;
+    r[0] = resume(self(host), a[0], true);
+    return true;
+  }
+
+  HOST(proxy_continue_request) {
+    UNUSED_HOST;
+    r[0] = resume(self(host), 0, false);
+    return true;
+  }
+
+  HOST(proxy_continue_response) {
+    UNUSED_HOST;
+    r[0] = resume(self(host), 1, false);
     return true;
   }
 
@@ -455,14 +530,14 @@ struct HostCalls {
   HOST(proxy_set_effective_context) {
     UNUSED_HOST;
     FilterVm& f = self(host);
-    for (const auto& c : f.contexts_) {
-      if (c.id == a[0]) {
-        f.current_ctx_ = c.id;
-        r[0] = kOk;
-        return true;
-      }
+    FilterVm::Context* c = f.find_context(static_cast<uint32_t>(a[0]));
+    if (c == nullptr) {
+      r[0] = kBadArgument;
+      return true;
     }
-    r[0] = kBadArgument;
+    f.current_ctx_ = c->id;
+    f.stream_ = c->stream;
+    r[0] = kOk;
     return true;
   }
 
@@ -479,6 +554,13 @@ struct HostCalls {
     std::string key(path);
     for (auto& c : key) {
       if (c == '\0') c = '.';
+    }
+    if (s != nullptr) {
+      auto it = s->properties.find(key);
+      if (it != s->properties.end()) {
+        *out = it->second;
+        return true;
+      }
     }
     const FilterVm::Context* root = root_of(f);
     if (key == "plugin_name") {
@@ -557,6 +639,39 @@ struct HostCalls {
     return true;
   }
 
+  // Values a filter sets live with the request (filter state, in Envoy's
+  // words) and are visible to every filter of the chain; the host's own
+  // attributes cannot be overwritten.
+  HOST(proxy_set_property) {
+    UNUSED_HOST;
+    FilterVm& f = self(host);
+    std::string_view path, value;
+    if (!vm.read_string(static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]), &path) ||
+        !vm.read_string(static_cast<uint32_t>(a[2]), static_cast<uint32_t>(a[3]), &value)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    if (f.stream_ == nullptr || path.empty()) {
+      r[0] = kNotFound;
+      return true;
+    }
+    std::string key(path);
+    for (auto& c : key) {
+      if (c == '\0') c = '.';
+    }
+    static const char* const kReadOnly[] = {"request.", "response.", "source.", "destination.", "connection.",
+                                            "upstream.", "plugin_", "route_name", "cluster_name", "node"};
+    for (const char* p : kReadOnly) {
+      if (key.rfind(p, 0) == 0) {
+        r[0] = kBadArgument;
+        return true;
+      }
+    }
+    f.stream_->properties[key].assign(value);
+    r[0] = kOk;
+    return true;
+  }
+
   HOST(proxy_get_shared_data) {
     UNUSED_HOST;
     FilterVm& f = self(host);
@@ -567,16 +682,9 @@ struct HostCalls {
     }
     std::string value;
     uint32_t cas = 0;
-    {
-      auto& d = SharedData::instance();
-      std::lock_guard<std::mutex> lock(d.mu);
-      auto it = d.entries.find(std::string(key));
-      if (it == d.entries.end()) {
-        r[0] = kNotFound;
-        return true;
-      }
-      value = it->second.value;
-      cas = it->second.cas;
+    if (!SharedData::instance().get(key, &value, &cas)) {
+      r[0] = kNotFound;
+      return true;
     }
     uint32_t st = give(f, vm, value, static_cast<uint32_t>(a[2]), static_cast<uint32_t>(a[3]));
     if (st == kOk && !vm.write_u32(static_cast<uint32_t>(a[4]), cas)) st = kInvalidMemoryAccess;
@@ -592,16 +700,167 @@ struct HostCalls {
       r[0] = kInvalidMemoryAccess;
       return true;
     }
-    auto& d = SharedData::instance();
-    std::lock_guard<std::mutex> lock(d.mu);
-    auto& e = d.entries[std::string(key)];
-    uint32_t cas = static_cast<uint32_t>(a[4]);
-    if (cas != 0 && cas != e.cas) {
-      r[0] = kCasMismatch;
+    r[0] = SharedData::instance().set(key, value, static_cast<uint32_t>(a[4])) ? kOk : kCasMismatch;
+    return true;
+  }
+
+  // Queues: one namespace (vm_id "") for every filter, as our VMs have no
+  // separate ids; on_queue_ready goes to the root contexts that registered.
+  HOST(proxy_register_shared_queue) {
+    UNUSED_HOST;
+    FilterVm& f = self(host);
+    std::string_view name;
+    if (!vm.read_string(static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]), &name)) {
+      r[0] = kInvalidMemoryAccess;
       return true;
     }
-    e.value.assign(value);
-    e.cas = d.next_cas++;
+    const FilterVm::Context* root = root_of(f);
+    if (root == nullptr) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    uint32_t id = SharedQueues::instance().register_queue("", name);
+    bool known = false;
+    for (auto& q : f.queues_) known = known || (q.queue_id == id && q.root == root->id);
+    if (!known) f.queues_.push_back({root->id, id, SharedQueues::instance().enqueued(id)});
+    r[0] = vm.write_u32(static_cast<uint32_t>(a[2]), id) ? kOk : kInvalidMemoryAccess;
+    return true;
+  }
+
+  HOST(proxy_resolve_shared_queue) {
+    UNUSED_HOST;
+    std::string_view vm_id, name;
+    if (!vm.read_string(static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]), &vm_id) ||
+        !vm.read_string(static_cast<uint32_t>(a[2]), static_cast<uint32_t>(a[3]), &name)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    uint32_t id = SharedQueues::instance().resolve("", name);
+    if (id == 0) {
+      r[0] = kNotFound;
+      return true;
+    }
+    r[0] = vm.write_u32(static_cast<uint32_t>(a[4]), id) ? kOk : kInvalidMemoryAccess;
+    return true;
+  }
+
+  HOST(proxy_enqueue_shared_queue) {
+    UNUSED_HOST;
+    std::string_view data;
+    if (!vm.read_string(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]), &data)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    auto res = SharedQueues::instance().enqueue(static_cast<uint32_t>(a[0]), data);
+    r[0] = res == SharedQueues::Result::Ok ? kOk : kNotFound;
+    return true;
+  }
+
+  HOST(proxy_dequeue_shared_queue) {
+    UNUSED_HOST;
+    FilterVm& f = self(host);
+    std::string data;
+    auto res = SharedQueues::instance().dequeue(static_cast<uint32_t>(a[0]), &data);
+    if (res != SharedQueues::Result::Ok) {
+      r[0] = res == SharedQueues::Result::Empty ? kEmpty : kNotFound;
+      return true;
+    }
+    r[0] = give(f, vm, data, static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]));
+    return true;
+  }
+
+  // Metrics live in the process-wide registry, named per filter.
+  HOST(proxy_define_metric) {
+    UNUSED_HOST;
+    FilterVm& f = self(host);
+    std::string_view name;
+    if (!vm.read_string(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]), &name)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    if (a[0] > 2 || name.empty()) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    const FilterVm::Context* root = root_of(f);
+    bool ok = false;
+    uint32_t id = shared::Metrics::instance().define(static_cast<shared::MetricType>(a[0]),
+                                                     root ? root->filter_name : "", name, &ok);
+    if (!ok) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    r[0] = vm.write_u32(static_cast<uint32_t>(a[3]), id) ? kOk : kInvalidMemoryAccess;
+    return true;
+  }
+
+  HOST(proxy_increment_metric) {
+    UNUSED_HOST;
+    bool ok = shared::Metrics::instance().increment(static_cast<uint32_t>(a[0]), static_cast<int64_t>(a[1]));
+    r[0] = ok ? kOk : kBadArgument;
+    return true;
+  }
+
+  HOST(proxy_record_metric) {
+    UNUSED_HOST;
+    r[0] = shared::Metrics::instance().record(static_cast<uint32_t>(a[0]), a[1]) ? kOk : kBadArgument;
+    return true;
+  }
+
+  HOST(proxy_get_metric) {
+    UNUSED_HOST;
+    uint64_t value = 0;
+    if (!shared::Metrics::instance().get(static_cast<uint32_t>(a[0]), &value)) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    r[0] = vm.write_u64(static_cast<uint32_t>(a[1]), value) ? kOk : kInvalidMemoryAccess;
+    return true;
+  }
+
+  // proxy_http_call(upstream, headers, body, trailers, timeout_ms, *token):
+  // the worker runs the call; its answer comes in on_http_call_response.
+  HOST(proxy_http_call) {
+    UNUSED_HOST;
+    FilterVm& f = self(host);
+    std::string_view target, headers, body, trailers;
+    if (!vm.read_string(static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]), &target) ||
+        !vm.read_string(static_cast<uint32_t>(a[2]), static_cast<uint32_t>(a[3]), &headers) ||
+        !vm.read_string(static_cast<uint32_t>(a[4]), static_cast<uint32_t>(a[5]), &body) ||
+        !vm.read_string(static_cast<uint32_t>(a[6]), static_cast<uint32_t>(a[7]), &trailers)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    HttpCallSpec spec;
+    spec.target.assign(target);
+    spec.body.assign(body);
+    spec.timeout_ms = static_cast<uint32_t>(a[8]);
+    bool has_path = false, has_method = false;
+    if (!parse_pairs(headers, &spec.headers) || target.empty()) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    for (const auto& [k, v] : spec.headers) {
+      has_path = has_path || (k == ":path" && !v.empty());
+      has_method = has_method || (k == ":method" && !v.empty());
+    }
+    if (!has_path || !has_method) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    if (f.hooks_ == nullptr) {
+      r[0] = kInternalFailure;
+      return true;
+    }
+    uint32_t token = f.next_call_token_++;
+    if (!vm.write_u32(static_cast<uint32_t>(a[9]), token)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    if (!f.hooks_->dispatch_http_call(f.shared_from_this(), f.current_ctx_, token, std::move(spec))) {
+      r[0] = kBadArgument;  // unknown target
+      return true;
+    }
     r[0] = kOk;
     return true;
   }
@@ -724,6 +983,28 @@ struct HostCalls {
     return false;
   }
 
+  // poll_oneoff(in, out, nsubscriptions, *nevents): every subscription is
+  // reported ready at once. Filters must not block a worker; Go's runtime
+  // only uses it to sleep (and dies with "panic during panic" if it fails).
+  HOST(wasi_poll_oneoff) {
+    UNUSED_HOST;
+    uint32_t n = static_cast<uint32_t>(a[2]);
+    uint8_t* in = n > 1024 ? nullptr : vm.memory(static_cast<uint32_t>(a[0]), n * 48);
+    uint8_t* out = n > 1024 ? nullptr : vm.memory(static_cast<uint32_t>(a[1]), n * 32);
+    if (in == nullptr || out == nullptr) {
+      r[0] = kWasiInval;
+      return true;
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      uint8_t* ev = out + i * 32;
+      std::memset(ev, 0, 32);
+      std::memcpy(ev, in + i * 48, 8);  // userdata
+      ev[10] = in[i * 48 + 8];          // type = the subscription's tag
+    }
+    r[0] = vm.write_u32(static_cast<uint32_t>(a[3]), n) ? kWasiSuccess : kWasiInval;
+    return true;
+  }
+
   HOST(wasi_nosys) {
     UNUSED_HOST;
     r[0] = kWasiNosys;
@@ -752,25 +1033,25 @@ struct HostCalls {
         {"env", "proxy_remove_header_map_value", "iii", "i", proxy_remove_header_map_value},
         {"env", "proxy_send_local_response", "iiiiiiii", "i", proxy_send_local_response},
         {"env", "proxy_continue_stream", "i", "i", proxy_continue_stream},
-        {"env", "proxy_close_stream", "i", "i", proxy_continue_stream},
-        {"env", "proxy_continue_request", "", "i", proxy_no_arg_ok},
-        {"env", "proxy_continue_response", "", "i", proxy_no_arg_ok},
+        {"env", "proxy_close_stream", "i", "i", proxy_close_stream},
+        {"env", "proxy_continue_request", "", "i", proxy_continue_request},
+        {"env", "proxy_continue_response", "", "i", proxy_continue_response},
         {"env", "proxy_clear_route_cache", "", "i", proxy_no_arg_ok},
         {"env", "proxy_done", "", "i", proxy_no_arg_ok},
         {"env", "proxy_set_effective_context", "i", "i", proxy_set_effective_context},
         {"env", "proxy_get_property", "iiii", "i", proxy_get_property},
-        {"env", "proxy_set_property", "iiii", "i", proxy_unimplemented},
+        {"env", "proxy_set_property", "iiii", "i", proxy_set_property},
         {"env", "proxy_get_shared_data", "iiiii", "i", proxy_get_shared_data},
         {"env", "proxy_set_shared_data", "iiiii", "i", proxy_set_shared_data},
-        {"env", "proxy_register_shared_queue", "iii", "i", proxy_unimplemented},
-        {"env", "proxy_resolve_shared_queue", "iiiii", "i", proxy_unimplemented},
-        {"env", "proxy_enqueue_shared_queue", "iii", "i", proxy_unimplemented},
-        {"env", "proxy_dequeue_shared_queue", "iii", "i", proxy_unimplemented},
-        {"env", "proxy_define_metric", "iiii", "i", proxy_unimplemented},
-        {"env", "proxy_increment_metric", "iI", "i", proxy_unimplemented},
-        {"env", "proxy_record_metric", "iI", "i", proxy_unimplemented},
-        {"env", "proxy_get_metric", "ii", "i", proxy_unimplemented},
-        {"env", "proxy_http_call", "iiiiiiiiii", "i", proxy_unimplemented},
+        {"env", "proxy_register_shared_queue", "iii", "i", proxy_register_shared_queue},
+        {"env", "proxy_resolve_shared_queue", "iiiii", "i", proxy_resolve_shared_queue},
+        {"env", "proxy_enqueue_shared_queue", "iii", "i", proxy_enqueue_shared_queue},
+        {"env", "proxy_dequeue_shared_queue", "iii", "i", proxy_dequeue_shared_queue},
+        {"env", "proxy_define_metric", "iiii", "i", proxy_define_metric},
+        {"env", "proxy_increment_metric", "iI", "i", proxy_increment_metric},
+        {"env", "proxy_record_metric", "iI", "i", proxy_record_metric},
+        {"env", "proxy_get_metric", "ii", "i", proxy_get_metric},
+        {"env", "proxy_http_call", "iiiiiiiiii", "i", proxy_http_call},
         {"env", "proxy_call_foreign_function", "iiiiii", "i", proxy_unimplemented},
         {"env", "proxy_get_status", "iii", "i", proxy_unimplemented},
     };
@@ -792,7 +1073,7 @@ struct HostCalls {
           {wasi, "args_sizes_get", "ii", "i", wasi_sizes_zero},
           {wasi, "args_get", "ii", "i", wasi_success},
           {wasi, "sched_yield", "", "i", wasi_success},
-          {wasi, "poll_oneoff", "iiii", "i", wasi_nosys},
+          {wasi, "poll_oneoff", "iiii", "i", wasi_poll_oneoff},
           {wasi, "proc_exit", "i", "", wasi_proc_exit},
       };
       t.insert(t.end(), w.begin(), w.end());
@@ -814,6 +1095,9 @@ std::unique_ptr<FilterVm> FilterVm::create(std::shared_ptr<const Module> module,
   }
   f->vm_ = Vm::create(module, HostCalls::table(), f.get(), limits, error);
   if (!f->vm_) return nullptr;
+  f->stats_ = shared::Metrics::instance().stats_for(module->name());
+  f->wants_request_body_ = module->exports_function("proxy_on_request_body");
+  f->wants_response_body_ = module->exports_function("proxy_on_response_body");
   // Start-up per the ABI: reactors (_initialize, then main), commands
   // (_start); modules with a start section already ran it.
   if (module->exports_function("_initialize")) {
@@ -839,8 +1123,11 @@ bool FilterVm::call(const char* fn, const std::vector<uint64_t>& args, uint64_t*
     if (result != nullptr) *result = 0;
     return true;  // every callback is optional
   }
+  const uint64_t t0 = monotonic_ns();
   CallResult r = vm_->call(fn, args, result);
+  stats_->add_call(monotonic_ns() - t0);
   if (!r.ok) {
+    stats_->add_trap();
     broken_ = true;  // a trapped instance is never called again; the worker replaces it
     last_error_ = std::string(r.interrupted ? "execution budget exceeded in " : "trap in ") + fn + ": " + r.error;
     return false;
@@ -854,7 +1141,7 @@ uint32_t FilterVm::add_root(const std::string& filter_name, const std::string& c
   root.filter_name = filter_name;
   root.configuration = config;
   contexts_.push_back(root);
-  current_ctx_ = root.id;
+  enter(root.id, nullptr);
   uint64_t ok = 1;
   if (!call("proxy_on_context_create", {root.id, 0}, nullptr)) {
     *error = last_error_;
@@ -886,13 +1173,44 @@ uint32_t FilterVm::add_root(const std::string& filter_name, const std::string& c
   return root.id;
 }
 
-uint32_t FilterVm::create_http_context(uint32_t root_id) {
+FilterVm::Context* FilterVm::find_context(uint32_t id) {
+  for (auto& c : contexts_) {
+    if (c.id == id) return &c;
+  }
+  return nullptr;
+}
+
+void FilterVm::enter(uint32_t ctx, HttpStream* s) {
+  current_ctx_ = ctx;
+  stream_ = s;
+}
+
+void FilterVm::leave() {
+  stream_ = nullptr;
+  call_result_ = nullptr;
+}
+
+// After a callback the worker drove: tell each stream the filter resumed or
+// answered (an owner may close its session, so the list is taken first).
+void FilterVm::wake_streams() {
+  std::vector<HttpStream*> woken;
+  woken.swap(woken_);
+  for (size_t i = 0; i < woken.size(); ++i) {
+    bool seen = false;
+    for (size_t j = 0; j < i; ++j) seen = seen || woken[j] == woken[i];
+    if (!seen && woken[i]->owner != nullptr) woken[i]->owner->on_filter_wakeup();
+  }
+}
+
+uint32_t FilterVm::create_http_context(uint32_t root_id, HttpStream* stream) {
   Context c;
   c.id = next_id_++;
   c.root = root_id;
+  c.stream = stream;
   contexts_.push_back(c);
-  current_ctx_ = c.id;
+  enter(c.id, stream);
   call("proxy_on_context_create", {c.id, root_id}, nullptr);
+  leave();
   return c.id;
 }
 
@@ -900,15 +1218,17 @@ Action FilterVm::headers_callback(const char* fn, uint32_t ctx, HttpStream& s, s
   // Another request trapped this instance after ours started: ours did
   // nothing wrong, so it goes on without this filter (fails open).
   if (broken_) return Action::Continue;
-  stream_ = &s;
-  current_ctx_ = ctx;
+  enter(ctx, &s);
   uint64_t action = 0;
   std::vector<uint64_t> args = {ctx, count};
   if (abi_ != Abi::V0_1_0) args.push_back(eos ? 1 : 0);
   bool ok = call(fn, args, &action);
-  stream_ = nullptr;
+  leave();
+  woken_.clear();  // the session looks at the stream's flags itself
   if (!ok) return Action::Fail;
-  return action == 0 ? Action::Continue : Action::Pause;
+  // FilterHeadersStatus: 0 Continue and 2 ContinueAndEndStream go on;
+  // StopIteration and StopAllIteration* pause.
+  return action == 0 || action == 2 ? Action::Continue : Action::Pause;
 }
 
 Action FilterVm::on_request_headers(uint32_t ctx, HttpStream& s, bool eos) {
@@ -919,25 +1239,83 @@ Action FilterVm::on_response_headers(uint32_t ctx, HttpStream& s, bool eos) {
   return headers_callback("proxy_on_response_headers", ctx, s, s.response_headers.size(), eos);
 }
 
+Action FilterVm::on_body(uint32_t ctx, HttpStream& s, std::string& body, bool response, bool eos) {
+  if (broken_) return Action::Continue;
+  const char* fn = response ? "proxy_on_response_body" : "proxy_on_request_body";
+  if (!vm_->has_function(fn)) return Action::Continue;
+  enter(ctx, &s);
+  s.body = &body;
+  s.body_is_response = response;
+  uint64_t action = 0;
+  bool ok = call(fn, {ctx, body.size(), eos ? 1u : 0u}, &action);
+  s.body = nullptr;
+  leave();
+  woken_.clear();
+  if (!ok) return Action::Fail;
+  return action == 0 ? Action::Continue : Action::Pause;  // StopIteration*: keep buffering
+}
+
 void FilterVm::on_log(uint32_t ctx, HttpStream& s) {
-  stream_ = &s;
-  current_ctx_ = ctx;
+  enter(ctx, &s);
   call("proxy_on_log", {ctx}, nullptr);
-  stream_ = nullptr;
+  leave();
+  woken_.clear();
 }
 
 void FilterVm::on_done_and_delete(uint32_t ctx, HttpStream& s) {
-  stream_ = &s;
-  current_ctx_ = ctx;
+  enter(ctx, &s);
   call("proxy_on_done", {ctx}, nullptr);
   call("proxy_on_delete", {ctx}, nullptr);
-  stream_ = nullptr;
+  leave();
+  woken_.clear();
   for (auto it = contexts_.begin(); it != contexts_.end(); ++it) {
     if (it->id == ctx) {
       contexts_.erase(it);
       break;
     }
   }
+}
+
+void FilterVm::on_http_call_response(uint32_t ctx, uint32_t token, HttpCallResult& result) {
+  Context* c = find_context(ctx);
+  if (c == nullptr || broken_) return;  // the request it was for has ended
+  HttpStream* s = c->stream;
+  enter(ctx, s);
+  call_result_ = &result;
+  uint64_t nheaders = result.ok ? result.headers.size() : 0;
+  // The ABI passes the root context; SDKs find the caller by token and
+  // switch to it with proxy_set_effective_context. Until they do, host
+  // calls act on the caller's stream.
+  uint32_t root_id = c->root != 0 ? c->root : c->id;
+  bool ok = call("proxy_on_http_call_response", {root_id, token, nheaders, result.body.size(), 0}, nullptr);
+  leave();
+  if (!ok && s != nullptr) {
+    // The callback trapped: that fails the request it belongs to.
+    s->local_reply = true;
+    s->local_status = 500;
+    s->local_body = "An unexpected error occurred";
+    s->local_headers.clear();
+    Context* root = find_context(c->root);
+    WG_LOG(Error, "filter %s failed this request: %s", root ? root->filter_name.c_str() : "?", last_error_.c_str());
+    woken_.push_back(s);
+  }
+  wake_streams();
+}
+
+void FilterVm::on_tick(uint32_t root) {
+  if (broken_) return;
+  enter(root, nullptr);
+  call("proxy_on_tick", {root}, nullptr);
+  leave();
+  wake_streams();
+}
+
+void FilterVm::on_queue_ready(uint32_t root, uint32_t queue_id) {
+  if (broken_) return;
+  enter(root, nullptr);
+  call("proxy_on_queue_ready", {root, queue_id}, nullptr);
+  leave();
+  wake_streams();
 }
 
 }  // namespace wg::wasm

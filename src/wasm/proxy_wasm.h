@@ -9,10 +9,15 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "wasm/engine.h"
+
+namespace wg::shared {
+struct FilterStats;
+}
 
 namespace wg::wasm {
 
@@ -23,12 +28,36 @@ bool detect_abi(const Module& m, Abi* out);
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+// Who owns an HTTP stream (the proxy session): told when a filter resumed
+// it, or answered it, from a callback the stream did not drive itself (an
+// http_call response, a tick, a queue).
+class StreamOwner {
+ public:
+  virtual void on_filter_wakeup() = 0;
+
+ protected:
+  ~StreamOwner() = default;
+};
+
 // What a filter sees of (and may change in) one HTTP exchange. Owned by
 // the proxy session; filled before each callback.
 struct HttpStream {
   HeaderList request_headers;   // with :method, :path, :authority, :scheme
   HeaderList response_headers;  // with :status
   bool response_phase = false;
+  StreamOwner* owner = nullptr;
+
+  // The body buffer of the body callback in progress (request or response).
+  std::string* body = nullptr;
+  bool body_is_response = false;
+
+  // Set by proxy_continue_stream (or 0.1.0's continue_request/response).
+  bool resume_request = false;
+  bool resume_response = false;
+  bool close_requested = false;  // proxy_close_stream
+
+  // Values set with proxy_set_property, read back by proxy_get_property.
+  std::unordered_map<std::string, std::string> properties;
 
   // Set by proxy_send_local_response.
   bool local_reply = false;
@@ -46,7 +75,35 @@ struct HttpStream {
 
 enum class Action { Continue, Pause, Fail };
 
-class FilterVm {
+// An HTTP call a filter dispatched (proxy_http_call), and what came back.
+struct HttpCallSpec {
+  std::string target;  // "host:port", or a service or upstream name
+  HeaderList headers;  // with :method, :path, :authority
+  std::string body;
+  uint32_t timeout_ms = 0;
+};
+struct HttpCallResult {
+  bool ok = false;     // false: no response (connect error, timeout, bad reply)
+  HeaderList headers;  // with :status
+  std::string body;
+};
+
+class FilterVm;
+
+// What a VM asks of the worker it runs in. Scratch VMs that only check a
+// configuration have none, and their http_call fails.
+class WorkerHooks {
+ public:
+  // Starts a call; its result is delivered later through
+  // FilterVm::on_http_call_response, never from inside this call.
+  virtual bool dispatch_http_call(std::shared_ptr<FilterVm> vm, uint32_t ctx, uint32_t token,
+                                  HttpCallSpec spec) = 0;
+
+ protected:
+  ~WorkerHooks() = default;
+};
+
+class FilterVm : public std::enable_shared_from_this<FilterVm> {
  public:
   static std::unique_ptr<FilterVm> create(std::shared_ptr<const Module> module, const Limits& limits,
                                           std::string* error);
@@ -61,23 +118,55 @@ class FilterVm {
   // refused, or the module trapped).
   uint32_t add_root(const std::string& filter_name, const std::string& config, std::string* error);
 
-  uint32_t create_http_context(uint32_t root_id);
+  void set_hooks(WorkerHooks* hooks) { hooks_ = hooks; }
+  bool wants_request_body() const { return wants_request_body_; }
+  bool wants_response_body() const { return wants_response_body_; }
+
+  uint32_t create_http_context(uint32_t root_id, HttpStream* stream);
   Action on_request_headers(uint32_t ctx, HttpStream& s, bool end_of_stream);
   Action on_response_headers(uint32_t ctx, HttpStream& s, bool end_of_stream);
+  // body is the data held for this filter so far; the filter may change it.
+  // Pause means "keep buffering" (StopIteration*).
+  Action on_body(uint32_t ctx, HttpStream& s, std::string& body, bool response, bool end_of_stream);
   void on_log(uint32_t ctx, HttpStream& s);
   void on_done_and_delete(uint32_t ctx, HttpStream& s);
+
+  // Callbacks the worker drives. Each ends by waking the streams the filter
+  // resumed or answered meanwhile.
+  void on_http_call_response(uint32_t ctx, uint32_t token, HttpCallResult& result);
+  void on_tick(uint32_t root);
+  void on_queue_ready(uint32_t root, uint32_t queue_id);
+
+  struct TickTimer {
+    uint32_t root;
+    uint32_t period_ms;
+    uint64_t next_ms;
+  };
+  std::vector<TickTimer>& tick_timers() { return ticks_; }
+  struct QueueRegistration {
+    uint32_t root;
+    uint32_t queue_id;
+    uint64_t seen = 0;  // the queue's enqueue count when last delivered
+  };
+  std::vector<QueueRegistration>& queue_registrations() { return queues_; }
 
   struct Context {
     uint32_t id = 0;
     uint32_t root = 0;  // 0 for root contexts
     std::string filter_name;
     std::string configuration;
+    HttpStream* stream = nullptr;  // HTTP contexts: the stream they belong to
   };
 
  private:
   FilterVm() = default;
   bool call(const char* fn, const std::vector<uint64_t>& args, uint64_t* result);
   Action headers_callback(const char* fn, uint32_t ctx, HttpStream& s, size_t count, bool eos);
+  Context* find_context(uint32_t id);
+  // Makes ctx the context the host functions act on.
+  void enter(uint32_t ctx, HttpStream* s);
+  void leave();
+  void wake_streams();
   friend struct HostCalls;
 
   std::unique_ptr<Vm> vm_;
@@ -87,12 +176,21 @@ class FilterVm {
   std::vector<Context> contexts_;
   uint32_t next_id_ = 1;
 
+  WorkerHooks* hooks_ = nullptr;
+  shared::FilterStats* stats_ = nullptr;  // calls, traps and time, per filter
+  bool wants_request_body_ = false;
+  bool wants_response_body_ = false;
+  uint32_t next_call_token_ = 1;
+  std::vector<TickTimer> ticks_;
+  std::vector<QueueRegistration> queues_;
+
   // What the current callback is about.
   uint32_t current_ctx_ = 0;
   HttpStream* stream_ = nullptr;
   const std::string* plugin_config_ = nullptr;  // during on_configure
   const std::string* vm_config_ = nullptr;      // during on_vm_start
-  uint32_t tick_period_ms_ = 0;
+  HttpCallResult* call_result_ = nullptr;       // during on_http_call_response
+  std::vector<HttpStream*> woken_;              // streams resumed or answered in this callback
 };
 
 }  // namespace wg::wasm

@@ -1,0 +1,398 @@
+/* The conformance filter in C (our sdk/): does exactly what
+ * filters/CONFORMANCE.md says, selected by the request header x-test.
+ *
+ * State: one struct per context (root or HTTP) in a linked list, found by
+ * context id. Several roots (one per configuration in a chain) can share
+ * this instance, so everything per-filter hangs off the root's struct.
+ */
+#include "proxy_wasm.h"
+
+enum test {
+  T_NONE,
+  T_HEADERS,
+  T_REQ_BODY,
+  T_RESP_BODY,
+  T_LOCAL_REQ,
+  T_LOCAL_RESP,
+  T_HTTP_CALL,
+  T_HTTP_CALL2,
+  T_SHARED,
+  T_QUEUE,
+  T_QUEUE_STAT,
+  T_TICK_STAT,
+  T_METRICS,
+  T_PROPERTIES,
+  T_LOG,
+  T_TRAP,
+  T_LOOP,
+  T_HOG
+};
+
+static const char* const test_names[] = {"",       "headers",   "req-body", "resp-body",  "local-req", "local-resp",
+                                         "http-call", "http-call2", "shared", "queue",   "queue-stat", "tick-stat",
+                                         "metrics", "properties", "log",     "trap",      "loop",       "hog"};
+
+typedef struct ctx {
+  uint32_t id;
+  uint32_t root_id; /* 0 for a root context */
+  struct ctx* root; /* HTTP contexts: their root's struct */
+  struct ctx* next;
+
+  /* root */
+  char* tag;
+  uint32_t m_requests, m_gauge, m_histogram;
+  uint32_t queue;
+
+  /* HTTP */
+  enum test test;
+  char* read_me;      /* headers: x-read-me or "none" */
+  char* counter;      /* shared: the new value */
+  int calls_pending;  /* http-call(2): answers still to come */
+  uint32_t tokens[2]; /* http-call(2): tokens of calls 1 and 2 */
+  char* call_status[2];
+  char* call_body;
+} ctx;
+
+static ctx* contexts = 0;
+
+static ctx* find(uint32_t id) {
+  for (ctx* c = contexts; c; c = c->next) {
+    if (c->id == id) return c;
+  }
+  return 0;
+}
+
+static const char* tag_of(ctx* c) {
+  ctx* r = c ? (c->root_id ? c->root : c) : 0;
+  return r && r->tag ? r->tag : "-";
+}
+
+static char* concat3(const char* a, const char* b, size_t b_size, const char* c) {
+  size_t la = strlen(a), lc = strlen(c);
+  char* out = (char*)malloc(la + b_size + lc + 1);
+  memcpy(out, a, la);
+  if (b_size) memcpy(out + la, b, b_size);
+  memcpy(out + la + b_size, c, lc + 1);
+  return out;
+}
+
+PW_EXPORT(proxy_on_context_create) void proxy_on_context_create(uint32_t id, uint32_t parent) {
+  ctx* c = (ctx*)calloc(1, sizeof(ctx));
+  c->id = id;
+  c->root_id = parent;
+  c->root = parent ? find(parent) : 0;
+  c->next = contexts;
+  contexts = c;
+}
+
+PW_EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
+  for (ctx** p = &contexts; *p; p = &(*p)->next) {
+    ctx* c = *p;
+    if (c->id != id) continue;
+    *p = c->next;
+    free(c->tag);
+    free(c->read_me);
+    free(c->counter);
+    free(c->call_status[0]);
+    free(c->call_status[1]);
+    free(c->call_body);
+    free(c);
+    return;
+  }
+}
+
+PW_EXPORT(proxy_on_configure) uint32_t proxy_on_configure(uint32_t root_id, uint32_t size) {
+  (void)size;
+  ctx* r = find(root_id);
+  if (r == 0) return 0;
+  free(r->tag);
+  r->tag = pw_get_configuration(0);
+  if (r->tag[0] == 0) {
+    free(r->tag);
+    r->tag = strdup("-");
+  }
+  pw_define_metric(PW_METRIC_COUNTER, "requests_total", &r->m_requests);
+  pw_define_metric(PW_METRIC_GAUGE, "gauge", &r->m_gauge);
+  pw_define_metric(PW_METRIC_HISTOGRAM, "histogram", &r->m_histogram);
+  pw_register_shared_queue("conformance", &r->queue);
+  if (strncmp(r->tag, "tick", 4) == 0) pw_set_tick_period(100);
+  return 1;
+}
+
+PW_EXPORT(proxy_on_tick) void proxy_on_tick(uint32_t root_id) {
+  (void)root_id;
+  pw_shared_counter_add("ticks", 1, 0);
+}
+
+PW_EXPORT(proxy_on_queue_ready) void proxy_on_queue_ready(uint32_t root_id, uint32_t queue_id) {
+  (void)root_id;
+  char* item = 0;
+  size_t size = 0;
+  while (pw_dequeue_shared_queue(queue_id, &item, &size) == PW_OK) {
+    pw_shared_counter_add("dequeued", 1, 0);
+    pw_set_shared_data("last-dequeued", item, size, 0);
+    free(item);
+  }
+}
+
+/* Adds a request header x-call-status[-n] (and x-call-body for one call). */
+static void add_call_headers(ctx* c) {
+  if (c->test == T_HTTP_CALL) {
+    pw_add_header(PW_REQUEST_HEADERS, "x-call-status", c->call_status[0] ? c->call_status[0] : "failed");
+    if (c->call_body) pw_add_header(PW_REQUEST_HEADERS, "x-call-body", c->call_body);
+  } else {
+    pw_add_header(PW_REQUEST_HEADERS, "x-call-status-1", c->call_status[0] ? c->call_status[0] : "failed");
+    pw_add_header(PW_REQUEST_HEADERS, "x-call-status-2", c->call_status[1] ? c->call_status[1] : "failed");
+  }
+}
+
+/* Dispatches call i (0 or 1) of c; 1 when it is on its way. */
+static int dispatch(ctx* c, const char* target, const char* path, int i) {
+  const char* headers[] = {":method", "GET", ":path", path, ":authority", "callout.local"};
+  if (target == 0 || pw_http_call(target, headers, 3, 0, 0, 0, 0, 2000, &c->tokens[i]) != PW_OK) {
+    c->call_status[i] = strdup("failed");
+    return 0;
+  }
+  c->calls_pending++;
+  return 1;
+}
+
+static void log_levels(ctx* c) {
+  static const char* const names[] = {"trace", "debug", "info", "warn", "error", "critical"};
+  char buf[24];
+  for (int level = PW_TRACE; level <= PW_CRITICAL; ++level) {
+    char* head = concat3("conformance ", names[level], strlen(names[level]), " ");
+    char* msg = concat3(head, tag_of(c), strlen(tag_of(c)), "");
+    pw_log((pw_log_level)level, msg);
+    free(msg);
+    free(head);
+  }
+  pw_add_header(PW_REQUEST_HEADERS, "x-log-level", pw_itoa(pw_get_log_level(), buf));
+}
+
+PW_EXPORT(proxy_on_request_headers) uint32_t proxy_on_request_headers(uint32_t id, uint32_t n, uint32_t eos) {
+  (void)n;
+  (void)eos;
+  ctx* c = find(id);
+  if (c == 0) return PW_CONTINUE;
+  ctx* r = c->root;
+  pw_add_header(PW_REQUEST_HEADERS, "x-chain", tag_of(c));
+  if (r) pw_increment_metric(r->m_requests, 1);
+
+  char* test = pw_get_header(PW_REQUEST_HEADERS, "x-test");
+  c->test = T_NONE;
+  for (int i = 1; test && i < (int)(sizeof test_names / sizeof test_names[0]); ++i) {
+    if (strcmp(test, test_names[i]) == 0) c->test = (enum test)i;
+  }
+  free(test);
+
+  switch (c->test) {
+    case T_HEADERS: {
+      pw_add_header(PW_REQUEST_HEADERS, "x-added", "yes");
+      pw_replace_header(PW_REQUEST_HEADERS, "x-replace-me", "replaced");
+      pw_remove_header(PW_REQUEST_HEADERS, "x-remove-me");
+      free(c->read_me);
+      c->read_me = pw_get_header(PW_REQUEST_HEADERS, "x-read-me");
+      if (c->read_me == 0) c->read_me = strdup("none");
+      break;
+    }
+    case T_LOCAL_REQ: {
+      const char* headers[] = {"x-local", tag_of(c)};
+      char* body = concat3("local:", tag_of(c), strlen(tag_of(c)), "");
+      pw_send_local_response(403, body, strlen(body), headers, 1);
+      free(body);
+      return PW_PAUSE;
+    }
+    case T_HTTP_CALL:
+    case T_HTTP_CALL2: {
+      char* target = pw_get_header(PW_REQUEST_HEADERS, "x-call-target");
+      if (c->test == T_HTTP_CALL) {
+        dispatch(c, target, "/callout", 0);
+      } else {
+        dispatch(c, target, "/callout/1", 0);
+        dispatch(c, target, "/callout/2", 1);
+      }
+      free(target);
+      if (c->calls_pending) return PW_PAUSE;
+      add_call_headers(c); /* nothing could be dispatched: all failed */
+      break;
+    }
+    case T_SHARED: {
+      int64_t v = 0;
+      char buf[24];
+      pw_shared_counter_add("counter", 1, &v);
+      free(c->counter);
+      c->counter = strdup(pw_itoa(v, buf));
+      break;
+    }
+    case T_QUEUE: {
+      uint32_t q = 0;
+      char* path = pw_get_header(PW_REQUEST_HEADERS, ":path");
+      if (pw_resolve_shared_queue("", "conformance", &q) == PW_OK && path) {
+        pw_enqueue_shared_queue(q, path, strlen(path));
+      }
+      free(path);
+      break;
+    }
+    case T_METRICS:
+      if (r) {
+        pw_record_metric(r->m_gauge, 42);
+        pw_record_metric(r->m_histogram, 7);
+      }
+      break;
+    case T_PROPERTIES: {
+      const char* path[] = {"wasmgate", "note"};
+      char* note = concat3("note-", tag_of(c), strlen(tag_of(c)), "");
+      pw_set_property_path(path, 2, note, strlen(note));
+      free(note);
+      break;
+    }
+    case T_LOG:
+      log_levels(c);
+      break;
+    case T_TRAP:
+      abort();
+    case T_LOOP:
+      for (volatile unsigned i = 0;; i = i + 1) {
+      }
+    case T_HOG: {
+      void* volatile last = 0;
+      for (;;) {
+        void** block = (void**)malloc(1 << 20);
+        if (block == 0) __builtin_trap();
+        memset(block, 1, 1 << 20);
+        block[0] = last; /* keep every block reachable */
+        last = block;
+      }
+    }
+    default:
+      break;
+  }
+  return PW_CONTINUE;
+}
+
+/* Body phases: buffer until the end, then wrap the whole body in tags. */
+static uint32_t on_body(uint32_t id, uint32_t size, uint32_t eos, enum test want, pw_buffer buffer) {
+  ctx* c = find(id);
+  if (c == 0 || c->test != want) return PW_CONTINUE;
+  if (!eos) return PW_STOP_ITERATION_AND_BUFFER;
+  size_t got = 0;
+  char* body = pw_get_buffer(buffer, 0, size, &got);
+  const char* tag = tag_of(c);
+  char* pre = concat3(tag, "|", 1, "");
+  char* post = concat3("|", tag, strlen(tag), "");
+  char* out = concat3(pre, body ? body : "", got, post);
+  pw_set_buffer(buffer, 0, size > got ? size : got, out, strlen(pre) + got + strlen(post));
+  free(pre);
+  free(post);
+  free(out);
+  free(body);
+  return PW_CONTINUE;
+}
+
+PW_EXPORT(proxy_on_request_body) uint32_t proxy_on_request_body(uint32_t id, uint32_t size, uint32_t eos) {
+  return on_body(id, size, eos, T_REQ_BODY, PW_HTTP_REQUEST_BODY);
+}
+
+PW_EXPORT(proxy_on_response_body) uint32_t proxy_on_response_body(uint32_t id, uint32_t size, uint32_t eos) {
+  return on_body(id, size, eos, T_RESP_BODY, PW_HTTP_RESPONSE_BODY);
+}
+
+static void add_property_header(const char* header, const char* const* path, size_t segments) {
+  char* v = pw_get_property_path(path, segments, 0);
+  pw_add_header(PW_RESPONSE_HEADERS, header, v ? v : "none");
+  free(v);
+}
+
+static void add_shared_header(const char* header, const char* key, const char* missing) {
+  char* v = 0;
+  pw_get_shared_data(key, &v, 0, 0);
+  pw_add_header(PW_RESPONSE_HEADERS, header, v ? v : missing);
+  free(v);
+}
+
+PW_EXPORT(proxy_on_response_headers) uint32_t proxy_on_response_headers(uint32_t id, uint32_t n, uint32_t eos) {
+  (void)n;
+  (void)eos;
+  ctx* c = find(id);
+  if (c == 0) return PW_CONTINUE;
+  pw_add_header(PW_RESPONSE_HEADERS, "x-chain-resp", tag_of(c));
+  switch (c->test) {
+    case T_HEADERS:
+      pw_add_header(PW_RESPONSE_HEADERS, "x-read-was", c->read_me ? c->read_me : "none");
+      pw_replace_header(PW_RESPONSE_HEADERS, "x-resp-replace", "replaced");
+      pw_remove_header(PW_RESPONSE_HEADERS, "x-resp-remove");
+      break;
+    case T_LOCAL_RESP: {
+      const char* headers[] = {"x-local-late", tag_of(c)};
+      char* body = concat3("late:", tag_of(c), strlen(tag_of(c)), "");
+      pw_send_local_response(451, body, strlen(body), headers, 1);
+      free(body);
+      return PW_PAUSE;
+    }
+    case T_SHARED:
+      pw_add_header(PW_RESPONSE_HEADERS, "x-counter", c->counter ? c->counter : "0");
+      break;
+    case T_QUEUE_STAT:
+      add_shared_header("x-dequeued", "dequeued", "0");
+      add_shared_header("x-last-dequeued", "last-dequeued", "none");
+      break;
+    case T_TICK_STAT:
+      add_shared_header("x-ticks", "ticks", "0");
+      break;
+    case T_PROPERTIES: {
+      static const char* const path[] = {"request", "path"};
+      static const char* const method[] = {"request", "method"};
+      static const char* const plugin[] = {"plugin_name"};
+      static const char* const source[] = {"source", "address"};
+      static const char* const note[] = {"wasmgate", "note"};
+      add_property_header("x-prop-path", path, 2);
+      add_property_header("x-prop-method", method, 2);
+      add_property_header("x-prop-plugin-name", plugin, 1);
+      add_property_header("x-prop-source", source, 2);
+      add_property_header("x-prop-note", note, 2);
+      break;
+    }
+    default:
+      break;
+  }
+  return PW_CONTINUE;
+}
+
+PW_EXPORT(proxy_on_http_call_response)
+void proxy_on_http_call_response(uint32_t root_id, uint32_t token, uint32_t num_headers, uint32_t body_size,
+                                 uint32_t num_trailers) {
+  (void)num_trailers;
+  /* The HTTP context waiting for this token (of this root if we can tell). */
+  ctx* c = 0;
+  int i = 0;
+  for (int pass = 0; pass < 2 && c == 0; ++pass) {
+    for (ctx* x = contexts; x && c == 0; x = x->next) {
+      if (x->root_id == 0 || x->calls_pending == 0) continue;
+      if (pass == 0 && x->root_id != root_id) continue;
+      int calls = x->test == T_HTTP_CALL2 ? 2 : 1;
+      for (int k = 0; k < calls; ++k) {
+        if (x->tokens[k] == token && x->call_status[k] == 0) {
+          c = x;
+          i = k;
+          break;
+        }
+      }
+    }
+  }
+  if (c == 0) return; /* its request is gone */
+  pw_set_effective_context(c->id);
+  if (num_headers == 0) {
+    c->call_status[i] = strdup("failed");
+  } else {
+    c->call_status[i] = pw_get_header(PW_HTTP_CALL_RESPONSE_HEADERS, ":status");
+    if (c->call_status[i] == 0) c->call_status[i] = strdup("none");
+    if (c->test == T_HTTP_CALL) {
+      c->call_body = pw_get_buffer(PW_HTTP_CALL_RESPONSE_BODY, 0, body_size, 0);
+      if (c->call_body == 0) c->call_body = strdup("");
+    }
+  }
+  if (--c->calls_pending > 0) return;
+  add_call_headers(c);
+  pw_continue_request();
+}

@@ -1,0 +1,518 @@
+// wasmgate SDK for Proxy-Wasm filters in C++ (ABI 0.2.1): a thin layer over
+// proxy_wasm.h, header-only, C++17 or later, no exceptions or RTTI needed.
+//
+// A filter derives from pw::RootContext (one per filter configuration) and
+// pw::HttpContext (one per request), overrides the callbacks it needs, and
+// registers both once, in one source file:
+//
+//   #include "proxy_wasm.hpp"
+//   struct Root : pw::RootContext {
+//     using RootContext::RootContext;
+//     std::string tag;
+//     bool onConfigure(size_t) override { tag = configuration(); return true; }
+//   };
+//   struct Http : pw::HttpContext {
+//     Http(uint32_t id, Root* root) : HttpContext(id, root), root_(root) {}
+//     pw::Action onRequestHeaders(uint32_t, bool) override {
+//       pw::addHeader(PW_REQUEST_HEADERS, "x-tag", root_->tag);
+//       return PW_CONTINUE;
+//     }
+//     Root* root_;
+//   };
+//   PW_REGISTER(Root, Http)
+//
+// PW_REGISTER defines the proxy_on_* exports; they create and delete the
+// context objects and dispatch each callback by context id. HTTP callouts
+// made with ContextBase::httpCall come back to the onHttpCallResponse of the
+// context that made them, with the effective context already switched to it
+// (so headers of its paused request can be edited and it can be resumed).
+//
+// Build (see filters/cpp/build.sh):
+//   clang++-19 --target=wasm32-wasi -mexec-model=reactor -std=c++20 -O2 \
+//     -fno-exceptions -fno-rtti -I sdk -o filter.wasm filter.cc
+//
+// The helpers below wrap the host functions with std::string_view in and
+// std::string / std::optional<std::string> out. Enums, status codes and
+// actions are the C ones (PW_OK, PW_CONTINUE, PW_REQUEST_HEADERS, ...).
+// TCP and gRPC callbacks are not dispatched (the C API has them).
+#ifndef WASMGATE_PROXY_WASM_HPP
+#define WASMGATE_PROXY_WASM_HPP
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "proxy_wasm.h"
+
+namespace pw {
+
+using Status = pw_status;
+using Action = pw_action;
+using LogLevel = pw_log_level;
+using MapType = pw_map;
+using BufferType = pw_buffer;
+using StreamType = pw_stream;
+using MetricType = pw_metric_type;
+
+// Header lists: owned (what the host hands back) and borrowed (what you pass).
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+using PairsView = std::vector<std::pair<std::string_view, std::string_view>>;
+
+namespace detail {
+// Takes a block the host allocated (malloc) into a std::string.
+inline std::string take(char* ptr, size_t size) {
+  std::string s(ptr ? ptr : "", ptr ? size : 0);
+  ::free(ptr);
+  return s;
+}
+inline std::string path(std::initializer_list<std::string_view> segments) {
+  std::string p;
+  bool first = true;
+  for (auto s : segments) {
+    if (!first) p.push_back('\0');
+    first = false;
+    p.append(s);
+  }
+  return p;
+}
+}  // namespace detail
+
+// ------------------------------------------------------------ free helpers
+
+inline void log(LogLevel level, std::string_view msg) { proxy_log(level, msg.data(), msg.size()); }
+inline LogLevel logLevel() { return pw_get_log_level(); }
+inline uint64_t nowNanoseconds() { return pw_now_ns(); }
+inline Status setTickPeriod(uint32_t ms) { return pw_set_tick_period(ms); }
+
+// The ABI's map format, both ways (parse: empty on malformed input).
+inline std::string serializePairs(const PairsView& pairs) {
+  std::string out(4 + 8 * pairs.size(), '\0');
+  uint32_t n = static_cast<uint32_t>(pairs.size());
+  std::memcpy(&out[0], &n, 4);
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    uint32_t k = static_cast<uint32_t>(pairs[i].first.size()), v = static_cast<uint32_t>(pairs[i].second.size());
+    std::memcpy(&out[4 + 8 * i], &k, 4);
+    std::memcpy(&out[8 + 8 * i], &v, 4);
+  }
+  for (const auto& [k, v] : pairs) {
+    out.append(k);
+    out.push_back('\0');
+    out.append(v);
+    out.push_back('\0');
+  }
+  return out;
+}
+
+inline Pairs parsePairs(std::string_view data) {
+  Pairs out;
+  if (data.size() < 4) return out;
+  uint32_t n;
+  std::memcpy(&n, data.data(), 4);
+  if (4 + 8 * static_cast<uint64_t>(n) > data.size()) return out;
+  size_t pos = 4 + 8 * static_cast<size_t>(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t k, v;
+    std::memcpy(&k, data.data() + 4 + 8 * i, 4);
+    std::memcpy(&v, data.data() + 8 + 8 * i, 4);
+    if (static_cast<uint64_t>(pos) + k + v + 2 > data.size()) return {};
+    out.emplace_back(std::string(data.substr(pos, k)), std::string(data.substr(pos + k + 1, v)));
+    pos += k + v + 2;
+  }
+  return out;
+}
+
+// Buffers: nullopt when the buffer is not available in this callback.
+inline std::optional<std::string> getBuffer(BufferType type, size_t start = 0, size_t max = 0x7fffffff) {
+  char* ptr = nullptr;
+  size_t size = 0;
+  if (proxy_get_buffer_bytes(type, static_cast<uint32_t>(start), static_cast<uint32_t>(max), &ptr, &size) != PW_OK) {
+    ::free(ptr);
+    return std::nullopt;
+  }
+  return detail::take(ptr, size);
+}
+// Replaces size bytes at start with data: (0, 0) prepends, (len, 0)
+// appends, (0, len) replaces everything.
+inline Status setBuffer(BufferType type, size_t start, size_t size, std::string_view data) {
+  return pw_set_buffer(type, start, size, data.data(), data.size());
+}
+
+// Header maps.
+inline std::optional<std::string> getHeader(MapType map, std::string_view key) {
+  char* ptr = nullptr;
+  size_t size = 0;
+  if (proxy_get_header_map_value(map, key.data(), key.size(), &ptr, &size) != PW_OK) {
+    ::free(ptr);
+    return std::nullopt;
+  }
+  return detail::take(ptr, size);
+}
+inline Status addHeader(MapType map, std::string_view key, std::string_view value) {
+  return static_cast<Status>(proxy_add_header_map_value(map, key.data(), key.size(), value.data(), value.size()));
+}
+inline Status replaceHeader(MapType map, std::string_view key, std::string_view value) {
+  return static_cast<Status>(proxy_replace_header_map_value(map, key.data(), key.size(), value.data(), value.size()));
+}
+inline Status removeHeader(MapType map, std::string_view key) {
+  return static_cast<Status>(proxy_remove_header_map_value(map, key.data(), key.size()));
+}
+inline Pairs getHeaderPairs(MapType map) {
+  char* ptr = nullptr;
+  size_t size = 0;
+  if (proxy_get_header_map_pairs(map, &ptr, &size) != PW_OK) {
+    ::free(ptr);
+    return {};
+  }
+  return parsePairs(detail::take(ptr, size));
+}
+inline Status setHeaderPairs(MapType map, const PairsView& pairs) {
+  std::string data = serializePairs(pairs);
+  return static_cast<Status>(proxy_set_header_map_pairs(map, data.data(), data.size()));
+}
+
+// Properties: path segments, e.g. getProperty({"request", "path"}).
+inline std::optional<std::string> getProperty(std::initializer_list<std::string_view> path) {
+  std::string p = detail::path(path);
+  char* ptr = nullptr;
+  size_t size = 0;
+  if (proxy_get_property(p.data(), p.size(), &ptr, &size) != PW_OK) {
+    ::free(ptr);
+    return std::nullopt;
+  }
+  return detail::take(ptr, size);
+}
+inline Status setProperty(std::initializer_list<std::string_view> path, std::string_view value) {
+  std::string p = detail::path(path);
+  return static_cast<Status>(proxy_set_property(p.data(), p.size(), value.data(), value.size()));
+}
+
+// Stream control. After sendLocalResponse return PW_PAUSE.
+inline Status continueRequest() { return pw_continue_request(); }
+inline Status continueResponse() { return pw_continue_response(); }
+inline Status closeStream(StreamType stream) { return pw_close_stream(stream); }
+inline Status sendLocalResponse(uint32_t status, std::string_view body, const PairsView& headers = {},
+                                std::string_view details = {}, int32_t grpc_status = PW_GRPC_NONE) {
+  std::string h = serializePairs(headers);
+  return static_cast<Status>(proxy_send_local_response(status, details.data(), details.size(), body.data(),
+                                                       body.size(), h.data(), h.size(), grpc_status));
+}
+
+// Shared data: value and CAS; set with cas 0 writes unconditionally.
+inline Status getSharedData(std::string_view key, std::string* value, uint32_t* cas = nullptr) {
+  char* ptr = nullptr;
+  size_t size = 0;
+  uint32_t c = 0;
+  auto st = static_cast<Status>(proxy_get_shared_data(key.data(), key.size(), &ptr, &size, &c));
+  std::string v = detail::take(st == PW_OK ? ptr : nullptr, size);
+  if (st != PW_OK) ::free(ptr);
+  if (value) *value = std::move(v);
+  if (cas) *cas = st == PW_OK ? c : 0;
+  return st;
+}
+inline Status setSharedData(std::string_view key, std::string_view value, uint32_t cas = 0) {
+  return static_cast<Status>(proxy_set_shared_data(key.data(), key.size(), value.data(), value.size(), cas));
+}
+// Adds delta to a decimal counter in shared data (missing = 0), retrying
+// on PW_CAS_MISMATCH.
+inline Status sharedCounterAdd(std::string_view key, int64_t delta, int64_t* result = nullptr) {
+  std::string k(key);
+  return pw_shared_counter_add(k.c_str(), delta, result);
+}
+
+// Shared queues (vm_id "" = this VM).
+inline Status registerSharedQueue(std::string_view name, uint32_t* id) {
+  return static_cast<Status>(proxy_register_shared_queue(name.data(), name.size(), id));
+}
+inline Status resolveSharedQueue(std::string_view vm_id, std::string_view name, uint32_t* id) {
+  return static_cast<Status>(proxy_resolve_shared_queue(vm_id.data(), vm_id.size(), name.data(), name.size(), id));
+}
+inline Status enqueueSharedQueue(uint32_t id, std::string_view value) {
+  return static_cast<Status>(proxy_enqueue_shared_queue(id, value.data(), value.size()));
+}
+// PW_EMPTY when nothing is queued.
+inline Status dequeueSharedQueue(uint32_t id, std::string* value) {
+  char* ptr = nullptr;
+  size_t size = 0;
+  auto st = static_cast<Status>(proxy_dequeue_shared_queue(id, &ptr, &size));
+  std::string v = detail::take(st == PW_OK ? ptr : nullptr, size);
+  if (st != PW_OK) ::free(ptr);
+  if (value) *value = std::move(v);
+  return st;
+}
+
+// Metrics.
+inline Status defineMetric(MetricType type, std::string_view name, uint32_t* id) {
+  return static_cast<Status>(proxy_define_metric(type, name.data(), name.size(), id));
+}
+inline Status incrementMetric(uint32_t id, int64_t delta) { return pw_increment_metric(id, delta); }
+inline Status recordMetric(uint32_t id, uint64_t value) { return pw_record_metric(id, value); }
+inline Status getMetric(uint32_t id, uint64_t* value) { return pw_get_metric(id, value); }
+
+// Foreign functions.
+inline Status callForeignFunction(std::string_view name, std::string_view args, std::string* result = nullptr) {
+  char* ptr = nullptr;
+  size_t size = 0;
+  auto st = static_cast<Status>(
+      proxy_call_foreign_function(name.data(), name.size(), args.data(), args.size(), &ptr, &size));
+  std::string v = detail::take(st == PW_OK ? ptr : nullptr, size);
+  if (st != PW_OK) ::free(ptr);
+  if (result) *result = std::move(v);
+  return st;
+}
+
+// ------------------------------------------------------------- contexts
+
+class ContextBase {
+ public:
+  explicit ContextBase(uint32_t id) : id_(id) {}
+  virtual ~ContextBase() = default;
+  ContextBase(const ContextBase&) = delete;
+  ContextBase& operator=(const ContextBase&) = delete;
+
+  uint32_t id() const { return id_; }
+
+  // Dispatches an HTTP call to upstream (host:port or an upstream name);
+  // headers need :method, :path and :authority. The answer comes to this
+  // context's onHttpCallResponse (unless it was deleted meanwhile).
+  Status httpCall(std::string_view upstream, const PairsView& headers, std::string_view body = {},
+                  const PairsView& trailers = {}, uint32_t timeout_ms = 5000, uint32_t* token = nullptr);
+
+  // num_headers == 0: the call failed. Read the answer with
+  // getHeader(PW_HTTP_CALL_RESPONSE_HEADERS, ...) and
+  // getBuffer(PW_HTTP_CALL_RESPONSE_BODY).
+  virtual void onHttpCallResponse(uint32_t token, uint32_t num_headers, size_t body_size, uint32_t num_trailers) {
+    (void)token, (void)num_headers, (void)body_size, (void)num_trailers;
+  }
+
+ private:
+  uint32_t id_;
+};
+
+// One per filter configuration. Lives until the host deletes it.
+class RootContext : public ContextBase {
+ public:
+  using ContextBase::ContextBase;
+
+  virtual bool onVmStart(size_t vm_config_size) { return (void)vm_config_size, true; }
+  virtual bool onConfigure(size_t config_size) { return (void)config_size, true; }
+  virtual void onTick() {}
+  virtual void onQueueReady(uint32_t queue_id) { (void)queue_id; }
+  virtual void onForeignFunction(uint32_t function_id, size_t args_size) { (void)function_id, (void)args_size; }
+  virtual bool onDone() { return true; }
+  virtual void onDelete() {}
+
+  // The plugin configuration (in onConfigure) / VM configuration (in onVmStart).
+  static std::string configuration() { return getBuffer(PW_PLUGIN_CONFIGURATION).value_or(std::string()); }
+  static std::string vmConfiguration() { return getBuffer(PW_VM_CONFIGURATION).value_or(std::string()); }
+};
+
+// One per HTTP request.
+class HttpContext : public ContextBase {
+ public:
+  HttpContext(uint32_t id, RootContext* root) : ContextBase(id), root_(root) {}
+  RootContext* root() const { return root_; }
+
+  virtual Action onRequestHeaders(uint32_t num_headers, bool end_of_stream) {
+    return (void)num_headers, (void)end_of_stream, PW_CONTINUE;
+  }
+  // Return PW_STOP_ITERATION_AND_BUFFER to see the body again, bigger.
+  virtual Action onRequestBody(size_t body_size, bool end_of_stream) {
+    return (void)body_size, (void)end_of_stream, PW_CONTINUE;
+  }
+  virtual Action onRequestTrailers(uint32_t num_trailers) { return (void)num_trailers, PW_CONTINUE; }
+  virtual Action onResponseHeaders(uint32_t num_headers, bool end_of_stream) {
+    return (void)num_headers, (void)end_of_stream, PW_CONTINUE;
+  }
+  virtual Action onResponseBody(size_t body_size, bool end_of_stream) {
+    return (void)body_size, (void)end_of_stream, PW_CONTINUE;
+  }
+  virtual Action onResponseTrailers(uint32_t num_trailers) { return (void)num_trailers, PW_CONTINUE; }
+  virtual void onLog() {}
+  virtual void onDone() {}
+  virtual void onDelete() {}
+
+ private:
+  RootContext* root_;
+};
+
+// ------------------------------------------------------------- dispatch
+
+namespace detail {
+
+struct Registry {
+  RootContext* (*new_root)(uint32_t id) = nullptr;
+  HttpContext* (*new_http)(uint32_t id, RootContext* root) = nullptr;
+  std::unordered_map<uint32_t, std::unique_ptr<RootContext>> roots;
+  std::unordered_map<uint32_t, std::unique_ptr<HttpContext>> http;
+  // (root id << 32 | token) -> id of the context that made the call
+  std::unordered_map<uint64_t, uint32_t> calls;
+  // context id -> its root id (for callouts)
+  std::unordered_map<uint32_t, uint32_t> root_of;
+};
+
+inline Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+inline ContextBase* find(uint32_t id) {
+  auto& r = registry();
+  if (auto it = r.http.find(id); it != r.http.end()) return it->second.get();
+  if (auto it = r.roots.find(id); it != r.roots.end()) return it->second.get();
+  return nullptr;
+}
+inline HttpContext* http(uint32_t id) {
+  auto& r = registry();
+  auto it = r.http.find(id);
+  return it == r.http.end() ? nullptr : it->second.get();
+}
+inline RootContext* root(uint32_t id) {
+  auto& r = registry();
+  auto it = r.roots.find(id);
+  return it == r.roots.end() ? nullptr : it->second.get();
+}
+
+inline void onContextCreate(uint32_t id, uint32_t parent) {
+  auto& r = registry();
+  if (parent == 0) {
+    if (r.new_root) r.roots[id].reset(r.new_root(id));
+    r.root_of[id] = id;
+  } else if (RootContext* p = root(parent); p && r.new_http) {
+    r.http[id].reset(r.new_http(id, p));
+    r.root_of[id] = parent;
+  }
+}
+
+inline void onDelete(uint32_t id) {
+  auto& r = registry();
+  if (HttpContext* h = http(id)) {
+    h->onDelete();
+    r.http.erase(id);
+  } else if (RootContext* rc = root(id)) {
+    rc->onDelete();
+    r.roots.erase(id);
+  }
+  r.root_of.erase(id);
+  for (auto it = r.calls.begin(); it != r.calls.end();) {
+    it = it->second == id ? r.calls.erase(it) : std::next(it);
+  }
+}
+
+inline void onHttpCallResponse(uint32_t root_id, uint32_t token, uint32_t headers, uint32_t body, uint32_t trailers) {
+  auto& r = registry();
+  auto it = r.calls.find(static_cast<uint64_t>(root_id) << 32 | token);
+  if (it == r.calls.end()) {  // a host that passes another context id: match the token alone
+    for (it = r.calls.begin(); it != r.calls.end(); ++it) {
+      if (static_cast<uint32_t>(it->first) == token) break;
+    }
+  }
+  if (it == r.calls.end()) return;
+  uint32_t id = it->second;
+  r.calls.erase(it);
+  ContextBase* c = find(id);
+  if (c == nullptr) return;
+  if (id != root_id) proxy_set_effective_context(id);
+  c->onHttpCallResponse(token, headers, body, trailers);
+}
+
+}  // namespace detail
+
+inline Status ContextBase::httpCall(std::string_view upstream, const PairsView& headers, std::string_view body,
+                                    const PairsView& trailers, uint32_t timeout_ms, uint32_t* token) {
+  std::string h = serializePairs(headers), t = serializePairs(trailers);
+  uint32_t tok = 0;
+  auto st = static_cast<Status>(proxy_http_call(upstream.data(), upstream.size(), h.data(), h.size(), body.data(),
+                                                body.size(), t.data(), t.size(), timeout_ms, &tok));
+  if (st == PW_OK) {
+    auto& r = detail::registry();
+    uint32_t root_id = r.root_of.count(id()) ? r.root_of[id()] : id();
+    r.calls[static_cast<uint64_t>(root_id) << 32 | tok] = id();
+  }
+  if (token) *token = tok;
+  return st;
+}
+
+}  // namespace pw
+
+// Registers the filter's context classes (RootT derives from
+// pw::RootContext with constructor (uint32_t id); HttpT from pw::HttpContext
+// with constructor (uint32_t id, RootT* root)) and defines the proxy_on_*
+// exports. Use once per module, at file scope.
+#define PW_REGISTER(RootT, HttpT)                                                                                    \
+  static const bool pw_registered_ = [] {                                                                            \
+    auto& r = ::pw::detail::registry();                                                                              \
+    r.new_root = [](uint32_t id) -> ::pw::RootContext* { return new RootT(id); };                                    \
+    r.new_http = [](uint32_t id, ::pw::RootContext* root) -> ::pw::HttpContext* {                                    \
+      return new HttpT(id, static_cast<RootT*>(root));                                                               \
+    };                                                                                                               \
+    return true;                                                                                                     \
+  }();                                                                                                               \
+  extern "C" {                                                                                                       \
+  void proxy_on_context_create(uint32_t id, uint32_t parent) { ::pw::detail::onContextCreate(id, parent); }          \
+  uint32_t proxy_on_vm_start(uint32_t id, uint32_t size) {                                                           \
+    ::pw::RootContext* c = ::pw::detail::root(id);                                                                   \
+    return c ? c->onVmStart(size) : 1;                                                                               \
+  }                                                                                                                  \
+  uint32_t proxy_on_configure(uint32_t id, uint32_t size) {                                                          \
+    ::pw::RootContext* c = ::pw::detail::root(id);                                                                   \
+    return c ? c->onConfigure(size) : 1;                                                                             \
+  }                                                                                                                  \
+  void proxy_on_tick(uint32_t id) {                                                                                  \
+    if (::pw::RootContext* c = ::pw::detail::root(id)) c->onTick();                                                  \
+  }                                                                                                                  \
+  void proxy_on_queue_ready(uint32_t id, uint32_t queue) {                                                           \
+    if (::pw::RootContext* c = ::pw::detail::root(id)) c->onQueueReady(queue);                                      \
+  }                                                                                                                  \
+  void proxy_on_foreign_function(uint32_t id, uint32_t fn, uint32_t size) {                                          \
+    if (::pw::RootContext* c = ::pw::detail::root(id)) c->onForeignFunction(fn, size);                              \
+  }                                                                                                                  \
+  uint32_t proxy_on_request_headers(uint32_t id, uint32_t n, uint32_t eos) {                                         \
+    ::pw::HttpContext* c = ::pw::detail::http(id);                                                                   \
+    return c ? c->onRequestHeaders(n, eos != 0) : PW_CONTINUE;                                                       \
+  }                                                                                                                  \
+  uint32_t proxy_on_request_body(uint32_t id, uint32_t size, uint32_t eos) {                                         \
+    ::pw::HttpContext* c = ::pw::detail::http(id);                                                                   \
+    return c ? c->onRequestBody(size, eos != 0) : PW_CONTINUE;                                                       \
+  }                                                                                                                  \
+  uint32_t proxy_on_request_trailers(uint32_t id, uint32_t n) {                                                      \
+    ::pw::HttpContext* c = ::pw::detail::http(id);                                                                   \
+    return c ? c->onRequestTrailers(n) : PW_CONTINUE;                                                                \
+  }                                                                                                                  \
+  uint32_t proxy_on_response_headers(uint32_t id, uint32_t n, uint32_t eos) {                                        \
+    ::pw::HttpContext* c = ::pw::detail::http(id);                                                                   \
+    return c ? c->onResponseHeaders(n, eos != 0) : PW_CONTINUE;                                                      \
+  }                                                                                                                  \
+  uint32_t proxy_on_response_body(uint32_t id, uint32_t size, uint32_t eos) {                                        \
+    ::pw::HttpContext* c = ::pw::detail::http(id);                                                                   \
+    return c ? c->onResponseBody(size, eos != 0) : PW_CONTINUE;                                                      \
+  }                                                                                                                  \
+  uint32_t proxy_on_response_trailers(uint32_t id, uint32_t n) {                                                     \
+    ::pw::HttpContext* c = ::pw::detail::http(id);                                                                   \
+    return c ? c->onResponseTrailers(n) : PW_CONTINUE;                                                               \
+  }                                                                                                                  \
+  void proxy_on_http_call_response(uint32_t id, uint32_t token, uint32_t headers, uint32_t body, uint32_t trailers) { \
+    ::pw::detail::onHttpCallResponse(id, token, headers, body, trailers);                                            \
+  }                                                                                                                  \
+  void proxy_on_log(uint32_t id) {                                                                                   \
+    if (::pw::HttpContext* c = ::pw::detail::http(id)) c->onLog();                                                   \
+  }                                                                                                                  \
+  uint32_t proxy_on_done(uint32_t id) {                                                                              \
+    if (::pw::HttpContext* c = ::pw::detail::http(id)) {                                                             \
+      c->onDone();                                                                                                   \
+      return 1;                                                                                                      \
+    }                                                                                                                \
+    ::pw::RootContext* c = ::pw::detail::root(id);                                                                   \
+    return c ? c->onDone() : 1;                                                                                      \
+  }                                                                                                                  \
+  void proxy_on_delete(uint32_t id) { ::pw::detail::onDelete(id); }                                                  \
+  }
+
+#endif

@@ -1,0 +1,461 @@
+// The session's Proxy-Wasm side: running the route's filter chain over the
+// request and response heads and bodies, pausing where a filter asks and
+// resuming when it calls proxy_continue_stream, and answering in its place
+// when it sends a local response. Requests without filters never come here.
+#include <unistd.h>
+
+#include <cstring>
+
+#include "core/log.h"
+#include "core/worker.h"
+#include "proxy/session.h"
+#include "proxy/wire.h"
+
+namespace wg::proxy {
+
+void Session::BodyChain::reset(bool is_response) {
+  *this = BodyChain();
+  response = is_response;
+}
+
+// ---------------------------------------------------------------- heads
+
+// Runs on_request_headers from filter `from` on, in chain order. Paused: a
+// filter holds the request until it resumes it; Ended: the exchange was
+// answered here (a local response, or 500 when a filter failed).
+Session::FilterStep Session::run_request_filters(size_t from) {
+  const auto& chain = snap_->filters.by_route[route_];
+  wasm::HttpStream& s = wstream_;
+  if (from == 0) {
+    s.request_headers.clear();
+    s.response_headers.clear();
+    s.response_phase = false;
+    s.local_reply = false;
+    s.resume_request = s.resume_response = s.close_requested = false;
+    s.body = nullptr;
+    s.properties.clear();
+    s.owner = this;
+    s.request_headers.emplace_back(":method", std::string(req_.method));
+    s.request_headers.emplace_back(":path", std::string(req_.target));
+    s.request_headers.emplace_back(":authority", std::string(req_.host));
+    s.request_headers.emplace_back(":scheme", "http");
+    for (size_t i = 0; i < req_.num_headers; ++i) {
+      const http::Header& hd = req_.headers[i];
+      if (hd.hop_by_hop || hd.id == http::HeaderId::Host) continue;
+      s.request_headers.emplace_back(std::string(hd.name), std::string(hd.value));
+    }
+    s.client_ip = client_ip_;
+    s.client_port = client_port_;
+    const config::Route& route = snap_->decl.routes[route_];
+    s.route_name = route.name;
+    s.service_name = service_->cfg.name;
+    s.protocol = req_.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  }
+  for (size_t i = from; i < chain.size(); ++i) {
+    const wasm::FilterRef& ref = chain[i];
+    if (i >= wctx_.size()) {
+      auto h = worker_->filters().get(ref);
+      if (!h.vm) {
+        local_reply(500, "An unexpected error occurred", close_after_ || !req_body_.done);
+        return FilterStep::Ended;
+      }
+      uint32_t ctx = h.vm->create_http_context(h.root, &s);
+      wctx_.push_back({h.vm, ctx, &ref});
+    }
+    s.resume_request = false;
+    wasm::Action a = wctx_[i].vm->on_request_headers(wctx_[i].ctx, s, req_body_.done);
+    if (!filter_outcome(a, ref)) return FilterStep::Ended;
+    if (a == wasm::Action::Pause && !s.resume_request) {
+      filter_next_ = i + 1;
+      filter_wait_ = FilterWaitOn::RequestHeaders;
+      return FilterStep::Paused;
+    }
+  }
+  s.resume_request = false;
+  // The body goes through the chain when one of its filters reads bodies.
+  if (!req_body_.done) {
+    for (const auto& w : wctx_) req_chain_.active = req_chain_.active || w.vm->wants_request_body();
+    if (req_chain_.active) req_chain_.held.resize(wctx_.size());
+  }
+  return FilterStep::Go;
+}
+
+// Runs on_response_headers over the upstream's head, from filter `from` on.
+// Ended: a filter answered or failed, and the upstream connection was dropped.
+Session::FilterStep Session::run_response_filters(size_t from) {
+  wasm::HttpStream& s = wstream_;
+  if (from == 0) {
+    s.response_phase = true;
+    s.response_headers.clear();
+    s.response_headers.emplace_back(":status", std::to_string(resp_.status));
+    for (size_t i = 0; i < resp_.num_headers; ++i) {
+      const http::Header& hd = resp_.headers[i];
+      if (hd.hop_by_hop) continue;
+      s.response_headers.emplace_back(std::string(hd.name), std::string(hd.value));
+    }
+  }
+  for (size_t i = from; i < wctx_.size(); ++i) {
+    s.resume_response = false;
+    wasm::Action a = wctx_[i].vm->on_response_headers(wctx_[i].ctx, s, resp_body_.done);
+    if (!filter_outcome(a, *wctx_[i].ref)) {
+      release_upstream(false);
+      return FilterStep::Ended;
+    }
+    if (a == wasm::Action::Pause && !s.resume_response) {
+      filter_next_ = i + 1;
+      filter_wait_ = FilterWaitOn::ResponseHeaders;
+      return FilterStep::Paused;
+    }
+  }
+  s.resume_response = false;
+  return FilterStep::Go;
+}
+
+// The response head passed every filter: send it now, or, when the body
+// goes through the chain, with the chain's first output (its framing
+// depends on whether the chain lets the whole body out at once).
+void Session::after_response_filters() {
+  filter_wait_ = FilterWaitOn::None;
+  if (!resp_body_.done) {
+    for (const auto& w : wctx_) resp_chain_.active = resp_chain_.active || w.vm->wants_response_body();
+  }
+  if (resp_chain_.active) {
+    resp_chain_.held.resize(wctx_.size());
+    return;
+  }
+  build_client_head();
+  resp_started_ = true;
+}
+
+// What a filter callback's result means for the exchange.
+bool Session::filter_outcome(wasm::Action a, const wasm::FilterRef& ref) {
+  if (a == wasm::Action::Fail) {
+    for (const auto& w : wctx_) {
+      if (w.ref == &ref) WG_LOG(Error, "filter %s failed this request: %s", ref.name.c_str(), w.vm->last_error().c_str());
+    }
+    local_reply(500, "An unexpected error occurred", close_after_ || !req_body_.done);
+    return false;
+  }
+  if (wstream_.local_reply) {
+    filter_reply();
+    return false;
+  }
+  return true;
+}
+
+// The answer a filter asked for with proxy_send_local_response.
+void Session::filter_reply() {
+  release_upstream(false);
+  const wasm::HttpStream& s = wstream_;
+  close_after_ = close_after_ || !req_body_.done;
+  status_ = s.local_status;
+  std::string& o = client_out_;
+  o.append(log_minor_ == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_uint(o, static_cast<uint64_t>(s.local_status));
+  o.push_back(' ');
+  o.append(http::reason_phrase(s.local_status));
+  o.append("\r\n");
+  for (const auto& [k, v] : s.local_headers) {
+    if (http::iequals(k, "content-length") || http::iequals(k, "transfer-encoding") || http::iequals(k, "connection"))
+      continue;
+    append_header(o, k, v);
+  }
+  o.append("Content-Length: ");
+  append_uint(o, s.local_body.size());
+  o.append("\r\nServer: " kServerToken "\r\n");
+  if (close_after_) o.append("Connection: close\r\n");
+  o.append("\r\n");
+  if (!head_request_) o.append(s.local_body);
+  resp_started_ = true;
+  state_ = State::LocalReply;
+}
+
+// Proxy-Wasm on_log, on_done and on_delete for each filter context.
+void Session::end_filters() {
+  for (const auto& w : wctx_) {
+    w.vm->on_log(w.ctx, wstream_);
+    w.vm->on_done_and_delete(w.ctx, wstream_);
+  }
+  wctx_.clear();
+  filter_wait_ = FilterWaitOn::None;
+  wstream_.owner = nullptr;
+}
+
+void Session::on_filter_wakeup() {
+  if (closed || wctx_.empty()) return;
+  wasm::HttpStream& s = wstream_;
+  if (s.close_requested) {
+    close();
+    return;
+  }
+  if (s.local_reply) {
+    if (resp_started_) {
+      close();  // part of the response is out: too late for another
+      return;
+    }
+    filter_reply();
+  } else if (filter_wait_ == FilterWaitOn::RequestHeaders && s.resume_request) {
+    filter_wait_ = FilterWaitOn::None;
+    if (run_request_filters(filter_next_) == FilterStep::Go) {
+      finish_request_head();
+      start_upstream();
+    }
+  } else if (filter_wait_ == FilterWaitOn::ResponseHeaders && s.resume_response) {
+    filter_wait_ = FilterWaitOn::None;
+    state_ = State::Proxy;
+    FilterStep step = run_response_filters(filter_next_);
+    if (step == FilterStep::Paused) state_ = State::FilterWait;
+    if (step == FilterStep::Go) after_response_filters();
+  } else {
+    if (req_chain_.paused_at != SIZE_MAX && s.resume_request) resume_body(req_chain_);
+    if (!closed && resp_chain_.paused_at != SIZE_MAX && s.resume_response) resume_body(resp_chain_);
+  }
+  if (!closed) drive();
+}
+
+// ---------------------------------------------------------------- bodies
+
+// Passes a piece of body through filters from..end. A filter that returns
+// StopIteration* keeps what it got (and gets it again, with the next piece,
+// on its next call); at the end of the body it keeps it until it resumes.
+Session::FilterStep Session::feed_body(BodyChain& c, size_t from, std::string data, bool eos) {
+  const size_t limit = static_cast<size_t>(worker_->settings().wasm_max_body_mb) << 20;
+  if (eos) c.eos_in = true;
+  bool& resumed = c.response ? wstream_.resume_response : wstream_.resume_request;
+  for (size_t i = from; i < wctx_.size(); ++i) {
+    std::string& held = c.held[i];
+    if (held.empty()) {
+      held.swap(data);
+    } else {
+      held.append(data);
+    }
+    data.clear();
+    const wasm::FilterRef& ref = *wctx_[i].ref;
+    if (held.size() > limit) {
+      WG_LOG(Warn, "filter %s held more than %d MiB of %s body", ref.name.c_str(),
+             worker_->settings().wasm_max_body_mb, c.response ? "response" : "request");
+      if (!c.response) {
+        local_reply(413, "Request size limit exceeded", true);
+      } else if (!c.head_released) {
+        local_reply(502, "An invalid response was received from the upstream server", true);
+      } else {
+        close();
+      }
+      return FilterStep::Ended;
+    }
+    resumed = false;
+    wasm::Action a = wctx_[i].vm->on_body(wctx_[i].ctx, wstream_, held, c.response, eos);
+    if (a == wasm::Action::Fail || wstream_.local_reply) {
+      if (c.response && c.head_released) {
+        // Part of the response is out: cutting the connection is all that is left.
+        if (a == wasm::Action::Fail) {
+          WG_LOG(Error, "filter %s failed this request: %s", ref.name.c_str(), wctx_[i].vm->last_error().c_str());
+        }
+        log_request();
+        close();
+      } else {
+        filter_outcome(a, ref);
+      }
+      return FilterStep::Ended;
+    }
+    if (a == wasm::Action::Pause && !resumed) {
+      if (eos) c.paused_at = i;
+      return FilterStep::Paused;
+    }
+    data.swap(held);
+    held.clear();
+  }
+  resumed = false;
+  if (c.out.empty()) {
+    c.out.swap(data);
+  } else {
+    c.out.append(data);
+  }
+  if (eos) c.eos_out = true;
+  return FilterStep::Go;
+}
+
+// A filter that held the end of the body resumed: what it holds goes on.
+void Session::resume_body(BodyChain& c) {
+  size_t i = c.paused_at;
+  c.paused_at = SIZE_MAX;
+  (c.response ? wstream_.resume_response : wstream_.resume_request) = false;
+  std::string data;
+  data.swap(c.held[i]);
+  feed_body(c, i + 1, std::move(data), true);
+}
+
+// The request side when its body goes through the chain: decode what the
+// client sends, feed it to the filters, frame their output for the
+// upstream. Everything sent stays in up_head_ so a retry can send it again.
+bool Session::step_send_filtered_request() {
+  if (up_ == nullptr || req_done_) return false;
+  int up = upstream_connected();
+  if (up <= 0) return up < 0;
+  BodyChain& c = req_chain_;
+  bool progress = false;
+  for (;;) {
+    size_t pending = c.head_released ? up_head_.size() - up_head_off_ : 0;
+    if (pending > 0) {
+      if (!up_->writable) return progress;
+      ssize_t n = ::write(up_->fd, up_head_.data() + up_head_off_, pending);
+      if (n < 0) {
+        if (would_block(n)) {
+          up_->writable = false;
+          return progress;
+        }
+        WG_LOG(Info, "upstream %s stopped reading the request: %s", up_->endpoint.c_str(), strerror(errno));
+        close_after_ = true;
+        req_done_ = true;
+        up_->readable = true;
+        return true;
+      }
+      up_head_off_ += static_cast<size_t>(n);
+      progress = true;
+      continue;
+    }
+    if (c.final_framed) {
+      req_done_ = true;
+      return true;
+    }
+    if ((!c.out.empty() || c.eos_out) && frame_request_output()) {
+      progress = true;
+      continue;
+    }
+    if (c.eos_in) return progress;  // a filter holds the end of the body
+    if (!in_.empty()) {
+      std::string chunk;
+      bool error = false;
+      size_t n = req_body_.claim_decoded(in_.data + in_.start, in_.size(), &error, &chunk);
+      if (error) {
+        WG_LOG(Info, "client %s: invalid request body framing", client_ip_);
+        local_reply(400, "Bad request", true);
+        return true;
+      }
+      in_.consume(n);
+      request_size_ += n;
+      if (n > 0 || req_body_.done) {
+        if (feed_body(c, 0, std::move(chunk), req_body_.done) == FilterStep::Ended) return true;
+        progress = true;
+        continue;
+      }
+    }
+    if (client_out_off_ < client_out_.size()) flush_client_out();  // 100 Continue
+    if (closed) return true;
+    if (read_client()) {
+      progress = true;
+      continue;
+    }
+    if (peer_closed_) {
+      WG_LOG(Info, "client %s closed the connection while sending the body", client_ip_);
+      status_ = 400;
+      log_request();
+      close();
+      return true;
+    }
+    return progress;
+  }
+}
+
+// Queues the chain's output for the upstream. The head goes out with the
+// first output: with Content-Length when that output is the whole body,
+// chunked otherwise (an HTTP/1.0 upstream exchange waits for the whole body).
+bool Session::frame_request_output() {
+  BodyChain& c = req_chain_;
+  if (!c.head_released) {
+    std::string line;
+    if (c.eos_out) {
+      line = "Content-Length: ";
+      append_uint(line, c.out.size());
+      line.append("\r\n");
+    } else if (log_minor_ == 0) {
+      return false;
+    } else {
+      line = "Transfer-Encoding: chunked\r\n";
+      c.chunked = true;
+    }
+    up_head_.insert(up_head_.size() - 2, line);  // before the blank line
+    c.head_released = true;
+  }
+  if (c.chunked) {
+    if (!c.out.empty()) {
+      append_hex(up_head_, c.out.size());
+      up_head_.append("\r\n");
+      up_head_.append(c.out);
+      up_head_.append("\r\n");
+    }
+    if (c.eos_out) up_head_.append("0\r\n\r\n");
+  } else {
+    up_head_.append(c.out);
+  }
+  c.out.clear();
+  if (c.eos_out) c.final_framed = true;
+  return true;
+}
+
+// One step of the response body through the chain. Returns 1 on progress,
+// 0 when it needs bytes from the upstream, 2 while a filter holds the end
+// of the body, -1 when the exchange ended or the session closed.
+int Session::pump_response_chain(core::Buffer& b) {
+  BodyChain& c = resp_chain_;
+  if (c.final_framed) {
+    resp_done_ = true;
+    log_request();
+    finish_exchange();
+    return -1;
+  }
+  if (!c.out.empty() || c.eos_out) {
+    frame_response_output();
+    return 1;
+  }
+  if (c.eos_in) return 2;
+  if (!b.empty() || resp_body_.done) {
+    std::string chunk;
+    bool error = false;
+    size_t n = resp_body_.claim_decoded(b.data + b.start, b.size(), &error, &chunk);
+    if (error) {
+      WG_LOG(Warn, "upstream %s sent invalid chunked framing", up_->endpoint.c_str());
+      log_request();
+      close();
+      return -1;
+    }
+    b.consume(n);
+    if (n > 0 || resp_body_.done) {
+      if (feed_body(c, 0, std::move(chunk), resp_body_.done) == FilterStep::Ended) return -1;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+// Queues the chain's output for the client, releasing the held head first.
+void Session::frame_response_output() {
+  BodyChain& c = resp_chain_;
+  if (!c.head_released) {
+    if (c.eos_out) {
+      build_client_head(Framing::Length, c.out.size());
+    } else if (log_minor_ >= 1) {
+      build_client_head(Framing::Chunked);
+      c.chunked = true;
+    } else {
+      build_client_head(Framing::Close);
+    }
+    c.head_released = true;
+    resp_started_ = true;
+  }
+  if (c.chunked) {
+    if (!c.out.empty()) {
+      append_hex(client_out_, c.out.size());
+      client_out_.append("\r\n");
+      client_out_.append(c.out);
+      client_out_.append("\r\n");
+    }
+    if (c.eos_out) client_out_.append("0\r\n\r\n");
+  } else {
+    client_out_.append(c.out);
+  }
+  c.out.clear();
+  if (c.eos_out) c.final_framed = true;
+}
+
+}  // namespace wg::proxy

@@ -1,0 +1,46 @@
+// Small helpers for writing HTTP/1.1 heads, shared by the session's files.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <sys/types.h>
+
+#include "core/version.h"
+
+#define kServerToken "wasmgate/" WASMGATE_VERSION
+
+namespace wg::proxy {
+
+inline void append_uint(std::string& out, uint64_t v) {
+  char tmp[24];
+  char* p = tmp + sizeof tmp;
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  out.append(p, static_cast<size_t>(tmp + sizeof tmp - p));
+}
+
+inline void append_hex(std::string& out, uint64_t v) {
+  char tmp[24];
+  char* p = tmp + sizeof tmp;
+  do {
+    *--p = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v != 0);
+  out.append(p, static_cast<size_t>(tmp + sizeof tmp - p));
+}
+
+inline void append_header(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ", 2);
+  out.append(value);
+  out.append("\r\n", 2);
+}
+
+inline bool would_block(ssize_t n) { return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK); }
+
+}  // namespace wg::proxy

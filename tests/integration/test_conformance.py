@@ -1,0 +1,318 @@
+"""Proxy-Wasm conformance: the same filter, written once per SDK (filters/CONFORMANCE.md),
+built during the build from SDKs we did not write (AssemblyScript proxy-runtime, the Go
+SDK, the Rust crate) and from ours (C, C++), run through the real gateway.
+
+Each test is parametrized over the SDKs, so a feature one SDK gets wrong shows up as one
+failing parameter.
+"""
+import concurrent.futures
+import json
+import pathlib
+import re
+import time
+import urllib.request
+
+import pytest
+
+from conftest import (config, fixed_handler, free_port, pattern_bytes, route, service, sha256, wait_until)
+
+SDKS = ["c", "cpp", "as", "go", "rust"]
+
+
+@pytest.fixture(scope="session")
+def filters_dir(wasmgate_bin):
+    return pathlib.Path(wasmgate_bin).parent / "filters"
+
+
+def filter_name(sdk):
+    return f"conf_{sdk}"
+
+
+def chain(*filters):
+    return [{"name": "c", "filters": [{"name": n, "config": cfg} for n, cfg in filters]}]
+
+
+@pytest.fixture
+def conf_gateway(gateway_factory, filters_dir, tmp_path):
+    """gw(sdk, upstream, tags=("A",), workers=1, extra=()) -> a gateway whose route `/`
+    runs the SDK's conformance filter once per tag."""
+    def make(sdk, upstream, tags=("A",), workers=1, extra=(), services=()):
+        wasm = filters_dir / f"{filter_name(sdk)}.wasm"
+        assert wasm.exists(), f"{wasm} was not built"
+        r_ = route("r", ["/"], strip_path=False, filter_chains=chain(*[(filter_name(sdk), t) for t in tags]))
+        cfg = config(service("s", upstream, [r_]), *services)
+        args = ["--filters-dir", str(filters_dir), "--wasm-cache-dir", str(tmp_path / "wcache"), *extra]
+        return gateway_factory(cfg, extra_args=args, workers=workers)
+    return make
+
+
+def get(gw, path="/", test=None, headers=(), method="GET", body=b""):
+    hs = list(headers)
+    if test:
+        hs.append(("x-test", test))
+    with gw.conn() as c:
+        return c.request(method, path, headers=hs, body=body)
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_chain_of_three_runs_in_order(conf_gateway, upstream, sdk):
+    gw = conf_gateway(sdk, upstream, tags=("A", "B", "C"))
+    resp = get(gw)
+    assert resp.status == 200
+    assert upstream.requests[-1].headers_all("x-chain") == ["A", "B", "C"]
+    assert resp.headers_all("x-chain-resp") == ["A", "B", "C"]
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_request_and_response_headers(conf_gateway, upstream_factory, sdk):
+    up = upstream_factory(fixed_handler(200, [("x-resp-replace", "orig"), ("x-resp-remove", "bye"),
+                                              ("Content-Length", "2")], b"ok"))
+    gw = conf_gateway(sdk, up)
+    resp = get(gw, test="headers", headers=[("x-replace-me", "old"), ("x-remove-me", "1"), ("x-read-me", "hello")])
+    assert resp.status == 200
+    seen = up.requests[-1]
+    assert seen.header("x-added") == "yes"
+    assert seen.header("x-replace-me") == "replaced"
+    assert seen.header("x-remove-me") is None
+    assert resp.header("x-read-was") == "hello"
+    assert resp.header("x-resp-replace") == "replaced"
+    assert resp.header("x-resp-remove") is None
+    assert resp.body == b"ok"
+
+
+@pytest.mark.parametrize("size", [11, 3 << 20])
+@pytest.mark.parametrize("sdk", SDKS)
+def test_request_body_rewritten(conf_gateway, upstream, sdk, size):
+    gw = conf_gateway(sdk, upstream, tags=("T",))
+    body = pattern_bytes(size, seed=3)
+    resp = get(gw, "/upload", test="req-body", method="POST", body=body)
+    assert resp.status == 200, resp.body[:200]
+    expected = b"T|" + body + b"|T"
+    seen = upstream.requests[-1]
+    assert seen.body_len == len(expected)
+    assert seen.body_sha256 == sha256(expected)
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_chunked_request_body_rewritten(conf_gateway, upstream, sdk):
+    gw = conf_gateway(sdk, upstream, tags=("T",))
+    body = pattern_bytes(200000, seed=4)
+    with gw.conn() as c:
+        head = ("POST /up HTTP/1.1\r\nHost: t\r\nx-test: req-body\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+        c.send(head)
+        for i in range(0, len(body), 65536):
+            piece = body[i:i + 65536]
+            c.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        c.send(b"0\r\n\r\n")
+        resp = c.read_response()
+    assert resp.status == 200
+    expected = b"T|" + body + b"|T"
+    assert upstream.requests[-1].body_sha256 == sha256(expected)
+
+
+@pytest.mark.parametrize("size", [5, 2 << 20])
+@pytest.mark.parametrize("sdk", SDKS)
+def test_response_body_rewritten(conf_gateway, upstream_factory, sdk, size):
+    payload = pattern_bytes(size, seed=5)
+    up = upstream_factory(fixed_handler(200, [("Content-Length", str(size))], payload))
+    gw = conf_gateway(sdk, up, tags=("R",))
+    with gw.conn() as c:
+        resp = c.request("GET", "/dl", headers=[("x-test", "resp-body")])
+        assert resp.status == 200
+        assert resp.body == b"R|" + payload + b"|R"
+        # the connection stays usable after a rewritten body
+        assert c.request("GET", "/again").status == 200
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_local_response_from_request_headers(conf_gateway, upstream, sdk):
+    gw = conf_gateway(sdk, upstream, tags=("L",))
+    with gw.conn() as c:
+        resp = c.request("GET", "/deny", headers=[("x-test", "local-req")])
+        assert resp.status == 403
+        assert resp.body == b"local:L"
+        assert resp.header("x-local") == "L"
+        assert c.request("GET", "/fine").status == 200
+    assert all(r.target != "/deny" for r in upstream.requests)
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_local_response_from_response_headers(conf_gateway, upstream, sdk):
+    gw = conf_gateway(sdk, upstream, tags=("L",))
+    with gw.conn() as c:
+        resp = c.request("GET", "/late", headers=[("x-test", "local-resp")])
+        assert resp.status == 451
+        assert resp.body == b"late:L"
+        assert resp.header("x-local-late") == "L"
+        assert c.request("GET", "/fine").status == 200
+    assert any(r.target == "/late" for r in upstream.requests)
+
+
+def callout_upstream(upstream_factory, status=201, body=b"callout-body", delay=0.0):
+    def h(conn, req):
+        if delay:
+            time.sleep(delay)
+        conn.send_response(status, [("Content-Length", str(len(body)))], body)
+        return True
+    return upstream_factory(h)
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_http_call_pauses_and_resumes(conf_gateway, upstream, upstream_factory, sdk):
+    callout = callout_upstream(upstream_factory)
+    gw = conf_gateway(sdk, upstream)
+    resp = get(gw, "/p", test="http-call", headers=[("x-call-target", f"127.0.0.1:{callout.port}")])
+    assert resp.status == 200
+    seen = upstream.requests[-1]
+    assert seen.header("x-call-status") == "201"
+    assert seen.header("x-call-body") == "callout-body"
+    call = callout.requests[-1]
+    assert call.target == "/callout"
+    assert call.header("host") == "callout.local"
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_http_call_to_a_service_by_name(conf_gateway, upstream, upstream_factory, sdk):
+    callout = callout_upstream(upstream_factory, status=202, body=b"named")
+    extra = service("callout-svc", callout, [])
+    gw = conf_gateway(sdk, upstream, services=(extra,))
+    resp = get(gw, "/p", test="http-call", headers=[("x-call-target", "callout-svc")])
+    assert resp.status == 200
+    assert upstream.requests[-1].header("x-call-status") == "202"
+    assert upstream.requests[-1].header("x-call-body") == "named"
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_http_call_to_nothing_reports_failure(conf_gateway, upstream, sdk):
+    gw = conf_gateway(sdk, upstream)
+    resp = get(gw, "/p", test="http-call", headers=[("x-call-target", f"127.0.0.1:{free_port()}")])
+    assert resp.status == 200
+    assert upstream.requests[-1].header("x-call-status") == "failed"
+
+
+@pytest.mark.parametrize("sdk", ["c", "cpp"])
+def test_two_parallel_http_calls(conf_gateway, upstream, upstream_factory, sdk):
+    callout = callout_upstream(upstream_factory, delay=0.3)
+    gw = conf_gateway(sdk, upstream)
+    started = time.monotonic()
+    resp = get(gw, "/p", test="http-call2", headers=[("x-call-target", f"127.0.0.1:{callout.port}")])
+    elapsed = time.monotonic() - started
+    assert resp.status == 200
+    seen = upstream.requests[-1]
+    assert seen.header("x-call-status-1") == "201"
+    assert seen.header("x-call-status-2") == "201"
+    assert sorted(r.target for r in callout.requests) == ["/callout/1", "/callout/2"]
+    assert elapsed < 0.55, f"calls ran one after the other ({elapsed:.2f}s)"
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_shared_data_cas_across_two_workers(conf_gateway, upstream, sdk):
+    gw = conf_gateway(sdk, upstream, workers=2)
+
+    def one(_):
+        return int(get(gw, test="shared").header("x-counter"))
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        values = list(pool.map(one, range(40)))
+    # Every increment won its CAS exactly once: no value seen twice, none lost.
+    assert sorted(values) == list(range(1, 41))
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_queue_delivers_to_on_queue_ready(conf_gateway, upstream, sdk):
+    gw = conf_gateway(sdk, upstream, workers=2)
+    assert get(gw, "/q/one", test="queue").status == 200
+    assert get(gw, "/q/two", test="queue").status == 200
+
+    def stat():
+        r = get(gw, test="queue-stat")
+        return r.header("x-dequeued"), r.header("x-last-dequeued")
+
+    assert wait_until(lambda: stat()[0] == "2", 5), stat()
+    assert stat()[1] == "/q/two"
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_ticks_run_without_requests(conf_gateway, upstream, sdk):
+    gw = conf_gateway(sdk, upstream, tags=("tick",))
+    time.sleep(0.6)
+    n = int(get(gw, test="tick-stat").header("x-ticks"))
+    assert n >= 3  # 100 ms period, one worker
+    time.sleep(0.3)
+    assert int(get(gw, test="tick-stat").header("x-ticks")) > n
+
+
+def scrape(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        assert r.status == 200
+        return r.read().decode()
+
+
+def sample(text, name):
+    m = re.search(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_metrics_on_the_admin_listener(conf_gateway, upstream, sdk):
+    admin = free_port()
+    gw = conf_gateway(sdk, upstream, workers=2, extra=["--admin-listen", f"127.0.0.1:{admin}"])
+    for _ in range(5):
+        assert get(gw).status == 200
+    assert get(gw, test="metrics").status == 200
+    text = scrape(admin)
+    fam = f"wasm_filter_conf_{sdk}_"
+    assert sample(text, fam + "requests_total") == 6, text
+    assert sample(text, fam + "gauge") == 42
+    assert sample(text, fam + "histogram_count") == 1
+    assert sample(text, fam + "histogram_sum") == 7
+    assert f"# TYPE {fam}requests_total counter" in text
+    # the gateway's own per-filter counters
+    calls = sample(text, f'wasmgate_filter_calls_total{{filter="conf_{sdk}"}}')
+    assert calls is not None and calls >= 12
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_properties(conf_gateway, upstream, sdk):
+    gw = conf_gateway(sdk, upstream, tags=("P",))
+    resp = get(gw, "/props?x=1", test="properties", method="PUT")
+    assert resp.status == 200
+    assert resp.header("x-prop-path") == "/props?x=1"
+    assert resp.header("x-prop-method") == "PUT"
+    assert resp.header("x-prop-plugin-name") == f"conf_{sdk}"
+    src = resp.header("x-prop-source")
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", src) and not src.endswith(":0"), src
+    assert resp.header("x-prop-note") == "note-P"
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_log_levels(conf_gateway, upstream, sdk):
+    gw = conf_gateway(sdk, upstream, tags=("LG",), extra=["--log-level", "info"])
+    assert get(gw, test="log").status == 200
+    assert upstream.requests[-1].header("x-log-level") == "2"  # info
+    assert gw.wait_stderr(f"conformance critical LG", 5)
+    text = gw.stderr_text()
+    for level in ("info", "warn", "error", "critical"):
+        assert f"conformance {level} LG" in text, level
+    for level in ("trace", "debug"):
+        assert f"conformance {level} LG" not in text, level
+
+
+@pytest.mark.parametrize("what", ["trap", "loop", "hog"])
+@pytest.mark.parametrize("sdk", SDKS)
+def test_bad_filter_fails_only_its_own_request(conf_gateway, upstream, sdk, what):
+    gw = conf_gateway(sdk, upstream, workers=2, extra=["--wasm-memory", "32"])
+
+    def good(i):
+        return get(gw, f"/fine/{i}").status
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        goods = [pool.submit(good, i) for i in range(24)]
+        bad = get(gw, "/bad", test=what)
+        assert [g.result() for g in goods] == [200] * 24
+    assert bad.status == 500
+    assert f"filter conf_{sdk} failed this request" in gw.stderr_text()
+    for i in range(3):
+        r = get(gw, f"/after/{i}")
+        assert r.status == 200 and r.header("x-chain-resp") == "A"
+    assert gw.proc.poll() is None
