@@ -10,9 +10,15 @@
 #   - callgrind instructions per proxied request: two traces of the proxy, one
 #     serving N1 requests and one serving N2, and (I2 - I1) / (N2 - N1), which
 #     cancels start-up, warm-up and shutdown;
-#   - wasmgate with 10,000 routes, and the router micro-benchmark (optional).
-# Results go to stdout and bench/last-run.txt. Loopback only; about 3 minutes,
-# every step has a time limit. See bench/README.md and bench/RESULTS.md.
+#   - wasmgate with 10,000 routes, and the router micro-benchmark (optional);
+#   - Wasm filters: wasmgate with one header-adding Proxy-Wasm filter on the
+#     route (each SDK's conformance filter, build/filters/conf_<sdk>.wasm) against
+#     wasmgate without it, and nginx with the equivalent Lua handlers
+#     (libnginx-mod-http-lua) against plain nginx: the extra instructions per
+#     request and the req/s ratio to the same proxy without the filter.
+# Results go to stdout and bench/last-run.txt. Loopback only; about 12 minutes
+# (4 without the Wasm part), every step has a time limit. See bench/README.md
+# and bench/RESULTS.md.
 #
 # CPU placement (the bench machine has 2 cores): the proxy under test alone on
 # CPU 0 (BENCH_PROXY_CPU), the upstream and wrk together on CPU 1
@@ -30,6 +36,12 @@
 #   BENCH_BUILD_DIR=build-bench   where the micro-benchmark is built
 #   BENCH_CG_KEEP=DIR   keep the callgrind profiles in DIR
 #   BENCH_NGINX_KEEPALIVE   nginx `upstream { keepalive N; }` (default: max(32, CONNS))
+#   BENCH_WASM=1        add the Wasm filter runs to BENCH_WALL and BENCH_CG (0: none):
+#                       wasmgate-<sdk> for each SDK, nginx-lua, and their baselines
+#                       nginx and wasmgate (the names can also be listed by hand)
+#   BENCH_WASM_SDKS="c cpp as go rust"   which SDKs' filters
+#   BENCH_FILTERS_DIR=build/filters      where conf_<sdk>.wasm are
+#   BENCH_NGINX_MODULES=/usr/lib/nginx/modules   ngx_http_lua_module.so, ndk_http_module.so
 #   WASMGATE_BIN=build/wasmgate
 set -euo pipefail
 
@@ -45,6 +57,10 @@ n2=${BENCH_CG_N2:-3000}
 wall_list=${BENCH_WALL-nginx haproxy wasmgate wasmgate-10k}   # set but empty: none
 cg_list=${BENCH_CG-nginx haproxy wasmgate}
 router=${BENCH_ROUTER:-1}
+wasm=${BENCH_WASM:-1}
+wasm_sdks=${BENCH_WASM_SDKS-c cpp as go rust}
+filters_dir=${BENCH_FILTERS_DIR:-$root/build/filters}
+ngx_modules=${BENCH_NGINX_MODULES:-/usr/lib/nginx/modules}
 build_dir=${BENCH_BUILD_DIR:-$root/build-bench}
 out=$root/bench/last-run.txt
 nreq=$root/bench/nreq.py
@@ -151,6 +167,42 @@ if [[ $have_wasmgate == 1 ]]; then
   bin=$work/wasmgate
   wg_version=$("$bin" version 2>&1) || die "$bin does not run: $wg_version"
 fi
+# WASMGATE_<FLAG> variables would reach every wasmgate run (a filters dir in
+# the no-filter baseline, say): the rig sets all it needs on the command line.
+while read -r v; do unset "$v"; done < <(compgen -e | grep '^WASMGATE_' || true)
+
+# --- Wasm filters: a private copy of each SDK's filter, one directory per SDK
+# (wasmgate compiles every module of its --filters-dir at start) and one with
+# all of them, for compiling them into the cache once before any run.
+declare -A HAVE_SDK
+wasm_notes=()
+for sdk in $wasm_sdks; do
+  f=$filters_dir/conf_$sdk.wasm
+  if [[ -f $f ]]; then
+    mkdir -p "$work/filters/$sdk" "$work/filters/all"
+    cp "$f" "$work/filters/$sdk/"
+    cp "$f" "$work/filters/all/"
+    HAVE_SDK[$sdk]=1
+  else
+    wasm_notes+=("no $f (ninja -C build filters): SDK $sdk skipped")
+  fi
+done
+have_lua=0
+if [[ -f $ngx_modules/ngx_http_lua_module.so && -f $ngx_modules/ndk_http_module.so ]]; then
+  have_lua=1
+else
+  wasm_notes+=("no $ngx_modules/ngx_http_lua_module.so (apt-get install libnginx-mod-http-lua): nginx-lua skipped")
+fi
+with_wasm() {  # $1 list of proxies: prints it with the Wasm runs and their baselines added
+  local l=" $1 " n
+  if [[ $wasm != 0 && -n ${1// /} ]]; then
+    for n in nginx wasmgate nginx-lua; do [[ $l == *" $n "* ]] || l+="$n "; done
+    for n in $wasm_sdks; do [[ $l == *" wasmgate-$n "* ]] || l+="wasmgate-$n "; done
+  fi
+  echo $l
+}
+wall_list=$(with_wasm "$wall_list")
+cg_list=$(with_wasm "$cg_list")
 
 # --- is the machine quiet? (wall-clock numbers mean little when it is not)
 cpu_busy() {  # percent of all CPUs busy over one second
@@ -185,6 +237,7 @@ http {
     listen 127.0.0.1:$UP;
     location / { return 200 "hello world\n"; }
     location = /__status { stub_status; }
+    location = /__chain { return 200 "\$http_x_chain\n"; }
   }
 }
 CONF
@@ -208,7 +261,7 @@ PY
 # (about a third of the requests at -c50 with keepalive 32). Default: the larger
 # of 32 and BENCH_CONNS.
 ngx_keepalive=${BENCH_NGINX_KEEPALIVE:-$(( conns > 32 ? conns : 32 ))}
-nginx_conf() {  # $1 dir, $2 port, $3 extra main-level directives
+nginx_conf() {  # $1 dir, $2 port, $3 extra main-level directives, $4 extra location directives
   mkdir -p "$1"
   cat >"$1/nginx.conf" <<CONF
 worker_processes 1;
@@ -232,6 +285,7 @@ http {
       proxy_pass http://u;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      ${4:-}
     }
   }
 }
@@ -278,6 +332,26 @@ with open(path, "w") as f:
             f.write(f'      - {{name: r{i}, hosts: ["host{i}.example.com"], paths: ["/api"]}}\n')
     f.write('      - {name: bench, paths: ["/"]}\n')
 PY
+# One header-adding filter on the route: the conformance filter with tag "A"
+# adds request header x-chain: A and response header x-chain-resp: A, and
+# increments one counter (no x-test header: nothing else).
+for sdk in "${!HAVE_SDK[@]}"; do
+  cat >"$work/wasmgate-$sdk.yaml" <<CONF
+_format_version: "3.0"
+services:
+  - name: bench
+    url: http://127.0.0.1:$UP
+    routes:
+      - name: bench
+        paths: ["/"]
+        filter_chains: [{"name": "c", "filters": [{"name": "conf_$sdk", "config": "A"}]}]
+CONF
+done
+# nginx's equivalent: the Lua module (with NDK, which it needs) and two handlers.
+ngx_lua_main="load_module $ngx_modules/ndk_http_module.so;
+load_module $ngx_modules/ngx_http_lua_module.so;"
+ngx_lua_loc='access_by_lua_block { ngx.req.set_header("x-chain", "A") }
+      header_filter_by_lua_block { ngx.header["x-chain-resp"] = "A" }'
 
 # Sets CMD to the command line of proxy $1 on port $2; $3 = "cg" for the
 # callgrind variant (nginx without a master process, so the traced process is
@@ -285,9 +359,11 @@ PY
 proxy_cmd() {
   local name=$1 port=$2 mode=${3:-}
   case $name in
-    nginx)
-      if [[ $mode == cg ]]; then nginx_conf "$work/ngx-$port" "$port" "master_process off;"
-      else nginx_conf "$work/ngx-$port" "$port" ""; fi
+    nginx|nginx-lua)
+      local main="" loc=""
+      [[ $mode == cg ]] && main="master_process off;"
+      [[ $name == nginx-lua ]] && { main+=$'\n'$ngx_lua_main; loc=$ngx_lua_loc; }
+      nginx_conf "$work/ngx-$port" "$port" "$main" "$loc"
       CMD=(nginx -e "$work/ngx-$port/error.log" -p "$work/ngx-$port" -c "$work/ngx-$port/nginx.conf") ;;
     haproxy)
       haproxy_conf "$work/haproxy-$port.cfg" "$port"
@@ -297,12 +373,56 @@ proxy_cmd() {
       [[ $name == wasmgate-10k ]] && conf=$work/wasmgate-10k.yaml
       CMD=("$bin" start -c "$conf" --workers 1 --access-log off --admin-listen off
            --proxy-listen "127.0.0.1:$port" --log-level warn --drain-timeout 2000) ;;
+    wasmgate-?*)
+      local sdk=${name#wasmgate-}
+      CMD=("$bin" start -c "$work/wasmgate-$sdk.yaml" --workers 1 --access-log off --admin-listen off
+           --proxy-listen "127.0.0.1:$port" --log-level warn --drain-timeout 2000
+           --filters-dir "$work/filters/$sdk" --wasm-cache-dir "$work/wasm-cache") ;;
     *) die "unknown proxy '$name'" ;;
   esac
 }
 skip() {  # $1 proxy name: true when it cannot run here
-  [[ $1 == wasmgate* && $have_wasmgate == 0 ]]
+  [[ $1 == wasmgate* && $have_wasmgate == 0 ]] && return 0
+  [[ $1 == nginx-lua && $have_lua == 0 ]] && return 0
+  [[ $1 == wasmgate-?* && $1 != wasmgate-10k && -z ${HAVE_SDK[${1#wasmgate-}]:-} ]] && return 0
+  return 1
 }
+filtered() {  # $1 proxy name: true for the runs with the header-adding filter
+  [[ $1 == nginx-lua || ( $1 == wasmgate-?* && $1 != wasmgate-10k ) ]]
+}
+base_of() {  # $1 filtered proxy: the same proxy without the filter
+  if [[ $1 == nginx-lua ]]; then echo nginx; else echo wasmgate; fi
+}
+
+# The filter works: the upstream saw x-chain: A and the client got x-chain-resp: A.
+chain_check() {  # $1 port, $2 name
+  timeout 30 python3 - "$1" <<'PY' || { tail -20 "$work/$2.log" >&2 || true; die "$2: the filter did not add its headers"; }
+import sys, urllib.request
+r = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/__chain", timeout=20)
+body, resp = r.read().decode().strip(), r.headers.get_all("x-chain-resp")
+if body != "A" or resp != ["A"]:
+    sys.exit(f"upstream saw x-chain {body!r}, client got x-chain-resp {resp!r}; want 'A' and ['A']")
+PY
+}
+
+# Compile every filter once, natively, into the cache the runs share: the
+# callgrind traces then load compiled code (as the wall-clock runs do) instead
+# of compiling in one trace and not in the other. (A cache written natively
+# loads under valgrind.)
+warm_wasm_cache() {
+  local n pid
+  for n in $wall_list $cg_list; do
+    if filtered "$n" && [[ $n != nginx-lua ]] && ! skip "$n"; then
+      start_bg wasm-cache "$bin" start -c "$work/wasmgate.yaml" --workers 1 --access-log off --admin-listen off \
+        --proxy-listen "127.0.0.1:$PX" --log-level warn --filters-dir "$work/filters/all" --wasm-cache-dir "$work/wasm-cache"
+      pid=$LAST_PID
+      wait_ready "$PX" "$pid" wasm-cache 180
+      stop "$pid"
+      return 0
+    fi
+  done
+}
+warm_wasm_cache
 
 # --- wall clock
 cpu_ticks() {  # user+system clock ticks of $1 and its children (the nginx worker)
@@ -332,6 +452,7 @@ wall_run() {  # $1 proxy, $2 round: one warm-up and one measured wrk run
   start_bg "$name" "${on_proxy_cpu[@]}" "${CMD[@]}"
   pid=$LAST_PID
   wait_ready "$PX" "$pid" "$name" 30
+  if filtered "$name"; then chain_check "$PX" "$name"; fi
   timeout $(( warmup + 30 )) "${on_load_cpu[@]}" wrk -t"$threads" -c"$conns" -d"${warmup}s" "http://127.0.0.1:$PX/" >/dev/null
   a0=$(upstream_accepts)
   c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N); l0=$(cpu_line_busy "${load_cpu:-0}")
@@ -379,6 +500,7 @@ cg_trace() {  # $1 proxy, $2 requests measured; sets CG_TOTAL to the instruction
   start_bg "cg-$name-$n" "${on_proxy_cpu[@]}" valgrind --tool=callgrind --callgrind-out-file="$f" "${CMD[@]}"
   local pid=$LAST_PID
   wait_ready "$CG" "$pid" "cg-$name-$n" 120                   # start-up, and one request
+  if filtered "$name"; then chain_check "$CG" "cg-$name-$n"; fi
   timeout 300 python3 "$nreq" "$CG" 200 --expect-len $body_len  # warm-up
   timeout 300 python3 "$nreq" "$CG" "$n" --expect-len $body_len
   stop "$pid" 60
@@ -456,6 +578,37 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
   if [[ -n ${IPR[nginx]:-} ]] && (( IPR[nginx] < 17600 || IPR[nginx] > 21600 )); then
     echo "WARNING: nginx is ${IPR[nginx]} instructions/request, more than 10% off the reference 19,600: check the rig"
   fi
+  fi
+  wasm_runs=()
+  for name in $wall_list $cg_list; do
+    if filtered "$name" && ! skip "$name" && [[ " ${wasm_runs[*]-} " != *" $name "* ]]; then wasm_runs+=("$name"); fi
+  done
+  if (( ${#wasm_runs[@]} > 0 || ${#wasm_notes[@]} > 0 )); then
+    echo
+    echo "Wasm filters: one header-adding filter on the route (request header x-chain, response header"
+    echo "x-chain-resp, one counter; the SDK's conformance filter) vs the same proxy without it;"
+    echo "nginx-lua: access_by_lua_block set_header + header_filter_by_lua_block, vs nginx."
+    echo "(extra: instructions/request more than the proxy without the filter; req/s and req/CPU-s: ratio to it)"
+    printf '%-15s %11s %7s %9s %7s %9s %7s  %s\n' run instr/req extra req/s "ratio" req/CPU-s "ratio" "target (extra <= 3000, req/s >= 0.95)"
+    for name in "${wasm_runs[@]}"; do
+      b=$(base_of "$name") i="${IPR[$name]:-}" ib="${IPR[$b]:-}" extra=- r=- rr=- rps=- rpc=- verdict=""
+      [[ -n $i && -n $ib ]] && extra=$(( i - ib ))
+      if [[ -n ${BEST[$name]:-} ]]; then
+        k=${BEST[$name]}; rps=$(printf '%.0f' "${RPS[$k]}"); rpc=${RPC[$k]}
+        if [[ -n ${BEST[$b]:-} ]]; then
+          r=$(ratio "${RPS[$k]}" "${RPS[${BEST[$b]}]}"); rr=$(ratio "${RPC[$k]}" "${RPC[${BEST[$b]}]}")
+        fi
+      fi
+      if [[ $name != nginx-lua ]]; then
+        [[ $extra != - ]] && { if (( extra <= 3000 )); then verdict="instr met"; else verdict="instr MISSED"; fi; }
+        [[ $r != - ]] && { if awk -v r="$r" 'BEGIN { exit !(r >= 0.95) }'; then verdict+="${verdict:+, }req/s met"; else verdict+="${verdict:+, }req/s missed"; fi; }
+      else
+        verdict="(reference: ~6,000 and ~6% in the issue)"
+      fi
+      printf '%-15s %11s %7s %9s %7s %9s %7s  %s\n' "$name" "${i:--}" "$extra" "$rps" "$r" "$rpc" "$rr" "$verdict"
+    done
+    for n in "${wasm_notes[@]+"${wasm_notes[@]}"}"; do echo "NOTE: $n"; done
+    echo "(req/s ratios move by 10-30% with other load on this machine; the instruction figures are the stable ones)"
   fi
   if [[ -n $router_out ]]; then
     echo

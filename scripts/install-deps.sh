@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev
-  libssl-dev libpcre2-dev libc-ares-dev
+  libssl-dev libpcre2-dev libc-ares-dev zlib1g-dev
   wasi-libc libclang-rt-19-dev-wasm32
   clang-19 libclang-rt-19-dev lld-19
   python3 python3-pytest curl
@@ -21,7 +21,9 @@ command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 # machine's own Go (/usr/local/go) is used; filters/go/build.sh says so if absent.
 # Only the benchmark needs these; `make bench` passes --bench.
 if [[ "${1:-}" == "--bench" ]]; then
-  PACKAGES+=(wrk nginx-light haproxy valgrind)
+  # libnginx-mod-http-lua: nginx + Lua for the Wasm filter comparison (Debian 12's
+  # nginx-light is a transitional package for nginx, which loads the module).
+  PACKAGES+=(wrk nginx-light haproxy valgrind libnginx-mod-http-lua)
 fi
 
 missing=()

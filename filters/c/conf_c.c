@@ -25,12 +25,14 @@ enum test {
   T_LOG,
   T_TRAP,
   T_LOOP,
-  T_HOG
+  T_HOG,
+  T_FOREIGN
 };
 
 static const char* const test_names[] = {"",       "headers",   "req-body", "resp-body",  "local-req", "local-resp",
                                          "http-call", "http-call2", "shared", "queue",   "queue-stat", "tick-stat",
-                                         "metrics", "properties", "log",     "trap",      "loop",       "hog"};
+                                         "metrics", "properties", "log",     "trap",      "loop",       "hog",
+                                         "foreign"};
 
 typedef struct ctx {
   uint32_t id;
@@ -250,6 +252,21 @@ PW_EXPORT(proxy_on_request_headers) uint32_t proxy_on_request_headers(uint32_t i
     case T_LOG:
       log_levels(c);
       break;
+    case T_FOREIGN: {
+      /* (C only) compress then uncompress through the host's foreign
+       * functions; an unknown name must answer NotFound (1). */
+      static const char text[] = "hello hello hello hello";
+      char *packed = 0, *unpacked = 0, buf[16];
+      size_t packed_size = 0;
+      pw_call_foreign_function("compress", text, sizeof text - 1, &packed, &packed_size);
+      if (packed) pw_call_foreign_function("uncompress", packed, packed_size, &unpacked, 0);
+      pw_add_header(PW_REQUEST_HEADERS, "x-foreign", unpacked ? unpacked : "failed");
+      pw_add_header(PW_REQUEST_HEADERS, "x-foreign-missing",
+                    pw_itoa((int)pw_call_foreign_function("no-such-function", "", 0, 0, 0), buf));
+      free(packed);
+      free(unpacked);
+      break;
+    }
     case T_TRAP:
       abort();
     case T_LOOP:

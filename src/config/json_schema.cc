@@ -586,7 +586,12 @@ class Validator {
       if (!check(*it->second, child, &here)) return false;
     }
     for (const auto& pp : n.pattern_properties) {
-      if (!std::regex_search(key, pp.re)) continue;
+      std::optional<bool> hit = search(pp.re, key);
+      if (!hit) {
+        return fail(path, "property name of " + std::to_string(key.size()) +
+                              " bytes is too long to match patternProperties" + regex_limit_note());
+      }
+      if (!*hit) continue;
       matched = true;
       if (!check(*pp.schema, child, &here)) return false;
     }
@@ -649,10 +654,33 @@ class Validator {
     if (!check_count(code_points(s), n.min_length, n.max_length, "character", "characters", path)) {
       return false;
     }
-    if (n.pattern && !std::regex_search(s, *n.pattern)) {
-      return fail(path, "must match pattern '" + n.pattern_source + "', got " + brief(v));
+    if (!n.pattern) return true;
+    std::optional<bool> hit = search(*n.pattern, s);
+    if (!hit) {
+      return fail(path, "string of " + std::to_string(s.size()) +
+                            " bytes is too long to match pattern '" + n.pattern_source + "'" +
+                            regex_limit_note());
     }
+    if (!*hit) return fail(path, "must match pattern '" + n.pattern_source + "', got " + brief(v));
     return true;
+  }
+
+  // libstdc++'s std::regex matches recursively, using ~0.3-1 KB of stack per
+  // subject byte (several times that under ASan): a 10 KB string can overflow
+  // an 8 MB stack. Longer subjects are refused instead of crashing.
+  static constexpr size_t kMaxRegexSubject = 2048;
+  static std::string regex_limit_note() {
+    return " (limit " + std::to_string(kMaxRegexSubject) + " bytes)";
+  }
+
+  // nullopt: the subject could not be matched safely.
+  static std::optional<bool> search(const std::regex& re, const std::string& subject) {
+    if (subject.size() > kMaxRegexSubject) return std::nullopt;
+    try {
+      return std::regex_search(subject, re);
+    } catch (const std::regex_error&) {
+      return std::nullopt;  // e.g. error_complexity; libstdc++ does not throw it today
+    }
   }
 
   bool check_number(const Node& n, const json& v, const Path* path) {

@@ -7,7 +7,9 @@
 //   tuple array) + additionalItems, minItems/maxItems, uniqueItems, enum,
 //   const, minimum/maximum, exclusiveMinimum/exclusiveMaximum (draft 6+
 //   numbers and draft 4 booleans), multipleOf, minLength/maxLength (UTF-8
-//   code points), pattern (std::regex ECMAScript, unanchored search, bytes),
+//   code points), pattern (std::regex ECMAScript, unanchored search over
+//   bytes; subjects over 2 KB are rejected, as std::regex recursion could
+//   overflow the stack),
 //   minProperties/maxProperties, allOf/anyOf/oneOf/not, boolean schemas,
 //   definitions/$defs and local "#..." $ref (siblings of $ref are ignored,
 //   as in draft 4/7).

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "core/log.h"
 #include "wasm/shared_state.h"
 
@@ -17,6 +19,50 @@ bool FilterPlan::empty() const {
   }
   return true;
 }
+
+namespace {
+
+// NAME.meta.json's config_schema, when the file exists.
+void load_schema(const std::string& dir, const std::string& name,
+                 std::unordered_map<std::string, config::JsonSchema>* out, std::vector<std::string>* errors) {
+  std::ifstream in(dir + "/" + name + ".meta.json");
+  if (!in) return;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json meta = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (meta.is_discarded() || !meta.is_object()) {
+    errors->push_back("filter '" + name + "': " + name + ".meta.json is not a JSON object");
+    return;
+  }
+  auto it = meta.find("config_schema");
+  if (it == meta.end()) return;
+  std::string error;
+  auto schema = config::JsonSchema::compile(*it, &error);
+  if (!schema) {
+    errors->push_back("filter '" + name + "': " + name + ".meta.json config_schema: " + error);
+    return;
+  }
+  out->emplace(name, std::move(*schema));
+}
+
+// A filter with a schema takes JSON that the schema accepts.
+bool check_config(const std::string& name, const std::string& config, std::string* error) {
+  const config::JsonSchema* schema = FilterRegistry::instance().schema(name);
+  if (schema == nullptr) return true;
+  nlohmann::json value = nlohmann::json::parse(config, nullptr, false);
+  if (value.is_discarded()) {
+    *error = "filter '" + name + "' expects a JSON configuration (it has a schema)";
+    return false;
+  }
+  std::string why;
+  if (!schema->validate(value, "config", &why)) {
+    *error = "filter '" + name + "' configuration is invalid: " + why;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 FilterRegistry& FilterRegistry::instance() {
   static FilterRegistry r;
@@ -31,6 +77,7 @@ void FilterRegistry::scan(const std::string& dir, const std::string& cache_dir, 
     return;
   }
   std::unordered_map<std::string, std::shared_ptr<const Module>> found;
+  std::unordered_map<std::string, config::JsonSchema> schemas;
   while (dirent* e = readdir(d)) {
     std::string file = e->d_name;
     if (file.size() <= 5 || file.compare(file.size() - 5, 5, ".wasm") != 0) continue;
@@ -51,9 +98,16 @@ void FilterRegistry::scan(const std::string& dir, const std::string& cache_dir, 
       continue;
     }
     found[name] = mod;
+    load_schema(dir, name, &schemas, errors);
   }
   closedir(d);
   modules_ = std::move(found);
+  schemas_ = std::move(schemas);
+}
+
+const config::JsonSchema* FilterRegistry::schema(const std::string& name) const {
+  auto it = schemas_.find(name);
+  return it == schemas_.end() ? nullptr : &it->second;
 }
 
 std::shared_ptr<const Module> FilterRegistry::find(const std::string& name) const {
@@ -84,6 +138,10 @@ FilterPlan build_plan(const config::Declarative& decl, const Limits& limits, std
         continue;
       }
       std::string error;
+      if (!check_config(f.name, f.config, &error)) {
+        errors->push_back("filter_chain '" + label + "' field 'filters': " + error);
+        continue;
+      }
       auto vm = FilterVm::create(mod, limits, &error);
       if (vm && vm->add_root(f.name, f.config, &error) == 0) vm.reset();
       if (!vm) {

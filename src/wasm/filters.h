@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/entities.h"
+#include "config/json_schema.h"
 #include "wasm/engine.h"
 #include "wasm/proxy_wasm.h"
 
@@ -28,17 +29,22 @@ struct FilterPlan {
   bool empty() const;
 };
 
-// Loads every NAME.wasm of dir (compiled once, cached by hash in cache_dir).
+// Loads every NAME.wasm of dir (compiled once, cached by hash in cache_dir),
+// with the JSON Schema of its configuration from NAME.meta.json
+// ({"config_schema": {...}}, as Kong's filters carry) when there is one.
 class FilterRegistry {
  public:
   static FilterRegistry& instance();
   // (Re)scans dir; modules already compiled with the same bytes are kept.
   void scan(const std::string& dir, const std::string& cache_dir, std::vector<std::string>* errors);
   std::shared_ptr<const Module> find(const std::string& name) const;
+  // nullptr when the filter has no schema.
+  const config::JsonSchema* schema(const std::string& name) const;
   std::vector<std::string> names() const;
 
  private:
   std::unordered_map<std::string, std::shared_ptr<const Module>> modules_;
+  std::unordered_map<std::string, config::JsonSchema> schemas_;
 };
 
 // Builds the per-route plan and checks it: unknown filters, and filters

@@ -1,8 +1,10 @@
 #include "wasm/proxy_wasm.h"
 
 #include <time.h>
+#include <zlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -865,6 +867,55 @@ struct HostCalls {
     return true;
   }
 
+  // Foreign functions, by name: Envoy's "compress" and "uncompress" (zlib).
+  // Unknown names answer NotFound, as Envoy does.
+  static bool foreign(std::string_view name, std::string_view arg, std::string* out) {
+    if (name == "compress") {
+      uLongf len = compressBound(static_cast<uLong>(arg.size()));
+      out->resize(len);
+      if (compress2(reinterpret_cast<Bytef*>(out->data()), &len, reinterpret_cast<const Bytef*>(arg.data()),
+                    static_cast<uLong>(arg.size()), Z_DEFAULT_COMPRESSION) != Z_OK) {
+        return false;
+      }
+      out->resize(len);
+      return true;
+    }
+    // uncompress: grow the output until it fits, up to 64 MiB.
+    for (size_t cap = std::max<size_t>(arg.size() * 4, 1024); cap <= (64u << 20); cap *= 2) {
+      uLongf len = static_cast<uLongf>(cap);
+      out->resize(cap);
+      int rc = uncompress(reinterpret_cast<Bytef*>(out->data()), &len, reinterpret_cast<const Bytef*>(arg.data()),
+                          static_cast<uLong>(arg.size()));
+      if (rc == Z_OK) {
+        out->resize(len);
+        return true;
+      }
+      if (rc != Z_BUF_ERROR) return false;
+    }
+    return false;
+  }
+
+  HOST(proxy_call_foreign_function) {
+    UNUSED_HOST;
+    std::string_view name, arg;
+    if (!vm.read_string(static_cast<uint32_t>(a[0]), static_cast<uint32_t>(a[1]), &name) ||
+        !vm.read_string(static_cast<uint32_t>(a[2]), static_cast<uint32_t>(a[3]), &arg)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    if (name != "compress" && name != "uncompress") {
+      r[0] = kNotFound;
+      return true;
+    }
+    std::string out;
+    if (!foreign(name, arg, &out)) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    r[0] = give(self(host), vm, out, static_cast<uint32_t>(a[4]), static_cast<uint32_t>(a[5]));
+    return true;
+  }
+
   HOST(proxy_unimplemented) {
     UNUSED_HOST;
     r[0] = kUnimplemented;
@@ -897,11 +948,19 @@ struct HostCalls {
       }
       text.append(part);
     }
-    while (!text.empty() && text.back() == '\n') text.pop_back();
-    const FilterVm::Context* root = root_of(self(host));
-    if (!text.empty()) {
-      WG_LOG(Info, "[wasm] filter %s (%s): %s", root ? root->filter_name.c_str() : "?", fd == 1 ? "stdout" : "stderr",
-             text.c_str());
+    // Runtimes write a line in many pieces (Go's panics byte by byte): log
+    // whole lines; FilterVm::call flushes what is left when the call ends.
+    FilterVm& f = self(host);
+    std::string& line = f.output_[fd - 1];
+    line.append(text);
+    size_t nl;
+    while ((nl = line.find('\n')) != std::string::npos) {
+      f.log_output(fd, std::string_view(line).substr(0, nl));
+      line.erase(0, nl + 1);
+    }
+    if (line.size() > 4096) {
+      f.log_output(fd, line);
+      line.clear();
     }
     uint32_t written = 0;
     for (uint32_t i = 0; i < static_cast<uint32_t>(a[2]); ++i) {
@@ -1052,7 +1111,7 @@ struct HostCalls {
         {"env", "proxy_record_metric", "iI", "i", proxy_record_metric},
         {"env", "proxy_get_metric", "ii", "i", proxy_get_metric},
         {"env", "proxy_http_call", "iiiiiiiiii", "i", proxy_http_call},
-        {"env", "proxy_call_foreign_function", "iiiiii", "i", proxy_unimplemented},
+        {"env", "proxy_call_foreign_function", "iiiiii", "i", proxy_call_foreign_function},
         {"env", "proxy_get_status", "iii", "i", proxy_unimplemented},
     };
     for (const char* wasi : {"wasi_snapshot_preview1", "wasi_unstable"}) {
@@ -1126,6 +1185,12 @@ bool FilterVm::call(const char* fn, const std::vector<uint64_t>& args, uint64_t*
   const uint64_t t0 = monotonic_ns();
   CallResult r = vm_->call(fn, args, result);
   stats_->add_call(monotonic_ns() - t0);
+  for (uint32_t fd = 1; fd <= 2; ++fd) {
+    if (!output_[fd - 1].empty()) {
+      log_output(fd, output_[fd - 1]);
+      output_[fd - 1].clear();
+    }
+  }
   if (!r.ok) {
     stats_->add_trap();
     broken_ = true;  // a trapped instance is never called again; the worker replaces it
@@ -1171,6 +1236,14 @@ uint32_t FilterVm::add_root(const std::string& filter_name, const std::string& c
     return 0;
   }
   return root.id;
+}
+
+void FilterVm::log_output(uint32_t fd, std::string_view text) {
+  if (text.empty()) return;
+  const Context* root = find_context(current_ctx_);
+  if (root != nullptr && root->root != 0) root = find_context(root->root);
+  WG_LOG(Info, "[wasm] filter %s (%s): %.*s", root ? root->filter_name.c_str() : vm_->module().name().c_str(),
+         fd == 1 ? "stdout" : "stderr", static_cast<int>(text.size()), text.data());
 }
 
 FilterVm::Context* FilterVm::find_context(uint32_t id) {

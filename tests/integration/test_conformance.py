@@ -316,3 +316,12 @@ def test_bad_filter_fails_only_its_own_request(conf_gateway, upstream, sdk, what
         r = get(gw, f"/after/{i}")
         assert r.status == 200 and r.header("x-chain-resp") == "A"
     assert gw.proc.poll() is None
+
+
+def test_foreign_functions(conf_gateway, upstream):
+    # (C filter only: the row is not in every SDK.)
+    gw = conf_gateway("c", upstream)
+    assert get(gw, test="foreign").status == 200
+    seen = upstream.requests[-1]
+    assert seen.header("x-foreign") == "hello hello hello hello"
+    assert seen.header("x-foreign-missing") == "1"  # NotFound

@@ -173,3 +173,47 @@ def test_demo_config_runs_through_the_demo_filter(wasmgate_bin, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+SCHEMA = {"config_schema": {
+    "type": "object",
+    "properties": {"header": {"type": "string", "minLength": 1}, "count": {"type": "integer", "minimum": 1}},
+    "required": ["header"],
+    "additionalProperties": False,
+}}
+
+
+@pytest.fixture
+def schema_filters(filters_dir, tmp_path):
+    """A filters dir with `guarded` (the demo module) and its NAME.meta.json."""
+    import json
+    import shutil
+    d = tmp_path / "filters"
+    d.mkdir()
+    shutil.copy(filters_dir / "demo.wasm", d / "guarded.wasm")
+    (d / "guarded.meta.json").write_text(json.dumps(SCHEMA))
+    return d
+
+
+@pytest.mark.parametrize("cfg,reason", [
+    ({"count": 2}, "config: missing required property 'header'"),
+    ({"header": "x", "count": 0}, "config.count: "),
+    ({"header": "x", "extra": 1}, "extra"),
+    ("not json", "expects a JSON configuration"),
+])
+def test_meta_json_schema_refuses_bad_configs(wasmgate_bin, tmp_path, schema_filters, upstream, cfg, reason):
+    res = check_chain(wasmgate_bin, tmp_path, schema_filters, upstream, [("guarded", cfg)])
+    assert res.returncode == 1, res.stdout
+    assert "filter_chain 'guard' field 'filters': filter 'guarded'" in res.stdout
+    assert reason in res.stdout
+
+
+def test_meta_json_schema_accepts_a_good_config(wasm_gateway, upstream, schema_filters, gateway_factory, tmp_path):
+    r_ = route("r", ["/"], filter_chains=[chain("c", ("guarded", {"header": "v", "count": 3}))])
+    gw = gateway_factory(config(service("s", upstream, [r_])),
+                         extra_args=["--filters-dir", str(schema_filters), "--wasm-cache-dir", str(tmp_path / "wc")])
+    with gw.conn() as c:
+        resp = c.request("GET", "/x")
+    assert resp.status == 200
+    # the structure reaches on_configure as JSON text
+    assert resp.header("x-wasm-filter") == '{"header":"v","count":3}'
