@@ -26,13 +26,14 @@ enum test {
   T_TRAP,
   T_LOOP,
   T_HOG,
-  T_FOREIGN
+  T_FOREIGN,
+  T_VM_STATE
 };
 
 static const char* const test_names[] = {"",       "headers",   "req-body", "resp-body",  "local-req", "local-resp",
                                          "http-call", "http-call2", "shared", "queue",   "queue-stat", "tick-stat",
                                          "metrics", "properties", "log",     "trap",      "loop",       "hog",
-                                         "foreign"};
+                                         "foreign", "vm-state"};
 
 typedef struct ctx {
   uint32_t id;
@@ -53,7 +54,11 @@ typedef struct ctx {
   uint32_t tokens[2]; /* http-call(2): tokens of calls 1 and 2 */
   char* call_status[2];
   char* call_body;
+  int vm_requests;    /* vm-state: this instance's count when the request came */
 } ctx;
+
+/* vm-state: requests this instance has seen (what isolation modes change). */
+static int vm_requests = 0;
 
 static ctx* contexts = 0;
 
@@ -252,6 +257,9 @@ PW_EXPORT(proxy_on_request_headers) uint32_t proxy_on_request_headers(uint32_t i
     case T_LOG:
       log_levels(c);
       break;
+    case T_VM_STATE:
+      c->vm_requests = ++vm_requests;
+      break;
     case T_FOREIGN: {
       /* (C only) compress then uncompress through the host's foreign
        * functions; an unknown name must answer NotFound (1). */
@@ -335,6 +343,11 @@ PW_EXPORT(proxy_on_response_headers) uint32_t proxy_on_response_headers(uint32_t
   if (c == 0) return PW_CONTINUE;
   pw_add_header(PW_RESPONSE_HEADERS, "x-chain-resp", tag_of(c));
   switch (c->test) {
+    case T_VM_STATE: {
+      char buf[24];
+      pw_add_header(PW_RESPONSE_HEADERS, "x-vm-requests", pw_itoa(c->vm_requests, buf));
+      break;
+    }
     case T_HEADERS:
       pw_add_header(PW_RESPONSE_HEADERS, "x-read-was", c->read_me ? c->read_me : "none");
       pw_replace_header(PW_RESPONSE_HEADERS, "x-resp-replace", "replaced");

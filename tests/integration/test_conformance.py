@@ -325,3 +325,17 @@ def test_foreign_functions(conf_gateway, upstream):
     seen = upstream.requests[-1]
     assert seen.header("x-foreign") == "hello hello hello hello"
     assert seen.header("x-foreign-missing") == "1"  # NotFound
+
+
+@pytest.mark.parametrize("isolation,expected", [
+    # one instance per module: both filters of the chain count in it, requests keep counting
+    ("none", [["1", "2"], ["3", "4"]]),
+    # one instance per filter configuration: A and B count apart
+    ("filter", [["1", "1"], ["2", "2"]]),
+    # a fresh instance per request (and per filter: each gets its own)
+    ("stream", [["1", "1"], ["1", "1"]]),
+])
+def test_isolation_modes(conf_gateway, upstream, isolation, expected):
+    gw = conf_gateway("c", upstream, tags=("A", "B"), extra=["--wasm-isolation", isolation])
+    seen = [get(gw, test="vm-state").headers_all("x-vm-requests") for _ in range(2)]
+    assert seen == expected
