@@ -30,9 +30,10 @@ run: build
 	@echo "  curl -i http://127.0.0.1:8000/demo/hello     # through the demo Wasm filter to the demo upstream on :8002"
 	@echo "  curl -i http://127.0.0.1:8000/demo/wasm/deny # answered by the Wasm filter itself (403)"
 	@echo "  curl -i http://127.0.0.1:8000/nope           # 404: no Route matched"
+	@echo "  curl http://127.0.0.1:8001/metrics           # filter metrics and per-filter counters (Prometheus)"
 	@echo "Stop with Ctrl-C."
 	@echo
-	@./$(BUILD)/wasmgate start --admin-listen off
+	@./$(BUILD)/wasmgate start
 
 unit: build
 	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
