@@ -183,14 +183,14 @@ for sdk in $wasm_sdks; do
     cp "$f" "$work/filters/$sdk/"
     cp "$f" "$work/filters/all/"
     HAVE_SDK[$sdk]=1
-  else
+  elif [[ $wasm != 0 ]]; then
     wasm_notes+=("no $f (ninja -C build filters): SDK $sdk skipped")
   fi
 done
 have_lua=0
 if [[ -f $ngx_modules/ngx_http_lua_module.so && -f $ngx_modules/ndk_http_module.so ]]; then
   have_lua=1
-else
+elif [[ $wasm != 0 ]]; then
   wasm_notes+=("no $ngx_modules/ngx_http_lua_module.so (apt-get install libnginx-mod-http-lua): nginx-lua skipped")
 fi
 with_wasm() {  # $1 list of proxies: prints it with the Wasm runs and their baselines added
@@ -505,7 +505,13 @@ cg_trace() {  # $1 proxy, $2 requests measured; sets CG_TOTAL to the instruction
   timeout 300 python3 "$nreq" "$CG" "$n" --expect-len $body_len
   stop "$pid" 60
   [[ -s $f ]] || die "callgrind wrote no profile for $name (see $work/cg-$name-$n.log)"
-  if [[ -n ${BENCH_CG_KEEP:-} ]]; then mkdir -p "$BENCH_CG_KEEP"; cp "$f" "$BENCH_CG_KEEP/"; fi
+  if [[ -n ${BENCH_CG_KEEP:-} ]]; then
+    mkdir -p "$BENCH_CG_KEEP"; cp "$f" "$BENCH_CG_KEEP/"
+    # the compiled filters, for naming the profile's Wasm code (bench/wasm_names.py)
+    if [[ $name == wasmgate-?* && -d $work/wasm-cache ]]; then
+      cp "$work/filters/${name#wasmgate-}/"*.wasm "$work/wasm-cache/"*.cwasm "$BENCH_CG_KEEP/" 2>/dev/null || true
+    fi
+  fi
   CG_TOTAL=$(awk '/^(summary|totals):/ {print $2; exit}' "$f")
   [[ $CG_TOTAL =~ ^[0-9]+$ ]] || die "no instruction total in the $name profile"
 }

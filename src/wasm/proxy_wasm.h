@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "wasm/engine.h"
+#include "wasm/pairs.h"
 
 namespace wg::shared {
 struct FilterStats;
@@ -25,8 +26,6 @@ enum class Abi { V0_1_0, V0_2_0, V0_2_1 };
 
 // Detects the ABI from the module's marker export; false if none is known.
 bool detect_abi(const Module& m, Abi* out);
-
-using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 // Who owns an HTTP stream (the proxy session): told when a filter resumed
 // it, or answered it, from a callback the stream did not drive itself (an

@@ -1,0 +1,51 @@
+#include "wasm/pairs.h"
+
+#include <cstdint>
+#include <cstring>
+
+namespace wg::wasm {
+
+std::string serialize_pairs(const HeaderList& list) {
+  std::string out;
+  auto put32 = [&](uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
+  put32(static_cast<uint32_t>(list.size()));
+  for (const auto& [k, v] : list) {
+    put32(static_cast<uint32_t>(k.size()));
+    put32(static_cast<uint32_t>(v.size()));
+  }
+  for (const auto& [k, v] : list) {
+    out.append(k);
+    out.push_back('\0');
+    out.append(v);
+    out.push_back('\0');
+  }
+  return out;
+}
+
+bool parse_pairs(std::string_view data, HeaderList* out) {
+  out->clear();
+  auto fail = [out] {
+    out->clear();
+    return false;
+  };
+  if (data.empty()) return true;
+  if (data.size() < 4) return fail();
+  uint32_t n;
+  std::memcpy(&n, data.data(), 4);
+  if (n > 1024 || 4 + static_cast<uint64_t>(n) * 8 > data.size()) return fail();
+  size_t pos = 4 + static_cast<size_t>(n) * 8;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t kl, vl;
+    std::memcpy(&kl, data.data() + 4 + i * 8, 4);
+    std::memcpy(&vl, data.data() + 8 + i * 8, 4);
+    if (static_cast<uint64_t>(pos) + kl + 1 + vl + 1 > data.size()) return fail();
+    std::string k(data.substr(pos, kl));
+    pos += kl + 1;
+    std::string v(data.substr(pos, vl));
+    pos += vl + 1;
+    out->emplace_back(std::move(k), std::move(v));
+  }
+  return true;
+}
+
+}  // namespace wg::wasm

@@ -1,0 +1,20 @@
+// The Proxy-Wasm map format for header lists: a u32 count, then a u32 key
+// size and u32 value size per pair, then each key and value followed by NUL
+// (little-endian, as Wasm memory is).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace wg::wasm {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+std::string serialize_pairs(const HeaderList& list);
+// False (and an empty *out) when data is not a well-formed map; an empty
+// input is an empty map. At most 1024 pairs.
+bool parse_pairs(std::string_view data, HeaderList* out);
+
+}  // namespace wg::wasm
