@@ -117,17 +117,17 @@ def main():
     if not votes:
         sys.exit("no unnamed functions in the profile, or no symbols in the .cwasm")
     base, hits = votes.most_common(1)[0]
-    names, nimports = wasm_names(wasm)
+    names, _ = wasm_names(wasm)
 
     def name_of(addr):
         s = syms.get(addr - base)
         if s is None:
             return None
         m = re.fullmatch(r"wasm\[0\]::function\[(\d+)\](?:::(.*))?", s)
-        if m:  # the .cwasm counts defined functions; the .wasm index includes imports
+        if m:  # N is the module's function index (imports first)
             if m.group(2):  # wasmtime kept the name section's name
                 return "wasm:" + m.group(2)
-            idx = int(m.group(1)) + nimports
+            idx = int(m.group(1))
             return "wasm:" + names.get(idx, f"function[{idx}]")
         return "wasm:" + s
 

@@ -5,19 +5,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-// GCC 12 reports a false -Wmaybe-uninitialized inside libstdc++'s regex
-// compiler at -O1 (sanitizer builds) and -O3; it is not in our code.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <regex>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "router/regex.h"
 
 namespace wg::config {
 
@@ -126,7 +118,7 @@ struct JsonSchema::Node {
     bool exclusive = false;
   };
   struct PatternProperty {
-    std::regex re;
+    std::shared_ptr<const router::Regex> re;
     const Node* schema = nullptr;
   };
 
@@ -150,7 +142,7 @@ struct JsonSchema::Node {
   bool unique_items = false;
 
   std::optional<size_t> min_length, max_length;
-  std::optional<std::regex> pattern;
+  std::shared_ptr<const router::Regex> pattern;
   std::string pattern_source;
 
   std::vector<Bound> lower, upper;
@@ -282,10 +274,10 @@ class Compiler {
     if (it == s.end()) return true;
     if (!it->is_object()) return fail(at, "'patternProperties' must be an object");
     for (const auto& [source, sub] : it->items()) {
-      std::optional<std::regex> re = regex(source, at);
+      std::shared_ptr<const router::Regex> re = regex(source, at);
       const Node* child = re ? node_at(sub, at / "patternProperties" / source) : nullptr;
       if (!child) return false;
-      n.pattern_properties.push_back({std::move(*re), child});
+      n.pattern_properties.push_back({std::move(re), child});
     }
     return true;
   }
@@ -326,7 +318,7 @@ class Compiler {
     if (!it->is_string()) return fail(at, "'pattern' must be a string");
     n.pattern_source = it->get<std::string>();
     n.pattern = regex(n.pattern_source, at);
-    return n.pattern.has_value();
+    return n.pattern != nullptr;
   }
 
   bool number(Node& n, const json& s, const Pointer& at) {
@@ -422,13 +414,13 @@ class Compiler {
     return true;
   }
 
-  std::optional<std::regex> regex(const std::string& source, const Pointer& at) {
-    try {
-      return std::regex(source, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      fail(at, "invalid regex '" + source + "': " + e.what());
-      return std::nullopt;
-    }
+  // PCRE2 (JIT), unanchored as JSON Schema's patterns are: it matches
+  // without recursion, so long subjects cannot exhaust the stack.
+  std::shared_ptr<const router::Regex> regex(const std::string& source, const Pointer& at) {
+    std::string error;
+    auto re = router::Regex::compile(source, false, false, &error);
+    if (!re) fail(at, "invalid regex '" + source + "': " + error);
+    return re;
   }
 
   // In discovery order, so errors name the first offending ref. Resolving may
@@ -586,12 +578,7 @@ class Validator {
       if (!check(*it->second, child, &here)) return false;
     }
     for (const auto& pp : n.pattern_properties) {
-      std::optional<bool> hit = search(pp.re, key);
-      if (!hit) {
-        return fail(path, "property name of " + std::to_string(key.size()) +
-                              " bytes is too long to match patternProperties" + regex_limit_note());
-      }
-      if (!*hit) continue;
+      if (!pp.re->match(key)) continue;
       matched = true;
       if (!check(*pp.schema, child, &here)) return false;
     }
@@ -655,32 +642,8 @@ class Validator {
       return false;
     }
     if (!n.pattern) return true;
-    std::optional<bool> hit = search(*n.pattern, s);
-    if (!hit) {
-      return fail(path, "string of " + std::to_string(s.size()) +
-                            " bytes is too long to match pattern '" + n.pattern_source + "'" +
-                            regex_limit_note());
-    }
-    if (!*hit) return fail(path, "must match pattern '" + n.pattern_source + "', got " + brief(v));
+    if (!n.pattern->match(s)) return fail(path, "must match pattern '" + n.pattern_source + "', got " + brief(v));
     return true;
-  }
-
-  // libstdc++'s std::regex matches recursively, using ~0.3-1 KB of stack per
-  // subject byte (several times that under ASan): a 10 KB string can overflow
-  // an 8 MB stack. Longer subjects are refused instead of crashing.
-  static constexpr size_t kMaxRegexSubject = 2048;
-  static std::string regex_limit_note() {
-    return " (limit " + std::to_string(kMaxRegexSubject) + " bytes)";
-  }
-
-  // nullopt: the subject could not be matched safely.
-  static std::optional<bool> search(const std::regex& re, const std::string& subject) {
-    if (subject.size() > kMaxRegexSubject) return std::nullopt;
-    try {
-      return std::regex_search(subject, re);
-    } catch (const std::regex_error&) {
-      return std::nullopt;  // e.g. error_complexity; libstdc++ does not throw it today
-    }
   }
 
   bool check_number(const Node& n, const json& v, const Path* path) {

@@ -56,6 +56,12 @@ bool Regex::match(std::string_view subject, Captures* caps) const {
   pcre2_match_data* md = thread_match_data();
   int rc = pcre2_match(static_cast<pcre2_code*>(code_), reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(),
                        0, 0, md, nullptr);
+  if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
+    // Deep backtracking on a long subject: the interpreter keeps its
+    // backtracking on the heap (bounded by PCRE2's heap limit).
+    rc = pcre2_match(static_cast<pcre2_code*>(code_), reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), 0,
+                     PCRE2_NO_JIT, md, nullptr);
+  }
   if (rc < 0) return false;
   if (caps != nullptr) {
     PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <wasmtime.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -94,11 +95,11 @@ Module::~Module() {
   if (module_ != nullptr) wasmtime_module_delete(static_cast<wasmtime_module_t*>(module_));
 }
 
+// Asked before every callback: exports_ is sorted, so this is a binary search.
 bool Module::exports_function(std::string_view name) const {
-  for (const auto& e : exports_) {
-    if (e == name) return true;
-  }
-  return false;
+  auto it = std::lower_bound(exports_.begin(), exports_.end(), name,
+                             [](const std::string& a, std::string_view b) { return std::string_view(a) < b; });
+  return it != exports_.end() && *it == name;
 }
 
 Engine& Engine::instance() {
@@ -176,6 +177,7 @@ std::shared_ptr<const Module> Engine::compile(const std::string& name, const std
     mod->exports_.emplace_back(n->data, n->size);
   }
   wasm_exporttype_vec_delete(&exports);
+  std::sort(mod->exports_.begin(), mod->exports_.end());
   return mod;
 }
 
@@ -245,29 +247,59 @@ Vm::~Vm() {
 
 bool Vm::has_function(std::string_view name) const { return module_->exports_function(name); }
 
-CallResult Vm::call(std::string_view name, const std::vector<uint64_t>& args, uint64_t* result) {
+struct Vm::FuncCache {
+  struct Func {
+    bool found = false;
+    wasmtime_func_t func{};
+    size_t nparams = 0;
+    size_t nresults = 0;
+    uint32_t i64_params = 0;  // bit i: parameter i is an i64
+  };
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, Func, Hash, std::equal_to<>> by_name;
+};
+
+CallResult Vm::call(std::string_view name, const uint64_t* args, size_t nargs, uint64_t* result) {
   CallResult r;
   auto* ctx = static_cast<wasmtime_context_t*>(context_);
-  wasmtime_extern_t item;
-  if (!wasmtime_instance_export_get(ctx, static_cast<wasmtime_instance_t*>(instance_), name.data(), name.size(),
-                                    &item) ||
-      item.kind != WASMTIME_EXTERN_FUNC) {
+  if (!funcs_) funcs_ = std::make_unique<FuncCache>();
+  auto it = funcs_->by_name.find(name);
+  if (it == funcs_->by_name.end()) {
+    FuncCache::Func f;
+    wasmtime_extern_t item;
+    if (wasmtime_instance_export_get(ctx, static_cast<wasmtime_instance_t*>(instance_), name.data(), name.size(),
+                                     &item) &&
+        item.kind == WASMTIME_EXTERN_FUNC) {
+      f.found = true;
+      f.func = item.of.func;
+      wasm_functype_t* type = wasmtime_func_type(ctx, &item.of.func);
+      const wasm_valtype_vec_t* params = wasm_functype_params(type);
+      f.nparams = params->size;
+      f.nresults = wasm_functype_results(type)->size;
+      for (size_t i = 0; i < params->size && i < 32; ++i) {
+        if (wasm_valtype_kind(params->data[i]) == WASM_I64) f.i64_params |= 1u << i;
+      }
+      wasm_functype_delete(type);
+    }
+    it = funcs_->by_name.emplace(std::string(name), f).first;
+  }
+  const FuncCache::Func& f = it->second;
+  if (!f.found) {
     r.ok = false;
     r.error = "no exported function '" + std::string(name) + "'";
     return r;
   }
-  wasm_functype_t* type = wasmtime_func_type(ctx, &item.of.func);
-  const wasm_valtype_vec_t* params = wasm_functype_params(type);
-  const wasm_valtype_vec_t* results = wasm_functype_results(type);
-  if (params->size != args.size() || results->size > 1) {
+  if (f.nparams != nargs || nargs > 16 || f.nresults > 1) {
     r.ok = false;
     r.error = "exported function '" + std::string(name) + "' has an unexpected signature";
-    wasm_functype_delete(type);
     return r;
   }
   wasmtime_val_t in[16];
-  for (size_t i = 0; i < args.size() && i < 16; ++i) {
-    if (wasm_valtype_kind(params->data[i]) == WASM_I64) {
+  for (size_t i = 0; i < nargs; ++i) {
+    if (f.i64_params & (1u << i)) {
       in[i].kind = WASMTIME_I64;
       in[i].of.i64 = static_cast<int64_t>(args[i]);
     } else {
@@ -275,15 +307,13 @@ CallResult Vm::call(std::string_view name, const std::vector<uint64_t>& args, ui
       in[i].of.i32 = static_cast<int32_t>(static_cast<uint32_t>(args[i]));
     }
   }
-  size_t nresults = results->size;
-  wasm_functype_delete(type);
   wasmtime_val_t out[1];
   // Nested calls (an allocator called from a host function) keep the outer deadline.
   if (context_ == wasmtime_store_context(static_cast<wasmtime_store_t*>(store_))) {
     wasmtime_context_set_epoch_deadline(ctx, limits_.call_budget_ms / Engine::instance().tick_ms() + 1);
   }
   wasm_trap_t* trap = nullptr;
-  if (wasmtime_error_t* err = wasmtime_func_call(ctx, &item.of.func, in, args.size(), out, nresults, &trap)) {
+  if (wasmtime_error_t* err = wasmtime_func_call(ctx, &f.func, in, nargs, out, f.nresults, &trap)) {
     r.ok = false;
     r.error = take_error(err);
     return r;
@@ -294,7 +324,7 @@ CallResult Vm::call(std::string_view name, const std::vector<uint64_t>& args, ui
     return r;
   }
   if (result != nullptr) {
-    *result = nresults == 0 ? 0
+    *result = f.nresults == 0 ? 0
               : out[0].kind == WASMTIME_I64 ? static_cast<uint64_t>(out[0].of.i64)
                                             : static_cast<uint64_t>(static_cast<uint32_t>(out[0].of.i32));
   }

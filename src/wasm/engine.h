@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -87,7 +88,10 @@ class Vm {
   const Module& module() const { return *module_; }
   bool has_function(std::string_view name) const;
   // Calls an exported function; results may be null when it returns nothing.
-  CallResult call(std::string_view name, const std::vector<uint64_t>& args, uint64_t* result = nullptr);
+  CallResult call(std::string_view name, const uint64_t* args, size_t nargs, uint64_t* result = nullptr);
+  CallResult call(std::string_view name, std::initializer_list<uint64_t> args, uint64_t* result = nullptr) {
+    return call(name, args.begin(), args.size(), result);
+  }
 
   // Bounds-checked view of guest memory; nullptr when out of range.
   uint8_t* memory(uint32_t ptr, uint32_t len);
@@ -106,6 +110,10 @@ class Vm {
   void* linker_ = nullptr;
   Limits limits_;
   std::vector<std::unique_ptr<struct Trampoline>> trampolines_;
+  // Exports looked up once (handle and signature): a callback per phase
+  // per request should not pay a name lookup and a signature allocation.
+  struct FuncCache;
+  std::unique_ptr<FuncCache> funcs_;
 };
 
 }  // namespace wg::wasm

@@ -225,9 +225,9 @@ void WorkerFilters::prepare(const FilterPlan& plan) {
       if (live.emplace(f.key, true).second) get(f);
     }
   }
-  for (auto& [key, e] : entries_) {
-    if (!e.vm) continue;
-    for (auto it = e.roots.begin(); it != e.roots.end();) {
+  for (auto entry = entries_.begin(); entry != entries_.end();) {
+    Entry& e = entry->second;
+    for (auto it = e.roots.begin(); e.vm && it != e.roots.end();) {
       if (live.count(it->first)) {
         ++it;
         continue;
@@ -240,6 +240,8 @@ void WorkerFilters::prepare(const FilterPlan& plan) {
       std::erase_if(queues, [root](const FilterVm::QueueRegistration& q) { return q.root == root; });
       it = e.roots.erase(it);
     }
+    // A module no config uses any more (requests still on it keep it alive).
+    entry = e.roots.empty() ? entries_.erase(entry) : std::next(entry);
   }
 }
 

@@ -1138,14 +1138,14 @@ std::unique_ptr<FilterVm> FilterVm::create(std::shared_ptr<const Module> module,
 
 FilterVm::~FilterVm() = default;
 
-bool FilterVm::call(const char* fn, const std::vector<uint64_t>& args, uint64_t* result) {
+bool FilterVm::call(const char* fn, const uint64_t* args, size_t nargs, uint64_t* result) {
   if (broken_) return false;
   if (!vm_->has_function(fn)) {
     if (result != nullptr) *result = 0;
     return true;  // every callback is optional
   }
   const uint64_t t0 = monotonic_ns();
-  CallResult r = vm_->call(fn, args, result);
+  CallResult r = vm_->call(fn, args, nargs, result);
   stats_->add_call(monotonic_ns() - t0);
   for (uint32_t fd = 1; fd <= 2; ++fd) {
     if (!output_[fd - 1].empty()) {
@@ -1255,9 +1255,8 @@ Action FilterVm::headers_callback(const char* fn, uint32_t ctx, HttpStream& s, s
   if (broken_) return Action::Continue;
   enter(ctx, &s);
   uint64_t action = 0;
-  std::vector<uint64_t> args = {ctx, count};
-  if (abi_ != Abi::V0_1_0) args.push_back(eos ? 1 : 0);
-  bool ok = call(fn, args, &action);
+  const uint64_t args[3] = {ctx, count, eos ? 1u : 0u};
+  bool ok = call(fn, args, abi_ == Abi::V0_1_0 ? 2 : 3, &action);  // 0.1.0 has no end_of_stream
   leave();
   woken_.clear();  // the session looks at the stream's flags itself
   if (!ok) return Action::Fail;
@@ -1313,7 +1312,17 @@ void FilterVm::on_done_and_delete(uint32_t ctx, HttpStream& s) {
 
 void FilterVm::on_http_call_response(uint32_t ctx, uint32_t token, HttpCallResult& result) {
   Context* c = find_context(ctx);
-  if (c == nullptr || broken_) return;  // the request it was for has ended
+  if (c == nullptr) return;  // the request it was for has ended
+  if (broken_) {
+    // Another request broke this instance: the one waiting for the answer
+    // goes on without the filter, as its other callbacks do.
+    if (c->stream != nullptr) {
+      c->stream->resume_request = c->stream->resume_response = true;
+      woken_.push_back(c->stream);
+      wake_streams();
+    }
+    return;
+  }
   HttpStream* s = c->stream;
   enter(ctx, s);
   call_result_ = &result;

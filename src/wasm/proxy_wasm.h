@@ -159,7 +159,10 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
 
  private:
   FilterVm() = default;
-  bool call(const char* fn, const std::vector<uint64_t>& args, uint64_t* result);
+  bool call(const char* fn, std::initializer_list<uint64_t> args, uint64_t* result) {
+    return call(fn, args.begin(), args.size(), result);
+  }
+  bool call(const char* fn, const uint64_t* args, size_t nargs, uint64_t* result);
   Action headers_callback(const char* fn, uint32_t ctx, HttpStream& s, size_t count, bool eos);
   Context* find_context(uint32_t id);
   void log_output(uint32_t fd, std::string_view text);  // WASI stdout/stderr
