@@ -643,21 +643,26 @@ bool Session::step_send_request() {
       req_done_ = true;
       return true;
     }
-    if (client_out_off_ < client_out_.size()) flush_client_out();  // 100 Continue
-    if (read_client()) {
-      progress = true;
-      continue;
-    }
-    if (peer_closed_) {
-      // The client went away mid-body: nothing sensible can be answered.
-      WG_LOG(Info, "client %s closed the connection while sending the body", client_ip_);
-      status_ = 400;
-      log_request();
-      close();
-      return true;
-    }
-    return progress;
+    int more = read_more_body();
+    if (more < 0) return true;
+    if (more == 0) return progress;
+    progress = true;
   }
+}
+
+// Reads more of the request body from the client (after flushing a pending
+// 100 Continue): 1 when bytes arrived, 0 when none yet, -1 when the client
+// went away mid-body (the session is closed: nothing sensible can be answered).
+int Session::read_more_body() {
+  if (client_out_off_ < client_out_.size()) flush_client_out();
+  if (closed) return -1;
+  if (read_client()) return 1;
+  if (!peer_closed_) return 0;
+  WG_LOG(Info, "client %s closed the connection while sending the body", client_ip_);
+  status_ = 400;
+  log_request();
+  close();
+  return -1;
 }
 
 bool Session::flush_client_out() {

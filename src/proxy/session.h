@@ -87,6 +87,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   int pump_response_chain(core::Buffer& b);
   void frame_response_output();
   void resume_body(BodyChain& c);
+  void append_body_output(BodyChain& c, std::string& wire);
+  int read_more_body();
   void report_passive(shared::Outcome outcome, int status);
   void finish_peer();
   void upstream_failed(int status, bool retryable, shared::Outcome outcome);

@@ -340,20 +340,10 @@ bool Session::step_send_filtered_request() {
         continue;
       }
     }
-    if (client_out_off_ < client_out_.size()) flush_client_out();  // 100 Continue
-    if (closed) return true;
-    if (read_client()) {
-      progress = true;
-      continue;
-    }
-    if (peer_closed_) {
-      WG_LOG(Info, "client %s closed the connection while sending the body", client_ip_);
-      status_ = 400;
-      log_request();
-      close();
-      return true;
-    }
-    return progress;
+    int more = read_more_body();
+    if (more < 0) return true;
+    if (more == 0) return progress;
+    progress = true;
   }
 }
 
@@ -377,20 +367,25 @@ bool Session::frame_request_output() {
     up_head_.insert(up_head_.size() - 2, line);  // before the blank line
     c.head_released = true;
   }
+  append_body_output(c, up_head_);
+  return true;
+}
+
+// Moves the chain's output to the wire, as chunks when the head said so.
+void Session::append_body_output(BodyChain& c, std::string& wire) {
   if (c.chunked) {
     if (!c.out.empty()) {
-      append_hex(up_head_, c.out.size());
-      up_head_.append("\r\n");
-      up_head_.append(c.out);
-      up_head_.append("\r\n");
+      append_hex(wire, c.out.size());
+      wire.append("\r\n");
+      wire.append(c.out);
+      wire.append("\r\n");
     }
-    if (c.eos_out) up_head_.append("0\r\n\r\n");
+    if (c.eos_out) wire.append("0\r\n\r\n");
   } else {
-    up_head_.append(c.out);
+    wire.append(c.out);
   }
   c.out.clear();
   if (c.eos_out) c.final_framed = true;
-  return true;
 }
 
 // One step of the response body through the chain. Returns 1 on progress,
@@ -443,19 +438,7 @@ void Session::frame_response_output() {
     c.head_released = true;
     resp_started_ = true;
   }
-  if (c.chunked) {
-    if (!c.out.empty()) {
-      append_hex(client_out_, c.out.size());
-      client_out_.append("\r\n");
-      client_out_.append(c.out);
-      client_out_.append("\r\n");
-    }
-    if (c.eos_out) client_out_.append("0\r\n\r\n");
-  } else {
-    client_out_.append(c.out);
-  }
-  c.out.clear();
-  if (c.eos_out) c.final_framed = true;
+  append_body_output(c, client_out_);
 }
 
 }  // namespace wg::proxy
