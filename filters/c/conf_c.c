@@ -27,13 +27,14 @@ enum test {
   T_LOOP,
   T_HOG,
   T_FOREIGN,
-  T_VM_STATE
+  T_VM_STATE,
+  T_BAD_HEADER
 };
 
 static const char* const test_names[] = {"",       "headers",   "req-body", "resp-body",  "local-req", "local-resp",
                                          "http-call", "http-call2", "shared", "queue",   "queue-stat", "tick-stat",
                                          "metrics", "properties", "log",     "trap",      "loop",       "hog",
-                                         "foreign", "vm-state"};
+                                         "foreign", "vm-state", "bad-header"};
 
 typedef struct ctx {
   uint32_t id;
@@ -260,6 +261,17 @@ PW_EXPORT(proxy_on_request_headers) uint32_t proxy_on_request_headers(uint32_t i
     case T_VM_STATE:
       c->vm_requests = ++vm_requests;
       break;
+    case T_BAD_HEADER: {
+      /* (C only) a value with CRLF and a name with a space must be refused. */
+      static const char value[] = "a\r\nx-injected: 1";
+      static const char name[] = "x bad";
+      char buf[16];
+      uint32_t st = proxy_add_header_map_value(PW_REQUEST_HEADERS, "x-evil", 6, value, sizeof value - 1);
+      pw_add_header(PW_REQUEST_HEADERS, "x-bad-value-status", pw_itoa((int)st, buf));
+      st = proxy_add_header_map_value(PW_REQUEST_HEADERS, name, sizeof name - 1, "v", 1);
+      pw_add_header(PW_REQUEST_HEADERS, "x-bad-name-status", pw_itoa((int)st, buf));
+      break;
+    }
     case T_FOREIGN: {
       /* (C only) compress then uncompress through the host's foreign
        * functions; an unknown name must answer NotFound (1). */

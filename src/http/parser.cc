@@ -32,42 +32,61 @@ constexpr CharTables kChars;
 
 inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
 
+// Compares a header name with a lower-case literal of the same length made
+// of letters and '-': OR-ing 0x20 lower-cases letters and leaves '-' alone,
+// so eight bytes compare at a time. (Characters that OR to the same byte
+// are not in such literals, or are not token characters.)
+bool eq_name(std::string_view n, std::string_view lit) {
+  if (n.size() != lit.size()) return false;
+  size_t i = 0;
+  for (; i + 8 <= n.size(); i += 8) {
+    uint64_t a, b;
+    std::memcpy(&a, n.data() + i, 8);
+    std::memcpy(&b, lit.data() + i, 8);
+    if ((a | 0x2020202020202020ull) != b) return false;
+  }
+  for (; i < n.size(); ++i) {
+    if ((n[i] | 0x20) != lit[i]) return false;
+  }
+  return true;
+}
+
 HeaderId classify(std::string_view n) {
   // Switch on length first so most names cost one comparison at most.
   switch (n.size()) {
-    case 2: if (iequals(n, "te")) return HeaderId::Te; break;
-    case 3: if (iequals(n, "via")) return HeaderId::Via; break;
-    case 4: if (iequals(n, "host")) return HeaderId::Host; break;
+    case 2: if (eq_name(n, "te")) return HeaderId::Te; break;
+    case 3: if (eq_name(n, "via")) return HeaderId::Via; break;
+    case 4: if (eq_name(n, "host")) return HeaderId::Host; break;
     case 6:
-      if (iequals(n, "expect")) return HeaderId::Expect;
-      if (iequals(n, "server")) return HeaderId::Server;
+      if (eq_name(n, "expect")) return HeaderId::Expect;
+      if (eq_name(n, "server")) return HeaderId::Server;
       break;
     case 7:
-      if (iequals(n, "upgrade")) return HeaderId::Upgrade;
-      if (iequals(n, "trailer")) return HeaderId::Trailer;
-      if (iequals(n, "referer")) return HeaderId::Referer;
+      if (eq_name(n, "upgrade")) return HeaderId::Upgrade;
+      if (eq_name(n, "trailer")) return HeaderId::Trailer;
+      if (eq_name(n, "referer")) return HeaderId::Referer;
       break;
-    case 9: if (iequals(n, "x-real-ip")) return HeaderId::XRealIp; break;
+    case 9: if (eq_name(n, "x-real-ip")) return HeaderId::XRealIp; break;
     case 10:
-      if (iequals(n, "connection")) return HeaderId::Connection;
-      if (iequals(n, "keep-alive")) return HeaderId::KeepAlive;
-      if (iequals(n, "user-agent")) return HeaderId::UserAgent;
+      if (eq_name(n, "connection")) return HeaderId::Connection;
+      if (eq_name(n, "keep-alive")) return HeaderId::KeepAlive;
+      if (eq_name(n, "user-agent")) return HeaderId::UserAgent;
       break;
-    case 14: if (iequals(n, "content-length")) return HeaderId::ContentLength; break;
+    case 14: if (eq_name(n, "content-length")) return HeaderId::ContentLength; break;
     case 15:
-      if (iequals(n, "x-forwarded-for")) return HeaderId::XForwardedFor;
+      if (eq_name(n, "x-forwarded-for")) return HeaderId::XForwardedFor;
       break;
     case 16:
-      if (iequals(n, "x-forwarded-host")) return HeaderId::XForwardedHost;
-      if (iequals(n, "x-forwarded-port")) return HeaderId::XForwardedPort;
-      if (iequals(n, "x-forwarded-path")) return HeaderId::XForwardedPath;
-      if (iequals(n, "proxy-connection")) return HeaderId::ProxyConnection;
+      if (eq_name(n, "x-forwarded-host")) return HeaderId::XForwardedHost;
+      if (eq_name(n, "x-forwarded-port")) return HeaderId::XForwardedPort;
+      if (eq_name(n, "x-forwarded-path")) return HeaderId::XForwardedPath;
+      if (eq_name(n, "proxy-connection")) return HeaderId::ProxyConnection;
       break;
     case 17:
-      if (iequals(n, "transfer-encoding")) return HeaderId::TransferEncoding;
-      if (iequals(n, "x-forwarded-proto")) return HeaderId::XForwardedProto;
+      if (eq_name(n, "transfer-encoding")) return HeaderId::TransferEncoding;
+      if (eq_name(n, "x-forwarded-proto")) return HeaderId::XForwardedProto;
       break;
-    case 18: if (iequals(n, "x-forwarded-prefix")) return HeaderId::XForwardedPrefix; break;
+    case 18: if (eq_name(n, "x-forwarded-prefix")) return HeaderId::XForwardedPrefix; break;
     default: break;
   }
   return HeaderId::Other;

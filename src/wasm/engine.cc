@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 namespace wg::wasm {
 namespace {
@@ -60,16 +61,20 @@ struct Trampoline {
   Vm* vm;
   void* host;
   HostCallback callback;
+  std::string params;
   std::string results;
 
-  static wasm_trap_t* invoke(void* env, wasmtime_caller_t* caller, const wasmtime_val_t* args, size_t nargs,
-                             wasmtime_val_t* results, size_t nresults) {
+  // The unchecked form: Wasmtime has checked the import's type at link
+  // time, so values come raw (no per-call type checks or conversions).
+  // Parameters are read from args_and_results, results overwrite it.
+  static wasm_trap_t* invoke(void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t* raw, size_t nraw) {
     auto* t = static_cast<Trampoline*>(env);
-    uint64_t in[16] = {0};
+    uint64_t in[16];
     uint64_t out[4] = {0};
-    for (size_t i = 0; i < nargs && i < 16; ++i) {
-      in[i] = args[i].kind == WASMTIME_I64 ? static_cast<uint64_t>(args[i].of.i64)
-                                           : static_cast<uint64_t>(static_cast<uint32_t>(args[i].of.i32));
+    const size_t nargs = t->params.size();
+    for (size_t i = 0; i < nargs && i < 16 && i < nraw; ++i) {
+      in[i] = t->params[i] == 'I' ? static_cast<uint64_t>(raw[i].i64)
+                                  : static_cast<uint64_t>(static_cast<uint32_t>(raw[i].i32));
     }
     // Inside a host call only the caller's context may touch the store.
     void* saved = t->vm->context_;
@@ -78,13 +83,11 @@ struct Trampoline {
     bool ok = t->callback(t->host, *t->vm, in, out, &trap);
     t->vm->context_ = saved;
     if (!ok) return wasmtime_trap_new(trap.data(), trap.size());
-    for (size_t i = 0; i < nresults; ++i) {
+    for (size_t i = 0; i < t->results.size() && i < nraw; ++i) {
       if (t->results[i] == 'I') {
-        results[i].kind = WASMTIME_I64;
-        results[i].of.i64 = static_cast<int64_t>(out[i]);
+        raw[i].i64 = static_cast<int64_t>(out[i]);
       } else {
-        results[i].kind = WASMTIME_I32;
-        results[i].of.i32 = static_cast<int32_t>(static_cast<uint32_t>(out[i]));
+        raw[i].i32 = static_cast<int32_t>(static_cast<uint32_t>(out[i]));
       }
     }
     return nullptr;
@@ -199,12 +202,14 @@ std::unique_ptr<Vm> Vm::create(std::shared_ptr<const Module> module, const std::
     t->vm = vm.get();
     t->host = host;
     t->callback = f.callback;
+    t->params = f.params;
     t->results = f.results;
     wasm_valtype_vec_t params = valtypes(f.params);
     wasm_valtype_vec_t results = valtypes(f.results);
     wasm_functype_t* type = wasm_functype_new(&params, &results);
-    wasmtime_error_t* err = wasmtime_linker_define_func(linker, f.module.data(), f.module.size(), f.name.data(),
-                                                        f.name.size(), type, &Trampoline::invoke, t.get(), nullptr);
+    wasmtime_error_t* err =
+        wasmtime_linker_define_func_unchecked(linker, f.module.data(), f.module.size(), f.name.data(), f.name.size(),
+                                              type, &Trampoline::invoke, t.get(), nullptr);
     wasm_functype_delete(type);
     if (err != nullptr) {
       *error = take_error(err);
@@ -254,16 +259,19 @@ struct Vm::FuncCache {
     size_t nparams = 0;
     size_t nresults = 0;
     uint32_t i64_params = 0;  // bit i: parameter i is an i64
+    bool i64_result = false;
+    bool plain = true;        // only i32/i64 parameters and results
   };
   struct Hash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  std::unordered_map<std::string, Func, Hash, std::equal_to<>> by_name;
+  std::unordered_map<std::string, int, Hash, std::equal_to<>> by_name;  // index into funcs, -1: absent
+  std::vector<Func> funcs;
+  std::vector<std::string> names;
 };
 
-CallResult Vm::call(std::string_view name, const uint64_t* args, size_t nargs, uint64_t* result) {
-  CallResult r;
+int Vm::function_index(std::string_view name) {
   auto* ctx = static_cast<wasmtime_context_t*>(context_);
   if (!funcs_) funcs_ = std::make_unique<FuncCache>();
   auto it = funcs_->by_name.find(name);
@@ -277,43 +285,69 @@ CallResult Vm::call(std::string_view name, const uint64_t* args, size_t nargs, u
       f.func = item.of.func;
       wasm_functype_t* type = wasmtime_func_type(ctx, &item.of.func);
       const wasm_valtype_vec_t* params = wasm_functype_params(type);
+      const wasm_valtype_vec_t* results = wasm_functype_results(type);
       f.nparams = params->size;
-      f.nresults = wasm_functype_results(type)->size;
+      f.nresults = results->size;
       for (size_t i = 0; i < params->size && i < 32; ++i) {
-        if (wasm_valtype_kind(params->data[i]) == WASM_I64) f.i64_params |= 1u << i;
+        wasm_valkind_t k = wasm_valtype_kind(params->data[i]);
+        if (k == WASM_I64) f.i64_params |= 1u << i;
+        f.plain = f.plain && (k == WASM_I32 || k == WASM_I64);
+      }
+      for (size_t i = 0; i < results->size; ++i) {
+        wasm_valkind_t k = wasm_valtype_kind(results->data[i]);
+        f.i64_result = k == WASM_I64;
+        f.plain = f.plain && (k == WASM_I32 || k == WASM_I64);
       }
       wasm_functype_delete(type);
     }
-    it = funcs_->by_name.emplace(std::string(name), f).first;
+    int index = -1;
+    if (f.found) {
+      index = static_cast<int>(funcs_->funcs.size());
+      funcs_->funcs.push_back(f);
+      funcs_->names.emplace_back(name);
+    }
+    it = funcs_->by_name.emplace(std::string(name), index).first;
   }
-  const FuncCache::Func& f = it->second;
-  if (!f.found) {
+  return it->second;
+}
+
+CallResult Vm::call(std::string_view name, const uint64_t* args, size_t nargs, uint64_t* result) {
+  int index = function_index(name);
+  if (index < 0) {
+    CallResult r;
     r.ok = false;
     r.error = "no exported function '" + std::string(name) + "'";
     return r;
   }
-  if (f.nparams != nargs || nargs > 16 || f.nresults > 1) {
+  return call(index, args, nargs, result);
+}
+
+CallResult Vm::call(int index, const uint64_t* args, size_t nargs, uint64_t* result) {
+  CallResult r;
+  auto* ctx = static_cast<wasmtime_context_t*>(context_);
+  const FuncCache::Func& f = funcs_->funcs[static_cast<size_t>(index)];
+  if (f.nparams != nargs || nargs > 16 || f.nresults > 1 || !f.plain) {
     r.ok = false;
-    r.error = "exported function '" + std::string(name) + "' has an unexpected signature";
+    r.error = "exported function '" + funcs_->names[static_cast<size_t>(index)] + "' has an unexpected signature";
     return r;
   }
-  wasmtime_val_t in[16];
+  // Unchecked call: the signature was checked above against the cached type.
+  wasmtime_val_raw_t raw[16];
   for (size_t i = 0; i < nargs; ++i) {
     if (f.i64_params & (1u << i)) {
-      in[i].kind = WASMTIME_I64;
-      in[i].of.i64 = static_cast<int64_t>(args[i]);
+      raw[i].i64 = static_cast<int64_t>(args[i]);
     } else {
-      in[i].kind = WASMTIME_I32;
-      in[i].of.i32 = static_cast<int32_t>(static_cast<uint32_t>(args[i]));
+      raw[i].i64 = 0;
+      raw[i].i32 = static_cast<int32_t>(static_cast<uint32_t>(args[i]));
     }
   }
-  wasmtime_val_t out[1];
   // Nested calls (an allocator called from a host function) keep the outer deadline.
   if (context_ == wasmtime_store_context(static_cast<wasmtime_store_t*>(store_))) {
     wasmtime_context_set_epoch_deadline(ctx, limits_.call_budget_ms / Engine::instance().tick_ms() + 1);
   }
   wasm_trap_t* trap = nullptr;
-  if (wasmtime_error_t* err = wasmtime_func_call(ctx, &f.func, in, nargs, out, f.nresults, &trap)) {
+  size_t nraw = nargs > f.nresults ? nargs : f.nresults;
+  if (wasmtime_error_t* err = wasmtime_func_call_unchecked(ctx, &f.func, raw, nraw == 0 ? 1 : nraw, &trap)) {
     r.ok = false;
     r.error = take_error(err);
     return r;
@@ -325,8 +359,8 @@ CallResult Vm::call(std::string_view name, const uint64_t* args, size_t nargs, u
   }
   if (result != nullptr) {
     *result = f.nresults == 0 ? 0
-              : out[0].kind == WASMTIME_I64 ? static_cast<uint64_t>(out[0].of.i64)
-                                            : static_cast<uint64_t>(static_cast<uint32_t>(out[0].of.i32));
+              : f.i64_result  ? static_cast<uint64_t>(raw[0].i64)
+                              : static_cast<uint64_t>(static_cast<uint32_t>(raw[0].i32));
   }
   return r;
 }

@@ -89,6 +89,10 @@ class Vm {
   bool has_function(std::string_view name) const;
   // Calls an exported function; results may be null when it returns nothing.
   CallResult call(std::string_view name, const uint64_t* args, size_t nargs, uint64_t* result = nullptr);
+  // The same by index (function_index: -1 when not exported), for callers
+  // that call the same exports again and again.
+  int function_index(std::string_view name);
+  CallResult call(int index, const uint64_t* args, size_t nargs, uint64_t* result = nullptr);
   CallResult call(std::string_view name, std::initializer_list<uint64_t> args, uint64_t* result = nullptr) {
     return call(name, args.begin(), args.size(), result);
   }

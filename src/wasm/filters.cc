@@ -187,6 +187,15 @@ std::string WorkerFilters::entry_key(const FilterRef& f) const {
 }
 
 WorkerFilters::Handle WorkerFilters::get(const FilterRef& f) {
+  if (isolation_ == Isolation::Stream) return instantiate(f);
+  auto it = by_ref_.find(&f);
+  if (it != by_ref_.end() && !it->second.vm->broken()) return it->second;
+  Handle h = instantiate(f);
+  if (h.vm) by_ref_[&f] = h;
+  return h;
+}
+
+WorkerFilters::Handle WorkerFilters::instantiate(const FilterRef& f) {
   Entry scratch;
   Entry& e = isolation_ == Isolation::Stream ? scratch : entries_[entry_key(f)];
   if (e.vm && e.vm->broken()) {
@@ -218,6 +227,7 @@ WorkerFilters::Handle WorkerFilters::get(const FilterRef& f) {
 }
 
 void WorkerFilters::prepare(const FilterPlan& plan) {
+  by_ref_.clear();
   if (isolation_ == Isolation::Stream) return;  // nothing outlives a request
   std::unordered_map<std::string, bool> live;
   for (const auto& chain : plan.by_route) {

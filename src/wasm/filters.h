@@ -84,10 +84,15 @@ class WorkerFilters {
     std::unordered_map<std::string, uint32_t> roots;
   };
   std::string entry_key(const FilterRef& f) const;
+  Handle instantiate(const FilterRef& f);
   Limits limits_;
   Isolation isolation_;
   WorkerHooks* hooks_ = nullptr;
   std::unordered_map<std::string, Entry> entries_;
+  // The current config's filters -> their instance: a request's lookup is a
+  // pointer hash, not two string hashes. Cleared by prepare() (a new config),
+  // so a freed FilterRef's address is never found here.
+  std::unordered_map<const FilterRef*, Handle> by_ref_;
 };
 
 }  // namespace wg::wasm

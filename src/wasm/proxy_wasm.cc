@@ -77,9 +77,11 @@ struct HostCalls {
     if (data.empty()) {
       return vm.write_u32(ptr_ptr, 0) && vm.write_u32(size_ptr, 0) ? kOk : kInvalidMemoryAccess;
     }
-    const char* alloc = vm.has_function("proxy_on_memory_allocate") ? "proxy_on_memory_allocate" : "malloc";
+    int alloc = f.fn_index("proxy_on_memory_allocate");
+    if (alloc < 0) alloc = f.fn_index("malloc");
     uint64_t addr = 0;
-    CallResult r = vm.call(alloc, {static_cast<uint64_t>(data.size())}, &addr);
+    const uint64_t size = data.size();
+    CallResult r = alloc < 0 ? CallResult{false, false, "no allocator"} : vm.call(alloc, &size, 1, &addr);
     if (!r.ok) {
       f.last_error_ = r.error;
       return kInvalidMemoryAccess;
@@ -297,6 +299,10 @@ struct HostCalls {
     }
     HeaderList parsed;
     if (!parse_pairs(data, &parsed)) parsed.clear();  // malformed: empty map, as cpp-host
+    if (!valid_headers(parsed)) {
+      r[0] = kBadArgument;
+      return true;
+    }
     *m = std::move(parsed);
     r[0] = kOk;
     return true;
@@ -345,6 +351,30 @@ struct HostCalls {
     return true;
   }
 
+  // What a filter may put in a header map: a token name (or a pseudo-header
+  // ":name") and a value without CR, LF or NUL, so nothing a filter writes
+  // can split or forge a head on the wire.
+  static bool valid_header(std::string_view k, std::string_view v) {
+    if (k.empty()) return false;
+    for (size_t i = 0; i < k.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(k[i]);
+      bool tchar = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+      if (!tchar && !(i == 0 && c == ':')) return false;
+    }
+    for (char c : v) {
+      if (c == '\r' || c == '\n' || c == '\0') return false;
+    }
+    return true;
+  }
+
+  static bool valid_headers(const HeaderList& list) {
+    for (const auto& [k, v] : list) {
+      if (!valid_header(k, v)) return false;
+    }
+    return true;
+  }
+
   static bool read_kv(Vm& vm, const uint64_t* a, std::string_view* k, std::string_view* v) {
     return vm.read_string(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]), k) &&
            vm.read_string(static_cast<uint32_t>(a[3]), static_cast<uint32_t>(a[4]), v);
@@ -358,6 +388,8 @@ struct HostCalls {
       r[0] = kBadArgument;
     } else if (!read_kv(vm, a, &k, &v)) {
       r[0] = kInvalidMemoryAccess;
+    } else if (!valid_header(k, v)) {
+      r[0] = kBadArgument;
     } else {
       m->emplace_back(std::string(k), std::string(v));
       r[0] = kOk;
@@ -375,6 +407,10 @@ struct HostCalls {
     }
     if (!read_kv(vm, a, &k, &v)) {
       r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    if (!valid_header(k, v)) {
+      r[0] = kBadArgument;
       return true;
     }
     bool replaced = false;
@@ -435,7 +471,10 @@ struct HostCalls {
       return true;
     }
     HeaderList list;
-    parse_pairs(headers, &list);
+    if (!parse_pairs(headers, &list) || !valid_headers(list)) {
+      r[0] = kBadArgument;
+      return true;
+    }
     f.stream_->local_reply = true;
     f.stream_->local_status = static_cast<int>(status);
     f.stream_->local_body.assign(body);
@@ -800,7 +839,7 @@ struct HostCalls {
     spec.body.assign(body);
     spec.timeout_ms = static_cast<uint32_t>(a[8]);
     bool has_path = false, has_method = false;
-    if (!parse_pairs(headers, &spec.headers) || target.empty()) {
+    if (!parse_pairs(headers, &spec.headers) || !valid_headers(spec.headers) || target.empty()) {
       r[0] = kBadArgument;
       return true;
     }
@@ -1138,14 +1177,26 @@ std::unique_ptr<FilterVm> FilterVm::create(std::shared_ptr<const Module> module,
 
 FilterVm::~FilterVm() = default;
 
+// Export names are string literals here: their addresses key a small cache
+// of function indexes, so a callback costs no name lookup.
+int FilterVm::fn_index(const char* fn) {
+  for (const auto& [name, index] : fn_cache_) {
+    if (name == fn) return index;
+  }
+  int index = vm_->function_index(fn);
+  fn_cache_.emplace_back(fn, index);
+  return index;
+}
+
 bool FilterVm::call(const char* fn, const uint64_t* args, size_t nargs, uint64_t* result) {
   if (broken_) return false;
-  if (!vm_->has_function(fn)) {
+  int index = fn_index(fn);
+  if (index < 0) {
     if (result != nullptr) *result = 0;
     return true;  // every callback is optional
   }
   const uint64_t t0 = monotonic_ns();
-  CallResult r = vm_->call(fn, args, nargs, result);
+  CallResult r = vm_->call(index, args, nargs, result);
   stats_->add_call(monotonic_ns() - t0);
   for (uint32_t fd = 1; fd <= 2; ++fd) {
     if (!output_[fd - 1].empty()) {
@@ -1276,7 +1327,7 @@ Action FilterVm::on_response_headers(uint32_t ctx, HttpStream& s, bool eos) {
 Action FilterVm::on_body(uint32_t ctx, HttpStream& s, std::string& body, bool response, bool eos) {
   if (broken_) return Action::Continue;
   const char* fn = response ? "proxy_on_response_body" : "proxy_on_request_body";
-  if (!vm_->has_function(fn)) return Action::Continue;
+  if (fn_index(fn) < 0) return Action::Continue;
   enter(ctx, &s);
   s.body = &body;
   s.body_is_response = response;

@@ -165,6 +165,7 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   bool call(const char* fn, const uint64_t* args, size_t nargs, uint64_t* result);
   Action headers_callback(const char* fn, uint32_t ctx, HttpStream& s, size_t count, bool eos);
   Context* find_context(uint32_t id);
+  int fn_index(const char* fn);
   void log_output(uint32_t fd, std::string_view text);  // WASI stdout/stderr
   // Makes ctx the context the host functions act on.
   void enter(uint32_t ctx, HttpStream* s);
@@ -194,7 +195,8 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   const std::string* vm_config_ = nullptr;      // during on_vm_start
   HttpCallResult* call_result_ = nullptr;       // during on_http_call_response
   std::vector<HttpStream*> woken_;              // streams resumed or answered in this callback
-  std::string output_[2];                       // WASI stdout/stderr: the unfinished line
+  std::string output_[2];
+  std::vector<std::pair<const char*, int>> fn_cache_;  // export name literal -> function index                       // WASI stdout/stderr: the unfinished line
 };
 
 }  // namespace wg::wasm

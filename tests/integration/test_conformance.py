@@ -192,7 +192,7 @@ def test_http_call_to_nothing_reports_failure(conf_gateway, upstream, sdk):
 
 @pytest.mark.parametrize("sdk", ["c", "cpp"])
 def test_two_parallel_http_calls(conf_gateway, upstream, upstream_factory, sdk):
-    callout = callout_upstream(upstream_factory, delay=0.3)
+    callout = callout_upstream(upstream_factory, delay=1.0)
     gw = conf_gateway(sdk, upstream)
     started = time.monotonic()
     resp = get(gw, "/p", test="http-call2", headers=[("x-call-target", f"127.0.0.1:{callout.port}")])
@@ -202,7 +202,7 @@ def test_two_parallel_http_calls(conf_gateway, upstream, upstream_factory, sdk):
     assert seen.header("x-call-status-1") == "201"
     assert seen.header("x-call-status-2") == "201"
     assert sorted(r.target for r in callout.requests) == ["/callout/1", "/callout/2"]
-    assert elapsed < 0.55, f"calls ran one after the other ({elapsed:.2f}s)"
+    assert elapsed < 1.9, f"calls ran one after the other ({elapsed:.2f}s)"  # in turn: >= 2 s
 
 
 @pytest.mark.parametrize("sdk", SDKS)
@@ -235,9 +235,8 @@ def test_queue_delivers_to_on_queue_ready(conf_gateway, upstream, sdk):
 @pytest.mark.parametrize("sdk", SDKS)
 def test_ticks_run_without_requests(conf_gateway, upstream, sdk):
     gw = conf_gateway(sdk, upstream, tags=("tick",))
-    time.sleep(0.6)
+    assert wait_until(lambda: int(get(gw, test="tick-stat").header("x-ticks")) >= 3, 5)  # 100 ms period
     n = int(get(gw, test="tick-stat").header("x-ticks"))
-    assert n >= 3  # 100 ms period, one worker
     time.sleep(0.3)
     assert int(get(gw, test="tick-stat").header("x-ticks")) > n
 
@@ -390,3 +389,12 @@ def test_head_request_with_a_body_filter(conf_gateway, upstream):
         resp = c.request("HEAD", "/h", headers=[("x-test", "resp-body")])
         assert resp.status == 200 and resp.body == b""
         assert c.request("GET", "/after").status == 200
+
+
+def test_filters_cannot_inject_header_lines(conf_gateway, upstream):
+    gw = conf_gateway("c", upstream)
+    assert get(gw, test="bad-header").status == 200
+    seen = upstream.requests[-1]
+    assert seen.header("x-bad-value-status") == "2"
+    assert seen.header("x-bad-name-status") == "2"
+    assert seen.header("x-evil") is None and seen.header("x-injected") is None
