@@ -79,6 +79,7 @@ struct Trampoline {
     // Inside a host call only the caller's context may touch the store.
     void* saved = t->vm->context_;
     t->vm->context_ = wasmtime_caller_context(caller);
+    t->vm->mem_base_ = nullptr;  // the guest ran: memory may have grown
     std::string trap;
     bool ok = t->callback(t->host, *t->vm, in, out, &trap);
     t->vm->context_ = saved;
@@ -347,7 +348,9 @@ CallResult Vm::call(int index, const uint64_t* args, size_t nargs, uint64_t* res
   }
   wasm_trap_t* trap = nullptr;
   size_t nraw = nargs > f.nresults ? nargs : f.nresults;
-  if (wasmtime_error_t* err = wasmtime_func_call_unchecked(ctx, &f.func, raw, nraw == 0 ? 1 : nraw, &trap)) {
+  wasmtime_error_t* err = wasmtime_func_call_unchecked(ctx, &f.func, raw, nraw == 0 ? 1 : nraw, &trap);
+  mem_base_ = nullptr;  // the guest ran: memory may have grown
+  if (err != nullptr) {
     r.ok = false;
     r.error = take_error(err);
     return r;
@@ -365,13 +368,19 @@ CallResult Vm::call(int index, const uint64_t* args, size_t nargs, uint64_t* res
   return r;
 }
 
+// Memory moves or grows only while guest code runs, so its base and size
+// are fetched once per host call (and again after a nested call).
 uint8_t* Vm::memory(uint32_t ptr, uint32_t len) {
   if (memory_ == nullptr) return nullptr;
-  auto* ctx = static_cast<wasmtime_context_t*>(context_);
-  auto* mem = static_cast<wasmtime_memory_t*>(memory_);
-  size_t size = wasmtime_memory_data_size(ctx, mem);
-  if (static_cast<uint64_t>(ptr) + len > size) return nullptr;
-  return wasmtime_memory_data(ctx, mem) + ptr;
+  if (mem_base_ == nullptr) {
+    auto* ctx = static_cast<wasmtime_context_t*>(context_);
+    auto* mem = static_cast<wasmtime_memory_t*>(memory_);
+    mem_size_ = wasmtime_memory_data_size(ctx, mem);
+    mem_base_ = wasmtime_memory_data(ctx, mem);
+    if (mem_base_ == nullptr) return nullptr;
+  }
+  if (static_cast<uint64_t>(ptr) + len > mem_size_) return nullptr;
+  return mem_base_ + ptr;
 }
 
 bool Vm::write_u32(uint32_t ptr, uint32_t value) {

@@ -111,6 +111,8 @@ class Vm {
   void* context_ = nullptr;  // wasmtime_context_t* currently usable (the caller's inside host calls)
   void* instance_ = nullptr; // wasmtime_instance_t*
   void* memory_ = nullptr;   // wasmtime_memory_t*, when exported
+  uint8_t* mem_base_ = nullptr;  // cached base of memory_ (nullptr: fetch again)
+  size_t mem_size_ = 0;
   void* linker_ = nullptr;
   Limits limits_;
   std::vector<std::unique_ptr<struct Trampoline>> trampolines_;

@@ -255,14 +255,30 @@ void WorkerFilters::prepare(const FilterPlan& plan) {
   }
 }
 
+// Whether vm has a tick due or a queue with new items (no locks: this runs
+// on every event-loop turn).
+static bool due(FilterVm& vm, uint64_t now_ms) {
+  for (const auto& t : vm.tick_timers()) {
+    if (t.next_ms == 0 || now_ms >= t.next_ms) return true;
+  }
+  for (const auto& q : vm.queue_registrations()) {
+    if (q.enqueued != nullptr && q.enqueued->load(std::memory_order_acquire) != q.seen) return true;
+  }
+  return false;
+}
+
 uint64_t WorkerFilters::run_timers(uint64_t now_ms, uint64_t max_wait_ms) {
   uint64_t wait = max_wait_ms;
-  // Callbacks may resume requests, which may ask for VMs: work on a copy.
+  // Callbacks may resume requests, which may ask for VMs: work on a copy,
+  // made only when something is due.
   std::vector<std::shared_ptr<FilterVm>> vms;
   for (auto& [key, e] : entries_) {
-    if (e.vm && !e.vm->broken() && (!e.vm->tick_timers().empty() || !e.vm->queue_registrations().empty())) {
+    if (!e.vm || e.vm->broken()) continue;
+    if (due(*e.vm, now_ms)) {
       vms.push_back(e.vm);
+      continue;
     }
+    for (const auto& t : e.vm->tick_timers()) wait = std::min(wait, t.next_ms - now_ms);
   }
   for (auto& vm : vms) {
     for (size_t i = 0; i < vm->tick_timers().size(); ++i) {
@@ -280,7 +296,7 @@ uint64_t WorkerFilters::run_timers(uint64_t now_ms, uint64_t max_wait_ms) {
     }
     for (size_t i = 0; i < vm->queue_registrations().size() && !vm->broken(); ++i) {
       FilterVm::QueueRegistration& q = vm->queue_registrations()[i];
-      uint64_t n = SharedQueues::instance().enqueued(q.queue_id);
+      uint64_t n = q.enqueued != nullptr ? q.enqueued->load(std::memory_order_acquire) : q.seen;
       if (n == q.seen) continue;
       q.seen = n;
       vm->on_queue_ready(q.root, q.queue_id);

@@ -725,7 +725,10 @@ struct HostCalls {
     uint32_t id = SharedQueues::instance().register_queue("", name);
     bool known = false;
     for (auto& q : f.queues_) known = known || (q.queue_id == id && q.root == root->id);
-    if (!known) f.queues_.push_back({root->id, id, SharedQueues::instance().enqueued(id)});
+    if (!known) {
+      auto& queues = SharedQueues::instance();
+      f.queues_.push_back({root->id, id, queues.enqueued(id), queues.enqueued_counter(id)});
+    }
     r[0] = vm.write_u32(static_cast<uint32_t>(a[2]), id) ? kOk : kInvalidMemoryAccess;
     return true;
   }
@@ -1180,12 +1183,16 @@ FilterVm::~FilterVm() = default;
 // Export names are string literals here: their addresses key a small cache
 // of function indexes, so a callback costs no name lookup.
 int FilterVm::fn_index(const char* fn) {
-  for (const auto& [name, index] : fn_cache_) {
-    if (name == fn) return index;
+  // Open addressing on the literal's address: a hit is a hash and a compare.
+  size_t slot = (reinterpret_cast<uintptr_t>(fn) >> 3) % kFnSlots;
+  for (size_t probe = 0; probe < kFnSlots; ++probe, slot = (slot + 1) % kFnSlots) {
+    if (fn_slots_[slot].name == fn) return fn_slots_[slot].index;
+    if (fn_slots_[slot].name == nullptr) {
+      fn_slots_[slot] = {fn, vm_->function_index(fn)};
+      return fn_slots_[slot].index;
+    }
   }
-  int index = vm_->function_index(fn);
-  fn_cache_.emplace_back(fn, index);
-  return index;
+  return vm_->function_index(fn);  // table full (never: the host calls fewer exports)
 }
 
 bool FilterVm::call(const char* fn, const uint64_t* args, size_t nargs, uint64_t* result) {

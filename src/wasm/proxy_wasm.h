@@ -5,6 +5,7 @@
 // callback is about.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -146,6 +147,7 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
     uint32_t root;
     uint32_t queue_id;
     uint64_t seen = 0;  // the queue's enqueue count when last delivered
+    const std::atomic<uint64_t>* enqueued = nullptr;  // the queue's count, polled lock-free
   };
   std::vector<QueueRegistration>& queue_registrations() { return queues_; }
 
@@ -196,7 +198,12 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   HttpCallResult* call_result_ = nullptr;       // during on_http_call_response
   std::vector<HttpStream*> woken_;              // streams resumed or answered in this callback
   std::string output_[2];
-  std::vector<std::pair<const char*, int>> fn_cache_;  // export name literal -> function index                       // WASI stdout/stderr: the unfinished line
+  static constexpr size_t kFnSlots = 64;
+  struct FnSlot {
+    const char* name = nullptr;  // an export name literal of this file
+    int index = -1;              // its function index, -1: not exported
+  };
+  FnSlot fn_slots_[kFnSlots];                       // WASI stdout/stderr: the unfinished line
 };
 
 }  // namespace wg::wasm

@@ -88,4 +88,10 @@ uint64_t SharedQueues::enqueued(uint32_t id) {
   return q->enqueued.load(std::memory_order_acquire);
 }
 
+const std::atomic<uint64_t>* SharedQueues::enqueued_counter(uint32_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (id == 0 || id > queues_.size()) return nullptr;
+  return &queues_[id - 1]->enqueued;
+}
+
 }  // namespace wg::wasm

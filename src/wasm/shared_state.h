@@ -47,6 +47,9 @@ class SharedQueues {
   // How many items were ever enqueued: a worker delivers on_queue_ready when
   // this moved since it last looked (one relaxed load per registration).
   uint64_t enqueued(uint32_t id);
+  // The counter behind enqueued(id), for a worker to poll without the lock
+  // (queues are never removed, so it stays valid); nullptr for no such queue.
+  const std::atomic<uint64_t>* enqueued_counter(uint32_t id);
 
  private:
   struct Queue {
