@@ -39,7 +39,7 @@
 #   BENCH_WASM=1        add the Wasm filter runs to BENCH_WALL and BENCH_CG (0: none):
 #                       wasmgate-<sdk> for each SDK, nginx-lua, and their baselines
 #                       nginx and wasmgate (the names can also be listed by hand)
-#   BENCH_WASM_SDKS="c cpp as go rust"   which SDKs' filters
+#   BENCH_WASM_SDKS="cmin c cpp as go rust"   which SDKs' filters (cmin: bench_headers.wasm)
 #   BENCH_FILTERS_DIR=build/filters      where conf_<sdk>.wasm are
 #   BENCH_NGINX_MODULES=/usr/lib/nginx/modules   ngx_http_lua_module.so, ndk_http_module.so
 #   WASMGATE_BIN=build/wasmgate
@@ -58,7 +58,7 @@ wall_list=${BENCH_WALL-nginx haproxy wasmgate wasmgate-10k}   # set but empty: n
 cg_list=${BENCH_CG-nginx haproxy wasmgate}
 router=${BENCH_ROUTER:-1}
 wasm=${BENCH_WASM:-1}
-wasm_sdks=${BENCH_WASM_SDKS-c cpp as go rust}
+wasm_sdks=${BENCH_WASM_SDKS-cmin c cpp as go rust}
 filters_dir=${BENCH_FILTERS_DIR:-$root/build/filters}
 ngx_modules=${BENCH_NGINX_MODULES:-/usr/lib/nginx/modules}
 build_dir=${BENCH_BUILD_DIR:-$root/build-bench}
@@ -178,10 +178,13 @@ declare -A HAVE_SDK
 wasm_notes=()
 for sdk in $wasm_sdks; do
   f=$filters_dir/conf_$sdk.wasm
+  # "cmin": the smallest C filter (filters/c/bench_headers.c, the two header
+  # callbacks only), copied in as conf_cmin: the floor of what a filter costs.
+  [[ $sdk == cmin ]] && f=$filters_dir/bench_headers.wasm
   if [[ -f $f ]]; then
     mkdir -p "$work/filters/$sdk" "$work/filters/all"
-    cp "$f" "$work/filters/$sdk/"
-    cp "$f" "$work/filters/all/"
+    cp "$f" "$work/filters/$sdk/conf_$sdk.wasm"
+    cp "$f" "$work/filters/all/conf_$sdk.wasm"
     HAVE_SDK[$sdk]=1
   elif [[ $wasm != 0 ]]; then
     wasm_notes+=("no $f (ninja -C build filters): SDK $sdk skipped")

@@ -207,7 +207,7 @@ std::shared_ptr<const wg::config::Snapshot> build_snapshot(const Settings& s, ui
 
 int cmd_check(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: wasmgate check FILE [--filters-dir DIR]\n");
+    std::fprintf(stderr, "usage: wasmgate check FILE [--filters-dir DIR] [--wasm-cache-dir DIR]\n");
     return 2;
   }
   Settings s;
@@ -215,6 +215,7 @@ int cmd_check(int argc, char** argv) {
   if (const char* dir = std::getenv("WASMGATE_FILTERS_DIR")) s.filters_dir = dir;
   for (int i = 3; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--filters-dir") s.filters_dir = argv[i + 1];
+    if (std::string(argv[i]) == "--wasm-cache-dir") s.wasm_cache_dir = argv[i + 1];
   }
   std::vector<std::string> errors;
   auto snap = build_snapshot(s, 1, errors);

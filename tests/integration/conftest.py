@@ -965,6 +965,21 @@ def echo_gateway(gateway_factory, upstream):
     return gw
 
 
+@pytest.fixture(scope="session")
+def wasm_cache(wasmgate_bin, tmp_path_factory):
+    """A compiled-code cache shared by the session's gateways, filled once
+    with every filter of the build (a gateway compiles its whole filters dir
+    at start: without a warm cache each start would compile all SDKs' modules)."""
+    d = tmp_path_factory.mktemp("wasm-cache")
+    filters = pathlib.Path(wasmgate_bin).parent / "filters"
+    cfg = tmp_path_factory.mktemp("wasm-warm") / "kong.json"
+    cfg.write_text('{"_format_version": "3.0"}')
+    res = run_cli(wasmgate_bin, "check", str(cfg), "--filters-dir", str(filters), "--wasm-cache-dir", str(d),
+                  timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return d
+
+
 def run_cli(binary, *args, timeout=15, env=None):
     full_env = dict(os.environ)
     for k in list(full_env):

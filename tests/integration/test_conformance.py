@@ -33,7 +33,7 @@ def chain(*filters):
 
 
 @pytest.fixture
-def conf_gateway(gateway_factory, filters_dir, tmp_path):
+def conf_gateway(gateway_factory, filters_dir, wasm_cache):
     """gw(sdk, upstream, tags=("A",), workers=1, extra=()) -> a gateway whose route `/`
     runs the SDK's conformance filter once per tag."""
     def make(sdk, upstream, tags=("A",), workers=1, extra=(), services=()):
@@ -41,7 +41,7 @@ def conf_gateway(gateway_factory, filters_dir, tmp_path):
         assert wasm.exists(), f"{wasm} was not built"
         r_ = route("r", ["/"], strip_path=False, filter_chains=chain(*[(filter_name(sdk), t) for t in tags]))
         cfg = config(service("s", upstream, [r_]), *services)
-        args = ["--filters-dir", str(filters_dir), "--wasm-cache-dir", str(tmp_path / "wcache"), *extra]
+        args = ["--filters-dir", str(filters_dir), "--wasm-cache-dir", str(wasm_cache), *extra]
         return gateway_factory(cfg, extra_args=args, workers=workers)
     return make
 

@@ -26,9 +26,9 @@ def chain(name, *filters):
 
 
 @pytest.fixture
-def wasm_gateway(gateway_factory, upstream, filters_dir, tmp_path):
+def wasm_gateway(gateway_factory, upstream, filters_dir, wasm_cache):
     def make(cfg, **kw):
-        args = ["--filters-dir", str(filters_dir), "--wasm-cache-dir", str(tmp_path / "wcache")]
+        args = ["--filters-dir", str(filters_dir), "--wasm-cache-dir", str(wasm_cache)]
         return gateway_factory(cfg, extra_args=args, **kw)
     return make
 
@@ -104,7 +104,7 @@ def check_chain(wasmgate_bin, tmp_path, filters_dir, upstream, filters):
     r_ = route("r", ["/"], filter_chains=[chain("guard", *filters)])
     path = tmp_path / "kong.json"
     path.write_text(json.dumps(config(service("s", upstream, [r_]))))
-    return run_cli(wasmgate_bin, "check", str(path), "--filters-dir", str(filters_dir))
+    return run_cli(wasmgate_bin, "check", str(path), "--filters-dir", str(filters_dir), timeout=300)
 
 
 def test_rejected_configuration_refuses_the_config(wasmgate_bin, tmp_path, filters_dir, upstream):
@@ -138,7 +138,7 @@ def test_top_level_filter_chain_on_a_service(wasm_gateway, upstream):
         assert c.request("GET", "/t").header("x-wasm-filter") == "top"
 
 
-def test_demo_config_runs_through_the_demo_filter(wasmgate_bin, tmp_path):
+def test_demo_config_runs_through_the_demo_filter(wasmgate_bin, tmp_path, wasm_cache):
     # `make run`: no --config, the embedded demo (route /demo, demo filter,
     # built-in upstream on 127.0.0.1:8002).
     import socket
@@ -153,7 +153,7 @@ def test_demo_config_runs_through_the_demo_filter(wasmgate_bin, tmp_path):
         probe.close()
     port = free_port()
     proc = subprocess.Popen([str(wasmgate_bin), "start", "--proxy-listen", f"127.0.0.1:{port}", "--admin-listen",
-                             "off", "--workers", "1", "--access-log", "off", "--wasm-cache-dir", str(tmp_path / "wc")],
+                             "off", "--workers", "1", "--access-log", "off", "--wasm-cache-dir", str(wasm_cache)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 10
@@ -208,10 +208,10 @@ def test_meta_json_schema_refuses_bad_configs(wasmgate_bin, tmp_path, schema_fil
     assert reason in res.stdout
 
 
-def test_meta_json_schema_accepts_a_good_config(wasm_gateway, upstream, schema_filters, gateway_factory, tmp_path):
+def test_meta_json_schema_accepts_a_good_config(upstream, schema_filters, gateway_factory, wasm_cache):
     r_ = route("r", ["/"], filter_chains=[chain("c", ("guarded", {"header": "v", "count": 3}))])
     gw = gateway_factory(config(service("s", upstream, [r_])),
-                         extra_args=["--filters-dir", str(schema_filters), "--wasm-cache-dir", str(tmp_path / "wc")])
+                         extra_args=["--filters-dir", str(schema_filters), "--wasm-cache-dir", str(wasm_cache)])
     with gw.conn() as c:
         resp = c.request("GET", "/x")
     assert resp.status == 200
