@@ -326,7 +326,9 @@ CallResult Vm::call(std::string_view name, const uint64_t* args, size_t nargs, u
 CallResult Vm::call(int index, const uint64_t* args, size_t nargs, uint64_t* result) {
   CallResult r;
   auto* ctx = static_cast<wasmtime_context_t*>(context_);
-  const FuncCache::Func& f = funcs_->funcs[static_cast<size_t>(index)];
+  // A copy: host functions called from the guest may look up more exports
+  // and so grow (and move) the cache while this call runs.
+  const FuncCache::Func f = funcs_->funcs[static_cast<size_t>(index)];
   if (f.nparams != nargs || nargs > 16 || f.nresults > 1 || !f.plain) {
     r.ok = false;
     r.error = "exported function '" + funcs_->names[static_cast<size_t>(index)] + "' has an unexpected signature";

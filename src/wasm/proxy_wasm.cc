@@ -1397,7 +1397,7 @@ void FilterVm::on_http_call_response(uint32_t ctx, uint32_t token, HttpCallResul
     s->local_status = 500;
     s->local_body = "An unexpected error occurred";
     s->local_headers.clear();
-    Context* root = find_context(c->root);
+    Context* root = find_context(root_id);
     WG_LOG(Error, "filter %s failed this request: %s", root ? root->filter_name.c_str() : "?", last_error_.c_str());
     woken_.push_back(s);
   }
