@@ -835,9 +835,8 @@ TEST(RouterKong, TenThousandPrefixRoutes) {
                    {{.host = "any.test", .path = "/svc"}, ""},
                    {{.host = "any.test", .path = "/other"}, ""},
                });
-  // Sanity on cost: 200k lookups stay well under a second per 100k on any
-  // machine that runs the suite (an index, not a scan of 10k routes).
-  auto start = std::chrono::steady_clock::now();
+  // Many lookups over the whole table all land on their own route. (What
+  // they cost is measured in bench/router_bench.cc, not asserted here.)
   int hits = 0;
   for (int i = 0; i < 200000; ++i) {
     int n = (i * 7919) % 10000;
@@ -845,7 +844,5 @@ TEST(RouterKong, TenThousandPrefixRoutes) {
           .path = "/svc" + std::to_string(n) + "/x"};
     hits += t.match(r).route == n;
   }
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(hits, 200000);
-  EXPECT_LT(ms, 4000) << "200k matches over 10k routes took " << ms << " ms";
 }
