@@ -603,9 +603,8 @@ static inline pw_status pw_set_effective_context(uint32_t context_id) {
 
 /* NUL-terminated copy of the property at a dotted path ("request.path"),
  * or NULL when missing. Values are raw bytes (numbers may be binary). */
-static inline char* pw_get_property(const char* dotted_path, size_t* size_out) {
-  size_t psize = 0;
-  char* path = pw_property_path(dotted_path, &psize);
+/* Looks up an encoded path (segments joined by NUL) and frees it. */
+static inline char* pw_get_property_encoded(char* path, size_t psize, size_t* size_out) {
   char* ptr = 0;
   size_t size = 0;
   uint32_t st = proxy_get_property(path, psize, &ptr, &size);
@@ -618,20 +617,17 @@ static inline char* pw_get_property(const char* dotted_path, size_t* size_out) {
   return pw_own(ptr, size);
 }
 
+static inline char* pw_get_property(const char* dotted_path, size_t* size_out) {
+  size_t psize = 0;
+  char* path = pw_property_path(dotted_path, &psize);
+  return pw_get_property_encoded(path, psize, size_out);
+}
+
 /* The same with explicit path segments. */
 static inline char* pw_get_property_path(const char* const* segments, size_t count, size_t* size_out) {
   size_t psize = 0;
   char* path = pw_property_path_join(segments, count, &psize);
-  char* ptr = 0;
-  size_t size = 0;
-  uint32_t st = proxy_get_property(path, psize, &ptr, &size);
-  free(path);
-  if (size_out) *size_out = st == PW_OK ? size : 0;
-  if (st != PW_OK) {
-    free(ptr);
-    return 0;
-  }
-  return pw_own(ptr, size);
+  return pw_get_property_encoded(path, psize, size_out);
 }
 
 static inline pw_status pw_set_property(const char* dotted_path, const char* value, size_t value_size) {

@@ -36,7 +36,6 @@ class HttpCalls final : public wasm::WorkerHooks {
                           wasm::HttpCallSpec spec) override;
   // Times out late calls and delivers finished ones.
   void run(uint64_t now_ms);
-  bool idle() const { return calls_.empty(); }
 
  private:
   struct Call final : core::IoHandler {
