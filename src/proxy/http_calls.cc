@@ -189,12 +189,13 @@ bool HttpCalls::read_response(Call& c) {
       return true;
     }
     c.head_done = true;
-    c.result.headers.emplace_back(":status", std::to_string(c.head.status));
+    c.result.headers.add(":status", std::to_string(c.head.status));
+    std::string name;
     for (size_t i = 0; i < c.head.num_headers; ++i) {
       const http::Header& h = c.head.headers[i];
-      std::string name(h.name);
+      name.assign(h.name);
       for (auto& ch : name) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
-      c.result.headers.emplace_back(std::move(name), std::string(h.value));
+      c.result.headers.add(name, h.value);
     }
     c.framer.start(c.head.body, c.head.content_length);
     c.body_from = c.head.head_len;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <random>
 
@@ -362,23 +363,24 @@ void Session::build_upstream_head(std::string_view upstream_path) {
   std::string_view host = route.preserve_host ? req_.host : host_for_peer();
   preserve_host_ = route.preserve_host;
   if (!wctx_.empty()) {
-    filtered_.clear();
-    for (const auto& [name, value] : wstream_.request_headers) {
-      if (name == ":method") {
-        method = value;
-      } else if (name == ":path") {
-        if (value != req_.target) upstream_path = value;  // a filter rewrote the path: sent as is
-      } else if (name == ":authority") {
-        if (value != req_.host) {
-          host = value;
+    // The filters' map: its entries carry their HeaderIds; pseudo-headers
+    // (names starting with ':') are skipped below.
+    const wasm::HeaderMap& m = wstream_.request_headers;
+    for (const http::Header& hd : m) {
+      if (hd.name[0] != ':') continue;
+      if (hd.name == ":method") {
+        method = hd.value;
+      } else if (hd.name == ":path") {
+        if (hd.value != req_.target) upstream_path = hd.value;  // a filter rewrote the path: sent as is
+      } else if (hd.name == ":authority") {
+        if (hd.value != req_.host) {
+          host = hd.value;
           preserve_host_ = true;  // the filter chose the Host: keep it on retries
         }
-      } else if (!name.empty() && name[0] != ':') {
-        filtered_.push_back({name, value, http::classify_header(name), false});
       }
     }
-    headers = filtered_.data();
-    num_headers = filtered_.size();
+    headers = m.data();
+    num_headers = m.size();
   }
   std::string& h = up_head_;
   h.clear();
@@ -398,7 +400,7 @@ void Session::build_upstream_head(std::string_view upstream_path) {
   bool xff_many = false;
   for (size_t i = 0; i < num_headers; ++i) {
     const http::Header& hd = headers[i];
-    if (hd.hop_by_hop) continue;
+    if (hd.hop_by_hop || hd.name[0] == ':') continue;
     switch (hd.id) {
       case http::HeaderId::Host:
       case http::HeaderId::ContentLength:
@@ -748,17 +750,13 @@ void Session::build_client_head(Framing framing, uint64_t length) {
   const http::Header* headers = resp_.headers;
   size_t num_headers = resp_.num_headers;
   if (!wctx_.empty()) {
-    filtered_.clear();
-    for (const auto& [name, value] : wstream_.response_headers) {
-      if (name == ":status") {
-        int st = std::atoi(value.c_str());
-        if (st >= 100 && st <= 999 && st != status) status = st;
-      } else if (!name.empty() && name[0] != ':') {
-        filtered_.push_back({name, value, http::classify_header(name), false});
-      }
-    }
-    headers = filtered_.data();
-    num_headers = filtered_.size();
+    const wasm::HeaderMap& m = wstream_.response_headers;
+    int st = 0;
+    std::string_view v = m.get_exact(":status");
+    std::from_chars(v.data(), v.data() + v.size(), st);
+    if (st >= 100 && st <= 999) status = st;
+    headers = m.data();
+    num_headers = m.size();
     reason = {};  // the upstream's bytes are gone; and the status may be new
   }
   o.append(log_minor_ == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
@@ -770,7 +768,7 @@ void Session::build_client_head(Framing framing, uint64_t length) {
   bool has_server = false, has_length = false;
   for (size_t i = 0; i < num_headers; ++i) {
     const http::Header& hd = headers[i];
-    if (hd.hop_by_hop) continue;
+    if (hd.hop_by_hop || hd.name[0] == ':') continue;
     if (hd.id == http::HeaderId::Via) {
       via = hd.value;
       continue;

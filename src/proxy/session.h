@@ -173,7 +173,6 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
     void reset(bool is_response);
   };
   BodyChain req_chain_, resp_chain_;
-  std::vector<http::Header> filtered_;  // header views over wstream_, for building heads
   int route_ = -1;
   router::Match match_;         // route match, with regex captures for later phases
   std::string_view fwd_prefix_;  // prefix removed by strip_path (X-Forwarded-Prefix)

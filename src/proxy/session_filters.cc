@@ -35,15 +35,15 @@ Session::FilterStep Session::run_request_filters(size_t from) {
     s.body = nullptr;
     s.properties.clear();
     s.owner = this;
-    s.request_headers.emplace_back(":method", std::string(req_.method));
-    s.request_headers.emplace_back(":path", std::string(req_.target));
-    s.request_headers.emplace_back(":authority", std::string(req_.host));
-    s.request_headers.emplace_back(":scheme", "http");
-    for (size_t i = 0; i < req_.num_headers; ++i) {
-      const http::Header& hd = req_.headers[i];
-      if (hd.hop_by_hop || hd.id == http::HeaderId::Host) continue;
-      s.request_headers.emplace_back(std::string(hd.name), std::string(hd.value));
-    }
+    // The map keeps its own copy of the head's bytes (the read buffer moves
+    // on) and the parser's views rebased onto it: one copy, no allocation.
+    wasm::HeaderMap& m = s.request_headers;
+    m.keep({in_.data + in_.start, req_.head_len});
+    m.push_pseudo(":method", req_.method);
+    m.push_pseudo(":path", req_.target);
+    m.push_pseudo(":authority", req_.host);
+    m.push_literal(":scheme", "http");
+    m.push_parsed(req_.headers, req_.num_headers, true);
     s.client_ip = client_ip_;
     s.client_port = client_port_;
     const config::Route& route = snap_->decl.routes[route_];
@@ -86,13 +86,13 @@ Session::FilterStep Session::run_response_filters(size_t from) {
   wasm::HttpStream& s = wstream_;
   if (from == 0) {
     s.response_phase = true;
-    s.response_headers.clear();
-    s.response_headers.emplace_back(":status", std::to_string(resp_.status));
-    for (size_t i = 0; i < resp_.num_headers; ++i) {
-      const http::Header& hd = resp_.headers[i];
-      if (hd.hop_by_hop) continue;
-      s.response_headers.emplace_back(std::string(hd.name), std::string(hd.value));
-    }
+    wasm::HeaderMap& m = s.response_headers;
+    m.clear();
+    const core::Buffer& b = up_->in;
+    const char* head = b.data + b.start;
+    m.keep({head, resp_.head_len});
+    m.push_pseudo(":status", std::string_view(head + 9, 3));  // "HTTP/1.x 200": checked by the parser
+    m.push_parsed(resp_.headers, resp_.num_headers, false);
   }
   for (size_t i = from; i < wctx_.size(); ++i) {
     s.resume_response = false;

@@ -43,8 +43,8 @@ struct FilterStats {
   std::atomic<uint64_t> traps{0};
   std::atomic<uint64_t> nanoseconds{0};
 
-  void add_call(uint64_t ns) {
-    calls.fetch_add(1, std::memory_order_relaxed);
+  void add_calls(uint64_t n, uint64_t ns) {
+    calls.fetch_add(n, std::memory_order_relaxed);
     nanoseconds.fetch_add(ns, std::memory_order_relaxed);
   }
   void add_trap() { traps.fetch_add(1, std::memory_order_relaxed); }
@@ -87,7 +87,7 @@ class Metrics {
 
   // Gateway runtime counters, rendered as wasmgate_filter_{calls,traps,seconds}_total.
   FilterStats* stats_for(std::string_view filter);  // stable pointer, never null
-  void add_filter_call(std::string_view filter, uint64_t ns) { stats_for(filter)->add_call(ns); }
+  void add_filter_call(std::string_view filter, uint64_t ns) { stats_for(filter)->add_calls(1, ns); }
   void add_filter_trap(std::string_view filter) { stats_for(filter)->add_trap(); }
 
   // Prometheus text format 0.0.4. Filter metrics are families named

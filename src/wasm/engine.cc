@@ -61,8 +61,10 @@ struct Trampoline {
   Vm* vm;
   void* host;
   HostCallback callback;
-  std::string params;
-  std::string results;
+  uint32_t nparams = 0;
+  uint32_t nresults = 0;
+  uint32_t i64_params = 0;   // bit i: parameter i is an i64 (else i32)
+  uint32_t i64_results = 0;
 
   // The unchecked form: Wasmtime has checked the import's type at link
   // time, so values come raw (no per-call type checks or conversions).
@@ -71,21 +73,25 @@ struct Trampoline {
     auto* t = static_cast<Trampoline*>(env);
     uint64_t in[16];
     uint64_t out[4] = {0};
-    const size_t nargs = t->params.size();
-    for (size_t i = 0; i < nargs && i < 16 && i < nraw; ++i) {
-      in[i] = t->params[i] == 'I' ? static_cast<uint64_t>(raw[i].i64)
-                                  : static_cast<uint64_t>(static_cast<uint32_t>(raw[i].i32));
+    const size_t nargs = std::min<size_t>({t->nparams, 16, nraw});
+    for (size_t i = 0; i < nargs; ++i) {
+      in[i] = (t->i64_params >> i) & 1 ? static_cast<uint64_t>(raw[i].i64)
+                                       : static_cast<uint64_t>(static_cast<uint32_t>(raw[i].i32));
     }
     // Inside a host call only the caller's context may touch the store.
-    void* saved = t->vm->context_;
-    t->vm->context_ = wasmtime_caller_context(caller);
-    t->vm->mem_base_ = nullptr;  // the guest ran: memory may have grown
-    std::string trap;
-    bool ok = t->callback(t->host, *t->vm, in, out, &trap);
-    t->vm->context_ = saved;
-    if (!ok) return wasmtime_trap_new(trap.data(), trap.size());
-    for (size_t i = 0; i < t->results.size() && i < nraw; ++i) {
-      if (t->results[i] == 'I') {
+    Vm& vm = *t->vm;
+    void* saved = vm.context_;
+    vm.context_ = wasmtime_caller_context(caller);
+    bool ok = t->callback(t->host, vm, in, out, &vm.trap_message_);
+    vm.context_ = saved;
+    if (!ok) {
+      wasm_trap_t* trap = wasmtime_trap_new(vm.trap_message_.data(), vm.trap_message_.size());
+      vm.trap_message_.clear();
+      return trap;
+    }
+    const size_t nresults = std::min<size_t>({t->nresults, 4, nraw});
+    for (size_t i = 0; i < nresults; ++i) {
+      if ((t->i64_results >> i) & 1) {
         raw[i].i64 = static_cast<int64_t>(out[i]);
       } else {
         raw[i].i32 = static_cast<int32_t>(static_cast<uint32_t>(out[i]));
@@ -116,6 +122,10 @@ Engine::Engine() {
   // Runaway guests are cut by epoch interruption: a ticker advances the
   // epoch and every call gets a deadline in ticks.
   wasmtime_config_epoch_interruption_set(config, true);
+  // A linear memory stays where it was first mapped (growth happens in its
+  // 4 GiB reservation), so a VM keeps its memory's base address for good
+  // instead of asking for it on every host call.
+  wasmtime_config_memory_may_move_set(config, false);
   engine_ = wasm_engine_new_with_config(config);
   auto* engine = static_cast<wasm_engine_t*>(engine_);
   std::thread([engine, tick = tick_ms()] {
@@ -195,6 +205,8 @@ std::unique_ptr<Vm> Vm::create(std::shared_ptr<const Module> module, const std::
   vm->store_ = store;
   wasmtime_context_t* ctx = wasmtime_store_context(store);
   vm->context_ = ctx;
+  vm->store_context_ = ctx;
+  vm->budget_ticks_ = limits.call_budget_ms / Engine::instance().tick_ms() + 1;
   wasmtime_store_limiter(store, static_cast<int64_t>(limits.max_memory_bytes), -1, -1, -1, -1);
   wasmtime_linker_t* linker = wasmtime_linker_new(engine);
   vm->linker_ = linker;
@@ -203,8 +215,10 @@ std::unique_ptr<Vm> Vm::create(std::shared_ptr<const Module> module, const std::
     t->vm = vm.get();
     t->host = host;
     t->callback = f.callback;
-    t->params = f.params;
-    t->results = f.results;
+    t->nparams = static_cast<uint32_t>(f.params.size());
+    t->nresults = static_cast<uint32_t>(f.results.size());
+    for (size_t i = 0; i < f.params.size() && i < 32; ++i) t->i64_params |= (f.params[i] == 'I' ? 1u : 0u) << i;
+    for (size_t i = 0; i < f.results.size() && i < 32; ++i) t->i64_results |= (f.results[i] == 'I' ? 1u : 0u) << i;
     wasm_valtype_vec_t params = valtypes(f.params);
     wasm_valtype_vec_t results = valtypes(f.results);
     wasm_functype_t* type = wasm_functype_new(&params, &results);
@@ -224,7 +238,7 @@ std::unique_ptr<Vm> Vm::create(std::shared_ptr<const Module> module, const std::
     return nullptr;
   }
   // Instantiation runs the start section (AssemblyScript): give it a budget.
-  wasmtime_context_set_epoch_deadline(ctx, limits.call_budget_ms / Engine::instance().tick_ms() + 1);
+  wasmtime_context_set_epoch_deadline(ctx, vm->budget_ticks_);
   auto* instance = new wasmtime_instance_t;
   vm->instance_ = instance;
   wasm_trap_t* trap = nullptr;
@@ -240,6 +254,9 @@ std::unique_ptr<Vm> Vm::create(std::shared_ptr<const Module> module, const std::
   wasmtime_extern_t item;
   if (wasmtime_instance_export_get(ctx, instance, "memory", 6, &item) && item.kind == WASMTIME_EXTERN_MEMORY) {
     vm->memory_ = new wasmtime_memory_t(item.of.memory);
+    vm->mem_size_ = wasmtime_memory_data_size(ctx, static_cast<wasmtime_memory_t*>(vm->memory_));
+    vm->mem_base_ = wasmtime_memory_data(ctx, static_cast<wasmtime_memory_t*>(vm->memory_));
+    if (vm->mem_base_ == nullptr) vm->mem_size_ = 0;
   }
   return vm;
 }
@@ -345,13 +362,10 @@ CallResult Vm::call(int index, const uint64_t* args, size_t nargs, uint64_t* res
     }
   }
   // Nested calls (an allocator called from a host function) keep the outer deadline.
-  if (context_ == wasmtime_store_context(static_cast<wasmtime_store_t*>(store_))) {
-    wasmtime_context_set_epoch_deadline(ctx, limits_.call_budget_ms / Engine::instance().tick_ms() + 1);
-  }
+  if (context_ == store_context_) wasmtime_context_set_epoch_deadline(ctx, budget_ticks_);
   wasm_trap_t* trap = nullptr;
   size_t nraw = nargs > f.nresults ? nargs : f.nresults;
   wasmtime_error_t* err = wasmtime_func_call_unchecked(ctx, &f.func, raw, nraw == 0 ? 1 : nraw, &trap);
-  mem_base_ = nullptr;  // the guest ran: memory may have grown
   if (err != nullptr) {
     r.ok = false;
     r.error = take_error(err);
@@ -372,16 +386,15 @@ CallResult Vm::call(int index, const uint64_t* args, size_t nargs, uint64_t* res
 
 // Memory moves or grows only while guest code runs, so its base and size
 // are fetched once per host call (and again after a nested call).
-uint8_t* Vm::memory(uint32_t ptr, uint32_t len) {
+// Out of the known size: the guest may have grown its memory since we
+// last looked (it never moves, see Engine::Engine, and never shrinks).
+uint8_t* Vm::memory_slow(uint32_t ptr, uint32_t len) {
   if (memory_ == nullptr) return nullptr;
-  if (mem_base_ == nullptr) {
-    auto* ctx = static_cast<wasmtime_context_t*>(context_);
-    auto* mem = static_cast<wasmtime_memory_t*>(memory_);
-    mem_size_ = wasmtime_memory_data_size(ctx, mem);
-    mem_base_ = wasmtime_memory_data(ctx, mem);
-    if (mem_base_ == nullptr) return nullptr;
-  }
-  if (static_cast<uint64_t>(ptr) + len > mem_size_) return nullptr;
+  auto* ctx = static_cast<wasmtime_context_t*>(context_);
+  auto* mem = static_cast<wasmtime_memory_t*>(memory_);
+  mem_size_ = wasmtime_memory_data_size(ctx, mem);
+  mem_base_ = wasmtime_memory_data(ctx, mem);
+  if (mem_base_ == nullptr || static_cast<uint64_t>(ptr) + len > mem_size_) return nullptr;
   return mem_base_ + ptr;
 }
 

@@ -98,21 +98,28 @@ class Vm {
   }
 
   // Bounds-checked view of guest memory; nullptr when out of range.
-  uint8_t* memory(uint32_t ptr, uint32_t len);
+  uint8_t* memory(uint32_t ptr, uint32_t len) {
+    if (static_cast<uint64_t>(ptr) + len <= mem_size_) return mem_base_ + ptr;
+    return memory_slow(ptr, len);
+  }
   bool write_u32(uint32_t ptr, uint32_t value);
   bool write_u64(uint32_t ptr, uint64_t value);
   bool read_string(uint32_t ptr, uint32_t len, std::string_view* out);
 
  private:
   Vm() = default;
+  uint8_t* memory_slow(uint32_t ptr, uint32_t len);
   friend struct Trampoline;
   std::shared_ptr<const Module> module_;
   void* store_ = nullptr;    // wasmtime_store_t*
   void* context_ = nullptr;  // wasmtime_context_t* currently usable (the caller's inside host calls)
   void* instance_ = nullptr; // wasmtime_instance_t*
   void* memory_ = nullptr;   // wasmtime_memory_t*, when exported
-  uint8_t* mem_base_ = nullptr;  // cached base of memory_ (nullptr: fetch again)
-  size_t mem_size_ = 0;
+  uint8_t* mem_base_ = nullptr;  // base of memory_ (fixed: memories never move)
+  size_t mem_size_ = 0;          // its size when last asked (it only grows)
+  void* store_context_ = nullptr;  // the store's own context (outside host calls)
+  uint64_t budget_ticks_ = 1;      // epoch ticks per top-level call
+  std::string trap_message_;       // set by a host function that traps
   void* linker_ = nullptr;
   Limits limits_;
   std::vector<std::unique_ptr<struct Trampoline>> trampolines_;

@@ -273,6 +273,7 @@ uint64_t WorkerFilters::run_timers(uint64_t now_ms, uint64_t max_wait_ms) {
   // made only when something is due.
   std::vector<std::shared_ptr<FilterVm>> vms;
   for (auto& [key, e] : entries_) {
+    if (e.vm) e.vm->flush_stats(now_ms);
     if (!e.vm || e.vm->broken()) continue;
     if (due(*e.vm, now_ms)) {
       vms.push_back(e.vm);

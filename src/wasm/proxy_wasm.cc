@@ -5,6 +5,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+#include <charconv>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -39,6 +43,46 @@ uint64_t monotonic_ns() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
+
+// The time counter's clock: the CPU's cycle counter where there is one
+// (one instruction, against a clock_gettime per read), converted to
+// nanoseconds against the monotonic clock since the process started.
+uint64_t cycles() {
+#if defined(__x86_64__)
+  return __rdtsc();
+#else
+  return monotonic_ns();
+#endif
+}
+
+struct CycleEpoch {
+  uint64_t cycles0 = cycles();
+  uint64_t ns0 = monotonic_ns();
+};
+const CycleEpoch kCycleEpoch;
+
+uint64_t cycles_to_ns(uint64_t n) {
+#if defined(__x86_64__)
+  const uint64_t dc = cycles() - kCycleEpoch.cycles0;
+  const uint64_t dn = monotonic_ns() - kCycleEpoch.ns0;
+  if (dc == 0 || dn == 0) return 0;
+  return static_cast<uint64_t>(static_cast<double>(n) * static_cast<double>(dn) / static_cast<double>(dc));
+#else
+  return n;
+#endif
+}
+
+// RFC 9110 token characters (header names).
+struct TcharTable {
+  bool is[256] = {};
+  constexpr TcharTable() {
+    for (int c = '0'; c <= '9'; ++c) is[c] = true;
+    for (int c = 'a'; c <= 'z'; ++c) is[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) is[c] = true;
+    for (char c : std::string_view("!#$%&'*+-.^_`|~")) is[static_cast<unsigned char>(c)] = true;
+  }
+};
+constexpr TcharTable kTchar;
 
 uint64_t realtime_ns() {
   timespec ts;
@@ -97,7 +141,7 @@ struct HostCalls {
 
   // Header maps: 0 request, 2 response, 6 the http_call response being
   // delivered. Trailers (1, 3, 7) and gRPC metadata are always empty.
-  static HeaderList* map(FilterVm& f, uint64_t type) {
+  static HeaderMap* map(FilterVm& f, uint64_t type) {
     if (type == 6) return f.call_result_ != nullptr ? &f.call_result_->headers : nullptr;
     if (f.stream_ == nullptr) return nullptr;
     if (type == 0) return &f.stream_->request_headers;
@@ -278,8 +322,8 @@ struct HostCalls {
       r[0] = kBadArgument;
       return true;
     }
-    HeaderList* m = map(f, a[0]);
-    std::string data = m != nullptr ? serialize_pairs(*m) : std::string();
+    HeaderMap* m = map(f, a[0]);
+    std::string data = m != nullptr ? m->serialize() : std::string();
     r[0] = give(f, vm, data, static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]));
     return true;
   }
@@ -287,7 +331,7 @@ struct HostCalls {
   HOST(proxy_set_header_map_pairs) {
     UNUSED_HOST;
     FilterVm& f = self(host);
-    HeaderList* m = map(f, a[0]);
+    HeaderMap* m = map(f, a[0]);
     std::string_view data;
     if (m == nullptr) {
       r[0] = kBadArgument;
@@ -303,19 +347,19 @@ struct HostCalls {
       r[0] = kBadArgument;
       return true;
     }
-    *m = std::move(parsed);
+    m->assign(parsed);
     r[0] = kOk;
     return true;
   }
 
   HOST(proxy_get_header_map_size) {
     UNUSED_HOST;
-    HeaderList* m = map(self(host), a[0]);
+    HeaderMap* m = map(self(host), a[0]);
     if (m == nullptr) {
       r[0] = kBadArgument;
       return true;
     }
-    r[0] = vm.write_u32(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(serialize_pairs(*m).size()))
+    r[0] = vm.write_u32(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(m->serialized_size()))
                ? kOk
                : kInvalidMemoryAccess;
     return true;
@@ -324,7 +368,7 @@ struct HostCalls {
   HOST(proxy_get_header_map_value) {
     UNUSED_HOST;
     FilterVm& f = self(host);
-    HeaderList* m = map(f, a[0]);
+    HeaderMap* m = map(f, a[0]);
     std::string_view key;
     if (a[0] > 7) {
       r[0] = kBadArgument;
@@ -334,13 +378,9 @@ struct HostCalls {
       r[0] = kInvalidMemoryAccess;
       return true;
     }
-    if (m != nullptr) {
-      for (const auto& [k, v] : *m) {
-        if (http::iequals(k, key)) {
-          r[0] = give(f, vm, v, static_cast<uint32_t>(a[3]), static_cast<uint32_t>(a[4]));
-          return true;
-        }
-      }
+    if (const HeaderMap::Entry* e = m != nullptr ? m->find(key) : nullptr) {
+      r[0] = give(f, vm, e->value, static_cast<uint32_t>(a[3]), static_cast<uint32_t>(a[4]));
+      return true;
     }
     // 0.1.0 answers a missing key with an empty value.
     if (f.abi_ == Abi::V0_1_0) {
@@ -356,11 +396,8 @@ struct HostCalls {
   // can split or forge a head on the wire.
   static bool valid_header(std::string_view k, std::string_view v) {
     if (k.empty()) return false;
-    for (size_t i = 0; i < k.size(); ++i) {
-      unsigned char c = static_cast<unsigned char>(k[i]);
-      bool tchar = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-      if (!tchar && !(i == 0 && c == ':')) return false;
+    for (size_t i = k[0] == ':' ? 1 : 0; i < k.size(); ++i) {
+      if (!kTchar.is[static_cast<unsigned char>(k[i])]) return false;
     }
     for (char c : v) {
       if (c == '\r' || c == '\n' || c == '\0') return false;
@@ -382,7 +419,7 @@ struct HostCalls {
 
   HOST(proxy_add_header_map_value) {
     UNUSED_HOST;
-    HeaderList* m = map(self(host), a[0]);
+    HeaderMap* m = map(self(host), a[0]);
     std::string_view k, v;
     if (m == nullptr) {
       r[0] = kBadArgument;
@@ -391,7 +428,7 @@ struct HostCalls {
     } else if (!valid_header(k, v)) {
       r[0] = kBadArgument;
     } else {
-      m->emplace_back(std::string(k), std::string(v));
+      m->add(k, v);
       r[0] = kOk;
     }
     return true;
@@ -399,7 +436,7 @@ struct HostCalls {
 
   HOST(proxy_replace_header_map_value) {
     UNUSED_HOST;
-    HeaderList* m = map(self(host), a[0]);
+    HeaderMap* m = map(self(host), a[0]);
     std::string_view k, v;
     if (m == nullptr) {
       r[0] = kBadArgument;
@@ -413,28 +450,14 @@ struct HostCalls {
       r[0] = kBadArgument;
       return true;
     }
-    bool replaced = false;
-    for (auto it = m->begin(); it != m->end();) {
-      if (http::iequals(it->first, k)) {
-        if (!replaced) {
-          it->second.assign(v);
-          replaced = true;
-          ++it;
-        } else {
-          it = m->erase(it);
-        }
-      } else {
-        ++it;
-      }
-    }
-    if (!replaced) m->emplace_back(std::string(k), std::string(v));
+    m->replace(k, v);
     r[0] = kOk;
     return true;
   }
 
   HOST(proxy_remove_header_map_value) {
     UNUSED_HOST;
-    HeaderList* m = map(self(host), a[0]);
+    HeaderMap* m = map(self(host), a[0]);
     std::string_view k;
     if (m == nullptr) {
       r[0] = kBadArgument;
@@ -444,9 +467,7 @@ struct HostCalls {
       r[0] = kInvalidMemoryAccess;
       return true;
     }
-    for (auto it = m->begin(); it != m->end();) {
-      it = http::iequals(it->first, k) ? m->erase(it) : it + 1;
-    }
+    m->remove(k);
     r[0] = kOk;
     return true;
   }
@@ -549,10 +570,7 @@ struct HostCalls {
     HttpStream* s = f.stream_;
     auto header = [&](std::string_view name) -> std::string_view {
       if (s == nullptr) return {};
-      for (const auto& [k, v] : s->request_headers) {
-        if (k == name) return v;
-      }
-      return {};
+      return s->request_headers.get_exact(name);
     };
     std::string key(path);
     for (auto& c : key) {
@@ -593,14 +611,10 @@ struct HostCalls {
     } else if (key == "request.protocol") {
       *out = std::string(s->protocol);
     } else if (key.rfind("request.headers.", 0) == 0) {
-      std::string name = key.substr(16);
-      for (const auto& [k, v] : s->request_headers) {
-        if (http::iequals(k, name)) {
-          *out = v;
-          return true;
-        }
-      }
-      return false;
+      const HeaderMap::Entry* e = s->request_headers.find(std::string_view(key).substr(16));
+      if (e == nullptr) return false;
+      out->assign(e->value);
+      return true;
     } else if (key == "source.address") {
       *out = std::string(s->client_ip) + ":" + std::to_string(s->client_port);
     } else if (key == "source.port") {
@@ -611,14 +625,12 @@ struct HostCalls {
     } else if (key == "cluster_name" || key == "kong.service_name" || key == "wasmgate.service_name") {
       *out = std::string(s->service_name);
     } else if (key == "response.code" && s->response_phase) {
-      for (const auto& [k, v] : s->response_headers) {
-        if (k == ":status") {
-          uint64_t code = std::strtoull(v.c_str(), nullptr, 10);
-          out->assign(reinterpret_cast<const char*>(&code), 8);
-          return true;
-        }
-      }
-      return false;
+      std::string_view v = s->response_headers.get_exact(":status");
+      if (v.empty()) return false;
+      uint64_t code = 0;
+      std::from_chars(v.data(), v.data() + v.size(), code);
+      out->assign(reinterpret_cast<const char*>(&code), 8);
+      return true;
     } else {
       return false;
     }
@@ -1145,6 +1157,19 @@ struct HostCalls {
   }
 };
 
+namespace {
+// In the order of enum Callback.
+constexpr const char* kCallbackNames[] = {
+    "proxy_on_context_create",  "proxy_on_vm_start",          "proxy_on_configure",
+    "proxy_on_request_headers", "proxy_on_request_body",      "proxy_on_request_trailers",
+    "proxy_on_response_headers", "proxy_on_response_body",    "proxy_on_response_trailers",
+    "proxy_on_log",             "proxy_on_done",              "proxy_on_delete",
+    "proxy_on_http_call_response", "proxy_on_tick",           "proxy_on_queue_ready",
+    "proxy_on_foreign_function",
+};
+static_assert(std::size(kCallbackNames) == static_cast<size_t>(Callback::Count));
+}  // namespace
+
 std::unique_ptr<FilterVm> FilterVm::create(std::shared_ptr<const Module> module, const Limits& limits,
                                            std::string* error) {
   auto f = std::unique_ptr<FilterVm>(new FilterVm());
@@ -1159,8 +1184,11 @@ std::unique_ptr<FilterVm> FilterVm::create(std::shared_ptr<const Module> module,
   f->vm_ = Vm::create(module, HostCalls::table(), f.get(), limits, error);
   if (!f->vm_) return nullptr;
   f->stats_ = shared::Metrics::instance().stats_for(module->name());
-  f->wants_request_body_ = module->exports_function("proxy_on_request_body");
-  f->wants_response_body_ = module->exports_function("proxy_on_response_body");
+  for (size_t i = 0; i < static_cast<size_t>(Callback::Count); ++i) {
+    f->callbacks_[i] = f->vm_->function_index(kCallbackNames[i]);
+  }
+  f->wants_request_body_ = f->exports(Callback::RequestBody);
+  f->wants_response_body_ = f->exports(Callback::ResponseBody);
   // Start-up per the ABI: reactors (_initialize, then main), commands
   // (_start); modules with a start section already ran it.
   if (module->exports_function("_initialize")) {
@@ -1178,7 +1206,17 @@ std::unique_ptr<FilterVm> FilterVm::create(std::shared_ptr<const Module> module,
   return f;
 }
 
-FilterVm::~FilterVm() = default;
+FilterVm::~FilterVm() { flush_stats(0); }
+
+// Calls and time are counted here and handed to the shared per-filter
+// counters every few milliseconds: no atomic operation per callback.
+void FilterVm::flush_stats(uint64_t now_ms) {
+  if (pending_calls_ == 0 || stats_ == nullptr || (now_ms != 0 && now_ms < next_flush_ms_)) return;
+  next_flush_ms_ = now_ms + kStatsFlushMs;
+  stats_->add_calls(pending_calls_, cycles_to_ns(pending_cycles_));
+  pending_calls_ = 0;
+  pending_cycles_ = 0;
+}
 
 // Export names are string literals here: their addresses key a small cache
 // of function indexes, so a callback costs no name lookup.
@@ -1195,16 +1233,22 @@ int FilterVm::fn_index(const char* fn) {
   return vm_->function_index(fn);  // table full (never: the host calls fewer exports)
 }
 
-bool FilterVm::call(const char* fn, const uint64_t* args, size_t nargs, uint64_t* result) {
+bool FilterVm::call(Callback cb, const uint64_t* args, size_t nargs, uint64_t* result) {
+  const size_t i = static_cast<size_t>(cb);
+  return call_at(callbacks_[i], kCallbackNames[i], args, nargs, result);
+}
+
+bool FilterVm::call_at(int index, const char* fn, const uint64_t* args, size_t nargs, uint64_t* result) {
   if (broken_) return false;
-  int index = fn_index(fn);
   if (index < 0) {
     if (result != nullptr) *result = 0;
     return true;  // every callback is optional
   }
-  const uint64_t t0 = monotonic_ns();
+  const uint64_t t0 = cycles();
   CallResult r = vm_->call(index, args, nargs, result);
-  stats_->add_call(monotonic_ns() - t0);
+  const uint64_t t1 = cycles();
+  ++pending_calls_;
+  pending_cycles_ += t1 > t0 ? t1 - t0 : 0;
   for (uint32_t fd = 1; fd <= 2; ++fd) {
     if (!output_[fd - 1].empty()) {
       log_output(fd, output_[fd - 1]);
@@ -1228,30 +1272,30 @@ uint32_t FilterVm::add_root(const std::string& filter_name, const std::string& c
   contexts_.push_back(root);
   enter(root.id, nullptr);
   uint64_t ok = 1;
-  if (!call("proxy_on_context_create", {root.id, 0}, nullptr)) {
+  if (!call(Callback::ContextCreate, {root.id, 0}, nullptr)) {
     *error = last_error_;
     return 0;
   }
   static const std::string kEmptyVmConfig;
   vm_config_ = &kEmptyVmConfig;
-  bool started = call("proxy_on_vm_start", {root.id, 0}, &ok);
+  bool started = call(Callback::VmStart, {root.id, 0}, &ok);
   vm_config_ = nullptr;
   if (!started) {
     *error = last_error_;
     return 0;
   }
-  if (vm_->has_function("proxy_on_vm_start") && ok == 0) {
+  if (exports(Callback::VmStart) && ok == 0) {
     *error = "proxy_on_vm_start returned false";
     return 0;
   }
   plugin_config_ = &contexts_.back().configuration;
-  bool configured = call("proxy_on_configure", {root.id, config.size()}, &ok);
+  bool configured = call(Callback::Configure, {root.id, config.size()}, &ok);
   plugin_config_ = nullptr;
   if (!configured) {
     *error = last_error_;
     return 0;
   }
-  if (vm_->has_function("proxy_on_configure") && ok == 0) {
+  if (exports(Callback::Configure) && ok == 0) {
     *error = "proxy_on_configure returned false";
     return 0;
   }
@@ -1302,19 +1346,19 @@ uint32_t FilterVm::create_http_context(uint32_t root_id, HttpStream* stream) {
   c.stream = stream;
   contexts_.push_back(c);
   enter(c.id, stream);
-  call("proxy_on_context_create", {c.id, root_id}, nullptr);
+  call(Callback::ContextCreate, {c.id, root_id}, nullptr);
   leave();
   return c.id;
 }
 
-Action FilterVm::headers_callback(const char* fn, uint32_t ctx, HttpStream& s, size_t count, bool eos) {
+Action FilterVm::headers_callback(Callback cb, uint32_t ctx, HttpStream& s, size_t count, bool eos) {
   // Another request trapped this instance after ours started: ours did
   // nothing wrong, so it goes on without this filter (fails open).
   if (broken_) return Action::Continue;
   enter(ctx, &s);
   uint64_t action = 0;
   const uint64_t args[3] = {ctx, count, eos ? 1u : 0u};
-  bool ok = call(fn, args, abi_ == Abi::V0_1_0 ? 2 : 3, &action);  // 0.1.0 has no end_of_stream
+  bool ok = call(cb, args, abi_ == Abi::V0_1_0 ? 2 : 3, &action);  // 0.1.0 has no end_of_stream
   leave();
   woken_.clear();  // the session looks at the stream's flags itself
   if (!ok) return Action::Fail;
@@ -1324,22 +1368,22 @@ Action FilterVm::headers_callback(const char* fn, uint32_t ctx, HttpStream& s, s
 }
 
 Action FilterVm::on_request_headers(uint32_t ctx, HttpStream& s, bool eos) {
-  return headers_callback("proxy_on_request_headers", ctx, s, s.request_headers.size(), eos);
+  return headers_callback(Callback::RequestHeaders, ctx, s, s.request_headers.size(), eos);
 }
 
 Action FilterVm::on_response_headers(uint32_t ctx, HttpStream& s, bool eos) {
-  return headers_callback("proxy_on_response_headers", ctx, s, s.response_headers.size(), eos);
+  return headers_callback(Callback::ResponseHeaders, ctx, s, s.response_headers.size(), eos);
 }
 
 Action FilterVm::on_body(uint32_t ctx, HttpStream& s, std::string& body, bool response, bool eos) {
   if (broken_) return Action::Continue;
-  const char* fn = response ? "proxy_on_response_body" : "proxy_on_request_body";
-  if (fn_index(fn) < 0) return Action::Continue;
+  const Callback cb = response ? Callback::ResponseBody : Callback::RequestBody;
+  if (!exports(cb)) return Action::Continue;
   enter(ctx, &s);
   s.body = &body;
   s.body_is_response = response;
   uint64_t action = 0;
-  bool ok = call(fn, {ctx, body.size(), eos ? 1u : 0u}, &action);
+  bool ok = call(cb, {ctx, body.size(), eos ? 1u : 0u}, &action);
   s.body = nullptr;
   leave();
   woken_.clear();
@@ -1349,15 +1393,15 @@ Action FilterVm::on_body(uint32_t ctx, HttpStream& s, std::string& body, bool re
 
 void FilterVm::on_log(uint32_t ctx, HttpStream& s) {
   enter(ctx, &s);
-  call("proxy_on_log", {ctx}, nullptr);
+  call(Callback::Log, {ctx}, nullptr);
   leave();
   woken_.clear();
 }
 
 void FilterVm::on_done_and_delete(uint32_t ctx, HttpStream& s) {
   enter(ctx, &s);
-  call("proxy_on_done", {ctx}, nullptr);
-  call("proxy_on_delete", {ctx}, nullptr);
+  call(Callback::Done, {ctx}, nullptr);
+  call(Callback::Delete, {ctx}, nullptr);
   leave();
   woken_.clear();
   for (auto it = contexts_.begin(); it != contexts_.end(); ++it) {
@@ -1389,7 +1433,7 @@ void FilterVm::on_http_call_response(uint32_t ctx, uint32_t token, HttpCallResul
   // switch to it with proxy_set_effective_context. Until they do, host
   // calls act on the caller's stream.
   uint32_t root_id = c->root != 0 ? c->root : c->id;
-  bool ok = call("proxy_on_http_call_response", {root_id, token, nheaders, result.body.size(), 0}, nullptr);
+  bool ok = call(Callback::HttpCallResponse, {root_id, token, nheaders, result.body.size(), 0}, nullptr);
   leave();
   if (!ok && s != nullptr) {
     // The callback trapped: that fails the request it belongs to.
@@ -1407,7 +1451,7 @@ void FilterVm::on_http_call_response(uint32_t ctx, uint32_t token, HttpCallResul
 void FilterVm::on_tick(uint32_t root) {
   if (broken_) return;
   enter(root, nullptr);
-  call("proxy_on_tick", {root}, nullptr);
+  call(Callback::Tick, {root}, nullptr);
   leave();
   wake_streams();
 }
@@ -1415,7 +1459,7 @@ void FilterVm::on_tick(uint32_t root) {
 void FilterVm::on_queue_ready(uint32_t root, uint32_t queue_id) {
   if (broken_) return;
   enter(root, nullptr);
-  call("proxy_on_queue_ready", {root, queue_id}, nullptr);
+  call(Callback::QueueReady, {root, queue_id}, nullptr);
   leave();
   wake_streams();
 }

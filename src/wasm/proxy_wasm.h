@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "wasm/engine.h"
+#include "wasm/header_map.h"
 #include "wasm/pairs.h"
 
 namespace wg::shared {
@@ -24,6 +25,28 @@ struct FilterStats;
 namespace wg::wasm {
 
 enum class Abi { V0_1_0, V0_2_0, V0_2_1 };
+
+// The callbacks the host calls (proxy_on_*); their export indexes are
+// looked up once per instance.
+enum class Callback : uint8_t {
+  ContextCreate,
+  VmStart,
+  Configure,
+  RequestHeaders,
+  RequestBody,
+  RequestTrailers,
+  ResponseHeaders,
+  ResponseBody,
+  ResponseTrailers,
+  Log,
+  Done,
+  Delete,
+  HttpCallResponse,
+  Tick,
+  QueueReady,
+  ForeignFunction,
+  Count
+};
 
 // Detects the ABI from the module's marker export; false if none is known.
 bool detect_abi(const Module& m, Abi* out);
@@ -42,8 +65,8 @@ class StreamOwner {
 // What a filter sees of (and may change in) one HTTP exchange. Owned by
 // the proxy session; filled before each callback.
 struct HttpStream {
-  HeaderList request_headers;   // with :method, :path, :authority, :scheme
-  HeaderList response_headers;  // with :status
+  HeaderMap request_headers;   // with :method, :path, :authority, :scheme
+  HeaderMap response_headers;  // with :status
   bool response_phase = false;
   StreamOwner* owner = nullptr;
 
@@ -83,8 +106,8 @@ struct HttpCallSpec {
   uint32_t timeout_ms = 0;
 };
 struct HttpCallResult {
-  bool ok = false;     // false: no response (connect error, timeout, bad reply)
-  HeaderList headers;  // with :status
+  bool ok = false;    // false: no response (connect error, timeout, bad reply)
+  HeaderMap headers;  // with :status
   std::string body;
 };
 
@@ -119,6 +142,11 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   uint32_t add_root(const std::string& filter_name, const std::string& config, std::string* error);
 
   void set_hooks(WorkerHooks* hooks) { hooks_ = hooks; }
+  // Hands the calls and time counted since the last flush to the shared
+  // per-filter counters, at most every kStatsFlushMs (the worker asks every
+  // loop turn; /metrics lags by that much). now_ms 0: now, whatever the time.
+  void flush_stats(uint64_t now_ms);
+  static constexpr uint64_t kStatsFlushMs = 20;
   bool wants_request_body() const { return wants_request_body_; }
   bool wants_response_body() const { return wants_response_body_; }
 
@@ -164,8 +192,16 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   bool call(const char* fn, std::initializer_list<uint64_t> args, uint64_t* result) {
     return call(fn, args.begin(), args.size(), result);
   }
-  bool call(const char* fn, const uint64_t* args, size_t nargs, uint64_t* result);
-  Action headers_callback(const char* fn, uint32_t ctx, HttpStream& s, size_t count, bool eos);
+  bool call(const char* fn, const uint64_t* args, size_t nargs, uint64_t* result) {
+    return call_at(fn_index(fn), fn, args, nargs, result);
+  }
+  bool call(Callback cb, std::initializer_list<uint64_t> args, uint64_t* result) {
+    return call(cb, args.begin(), args.size(), result);
+  }
+  bool call(Callback cb, const uint64_t* args, size_t nargs, uint64_t* result);
+  bool call_at(int index, const char* fn, const uint64_t* args, size_t nargs, uint64_t* result);
+  bool exports(Callback cb) const { return callbacks_[static_cast<size_t>(cb)] >= 0; }
+  Action headers_callback(Callback cb, uint32_t ctx, HttpStream& s, size_t count, bool eos);
   Context* find_context(uint32_t id);
   int fn_index(const char* fn);
   void log_output(uint32_t fd, std::string_view text);  // WASI stdout/stderr
@@ -184,6 +220,9 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
 
   WorkerHooks* hooks_ = nullptr;
   shared::FilterStats* stats_ = nullptr;  // calls, traps and time, per filter
+  uint64_t pending_calls_ = 0;            // not yet in stats_
+  uint64_t pending_cycles_ = 0;
+  uint64_t next_flush_ms_ = 0;
   bool wants_request_body_ = false;
   bool wants_response_body_ = false;
   uint32_t next_call_token_ = 1;
@@ -203,7 +242,8 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
     const char* name = nullptr;  // an export name literal of this file
     int index = -1;              // its function index, -1: not exported
   };
-  FnSlot fn_slots_[kFnSlots];                       // WASI stdout/stderr: the unfinished line
+  FnSlot fn_slots_[kFnSlots];
+  int callbacks_[static_cast<size_t>(Callback::Count)];  // export index per callback, -1: none                       // WASI stdout/stderr: the unfinished line
 };
 
 }  // namespace wg::wasm

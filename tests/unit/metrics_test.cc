@@ -255,7 +255,7 @@ TEST(MetricsTest, FilterStats) {
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(m.stats_for("auth"), s);  // stable handle
   EXPECT_NE(m.stats_for("b\"q"), s);
-  s->add_call(1500);
+  s->add_calls(1, 1500);
   m.add_filter_call("auth", 2'000'000'000);
   m.add_filter_trap("auth");
   m.add_filter_call("b\"q", 5);
@@ -324,7 +324,7 @@ TEST(MetricsTest, ConcurrentDefineUpdateRender) {
         m.increment(g, (i % 2) ? -1 : 1);
         m.record(h, static_cast<uint64_t>(i % 100));
         m.increment(mine, 1);
-        stats->add_call(10);
+        stats->add_calls(1, 10);
         if (i % 1000 == 0) m.define(MetricType::Counter, "conc", "late" + std::to_string(t * 100 + i / 1000));
       }
     });
