@@ -12,10 +12,11 @@
 #     cancels start-up, warm-up and shutdown;
 #   - wasmgate with 10,000 routes, and the router micro-benchmark (optional);
 #   - Wasm filters: wasmgate with one header-adding Proxy-Wasm filter on the
-#     route (each SDK's conformance filter, build/filters/conf_<sdk>.wasm) against
-#     wasmgate without it, and nginx with the equivalent Lua handlers
-#     (libnginx-mod-http-lua) against plain nginx: the extra instructions per
-#     request and the req/s ratio to the same proxy without the filter.
+#     route (each SDK's minimal filter, build/filters/bench_<sdk>.wasm, and on
+#     request its conformance filter, conf_<sdk>.wasm) against wasmgate without
+#     it, and nginx with the equivalent Lua handlers (libnginx-mod-http-lua)
+#     against plain nginx: the extra instructions per request and the req/s
+#     ratio to the same proxy without the filter.
 # Results go to stdout and bench/last-run.txt. Loopback only; about 10 minutes
 # (4 without the Wasm part), every step has a time limit. See bench/README.md
 # and bench/RESULTS.md.
@@ -39,8 +40,12 @@
 #   BENCH_WASM=1        add the Wasm filter runs to BENCH_WALL and BENCH_CG (0: none):
 #                       wasmgate-<sdk> for each SDK, nginx-lua, and their baselines
 #                       nginx and wasmgate (the names can also be listed by hand)
-#   BENCH_WASM_SDKS="cmin c cpp as go rust"   which SDKs' filters (cmin: bench_headers.wasm)
-#   BENCH_FILTERS_DIR=build/filters      where conf_<sdk>.wasm are
+#   BENCH_WASM_SDKS="c cpp as go rust"   which filters: <sdk> is the SDK's minimal
+#                       filter bench_<sdk>.wasm (run wasmgate-<sdk>: the issue's bar),
+#                       conf-<sdk> its conformance filter conf_<sdk>.wasm (run
+#                       wasmgate-conf-<sdk>)
+#   BENCH_WASM_CONF=0   1: also conf-<sdk> for every <sdk> in BENCH_WASM_SDKS
+#   BENCH_FILTERS_DIR=build/filters      where bench_<sdk>.wasm and conf_<sdk>.wasm are
 #   BENCH_NGINX_MODULES=/usr/lib/nginx/modules   ngx_http_lua_module.so, ndk_http_module.so
 #   WASMGATE_BIN=build/wasmgate
 set -euo pipefail
@@ -58,7 +63,8 @@ wall_list=${BENCH_WALL-nginx haproxy wasmgate wasmgate-10k}   # set but empty: n
 cg_list=${BENCH_CG-nginx haproxy wasmgate}
 router=${BENCH_ROUTER:-1}
 wasm=${BENCH_WASM:-1}
-wasm_sdks=${BENCH_WASM_SDKS-cmin c cpp as go rust}
+wasm_sdks=${BENCH_WASM_SDKS-c cpp as go rust}
+wasm_conf=${BENCH_WASM_CONF:-0}
 filters_dir=${BENCH_FILTERS_DIR:-$root/build/filters}
 ngx_modules=${BENCH_NGINX_MODULES:-/usr/lib/nginx/modules}
 build_dir=${BENCH_BUILD_DIR:-$root/build-bench}
@@ -171,23 +177,38 @@ fi
 # the no-filter baseline, say): the rig sets all it needs on the command line.
 while read -r v; do unset "$v"; done < <(compgen -e | grep '^WASMGATE_' || true)
 
-# --- Wasm filters: a private copy of each SDK's filter, one directory per SDK
+# --- Wasm filters: a private copy of each filter, one directory per run
 # (wasmgate compiles every module of its --filters-dir at start) and one with
-# all of them, for compiling them into the cache once before any run.
-declare -A HAVE_SDK
+# all of them, for compiling them into the cache once before any run. Each
+# keeps its file name, which is its filter name (and, for the AssemblyScript
+# runtime, the root id it registers its root context under).
+#   <sdk>       bench_<sdk>.wasm: the SDK's minimal filter (filters/<sdk>/bench*),
+#               the two headers and nothing else: the issue's bar
+#   conf-<sdk>  conf_<sdk>.wasm: its conformance filter (filters/CONFORMANCE.md),
+#               which also reads x-test and increments a counter
+for n in $wall_list $cg_list; do   # wasmgate-<sdk> listed by hand
+  if [[ $n == wasmgate-?* && $n != wasmgate-10k && " $wasm_sdks " != *" ${n#wasmgate-} "* ]]; then
+    wasm_sdks+=" ${n#wasmgate-}"
+  fi
+done
+if [[ $wasm_conf == 1 ]]; then
+  for sdk in $wasm_sdks; do
+    [[ $sdk == conf-* || " $wasm_sdks " == *" conf-$sdk "* ]] || wasm_sdks+=" conf-$sdk"
+  done
+fi
+declare -A HAVE_SDK FILTER_NAME
 wasm_notes=()
 for sdk in $wasm_sdks; do
-  f=$filters_dir/conf_$sdk.wasm
-  # "cmin": the smallest C filter (filters/c/bench_headers.c, the two header
-  # callbacks only), copied in as conf_cmin: the floor of what a filter costs.
-  [[ $sdk == cmin ]] && f=$filters_dir/bench_headers.wasm
+  if [[ $sdk == conf-?* ]]; then fname=conf_${sdk#conf-}; else fname=bench_$sdk; fi
+  f=$filters_dir/$fname.wasm
   if [[ -f $f ]]; then
     mkdir -p "$work/filters/$sdk" "$work/filters/all"
-    cp "$f" "$work/filters/$sdk/conf_$sdk.wasm"
-    cp "$f" "$work/filters/all/conf_$sdk.wasm"
+    cp "$f" "$work/filters/$sdk/$fname.wasm"
+    cp "$f" "$work/filters/all/$fname.wasm"
     HAVE_SDK[$sdk]=1
+    FILTER_NAME[$sdk]=$fname
   elif [[ $wasm != 0 ]]; then
-    wasm_notes+=("no $f (ninja -C build filters): SDK $sdk skipped")
+    wasm_notes+=("no $f (ninja -C build filters): wasmgate-$sdk skipped")
   fi
 done
 have_lua=0
@@ -335,10 +356,14 @@ with open(path, "w") as f:
             f.write(f'      - {{name: r{i}, hosts: ["host{i}.example.com"], paths: ["/api"]}}\n')
     f.write('      - {name: bench, paths: ["/"]}\n')
 PY
-# One header-adding filter on the route: the conformance filter with tag "A"
-# adds request header x-chain: A and response header x-chain-resp: A, and
-# increments one counter (no x-test header: nothing else).
+# One header-adding filter on the route. A minimal filter (bench_<sdk>) adds
+# request header x-chain: A and response header x-chain-resp: A; the
+# conformance filter (conf_<sdk>) with tag "A" adds the same two and
+# increments one counter (no x-test header: nothing else). Both get the
+# configuration "A": the minimal filters ignore it, but the AssemblyScript
+# runtime's own onConfigure traps on an empty one (bench/README.md).
 for sdk in "${!HAVE_SDK[@]}"; do
+  fname=${FILTER_NAME[$sdk]}
   cat >"$work/wasmgate-$sdk.yaml" <<CONF
 _format_version: "3.0"
 services:
@@ -347,7 +372,7 @@ services:
     routes:
       - name: bench
         paths: ["/"]
-        filter_chains: [{"name": "c", "filters": [{"name": "conf_$sdk", "config": "A"}]}]
+        filter_chains: [{"name": "c", "filters": [{"name": "$fname", "config": "A"}]}]
 CONF
 done
 # nginx's equivalent: the Lua module (with NDK, which it needs) and two handlers.
@@ -554,13 +579,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
   echo "wall clock: wrk -t$threads -c$conns -d${duration}s --latency after a ${warmup}s warm-up, 12-byte body; best of $rounds interleaved rounds"
   echo "(proxy CPU: share of one CPU the proxy used; load CPU: how busy the upstream+wrk CPU was;"
   echo " req/CPU-s: req/s per proxy CPU-second; upstr conns: upstream connections opened during the run)"
-  printf '%-13s %9s %13s %7s %6s %6s %6s %9s %6s %6s\n' proxy req/s "range" "p99 ms" "vs ngx" "proxy" "load" "req/CPU-s" "vs ngx" "upstr"
-  printf '%-13s %9s %13s %7s %6s %6s %6s %9s %6s %6s\n' "" "" "" "" "" CPU CPU "" "" conns
+  printf '%-18s %9s %13s %7s %6s %6s %6s %9s %6s %6s\n' proxy req/s "range" "p99 ms" "vs ngx" "proxy" "load" "req/CPU-s" "vs ngx" "upstr"
+  printf '%-18s %9s %13s %7s %6s %6s %6s %9s %6s %6s\n' "" "" "" "" "" CPU CPU "" "" conns
   nb=${BEST[nginx]:-none}   # (an empty key is an error in bash)
   for name in $wall_list; do
     [[ -n ${BEST[$name]:-} ]] || continue
     k=${BEST[$name]}
-    printf '%-13s %9.0f %13s %7s %6s %5s%% %5s%% %9s %6s %6s\n' "$name" "${RPS[$k]}" "${RANGE[$name]}" "${P99[$k]}" \
+    printf '%-18s %9.0f %13s %7s %6s %5s%% %5s%% %9s %6s %6s\n' "$name" "${RPS[$k]}" "${RANGE[$name]}" "${P99[$k]}" \
       "$(ratio "${RPS[$k]}" "${RPS[$nb]:-}")" "${PCPU[$k]}" "${LCPU[$k]}" "${RPC[$k]}" \
       "$(ratio "${RPC[$k]}" "${RPC[$nb]:-}")" "${UPC[$k]}"
     for (( round = 1; round <= rounds; round++ )); do
@@ -578,10 +603,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
   if [[ -n $cg_list ]]; then
   echo
   echo "callgrind: instructions per proxied request = (I($n2) - I($n1)) / $(( n2 - n1 )), one keep-alive connection"
-  printf '%-15s %14s %9s\n' proxy instr/request "vs nginx"
+  printf '%-18s %14s %9s\n' proxy instr/request "vs nginx"
   for name in $cg_list; do
     [[ -n ${IPR[$name]:-} ]] || continue
-    printf '%-15s %14s %9s\n' "$name" "${IPR[$name]}" "$(ratio "${IPR[$name]}" "${IPR[nginx]:-}")"
+    printf '%-18s %14s %9s\n' "$name" "${IPR[$name]}" "$(ratio "${IPR[$name]}" "${IPR[nginx]:-}")"
   done
   echo "reference (issue, this machine): nginx 1.22 ~19,600, HAProxy 2.6 ~30,200"
   if [[ -n ${IPR[nginx]:-} ]] && (( IPR[nginx] < 17600 || IPR[nginx] > 21600 )); then
@@ -595,10 +620,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
   if (( ${#wasm_runs[@]} > 0 || ${#wasm_notes[@]} > 0 )); then
     echo
     echo "Wasm filters: one header-adding filter on the route (request header x-chain, response header"
-    echo "x-chain-resp, one counter; the SDK's conformance filter) vs the same proxy without it;"
+    echo "x-chain-resp) vs the same proxy without it. wasmgate-<sdk>: the SDK's minimal filter"
+    echo "(bench_<sdk>.wasm, the two headers only); wasmgate-conf-<sdk>: its conformance filter"
+    echo "(conf_<sdk>.wasm: also reads x-test, increments a counter)."
     echo "nginx-lua: access_by_lua_block set_header + header_filter_by_lua_block, vs nginx."
     echo "(extra: instructions/request more than the proxy without the filter; req/s and req/CPU-s: ratio to it)"
-    printf '%-15s %11s %7s %9s %7s %9s %7s  %s\n' run instr/req extra req/s "ratio" req/CPU-s "ratio" "target (extra <= 3000, req/s >= 0.95)"
+    printf '%-18s %11s %7s %9s %7s %9s %7s  %s\n' run instr/req extra req/s "ratio" req/CPU-s "ratio" "target (extra <= 3000, req/s >= 0.95)"
     for name in "${wasm_runs[@]}"; do
       b=$(base_of "$name") i="${IPR[$name]:-}" ib="${IPR[$b]:-}" extra=- r=- rr=- rps=- rpc=- verdict=""
       [[ -n $i && -n $ib ]] && extra=$(( i - ib ))
@@ -620,7 +647,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
       else
         verdict="(reference: ~6,000 and ~6% in the issue)"
       fi
-      printf '%-15s %11s %7s %9s %7s %9s %7s  %s\n' "$name" "${i:--}" "$extra" "$rps" "$r" "$rpc" "$rr" "$verdict"
+      printf '%-18s %11s %7s %9s %7s %9s %7s  %s\n' "$name" "${i:--}" "$extra" "$rps" "$r" "$rpc" "$rr" "$verdict"
     done
     for n in "${wasm_notes[@]+"${wasm_notes[@]}"}"; do echo "NOTE: $n"; done
     echo "(req/s ratios move by 10-30% with other load on this machine; the instruction figures are the stable ones)"

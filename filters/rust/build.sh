@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
-# Builds the Rust conformance filter: build.sh OUT.wasm
+# Builds a Rust filter: build.sh OUT.wasm [conf|bench]
+#   conf   the conformance filter, crate conf-rust (src/, filters/CONFORMANCE.md)
+#   bench  the minimal header-adding filter of bench/, crate bench-rust (bench/)
+# Without the second argument: bench when OUT's name starts with bench_,
+# else conf. Both crates are one workspace (Cargo.toml): one Cargo.lock, one
+# target directory (cargo locks it, so two builds at once just take turns).
 #
 # Uses Debian bookworm's Rust (packages rustc, cargo, libstd-rust-dev-wasm32:
 # rustc 1.63 with a wasm32-wasi std), called by absolute path because the
@@ -11,11 +16,15 @@
 # --locked keeps it that way.
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-  echo "usage: $0 OUT.wasm" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+  echo "usage: $0 OUT.wasm [conf|bench]" >&2
   exit 2
 fi
 out=$1
+case ${2:-$(basename "$out")} in
+  bench|bench_*) crate=bench-rust ;;
+  *) crate=conf-rust ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 
 CARGO=${WASMGATE_RUST_CARGO:-/usr/bin/cargo}
@@ -43,7 +52,7 @@ env -u RUSTFLAGS -u CARGO_BUILD_TARGET \
   CARGO_REGISTRIES_CRATES_IO_PROTOCOL=sparse \
   CARGO_TARGET_DIR="$target_dir" \
   "$CARGO" build --quiet --locked --release --target wasm32-wasi \
-    --manifest-path "$here/Cargo.toml"
+    --manifest-path "$here/Cargo.toml" -p "$crate"
 
 mkdir -p "$(dirname "$out")"
-cp "$target_dir/wasm32-wasi/release/conf_rust.wasm" "$out"
+cp "$target_dir/wasm32-wasi/release/${crate//-/_}.wasm" "$out"
