@@ -366,7 +366,9 @@ void Session::build_upstream_head(std::string_view upstream_path) {
     // The filters' map: its entries carry their HeaderIds; pseudo-headers
     // (names starting with ':') are skipped below.
     const wasm::HeaderMap& m = wstream_.request_headers;
+    // The pseudo-headers only matter when a filter changed them.
     for (const http::Header& hd : m) {
+      if (!m.pseudo_changed()) break;
       if (hd.name[0] != ':') continue;
       if (hd.name == ":method") {
         method = hd.value;
@@ -751,10 +753,12 @@ void Session::build_client_head(Framing framing, uint64_t length) {
   size_t num_headers = resp_.num_headers;
   if (!wctx_.empty()) {
     const wasm::HeaderMap& m = wstream_.response_headers;
-    int st = 0;
-    std::string_view v = m.get_exact(":status");
-    std::from_chars(v.data(), v.data() + v.size(), st);
-    if (st >= 100 && st <= 999) status = st;
+    if (m.pseudo_changed()) {
+      int st = 0;
+      std::string_view v = m.get_exact(":status");
+      std::from_chars(v.data(), v.data() + v.size(), st);
+      if (st >= 100 && st <= 999) status = st;
+    }
     headers = m.data();
     num_headers = m.size();
     reason = {};  // the upstream's bytes are gone; and the status may be new

@@ -8,6 +8,7 @@ namespace wg::wasm {
 
 namespace {
 constexpr size_t kBlockSize = 4096;
+constexpr size_t kFirstEntries = 32;
 // Storage kept across requests; a map that once held more gives it back.
 constexpr size_t kKeepAcrossRequests = 64 * 1024;
 // Replacing a header again and again leaves its old values behind: past
@@ -22,7 +23,12 @@ void put32(char*& out, uint32_t v) {
 }  // namespace
 
 void HeaderMap::clear() {
-  entries_.clear();
+  size_ = 0;
+  pseudo_changed_ = false;
+  if (cap_ > 1024) {
+    items_.reset();
+    cap_ = 0;
+  }
   size_t total = 0;
   for (const Block& b : blocks_) total += b.cap;
   if (total > kKeepAcrossRequests) blocks_.clear();
@@ -32,6 +38,14 @@ void HeaderMap::clear() {
   stored_ = 0;
   original_ = {};
   kept_ = nullptr;
+}
+
+void HeaderMap::grow() {
+  size_t cap = cap_ == 0 ? kFirstEntries : cap_ * 2;
+  auto items = std::make_unique<Entry[]>(cap);
+  std::copy(items_.get(), items_.get() + size_, items.get());
+  items_ = std::move(items);
+  cap_ = cap;
 }
 
 // The current block is full: the next one that fits, or a new one.
@@ -63,35 +77,39 @@ void HeaderMap::keep(std::string_view bytes) {
 }
 
 void HeaderMap::push_parsed(const http::Header* headers, size_t n, bool skip_host) {
-  entries_.reserve(entries_.size() + n);
+  while (cap_ < size_ + n) grow();
+  Entry* out = items_.get() + size_;
   for (size_t i = 0; i < n; ++i) {
     const http::Header& h = headers[i];
     if (h.hop_by_hop || (skip_host && h.id == http::HeaderId::Host)) continue;
-    entries_.push_back({adopt(h.name), adopt(h.value), h.id, false});
+    *out++ = {adopt(h.name), adopt(h.value), h.id, false};
   }
-}
-
-void HeaderMap::push_pseudo(std::string_view name, std::string_view value) {
-  entries_.push_back({name, adopt(value), http::HeaderId::Other, false});
+  size_ = static_cast<size_t>(out - items_.get());
 }
 
 void HeaderMap::add(std::string_view name, std::string_view value) {
-  entries_.push_back({copy(name), copy(value), http::classify_header(name), false});
+  note_name(name);
+  // One allocation for both.
+  char* p = allocate(name.size() + value.size());
+  if (!name.empty()) std::memcpy(p, name.data(), name.size());
+  if (!value.empty()) std::memcpy(p + name.size(), value.data(), value.size());
+  push({{p, name.size()}, {p + name.size(), value.size()}, http::classify_header(name), false});
   if (stored_ > kCompactAfter) compact();
 }
 
 void HeaderMap::replace(std::string_view name, std::string_view value) {
+  note_name(name);
   bool replaced = false;
   size_t out = 0;
-  for (size_t i = 0; i < entries_.size(); ++i) {
-    if (http::iequals(entries_[i].name, name)) {
+  for (size_t i = 0; i < size_; ++i) {
+    if (http::iequals(items_[i].name, name)) {
       if (replaced) continue;  // later duplicates go
-      entries_[i].value = copy(value);
+      items_[i].value = copy(value);
       replaced = true;
     }
-    entries_[out++] = entries_[i];
+    items_[out++] = items_[i];
   }
-  entries_.resize(out);
+  size_ = out;
   if (!replaced) {
     add(name, value);
     return;
@@ -100,20 +118,24 @@ void HeaderMap::replace(std::string_view name, std::string_view value) {
 }
 
 void HeaderMap::remove(std::string_view name) {
-  entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
-                                [&](const Entry& e) { return http::iequals(e.name, name); }),
-                 entries_.end());
+  note_name(name);
+  size_t out = 0;
+  for (size_t i = 0; i < size_; ++i) {
+    if (!http::iequals(items_[i].name, name)) items_[out++] = items_[i];
+  }
+  size_ = out;
 }
 
 void HeaderMap::assign(const HeaderList& list) {
   clear();
+  pseudo_changed_ = true;  // whatever was there is gone
   for (const auto& [k, v] : list) add(k, v);
 }
 
 // Copies the live entries into fresh storage once garbage dominates.
 void HeaderMap::compact() {
   size_t live = 0;
-  for (const Entry& e : entries_) live += e.name.size() + e.value.size();
+  for (const Entry& e : *this) live += e.name.size() + e.value.size();
   if (stored_ <= 4 * live) return;
   std::vector<Block> old;
   old.swap(blocks_);
@@ -121,21 +143,23 @@ void HeaderMap::compact() {
   next_ = nullptr;
   left_ = 0;
   stored_ = 0;
-  for (Entry& e : entries_) {
-    e.name = copy(e.name);
-    e.value = copy(e.value);
+  original_ = {};
+  kept_ = nullptr;
+  for (size_t i = 0; i < size_; ++i) {
+    items_[i].name = copy(items_[i].name);
+    items_[i].value = copy(items_[i].value);
   }
 }
 
 const HeaderMap::Entry* HeaderMap::find(std::string_view name) const {
-  for (const Entry& e : entries_) {
+  for (const Entry& e : *this) {
     if (e.name.size() == name.size() && http::iequals(e.name, name)) return &e;
   }
   return nullptr;
 }
 
 std::string_view HeaderMap::get_exact(std::string_view name) const {
-  for (const Entry& e : entries_) {
+  for (const Entry& e : *this) {
     if (e.name == name) return e.value;
   }
   return {};
@@ -143,17 +167,17 @@ std::string_view HeaderMap::get_exact(std::string_view name) const {
 
 size_t HeaderMap::serialized_size() const {
   size_t n = 4;
-  for (const Entry& e : entries_) n += 8 + e.name.size() + 1 + e.value.size() + 1;
+  for (const Entry& e : *this) n += 8 + e.name.size() + 1 + e.value.size() + 1;
   return n;
 }
 
 void HeaderMap::serialize_to(char* out) const {
-  put32(out, static_cast<uint32_t>(entries_.size()));
-  for (const Entry& e : entries_) {
+  put32(out, static_cast<uint32_t>(size_));
+  for (const Entry& e : *this) {
     put32(out, static_cast<uint32_t>(e.name.size()));
     put32(out, static_cast<uint32_t>(e.value.size()));
   }
-  for (const Entry& e : entries_) {
+  for (const Entry& e : *this) {
     if (!e.name.empty()) std::memcpy(out, e.name.data(), e.name.size());
     out += e.name.size();
     *out++ = '\0';

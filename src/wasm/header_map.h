@@ -24,19 +24,21 @@ class HeaderMap {
   void clear();
 
   // Copies `bytes` (a parsed head) into the map's storage once; views into
-  // them then go in with push_parsed() without another copy.
+  // them then go in with push_parsed() and push_pseudo() without a copy.
   void keep(std::string_view bytes);
   // Appends parsed headers (views into the kept bytes, rebased onto the
   // copy) but the hop-by-hop ones and, for a request, Host (the map has
   // :authority instead).
   void push_parsed(const http::Header* headers, size_t n, bool skip_host);
+  // Appends a pseudo-header (":path"): the name a string literal, the value
+  // a view into the kept bytes (anything else is copied).
+  void push_pseudo(std::string_view name, std::string_view value) {
+    push({name, adopt(value), http::HeaderId::Other, false});
+  }
   // Appends a header whose name and value are string literals.
   void push_literal(std::string_view name, std::string_view value) {
-    entries_.push_back({name, value, http::HeaderId::Other, false});
+    push({name, value, http::HeaderId::Other, false});
   }
-  // Appends a pseudo-header (":path"): the name in static storage, the
-  // value as push_parsed() takes it.
-  void push_pseudo(std::string_view name, std::string_view value);
 
   // Copying operations (what a filter asks for).
   void add(std::string_view name, std::string_view value);
@@ -50,12 +52,15 @@ class HeaderMap {
   const Entry* find(std::string_view name) const;
   // Exact-name lookup (pseudo-headers); empty if absent.
   std::string_view get_exact(std::string_view name) const;
+  // Whether add/replace/remove/assign touched a pseudo-header since clear():
+  // when not, the pseudo-headers are still the ones pushed.
+  bool pseudo_changed() const { return pseudo_changed_; }
 
-  size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
-  const Entry* data() const { return entries_.data(); }
-  const Entry* begin() const { return entries_.data(); }
-  const Entry* end() const { return entries_.data() + entries_.size(); }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  const Entry* data() const { return items_.get(); }
+  const Entry* begin() const { return items_.get(); }
+  const Entry* end() const { return items_.get() + size_; }
 
   // The Proxy-Wasm map format (wasm/pairs.h).
   size_t serialized_size() const;
@@ -67,6 +72,11 @@ class HeaderMap {
     std::unique_ptr<char[]> bytes;
     size_t cap = 0;
   };
+  void push(const Entry& e) {
+    if (size_ == cap_) grow();
+    items_[size_++] = e;
+  }
+  void grow();
   std::string_view copy(std::string_view s);
   // A view into the kept bytes, moved onto their copy (anything else is copied).
   std::string_view adopt(std::string_view v) {
@@ -87,9 +97,13 @@ class HeaderMap {
     return allocate_slow(n);
   }
   char* allocate_slow(size_t n);
+  void note_name(std::string_view name) { pseudo_changed_ = pseudo_changed_ || (!name.empty() && name[0] == ':'); }
   void compact();
 
-  std::vector<Entry> entries_;
+  std::unique_ptr<Entry[]> items_;
+  size_t size_ = 0;
+  size_t cap_ = 0;
+  bool pseudo_changed_ = false;
   std::vector<Block> blocks_;  // bump storage; views into it never move
   size_t current_ = 0;         // the block being filled
   char* next_ = nullptr;       // its free part
