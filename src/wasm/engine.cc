@@ -4,6 +4,7 @@
 #include <wasmtime.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -57,6 +58,8 @@ wasm_valtype_vec_t valtypes(const std::string& sig) {
 }  // namespace
 
 // What a host function's env pointer carries.
+static_assert(std::endian::native == std::endian::little, "guest values are read and written as little-endian");
+
 struct Trampoline {
   Vm* vm;
   void* host;
@@ -342,24 +345,31 @@ CallResult Vm::call(std::string_view name, const uint64_t* args, size_t nargs, u
 
 CallResult Vm::call(int index, const uint64_t* args, size_t nargs, uint64_t* result) {
   CallResult r;
+  r.ok = call_raw(index, args, nargs, result);
+  if (!r.ok) {
+    r.interrupted = last_interrupted_;
+    r.error = std::move(last_error_);
+  }
+  return r;
+}
+
+bool Vm::call_raw(int index, const uint64_t* args, size_t nargs, uint64_t* result) {
   auto* ctx = static_cast<wasmtime_context_t*>(context_);
   // A copy: host functions called from the guest may look up more exports
   // and so grow (and move) the cache while this call runs.
   const FuncCache::Func f = funcs_->funcs[static_cast<size_t>(index)];
   if (f.nparams != nargs || nargs > 16 || f.nresults > 1 || !f.plain) {
-    r.ok = false;
-    r.error = "exported function '" + funcs_->names[static_cast<size_t>(index)] + "' has an unexpected signature";
-    return r;
+    last_interrupted_ = false;
+    last_error_ = "exported function '" + funcs_->names[static_cast<size_t>(index)] + "' has an unexpected signature";
+    return false;
   }
   // Unchecked call: the signature was checked above against the cached type.
+  // An i32 goes in the low half of its slot (little-endian x86-64 and
+  // aarch64), the high half zeroed.
   wasmtime_val_raw_t raw[16];
   for (size_t i = 0; i < nargs; ++i) {
-    if (f.i64_params & (1u << i)) {
-      raw[i].i64 = static_cast<int64_t>(args[i]);
-    } else {
-      raw[i].i64 = 0;
-      raw[i].i32 = static_cast<int32_t>(static_cast<uint32_t>(args[i]));
-    }
+    raw[i].i64 = (f.i64_params >> i) & 1 ? static_cast<int64_t>(args[i])
+                                         : static_cast<int64_t>(static_cast<uint32_t>(args[i]));
   }
   // Nested calls (an allocator called from a host function) keep the outer deadline.
   if (context_ == store_context_) wasmtime_context_set_epoch_deadline(ctx, budget_ticks_);
@@ -367,25 +377,22 @@ CallResult Vm::call(int index, const uint64_t* args, size_t nargs, uint64_t* res
   size_t nraw = nargs > f.nresults ? nargs : f.nresults;
   wasmtime_error_t* err = wasmtime_func_call_unchecked(ctx, &f.func, raw, nraw == 0 ? 1 : nraw, &trap);
   if (err != nullptr) {
-    r.ok = false;
-    r.error = take_error(err);
-    return r;
+    last_interrupted_ = false;
+    last_error_ = take_error(err);
+    return false;
   }
   if (trap != nullptr) {
-    r.ok = false;
-    r.error = take_trap(trap, &r.interrupted);
-    return r;
+    last_error_ = take_trap(trap, &last_interrupted_);
+    return false;
   }
   if (result != nullptr) {
     *result = f.nresults == 0 ? 0
               : f.i64_result  ? static_cast<uint64_t>(raw[0].i64)
                               : static_cast<uint64_t>(static_cast<uint32_t>(raw[0].i32));
   }
-  return r;
+  return true;
 }
 
-// Memory moves or grows only while guest code runs, so its base and size
-// are fetched once per host call (and again after a nested call).
 // Out of the known size: the guest may have grown its memory since we
 // last looked (it never moves, see Engine::Engine, and never shrinks).
 uint8_t* Vm::memory_slow(uint32_t ptr, uint32_t len) {

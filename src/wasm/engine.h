@@ -93,6 +93,11 @@ class Vm {
   // that call the same exports again and again.
   int function_index(std::string_view name);
   CallResult call(int index, const uint64_t* args, size_t nargs, uint64_t* result = nullptr);
+  // The same without building a CallResult: false on a trap or error, whose
+  // message (and whether the deadline cut it) last_error() then holds.
+  bool call_raw(int index, const uint64_t* args, size_t nargs, uint64_t* result);
+  const std::string& last_error() const { return last_error_; }
+  bool last_interrupted() const { return last_interrupted_; }
   CallResult call(std::string_view name, std::initializer_list<uint64_t> args, uint64_t* result = nullptr) {
     return call(name, args.begin(), args.size(), result);
   }
@@ -120,6 +125,8 @@ class Vm {
   void* store_context_ = nullptr;  // the store's own context (outside host calls)
   uint64_t budget_ticks_ = 1;      // epoch ticks per top-level call
   std::string trap_message_;       // set by a host function that traps
+  std::string last_error_;         // of the last failed call_raw
+  bool last_interrupted_ = false;
   void* linker_ = nullptr;
   Limits limits_;
   std::vector<std::unique_ptr<struct Trampoline>> trampolines_;

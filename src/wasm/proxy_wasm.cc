@@ -125,9 +125,8 @@ struct HostCalls {
     if (alloc < 0) alloc = f.fn_index("malloc");
     uint64_t addr = 0;
     const uint64_t size = data.size();
-    CallResult r = alloc < 0 ? CallResult{false, false, "no allocator"} : vm.call(alloc, &size, 1, &addr);
-    if (!r.ok) {
-      f.last_error_ = r.error;
+    if (alloc < 0 || !vm.call_raw(alloc, &size, 1, &addr)) {
+      f.last_error_ = alloc < 0 ? "no allocator" : vm.last_error();
       return kInvalidMemoryAccess;
     }
     uint8_t* p = vm.memory(static_cast<uint32_t>(addr), static_cast<uint32_t>(data.size()));
@@ -1233,10 +1232,7 @@ int FilterVm::fn_index(const char* fn) {
   return vm_->function_index(fn);  // table full (never: the host calls fewer exports)
 }
 
-bool FilterVm::call(Callback cb, const uint64_t* args, size_t nargs, uint64_t* result) {
-  const size_t i = static_cast<size_t>(cb);
-  return call_at(callbacks_[i], kCallbackNames[i], args, nargs, result);
-}
+const char* FilterVm::callback_name(Callback cb) { return kCallbackNames[static_cast<size_t>(cb)]; }
 
 bool FilterVm::call_at(int index, const char* fn, const uint64_t* args, size_t nargs, uint64_t* result) {
   if (broken_) return false;
@@ -1245,7 +1241,7 @@ bool FilterVm::call_at(int index, const char* fn, const uint64_t* args, size_t n
     return true;  // every callback is optional
   }
   const uint64_t t0 = cycles();
-  CallResult r = vm_->call(index, args, nargs, result);
+  const bool ok = vm_->call_raw(index, args, nargs, result);
   const uint64_t t1 = cycles();
   ++pending_calls_;
   pending_cycles_ += t1 > t0 ? t1 - t0 : 0;
@@ -1255,10 +1251,11 @@ bool FilterVm::call_at(int index, const char* fn, const uint64_t* args, size_t n
       output_[fd - 1].clear();
     }
   }
-  if (!r.ok) {
+  if (!ok) {
     stats_->add_trap();
     broken_ = true;  // a trapped instance is never called again; the worker replaces it
-    last_error_ = std::string(r.interrupted ? "execution budget exceeded in " : "trap in ") + fn + ": " + r.error;
+    last_error_ = std::string(vm_->last_interrupted() ? "execution budget exceeded in " : "trap in ") + fn + ": " +
+                  vm_->last_error();
     return false;
   }
   return true;

@@ -198,7 +198,16 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   bool call(Callback cb, std::initializer_list<uint64_t> args, uint64_t* result) {
     return call(cb, args.begin(), args.size(), result);
   }
-  bool call(Callback cb, const uint64_t* args, size_t nargs, uint64_t* result);
+  // Callbacks the module does not export cost a load and a compare.
+  bool call(Callback cb, const uint64_t* args, size_t nargs, uint64_t* result) {
+    const int index = callbacks_[static_cast<size_t>(cb)];
+    if (index < 0 && !broken_) {
+      if (result != nullptr) *result = 0;
+      return true;  // every callback is optional
+    }
+    return call_at(index, callback_name(cb), args, nargs, result);
+  }
+  static const char* callback_name(Callback cb);
   bool call_at(int index, const char* fn, const uint64_t* args, size_t nargs, uint64_t* result);
   bool exports(Callback cb) const { return callbacks_[static_cast<size_t>(cb)] >= 0; }
   Action headers_callback(Callback cb, uint32_t ctx, HttpStream& s, size_t count, bool eos);
