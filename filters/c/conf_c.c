@@ -28,13 +28,14 @@ enum test {
   T_HOG,
   T_FOREIGN,
   T_VM_STATE,
-  T_BAD_HEADER
+  T_BAD_HEADER,
+  T_TRAILERS
 };
 
 static const char* const test_names[] = {"",       "headers",   "req-body", "resp-body",  "local-req", "local-resp",
                                          "http-call", "http-call2", "shared", "queue",   "queue-stat", "tick-stat",
                                          "metrics", "properties", "log",     "trap",      "loop",       "hog",
-                                         "foreign", "vm-state", "bad-header"};
+                                         "foreign", "vm-state", "bad-header", "trailers"};
 
 typedef struct ctx {
   uint32_t id;
@@ -56,6 +57,8 @@ typedef struct ctx {
   char* call_status[2];
   char* call_body;
   int vm_requests;    /* vm-state: this instance's count when the request came */
+  int req_trailers;   /* trailers: how many request trailers came */
+  int req_body_eos;   /* trailers: end_of_stream of the last request body callback */
 } ctx;
 
 /* vm-state: requests this instance has seen (what isolation modes change). */
@@ -328,7 +331,35 @@ static uint32_t on_body(uint32_t id, uint32_t size, uint32_t eos, enum test want
 }
 
 PW_EXPORT(proxy_on_request_body) uint32_t proxy_on_request_body(uint32_t id, uint32_t size, uint32_t eos) {
+  ctx* c = find(id);
+  if (c && c->test == T_TRAILERS) c->req_body_eos = (int)eos;
   return on_body(id, size, eos, T_REQ_BODY, PW_HTTP_REQUEST_BODY);
+}
+
+/* trailers: note the request's and pass word of them to the upstream and
+ * back to the client through the trailers themselves. */
+PW_EXPORT(proxy_on_request_trailers) uint32_t proxy_on_request_trailers(uint32_t id, uint32_t n) {
+  ctx* c = find(id);
+  if (c == 0 || c->test != T_TRAILERS) return PW_CONTINUE;
+  c->req_trailers = (int)n;
+  char* v = pw_get_header(PW_REQUEST_TRAILERS, "x-req-t");
+  pw_add_header(PW_REQUEST_TRAILERS, "x-req-t-seen", v ? v : "none");
+  pw_remove_header(PW_REQUEST_TRAILERS, "x-drop-t");
+  free(v);
+  return PW_CONTINUE;
+}
+
+PW_EXPORT(proxy_on_response_trailers) uint32_t proxy_on_response_trailers(uint32_t id, uint32_t n) {
+  (void)n;
+  ctx* c = find(id);
+  if (c == 0 || c->test != T_TRAILERS) return PW_CONTINUE;
+  char buf[24];
+  char* v = pw_get_header(PW_RESPONSE_TRAILERS, "x-resp-t");
+  pw_add_header(PW_RESPONSE_TRAILERS, "x-resp-t-seen", v ? v : "none");
+  pw_add_header(PW_RESPONSE_TRAILERS, "x-req-trailers", pw_itoa(c->req_trailers, buf));
+  pw_add_header(PW_RESPONSE_TRAILERS, "x-req-body-eos", pw_itoa(c->req_body_eos, buf));
+  free(v);
+  return PW_CONTINUE;
 }
 
 PW_EXPORT(proxy_on_response_body) uint32_t proxy_on_response_body(uint32_t id, uint32_t size, uint32_t eos) {

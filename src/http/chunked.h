@@ -14,10 +14,15 @@ class ChunkedScanner {
   enum class Result { NeedMore, Done, Error };
 
   // Scans data[0, len); *consumed is set to how many bytes belong to the body
-  // (all of them unless the body ends inside the buffer). When data_out is
-  // non-null, it is called for each run of payload bytes (for de-chunking).
+  // (all of them unless the body ends inside the buffer). data_out is called
+  // for each run of payload bytes (for de-chunking), trailer_out for the
+  // bytes of the trailer section: each field line, ended by '\n' (no CR).
+  template <typename Sink, typename TrailerSink>
+  Result scan(const char* data, size_t len, size_t* consumed, Sink&& data_out, TrailerSink&& trailer_out);
   template <typename Sink>
-  Result scan(const char* data, size_t len, size_t* consumed, Sink&& data_out);
+  Result scan(const char* data, size_t len, size_t* consumed, Sink&& data_out) {
+    return scan(data, len, consumed, data_out, [](const char*, size_t) {});
+  }
   Result scan(const char* data, size_t len, size_t* consumed) {
     return scan(data, len, consumed, [](const char*, size_t) {});
   }
@@ -36,9 +41,9 @@ class ChunkedScanner {
   uint32_t trailer_bytes_ = 0;
 };
 
-template <typename Sink>
-ChunkedScanner::Result ChunkedScanner::scan(const char* data, size_t len, size_t* consumed,
-                                            Sink&& data_out) {
+template <typename Sink, typename TrailerSink>
+ChunkedScanner::Result ChunkedScanner::scan(const char* data, size_t len, size_t* consumed, Sink&& data_out,
+                                            TrailerSink&& trailer_out) {
   size_t i = 0;
   while (i < len) {
     char c = data[i];
@@ -101,10 +106,12 @@ ChunkedScanner::Result ChunkedScanner::scan(const char* data, size_t len, size_t
         if (++trailer_bytes_ > kMaxTrailer) return Result::Error;
         if (c == '\r') { state_ = State::TrailerLf; ++i; break; }
         if (c == '\n' || c == 0) return Result::Error;
+        trailer_out(data + i, 1);
         ++i;
         break;
       case State::TrailerLf:
         if (c != '\n') return Result::Error;
+        trailer_out("\n", 1);
         state_ = State::TrailerStart;
         ++i;
         break;

@@ -95,6 +95,9 @@ std::string_view host_without_port(std::string_view host);
 // Appends s lower-cased (ASCII), e.g. a host name.
 void append_lower(std::string& out, std::string_view s);
 
+// Whether s is a non-empty RFC 9110 token (a field name).
+bool is_token(std::string_view s);
+
 // Case-insensitive ASCII comparison, for header names and tokens.
 bool iequals(std::string_view a, std::string_view b);
 

@@ -464,6 +464,14 @@ ParseStatus HeadParser::parse_response(const char* buf, size_t len, size_t max_h
   return ParseStatus::Complete;
 }
 
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!kChars.tchar[static_cast<unsigned char>(c)]) return false;
+  }
+  return true;
+}
+
 std::string_view reason_phrase(int status) {
   switch (status) {
     case 100: return "Continue";

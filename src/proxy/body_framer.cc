@@ -36,7 +36,8 @@ size_t BodyFramer::claim(const char* data, size_t len, bool* error) {
   return 0;
 }
 
-size_t BodyFramer::claim_decoded(const char* data, size_t len, bool* error, std::string* payload) {
+size_t BodyFramer::claim_decoded(const char* data, size_t len, bool* error, std::string* payload,
+                                 std::string* trailers) {
   if (kind != http::BodyKind::Chunked) {
     size_t n = claim(data, len, error);
     payload->append(data, n);
@@ -44,7 +45,11 @@ size_t BodyFramer::claim_decoded(const char* data, size_t len, bool* error, std:
   }
   if (done || len == 0) return 0;
   size_t n = 0;
-  auto r = chunked.scan(data, len, &n, [payload](const char* p, size_t k) { payload->append(p, k); });
+  auto r = chunked.scan(
+      data, len, &n, [payload](const char* p, size_t k) { payload->append(p, k); },
+      [trailers](const char* p, size_t k) {
+        if (trailers != nullptr) trailers->append(p, k);
+      });
   if (r == http::ChunkedScanner::Result::Error) {
     *error = true;
     return 0;

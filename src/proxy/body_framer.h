@@ -22,8 +22,11 @@ struct BodyFramer {
   // Claims body bytes from data[0, len): returns how many belong to the body.
   // Sets *error on framing errors; done becomes true at the end of the body.
   size_t claim(const char* data, size_t len, bool* error);
-  // The same, appending the body's payload (de-chunked) to *payload.
-  size_t claim_decoded(const char* data, size_t len, bool* error, std::string* payload);
+  // The same, appending the body's payload (de-chunked) to *payload and,
+  // when trailers is not null, a chunked body's trailer section to
+  // *trailers (field lines, each ended by '\n').
+  size_t claim_decoded(const char* data, size_t len, bool* error, std::string* payload,
+                       std::string* trailers = nullptr);
 };
 
 }  // namespace wg::proxy

@@ -82,6 +82,9 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void end_filters();
   struct BodyChain;
   FilterStep feed_body(BodyChain& c, size_t from, std::string data, bool eos);
+  FilterStep body_filter_failed(BodyChain& c, wasm::Action a, size_t i);
+  FilterStep feed_trailers(BodyChain& c, std::string last);
+  void append_trailers(const BodyChain& c, std::string& wire);
   bool step_send_filtered_request();
   bool frame_request_output();
   int pump_response_chain(core::Buffer& b);
@@ -170,6 +173,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
     std::string out;                // left the chain, not framed yet
     bool head_released = false;     // the head (with its framing) was queued for the wire
     bool chunked = false;
+    std::string trailer_text;       // a chunked body's trailer section, as received
+    bool has_trailers = false;      // ... which was not empty (the filters got it)
     void reset(bool is_response);
   };
   BodyChain req_chain_, resp_chain_;

@@ -29,6 +29,8 @@ Session::FilterStep Session::run_request_filters(size_t from) {
   if (from == 0) {
     s.request_headers.clear();
     s.response_headers.clear();
+    s.request_trailers.clear();
+    s.response_trailers.clear();
     s.response_phase = false;
     s.local_reply = false;
     s.resume_request = s.resume_response = s.close_requested = false;
@@ -245,19 +247,7 @@ Session::FilterStep Session::feed_body(BodyChain& c, size_t from, std::string da
     }
     resumed = false;
     wasm::Action a = wctx_[i].vm->on_body(wctx_[i].ctx, wstream_, held, c.response, eos);
-    if (a == wasm::Action::Fail || wstream_.local_reply) {
-      if (c.response && c.head_released) {
-        // Part of the response is out: cutting the connection is all that is left.
-        if (a == wasm::Action::Fail) {
-          WG_LOG(Error, "filter %s failed this request: %s", ref.name.c_str(), wctx_[i].vm->last_error().c_str());
-        }
-        log_request();
-        close();
-      } else {
-        filter_outcome(a, ref);
-      }
-      return FilterStep::Ended;
-    }
+    if (a == wasm::Action::Fail || wstream_.local_reply) return body_filter_failed(c, a, i);
     if (a == wasm::Action::Pause && !resumed) {
       if (eos) c.paused_at = i;
       return FilterStep::Paused;
@@ -273,6 +263,91 @@ Session::FilterStep Session::feed_body(BodyChain& c, size_t from, std::string da
   }
   if (eos) c.eos_out = true;
   return FilterStep::Go;
+}
+
+// A body or trailers callback failed or answered in the request's place.
+Session::FilterStep Session::body_filter_failed(BodyChain& c, wasm::Action a, size_t i) {
+  const wasm::FilterRef& ref = *wctx_[i].ref;
+  if (c.response && c.head_released) {
+    // Part of the response is out: cutting the connection is all that is left.
+    if (a == wasm::Action::Fail) {
+      WG_LOG(Error, "filter %s failed this request: %s", ref.name.c_str(), wctx_[i].vm->last_error().c_str());
+    }
+    log_request();
+    close();
+  } else {
+    filter_outcome(a, ref);
+  }
+  return FilterStep::Ended;
+}
+
+// The trailer section as received: "name: value" lines. A line that is not
+// a field (no colon, a name that is not a token) is dropped, not forwarded.
+static void parse_trailers(std::string_view text, wasm::HeaderMap& out) {
+  out.clear();
+  while (!text.empty()) {
+    size_t eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
+    size_t colon = line.find(':');
+    std::string_view name = line.substr(0, colon);
+    if (colon == std::string_view::npos || !http::is_token(name)) {
+      WG_LOG(Debug, "dropped a malformed trailer line");
+      continue;
+    }
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    out.add(name, value);
+  }
+}
+
+// A body that ends with trailers: its last piece goes through with
+// end_of_stream false (as Envoy does), then each filter in turn gets the
+// trailers and passes on what it held to the next filter.
+Session::FilterStep Session::feed_trailers(BodyChain& c, std::string last) {
+  wasm::HeaderMap& trailers = c.response ? wstream_.response_trailers : wstream_.request_trailers;
+  parse_trailers(c.trailer_text, trailers);
+  c.has_trailers = true;
+  if (feed_body(c, 0, std::move(last), false) == FilterStep::Ended) return FilterStep::Ended;
+  for (size_t i = 0; i < wctx_.size(); ++i) {
+    wasm::Action a = wctx_[i].vm->on_trailers(wctx_[i].ctx, wstream_, c.response);
+    if (a == wasm::Action::Fail || wstream_.local_reply) return body_filter_failed(c, a, i);
+    if (a == wasm::Action::Pause) {
+      WG_LOG(Debug, "filter %s paused on trailers: not supported, going on", wctx_[i].ref->name.c_str());
+    }
+    std::string held;
+    held.swap(c.held[i]);
+    if (held.empty()) continue;
+    if (i + 1 == wctx_.size()) {
+      c.out.append(held);
+    } else if (feed_body(c, i + 1, std::move(held), false) == FilterStep::Ended) {
+      return FilterStep::Ended;
+    }
+  }
+  c.eos_in = c.eos_out = true;
+  return FilterStep::Go;
+}
+
+// The trailer section the filters left, for a chunked body's end. Fields
+// that frame or route a message have no place there (RFC 9110 6.5.1).
+void Session::append_trailers(const BodyChain& c, std::string& wire) {
+  if (!c.has_trailers) return;
+  const wasm::HeaderMap& trailers = c.response ? wstream_.response_trailers : wstream_.request_trailers;
+  for (const http::Header& t : trailers) {
+    switch (t.id) {
+      case http::HeaderId::Other:
+      case http::HeaderId::XForwardedFor:
+      case http::HeaderId::UserAgent:
+      case http::HeaderId::Referer:
+      case http::HeaderId::Via:
+      case http::HeaderId::Server:
+        if (t.name[0] != ':') append_header(wire, t.name, t.value);
+        break;
+      default:
+        break;
+    }
+  }
 }
 
 // A filter that held the end of the body resumed: what it holds goes on.
@@ -326,7 +401,7 @@ bool Session::step_send_filtered_request() {
     if (!in_.empty()) {
       std::string chunk;
       bool error = false;
-      size_t n = req_body_.claim_decoded(in_.data + in_.start, in_.size(), &error, &chunk);
+      size_t n = req_body_.claim_decoded(in_.data + in_.start, in_.size(), &error, &chunk, &c.trailer_text);
       if (error) {
         WG_LOG(Info, "client %s: invalid request body framing", client_ip_);
         local_reply(400, "Bad request", true);
@@ -335,7 +410,9 @@ bool Session::step_send_filtered_request() {
       in_.consume(n);
       request_size_ += n;
       if (n > 0 || req_body_.done) {
-        if (feed_body(c, 0, std::move(chunk), req_body_.done) == FilterStep::Ended) return true;
+        FilterStep step = req_body_.done && !c.trailer_text.empty() ? feed_trailers(c, std::move(chunk))
+                                                                    : feed_body(c, 0, std::move(chunk), req_body_.done);
+        if (step == FilterStep::Ended) return true;
         progress = true;
         continue;
       }
@@ -354,7 +431,7 @@ bool Session::frame_request_output() {
   BodyChain& c = req_chain_;
   if (!c.head_released) {
     std::string line;
-    if (c.eos_out) {
+    if (c.eos_out && (!c.has_trailers || log_minor_ == 0)) {
       line = "Content-Length: ";
       append_uint(line, c.out.size());
       line.append("\r\n");
@@ -380,7 +457,11 @@ void Session::append_body_output(BodyChain& c, std::string& wire) {
       wire.append(c.out);
       wire.append("\r\n");
     }
-    if (c.eos_out) wire.append("0\r\n\r\n");
+    if (c.eos_out) {
+      wire.append("0\r\n");
+      append_trailers(c, wire);
+      wire.append("\r\n");
+    }
   } else {
     wire.append(c.out);
   }
@@ -407,7 +488,7 @@ int Session::pump_response_chain(core::Buffer& b) {
   if (!b.empty() || resp_body_.done) {
     std::string chunk;
     bool error = false;
-    size_t n = resp_body_.claim_decoded(b.data + b.start, b.size(), &error, &chunk);
+    size_t n = resp_body_.claim_decoded(b.data + b.start, b.size(), &error, &chunk, &c.trailer_text);
     if (error) {
       WG_LOG(Warn, "upstream %s sent invalid chunked framing", up_->endpoint.c_str());
       log_request();
@@ -416,7 +497,9 @@ int Session::pump_response_chain(core::Buffer& b) {
     }
     b.consume(n);
     if (n > 0 || resp_body_.done) {
-      if (feed_body(c, 0, std::move(chunk), resp_body_.done) == FilterStep::Ended) return -1;
+      FilterStep step = resp_body_.done && !c.trailer_text.empty() ? feed_trailers(c, std::move(chunk))
+                                                                   : feed_body(c, 0, std::move(chunk), resp_body_.done);
+      if (step == FilterStep::Ended) return -1;
       return 1;
     }
   }
@@ -427,7 +510,7 @@ int Session::pump_response_chain(core::Buffer& b) {
 void Session::frame_response_output() {
   BodyChain& c = resp_chain_;
   if (!c.head_released) {
-    if (c.eos_out) {
+    if (c.eos_out && (!c.has_trailers || log_minor_ == 0)) {
       build_client_head(Framing::Length, c.out.size());
     } else if (log_minor_ >= 1) {
       build_client_head(Framing::Chunked);

@@ -138,13 +138,16 @@ struct HostCalls {
                : kInvalidMemoryAccess;
   }
 
-  // Header maps: 0 request, 2 response, 6 the http_call response being
-  // delivered. Trailers (1, 3, 7) and gRPC metadata are always empty.
+  // Header maps: 0 request headers, 1 request trailers, 2 response
+  // headers, 3 response trailers, 6 the http_call response being delivered.
+  // Its trailers (7) and gRPC metadata are always empty.
   static HeaderMap* map(FilterVm& f, uint64_t type) {
     if (type == 6) return f.call_result_ != nullptr ? &f.call_result_->headers : nullptr;
     if (f.stream_ == nullptr) return nullptr;
     if (type == 0) return &f.stream_->request_headers;
+    if (type == 1) return &f.stream_->request_trailers;
     if (type == 2 && f.stream_->response_phase) return &f.stream_->response_headers;
+    if (type == 3 && f.stream_->response_phase) return &f.stream_->response_trailers;
     return nullptr;
   }
 
@@ -1186,8 +1189,8 @@ std::unique_ptr<FilterVm> FilterVm::create(std::shared_ptr<const Module> module,
   for (size_t i = 0; i < static_cast<size_t>(Callback::Count); ++i) {
     f->callbacks_[i] = f->vm_->function_index(kCallbackNames[i]);
   }
-  f->wants_request_body_ = f->exports(Callback::RequestBody);
-  f->wants_response_body_ = f->exports(Callback::ResponseBody);
+  f->wants_request_body_ = f->exports(Callback::RequestBody) || f->exports(Callback::RequestTrailers);
+  f->wants_response_body_ = f->exports(Callback::ResponseBody) || f->exports(Callback::ResponseTrailers);
   // Start-up per the ABI: reactors (_initialize, then main), commands
   // (_start); modules with a start section already ran it.
   if (module->exports_function("_initialize")) {
@@ -1386,6 +1389,20 @@ Action FilterVm::on_body(uint32_t ctx, HttpStream& s, std::string& body, bool re
   woken_.clear();
   if (!ok) return Action::Fail;
   return action == 0 ? Action::Continue : Action::Pause;  // StopIteration*: keep buffering
+}
+
+Action FilterVm::on_trailers(uint32_t ctx, HttpStream& s, bool response) {
+  if (broken_) return Action::Continue;
+  const Callback cb = response ? Callback::ResponseTrailers : Callback::RequestTrailers;
+  if (!exports(cb)) return Action::Continue;
+  enter(ctx, &s);
+  uint64_t action = 0;
+  const uint64_t n = response ? s.response_trailers.size() : s.request_trailers.size();
+  bool ok = call(cb, {ctx, n}, &action);
+  leave();
+  woken_.clear();
+  if (!ok) return Action::Fail;
+  return action == 0 ? Action::Continue : Action::Pause;
 }
 
 void FilterVm::on_log(uint32_t ctx, HttpStream& s) {

@@ -67,6 +67,10 @@ class StreamOwner {
 struct HttpStream {
   HeaderMap request_headers;   // with :method, :path, :authority, :scheme
   HeaderMap response_headers;  // with :status
+  // A chunked body's trailer section (empty when it has none); what the
+  // filters leave in it is sent on.
+  HeaderMap request_trailers;
+  HeaderMap response_trailers;
   bool response_phase = false;
   StreamOwner* owner = nullptr;
 
@@ -147,6 +151,7 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   // loop turn; /metrics lags by that much). now_ms 0: now, whatever the time.
   void flush_stats(uint64_t now_ms);
   static constexpr uint64_t kStatsFlushMs = 20;
+  // Whether bodies must go through this filter: it reads bodies or trailers.
   bool wants_request_body() const { return wants_request_body_; }
   bool wants_response_body() const { return wants_response_body_; }
 
@@ -156,6 +161,9 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   // body is the data held for this filter so far; the filter may change it.
   // Pause means "keep buffering" (StopIteration*).
   Action on_body(uint32_t ctx, HttpStream& s, std::string& body, bool response, bool end_of_stream);
+  // The trailer section arrived (s.request_trailers / response_trailers).
+  // Pause is not supported for trailers: the session goes on.
+  Action on_trailers(uint32_t ctx, HttpStream& s, bool response);
   void on_log(uint32_t ctx, HttpStream& s);
   void on_done_and_delete(uint32_t ctx, HttpStream& s);
 

@@ -108,6 +108,7 @@ class Response:
         self.complete = True  # False when the connection ended mid-body
         self.raw_len = 0  # bytes on the wire for this response (head + body)
         self.chunked = False
+        self.trailers: list[tuple[str, str]] = []  # a chunked body's trailer fields
 
     def header(self, name):
         return hget(self.headers, name)
@@ -123,8 +124,8 @@ class Response:
 
 
 def build_request(method="GET", path="/", headers=None, body=b"", host="test.local",
-                  version="HTTP/1.1", chunked=False, content_length=True) -> bytes:
-    """Builds raw request bytes. headers: list of (name, value)."""
+                  version="HTTP/1.1", chunked=False, content_length=True, trailers=None) -> bytes:
+    """Builds raw request bytes. headers, trailers (chunked only): lists of (name, value)."""
     lines = [f"{method} {path} {version}"]
     if host is not None:
         lines.append(f"Host: {host}")
@@ -137,7 +138,7 @@ def build_request(method="GET", path="/", headers=None, body=b"", host="test.loc
         payload = b""
         if body:
             payload += f"{len(body):x}\r\n".encode() + body + b"\r\n"
-        payload += b"0\r\n\r\n"
+        payload += b"0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in trailers or []).encode("latin-1") + b"\r\n"
     else:
         if body or (content_length and method in ("POST", "PUT", "PATCH")):
             lines.append(f"Content-Length: {len(body)}")
@@ -273,6 +274,8 @@ class ClientConn:
                         r.raw_len += len(t) + 2
                         if t == b"":
                             break
+                        name, _, value = t.decode("latin-1").partition(":")
+                        r.trailers.append((name, value.strip()))
                     break
                 data = self._take_exact(size)
                 body += data
@@ -360,6 +363,7 @@ class UpReq:
         self.body_len = 0
         self.body_sha256 = sha256(b"")
         self.chunked = False
+        self.trailers: list[tuple[str, str]] = []  # a chunked body's trailer fields
         self.peer_port = 0
         self.conn_index = 0
         self.received_at = 0.0
@@ -483,8 +487,9 @@ class UpConn:
                 except ValueError:
                     raise UpstreamError(f"bad chunk size {line!r}")
                 if size == 0:
-                    while self._line() != b"":
-                        pass
+                    while (t := self._line()) != b"":
+                        name, _, value = t.decode("latin-1").partition(":")
+                        req.trailers.append((name, value.strip()))
                     break
                 self._exact(size, sink)
                 if self._line() != b"":
@@ -498,7 +503,7 @@ class UpConn:
         req.body = bytes(kept) if total[0] <= (1 << 20) else b""
         return req
 
-    def send_response(self, status=200, headers=None, body=b"", reason=None, chunked=False):
+    def send_response(self, status=200, headers=None, body=b"", reason=None, chunked=False, trailers=None):
         reason = reason or {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified",
                             404: "Not Found", 500: "Internal Server Error"}.get(status, "X")
         lines = [f"HTTP/1.1 {status} {reason}"]
@@ -513,7 +518,7 @@ class UpConn:
         if chunked:
             if body:
                 out += f"{len(body):x}\r\n".encode() + body + b"\r\n"
-            out += b"0\r\n\r\n"
+            out += b"0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in trailers or []).encode("latin-1") + b"\r\n"
         else:
             out += body
         self.send(out)

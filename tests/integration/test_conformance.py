@@ -407,3 +407,48 @@ def test_filters_cannot_inject_header_lines(conf_gateway, upstream):
     assert seen.header("x-bad-value-status") == "2"
     assert seen.header("x-bad-name-status") == "2"
     assert seen.header("x-evil") is None and seen.header("x-injected") is None
+
+
+def trailer_echo(conn, req):
+    """Answers chunked, with the request's trailers echoed as x-up-got-* trailers
+    and one of its own (x-resp-t)."""
+    got = [(f"x-up-got-{k.lower()}", v) for k, v in req.trailers]
+    conn.send_response(200, body=b"resp-body", chunked=True, trailers=[("x-resp-t", "up"), *got])
+    return True
+
+
+@pytest.mark.parametrize("tags", [("A",), ("A", "B")])
+def test_trailers_both_ways(conf_gateway, upstream_factory, tags):
+    # (C filter only: the row is not in every SDK.) A chunked request with
+    # trailers: the filter reads one, adds one and removes one on the way up;
+    # on the way down it reads the upstream's and adds its own.
+    up = upstream_factory(trailer_echo)
+    gw = conf_gateway("c", up, tags=tags)
+    with gw.conn() as c:
+        resp = c.request("POST", "/", headers=[("x-test", "trailers")], body=b"req-body", chunked=True,
+                         trailers=[("x-req-t", "client"), ("x-drop-t", "gone")])
+    assert resp.status == 200, resp
+    assert resp.body == b"resp-body"
+    seen = up.requests[-1]
+    assert seen.body == b"req-body"
+    names = [k.lower() for k, _ in seen.trailers]
+    assert "x-drop-t" not in names, seen.trailers
+    assert seen.trailers.count(("x-req-t-seen", "client")) == len(tags), seen.trailers
+    t = resp.trailers
+    assert ("x-resp-t", "up") in t, t
+    assert t.count(("x-resp-t-seen", "up")) == len(tags), t
+    assert ("x-up-got-x-req-t", "client") in t, t
+    assert ("x-up-got-x-drop-t", "gone") not in t, t
+    # what the filter saw: 2 request trailers, and the last body callback
+    # before them had end_of_stream false (trailers end the stream, as in Envoy)
+    assert ("x-req-trailers", "2") in t, t
+    assert ("x-req-body-eos", "0") in t, t
+
+
+def test_body_without_trailers_still_ends_the_stream(conf_gateway, upstream):
+    gw = conf_gateway("c", upstream)
+    with gw.conn() as c:
+        resp = c.request("POST", "/", headers=[("x-test", "req-body")], body=b"abc", chunked=True)
+    assert resp.status == 200
+    assert upstream.requests[-1].body == b"A|abc|A"
+    assert upstream.requests[-1].trailers == []
