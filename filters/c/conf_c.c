@@ -29,13 +29,14 @@ enum test {
   T_FOREIGN,
   T_VM_STATE,
   T_BAD_HEADER,
-  T_TRAILERS
+  T_TRAILERS,
+  T_RESOLVE
 };
 
 static const char* const test_names[] = {"",       "headers",   "req-body", "resp-body",  "local-req", "local-resp",
                                          "http-call", "http-call2", "shared", "queue",   "queue-stat", "tick-stat",
                                          "metrics", "properties", "log",     "trap",      "loop",       "hog",
-                                         "foreign", "vm-state", "bad-header", "trailers"};
+                                         "foreign", "vm-state", "bad-header", "trailers", "resolve"};
 
 typedef struct ctx {
   uint32_t id;
@@ -181,6 +182,43 @@ static void log_levels(ctx* c) {
   pw_add_header(PW_REQUEST_HEADERS, "x-log-level", pw_itoa(pw_get_log_level(), buf));
 }
 
+/* resolve: x-resolved (dotted IPv4, "v6", or "failed"), x-resolved-name and
+ * x-resolved-async (whether the answer came through on_foreign_function). */
+static void add_resolved(const char* addr, size_t size, const char* name, const char* async) {
+  char text[32] = "failed";
+  if (size == 4) {
+    char* p = text;
+    for (int i = 0; i < 4; ++i) {
+      char buf[8];
+      const char* d = pw_itoa((unsigned char)addr[i], buf);
+      while (*d) *p++ = *d++;
+      if (i < 3) *p++ = '.';
+    }
+    *p = 0;
+  } else if (size == 16) {
+    strcpy(text, "v6");
+  }
+  pw_add_header(PW_REQUEST_HEADERS, "x-resolved", text);
+  pw_add_header(PW_REQUEST_HEADERS, "x-resolved-name", name ? name : "");
+  pw_add_header(PW_REQUEST_HEADERS, "x-resolved-async", async);
+}
+
+PW_EXPORT(proxy_on_foreign_function) void proxy_on_foreign_function(uint32_t id, uint32_t function_id, uint32_t size) {
+  (void)function_id;
+  ctx* c = find(id);
+  if (c == 0 || c->test != T_RESOLVE) return;
+  size_t got = 0;
+  char* args = pw_get_buffer(PW_FOREIGN_FUNCTION_ARGUMENTS, 0, size, &got);
+  /* u8 address length, the address, the name */
+  size_t len = got > 0 ? (unsigned char)args[0] : 0;
+  if (1 + len > got) len = 0;
+  char* name = got > 0 ? strndup(args + 1 + len, got - 1 - len) : 0;
+  add_resolved(args ? args + 1 : 0, len, name, "1");
+  free(name);
+  free(args);
+  pw_continue_request();
+}
+
 PW_EXPORT(proxy_on_request_headers) uint32_t proxy_on_request_headers(uint32_t id, uint32_t n, uint32_t eos) {
   (void)n;
   (void)eos;
@@ -288,6 +326,23 @@ PW_EXPORT(proxy_on_request_headers) uint32_t proxy_on_request_headers(uint32_t i
                     pw_itoa((int)pw_call_foreign_function("no-such-function", "", 0, 0, 0), buf));
       free(packed);
       free(unpacked);
+      break;
+    }
+    case T_RESOLVE: {
+      /* (C only) foreign function resolve_lua on the name in x-resolve: the
+       * address now (literal, cached) or later in on_foreign_function. */
+      char* name = pw_get_header(PW_REQUEST_HEADERS, "x-resolve");
+      char* addr = 0;
+      size_t size = 0;
+      pw_status st = pw_call_foreign_function("resolve_lua", name ? name : "", name ? strlen(name) : 0, &addr, &size);
+      if (st == PW_OK && size == 0) {
+        free(name);
+        free(addr);
+        return PW_PAUSE; /* the answer comes in proxy_on_foreign_function */
+      }
+      add_resolved(addr, size, name, "0");
+      free(name);
+      free(addr);
       break;
     }
     case T_TRAP:

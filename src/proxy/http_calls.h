@@ -19,6 +19,7 @@
 #include "http/message.h"
 #include "http/parser.h"
 #include "proxy/body_framer.h"
+#include "proxy/name_resolutions.h"
 #include "wasm/proxy_wasm.h"
 
 namespace wg::core {
@@ -29,11 +30,15 @@ namespace wg::proxy {
 
 class HttpCalls final : public wasm::WorkerHooks {
  public:
-  explicit HttpCalls(core::Worker& worker) : worker_(worker) {}
+  explicit HttpCalls(core::Worker& worker) : worker_(worker), names_(worker) {}
   ~HttpCalls();
 
   bool dispatch_http_call(std::shared_ptr<wasm::FilterVm> vm, uint32_t ctx, uint32_t token,
                           wasm::HttpCallSpec spec) override;
+  bool resolve_name(std::shared_ptr<wasm::FilterVm> vm, uint32_t ctx, const std::string& name, std::string* address,
+                    bool* refused) override {
+    return names_.resolve(std::move(vm), ctx, name, address, refused);
+  }
   // Times out late calls and delivers finished ones.
   void run(uint64_t now_ms);
 
@@ -65,6 +70,7 @@ class HttpCalls final : public wasm::WorkerHooks {
 
   core::Worker& worker_;
   std::vector<std::unique_ptr<Call>> calls_;
+  NameResolutions names_;  // resolve_lua
 };
 
 }  // namespace wg::proxy

@@ -231,7 +231,8 @@ struct HostCalls {
   }
 
   // Buffers: 0/1 the request/response body of the body callback in
-  // progress, 4 the http_call response body, 6/7 VM and plugin configuration.
+  // progress, 4 the http_call response body, 6/7 VM and plugin configuration,
+  // 8 the arguments of on_foreign_function.
   static std::string* body_buffer(FilterVm& f, uint64_t type) {
     if (type == 4) return f.call_result_ != nullptr ? &f.call_result_->body : nullptr;
     HttpStream* s = f.stream_;
@@ -243,6 +244,7 @@ struct HostCalls {
     *available = true;
     if (type == 6 && f.vm_config_ != nullptr) return *f.vm_config_;
     if (type == 7 && f.plugin_config_ != nullptr) return *f.plugin_config_;
+    if (type == 8 && f.foreign_args_ != nullptr) return *f.foreign_args_;
     if (std::string* b = body_buffer(f, type)) return *b;
     *available = false;
     return {};
@@ -913,6 +915,31 @@ struct HostCalls {
     return false;
   }
 
+  // resolve_lua (the name ngx_wasm_module gave it, so Kong filters work
+  // unchanged): the address of a host name, now when it is an IP literal or
+  // cached, else an empty result now and proxy_on_foreign_function(ctx, 0,
+  // size) later, with buffer 8 = u8 address length, the address, the name
+  // (length 0: it did not resolve).
+  static bool resolve_lua(FilterVm& f, Vm& vm, std::string_view arg, const uint64_t* a, uint64_t* r) {
+    if (arg.empty() || arg.size() > 255) {
+      r[0] = kBadArgument;
+      return true;
+    }
+    std::string name(arg), address;
+    bool refused = false;
+    if (f.hooks_ == nullptr) {
+      r[0] = kInternalFailure;  // a scratch VM checking a config
+      return true;
+    }
+    if (!f.hooks_->resolve_name(f.shared_from_this(), f.current_ctx_, name, &address, &refused)) {
+      r[0] = refused ? kInternalFailure : kOk;  // Ok: the answer comes later
+      if (!refused) r[0] = give(f, vm, {}, static_cast<uint32_t>(a[4]), static_cast<uint32_t>(a[5]));
+      return true;
+    }
+    r[0] = give(f, vm, address, static_cast<uint32_t>(a[4]), static_cast<uint32_t>(a[5]));
+    return true;
+  }
+
   HOST(proxy_call_foreign_function) {
     UNUSED_HOST;
     std::string_view name, arg;
@@ -921,6 +948,7 @@ struct HostCalls {
       r[0] = kInvalidMemoryAccess;
       return true;
     }
+    if (name == "resolve_lua") return resolve_lua(self(host), vm, arg, a, r);
     if (name != "compress" && name != "uncompress") {
       r[0] = kNotFound;
       return true;
@@ -1459,6 +1487,27 @@ void FilterVm::on_http_call_response(uint32_t ctx, uint32_t token, HttpCallResul
     WG_LOG(Error, "filter %s failed this request: %s", root ? root->filter_name.c_str() : "?", last_error_.c_str());
     woken_.push_back(s);
   }
+  wake_streams();
+}
+
+void FilterVm::on_foreign_function(uint32_t ctx, uint32_t function_id, const std::string& args) {
+  Context* c = find_context(ctx);
+  if (c == nullptr) return;  // the request it was for has ended
+  if (broken_) {
+    // Another request broke this instance: a request waiting for the answer
+    // goes on without the filter, as with http_call.
+    if (c->stream != nullptr) {
+      c->stream->resume_request = c->stream->resume_response = true;
+      woken_.push_back(c->stream);
+      wake_streams();
+    }
+    return;
+  }
+  enter(ctx, c->stream);
+  foreign_args_ = &args;
+  call(Callback::ForeignFunction, {ctx, function_id, args.size()}, nullptr);
+  foreign_args_ = nullptr;
+  leave();
   wake_streams();
 }
 

@@ -125,6 +125,13 @@ class WorkerHooks {
   // FilterVm::on_http_call_response, never from inside this call.
   virtual bool dispatch_http_call(std::shared_ptr<FilterVm> vm, uint32_t ctx, uint32_t token,
                                   HttpCallSpec spec) = 0;
+  // Foreign function resolve_lua: the address of host name `name` (4 or 16
+  // bytes) in *address when known now (an IP literal, a cached answer);
+  // otherwise false and the resolution runs in the background, its answer
+  // delivered later through FilterVm::on_foreign_function. Also false with
+  // *refused set when no more resolutions can be started.
+  virtual bool resolve_name(std::shared_ptr<FilterVm> vm, uint32_t ctx, const std::string& name,
+                            std::string* address, bool* refused) = 0;
 
  protected:
   ~WorkerHooks() = default;
@@ -171,6 +178,9 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   // resumed or answered meanwhile.
   void on_http_call_response(uint32_t ctx, uint32_t token, HttpCallResult& result);
   void on_tick(uint32_t root);
+  // An asynchronous foreign function finished: args is what the filter reads
+  // as buffer 8 (resolve_lua: u8 address length, the address, the name).
+  void on_foreign_function(uint32_t ctx, uint32_t function_id, const std::string& args);
   void on_queue_ready(uint32_t root, uint32_t queue_id);
 
   struct TickTimer {
@@ -252,6 +262,7 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   const std::string* plugin_config_ = nullptr;  // during on_configure
   const std::string* vm_config_ = nullptr;      // during on_vm_start
   HttpCallResult* call_result_ = nullptr;       // during on_http_call_response
+  const std::string* foreign_args_ = nullptr;   // during on_foreign_function
   std::vector<HttpStream*> woken_;              // streams resumed or answered in this callback
   std::string output_[2];
   static constexpr size_t kFnSlots = 64;

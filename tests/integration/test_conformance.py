@@ -452,3 +452,28 @@ def test_body_without_trailers_still_ends_the_stream(conf_gateway, upstream):
     assert resp.status == 200
     assert upstream.requests[-1].body == b"A|abc|A"
     assert upstream.requests[-1].trailers == []
+
+
+def test_resolve_lua_foreign_function(conf_gateway, upstream):
+    # (C filter only.) resolve_lua answers an IP literal at once; a name goes
+    # to the DNS server (the one --dns-resolver names) off the worker loop and
+    # comes back through proxy_on_foreign_function, which resumes the request;
+    # the answer is then cached; a name that does not resolve comes back empty.
+    from test_dns import DnsServer
+    dns = DnsServer()
+    dns.records["filter.test"] = "10.1.2.3"
+    dns.ttl = 60  # the cached answer must outlive the test
+    try:
+        gw = conf_gateway("c", upstream, extra=["--dns-resolver", f"127.0.0.1:{dns.port}"])
+
+        def resolve(name):
+            assert get(gw, test="resolve", headers=[("x-resolve", name)]).status == 200
+            seen = upstream.requests[-1]
+            return seen.header("x-resolved"), seen.header("x-resolved-name"), seen.header("x-resolved-async")
+
+        assert resolve("10.9.8.7") == ("10.9.8.7", "10.9.8.7", "0")
+        assert resolve("filter.test") == ("10.1.2.3", "filter.test", "1")
+        assert resolve("filter.test") == ("10.1.2.3", "filter.test", "0")  # cached
+        assert resolve("missing.test") == ("failed", "missing.test", "1")
+    finally:
+        dns.stopped = True

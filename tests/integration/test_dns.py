@@ -12,10 +12,11 @@ from conftest import config, route, wait_until
 
 
 class DnsServer:
-    """Answers A queries from a dict, with TTL 1; AAAA with no records."""
+    """Answers A queries from a dict, with TTL `ttl` (1); AAAA with no records."""
 
     def __init__(self):
         self.records = {}
+        self.ttl = 1
         self.queries = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -48,7 +49,7 @@ class DnsServer:
                 rcode = 3  # NXDOMAIN
             elif qtype == 1:
                 ip = socket.inet_aton(self.records[name])
-                answers = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 1, 4) + ip
+                answers = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, self.ttl, 4) + ip
                 count = 1
             header = struct.pack(">HHHHHH", qid, 0x8180 | rcode, 1, count, 0, 0)
             self.sock.sendto(header + question + answers, peer)
