@@ -1,5 +1,5 @@
 // wasmgate SDK for Proxy-Wasm filters in C++ (ABI 0.2.1): a thin layer over
-// proxy_wasm.h, header-only, C++17 or later, no exceptions or RTTI needed.
+// proxy_wasm.h, header-only, C++20 or later, no exceptions or RTTI needed.
 //
 // A filter derives from pw::RootContext (one per filter configuration) and
 // pw::HttpContext (one per request), overrides the callbacks it needs, and
@@ -46,6 +46,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -354,8 +355,6 @@ struct Registry {
   std::unordered_map<uint32_t, std::unique_ptr<HttpContext>> http;
   // (root id << 32 | token) -> id of the context that made the call
   std::unordered_map<uint64_t, uint32_t> calls;
-  // context id -> its root id (for callouts)
-  std::unordered_map<uint32_t, uint32_t> root_of;
 };
 
 inline Registry& registry() {
@@ -384,10 +383,8 @@ inline void onContextCreate(uint32_t id, uint32_t parent) {
   auto& r = registry();
   if (parent == 0) {
     if (r.new_root) r.roots[id].reset(r.new_root(id));
-    r.root_of[id] = id;
   } else if (RootContext* p = root(parent); p && r.new_http) {
     r.http[id].reset(r.new_http(id, p));
-    r.root_of[id] = parent;
   }
 }
 
@@ -400,7 +397,6 @@ inline void onDelete(uint32_t id) {
     rc->onDelete();
     r.roots.erase(id);
   }
-  r.root_of.erase(id);
   for (auto it = r.calls.begin(); it != r.calls.end();) {
     it = it->second == id ? r.calls.erase(it) : std::next(it);
   }
@@ -423,6 +419,89 @@ inline void onHttpCallResponse(uint32_t root_id, uint32_t token, uint32_t header
   c->onHttpCallResponse(token, headers, body, trailers);
 }
 
+// The per-request callbacks are exported only when the filter's classes
+// override them: the host then skips the others, and a filter that does
+// not read bodies keeps them off its path (a body goes through a filter
+// only when it exports a body callback). Each XExport<On>::call is emitted
+// (and so exported) only when keep_export<XExport, true> takes its address;
+// keep_export<XExport, false> never names it.
+template <bool On>
+struct RequestHeadersExport {
+  __attribute__((export_name("proxy_on_request_headers"), used)) static uint32_t call(uint32_t id, uint32_t n, uint32_t eos)
+  {
+    HttpContext* c = http(id);
+    return c ? c->onRequestHeaders(n, eos != 0) : PW_CONTINUE;
+  }
+};
+template <bool On>
+struct RequestBodyExport {
+  __attribute__((export_name("proxy_on_request_body"), used)) static uint32_t call(uint32_t id, uint32_t size, uint32_t eos)
+  {
+    HttpContext* c = http(id);
+    return c ? c->onRequestBody(size, eos != 0) : PW_CONTINUE;
+  }
+};
+template <bool On>
+struct RequestTrailersExport {
+  __attribute__((export_name("proxy_on_request_trailers"), used)) static uint32_t call(uint32_t id, uint32_t n)
+  {
+    HttpContext* c = http(id);
+    return c ? c->onRequestTrailers(n) : PW_CONTINUE;
+  }
+};
+template <bool On>
+struct ResponseHeadersExport {
+  __attribute__((export_name("proxy_on_response_headers"), used)) static uint32_t call(uint32_t id, uint32_t n, uint32_t eos)
+  {
+    HttpContext* c = http(id);
+    return c ? c->onResponseHeaders(n, eos != 0) : PW_CONTINUE;
+  }
+};
+template <bool On>
+struct ResponseBodyExport {
+  __attribute__((export_name("proxy_on_response_body"), used)) static uint32_t call(uint32_t id, uint32_t size, uint32_t eos)
+  {
+    HttpContext* c = http(id);
+    return c ? c->onResponseBody(size, eos != 0) : PW_CONTINUE;
+  }
+};
+template <bool On>
+struct ResponseTrailersExport {
+  __attribute__((export_name("proxy_on_response_trailers"), used)) static uint32_t call(uint32_t id, uint32_t n)
+  {
+    HttpContext* c = http(id);
+    return c ? c->onResponseTrailers(n) : PW_CONTINUE;
+  }
+};
+template <bool On>
+struct LogExport {
+  __attribute__((export_name("proxy_on_log"), used)) static void call(uint32_t id)
+  {
+    if (HttpContext* c = http(id)) c->onLog();
+  }
+};
+template <bool On>
+struct DoneExport {
+  __attribute__((export_name("proxy_on_done"), used)) static uint32_t call(uint32_t id)
+  {
+    if (HttpContext* c = http(id)) {
+      c->onDone();
+      return 1;
+    }
+    RootContext* c = root(id);
+    return c ? c->onDone() : 1;
+  }
+};
+template <template <bool> class Export, bool On>
+inline void keep_export() {
+  if constexpr (On) {
+    static auto* volatile kept = &Export<On>::call;
+    (void)kept;
+  }
+}
+// Overridden: the class's &Class::method has its own class type, not the base's.
+#define PW_OVERRIDES(T, Base, method) (!std::is_same_v<decltype(&T::method), decltype(&Base::method)>)
+
 }  // namespace detail
 
 inline Status ContextBase::httpCall(std::string_view upstream, const PairsView& headers, std::string_view body,
@@ -432,9 +511,9 @@ inline Status ContextBase::httpCall(std::string_view upstream, const PairsView& 
   auto st = static_cast<Status>(proxy_http_call(upstream.data(), upstream.size(), h.data(), h.size(), body.data(),
                                                 body.size(), t.data(), t.size(), timeout_ms, &tok));
   if (st == PW_OK) {
-    auto& r = detail::registry();
-    uint32_t root_id = r.root_of.count(id()) ? r.root_of[id()] : id();
-    r.calls[static_cast<uint64_t>(root_id) << 32 | tok] = id();
+    HttpContext* h = detail::http(id());
+    uint32_t root_id = h != nullptr && h->root() != nullptr ? h->root()->id() : id();
+    detail::registry().calls[static_cast<uint64_t>(root_id) << 32 | tok] = id();
   }
   if (token) *token = tok;
   return st;
@@ -445,7 +524,8 @@ inline Status ContextBase::httpCall(std::string_view upstream, const PairsView& 
 // Registers the filter's context classes (RootT derives from
 // pw::RootContext with constructor (uint32_t id); HttpT from pw::HttpContext
 // with constructor (uint32_t id, RootT* root)) and defines the proxy_on_*
-// exports. Use once per module, at file scope.
+// exports: the per-request ones only for the callbacks the classes
+// override. Use once per module, at file scope.
 #define PW_REGISTER(RootT, HttpT)                                                                                    \
   static const bool pw_registered_ = [] {                                                                            \
     auto& r = ::pw::detail::registry();                                                                              \
@@ -453,6 +533,16 @@ inline Status ContextBase::httpCall(std::string_view upstream, const PairsView& 
     r.new_http = [](uint32_t id, ::pw::RootContext* root) -> ::pw::HttpContext* {                                    \
       return new HttpT(id, static_cast<RootT*>(root));                                                               \
     };                                                                                                               \
+    using ::pw::detail::keep_export;                                                                                 \
+    keep_export<::pw::detail::RequestHeadersExport, PW_OVERRIDES(HttpT, ::pw::HttpContext, onRequestHeaders)>();     \
+    keep_export<::pw::detail::RequestBodyExport, PW_OVERRIDES(HttpT, ::pw::HttpContext, onRequestBody)>();           \
+    keep_export<::pw::detail::RequestTrailersExport, PW_OVERRIDES(HttpT, ::pw::HttpContext, onRequestTrailers)>();   \
+    keep_export<::pw::detail::ResponseHeadersExport, PW_OVERRIDES(HttpT, ::pw::HttpContext, onResponseHeaders)>();   \
+    keep_export<::pw::detail::ResponseBodyExport, PW_OVERRIDES(HttpT, ::pw::HttpContext, onResponseBody)>();         \
+    keep_export<::pw::detail::ResponseTrailersExport, PW_OVERRIDES(HttpT, ::pw::HttpContext, onResponseTrailers)>(); \
+    keep_export<::pw::detail::LogExport, PW_OVERRIDES(HttpT, ::pw::HttpContext, onLog)>();                           \
+    keep_export<::pw::detail::DoneExport, PW_OVERRIDES(HttpT, ::pw::HttpContext, onDone) ||                          \
+                                              PW_OVERRIDES(RootT, ::pw::RootContext, onDone)>();                     \
     return true;                                                                                                     \
   }();                                                                                                               \
   extern "C" {                                                                                                       \
@@ -474,45 +564,9 @@ inline Status ContextBase::httpCall(std::string_view upstream, const PairsView& 
   void proxy_on_foreign_function(uint32_t id, uint32_t fn, uint32_t size) {                                          \
     if (::pw::RootContext* c = ::pw::detail::root(id)) c->onForeignFunction(fn, size);                              \
   }                                                                                                                  \
-  uint32_t proxy_on_request_headers(uint32_t id, uint32_t n, uint32_t eos) {                                         \
-    ::pw::HttpContext* c = ::pw::detail::http(id);                                                                   \
-    return c ? c->onRequestHeaders(n, eos != 0) : PW_CONTINUE;                                                       \
-  }                                                                                                                  \
-  uint32_t proxy_on_request_body(uint32_t id, uint32_t size, uint32_t eos) {                                         \
-    ::pw::HttpContext* c = ::pw::detail::http(id);                                                                   \
-    return c ? c->onRequestBody(size, eos != 0) : PW_CONTINUE;                                                       \
-  }                                                                                                                  \
-  uint32_t proxy_on_request_trailers(uint32_t id, uint32_t n) {                                                      \
-    ::pw::HttpContext* c = ::pw::detail::http(id);                                                                   \
-    return c ? c->onRequestTrailers(n) : PW_CONTINUE;                                                                \
-  }                                                                                                                  \
-  uint32_t proxy_on_response_headers(uint32_t id, uint32_t n, uint32_t eos) {                                        \
-    ::pw::HttpContext* c = ::pw::detail::http(id);                                                                   \
-    return c ? c->onResponseHeaders(n, eos != 0) : PW_CONTINUE;                                                      \
-  }                                                                                                                  \
-  uint32_t proxy_on_response_body(uint32_t id, uint32_t size, uint32_t eos) {                                        \
-    ::pw::HttpContext* c = ::pw::detail::http(id);                                                                   \
-    return c ? c->onResponseBody(size, eos != 0) : PW_CONTINUE;                                                      \
-  }                                                                                                                  \
-  uint32_t proxy_on_response_trailers(uint32_t id, uint32_t n) {                                                     \
-    ::pw::HttpContext* c = ::pw::detail::http(id);                                                                   \
-    return c ? c->onResponseTrailers(n) : PW_CONTINUE;                                                               \
-  }                                                                                                                  \
   void proxy_on_http_call_response(uint32_t id, uint32_t token, uint32_t headers, uint32_t body, uint32_t trailers) { \
     ::pw::detail::onHttpCallResponse(id, token, headers, body, trailers);                                            \
   }                                                                                                                  \
-  void proxy_on_log(uint32_t id) {                                                                                   \
-    if (::pw::HttpContext* c = ::pw::detail::http(id)) c->onLog();                                                   \
-  }                                                                                                                  \
-  uint32_t proxy_on_done(uint32_t id) {                                                                              \
-    if (::pw::HttpContext* c = ::pw::detail::http(id)) {                                                             \
-      c->onDone();                                                                                                   \
-      return 1;                                                                                                      \
-    }                                                                                                                \
-    ::pw::RootContext* c = ::pw::detail::root(id);                                                                   \
-    return c ? c->onDone() : 1;                                                                                      \
-  }                                                                                                                  \
   void proxy_on_delete(uint32_t id) { ::pw::detail::onDelete(id); }                                                  \
   }
-
 #endif
