@@ -124,3 +124,49 @@ TEST(BodyFramer, UntilCloseClaimsEverything) {
   EXPECT_FALSE(f.done);
   EXPECT_FALSE(error);
 }
+
+// A chunked body's payload and trailer section come out apart, whatever the
+// read sizes; the bytes after the body are not claimed.
+TEST(BodyFramer, DecodedChunkedKeepsTrailersApart) {
+  const std::string body = "5\r\nhello\r\n3;ext=1\r\n!!!\r\n0\r\nX-Sum: 42\r\nx-other:  two words \r\n\r\nNEXT";
+  for (size_t step : {size_t{1}, size_t{2}, size_t{7}, body.size()}) {
+    BodyFramer f;
+    f.start(BodyKind::Chunked, 0);
+    std::string payload, trailers;
+    bool error = false;
+    size_t claimed = 0;
+    for (size_t i = 0; i < body.size() && !f.done; i += step) {
+      size_t len = std::min(step, body.size() - i);
+      claimed += f.claim_decoded(body.data() + i, len, &error, &payload, &trailers);
+      ASSERT_FALSE(error);
+    }
+    EXPECT_TRUE(f.done) << step;
+    EXPECT_EQ(claimed, body.size() - 4) << step;  // "NEXT" is not the body's
+    EXPECT_EQ(payload, "hello!!!") << step;
+    EXPECT_EQ(trailers, "X-Sum: 42\nx-other:  two words \n") << step;
+  }
+}
+
+TEST(BodyFramer, DecodedChunkedWithoutTrailers) {
+  BodyFramer f;
+  f.start(BodyKind::Chunked, 0);
+  std::string payload, trailers;
+  bool error = false;
+  const std::string body = "2\r\nok\r\n0\r\n\r\n";
+  EXPECT_EQ(f.claim_decoded(body.data(), body.size(), &error, &payload, &trailers), body.size());
+  EXPECT_TRUE(f.done);
+  EXPECT_FALSE(error);
+  EXPECT_EQ(payload, "ok");
+  EXPECT_EQ(trailers, "");
+}
+
+TEST(BodyFramer, BareLfInTrailersIsAnError) {
+  BodyFramer f;
+  f.start(BodyKind::Chunked, 0);
+  std::string payload, trailers;
+  bool error = false;
+  const std::string body = "0\r\nX-A: 1\nX-B: 2\r\n\r\n";
+  f.claim_decoded(body.data(), body.size(), &error, &payload, &trailers);
+  EXPECT_TRUE(error);
+  EXPECT_FALSE(f.done);
+}
