@@ -1454,19 +1454,32 @@ void FilterVm::on_done_and_delete(uint32_t ctx, HttpStream& s) {
   }
 }
 
+// Another request broke this instance while c's request waited for an
+// answer (http_call, foreign function): that request goes on without the
+// filter, as its other callbacks do.
+void FilterVm::resume_without_filter(Context& c) {
+  if (c.stream == nullptr) return;
+  c.stream->resume_request = c.stream->resume_response = true;
+  woken_.push_back(c.stream);
+  wake_streams();
+}
+
+// A callback the worker drove for stream s trapped: that fails s's request.
+void FilterVm::fail_stream(HttpStream* s, uint32_t root_id) {
+  if (s == nullptr) return;
+  s->local_reply = true;
+  s->local_status = 500;
+  s->local_body = "An unexpected error occurred";
+  s->local_headers.clear();
+  Context* root = find_context(root_id);
+  WG_LOG(Error, "filter %s failed this request: %s", root ? root->filter_name.c_str() : "?", last_error_.c_str());
+  woken_.push_back(s);
+}
+
 void FilterVm::on_http_call_response(uint32_t ctx, uint32_t token, HttpCallResult& result) {
   Context* c = find_context(ctx);
   if (c == nullptr) return;  // the request it was for has ended
-  if (broken_) {
-    // Another request broke this instance: the one waiting for the answer
-    // goes on without the filter, as its other callbacks do.
-    if (c->stream != nullptr) {
-      c->stream->resume_request = c->stream->resume_response = true;
-      woken_.push_back(c->stream);
-      wake_streams();
-    }
-    return;
-  }
+  if (broken_) return resume_without_filter(*c);
   HttpStream* s = c->stream;
   enter(ctx, s);
   call_result_ = &result;
@@ -1477,37 +1490,22 @@ void FilterVm::on_http_call_response(uint32_t ctx, uint32_t token, HttpCallResul
   uint32_t root_id = c->root != 0 ? c->root : c->id;
   bool ok = call(Callback::HttpCallResponse, {root_id, token, nheaders, result.body.size(), 0}, nullptr);
   leave();
-  if (!ok && s != nullptr) {
-    // The callback trapped: that fails the request it belongs to.
-    s->local_reply = true;
-    s->local_status = 500;
-    s->local_body = "An unexpected error occurred";
-    s->local_headers.clear();
-    Context* root = find_context(root_id);
-    WG_LOG(Error, "filter %s failed this request: %s", root ? root->filter_name.c_str() : "?", last_error_.c_str());
-    woken_.push_back(s);
-  }
+  if (!ok) fail_stream(s, root_id);
   wake_streams();
 }
 
 void FilterVm::on_foreign_function(uint32_t ctx, uint32_t function_id, const std::string& args) {
   Context* c = find_context(ctx);
   if (c == nullptr) return;  // the request it was for has ended
-  if (broken_) {
-    // Another request broke this instance: a request waiting for the answer
-    // goes on without the filter, as with http_call.
-    if (c->stream != nullptr) {
-      c->stream->resume_request = c->stream->resume_response = true;
-      woken_.push_back(c->stream);
-      wake_streams();
-    }
-    return;
-  }
-  enter(ctx, c->stream);
+  if (broken_) return resume_without_filter(*c);
+  HttpStream* s = c->stream;
+  const uint32_t root_id = c->root != 0 ? c->root : c->id;
+  enter(ctx, s);
   foreign_args_ = &args;
-  call(Callback::ForeignFunction, {ctx, function_id, args.size()}, nullptr);
+  bool ok = call(Callback::ForeignFunction, {ctx, function_id, args.size()}, nullptr);
   foreign_args_ = nullptr;
   leave();
+  if (!ok) fail_stream(s, root_id);
   wake_streams();
 }
 

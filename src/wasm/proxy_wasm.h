@@ -236,6 +236,8 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   void enter(uint32_t ctx, HttpStream* s);
   void leave();
   void wake_streams();
+  void resume_without_filter(Context& c);
+  void fail_stream(HttpStream* s, uint32_t root_id);
   friend struct HostCalls;
 
   std::unique_ptr<Vm> vm_;
