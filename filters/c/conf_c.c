@@ -57,6 +57,7 @@ typedef struct ctx {
   uint32_t tokens[2]; /* http-call(2): tokens of calls 1 and 2 */
   char* call_status[2];
   char* call_body;
+  char* call_trailer; /* http-call: the answer's x-call-t trailer, if any */
   int vm_requests;    /* vm-state: this instance's count when the request came */
   int req_trailers;   /* trailers: how many request trailers came */
   int req_body_eos;   /* trailers: end_of_stream of the last request body callback */
@@ -108,6 +109,7 @@ PW_EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
     free(c->call_status[0]);
     free(c->call_status[1]);
     free(c->call_body);
+    free(c->call_trailer);
     free(c);
     return;
   }
@@ -152,6 +154,7 @@ static void add_call_headers(ctx* c) {
   if (c->test == T_HTTP_CALL) {
     pw_add_header(PW_REQUEST_HEADERS, "x-call-status", c->call_status[0] ? c->call_status[0] : "failed");
     if (c->call_body) pw_add_header(PW_REQUEST_HEADERS, "x-call-body", c->call_body);
+    if (c->call_trailer) pw_add_header(PW_REQUEST_HEADERS, "x-call-trailer", c->call_trailer);
   } else {
     pw_add_header(PW_REQUEST_HEADERS, "x-call-status-1", c->call_status[0] ? c->call_status[0] : "failed");
     pw_add_header(PW_REQUEST_HEADERS, "x-call-status-2", c->call_status[1] ? c->call_status[1] : "failed");
@@ -490,7 +493,6 @@ PW_EXPORT(proxy_on_response_headers) uint32_t proxy_on_response_headers(uint32_t
 PW_EXPORT(proxy_on_http_call_response)
 void proxy_on_http_call_response(uint32_t root_id, uint32_t token, uint32_t num_headers, uint32_t body_size,
                                  uint32_t num_trailers) {
-  (void)num_trailers;
   /* The HTTP context waiting for this token (of this root if we can tell). */
   ctx* c = 0;
   int i = 0;
@@ -518,6 +520,7 @@ void proxy_on_http_call_response(uint32_t root_id, uint32_t token, uint32_t num_
     if (c->test == T_HTTP_CALL) {
       c->call_body = pw_get_buffer(PW_HTTP_CALL_RESPONSE_BODY, 0, body_size, 0);
       if (c->call_body == 0) c->call_body = strdup("");
+      if (num_trailers > 0) c->call_trailer = pw_get_header(PW_HTTP_CALL_RESPONSE_TRAILERS, "x-call-t");
     }
   }
   if (--c->calls_pending > 0) return;

@@ -201,13 +201,15 @@ bool HttpCalls::read_response(Call& c) {
     c.body_from = c.head.head_len;
   }
   bool error = false;
-  size_t n = c.framer.claim_decoded(c.in.data() + c.body_from, c.in.size() - c.body_from, &error, &c.result.body);
+  size_t n = c.framer.claim_decoded(c.in.data() + c.body_from, c.in.size() - c.body_from, &error, &c.result.body,
+                                    &c.trailer_text);
   c.body_from += n;
   if (error) {
     finish(c, false);
     return true;
   }
   if (c.framer.done) {
+    c.result.trailers.add_field_lines(c.trailer_text);
     finish(c, true);
     return true;
   }
@@ -221,6 +223,7 @@ void HttpCalls::finish(Call& c, bool ok) {
   if (!ok) {
     c.result.headers.clear();
     c.result.body.clear();
+    c.result.trailers.clear();
   }
   if (c.fd >= 0) {
     worker_.loop().remove(c.fd);

@@ -59,6 +59,7 @@ class HttpCalls final : public wasm::WorkerHooks {
     bool head_done = false;
     BodyFramer framer;
     size_t body_from = 0;  // where the unclaimed body starts in `in`
+    std::string trailer_text;  // a chunked answer's trailer section, as received
     bool finished = false;
     wasm::HttpCallResult result;
     void on_io(uint32_t events) override;

@@ -281,33 +281,13 @@ Session::FilterStep Session::body_filter_failed(BodyChain& c, wasm::Action a, si
   return FilterStep::Ended;
 }
 
-// The trailer section as received: "name: value" lines. A line that is not
-// a field (no colon, a name that is not a token) is dropped, not forwarded.
-static void parse_trailers(std::string_view text, wasm::HeaderMap& out) {
-  out.clear();
-  while (!text.empty()) {
-    size_t eol = text.find('\n');
-    std::string_view line = text.substr(0, eol);
-    text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
-    size_t colon = line.find(':');
-    std::string_view name = line.substr(0, colon);
-    if (colon == std::string_view::npos || !http::is_token(name)) {
-      WG_LOG(Debug, "dropped a malformed trailer line");
-      continue;
-    }
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    out.add(name, value);
-  }
-}
-
 // A body that ends with trailers: its last piece goes through with
 // end_of_stream false (as Envoy does), then each filter in turn gets the
 // trailers and passes on what it held to the next filter.
 Session::FilterStep Session::feed_trailers(BodyChain& c, std::string last) {
   wasm::HeaderMap& trailers = c.response ? wstream_.response_trailers : wstream_.request_trailers;
-  parse_trailers(c.trailer_text, trailers);
+  trailers.clear();
+  trailers.add_field_lines(c.trailer_text);
   c.has_trailers = true;
   if (feed_body(c, 0, std::move(last), false) == FilterStep::Ended) return FilterStep::Ended;
   for (size_t i = 0; i < wctx_.size(); ++i) {

@@ -132,6 +132,25 @@ void HeaderMap::assign(const HeaderList& list) {
   for (const auto& [k, v] : list) add(k, v);
 }
 
+size_t HeaderMap::add_field_lines(std::string_view text) {
+  size_t skipped = 0;
+  while (!text.empty()) {
+    size_t eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || !http::is_token(line.substr(0, colon))) {
+      ++skipped;
+      continue;
+    }
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    add(line.substr(0, colon), value);
+  }
+  return skipped;
+}
+
 // Copies the live entries into fresh storage once garbage dominates.
 void HeaderMap::compact() {
   size_t live = 0;

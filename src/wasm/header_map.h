@@ -47,6 +47,10 @@ class HeaderMap {
   void replace(std::string_view name, std::string_view value);
   void remove(std::string_view name);
   void assign(const HeaderList& list);
+  // Adds "name: value" lines, each ended by '\n' (a trailer section as the
+  // chunked decoder gives it); a line that is not a field (no colon, a name
+  // that is not a token) is skipped. Returns how many were skipped.
+  size_t add_field_lines(std::string_view text);
 
   // Case-insensitive lookup; nullptr if absent.
   const Entry* find(std::string_view name) const;

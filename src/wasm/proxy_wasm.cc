@@ -139,10 +139,11 @@ struct HostCalls {
   }
 
   // Header maps: 0 request headers, 1 request trailers, 2 response
-  // headers, 3 response trailers, 6 the http_call response being delivered.
-  // Its trailers (7) and gRPC metadata are always empty.
+  // headers, 3 response trailers, 6 and 7 the headers and trailers of the
+  // http_call response being delivered. gRPC metadata is always empty.
   static HeaderMap* map(FilterVm& f, uint64_t type) {
     if (type == 6) return f.call_result_ != nullptr ? &f.call_result_->headers : nullptr;
+    if (type == 7) return f.call_result_ != nullptr ? &f.call_result_->trailers : nullptr;
     if (f.stream_ == nullptr) return nullptr;
     if (type == 0) return &f.stream_->request_headers;
     if (type == 1) return &f.stream_->request_trailers;
@@ -1484,11 +1485,12 @@ void FilterVm::on_http_call_response(uint32_t ctx, uint32_t token, HttpCallResul
   enter(ctx, s);
   call_result_ = &result;
   uint64_t nheaders = result.ok ? result.headers.size() : 0;
+  uint64_t ntrailers = result.ok ? result.trailers.size() : 0;
   // The ABI passes the root context; SDKs find the caller by token and
   // switch to it with proxy_set_effective_context. Until they do, host
   // calls act on the caller's stream.
   uint32_t root_id = c->root != 0 ? c->root : c->id;
-  bool ok = call(Callback::HttpCallResponse, {root_id, token, nheaders, result.body.size(), 0}, nullptr);
+  bool ok = call(Callback::HttpCallResponse, {root_id, token, nheaders, result.body.size(), ntrailers}, nullptr);
   leave();
   if (!ok) fail_stream(s, root_id);
   wake_streams();

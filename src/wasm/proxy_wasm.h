@@ -113,6 +113,7 @@ struct HttpCallResult {
   bool ok = false;    // false: no response (connect error, timeout, bad reply)
   HeaderMap headers;  // with :status
   std::string body;
+  HeaderMap trailers;  // a chunked answer's trailer section
 };
 
 class FilterVm;

@@ -171,6 +171,21 @@ def test_http_call_pauses_and_resumes(conf_gateway, upstream, upstream_factory, 
     assert call.header("host") == "callout.local"
 
 
+def test_http_call_answer_with_trailers(conf_gateway, upstream, upstream_factory):
+    # (C filter only.) A chunked callout answer: the body comes de-chunked and
+    # its trailers are map 7 (PW_HTTP_CALL_RESPONSE_TRAILERS).
+    def h(conn, req):
+        conn.send_response(200, body=b"chunked-callout", chunked=True, trailers=[("x-call-t", "tv"), ("x-other", "1")])
+        return True
+    callout = upstream_factory(h)
+    gw = conf_gateway("c", upstream)
+    resp = get(gw, "/p", test="http-call", headers=[("x-call-target", f"127.0.0.1:{callout.port}")])
+    assert resp.status == 200
+    seen = upstream.requests[-1]
+    assert seen.header("x-call-body") == "chunked-callout"
+    assert seen.header("x-call-trailer") == "tv"
+
+
 @pytest.mark.parametrize("sdk", SDKS)
 def test_http_call_to_a_service_by_name(conf_gateway, upstream, upstream_factory, sdk):
     callout = callout_upstream(upstream_factory, status=202, body=b"named")

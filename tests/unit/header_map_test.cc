@@ -822,3 +822,18 @@ TEST(HeaderMap, PushParsedGrowsPastTheFirstCapacity) {
 }
 
 }  // namespace
+
+// A trailer section as the chunked decoder gives it: fields trimmed of
+// surrounding blanks, lines that are not fields skipped and counted.
+TEST(HeaderMapFieldLines, AddsFieldsAndSkipsTheRest) {
+  wg::wasm::HeaderMap m;
+  size_t skipped = m.add_field_lines("X-Sum: 42\nno colon here\n bad name: x\nx-empty:\nx-tabs:\t a b \t\nlast: 1");
+  EXPECT_EQ(skipped, 2u);
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m.find("x-sum")->value, "42");
+  EXPECT_EQ(m.find("x-empty")->value, "");
+  EXPECT_EQ(m.find("x-tabs")->value, "a b");
+  EXPECT_EQ(m.find("last")->value, "1");  // no final newline
+  EXPECT_EQ(m.add_field_lines(""), 0u);
+  EXPECT_EQ(m.size(), 4u);
+}
