@@ -58,6 +58,7 @@ typedef struct ctx {
   char* call_status[2];
   char* call_body;
   char* call_trailer; /* http-call: the answer's x-call-t trailer, if any */
+  char* call_failure; /* http-call: proxy_get_status after a call that got no answer */
   int vm_requests;    /* vm-state: this instance's count when the request came */
   int req_trailers;   /* trailers: how many request trailers came */
   int req_body_eos;   /* trailers: end_of_stream of the last request body callback */
@@ -110,6 +111,7 @@ PW_EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
     free(c->call_status[1]);
     free(c->call_body);
     free(c->call_trailer);
+    free(c->call_failure);
     free(c);
     return;
   }
@@ -155,6 +157,7 @@ static void add_call_headers(ctx* c) {
     pw_add_header(PW_REQUEST_HEADERS, "x-call-status", c->call_status[0] ? c->call_status[0] : "failed");
     if (c->call_body) pw_add_header(PW_REQUEST_HEADERS, "x-call-body", c->call_body);
     if (c->call_trailer) pw_add_header(PW_REQUEST_HEADERS, "x-call-trailer", c->call_trailer);
+    if (c->call_failure) pw_add_header(PW_REQUEST_HEADERS, "x-call-get-status", c->call_failure);
   } else {
     pw_add_header(PW_REQUEST_HEADERS, "x-call-status-1", c->call_status[0] ? c->call_status[0] : "failed");
     pw_add_header(PW_REQUEST_HEADERS, "x-call-status-2", c->call_status[1] ? c->call_status[1] : "failed");
@@ -514,6 +517,17 @@ void proxy_on_http_call_response(uint32_t root_id, uint32_t token, uint32_t num_
   pw_set_effective_context(c->id);
   if (num_headers == 0) {
     c->call_status[i] = strdup("failed");
+    uint32_t code = 0;
+    char* msg = 0;
+    size_t msg_size = 0;
+    char buf[16];
+    if (proxy_get_status(&code, &msg, &msg_size) == PW_OK && c->call_failure == 0) {
+      c->call_failure = concat3(pw_itoa((int)code, buf), " ", 1, "");
+      char* full = concat3(c->call_failure, msg ? msg : "", msg ? msg_size : 0, "");
+      free(c->call_failure);
+      c->call_failure = full;
+    }
+    free(msg);
   } else {
     c->call_status[i] = pw_get_header(PW_HTTP_CALL_RESPONSE_HEADERS, ":status");
     if (c->call_status[i] == 0) c->call_status[i] = strdup("none");

@@ -963,11 +963,19 @@ struct HostCalls {
     return true;
   }
 
-  HOST(proxy_unimplemented) {
+  // The status of the last callout, as Envoy keeps it: an http_call that
+  // got no answer is (11 BrokenConnection, "reset"); one that did, (0, "").
+  HOST(proxy_get_status) {
     UNUSED_HOST;
-    r[0] = kUnimplemented;
+    FilterVm& f = self(host);
+    if (!vm.write_u32(static_cast<uint32_t>(a[0]), f.callout_status_)) {
+      r[0] = kInvalidMemoryAccess;
+      return true;
+    }
+    r[0] = give(f, vm, f.callout_message_, static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]));
     return true;
   }
+
 
   // --- WASI: what SDK runtimes actually import.
   HOST(wasi_fd_write) {
@@ -1159,7 +1167,7 @@ struct HostCalls {
         {"env", "proxy_get_metric", "ii", "i", proxy_get_metric},
         {"env", "proxy_http_call", "iiiiiiiiii", "i", proxy_http_call},
         {"env", "proxy_call_foreign_function", "iiiiii", "i", proxy_call_foreign_function},
-        {"env", "proxy_get_status", "iii", "i", proxy_unimplemented},
+        {"env", "proxy_get_status", "iii", "i", proxy_get_status},
     };
     for (const char* wasi : {"wasi_snapshot_preview1", "wasi_unstable"}) {
       std::vector<HostFunc> w = {
@@ -1484,6 +1492,8 @@ void FilterVm::on_http_call_response(uint32_t ctx, uint32_t token, HttpCallResul
   HttpStream* s = c->stream;
   enter(ctx, s);
   call_result_ = &result;
+  callout_status_ = result.ok ? 0 : 11;
+  callout_message_ = result.ok ? "" : "reset";
   uint64_t nheaders = result.ok ? result.headers.size() : 0;
   uint64_t ntrailers = result.ok ? result.trailers.size() : 0;
   // The ABI passes the root context; SDKs find the caller by token and

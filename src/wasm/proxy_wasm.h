@@ -266,6 +266,8 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   const std::string* vm_config_ = nullptr;      // during on_vm_start
   HttpCallResult* call_result_ = nullptr;       // during on_http_call_response
   const std::string* foreign_args_ = nullptr;   // during on_foreign_function
+  uint32_t callout_status_ = 0;                 // proxy_get_status: the last callout's
+  std::string callout_message_;
   std::vector<HttpStream*> woken_;              // streams resumed or answered in this callback
   std::string output_[2];
   static constexpr size_t kFnSlots = 64;

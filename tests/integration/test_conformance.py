@@ -203,6 +203,8 @@ def test_http_call_to_nothing_reports_failure(conf_gateway, upstream, sdk):
     resp = get(gw, "/p", test="http-call", headers=[("x-call-target", f"127.0.0.1:{free_port()}")])
     assert resp.status == 200
     assert upstream.requests[-1].header("x-call-status") == "failed"
+    if sdk == "c":  # proxy_get_status after the failure, as Envoy answers it
+        assert upstream.requests[-1].header("x-call-get-status") == "11 reset"
 
 
 @pytest.mark.parametrize("sdk", ["c", "cpp"])
