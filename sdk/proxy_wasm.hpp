@@ -425,65 +425,36 @@ inline void onHttpCallResponse(uint32_t root_id, uint32_t token, uint32_t header
 // only when it exports a body callback). Each XExport<On>::call is emitted
 // (and so exported) only when keep_export<XExport, true> takes its address;
 // keep_export<XExport, false> never names it.
-template <bool On>
-struct RequestHeadersExport {
-  __attribute__((export_name("proxy_on_request_headers"), used)) static uint32_t call(uint32_t id, uint32_t n, uint32_t eos)
-  {
-    HttpContext* c = http(id);
-    return c ? c->onRequestHeaders(n, eos != 0) : PW_CONTINUE;
-  }
-};
-template <bool On>
-struct RequestBodyExport {
-  __attribute__((export_name("proxy_on_request_body"), used)) static uint32_t call(uint32_t id, uint32_t size, uint32_t eos)
-  {
-    HttpContext* c = http(id);
-    return c ? c->onRequestBody(size, eos != 0) : PW_CONTINUE;
-  }
-};
-template <bool On>
-struct RequestTrailersExport {
-  __attribute__((export_name("proxy_on_request_trailers"), used)) static uint32_t call(uint32_t id, uint32_t n)
-  {
-    HttpContext* c = http(id);
-    return c ? c->onRequestTrailers(n) : PW_CONTINUE;
-  }
-};
-template <bool On>
-struct ResponseHeadersExport {
-  __attribute__((export_name("proxy_on_response_headers"), used)) static uint32_t call(uint32_t id, uint32_t n, uint32_t eos)
-  {
-    HttpContext* c = http(id);
-    return c ? c->onResponseHeaders(n, eos != 0) : PW_CONTINUE;
-  }
-};
-template <bool On>
-struct ResponseBodyExport {
-  __attribute__((export_name("proxy_on_response_body"), used)) static uint32_t call(uint32_t id, uint32_t size, uint32_t eos)
-  {
-    HttpContext* c = http(id);
-    return c ? c->onResponseBody(size, eos != 0) : PW_CONTINUE;
-  }
-};
-template <bool On>
-struct ResponseTrailersExport {
-  __attribute__((export_name("proxy_on_response_trailers"), used)) static uint32_t call(uint32_t id, uint32_t n)
-  {
-    HttpContext* c = http(id);
-    return c ? c->onResponseTrailers(n) : PW_CONTINUE;
-  }
-};
+// The HTTP callbacks with a result: the context's method, or Continue when
+// the context is gone.
+#define PW_HTTP_EXPORT(Struct, export, params, method_call)                  \
+  template <bool On>                                                         \
+  struct Struct {                                                            \
+    __attribute__((export_name(export), used)) static uint32_t call params { \
+      HttpContext* c = http(id);                                             \
+      return c ? c->method_call : PW_CONTINUE;                               \
+    }                                                                        \
+  };
+PW_HTTP_EXPORT(RequestHeadersExport, "proxy_on_request_headers", (uint32_t id, uint32_t n, uint32_t eos),
+               onRequestHeaders(n, eos != 0))
+PW_HTTP_EXPORT(RequestBodyExport, "proxy_on_request_body", (uint32_t id, uint32_t size, uint32_t eos),
+               onRequestBody(size, eos != 0))
+PW_HTTP_EXPORT(RequestTrailersExport, "proxy_on_request_trailers", (uint32_t id, uint32_t n), onRequestTrailers(n))
+PW_HTTP_EXPORT(ResponseHeadersExport, "proxy_on_response_headers", (uint32_t id, uint32_t n, uint32_t eos),
+               onResponseHeaders(n, eos != 0))
+PW_HTTP_EXPORT(ResponseBodyExport, "proxy_on_response_body", (uint32_t id, uint32_t size, uint32_t eos),
+               onResponseBody(size, eos != 0))
+PW_HTTP_EXPORT(ResponseTrailersExport, "proxy_on_response_trailers", (uint32_t id, uint32_t n), onResponseTrailers(n))
+#undef PW_HTTP_EXPORT
 template <bool On>
 struct LogExport {
-  __attribute__((export_name("proxy_on_log"), used)) static void call(uint32_t id)
-  {
+  __attribute__((export_name("proxy_on_log"), used)) static void call(uint32_t id) {
     if (HttpContext* c = http(id)) c->onLog();
   }
 };
 template <bool On>
 struct DoneExport {
-  __attribute__((export_name("proxy_on_done"), used)) static uint32_t call(uint32_t id)
-  {
+  __attribute__((export_name("proxy_on_done"), used)) static uint32_t call(uint32_t id) {
     if (HttpContext* c = http(id)) {
       c->onDone();
       return 1;
