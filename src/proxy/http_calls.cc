@@ -193,8 +193,8 @@ bool HttpCalls::read_response(Call& c) {
     std::string name;
     for (size_t i = 0; i < c.head.num_headers; ++i) {
       const http::Header& h = c.head.headers[i];
-      name.assign(h.name);
-      for (auto& ch : name) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+      name.clear();
+      http::append_lower(name, h.name);
       c.result.headers.add(name, h.value);
     }
     c.framer.start(c.head.body, c.head.content_length);

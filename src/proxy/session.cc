@@ -367,9 +367,8 @@ void Session::build_upstream_head(std::string_view upstream_path) {
     // (names starting with ':') are skipped below.
     const wasm::HeaderMap& m = wstream_.request_headers;
     // The pseudo-headers only matter when a filter changed them.
-    for (const http::Header& hd : m) {
-      if (!m.pseudo_changed()) break;
-      if (hd.name[0] != ':') continue;
+    for (size_t i = 0; m.pseudo_changed() && i < m.size(); ++i) {
+      const http::Header& hd = m.data()[i];
       if (hd.name == ":method") {
         method = hd.value;
       } else if (hd.name == ":path") {

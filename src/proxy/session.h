@@ -83,7 +83,9 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   struct BodyChain;
   FilterStep feed_body(BodyChain& c, size_t from, std::string data, bool eos);
   FilterStep body_filter_failed(BodyChain& c, wasm::Action a, size_t i);
+  FilterStep feed_decoded(BodyChain& c, std::string piece, bool done);
   FilterStep feed_trailers(BodyChain& c, std::string last);
+  wasm::HeaderMap& trailers_of(const BodyChain& c);
   void append_trailers(const BodyChain& c, std::string& wire);
   bool step_send_filtered_request();
   bool frame_request_output();

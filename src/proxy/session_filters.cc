@@ -281,11 +281,22 @@ Session::FilterStep Session::body_filter_failed(BodyChain& c, wasm::Action a, si
   return FilterStep::Ended;
 }
 
+// A decoded piece of body: at the end of a body with trailers, the trailers
+// go through the chain too.
+Session::FilterStep Session::feed_decoded(BodyChain& c, std::string piece, bool done) {
+  if (done && !c.trailer_text.empty()) return feed_trailers(c, std::move(piece));
+  return feed_body(c, 0, std::move(piece), done);
+}
+
+wasm::HeaderMap& Session::trailers_of(const BodyChain& c) {
+  return c.response ? wstream_.response_trailers : wstream_.request_trailers;
+}
+
 // A body that ends with trailers: its last piece goes through with
 // end_of_stream false (as Envoy does), then each filter in turn gets the
 // trailers and passes on what it held to the next filter.
 Session::FilterStep Session::feed_trailers(BodyChain& c, std::string last) {
-  wasm::HeaderMap& trailers = c.response ? wstream_.response_trailers : wstream_.request_trailers;
+  wasm::HeaderMap& trailers = trailers_of(c);
   trailers.clear();
   trailers.add_field_lines(c.trailer_text);
   c.has_trailers = true;
@@ -313,8 +324,7 @@ Session::FilterStep Session::feed_trailers(BodyChain& c, std::string last) {
 // that frame or route a message have no place there (RFC 9110 6.5.1).
 void Session::append_trailers(const BodyChain& c, std::string& wire) {
   if (!c.has_trailers) return;
-  const wasm::HeaderMap& trailers = c.response ? wstream_.response_trailers : wstream_.request_trailers;
-  for (const http::Header& t : trailers) {
+  for (const http::Header& t : trailers_of(c)) {
     switch (t.id) {
       case http::HeaderId::Other:
       case http::HeaderId::XForwardedFor:
@@ -390,9 +400,7 @@ bool Session::step_send_filtered_request() {
       in_.consume(n);
       request_size_ += n;
       if (n > 0 || req_body_.done) {
-        FilterStep step = req_body_.done && !c.trailer_text.empty() ? feed_trailers(c, std::move(chunk))
-                                                                    : feed_body(c, 0, std::move(chunk), req_body_.done);
-        if (step == FilterStep::Ended) return true;
+        if (feed_decoded(c, std::move(chunk), req_body_.done) == FilterStep::Ended) return true;
         progress = true;
         continue;
       }
@@ -477,9 +485,7 @@ int Session::pump_response_chain(core::Buffer& b) {
     }
     b.consume(n);
     if (n > 0 || resp_body_.done) {
-      FilterStep step = resp_body_.done && !c.trailer_text.empty() ? feed_trailers(c, std::move(chunk))
-                                                                   : feed_body(c, 0, std::move(chunk), resp_body_.done);
-      if (step == FilterStep::Ended) return -1;
+      if (feed_decoded(c, std::move(chunk), resp_body_.done) == FilterStep::Ended) return -1;
       return 1;
     }
   }

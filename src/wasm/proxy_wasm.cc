@@ -72,18 +72,6 @@ uint64_t cycles_to_ns(uint64_t n) {
 #endif
 }
 
-// RFC 9110 token characters (header names).
-struct TcharTable {
-  bool is[256] = {};
-  constexpr TcharTable() {
-    for (int c = '0'; c <= '9'; ++c) is[c] = true;
-    for (int c = 'a'; c <= 'z'; ++c) is[c] = true;
-    for (int c = 'A'; c <= 'Z'; ++c) is[c] = true;
-    for (char c : std::string_view("!#$%&'*+-.^_`|~")) is[static_cast<unsigned char>(c)] = true;
-  }
-};
-constexpr TcharTable kTchar;
-
 uint64_t realtime_ns() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -401,9 +389,8 @@ struct HostCalls {
   // can split or forge a head on the wire.
   static bool valid_header(std::string_view k, std::string_view v) {
     if (k.empty()) return false;
-    for (size_t i = k[0] == ':' ? 1 : 0; i < k.size(); ++i) {
-      if (!kTchar.is[static_cast<unsigned char>(k[i])]) return false;
-    }
+    std::string_view name = k[0] == ':' ? k.substr(1) : k;
+    if (!name.empty() && !http::is_token(name)) return false;
     for (char c : v) {
       if (c == '\r' || c == '\n' || c == '\0') return false;
     }
@@ -932,11 +919,12 @@ struct HostCalls {
       r[0] = kInternalFailure;  // a scratch VM checking a config
       return true;
     }
-    if (!f.hooks_->resolve_name(f.shared_from_this(), f.current_ctx_, name, &address, &refused)) {
-      r[0] = refused ? kInternalFailure : kOk;  // Ok: the answer comes later
-      if (!refused) r[0] = give(f, vm, {}, static_cast<uint32_t>(a[4]), static_cast<uint32_t>(a[5]));
+    f.hooks_->resolve_name(f.shared_from_this(), f.current_ctx_, name, &address, &refused);
+    if (refused) {
+      r[0] = kInternalFailure;
       return true;
     }
+    // An empty address: the answer comes later, through on_foreign_function.
     r[0] = give(f, vm, address, static_cast<uint32_t>(a[4]), static_cast<uint32_t>(a[5]));
     return true;
   }
