@@ -4,6 +4,7 @@
 #include <wasmtime.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <chrono>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include <sstream>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace wg::wasm {
@@ -75,12 +77,26 @@ struct Trampoline {
   static wasm_trap_t* invoke(void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t* raw, size_t nraw) {
     auto* t = static_cast<Trampoline*>(env);
     uint64_t in[16];
-    uint64_t out[4] = {0};
     const size_t nargs = std::min<size_t>({t->nparams, 16, nraw});
     for (size_t i = 0; i < nargs; ++i) {
       in[i] = (t->i64_params >> i) & 1 ? static_cast<uint64_t>(raw[i].i64)
                                        : static_cast<uint64_t>(static_cast<uint32_t>(raw[i].i32));
     }
+    return run(t, caller, in, raw, nraw);
+  }
+
+  // Most host functions take only i32s: the same with the parameter count
+  // known at compile time (no per-parameter type test).
+  template <size_t N>
+  static wasm_trap_t* invoke_i32(void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t* raw, size_t nraw) {
+    uint64_t in[N == 0 ? 1 : N];
+    for (size_t i = 0; i < N; ++i) in[i] = static_cast<uint32_t>(raw[i].i32);
+    return run(static_cast<Trampoline*>(env), caller, in, raw, nraw);
+  }
+
+  static wasm_trap_t* run(Trampoline* t, wasmtime_caller_t* caller, const uint64_t* in, wasmtime_val_raw_t* raw,
+                          size_t nraw) {
+    uint64_t out[4] = {0};
     // Inside a host call only the caller's context may touch the store.
     Vm& vm = *t->vm;
     void* saved = vm.context_;
@@ -101,6 +117,17 @@ struct Trampoline {
       }
     }
     return nullptr;
+  }
+
+  using Invoke = wasm_trap_t* (*)(void*, wasmtime_caller_t*, wasmtime_val_raw_t*, size_t);
+  static constexpr size_t kMaxI32Params = 12;
+  template <size_t... N>
+  static constexpr std::array<Invoke, sizeof...(N)> i32_table(std::index_sequence<N...>) {
+    return {&invoke_i32<N>...};
+  }
+  Invoke entry() const {
+    static constexpr auto kI32 = i32_table(std::make_index_sequence<kMaxI32Params + 1>());
+    return i64_params == 0 && nparams <= kMaxI32Params ? kI32[nparams] : &invoke;
   }
 };
 
@@ -227,7 +254,7 @@ std::unique_ptr<Vm> Vm::create(std::shared_ptr<const Module> module, const std::
     wasm_functype_t* type = wasm_functype_new(&params, &results);
     wasmtime_error_t* err =
         wasmtime_linker_define_func_unchecked(linker, f.module.data(), f.module.size(), f.name.data(), f.name.size(),
-                                              type, &Trampoline::invoke, t.get(), nullptr);
+                                              type, t->entry(), t.get(), nullptr);
     wasm_functype_delete(type);
     if (err != nullptr) {
       *error = take_error(err);
@@ -416,17 +443,6 @@ bool Vm::write_u64(uint32_t ptr, uint64_t value) {
   uint8_t* p = memory(ptr, 8);
   if (p == nullptr) return false;
   std::memcpy(p, &value, 8);
-  return true;
-}
-
-bool Vm::read_string(uint32_t ptr, uint32_t len, std::string_view* out) {
-  if (len == 0) {
-    *out = {};
-    return true;
-  }
-  uint8_t* p = memory(ptr, len);
-  if (p == nullptr) return false;
-  *out = std::string_view(reinterpret_cast<const char*>(p), len);
   return true;
 }
 

@@ -109,7 +109,16 @@ class Vm {
   }
   bool write_u32(uint32_t ptr, uint32_t value);
   bool write_u64(uint32_t ptr, uint64_t value);
-  bool read_string(uint32_t ptr, uint32_t len, std::string_view* out);
+  bool read_string(uint32_t ptr, uint32_t len, std::string_view* out) {
+    if (len == 0) {
+      *out = {};
+      return true;
+    }
+    uint8_t* p = memory(ptr, len);
+    if (p == nullptr) return false;
+    *out = std::string_view(reinterpret_cast<const char*>(p), len);
+    return true;
+  }
 
  private:
   Vm() = default;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <sstream>
 
@@ -166,6 +167,17 @@ FilterPlan build_plan(const config::Declarative& decl, const Limits& limits, std
       }
     }
   }
+  static std::atomic<uint64_t> plans{0};
+  const uint64_t id = plans.fetch_add(1, std::memory_order_relaxed) + 1;
+  uint32_t slot = 0;
+  for (auto& chain : plan.by_route) {
+    for (FilterRef& f : chain) {
+      f.plan_id = id;
+      f.slot = slot++;
+    }
+  }
+  plan.slots = slot;
+  plan.id = id;
   return plan;
 }
 
@@ -188,10 +200,13 @@ std::string WorkerFilters::entry_key(const FilterRef& f) const {
 
 WorkerFilters::Handle WorkerFilters::get(const FilterRef& f) {
   if (isolation_ == Isolation::Stream) return instantiate(f);
-  auto it = by_ref_.find(&f);
-  if (it != by_ref_.end() && !it->second.vm->broken()) return it->second;
+  const bool current = f.plan_id == plan_id_ && f.slot < by_slot_.size();
+  if (current) {
+    const Handle& h = by_slot_[f.slot];
+    if (h.vm && !h.vm->broken()) return h;
+  }
   Handle h = instantiate(f);
-  if (h.vm) by_ref_[&f] = h;
+  if (h.vm && current) by_slot_[f.slot] = h;
   return h;
 }
 
@@ -227,7 +242,9 @@ WorkerFilters::Handle WorkerFilters::instantiate(const FilterRef& f) {
 }
 
 void WorkerFilters::prepare(const FilterPlan& plan) {
-  by_ref_.clear();
+  plan_id_ = plan.id;
+  by_slot_.assign(plan.slots, Handle());
+  quiet_until_ms_ = 0;
   if (isolation_ == Isolation::Stream) return;  // nothing outlives a request
   std::unordered_map<std::string, bool> live;
   for (const auto& chain : plan.by_route) {
@@ -255,6 +272,9 @@ void WorkerFilters::prepare(const FilterPlan& plan) {
   }
 }
 
+// How long run_timers() may skip its scan (see there).
+constexpr uint64_t kQuietMs = 10;
+
 // Whether vm has a tick due or a queue with new items (no locks: this runs
 // on every event-loop turn).
 static bool due(FilterVm& vm, uint64_t now_ms) {
@@ -268,7 +288,15 @@ static bool due(FilterVm& vm, uint64_t now_ms) {
 }
 
 uint64_t WorkerFilters::run_timers(uint64_t now_ms, uint64_t max_wait_ms) {
+  // Most loop turns have nothing to do here: no queue to poll, no tick
+  // due, stats flushed a moment ago. A tick or queue a filter sets up in
+  // such a window starts at most kQuietMs late.
+  if (!polls_queues_ && now_ms < quiet_until_ms_) {
+    return next_tick_ms_ <= now_ms ? 0 : std::min(max_wait_ms, next_tick_ms_ - now_ms);
+  }
   uint64_t wait = max_wait_ms;
+  uint64_t next_tick = UINT64_MAX;
+  bool polls = false;
   // Callbacks may resume requests, which may ask for VMs: work on a copy,
   // made only when something is due.
   std::vector<std::shared_ptr<FilterVm>> vms;
@@ -279,7 +307,11 @@ uint64_t WorkerFilters::run_timers(uint64_t now_ms, uint64_t max_wait_ms) {
       vms.push_back(e.vm);
       continue;
     }
-    for (const auto& t : e.vm->tick_timers()) wait = std::min(wait, t.next_ms - now_ms);
+    for (const auto& t : e.vm->tick_timers()) {
+      wait = std::min(wait, t.next_ms - now_ms);
+      next_tick = std::min(next_tick, t.next_ms);
+    }
+    polls = polls || !e.vm->queue_registrations().empty();
   }
   for (auto& vm : vms) {
     for (size_t i = 0; i < vm->tick_timers().size(); ++i) {
@@ -294,7 +326,9 @@ uint64_t WorkerFilters::run_timers(uint64_t now_ms, uint64_t max_wait_ms) {
         vm->tick_timers()[i].next_ms = t.next_ms;
       }
       wait = std::min(wait, t.next_ms - now_ms);
+      next_tick = std::min(next_tick, t.next_ms);
     }
+    polls = polls || !vm->queue_registrations().empty();
     for (size_t i = 0; i < vm->queue_registrations().size() && !vm->broken(); ++i) {
       FilterVm::QueueRegistration& q = vm->queue_registrations()[i];
       uint64_t n = q.enqueued != nullptr ? q.enqueued->load(std::memory_order_acquire) : q.seen;
@@ -303,6 +337,9 @@ uint64_t WorkerFilters::run_timers(uint64_t now_ms, uint64_t max_wait_ms) {
       vm->on_queue_ready(q.root, q.queue_id);
     }
   }
+  next_tick_ms_ = next_tick;
+  polls_queues_ = polls;
+  quiet_until_ms_ = now_ms + kQuietMs;
   return wait;
 }
 

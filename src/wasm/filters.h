@@ -21,11 +21,17 @@ struct FilterRef {
   std::string config;
   std::shared_ptr<const Module> module;
   std::string key;  // name + NUL + config: one root context per distinct pair
+  // Where a worker caches this filter's instance: slot in the plan numbered
+  // plan_id (a per-request lookup is an index, not a hash).
+  uint64_t plan_id = 0;
+  uint32_t slot = 0;
 };
 
 struct FilterPlan {
   // route index -> filters to run, in order
   std::vector<std::vector<FilterRef>> by_route;
+  uint64_t id = 0;     // unique per built plan
+  uint32_t slots = 0;  // FilterRefs in by_route (FilterRef::slot < slots)
   bool empty() const;
 };
 
@@ -89,10 +95,15 @@ class WorkerFilters {
   Isolation isolation_;
   WorkerHooks* hooks_ = nullptr;
   std::unordered_map<std::string, Entry> entries_;
-  // The current config's filters -> their instance: a request's lookup is a
-  // pointer hash, not two string hashes. Cleared by prepare() (a new config),
-  // so a freed FilterRef's address is never found here.
-  std::unordered_map<const FilterRef*, Handle> by_ref_;
+  // The current plan's filters (by FilterRef::slot) -> their instance. A
+  // request of an older plan (in flight across a reload) misses and goes
+  // through entries_.
+  uint64_t plan_id_ = 0;
+  std::vector<Handle> by_slot_;
+  // run_timers() does nothing before quiet_until_ms_ unless a VM polls queues.
+  uint64_t quiet_until_ms_ = 0;
+  uint64_t next_tick_ms_ = 0;  // the earliest tick due (UINT64_MAX: none)
+  bool polls_queues_ = false;
 };
 
 }  // namespace wg::wasm

@@ -29,9 +29,10 @@ void HeaderMap::clear() {
     items_.reset();
     cap_ = 0;
   }
-  size_t total = 0;
-  for (const Block& b : blocks_) total += b.cap;
-  if (total > kKeepAcrossRequests) blocks_.clear();
+  if (block_bytes_ > kKeepAcrossRequests) {
+    blocks_.clear();
+    block_bytes_ = 0;
+  }
   current_ = 0;
   next_ = blocks_.empty() ? nullptr : blocks_[0].bytes.get();
   left_ = blocks_.empty() ? 0 : blocks_[0].cap;
@@ -56,6 +57,7 @@ char* HeaderMap::allocate_slow(size_t n) {
     Block b;
     b.cap = std::max(kBlockSize, n);
     b.bytes = std::make_unique<char[]>(b.cap);
+    block_bytes_ += b.cap;
     blocks_.push_back(std::move(b));
   }
   current_ = i;
@@ -79,10 +81,13 @@ void HeaderMap::keep(std::string_view bytes) {
 void HeaderMap::push_parsed(const http::Header* headers, size_t n, bool skip_host) {
   while (cap_ < size_ + n) grow();
   Entry* out = items_.get() + size_;
+  // Every parsed view lies inside the kept bytes: each moves by the same
+  // distance onto the copy.
+  const std::ptrdiff_t shift = kept_ - original_.data();
   for (size_t i = 0; i < n; ++i) {
     const http::Header& h = headers[i];
     if (h.hop_by_hop || (skip_host && h.id == http::HeaderId::Host)) continue;
-    *out++ = {adopt(h.name), adopt(h.value), h.id, false};
+    *out++ = {{h.name.data() + shift, h.name.size()}, {h.value.data() + shift, h.value.size()}, h.id, false};
   }
   size_ = static_cast<size_t>(out - items_.get());
 }
@@ -158,6 +163,7 @@ void HeaderMap::compact() {
   if (stored_ <= 4 * live) return;
   std::vector<Block> old;
   old.swap(blocks_);
+  block_bytes_ = 0;
   current_ = 0;
   next_ = nullptr;
   left_ = 0;

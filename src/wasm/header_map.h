@@ -109,6 +109,7 @@ class HeaderMap {
   size_t cap_ = 0;
   bool pseudo_changed_ = false;
   std::vector<Block> blocks_;  // bump storage; views into it never move
+  size_t block_bytes_ = 0;     // their total size
   size_t current_ = 0;         // the block being filled
   char* next_ = nullptr;       // its free part
   size_t left_ = 0;

@@ -175,7 +175,7 @@ struct HostCalls {
     log::Level level = levels[a[0]];
     if (log::enabled(level)) {
       const FilterVm::Context* root = root_of(self(host));
-      log::write(level, "[wasm] filter %s: %.*s", root ? root->filter_name.c_str() : "?", static_cast<int>(msg.size()),
+      log::write(level, "[wasm] filter %s: %.*s", root ? root->info->filter_name.c_str() : "?", static_cast<int>(msg.size()),
                  msg.data());
     }
     r[0] = kOk;
@@ -577,11 +577,11 @@ struct HostCalls {
     }
     const FilterVm::Context* root = root_of(f);
     if (key == "plugin_name") {
-      *out = root ? root->filter_name : "";
+      *out = root ? root->info->filter_name : "";
       return true;
     }
     if (key == "plugin_root_id" || key == "plugin_vm_id") {
-      *out = root ? root->filter_name : "";
+      *out = root ? root->info->filter_name : "";
       return true;
     }
     if (s == nullptr) return false;
@@ -795,7 +795,7 @@ struct HostCalls {
     const FilterVm::Context* root = root_of(f);
     bool ok = false;
     uint32_t id = shared::Metrics::instance().define(static_cast<shared::MetricType>(a[0]),
-                                                     root ? root->filter_name : "", name, &ok);
+                                                     root ? root->info->filter_name : "", name, &ok);
     if (!ok) {
       r[0] = kBadArgument;
       return true;
@@ -1290,10 +1290,10 @@ bool FilterVm::call_at(int index, const char* fn, const uint64_t* args, size_t n
 }
 
 uint32_t FilterVm::add_root(const std::string& filter_name, const std::string& config, std::string* error) {
+  root_infos_.push_back(std::make_unique<RootInfo>(RootInfo{filter_name, config}));
   Context root;
   root.id = next_id_++;
-  root.filter_name = filter_name;
-  root.configuration = config;
+  root.info = root_infos_.back().get();
   contexts_.push_back(root);
   enter(root.id, nullptr);
   uint64_t ok = 1;
@@ -1313,7 +1313,7 @@ uint32_t FilterVm::add_root(const std::string& filter_name, const std::string& c
     *error = "proxy_on_vm_start returned false";
     return 0;
   }
-  plugin_config_ = &contexts_.back().configuration;
+  plugin_config_ = &root.info->configuration;
   bool configured = call(Callback::Configure, {root.id, config.size()}, &ok);
   plugin_config_ = nullptr;
   if (!configured) {
@@ -1331,7 +1331,7 @@ void FilterVm::log_output(uint32_t fd, std::string_view text) {
   if (text.empty()) return;
   const Context* root = find_context(current_ctx_);
   if (root != nullptr && root->root != 0) root = find_context(root->root);
-  WG_LOG(Info, "[wasm] filter %s (%s): %.*s", root ? root->filter_name.c_str() : vm_->module().name().c_str(),
+  WG_LOG(Info, "[wasm] filter %s (%s): %.*s", root ? root->info->filter_name.c_str() : vm_->module().name().c_str(),
          fd == 1 ? "stdout" : "stderr", static_cast<int>(text.size()), text.data());
 }
 
@@ -1369,6 +1369,7 @@ uint32_t FilterVm::create_http_context(uint32_t root_id, HttpStream* stream) {
   c.id = next_id_++;
   c.root = root_id;
   c.stream = stream;
+  if (const Context* root = find_context(root_id)) c.info = root->info;
   contexts_.push_back(c);
   enter(c.id, stream);
   call(Callback::ContextCreate, {c.id, root_id}, nullptr);
@@ -1469,7 +1470,7 @@ void FilterVm::fail_stream(HttpStream* s, uint32_t root_id) {
   s->local_body = "An unexpected error occurred";
   s->local_headers.clear();
   Context* root = find_context(root_id);
-  WG_LOG(Error, "filter %s failed this request: %s", root ? root->filter_name.c_str() : "?", last_error_.c_str());
+  WG_LOG(Error, "filter %s failed this request: %s", root ? root->info->filter_name.c_str() : "?", last_error_.c_str());
   woken_.push_back(s);
 }
 

@@ -198,12 +198,17 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   };
   std::vector<QueueRegistration>& queue_registrations() { return queues_; }
 
-  struct Context {
-    uint32_t id = 0;
-    uint32_t root = 0;  // 0 for root contexts
+  // What a root context was configured with; its HTTP contexts point at it.
+  struct RootInfo {
     std::string filter_name;
     std::string configuration;
-    HttpStream* stream = nullptr;  // HTTP contexts: the stream they belong to
+  };
+  // Plain data, so creating and deleting one per request costs no strings.
+  struct Context {
+    uint32_t id = 0;
+    uint32_t root = 0;              // 0 for root contexts
+    const RootInfo* info = nullptr;  // its root's (root_infos_ owns them)
+    HttpStream* stream = nullptr;   // HTTP contexts: the stream they belong to
   };
 
  private:
@@ -246,6 +251,7 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   bool broken_ = false;
   std::string last_error_;
   std::vector<Context> contexts_;
+  std::vector<std::unique_ptr<RootInfo>> root_infos_;
   uint32_t next_id_ = 1;
 
   WorkerHooks* hooks_ = nullptr;
