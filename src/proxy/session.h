@@ -77,7 +77,11 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   FilterStep run_request_filters(size_t from);
   FilterStep run_response_filters(size_t from);
   void after_response_filters();
-  bool filter_outcome(wasm::Action a, const wasm::FilterRef& ref);
+  bool filter_outcome(wasm::Action a, const wasm::FilterRef& ref) {
+    if (a == wasm::Action::Continue && !wstream_.local_reply) return true;  // the common case
+    return filter_outcome_slow(a, ref);
+  }
+  bool filter_outcome_slow(wasm::Action a, const wasm::FilterRef& ref);
   void filter_reply();
   void end_filters();
   struct BodyChain;

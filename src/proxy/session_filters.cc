@@ -35,7 +35,7 @@ Session::FilterStep Session::run_request_filters(size_t from) {
     s.local_reply = false;
     s.resume_request = s.resume_response = s.close_requested = false;
     s.body = nullptr;
-    s.properties.clear();
+    if (!s.properties.empty()) s.properties.clear();
     s.owner = this;
     // The map keeps its own copy of the head's bytes (the read buffer moves
     // on) and the parser's views rebased onto it: one copy, no allocation.
@@ -62,7 +62,7 @@ Session::FilterStep Session::run_request_filters(size_t from) {
         return FilterStep::Ended;
       }
       uint32_t ctx = h.vm->create_http_context(h.root, &s);
-      wctx_.push_back({h.vm, ctx, &ref});
+      wctx_.push_back({std::move(h.vm), ctx, &ref});
     }
     s.resume_request = false;
     wasm::Action a = wctx_[i].vm->on_request_headers(wctx_[i].ctx, s, req_body_.done);
@@ -130,7 +130,7 @@ void Session::after_response_filters() {
 }
 
 // What a filter callback's result means for the exchange.
-bool Session::filter_outcome(wasm::Action a, const wasm::FilterRef& ref) {
+bool Session::filter_outcome_slow(wasm::Action a, const wasm::FilterRef& ref) {
   if (a == wasm::Action::Fail) {
     for (const auto& w : wctx_) {
       if (w.ref == &ref) WG_LOG(Error, "filter %s failed this request: %s", ref.name.c_str(), w.vm->last_error().c_str());

@@ -86,11 +86,10 @@ struct Trampoline {
   }
 
   // Most host functions take only i32s: the same with the parameter count
-  // known at compile time (no per-parameter type test).
-  template <size_t N>
+  // known at compile time (no per-parameter type test, no loop).
+  template <size_t... I>
   static wasm_trap_t* invoke_i32(void* env, wasmtime_caller_t* caller, wasmtime_val_raw_t* raw, size_t nraw) {
-    uint64_t in[N == 0 ? 1 : N];
-    for (size_t i = 0; i < N; ++i) in[i] = static_cast<uint32_t>(raw[i].i32);
+    const uint64_t in[sizeof...(I) + 1] = {static_cast<uint32_t>(raw[I].i32)..., 0};
     return run(static_cast<Trampoline*>(env), caller, in, raw, nraw);
   }
 
@@ -108,7 +107,11 @@ struct Trampoline {
       vm.trap_message_.clear();
       return trap;
     }
-    const size_t nresults = std::min<size_t>({t->nresults, 4, nraw});
+      const size_t nresults = std::min<size_t>({t->nresults, 4, nraw});
+    if (nresults == 1 && t->i64_results == 0) {  // the common "returns a status"
+      raw[0].i32 = static_cast<int32_t>(static_cast<uint32_t>(out[0]));
+      return nullptr;
+    }
     for (size_t i = 0; i < nresults; ++i) {
       if ((t->i64_results >> i) & 1) {
         raw[i].i64 = static_cast<int64_t>(out[i]);
@@ -121,9 +124,13 @@ struct Trampoline {
 
   using Invoke = wasm_trap_t* (*)(void*, wasmtime_caller_t*, wasmtime_val_raw_t*, size_t);
   static constexpr size_t kMaxI32Params = 12;
+  template <size_t N>
+  static constexpr Invoke i32_entry() {
+    return []<size_t... I>(std::index_sequence<I...>) { return &invoke_i32<I...>; }(std::make_index_sequence<N>());
+  }
   template <size_t... N>
   static constexpr std::array<Invoke, sizeof...(N)> i32_table(std::index_sequence<N...>) {
-    return {&invoke_i32<N>...};
+    return {i32_entry<N>()...};
   }
   Invoke entry() const {
     static constexpr auto kI32 = i32_table(std::make_index_sequence<kMaxI32Params + 1>());
@@ -391,12 +398,16 @@ bool Vm::call_raw(int index, const uint64_t* args, size_t nargs, uint64_t* resul
     return false;
   }
   // Unchecked call: the signature was checked above against the cached type.
-  // An i32 goes in the low half of its slot (little-endian x86-64 and
-  // aarch64), the high half zeroed.
+  // An i32 parameter is read from the slot's low half: writing the whole
+  // 64 bits needs no per-parameter type test.
   wasmtime_val_raw_t raw[16];
-  for (size_t i = 0; i < nargs; ++i) {
-    raw[i].i64 = (f.i64_params >> i) & 1 ? static_cast<int64_t>(args[i])
-                                         : static_cast<int64_t>(static_cast<uint32_t>(args[i]));
+  switch (nargs) {  // callbacks take one to three
+    case 3: raw[2].i64 = static_cast<int64_t>(args[2]); [[fallthrough]];
+    case 2: raw[1].i64 = static_cast<int64_t>(args[1]); [[fallthrough]];
+    case 1: raw[0].i64 = static_cast<int64_t>(args[0]); [[fallthrough]];
+    case 0: break;
+    default:
+      for (size_t i = 0; i < nargs; ++i) raw[i].i64 = static_cast<int64_t>(args[i]);
   }
   // Nested calls (an allocator called from a host function) keep the outer deadline.
   if (context_ == store_context_) wasmtime_context_set_epoch_deadline(ctx, budget_ticks_);

@@ -21,7 +21,9 @@ class HeaderMap {
   using Entry = http::Header;  // id: the name's HeaderId; hop_by_hop is always false
 
   // Empties the map; keeps its storage for the next request.
-  void clear();
+  void clear() {
+    if (size_ != 0 || stored_ != 0 || pseudo_changed_ || kept_ != nullptr) clear_used();
+  }
 
   // Copies `bytes` (a parsed head) into the map's storage once; views into
   // them then go in with push_parsed() and push_pseudo() without a copy.
@@ -80,6 +82,7 @@ class HeaderMap {
     if (size_ == cap_) grow();
     items_[size_++] = e;
   }
+  void clear_used();
   void grow();
   std::string_view copy(std::string_view s);
   // A view into the kept bytes, moved onto their copy (anything else is copied).

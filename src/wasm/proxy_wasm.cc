@@ -130,10 +130,10 @@ struct HostCalls {
   // headers, 3 response trailers, 6 and 7 the headers and trailers of the
   // http_call response being delivered. gRPC metadata is always empty.
   static HeaderMap* map(FilterVm& f, uint64_t type) {
+    if (type == 0 && f.stream_ != nullptr) return &f.stream_->request_headers;
     if (type == 6) return f.call_result_ != nullptr ? &f.call_result_->headers : nullptr;
     if (type == 7) return f.call_result_ != nullptr ? &f.call_result_->trailers : nullptr;
     if (f.stream_ == nullptr) return nullptr;
-    if (type == 0) return &f.stream_->request_headers;
     if (type == 1) return &f.stream_->request_trailers;
     if (type == 2 && f.stream_->response_phase) return &f.stream_->response_headers;
     if (type == 3 && f.stream_->response_phase) return &f.stream_->response_trailers;
@@ -1273,8 +1273,8 @@ bool FilterVm::call_at(int index, const char* fn, const uint64_t* args, size_t n
   const uint64_t t1 = cycles();
   ++pending_calls_;
   pending_cycles_ += t1 > t0 ? t1 - t0 : 0;
-  for (uint32_t fd = 1; fd <= 2; ++fd) {
-    if (!output_[fd - 1].empty()) {
+  if (!output_[0].empty() || !output_[1].empty()) {
+    for (uint32_t fd = 1; fd <= 2; ++fd) {
       log_output(fd, output_[fd - 1]);
       output_[fd - 1].clear();
     }
