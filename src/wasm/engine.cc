@@ -389,14 +389,17 @@ CallResult Vm::call(int index, const uint64_t* args, size_t nargs, uint64_t* res
 
 bool Vm::call_raw(int index, const uint64_t* args, size_t nargs, uint64_t* result) {
   auto* ctx = static_cast<wasmtime_context_t*>(context_);
-  // A copy: host functions called from the guest may look up more exports
-  // and so grow (and move) the cache while this call runs.
-  const FuncCache::Func f = funcs_->funcs[static_cast<size_t>(index)];
-  if (f.nparams != nargs || nargs > 16 || f.nresults > 1 || !f.plain) {
+  const FuncCache::Func& entry = funcs_->funcs[static_cast<size_t>(index)];
+  if (entry.nparams != nargs || nargs > 16 || entry.nresults > 1 || !entry.plain) {
     last_interrupted_ = false;
     last_error_ = "exported function '" + funcs_->names[static_cast<size_t>(index)] + "' has an unexpected signature";
     return false;
   }
+  // Copies: host functions called from the guest may look up more exports
+  // and so grow (and move) the cache while this call runs.
+  const wasmtime_func_t func = entry.func;
+  const size_t nresults = entry.nresults;
+  const bool i64_result = entry.i64_result;
   // Unchecked call: the signature was checked above against the cached type.
   // An i32 parameter is read from the slot's low half: writing the whole
   // 64 bits needs no per-parameter type test.
@@ -412,8 +415,8 @@ bool Vm::call_raw(int index, const uint64_t* args, size_t nargs, uint64_t* resul
   // Nested calls (an allocator called from a host function) keep the outer deadline.
   if (context_ == store_context_) wasmtime_context_set_epoch_deadline(ctx, budget_ticks_);
   wasm_trap_t* trap = nullptr;
-  size_t nraw = nargs > f.nresults ? nargs : f.nresults;
-  wasmtime_error_t* err = wasmtime_func_call_unchecked(ctx, &f.func, raw, nraw == 0 ? 1 : nraw, &trap);
+  size_t nraw = nargs > nresults ? nargs : nresults;
+  wasmtime_error_t* err = wasmtime_func_call_unchecked(ctx, &func, raw, nraw == 0 ? 1 : nraw, &trap);
   if (err != nullptr) {
     last_interrupted_ = false;
     last_error_ = take_error(err);
@@ -424,8 +427,8 @@ bool Vm::call_raw(int index, const uint64_t* args, size_t nargs, uint64_t* resul
     return false;
   }
   if (result != nullptr) {
-    *result = f.nresults == 0 ? 0
-              : f.i64_result  ? static_cast<uint64_t>(raw[0].i64)
+    *result = nresults == 0 ? 0
+              : i64_result  ? static_cast<uint64_t>(raw[0].i64)
                               : static_cast<uint64_t>(static_cast<uint32_t>(raw[0].i32));
   }
   return true;

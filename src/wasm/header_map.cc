@@ -29,8 +29,16 @@ inline void copy_bytes(char* dst, std::string_view src) {
     std::memcpy(dst + n - 8, &b, 8);
   } else if (n > 16) {
     std::memcpy(dst, s, n);
-  } else {
-    for (size_t i = 0; i < n; ++i) dst[i] = s[i];
+  } else if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, s, 4);
+    std::memcpy(&b, s + n - 4, 4);
+    std::memcpy(dst, &a, 4);
+    std::memcpy(dst + n - 4, &b, 4);
+  } else if (n > 0) {  // 1 to 3 bytes: first, middle, last
+    dst[0] = s[0];
+    dst[n / 2] = s[n / 2];
+    dst[n - 1] = s[n - 1];
   }
 }
 
@@ -110,13 +118,13 @@ void HeaderMap::push_parsed(const http::Header* headers, size_t n, bool skip_hos
   size_ = static_cast<size_t>(out - items_.get());
 }
 
-void HeaderMap::add(std::string_view name, std::string_view value) {
+void HeaderMap::add(std::string_view name, std::string_view value, http::HeaderId id) {
   note_name(name);
   // One allocation for both.
   char* p = allocate(name.size() + value.size());
   copy_bytes(p, name);
   copy_bytes(p + name.size(), value);
-  push({{p, name.size()}, {p + name.size(), value.size()}, http::classify_header(name), false});
+  push({{p, name.size()}, {p + name.size(), value.size()}, id, false});
   if (stored_ > kCompactAfter) compact();
 }
 
@@ -234,6 +242,38 @@ std::string HeaderMap::serialize() const {
   std::string s(serialized_size(), '\0');
   serialize_to(s.data());
   return s;
+}
+
+void HeaderNameCache::put(std::string_view name, http::HeaderId id) {
+  if (name.size() > kMaxName) return;
+  Slot& s = slots_[name.size() % kSlots];
+  s.len = static_cast<uint8_t>(name.size());
+  s.id = id;
+  std::memcpy(s.bytes, name.data(), name.size());
+}
+
+// Equal lengths (b.size() <= kMaxName): two overlapping words compare up
+// to 16 bytes without a loop.
+bool HeaderNameCache::same_bytes(const char* a, std::string_view b) {
+  const size_t n = b.size();
+  const char* p = b.data();
+  if (n >= 8 && n <= 16) {
+    uint64_t x1, y1, x2, y2;
+    std::memcpy(&x1, a, 8);
+    std::memcpy(&y1, p, 8);
+    std::memcpy(&x2, a + n - 8, 8);
+    std::memcpy(&y2, p + n - 8, 8);
+    return ((x1 ^ y1) | (x2 ^ y2)) == 0;
+  }
+  if (n >= 4 && n < 8) {
+    uint32_t x1, y1, x2, y2;
+    std::memcpy(&x1, a, 4);
+    std::memcpy(&y1, p, 4);
+    std::memcpy(&x2, a + n - 4, 4);
+    std::memcpy(&y2, p + n - 4, 4);
+    return ((x1 ^ y1) | (x2 ^ y2)) == 0;
+  }
+  return std::memcmp(a, p, n) == 0;
 }
 
 }  // namespace wg::wasm

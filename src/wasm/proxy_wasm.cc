@@ -387,15 +387,21 @@ struct HostCalls {
   // What a filter may put in a header map: a token name (or a pseudo-header
   // ":name") and a value without CR, LF or NUL, so nothing a filter writes
   // can split or forge a head on the wire.
-  static bool valid_header(std::string_view k, std::string_view v) {
-    if (k.empty()) return false;
-    std::string_view name = k[0] == ':' ? k.substr(1) : k;
-    if (!name.empty() && !http::is_token(name)) return false;
+  static bool valid_value(std::string_view v) {
     for (char c : v) {
       if (c == '\r' || c == '\n' || c == '\0') return false;
     }
     return true;
   }
+
+  // A token, or ':' and a token (or ":" alone).
+  static bool valid_name(std::string_view k) {
+    if (k.empty()) return false;
+    std::string_view name = k[0] == ':' ? k.substr(1) : k;
+    return name.empty() || http::is_token(name);
+  }
+
+  static bool valid_header(std::string_view k, std::string_view v) { return valid_name(k) && valid_value(v); }
 
   static bool valid_headers(const HeaderList& list) {
     for (const auto& [k, v] : list) {
@@ -409,18 +415,30 @@ struct HostCalls {
            vm.read_string(static_cast<uint32_t>(a[3]), static_cast<uint32_t>(a[4]), v);
   }
 
+  // Checks a name as valid_header() does, through the instance's cache of
+  // names already checked; *id: its HeaderId.
+  static bool valid_name(FilterVm& f, std::string_view k, http::HeaderId* id) {
+    if (f.header_names_.find(k, id)) return true;
+    if (!valid_name(k)) return false;
+    *id = http::classify_header(k);
+    f.header_names_.put(k, *id);
+    return true;
+  }
+
   HOST(proxy_add_header_map_value) {
     UNUSED_HOST;
-    HeaderMap* m = map(self(host), a[0]);
+    FilterVm& f = self(host);
+    HeaderMap* m = map(f, a[0]);
     std::string_view k, v;
+    http::HeaderId id;
     if (m == nullptr) {
       r[0] = kBadArgument;
     } else if (!read_kv(vm, a, &k, &v)) {
       r[0] = kInvalidMemoryAccess;
-    } else if (!valid_header(k, v)) {
+    } else if (!valid_name(f, k, &id) || !valid_value(v)) {
       r[0] = kBadArgument;
     } else {
-      m->add(k, v);
+      m->add(k, v, id);
       r[0] = kOk;
     }
     return true;

@@ -276,6 +276,7 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   std::string callout_message_;
   std::vector<HttpStream*> woken_;              // streams resumed or answered in this callback
   std::string output_[2];
+  HeaderNameCache header_names_;  // names proxy_add_header_map_value checked
   static constexpr size_t kFnSlots = 64;
   struct FnSlot {
     const char* name = nullptr;  // an export name literal of this file

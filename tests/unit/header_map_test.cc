@@ -837,3 +837,47 @@ TEST(HeaderMapFieldLines, AddsFieldsAndSkipsTheRest) {
   EXPECT_EQ(m.add_field_lines(""), 0u);
   EXPECT_EQ(m.size(), 4u);
 }
+
+// Names are remembered by length and compared byte for byte: a name of
+// the same length with one byte different, or a different length, misses;
+// a newer name of the same slot replaces the older one.
+TEST(HeaderNameCache, RemembersCheckedNamesWithTheirId) {
+  wg::wasm::HeaderNameCache c;
+  wg::http::HeaderId id = wg::http::HeaderId::Other;
+  EXPECT_FALSE(c.find("x-chain", &id));
+  c.put("x-chain", wg::http::HeaderId::Other);
+  c.put("Content-Length", wg::http::HeaderId::ContentLength);
+  c.put("a", wg::http::HeaderId::Other);
+  c.put("host", wg::http::HeaderId::Host);  // the four lengths of these fill the four slots
+  EXPECT_TRUE(c.find("x-chain", &id));
+  EXPECT_EQ(id, wg::http::HeaderId::Other);
+  EXPECT_TRUE(c.find("Content-Length", &id));
+  EXPECT_EQ(id, wg::http::HeaderId::ContentLength);
+  EXPECT_TRUE(c.find("host", &id));
+  EXPECT_EQ(id, wg::http::HeaderId::Host);
+  EXPECT_TRUE(c.find("a", &id));
+  EXPECT_FALSE(c.find("x-chaim", &id));          // last byte differs (4..7 bytes)
+  EXPECT_FALSE(c.find("y-chain", &id));          // first byte differs
+  EXPECT_FALSE(c.find("Content-Lengtx", &id));   // 8..16 bytes
+  EXPECT_FALSE(c.find("content-length", &id));   // case matters: the id was for these bytes
+  EXPECT_FALSE(c.find("b", &id));                // under 4 bytes
+  EXPECT_FALSE(c.find("x-chain-", &id));         // another length
+  EXPECT_FALSE(c.find("", &id));
+  // Same slot (length mod 4), newer name wins.
+  c.put("x-chain-resp", wg::http::HeaderId::Other);  // 12: replaces host (4)
+  EXPECT_TRUE(c.find("x-chain-resp", &id));
+  EXPECT_FALSE(c.find("host", &id));
+  c.put("x-abc", wg::http::HeaderId::Other);  // 5: replaces "a", not x-chain (7)
+  EXPECT_TRUE(c.find("x-chain", &id));
+  EXPECT_FALSE(c.find("a", &id));
+  c.put("x-aaaaaaaaaa", wg::http::HeaderId::Other);  // 12 again: replaces x-chain-resp
+  EXPECT_FALSE(c.find("x-chain-resp", &id));
+  EXPECT_TRUE(c.find("x-aaaaaaaaaa", &id));
+  // Longer than kMaxName: never remembered (the caller checks it each time).
+  const std::string longer(wg::wasm::HeaderNameCache::kMaxName + 1, 'x');
+  c.put(longer, wg::http::HeaderId::Other);
+  EXPECT_FALSE(c.find(longer, &id));
+  const std::string longest(wg::wasm::HeaderNameCache::kMaxName, 'y');
+  c.put(longest, wg::http::HeaderId::Other);
+  EXPECT_TRUE(c.find(longest, &id));
+}
