@@ -760,7 +760,9 @@ void Session::build_client_head(Framing framing, uint64_t length) {
     }
     headers = m.data();
     num_headers = m.size();
-    reason = {};  // the upstream's bytes are gone; and the status may be new
+    // The upstream's bytes are gone, but the map kept a copy of the head;
+    // a new status gets its standard phrase.
+    reason = status == resp_.status ? m.kept(resp_.reason) : std::string_view();
   }
   o.append(log_minor_ == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
   append_uint(o, static_cast<uint64_t>(status));

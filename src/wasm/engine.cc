@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <chrono>
 #include <cstring>
@@ -57,6 +58,11 @@ wasm_valtype_vec_t valtypes(const std::string& sig) {
   return vec;
 }
 
+// Counts the ticker's epoch increments, twice each (odd while one is under
+// way): a VM whose deadline was set at the same even count would set the
+// same deadline again, and skips the call into Wasmtime.
+std::atomic<uint64_t> g_epoch_seq{0};
+
 }  // namespace
 
 // What a host function's env pointer carries.
@@ -107,11 +113,11 @@ struct Trampoline {
       vm.trap_message_.clear();
       return trap;
     }
-      const size_t nresults = std::min<size_t>({t->nresults, 4, nraw});
-    if (nresults == 1 && t->i64_results == 0) {  // the common "returns a status"
+      if (t->nresults == 1 && t->i64_results == 0) {  // the common "returns a status"
       raw[0].i32 = static_cast<int32_t>(static_cast<uint32_t>(out[0]));
       return nullptr;
     }
+    const size_t nresults = std::min<size_t>({t->nresults, 4, nraw});
     for (size_t i = 0; i < nresults; ++i) {
       if ((t->i64_results >> i) & 1) {
         raw[i].i64 = static_cast<int64_t>(out[i]);
@@ -168,7 +174,9 @@ Engine::Engine() {
   std::thread([engine, tick = tick_ms()] {
     for (;;) {
       std::this_thread::sleep_for(std::chrono::milliseconds(tick));
+      g_epoch_seq.fetch_add(1, std::memory_order_release);  // odd: the epoch is moving
       wasmtime_engine_increment_epoch(engine);
+      g_epoch_seq.fetch_add(1, std::memory_order_release);
     }
   }).detach();
 }
@@ -413,7 +421,13 @@ bool Vm::call_raw(int index, const uint64_t* args, size_t nargs, uint64_t* resul
       for (size_t i = 0; i < nargs; ++i) raw[i].i64 = static_cast<int64_t>(args[i]);
   }
   // Nested calls (an allocator called from a host function) keep the outer deadline.
-  if (context_ == store_context_) wasmtime_context_set_epoch_deadline(ctx, budget_ticks_);
+  if (context_ == store_context_) {
+    const uint64_t seq = g_epoch_seq.load(std::memory_order_acquire);
+    if (seq != deadline_seq_) {
+      wasmtime_context_set_epoch_deadline(ctx, budget_ticks_);
+      deadline_seq_ = (seq & 1) == 0 ? seq : 1;  // mid-increment: set again next time
+    }
+  }
   wasm_trap_t* trap = nullptr;
   size_t nraw = nargs > nresults ? nargs : nresults;
   wasmtime_error_t* err = wasmtime_func_call_unchecked(ctx, &func, raw, nraw == 0 ? 1 : nraw, &trap);

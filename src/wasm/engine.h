@@ -133,6 +133,7 @@ class Vm {
   size_t mem_size_ = 0;          // its size when last asked (it only grows)
   void* store_context_ = nullptr;  // the store's own context (outside host calls)
   uint64_t budget_ticks_ = 1;      // epoch ticks per top-level call
+  uint64_t deadline_seq_ = 1;      // the ticker's count when the deadline was last set (odd: never)
   std::string trap_message_;       // set by a host function that traps
   std::string last_error_;         // of the last failed call_raw
   bool last_interrupted_ = false;

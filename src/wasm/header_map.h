@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -59,6 +60,13 @@ class HeaderMap {
   const Entry* find(std::string_view name) const;
   // Exact-name lookup (pseudo-headers); empty if absent.
   std::string_view get_exact(std::string_view name) const;
+  // v's bytes in the map's copy of the kept head; empty when v is not part
+  // of that head (or the map no longer holds it).
+  std::string_view kept(std::string_view v) const {
+    const uintptr_t off = reinterpret_cast<uintptr_t>(v.data()) - reinterpret_cast<uintptr_t>(original_.data());
+    if (kept_ != nullptr && off < original_.size() && v.size() <= original_.size() - off) return {kept_ + off, v.size()};
+    return {};
+  }
   // Whether add/replace/remove/assign touched a pseudo-header since clear():
   // when not, the pseudo-headers are still the ones pushed.
   bool pseudo_changed() const { return pseudo_changed_; }
@@ -88,11 +96,8 @@ class HeaderMap {
   std::string_view copy(std::string_view s);
   // A view into the kept bytes, moved onto their copy (anything else is copied).
   std::string_view adopt(std::string_view v) {
-    const char* p = v.data();
-    if (p >= original_.data() && p + v.size() <= original_.data() + original_.size() && !v.empty()) {
-      return {kept_ + (p - original_.data()), v.size()};
-    }
-    return copy(v);
+    std::string_view k = kept(v);
+    return k.empty() ? copy(v) : k;
   }
   char* allocate(size_t n) {
     stored_ += n;

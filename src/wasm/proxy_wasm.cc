@@ -1457,11 +1457,13 @@ void FilterVm::on_log(uint32_t ctx, HttpStream& s) {
 }
 
 void FilterVm::on_done_and_delete(uint32_t ctx, HttpStream& s) {
-  enter(ctx, &s);
-  call(Callback::Done, {ctx}, nullptr);
-  call(Callback::Delete, {ctx}, nullptr);
-  leave();
-  woken_.clear();
+  if (exports(Callback::Done) || exports(Callback::Delete)) {
+    enter(ctx, &s);
+    call(Callback::Done, {ctx}, nullptr);
+    call(Callback::Delete, {ctx}, nullptr);
+    leave();
+    woken_.clear();
+  }
   for (auto it = contexts_.begin(); it != contexts_.end(); ++it) {
     if (it->id == ctx) {
       contexts_.erase(it);

@@ -881,3 +881,24 @@ TEST(HeaderNameCache, RemembersCheckedNamesWithTheirId) {
   c.put(longest, wg::http::HeaderId::Other);
   EXPECT_TRUE(c.find(longest, &id));
 }
+
+// kept(): a view into the head given to keep() maps onto the map's copy
+// (still readable once the original bytes changed); anything else, and
+// everything after clear(), is empty.
+TEST(HeaderMapKept, MapsViewsOfTheKeptHeadOntoTheCopy) {
+  std::string head = "HTTP/1.1 404 Not Here\r\nA: b\r\n\r\n";
+  wg::wasm::HeaderMap m;
+  m.keep(head);
+  std::string_view reason = std::string_view(head).substr(13, 8);
+  std::string_view k = m.kept(reason);
+  head.assign(head.size(), '#');
+  EXPECT_EQ(k, "Not Here");
+  EXPECT_EQ(m.kept(head).size(), head.size());  // the whole head
+  EXPECT_EQ(m.kept(std::string_view(head).substr(20)).size(), head.size() - 20);
+  std::string other = "Not Here";
+  EXPECT_TRUE(m.kept(other).empty());
+  EXPECT_TRUE(m.kept(std::string_view(head.data() + head.size() - 2, 4)).empty());  // runs past the end
+  EXPECT_TRUE(m.kept(std::string_view()).empty());
+  m.clear();
+  EXPECT_TRUE(m.kept(std::string_view(head).substr(13, 8)).empty());
+}
