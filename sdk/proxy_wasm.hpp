@@ -321,6 +321,12 @@ class HttpContext : public ContextBase {
   HttpContext(uint32_t id, RootContext* root) : ContextBase(id), root_(root) {}
   RootContext* root() const { return root_; }
 
+  // A context per request: a deleted one's memory is kept for the next
+  // (a free list of the filter's context size) instead of going back to
+  // malloc. Other sizes go to malloc as usual.
+  static void* operator new(size_t size);
+  static void operator delete(void* p, size_t size);
+
   virtual Action onRequestHeaders(uint32_t num_headers, bool end_of_stream) {
     return (void)num_headers, (void)end_of_stream, PW_CONTINUE;
   }
@@ -348,11 +354,89 @@ class HttpContext : public ContextBase {
 
 namespace detail {
 
+// Contexts by id, owned: open addressing on the id (hosts number contexts
+// from 1 up, so the id is its own hash), no allocation per context.
+template <class T>
+class IdTable {
+ public:
+  IdTable() = default;
+  IdTable(const IdTable&) = delete;
+  IdTable& operator=(const IdTable&) = delete;
+  ~IdTable() {
+    for (const Slot& s : slots_) delete s.ptr;
+  }
+  T* find(uint32_t id) const {
+    if (slots_.empty() || id == 0) return nullptr;
+    for (size_t i = id & mask();; i = (i + 1) & mask()) {
+      if (slots_[i].id == id) return slots_[i].ptr;
+      if (slots_[i].id == 0) return nullptr;
+    }
+  }
+  // Takes ownership; an existing context of that id is deleted.
+  void put(uint32_t id, T* ptr) {
+    if (id == 0) return delete ptr;
+    if (T* old = find(id)) {
+      delete old;
+      slot_of(id)->ptr = ptr;
+      return;
+    }
+    if (2 * (size_ + 1) > slots_.size()) grow();
+    size_t i = id & mask();
+    while (slots_[i].id != 0) i = (i + 1) & mask();
+    slots_[i] = {id, ptr};
+    ++size_;
+  }
+  // Deletes the context of that id, if any.
+  void erase(uint32_t id) {
+    Slot* s = slot_of(id);
+    if (s == nullptr) return;
+    delete s->ptr;
+    --size_;
+    // Backward-shift deletion: later entries of the probe run move up so
+    // that find() never stops at a hole before them.
+    size_t hole = static_cast<size_t>(s - slots_.data());
+    for (size_t j = (hole + 1) & mask(); slots_[j].id != 0; j = (j + 1) & mask()) {
+      const size_t home = slots_[j].id & mask();
+      const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+      if (stays) continue;
+      slots_[hole] = slots_[j];
+      hole = j;
+    }
+    slots_[hole] = {};
+  }
+
+ private:
+  struct Slot {
+    uint32_t id = 0;  // 0: empty
+    T* ptr = nullptr;
+  };
+  size_t mask() const { return slots_.size() - 1; }
+  Slot* slot_of(uint32_t id) {
+    if (slots_.empty() || id == 0) return nullptr;
+    for (size_t i = id & mask();; i = (i + 1) & mask()) {
+      if (slots_[i].id == id) return &slots_[i];
+      if (slots_[i].id == 0) return nullptr;
+    }
+  }
+  void grow() {
+    std::vector<Slot> old(slots_.empty() ? 16 : slots_.size() * 2);
+    old.swap(slots_);
+    for (const Slot& s : old) {
+      if (s.id == 0) continue;
+      size_t i = s.id & mask();
+      while (slots_[i].id != 0) i = (i + 1) & mask();
+      slots_[i] = s;
+    }
+  }
+  std::vector<Slot> slots_;  // a power of two, at most half full
+  size_t size_ = 0;
+};
+
 struct Registry {
   RootContext* (*new_root)(uint32_t id) = nullptr;
   HttpContext* (*new_http)(uint32_t id, RootContext* root) = nullptr;
-  std::unordered_map<uint32_t, std::unique_ptr<RootContext>> roots;
-  std::unordered_map<uint32_t, std::unique_ptr<HttpContext>> http;
+  IdTable<RootContext> roots;
+  IdTable<HttpContext> http;
   // (root id << 32 | token) -> id of the context that made the call
   std::unordered_map<uint64_t, uint32_t> calls;
 };
@@ -364,28 +448,31 @@ inline Registry& registry() {
 
 inline ContextBase* find(uint32_t id) {
   auto& r = registry();
-  if (auto it = r.http.find(id); it != r.http.end()) return it->second.get();
-  if (auto it = r.roots.find(id); it != r.roots.end()) return it->second.get();
-  return nullptr;
+  if (HttpContext* h = r.http.find(id)) return h;
+  return r.roots.find(id);
 }
-inline HttpContext* http(uint32_t id) {
-  auto& r = registry();
-  auto it = r.http.find(id);
-  return it == r.http.end() ? nullptr : it->second.get();
-}
-inline RootContext* root(uint32_t id) {
-  auto& r = registry();
-  auto it = r.roots.find(id);
-  return it == r.roots.end() ? nullptr : it->second.get();
-}
+inline HttpContext* http(uint32_t id) { return registry().http.find(id); }
+inline RootContext* root(uint32_t id) { return registry().roots.find(id); }
 
 inline void onContextCreate(uint32_t id, uint32_t parent) {
   auto& r = registry();
   if (parent == 0) {
-    if (r.new_root) r.roots[id].reset(r.new_root(id));
+    if (r.new_root) r.roots.put(id, r.new_root(id));
   } else if (RootContext* p = root(parent); p && r.new_http) {
-    r.http[id].reset(r.new_http(id, p));
+    r.http.put(id, r.new_http(id, p));
   }
+}
+
+// The free list behind HttpContext's operator new and delete.
+struct ContextPool {
+  static constexpr size_t kMaxKept = 1024;
+  void* head = nullptr;  // each free block starts with the next one's address
+  size_t size = 0;       // the one size kept (the first deleted)
+  size_t kept = 0;
+};
+inline ContextPool& context_pool() {
+  static ContextPool p;
+  return p;
 }
 
 inline void onDelete(uint32_t id) {
@@ -401,6 +488,35 @@ inline void onDelete(uint32_t id) {
     it = it->second == id ? r.calls.erase(it) : std::next(it);
   }
 }
+
+}  // namespace detail
+
+inline void* HttpContext::operator new(size_t size) {
+  detail::ContextPool& p = detail::context_pool();
+  if (p.head != nullptr && size == p.size) {
+    void* block = p.head;
+    p.head = *static_cast<void**>(block);
+    --p.kept;
+    return block;
+  }
+  void* block = std::malloc(size < sizeof(void*) ? sizeof(void*) : size);
+  if (block == nullptr) __builtin_trap();
+  return block;
+}
+
+inline void HttpContext::operator delete(void* block, size_t size) {
+  detail::ContextPool& p = detail::context_pool();
+  if (p.size == 0) p.size = size;
+  if (size == p.size && p.kept < detail::ContextPool::kMaxKept) {
+    *static_cast<void**>(block) = p.head;
+    p.head = block;
+    ++p.kept;
+    return;
+  }
+  std::free(block);
+}
+
+namespace detail {
 
 inline void onHttpCallResponse(uint32_t root_id, uint32_t token, uint32_t headers, uint32_t body, uint32_t trailers) {
   auto& r = registry();
