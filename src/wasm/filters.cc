@@ -198,13 +198,11 @@ std::string WorkerFilters::entry_key(const FilterRef& f) const {
   return isolation_ == Isolation::Filter ? f.key : f.module->hash();
 }
 
-WorkerFilters::Handle WorkerFilters::get(const FilterRef& f) {
+// Not instantiated yet in this worker, replaced after a trap, of an older
+// plan, or a fresh instance per request (isolation "stream").
+WorkerFilters::Handle WorkerFilters::get_slow(const FilterRef& f) {
   if (isolation_ == Isolation::Stream) return instantiate(f);
   const bool current = f.plan_id == plan_id_ && f.slot < by_slot_.size();
-  if (current) {
-    const Handle& h = by_slot_[f.slot];
-    if (h.vm && !h.vm->broken()) return h;
-  }
   Handle h = instantiate(f);
   if (h.vm && current) by_slot_[f.slot] = h;
   return h;

@@ -76,7 +76,13 @@ class WorkerFilters {
     uint32_t root = 0;
   };
   // nullptr vm when the filter cannot be instantiated (logged).
-  Handle get(const FilterRef& f);
+  Handle get(const FilterRef& f) {
+    if (f.plan_id == plan_id_ && f.slot < by_slot_.size()) {  // the current plan's, instantiated
+      const Handle& h = by_slot_[f.slot];
+      if (h.vm && !h.vm->broken()) return h;
+    }
+    return get_slow(f);
+  }
   // A new config: start every filter it uses now (their ticks and queues
   // run without waiting for a request), and retire roots it dropped.
   void prepare(const FilterPlan& plan);
@@ -89,6 +95,7 @@ class WorkerFilters {
     std::shared_ptr<FilterVm> vm;
     std::unordered_map<std::string, uint32_t> roots;
   };
+  Handle get_slow(const FilterRef& f);
   std::string entry_key(const FilterRef& f) const;
   Handle instantiate(const FilterRef& f);
   Limits limits_;
