@@ -33,6 +33,9 @@
 #   BENCH_WALL="nginx haproxy wasmgate wasmgate-10k"  proxies timed with wrk ("" for none)
 #   BENCH_CG="nginx haproxy wasmgate"                  proxies traced with callgrind ("" for none)
 #   BENCH_QUIET_WAIT=0  seconds to wait for the machine to be idle (< 15% busy) first
+#   BENCH_PROXY_QUOTA=  percent of one CPU the proxy may use in the wrk runs (a cgroup
+#                       cpu quota; needs root): the proxy, not wrk and the upstream, is then
+#                       the bottleneck, so req/s ratios show the proxy's own cost, kernel included
 #   BENCH_ROUTER=1      build and run the router micro-benchmark (0 to skip)
 #   BENCH_BUILD_DIR=build-bench   where the micro-benchmark is built
 #   BENCH_CG_KEEP=DIR   keep the callgrind profiles in DIR
@@ -105,6 +108,30 @@ else
   placement="single CPU, no pinning"
 fi
 
+# --- optional CPU quota for the proxy in the wrk runs. On this 2-core
+# machine the load side (wrk + upstream on one CPU) saturates before a fast
+# proxy does, and then req/s says more about the load side than the proxy.
+quota=${BENCH_PROXY_QUOTA:-}
+cg_dir=""
+in_quota=()
+if [[ -n $quota ]]; then
+  [[ $quota =~ ^[1-9][0-9]*$ ]] && (( quota <= 100 )) || die "BENCH_PROXY_QUOTA must be a percentage (1-100)"
+  if [[ -w /sys/fs/cgroup/cpu && -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]]; then  # cgroup v1
+    cg_dir=/sys/fs/cgroup/cpu/wasmgate-bench-$$
+    mkdir "$cg_dir" && echo 100000 >"$cg_dir/cpu.cfs_period_us" && echo $(( quota * 1000 )) >"$cg_dir/cpu.cfs_quota_us" ||
+      die "cannot set up the cgroup $cg_dir"
+  elif [[ -w /sys/fs/cgroup && -f /sys/fs/cgroup/cgroup.controllers ]]; then  # cgroup v2
+    cg_dir=/sys/fs/cgroup/wasmgate-bench-$$
+    mkdir "$cg_dir" && echo "$(( quota * 1000 )) 100000" >"$cg_dir/cpu.max" ||
+      die "cannot set up the cgroup $cg_dir (is the cpu controller enabled at the root?)"
+  else
+    die "BENCH_PROXY_QUOTA needs a writable cgroup cpu controller (root)"
+  fi
+  # The proxy (and any process it forks) starts inside the cgroup.
+  in_quota=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg_dir")
+  placement+="; in the wrk runs the proxy may use $quota% of its CPU"
+fi
+
 # --- processes: every one we start is a direct child, stopped on exit
 work=$(mktemp -d -t wasmgate-bench.XXXXXX)
 pids=()
@@ -119,6 +146,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   for p in "${pids[@]}"; do stop_pid "$p" 5; done
+  [[ -n $cg_dir ]] && rmdir "$cg_dir" 2>/dev/null
   rm -rf "$work"
   exit $rc
 }
@@ -477,7 +505,7 @@ busy_pct() {  # $1 $2: cpu_line_busy before and after
 wall_run() {  # $1 proxy, $2 round: one warm-up and one measured wrk run
   local name=$1 k="$1/$2" pid a0 a1 c0 c1 t0 t1 l0 l1 f="$work/wrk.$1.$2"
   proxy_cmd "$name" "$PX"
-  start_bg "$name" "${on_proxy_cpu[@]}" "${CMD[@]}"
+  start_bg "$name" "${in_quota[@]}" "${on_proxy_cpu[@]}" "${CMD[@]}"
   pid=$LAST_PID
   wait_ready "$PX" "$pid" "$name" 30
   if filtered "$name"; then chain_check "$PX" "$name"; fi
