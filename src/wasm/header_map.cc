@@ -252,28 +252,24 @@ void HeaderNameCache::put(std::string_view name, http::HeaderId id) {
   std::memcpy(s.bytes, name.data(), name.size());
 }
 
-// Equal lengths (b.size() <= kMaxName): two overlapping words compare up
-// to 16 bytes without a loop.
+// Whether a and b (n bytes each, sizeof(W) <= n <= 2 * sizeof(W)) are equal:
+// their first and last words, which overlap, cover all n bytes.
+template <class W>
+static bool same_ends(const char* a, const char* b, size_t n) {
+  W x1, y1, x2, y2;
+  std::memcpy(&x1, a, sizeof(W));
+  std::memcpy(&y1, b, sizeof(W));
+  std::memcpy(&x2, a + n - sizeof(W), sizeof(W));
+  std::memcpy(&y2, b + n - sizeof(W), sizeof(W));
+  return ((x1 ^ y1) | (x2 ^ y2)) == 0;
+}
+
+// Equal lengths (b.size() <= kMaxName): up to 16 bytes compare without a loop.
 bool HeaderNameCache::same_bytes(const char* a, std::string_view b) {
   const size_t n = b.size();
-  const char* p = b.data();
-  if (n >= 8 && n <= 16) {
-    uint64_t x1, y1, x2, y2;
-    std::memcpy(&x1, a, 8);
-    std::memcpy(&y1, p, 8);
-    std::memcpy(&x2, a + n - 8, 8);
-    std::memcpy(&y2, p + n - 8, 8);
-    return ((x1 ^ y1) | (x2 ^ y2)) == 0;
-  }
-  if (n >= 4 && n < 8) {
-    uint32_t x1, y1, x2, y2;
-    std::memcpy(&x1, a, 4);
-    std::memcpy(&y1, p, 4);
-    std::memcpy(&x2, a + n - 4, 4);
-    std::memcpy(&y2, p + n - 4, 4);
-    return ((x1 ^ y1) | (x2 ^ y2)) == 0;
-  }
-  return std::memcmp(a, p, n) == 0;
+  if (n >= 8 && n <= 16) return same_ends<uint64_t>(a, b.data(), n);
+  if (n >= 4 && n < 8) return same_ends<uint32_t>(a, b.data(), n);
+  return std::memcmp(a, b.data(), n) == 0;
 }
 
 }  // namespace wg::wasm
