@@ -523,8 +523,10 @@ wall_run() {  # $1 proxy, $2 round: one warm-up and one measured wrk run
   UPC[$k]=$(( a1 - a0 - 1 ))   # less our own stub_status connection
   PCPU[$k]=$(awk -v c=$(( c1 - c0 )) -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%d", 100 * c / hz / (t1 - t0) }')
   LCPU[$k]=$(busy_pct "$l0" "$l1")
-  # requests per second of proxy CPU time: less sensitive to other load than req/s
-  RPC[$k]=$(awk -v r="${RPS[$k]}" -v p="${PCPU[$k]}" 'BEGIN { if (p > 0) printf "%d", r * 100 / p; else print "-" }')
+  # requests per second of proxy CPU time: less sensitive to other load than
+  # req/s (from the clock ticks, not the rounded percentage)
+  RPC[$k]=$(awk -v r="${RPS[$k]}" -v c=$(( c1 - c0 )) -v hz="$hz" -v t0="$t0" -v t1="$t1" \
+    'BEGIN { if (c > 0) printf "%d", r * (t1 - t0) * hz / c; else print "-" }')
   ERRS[$k]=$(grep -E 'Non-2xx|Socket errors' "$f" | tr -s ' ' | paste -sd ';' - || true)
 }
 # Rounds go nginx, haproxy, wasmgate, ..., nginx, haproxy, ... so that a burst
