@@ -62,6 +62,8 @@ typedef struct ctx {
   int vm_requests;    /* vm-state: this instance's count when the request came */
   int req_trailers;   /* trailers: how many request trailers came */
   int req_body_eos;   /* trailers: end_of_stream of the last request body callback */
+  char* pause_target; /* trailers: x-pause-trailers, where to send the call that resumes them */
+  int paused_phase;   /* trailers: 1 request, 2 response trailers wait for that call */
 } ctx;
 
 /* vm-state: requests this instance has seen (what isolation modes change). */
@@ -112,6 +114,7 @@ PW_EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
     free(c->call_body);
     free(c->call_trailer);
     free(c->call_failure);
+    free(c->pause_target);
     free(c);
     return;
   }
@@ -240,6 +243,7 @@ PW_EXPORT(proxy_on_request_headers) uint32_t proxy_on_request_headers(uint32_t i
     if (strcmp(test, test_names[i]) == 0) c->test = (enum test)i;
   }
   free(test);
+  if (c->test == T_TRAILERS) c->pause_target = pw_get_header(PW_REQUEST_HEADERS, "x-pause-trailers");
 
   switch (c->test) {
     case T_HEADERS: {
@@ -399,6 +403,15 @@ PW_EXPORT(proxy_on_request_body) uint32_t proxy_on_request_body(uint32_t id, uin
 
 /* trailers: note the request's and pass word of them to the upstream and
  * back to the client through the trailers themselves. */
+/* trailers with x-pause-trailers: the trailers wait for an HTTP call to
+ * that target; its answer adds x-t-call: <status> to them and resumes. */
+static uint32_t pause_trailers(ctx* c, int phase) {
+  if (c->pause_target == 0) return PW_CONTINUE;
+  c->paused_phase = phase;
+  if (!dispatch(c, c->pause_target, "/callout", 0)) return PW_CONTINUE;
+  return PW_PAUSE;
+}
+
 PW_EXPORT(proxy_on_request_trailers) uint32_t proxy_on_request_trailers(uint32_t id, uint32_t n) {
   ctx* c = find(id);
   if (c == 0 || c->test != T_TRAILERS) return PW_CONTINUE;
@@ -407,7 +420,7 @@ PW_EXPORT(proxy_on_request_trailers) uint32_t proxy_on_request_trailers(uint32_t
   pw_add_header(PW_REQUEST_TRAILERS, "x-req-t-seen", v ? v : "none");
   pw_remove_header(PW_REQUEST_TRAILERS, "x-drop-t");
   free(v);
-  return PW_CONTINUE;
+  return pause_trailers(c, 1);
 }
 
 PW_EXPORT(proxy_on_response_trailers) uint32_t proxy_on_response_trailers(uint32_t id, uint32_t n) {
@@ -420,7 +433,7 @@ PW_EXPORT(proxy_on_response_trailers) uint32_t proxy_on_response_trailers(uint32
   pw_add_header(PW_RESPONSE_TRAILERS, "x-req-trailers", pw_itoa(c->req_trailers, buf));
   pw_add_header(PW_RESPONSE_TRAILERS, "x-req-body-eos", pw_itoa(c->req_body_eos, buf));
   free(v);
-  return PW_CONTINUE;
+  return pause_trailers(c, 2);
 }
 
 PW_EXPORT(proxy_on_response_body) uint32_t proxy_on_response_body(uint32_t id, uint32_t size, uint32_t eos) {
@@ -538,6 +551,18 @@ void proxy_on_http_call_response(uint32_t root_id, uint32_t token, uint32_t num_
     }
   }
   if (--c->calls_pending > 0) return;
+  if (c->test == T_TRAILERS) {
+    int response = c->paused_phase == 2;
+    pw_add_header(response ? PW_RESPONSE_TRAILERS : PW_REQUEST_TRAILERS, "x-t-call", c->call_status[i]);
+    free(c->call_status[i]);
+    c->call_status[i] = 0; /* the response's trailers may call again */
+    if (response) {
+      pw_continue_response();
+    } else {
+      pw_continue_request();
+    }
+    return;
+  }
   add_call_headers(c);
   pw_continue_request();
 }

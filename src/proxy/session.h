@@ -96,6 +96,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   int pump_response_chain(core::Buffer& b);
   void frame_response_output();
   void resume_body(BodyChain& c);
+  FilterStep run_trailers(BodyChain& c, size_t from);
+  FilterStep pass_held_on(BodyChain& c, size_t i);
   void append_body_output(BodyChain& c, std::string& wire);
   int read_more_body();
   void report_passive(shared::Outcome outcome, int status);
@@ -173,6 +175,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
     bool response = false;
     std::vector<std::string> held;  // per filter: what it buffered so far
     size_t paused_at = SIZE_MAX;    // filter holding the end of the body until it resumes
+    bool trailers_paused = false;   // ... paused in its trailers callback
     bool eos_in = false;            // the whole body entered the chain
     bool eos_out = false;           // ... and left it
     bool final_framed = false;      // the body's end was written for the wire

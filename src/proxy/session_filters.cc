@@ -301,23 +301,40 @@ Session::FilterStep Session::feed_trailers(BodyChain& c, std::string last) {
   trailers.add_field_lines(c.trailer_text);
   c.has_trailers = true;
   if (feed_body(c, 0, std::move(last), false) == FilterStep::Ended) return FilterStep::Ended;
-  for (size_t i = 0; i < wctx_.size(); ++i) {
+  return run_trailers(c, 0);
+}
+
+// The trailers callbacks from filter `from` on. Paused: filter i holds the
+// trailers (and the end of the body) until it resumes (resume_body).
+Session::FilterStep Session::run_trailers(BodyChain& c, size_t from) {
+  bool& resumed = c.response ? wstream_.resume_response : wstream_.resume_request;
+  for (size_t i = from; i < wctx_.size(); ++i) {
+    resumed = false;
     wasm::Action a = wctx_[i].vm->on_trailers(wctx_[i].ctx, wstream_, c.response);
     if (a == wasm::Action::Fail || wstream_.local_reply) return body_filter_failed(c, a, i);
-    if (a == wasm::Action::Pause) {
-      WG_LOG(Debug, "filter %s paused on trailers: not supported, going on", wctx_[i].ref->name.c_str());
+    if (a == wasm::Action::Pause && !resumed) {
+      c.eos_in = true;  // all came in: the pumps wait for the resume
+      c.paused_at = i;
+      c.trailers_paused = true;
+      return FilterStep::Paused;
     }
-    std::string held;
-    held.swap(c.held[i]);
-    if (held.empty()) continue;
-    if (i + 1 == wctx_.size()) {
-      c.out.append(held);
-    } else if (feed_body(c, i + 1, std::move(held), false) == FilterStep::Ended) {
-      return FilterStep::Ended;
-    }
+    if (pass_held_on(c, i) == FilterStep::Ended) return FilterStep::Ended;
   }
+  resumed = false;
   c.eos_in = c.eos_out = true;
   return FilterStep::Go;
+}
+
+// At the trailers, filter i passes on the body it held to the next one.
+Session::FilterStep Session::pass_held_on(BodyChain& c, size_t i) {
+  std::string held;
+  held.swap(c.held[i]);
+  if (held.empty()) return FilterStep::Go;
+  if (i + 1 == wctx_.size()) {
+    c.out.append(held);
+    return FilterStep::Go;
+  }
+  return feed_body(c, i + 1, std::move(held), false) == FilterStep::Ended ? FilterStep::Ended : FilterStep::Go;
 }
 
 // The trailer section the filters left, for a chunked body's end. Fields
@@ -345,6 +362,11 @@ void Session::resume_body(BodyChain& c) {
   size_t i = c.paused_at;
   c.paused_at = SIZE_MAX;
   (c.response ? wstream_.resume_response : wstream_.resume_request) = false;
+  if (c.trailers_paused) {
+    c.trailers_paused = false;
+    if (pass_held_on(c, i) == FilterStep::Go) run_trailers(c, i + 1);
+    return;
+  }
   std::string data;
   data.swap(c.held[i]);
   feed_body(c, i + 1, std::move(data), true);

@@ -462,6 +462,35 @@ def test_trailers_both_ways(conf_gateway, upstream_factory, tags):
     assert ("x-req-body-eos", "0") in t, t
 
 
+@pytest.mark.parametrize("tags", [("A",), ("A", "B")])
+def test_trailers_paused_until_an_http_call_answers(conf_gateway, upstream_factory, tags):
+    # (C filter only.) Each filter pauses in its trailers callbacks (request
+    # and response) on an HTTP call; the answer adds a trailer and resumes.
+    # The body before the trailers is whole, the trailers carry what every
+    # filter added while they waited, and the next filter ran after the resume.
+    up = upstream_factory(trailer_echo)
+    callout = callout_upstream(upstream_factory)
+    gw = conf_gateway("c", up, tags=tags)
+    with gw.conn() as c:
+        resp = c.request("POST", "/", body=b"req-body", chunked=True,
+                         headers=[("x-test", "trailers"), ("x-pause-trailers", f"127.0.0.1:{callout.port}")],
+                         trailers=[("x-req-t", "client")])
+        assert resp.status == 200, resp
+        assert resp.body == b"resp-body"
+        seen = up.requests[-1]
+        assert seen.body == b"req-body"
+        assert seen.trailers.count(("x-t-call", "201")) == len(tags), seen.trailers
+        assert seen.trailers.count(("x-req-t-seen", "client")) == len(tags), seen.trailers
+        t = resp.trailers
+        assert t.count(("x-t-call", "201")) == len(tags), t
+        assert ("x-up-got-x-t-call", "201") in t, t
+        assert t.count(("x-resp-t-seen", "up")) == len(tags), t
+        # two calls per filter, and the connection still serves the next request
+        assert len(callout.requests) == 2 * len(tags)
+        again = c.request("GET", "/", headers=[("x-test", "trailers")])
+        assert again.status == 200, again
+
+
 def test_body_without_trailers_still_ends_the_stream(conf_gateway, upstream):
     gw = conf_gateway("c", upstream)
     with gw.conn() as c:
