@@ -215,7 +215,9 @@ uint32_t proxy_http_call(const char* upstream, size_t upstream_size, const char*
                          const char* body, size_t body_size, const char* trailers, size_t trailers_size,
                          uint32_t timeout_ms, uint32_t* token);
 
-/* gRPC callouts (Envoy; not provided by wasmgate or ngx_wasm_module). */
+/* gRPC callouts (Envoy). wasmgate has no gRPC upstreams yet: calls and
+ * streams answer PW_PARSE_FAILURE (Envoy's answer for an unknown upstream),
+ * send/cancel/close PW_NOT_FOUND; ngx_wasm_module traps. */
 PW_IMPORT(proxy_grpc_call)
 uint32_t proxy_grpc_call(const char* upstream, size_t upstream_size, const char* service, size_t service_size,
                          const char* method, size_t method_size, const char* initial_metadata,

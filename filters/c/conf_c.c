@@ -5,6 +5,8 @@
  * context id. Several roots (one per configuration in a chain) can share
  * this instance, so everything per-filter hangs off the root's struct.
  */
+#include <stdio.h>
+
 #include "proxy_wasm.h"
 
 enum test {
@@ -30,13 +32,14 @@ enum test {
   T_VM_STATE,
   T_BAD_HEADER,
   T_TRAILERS,
-  T_RESOLVE
+  T_RESOLVE,
+  T_GRPC
 };
 
 static const char* const test_names[] = {"",       "headers",   "req-body", "resp-body",  "local-req", "local-resp",
                                          "http-call", "http-call2", "shared", "queue",   "queue-stat", "tick-stat",
                                          "metrics", "properties", "log",     "trap",      "loop",       "hog",
-                                         "foreign", "vm-state", "bad-header", "trailers", "resolve"};
+                                         "foreign", "vm-state", "bad-header", "trailers", "resolve", "grpc"};
 
 typedef struct ctx {
   uint32_t id;
@@ -353,6 +356,21 @@ PW_EXPORT(proxy_on_request_headers) uint32_t proxy_on_request_headers(uint32_t i
       add_resolved(addr, size, name, "0");
       free(name);
       free(addr);
+      break;
+    }
+    case T_GRPC: {
+      /* (C only) what gRPC callouts answer: x-grpc is the statuses of a
+       * call, a stream, and send/cancel/close on token 1. */
+      uint32_t token = 0;
+      char text[64];
+      uint32_t st[5];
+      st[0] = proxy_grpc_call("svc", 3, "pkg.Svc", 7, "Do", 2, 0, 0, "", 0, 1000, &token);
+      st[1] = proxy_grpc_stream("svc", 3, "pkg.Svc", 7, "Do", 2, 0, 0, &token);
+      st[2] = proxy_grpc_send(1, "m", 1, 1);
+      st[3] = proxy_grpc_cancel(1);
+      st[4] = proxy_grpc_close(1);
+      snprintf(text, sizeof text, "%u %u %u %u %u", st[0], st[1], st[2], st[3], st[4]);
+      pw_add_header(PW_REQUEST_HEADERS, "x-grpc", text);
       break;
     }
     case T_TRAP:

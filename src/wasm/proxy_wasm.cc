@@ -28,6 +28,7 @@ enum Status : uint32_t {
   kOk = 0,
   kNotFound = 1,
   kBadArgument = 2,
+  kParseFailure = 4,
   kInvalidMemoryAccess = 6,
   kEmpty = 7,
   kCasMismatch = 8,
@@ -558,6 +559,24 @@ struct HostCalls {
   HOST(proxy_no_arg_ok) {
     UNUSED_HOST;
     r[0] = kOk;
+    return true;
+  }
+
+  // gRPC callouts need gRPC (HTTP/2) upstreams, which the gateway does not
+  // have yet. Every upstream is unknown, and Envoy's answer to an unknown
+  // upstream is ParseFailure; no call or stream exists, so a token is not
+  // found. A filter gets a status it can handle rather than a trap (which
+  // is what ngx_wasm_module gives it).
+  HOST(proxy_grpc_open) {
+    UNUSED_HOST;
+    WG_LOG(Debug, "a filter asked for a gRPC call: not supported yet");
+    r[0] = kParseFailure;
+    return true;
+  }
+
+  HOST(proxy_grpc_by_token) {
+    UNUSED_HOST;
+    r[0] = kNotFound;
     return true;
   }
 
@@ -1174,6 +1193,11 @@ struct HostCalls {
         {"env", "proxy_http_call", "iiiiiiiiii", "i", proxy_http_call},
         {"env", "proxy_call_foreign_function", "iiiiii", "i", proxy_call_foreign_function},
         {"env", "proxy_get_status", "iii", "i", proxy_get_status},
+        {"env", "proxy_grpc_call", "iiiiiiiiiiii", "i", proxy_grpc_open},
+        {"env", "proxy_grpc_stream", "iiiiiiiii", "i", proxy_grpc_open},
+        {"env", "proxy_grpc_send", "iiii", "i", proxy_grpc_by_token},
+        {"env", "proxy_grpc_cancel", "i", "i", proxy_grpc_by_token},
+        {"env", "proxy_grpc_close", "i", "i", proxy_grpc_by_token},
     };
     for (const char* wasi : {"wasi_snapshot_preview1", "wasi_unstable"}) {
       std::vector<HostFunc> w = {

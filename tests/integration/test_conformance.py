@@ -500,6 +500,17 @@ def test_body_without_trailers_still_ends_the_stream(conf_gateway, upstream):
     assert upstream.requests[-1].trailers == []
 
 
+def test_grpc_callouts_answer_with_a_status(conf_gateway, upstream):
+    # (C filter only.) No gRPC upstreams yet: a call or a stream gets
+    # ParseFailure (4, Envoy's answer for an unknown upstream), send, cancel
+    # and close on a token NotFound (1); the filter goes on, nothing traps.
+    gw = conf_gateway("c", upstream)
+    resp = get(gw, test="grpc")
+    assert resp.status == 200, resp
+    assert upstream.requests[-1].header("x-grpc") == "4 4 1 1 1"
+    assert get(gw, test="headers").status == 200  # the same instance serves on
+
+
 def test_resolve_lua_foreign_function(conf_gateway, upstream):
     # (C filter only.) resolve_lua answers an IP literal at once; a name goes
     # to the DNS server (the one --dns-resolver names) off the worker loop and
