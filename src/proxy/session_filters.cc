@@ -298,7 +298,9 @@ wasm::HeaderMap& Session::trailers_of(const BodyChain& c) {
 Session::FilterStep Session::feed_trailers(BodyChain& c, std::string last) {
   wasm::HeaderMap& trailers = trailers_of(c);
   trailers.clear();
-  trailers.add_field_lines(c.trailer_text);
+  if (size_t dropped = trailers.add_field_lines(c.trailer_text)) {
+    WG_LOG(Debug, "dropped %zu malformed trailer line(s)", dropped);
+  }
   c.has_trailers = true;
   if (feed_body(c, 0, std::move(last), false) == FilterStep::Ended) return FilterStep::Ended;
   return run_trailers(c, 0);

@@ -113,7 +113,7 @@ struct Trampoline {
       vm.trap_message_.clear();
       return trap;
     }
-      if (t->nresults == 1 && t->i64_results == 0) {  // the common "returns a status"
+    if (t->nresults == 1 && t->i64_results == 0) {  // the common "returns a status"
       raw[0].i32 = static_cast<int32_t>(static_cast<uint32_t>(out[0]));
       return nullptr;
     }
@@ -321,7 +321,6 @@ struct Vm::FuncCache {
     wasmtime_func_t func{};
     size_t nparams = 0;
     size_t nresults = 0;
-    uint32_t i64_params = 0;  // bit i: parameter i is an i64
     bool i64_result = false;
     bool plain = true;        // only i32/i64 parameters and results
   };
@@ -353,7 +352,6 @@ int Vm::function_index(std::string_view name) {
       f.nresults = results->size;
       for (size_t i = 0; i < params->size && i < 32; ++i) {
         wasm_valkind_t k = wasm_valtype_kind(params->data[i]);
-        if (k == WASM_I64) f.i64_params |= 1u << i;
         f.plain = f.plain && (k == WASM_I32 || k == WASM_I64);
       }
       for (size_t i = 0; i < results->size; ++i) {

@@ -289,10 +289,9 @@ uint64_t WorkerFilters::run_timers(uint64_t now_ms, uint64_t max_wait_ms) {
   // Most loop turns have nothing to do here: no queue to poll, no tick
   // due, stats flushed a moment ago. A tick or queue a filter sets up in
   // such a window starts at most kQuietMs late.
-  if (!polls_queues_ && now_ms < quiet_until_ms_) {
-    return next_tick_ms_ <= now_ms ? 0 : std::min(max_wait_ms, next_tick_ms_ - now_ms);
-  }
-  uint64_t wait = max_wait_ms;
+  // How long the loop may sleep: until the earliest tick, at most max_wait_ms.
+  auto wait = [&] { return next_tick_ms_ <= now_ms ? 0 : std::min(max_wait_ms, next_tick_ms_ - now_ms); };
+  if (!polls_queues_ && now_ms < quiet_until_ms_) return wait();
   uint64_t next_tick = UINT64_MAX;
   bool polls = false;
   // Callbacks may resume requests, which may ask for VMs: work on a copy,
@@ -305,10 +304,7 @@ uint64_t WorkerFilters::run_timers(uint64_t now_ms, uint64_t max_wait_ms) {
       vms.push_back(e.vm);
       continue;
     }
-    for (const auto& t : e.vm->tick_timers()) {
-      wait = std::min(wait, t.next_ms - now_ms);
-      next_tick = std::min(next_tick, t.next_ms);
-    }
+    for (const auto& t : e.vm->tick_timers()) next_tick = std::min(next_tick, t.next_ms);
     polls = polls || !e.vm->queue_registrations().empty();
   }
   for (auto& vm : vms) {
@@ -323,7 +319,6 @@ uint64_t WorkerFilters::run_timers(uint64_t now_ms, uint64_t max_wait_ms) {
       } else {
         vm->tick_timers()[i].next_ms = t.next_ms;
       }
-      wait = std::min(wait, t.next_ms - now_ms);
       next_tick = std::min(next_tick, t.next_ms);
     }
     polls = polls || !vm->queue_registrations().empty();
@@ -338,7 +333,7 @@ uint64_t WorkerFilters::run_timers(uint64_t now_ms, uint64_t max_wait_ms) {
   next_tick_ms_ = next_tick;
   polls_queues_ = polls;
   quiet_until_ms_ = now_ms + kQuietMs;
-  return wait;
+  return wait();
 }
 
 }  // namespace wg::wasm

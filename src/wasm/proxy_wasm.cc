@@ -416,9 +416,9 @@ struct HostCalls {
            vm.read_string(static_cast<uint32_t>(a[3]), static_cast<uint32_t>(a[4]), v);
   }
 
-  // Checks a name as valid_header() does, through the instance's cache of
-  // names already checked; *id: its HeaderId.
-  static bool valid_name(FilterVm& f, std::string_view k, http::HeaderId* id) {
+  // valid_name() through the instance's cache of names already checked;
+  // *id: the name's HeaderId.
+  static bool checked_name(FilterVm& f, std::string_view k, http::HeaderId* id) {
     if (f.header_names_.find(k, id)) return true;
     if (!valid_name(k)) return false;
     *id = http::classify_header(k);
@@ -436,7 +436,7 @@ struct HostCalls {
       r[0] = kBadArgument;
     } else if (!read_kv(vm, a, &k, &v)) {
       r[0] = kInvalidMemoryAccess;
-    } else if (!valid_name(f, k, &id) || !valid_value(v)) {
+    } else if (!checked_name(f, k, &id) || !valid_value(v)) {
       r[0] = kBadArgument;
     } else {
       m->add(k, v, id);
