@@ -160,6 +160,14 @@ struct HostCalls {
 #define HOST(name) static bool name(void* host, Vm& vm, const uint64_t* a, uint64_t* r, std::string* trap)
 #define UNUSED_HOST (void)host, (void)vm, (void)a, (void)r, (void)trap
 
+  // A host function that only answers: with `value`, whatever it is asked.
+  template <uint32_t value>
+  HOST(answer) {
+    UNUSED_HOST;
+    r[0] = value;
+    return true;
+  }
+
   HOST(proxy_log) {
     UNUSED_HOST;
     std::string_view msg;
@@ -556,11 +564,6 @@ struct HostCalls {
     return true;
   }
 
-  HOST(proxy_no_arg_ok) {
-    UNUSED_HOST;
-    r[0] = kOk;
-    return true;
-  }
 
   // gRPC callouts need gRPC (HTTP/2) upstreams, which the gateway does not
   // have yet. Every upstream is unknown, and Envoy's answer to an unknown
@@ -574,11 +577,6 @@ struct HostCalls {
     return true;
   }
 
-  HOST(proxy_grpc_by_token) {
-    UNUSED_HOST;
-    r[0] = kNotFound;
-    return true;
-  }
 
   HOST(proxy_set_effective_context) {
     UNUSED_HOST;
@@ -1090,17 +1088,7 @@ struct HostCalls {
     return true;
   }
 
-  HOST(wasi_success) {
-    UNUSED_HOST;
-    r[0] = kWasiSuccess;
-    return true;
-  }
 
-  HOST(wasi_badf) {
-    UNUSED_HOST;
-    r[0] = kWasiBadf;
-    return true;
-  }
 
   HOST(wasi_fd_fdstat_get) {
     UNUSED_HOST;
@@ -1144,11 +1132,6 @@ struct HostCalls {
     return true;
   }
 
-  HOST(wasi_nosys) {
-    UNUSED_HOST;
-    r[0] = kWasiNosys;
-    return true;
-  }
 
 #undef HOST
 #undef UNUSED_HOST
@@ -1175,8 +1158,8 @@ struct HostCalls {
         {"env", "proxy_close_stream", "i", "i", proxy_close_stream},
         {"env", "proxy_continue_request", "", "i", proxy_continue_request},
         {"env", "proxy_continue_response", "", "i", proxy_continue_response},
-        {"env", "proxy_clear_route_cache", "", "i", proxy_no_arg_ok},
-        {"env", "proxy_done", "", "i", proxy_no_arg_ok},
+        {"env", "proxy_clear_route_cache", "", "i", answer<kOk>},
+        {"env", "proxy_done", "", "i", answer<kOk>},
         {"env", "proxy_set_effective_context", "i", "i", proxy_set_effective_context},
         {"env", "proxy_get_property", "iiii", "i", proxy_get_property},
         {"env", "proxy_set_property", "iiii", "i", proxy_set_property},
@@ -1195,28 +1178,28 @@ struct HostCalls {
         {"env", "proxy_get_status", "iii", "i", proxy_get_status},
         {"env", "proxy_grpc_call", "iiiiiiiiiiii", "i", proxy_grpc_open},
         {"env", "proxy_grpc_stream", "iiiiiiiii", "i", proxy_grpc_open},
-        {"env", "proxy_grpc_send", "iiii", "i", proxy_grpc_by_token},
-        {"env", "proxy_grpc_cancel", "i", "i", proxy_grpc_by_token},
-        {"env", "proxy_grpc_close", "i", "i", proxy_grpc_by_token},
+        {"env", "proxy_grpc_send", "iiii", "i", answer<kNotFound>},
+        {"env", "proxy_grpc_cancel", "i", "i", answer<kNotFound>},
+        {"env", "proxy_grpc_close", "i", "i", answer<kNotFound>},
     };
     for (const char* wasi : {"wasi_snapshot_preview1", "wasi_unstable"}) {
       std::vector<HostFunc> w = {
           {wasi, "fd_write", "iiii", "i", wasi_fd_write},
-          {wasi, "fd_read", "iiii", "i", wasi_badf},
-          {wasi, "fd_close", "i", "i", wasi_badf},
-          {wasi, "fd_seek", "iIii", "i", wasi_badf},
+          {wasi, "fd_read", "iiii", "i", answer<kWasiBadf>},
+          {wasi, "fd_close", "i", "i", answer<kWasiBadf>},
+          {wasi, "fd_seek", "iIii", "i", answer<kWasiBadf>},
           {wasi, "fd_fdstat_get", "ii", "i", wasi_fd_fdstat_get},
-          {wasi, "fd_fdstat_set_flags", "ii", "i", wasi_nosys},
-          {wasi, "fd_prestat_get", "ii", "i", wasi_badf},
-          {wasi, "fd_prestat_dir_name", "iii", "i", wasi_badf},
+          {wasi, "fd_fdstat_set_flags", "ii", "i", answer<kWasiNosys>},
+          {wasi, "fd_prestat_get", "ii", "i", answer<kWasiBadf>},
+          {wasi, "fd_prestat_dir_name", "iii", "i", answer<kWasiBadf>},
           {wasi, "clock_time_get", "iIi", "i", wasi_clock_time_get},
           {wasi, "clock_res_get", "ii", "i", wasi_clock_res_get},
           {wasi, "random_get", "ii", "i", wasi_random_get},
           {wasi, "environ_sizes_get", "ii", "i", wasi_sizes_zero},
-          {wasi, "environ_get", "ii", "i", wasi_success},
+          {wasi, "environ_get", "ii", "i", answer<kWasiSuccess>},
           {wasi, "args_sizes_get", "ii", "i", wasi_sizes_zero},
-          {wasi, "args_get", "ii", "i", wasi_success},
-          {wasi, "sched_yield", "", "i", wasi_success},
+          {wasi, "args_get", "ii", "i", answer<kWasiSuccess>},
+          {wasi, "sched_yield", "", "i", answer<kWasiSuccess>},
           {wasi, "poll_oneoff", "iiii", "i", wasi_poll_oneoff},
           {wasi, "proc_exit", "i", "", wasi_proc_exit},
       };
