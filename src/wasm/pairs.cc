@@ -5,6 +5,14 @@
 
 namespace wg::wasm {
 
+namespace {
+void put32(char*& out, uint32_t v) {
+  std::memcpy(out, &v, 4);
+  out += 4;
+}
+}  // namespace
+
+
 std::string serialize_pairs(const HeaderList& list) {
   std::string out;
   auto put32 = [&](uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
@@ -47,5 +55,34 @@ bool parse_pairs(std::string_view data, HeaderList* out) {
   }
   return true;
 }
+
+size_t serialized_size(const http::HeaderMap& m) {
+  size_t n = 4;
+  for (const http::Header& e : m) n += 8 + e.name.size() + 1 + e.value.size() + 1;
+  return n;
+}
+
+void serialize_to(const http::HeaderMap& m, char* out) {
+  put32(out, static_cast<uint32_t>(m.size()));
+  for (const http::Header& e : m) {
+    put32(out, static_cast<uint32_t>(e.name.size()));
+    put32(out, static_cast<uint32_t>(e.value.size()));
+  }
+  for (const http::Header& e : m) {
+    if (!e.name.empty()) std::memcpy(out, e.name.data(), e.name.size());
+    out += e.name.size();
+    *out++ = '\0';
+    if (!e.value.empty()) std::memcpy(out, e.value.data(), e.value.size());
+    out += e.value.size();
+    *out++ = '\0';
+  }
+}
+
+std::string serialize(const http::HeaderMap& m) {
+  std::string s(serialized_size(m), '\0');
+  serialize_to(m, s.data());
+  return s;
+}
+
 
 }  // namespace wg::wasm

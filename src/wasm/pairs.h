@@ -8,13 +8,21 @@
 #include <utility>
 #include <vector>
 
+#include "http/header_map.h"
+
 namespace wg::wasm {
 
-using HeaderList = std::vector<std::pair<std::string, std::string>>;
+using http::HeaderList;
+using http::HeaderMap;
 
 std::string serialize_pairs(const HeaderList& list);
 // False (and an empty *out) when data is not a well-formed map; an empty
 // input is an empty map. At most 1024 pairs.
 bool parse_pairs(std::string_view data, HeaderList* out);
+
+// A header map in the same format, written without a HeaderList between.
+size_t serialized_size(const HeaderMap& m);
+void serialize_to(const HeaderMap& m, char* out);  // serialized_size(m) bytes
+std::string serialize(const HeaderMap& m);
 
 }  // namespace wg::wasm

@@ -325,7 +325,7 @@ struct HostCalls {
       return true;
     }
     HeaderMap* m = map(f, a[0]);
-    std::string data = m != nullptr ? m->serialize() : std::string();
+    std::string data = m != nullptr ? serialize(*m) : std::string();
     r[0] = give(f, vm, data, static_cast<uint32_t>(a[1]), static_cast<uint32_t>(a[2]));
     return true;
   }
@@ -361,7 +361,7 @@ struct HostCalls {
       r[0] = kBadArgument;
       return true;
     }
-    r[0] = vm.write_u32(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(m->serialized_size()))
+    r[0] = vm.write_u32(static_cast<uint32_t>(a[1]), static_cast<uint32_t>(serialized_size(*m)))
                ? kOk
                : kInvalidMemoryAccess;
     return true;

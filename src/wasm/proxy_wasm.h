@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "wasm/engine.h"
-#include "wasm/header_map.h"
+#include "wasm/header_name_cache.h"
 #include "wasm/pairs.h"
 
 namespace wg::shared {

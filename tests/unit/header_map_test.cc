@@ -1,7 +1,7 @@
-// The Proxy-Wasm header map (src/wasm/header_map): zero-copy filling from a
+// The header map (src/http/header_map): zero-copy filling from a
 // parsed head, the copying operations a filter asks for, the wire format,
 // and storage reuse / compaction / growth.
-#include "wasm/header_map.h"
+#include "http/header_map.h"
 
 #include <gtest/gtest.h>
 
@@ -14,6 +14,7 @@
 
 #include "http/message.h"
 #include "http/parser.h"
+#include "wasm/header_name_cache.h"
 #include "wasm/pairs.h"
 
 namespace {
@@ -24,7 +25,11 @@ using wg::http::Header;
 using wg::http::HeaderId;
 using wg::http::ParseStatus;
 using wg::wasm::HeaderList;
-using wg::wasm::HeaderMap;
+using wg::http::HeaderMap;
+using wg::wasm::HeaderNameCache;
+using wg::wasm::serialize;
+using wg::wasm::serialize_to;
+using wg::wasm::serialized_size;
 using wg::wasm::parse_pairs;
 using wg::wasm::serialize_pairs;
 
@@ -57,15 +62,15 @@ Header view_header(const std::string& buf, std::string_view name, std::string_vi
 void expect_serializes_as(const HeaderMap& m, const HeaderList& expected) {
   ASSERT_EQ(to_list(m), expected);
   std::string want = serialize_pairs(expected);
-  EXPECT_EQ(m.serialized_size(), want.size());
-  EXPECT_EQ(m.serialize(), want);
-  std::string buf(m.serialized_size() + 16, '\x5a');
-  m.serialize_to(buf.data() + 8);
+  EXPECT_EQ(serialized_size(m), want.size());
+  EXPECT_EQ(serialize(m), want);
+  std::string buf(serialized_size(m) + 16, '\x5a');
+  serialize_to(m, buf.data() + 8);
   EXPECT_EQ(buf.substr(0, 8), std::string(8, '\x5a'));                             // no underrun
-  EXPECT_EQ(buf.substr(8 + m.serialized_size()), std::string(8, '\x5a'));          // no overrun
-  EXPECT_EQ(buf.substr(8, m.serialized_size()), want);
+  EXPECT_EQ(buf.substr(8 + serialized_size(m)), std::string(8, '\x5a'));          // no overrun
+  EXPECT_EQ(buf.substr(8, serialized_size(m)), want);
   HeaderList back;
-  ASSERT_TRUE(parse_pairs(m.serialize(), &back));
+  ASSERT_TRUE(parse_pairs(serialize(m), &back));
   EXPECT_EQ(back, expected);
 }
 
@@ -461,7 +466,7 @@ TEST(HeaderMap, RemoveTakesEveryMatchInAnyCase) {
   expect_serializes_as(m, {{"Set-Cookie2", "not-a-match"}});
   m.remove("SET-COOKIE2");
   EXPECT_TRUE(m.empty());
-  EXPECT_EQ(m.serialize(), serialize_pairs({}));
+  EXPECT_EQ(serialize(m), serialize_pairs({}));
 }
 
 TEST(HeaderMap, AssignReplacesEverything) {
@@ -489,7 +494,7 @@ TEST(HeaderMap, AssignFromItsOwnSerialization) {
   m.add("a", "1");
   m.add("b", "");
   HeaderList list;
-  ASSERT_TRUE(parse_pairs(m.serialize(), &list));
+  ASSERT_TRUE(parse_pairs(serialize(m), &list));
   list.emplace_back("c", "3");
   m.assign(list);
   expect_serializes_as(m, {{":method", "GET"}, {"a", "1"}, {"b", ""}, {"c", "3"}});
@@ -566,7 +571,7 @@ TEST(HeaderMap, SerializeMatchesSerializePairs) {
   };
   HeaderMap m;
   expect_serializes_as(m, {});
-  EXPECT_EQ(m.serialized_size(), 4u);
+  EXPECT_EQ(serialized_size(m), 4u);
 
   m.keep(head);
   m.push_pseudo(":method", std::string_view(head).substr(0, 3));
@@ -585,7 +590,7 @@ TEST(HeaderMap, SerializeMatchesSerializePairs) {
   expect_serializes_as(m, expected);
 
   // Layout spot check of the header: count, then the first pair's sizes.
-  std::string s = m.serialize();
+  std::string s = serialize(m);
   uint32_t n, k0, v0;
   std::memcpy(&n, s.data(), 4);
   std::memcpy(&k0, s.data() + 4, 4);
@@ -618,7 +623,7 @@ TEST(HeaderMap, ClearEmptiesAndTheMapIsReusableAcrossRequests) {
     ASSERT_EQ(m.begin(), m.end());
     ASSERT_EQ(m.find("x-req"), nullptr) << i;
     ASSERT_FALSE(m.pseudo_changed()) << i;
-    ASSERT_EQ(m.serialize(), serialize_pairs({})) << i;
+    ASSERT_EQ(serialize(m), serialize_pairs({})) << i;
 
     m.keep(std::string_view(buf.data(), h.head_len));
     m.push_pseudo(":method", h.method);
@@ -639,7 +644,7 @@ TEST(HeaderMap, ClearEmptiesAndTheMapIsReusableAcrossRequests) {
                            {"x-added-" + id, added}};
     if (i % 5 == 0) expected.emplace_back(":filter", id);
     ASSERT_EQ(to_list(m), expected) << "request " << i;
-    ASSERT_EQ(m.serialize(), serialize_pairs(expected)) << "request " << i;
+    ASSERT_EQ(serialize(m), serialize_pairs(expected)) << "request " << i;
     ASSERT_EQ(m.pseudo_changed(), i % 5 == 0) << i;
     ASSERT_EQ(m.find("X-ADDED-" + id)->id, HeaderId::Other);
   }
@@ -701,7 +706,7 @@ TEST(HeaderMap, ManyLargeReplacementsStayCorrect) {
                            {"X-Target", value},
                            {"x-literal", "lit"},
                            {"x-added", "added-value"}});
-  EXPECT_EQ(m.serialized_size(), 4 + 5 * 8 + (5 + 1 + 4 + 1) + (8 + 1 + 12 + 1) + (8 + 1 + 4096 + 1) +
+  EXPECT_EQ(serialized_size(m), 4 + 5 * 8 + (5 + 1 + 4 + 1) + (8 + 1 + 12 + 1) + (8 + 1 + 4096 + 1) +
                                      (9 + 1 + 3 + 1) + (7 + 1 + 11 + 1));
   EXPECT_FALSE(m.pseudo_changed());
 

@@ -1,10 +1,10 @@
-#include "wasm/header_map.h"
+#include "http/header_map.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
-namespace wg::wasm {
+namespace wg::http {
 
 namespace {
 constexpr size_t kBlockSize = 4096;
@@ -42,10 +42,6 @@ inline void copy_bytes(char* dst, std::string_view src) {
   }
 }
 
-void put32(char*& out, uint32_t v) {
-  std::memcpy(out, &v, 4);
-  out += 4;
-}
 }  // namespace
 
 void HeaderMap::clear_used() {
@@ -104,21 +100,21 @@ void HeaderMap::keep(std::string_view bytes) {
   kept_ = copy(bytes).data();
 }
 
-void HeaderMap::push_parsed(const http::Header* headers, size_t n, bool skip_host) {
+void HeaderMap::push_parsed(const Header* headers, size_t n, bool skip_host) {
   while (cap_ < size_ + n) grow();
   Entry* out = items_.get() + size_;
   // Every parsed view lies inside the kept bytes: each moves by the same
   // distance onto the copy.
   const std::ptrdiff_t shift = kept_ - original_.data();
   for (size_t i = 0; i < n; ++i) {
-    const http::Header& h = headers[i];
-    if (h.hop_by_hop || (skip_host && h.id == http::HeaderId::Host)) continue;
+    const Header& h = headers[i];
+    if (h.hop_by_hop || (skip_host && h.id == HeaderId::Host)) continue;
     *out++ = {{h.name.data() + shift, h.name.size()}, {h.value.data() + shift, h.value.size()}, h.id, false};
   }
   size_ = static_cast<size_t>(out - items_.get());
 }
 
-void HeaderMap::add(std::string_view name, std::string_view value, http::HeaderId id) {
+void HeaderMap::add(std::string_view name, std::string_view value, HeaderId id) {
   note_name(name);
   // One allocation for both.
   char* p = allocate(name.size() + value.size());
@@ -133,7 +129,7 @@ void HeaderMap::replace(std::string_view name, std::string_view value) {
   bool replaced = false;
   size_t out = 0;
   for (size_t i = 0; i < size_; ++i) {
-    if (http::iequals(items_[i].name, name)) {
+    if (iequals(items_[i].name, name)) {
       if (replaced) continue;  // later duplicates go
       items_[i].value = copy(value);
       replaced = true;
@@ -152,7 +148,7 @@ void HeaderMap::remove(std::string_view name) {
   note_name(name);
   size_t out = 0;
   for (size_t i = 0; i < size_; ++i) {
-    if (!http::iequals(items_[i].name, name)) items_[out++] = items_[i];
+    if (!iequals(items_[i].name, name)) items_[out++] = items_[i];
   }
   size_ = out;
 }
@@ -170,7 +166,7 @@ size_t HeaderMap::add_field_lines(std::string_view text) {
     std::string_view line = text.substr(0, eol);
     text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
     size_t colon = line.find(':');
-    if (colon == std::string_view::npos || !http::is_token(line.substr(0, colon))) {
+    if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) {
       ++skipped;
       continue;
     }
@@ -204,7 +200,7 @@ void HeaderMap::compact() {
 
 const HeaderMap::Entry* HeaderMap::find(std::string_view name) const {
   for (const Entry& e : *this) {
-    if (e.name.size() == name.size() && http::iequals(e.name, name)) return &e;
+    if (e.name.size() == name.size() && iequals(e.name, name)) return &e;
   }
   return nullptr;
 }
@@ -216,60 +212,4 @@ std::string_view HeaderMap::get_exact(std::string_view name) const {
   return {};
 }
 
-size_t HeaderMap::serialized_size() const {
-  size_t n = 4;
-  for (const Entry& e : *this) n += 8 + e.name.size() + 1 + e.value.size() + 1;
-  return n;
-}
-
-void HeaderMap::serialize_to(char* out) const {
-  put32(out, static_cast<uint32_t>(size_));
-  for (const Entry& e : *this) {
-    put32(out, static_cast<uint32_t>(e.name.size()));
-    put32(out, static_cast<uint32_t>(e.value.size()));
-  }
-  for (const Entry& e : *this) {
-    if (!e.name.empty()) std::memcpy(out, e.name.data(), e.name.size());
-    out += e.name.size();
-    *out++ = '\0';
-    if (!e.value.empty()) std::memcpy(out, e.value.data(), e.value.size());
-    out += e.value.size();
-    *out++ = '\0';
-  }
-}
-
-std::string HeaderMap::serialize() const {
-  std::string s(serialized_size(), '\0');
-  serialize_to(s.data());
-  return s;
-}
-
-void HeaderNameCache::put(std::string_view name, http::HeaderId id) {
-  if (name.size() > kMaxName) return;
-  Slot& s = slots_[name.size() % kSlots];
-  s.len = static_cast<uint8_t>(name.size());
-  s.id = id;
-  std::memcpy(s.bytes, name.data(), name.size());
-}
-
-// Whether a and b (n bytes each, sizeof(W) <= n <= 2 * sizeof(W)) are equal:
-// their first and last words, which overlap, cover all n bytes.
-template <class W>
-static bool same_ends(const char* a, const char* b, size_t n) {
-  W x1, y1, x2, y2;
-  std::memcpy(&x1, a, sizeof(W));
-  std::memcpy(&y1, b, sizeof(W));
-  std::memcpy(&x2, a + n - sizeof(W), sizeof(W));
-  std::memcpy(&y2, b + n - sizeof(W), sizeof(W));
-  return ((x1 ^ y1) | (x2 ^ y2)) == 0;
-}
-
-// Equal lengths (b.size() <= kMaxName): up to 16 bytes compare without a loop.
-bool HeaderNameCache::same_bytes(const char* a, std::string_view b) {
-  const size_t n = b.size();
-  if (n >= 8 && n <= 16) return same_ends<uint64_t>(a, b.data(), n);
-  if (n >= 4 && n < 8) return same_ends<uint32_t>(a, b.data(), n);
-  return std::memcmp(a, b.data(), n) == 0;
-}
-
-}  // namespace wg::wasm
+}  // namespace wg::http

@@ -1,5 +1,5 @@
-// A Proxy-Wasm header map (request or response headers or trailers, an
-// http_call's response): entries are name/value views over bytes the map
+// A mutable header map (request or response headers or trailers, an
+// outbound call's response): entries are name/value views over bytes the map
 // owns. A parsed head goes in with one copy of its bytes and its parsed
 // views rebased onto that copy, so neither filling the map nor writing the
 // head back out allocates or re-classifies the headers a filter left alone.
@@ -13,13 +13,16 @@
 #include <vector>
 
 #include "http/message.h"
-#include "wasm/pairs.h"
+#include <utility>
 
-namespace wg::wasm {
+namespace wg::http {
+
+// Header pairs as handlers give them (a local response's headers).
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 class HeaderMap {
  public:
-  using Entry = http::Header;  // id: the name's HeaderId; hop_by_hop is always false
+  using Entry = Header;  // id: the name's HeaderId; hop_by_hop is always false
 
   // Empties the map; keeps its storage for the next request.
   void clear() {
@@ -32,20 +35,20 @@ class HeaderMap {
   // Appends parsed headers (views into the kept bytes, rebased onto the
   // copy) but the hop-by-hop ones and, for a request, Host (the map has
   // :authority instead).
-  void push_parsed(const http::Header* headers, size_t n, bool skip_host);
+  void push_parsed(const Header* headers, size_t n, bool skip_host);
   // Appends a pseudo-header (":path"): the name a string literal, the value
   // a view into the kept bytes (anything else is copied).
   void push_pseudo(std::string_view name, std::string_view value) {
-    push({name, adopt(value), http::HeaderId::Other, false});
+    push({name, adopt(value), HeaderId::Other, false});
   }
   // Appends a header whose name and value are string literals.
   void push_literal(std::string_view name, std::string_view value) {
-    push({name, value, http::HeaderId::Other, false});
+    push({name, value, HeaderId::Other, false});
   }
 
   // Copying operations (what a filter asks for).
-  void add(std::string_view name, std::string_view value) { add(name, value, http::classify_header(name)); }
-  void add(std::string_view name, std::string_view value, http::HeaderId id);  // id: name's HeaderId
+  void add(std::string_view name, std::string_view value) { add(name, value, classify_header(name)); }
+  void add(std::string_view name, std::string_view value, HeaderId id);  // id: name's HeaderId
   // The first header of that name (any case) takes the value; the others
   // go. Appended when there is none.
   void replace(std::string_view name, std::string_view value);
@@ -77,10 +80,6 @@ class HeaderMap {
   const Entry* begin() const { return items_.get(); }
   const Entry* end() const { return items_.get() + size_; }
 
-  // The Proxy-Wasm map format (wasm/pairs.h).
-  size_t serialized_size() const;
-  void serialize_to(char* out) const;  // serialized_size() bytes
-  std::string serialize() const;
 
  private:
   struct Block {
@@ -127,33 +126,4 @@ class HeaderMap {
   const char* kept_ = nullptr;
 };
 
-// Header names a filter adds are the same few on every request. This
-// remembers the last few that passed the name check, with their HeaderId,
-// so adding one again costs a compare instead of a check and a
-// classification. One per instance (no locking).
-class HeaderNameCache {
- public:
-  static constexpr size_t kMaxName = 30;
-  // Whether name is remembered; *id is then its HeaderId.
-  bool find(std::string_view name, http::HeaderId* id) const {
-    if (name.size() > kMaxName) return false;
-    const Slot& s = slots_[name.size() % kSlots];
-    if (s.len != name.size() || !same_bytes(s.bytes, name)) return false;
-    *id = s.id;
-    return true;
-  }
-  // Remembers a name that passed the check (longer ones are not kept).
-  void put(std::string_view name, http::HeaderId id);
-
- private:
-  static constexpr size_t kSlots = 4;  // by length: a filter's few names rarely share one
-  struct Slot {
-    uint8_t len = 0xff;  // never a length asked for
-    http::HeaderId id = http::HeaderId::Other;
-    char bytes[kMaxName];
-  };
-  static bool same_bytes(const char* a, std::string_view b);
-  Slot slots_[kSlots];
-};
-
-}  // namespace wg::wasm
+}  // namespace wg::http
