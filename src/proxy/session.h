@@ -19,7 +19,6 @@
 #include "http/message.h"
 #include "http/parser.h"
 #include "proxy/body_framer.h"
-#include "proxy/phases.h"
 #include "router/router.h"
 #include "shared/health.h"
 #include "upstream/balancer.h"

@@ -1,0 +1,37 @@
+// The handlers one request runs, in Kong 3.x's order, compiled into the
+// config snapshot per route (its service is fixed by the route; per
+// consumer once consumers exist). Plugins run by descending PRIORITY;
+// Wasm filters after every plugin of the same phase, in chain order
+// (Kong attaches the filter chain at the end of the access phase and runs
+// it after the Lua plugins in each later phase).
+#pragma once
+
+#include <climits>
+#include <memory>
+#include <vector>
+
+#include "pipeline/handler.h"
+
+namespace wg::pipeline {
+
+// Where a Wasm filter ranks among plugins: below any PRIORITY.
+inline constexpr int kFilterPriority = INT_MIN;
+
+class Chain {
+ public:
+  // Adds a handler; equal priorities keep the order they were added in.
+  void add(std::shared_ptr<const Handler> h);
+  bool empty() const { return handlers_.empty(); }
+  size_t size() const { return handlers_.size(); }
+  const Handler& at(size_t i) const { return *handlers_[i]; }
+  // Whether any handler runs in phase p / takes direction d's body.
+  bool runs(Phase p) const { return (phases_ & phase_bit(p)) != 0; }
+  bool takes_body(Direction d) const { return bodies_[static_cast<int>(d)]; }
+
+ private:
+  std::vector<std::shared_ptr<const Handler>> handlers_;
+  uint32_t phases_ = 0;
+  bool bodies_[2] = {false, false};
+};
+
+}  // namespace wg::pipeline

@@ -1,0 +1,143 @@
+// One request and its response as every extension sees them (native
+// plugins, Lua plugins, Wasm filters), whatever the wire protocol: an
+// HTTP/1.1 request and, later, an HTTP/2 stream each carry one. The
+// session that owns it fills the facts and the heads; handlers read and
+// change them through the phases (src/pipeline/runner.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "http/header_map.h"
+
+namespace wg::config {
+struct Route;
+struct ServiceRuntime;
+}  // namespace wg::config
+
+namespace wg::router {
+struct Match;
+}
+
+namespace wg::pipeline {
+
+enum class Direction : uint8_t { Request, Response };
+
+// Who drives an exchange (the proxy session). Told when a handler resumed,
+// answered or closed the exchange from a callback the owner did not drive
+// itself (an outbound call's answer, a timer, a queue).
+class ExchangeOwner {
+ public:
+  virtual void on_handler_wakeup() = 0;
+
+ protected:
+  ~ExchangeOwner() = default;
+};
+
+// Kong's latencies and the access log's fields, in loop milliseconds.
+struct Timings {
+  uint64_t start_ms = 0;           // first byte of the request head
+  uint64_t upstream_start_ms = 0;  // first upstream try began (0: never)
+  uint64_t upstream_head_ms = 0;   // the upstream's response head arrived
+};
+
+// What the access log says of the exchange, copied out of the request head
+// (whose bytes are consumed while the exchange goes on).
+struct LogFields {
+  std::string uri;
+  std::string user_agent;
+  std::string referer;
+  std::string upstream_uri;
+  int status = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t request_size = 0;
+  int tries = 0;
+};
+
+struct Exchange {
+  // ---- the heads as handlers see and change them. Filled only when the
+  // request's chain has handlers (the session otherwise works from the
+  // parsed head directly); what they hold is what goes upstream and to the
+  // client.
+  http::HeaderMap request_headers;   // with :method, :path, :authority, :scheme
+  http::HeaderMap response_headers;  // with :status
+  // A chunked body's trailer section (empty when it has none); what the
+  // handlers leave in it is sent on.
+  http::HeaderMap request_trailers;
+  http::HeaderMap response_trailers;
+  bool response_phase = false;  // the response head arrived (its map is valid)
+
+  // ---- a local response: a handler answers in the request's place.
+  bool local_reply = false;
+  int local_status = 0;
+  std::string local_body;
+  http::HeaderList local_headers;
+
+  // ---- handler signals, read by the runner after each call.
+  // The body of the body callback in progress (request or response).
+  std::string* body = nullptr;
+  bool body_is_response = false;
+  // A handler resumed the side it paused (Proxy-Wasm's continue_stream).
+  bool resume_request = false;
+  bool resume_response = false;
+  bool close_requested = false;  // reset the client connection
+
+  // Values handlers set for each other (proxy_set_property, kong.ctx).
+  std::unordered_map<std::string, std::string> properties;
+
+  // ---- facts about the request, for handlers and properties.
+  std::string_view client_ip;
+  uint16_t client_port = 0;
+  std::string_view route_name;
+  std::string_view service_name;
+  std::string_view protocol;  // "HTTP/1.1"
+  std::string_view scheme;    // "http"
+  const config::Route* route = nullptr;
+  const config::ServiceRuntime* service = nullptr;
+  const router::Match* match = nullptr;  // with the regex path's captures
+  // Facts that decide framing and retries.
+  std::string method;
+  int minor_version = 1;   // HTTP/1.<minor> of the client
+  bool head_request = false;
+  bool request_has_body = false;   // more than the head is coming from the client
+  bool response_has_body = false;  // ... from the upstream
+
+  Timings timings;
+  LogFields log;
+
+  // ---- the owner, told of wake-ups; serial changes with every request,
+  // so a handle taken on an earlier request is recognised as stale.
+  ExchangeOwner* owner = nullptr;
+  uint64_t serial = 0;
+
+  // Tells the owner that a handler changed the exchange from outside a
+  // call the owner made (see ExchangeOwner).
+  void wake() {
+    if (owner != nullptr) owner->on_handler_wakeup();
+  }
+};
+
+// A handle a handler keeps to resume its request later (a timer, a
+// callout's answer). Safe against a finished request: the session that
+// owns the exchange lives as long as its worker and is reused, and the
+// serial tells an old request from the current one.
+class ResumeHandle {
+ public:
+  ResumeHandle() = default;
+  explicit ResumeHandle(Exchange& x) : x_(&x), serial_(x.serial) {}
+  bool current() const { return x_ != nullptr && x_->serial == serial_; }
+  // Resumes the side paused in direction d; ignored when the request ended.
+  void resume(Direction d) const {
+    if (!current()) return;
+    (d == Direction::Request ? x_->resume_request : x_->resume_response) = true;
+    x_->wake();
+  }
+
+ private:
+  Exchange* x_ = nullptr;
+  uint64_t serial_ = 0;
+};
+
+}  // namespace wg::pipeline

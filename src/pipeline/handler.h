@@ -1,0 +1,101 @@
+// The one interface every extension kind implements: a native plugin, a
+// Lua plugin and a Wasm filter are each a Handler. Handlers are immutable
+// and owned by the config snapshot (shared by every worker); what one
+// keeps for a request lives in a Slot, made when the handler attaches to
+// that request and cleared when it detaches.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "pipeline/exchange.h"
+
+namespace wg::pipeline {
+
+// Kong's phases. Rewrite and Access run on the request head, Response once
+// the whole upstream body is in (Kong's `response`), HeaderFilter on the
+// response head, BodyFilter on response body pieces, Log at the end. Body
+// pieces of either direction go through on_body (see BodyMode).
+enum class Phase : uint8_t { Rewrite, Access, Response, HeaderFilter, BodyFilter, Log, Count };
+
+constexpr uint32_t phase_bit(Phase p) { return 1u << static_cast<unsigned>(p); }
+const char* phase_name(Phase p);
+
+// What a handler tells the runner after a call.
+enum class Verdict : uint8_t {
+  Continue,  // go on with the next handler
+  // Wait: in a head phase, until the handler resumes (Exchange::resume_*);
+  // on a body piece, keep holding what it got (it gets it again, with the
+  // next piece), and at the end of the body, until it resumes.
+  Pause,
+  Respond,  // the handler set Exchange::local_* : answer with that
+  Fail,     // the request fails with 500, logged with the handler's name
+};
+
+// How a handler takes one direction's body.
+enum class BodyMode : uint8_t {
+  None,    // never sees it (the body streams past)
+  Stream,  // each piece as it arrives
+  Buffer,  // once, whole (up to the runner's limit: 413 / 502)
+};
+
+// A handler's per-request state. The runner keeps one per handler of the
+// chain and reuses them across requests.
+struct Slot {
+  std::shared_ptr<void> state;  // whatever the handler keeps alive for the request
+  uint64_t word = 0;            // a small value (a Wasm context id)
+  bool attached = false;
+};
+
+class Handler {
+ public:
+  // phases: phase_bit()s of the phases it runs in. kind names what it is
+  // in log lines ("plugin", "filter").
+  Handler(std::string kind, std::string name, int priority, uint32_t phases, BodyMode request_body,
+          BodyMode response_body)
+      : kind_(std::move(kind)),
+        name_(std::move(name)),
+        priority_(priority),
+        phases_(phases),
+        body_{request_body, response_body} {}
+  virtual ~Handler() = default;
+  Handler(const Handler&) = delete;
+  Handler& operator=(const Handler&) = delete;
+
+  const std::string& kind() const { return kind_; }
+  const std::string& name() const { return name_; }
+  int priority() const { return priority_; }
+  bool runs(Phase p) const { return (phases_ & phase_bit(p)) != 0; }
+  uint32_t phases() const { return phases_; }
+  BodyMode body_mode(Direction d) const { return body_[static_cast<int>(d)]; }
+
+  // Joins a request, before the first call that concerns it. False when it
+  // cannot (logged by the handler): the request fails with 500.
+  virtual bool attach(Exchange& x, Slot& s) const = 0;
+  // Rewrite, Access, Response, HeaderFilter.
+  virtual Verdict on_phase(Phase p, Exchange& x, Slot& s) const = 0;
+  // A piece of body: what it held so far and the new bytes, which it may
+  // change. Continue passes it on; Pause keeps holding it.
+  virtual Verdict on_body(Direction d, Exchange& x, Slot& s, std::string& body, bool end_of_stream) const = 0;
+  // The body's trailer section (Exchange::*_trailers) arrived.
+  virtual Verdict on_trailers(Direction d, Exchange& x, Slot& s) const = 0;
+  virtual void on_log(Exchange& x, Slot& s) const = 0;
+  // Whether it logs requests it never got to see (one answered before its
+  // turn): Kong's plugins do; a Proxy-Wasm filter has no context for them.
+  virtual bool logs_unseen_requests() const { return true; }
+  // The request is over (also when it was cut short); the slot is reset after.
+  virtual void detach(Exchange& x, Slot& s) const = 0;
+  // Why its last call failed, for the log line.
+  virtual std::string failure(const Slot& s) const = 0;
+
+ private:
+  std::string kind_;
+  std::string name_;
+  int priority_;
+  uint32_t phases_;
+  BodyMode body_[2];
+};
+
+}  // namespace wg::pipeline

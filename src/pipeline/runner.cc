@@ -1,0 +1,273 @@
+#include "pipeline/runner.h"
+
+#include "core/log.h"
+
+namespace wg::pipeline {
+
+const char* phase_name(Phase p) {
+  switch (p) {
+    case Phase::Rewrite:
+      return "rewrite";
+    case Phase::Access:
+      return "access";
+    case Phase::Response:
+      return "response";
+    case Phase::HeaderFilter:
+      return "header_filter";
+    case Phase::BodyFilter:
+      return "body_filter";
+    case Phase::Log:
+      return "log";
+    case Phase::Count:
+      break;
+  }
+  return "?";
+}
+
+void Chain::add(std::shared_ptr<const Handler> h) {
+  phases_ |= h->phases();
+  for (Direction d : {Direction::Request, Direction::Response}) {
+    if (h->body_mode(d) != BodyMode::None) bodies_[static_cast<int>(d)] = true;
+  }
+  // Stable: equal priorities keep the order they were added in.
+  auto at = handlers_.end();
+  while (at != handlers_.begin() && (*(at - 1))->priority() < h->priority()) --at;
+  handlers_.insert(at, std::move(h));
+}
+
+void Runner::begin(const Chain* chain, Exchange* x, size_t max_body_bytes) {
+  chain_ = chain != nullptr && !chain->empty() ? chain : nullptr;
+  if (chain_ == nullptr) return;
+  x_ = x;
+  max_body_ = max_body_bytes;
+  if (slots_.size() < chain_->size()) slots_.resize(chain_->size());
+  paused_phase_ = Phase::Count;
+  next_ = 0;
+  ending_ = Ending::None;
+  flows_[0].reset();
+  flows_[1].reset();
+}
+
+// ---------------------------------------------------------------- heads
+
+Step Runner::request_head() {
+  Step s = chain_->runs(Phase::Rewrite) ? run_phase(Phase::Rewrite, 0) : Step::Go;
+  if (s != Step::Go) return s;
+  return chain_->runs(Phase::Access) ? run_phase(Phase::Access, 0) : Step::Go;
+}
+
+Step Runner::response_head() { return chain_->runs(Phase::HeaderFilter) ? run_phase(Phase::HeaderFilter, 0) : Step::Go; }
+
+Step Runner::resume_head() {
+  const Phase p = paused_phase_;
+  paused_phase_ = Phase::Count;
+  Step s = run_phase(p, next_);
+  if (s == Step::Go && p == Phase::Rewrite && chain_->runs(Phase::Access)) s = run_phase(Phase::Access, 0);
+  return s;
+}
+
+// Runs phase p from handler `from` on. A handler that pauses without
+// resuming at once holds the phase; the runner remembers where to go on.
+Step Runner::run_phase(Phase p, size_t from) {
+  const bool request = p == Phase::Rewrite || p == Phase::Access;
+  bool& resumed = resumed_flag(request ? Direction::Request : Direction::Response);
+  for (size_t i = from; i < chain_->size(); ++i) {
+    const Handler& h = chain_->at(i);
+    if (!h.runs(p)) continue;
+    if (!slots_[i].attached && !attach(i)) return end(Ending::Failed, i);
+    resumed = false;
+    Verdict v = h.on_phase(p, *x_, slots_[i]);
+    if (v == Verdict::Continue && !x_->local_reply) continue;  // the common case
+    Step s = after_call(v, i, resumed, p);
+    if (s != Step::Go) return s;
+  }
+  resumed = false;
+  return Step::Go;
+}
+
+// What a call's verdict means for the phase (Continue without a local
+// response is handled inline by the callers).
+Step Runner::after_call(Verdict v, size_t i, bool& resumed, Phase p) {
+  if (v == Verdict::Fail) return end(Ending::Failed, i);
+  if (v == Verdict::Respond || x_->local_reply) return end(Ending::Responded, i);
+  if (v == Verdict::Pause && !resumed) {
+    paused_phase_ = p;
+    next_ = i + 1;
+    return Step::Paused;
+  }
+  return Step::Go;
+}
+
+Step Runner::end(Ending why, size_t i) {
+  ending_ = why;
+  if (why == Ending::Failed) {
+    const Handler& h = chain_->at(i);
+    WG_LOG(Error, "%s %s failed this request: %s", h.kind().c_str(), h.name().c_str(),
+           h.failure(slots_[i]).c_str());
+  }
+  return Step::Ended;
+}
+
+bool Runner::attach(size_t i) {
+  Slot& s = slots_[i];
+  if (!chain_->at(i).attach(*x_, s)) return false;
+  s.attached = true;
+  return true;
+}
+
+void Runner::finish() {
+  if (chain_ == nullptr) return;
+  const size_t n = chain_->size();
+  for (size_t i = 0; i < n; ++i) {
+    const Handler& h = chain_->at(i);
+    if (!h.runs(Phase::Log)) continue;
+    if (!slots_[i].attached && (!h.logs_unseen_requests() || !attach(i))) continue;
+    h.on_log(*x_, slots_[i]);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    Slot& s = slots_[i];
+    if (!s.attached) continue;
+    chain_->at(i).detach(*x_, s);
+    s.state.reset();
+    s.word = 0;
+    s.attached = false;
+  }
+  paused_phase_ = Phase::Count;
+  chain_ = nullptr;
+}
+
+// ---------------------------------------------------------------- bodies
+
+bool Runner::start_body(Direction d) {
+  BodyFlow& c = flow(d);
+  c.active = chain_->takes_body(d);
+  if (c.active) c.held.resize(chain_->size());
+  return c.active;
+}
+
+Step Runner::feed(Direction d, std::string piece, bool end_of_stream) {
+  return feed_from(d, 0, std::move(piece), end_of_stream);
+}
+
+// Passes a piece through the handlers from..end that take d's body. One
+// that pauses keeps what it got (and gets it again, with the next piece);
+// at the end of the body it keeps it until it resumes. A Buffer handler
+// is called once, with the whole body.
+Step Runner::feed_from(Direction d, size_t from, std::string data, bool eos) {
+  BodyFlow& c = flow(d);
+  if (eos) c.eos_in = true;
+  bool& resumed = resumed_flag(d);
+  for (size_t i = from; i < chain_->size(); ++i) {
+    const Handler& h = chain_->at(i);
+    const BodyMode mode = h.body_mode(d);
+    if (mode == BodyMode::None) continue;  // the piece streams past it
+    std::string& held = c.held[i];
+    if (held.empty()) {
+      held.swap(data);
+    } else {
+      held.append(data);
+    }
+    data.clear();
+    if (held.size() > max_body_) {
+      WG_LOG(Warn, "%s %s held more than %zu MiB of %s body", h.kind().c_str(), h.name().c_str(), max_body_ >> 20,
+             d == Direction::Response ? "response" : "request");
+      ending_ = Ending::TooLarge;
+      return Step::Ended;
+    }
+    if (mode == BodyMode::Buffer && !eos) return Step::Paused;  // not whole yet
+    if (!slots_[i].attached && !attach(i)) return end(Ending::Failed, i);
+    resumed = false;
+    Verdict v = h.on_body(d, *x_, slots_[i], held, eos);
+    if (v == Verdict::Fail) return end(Ending::Failed, i);
+    if (v == Verdict::Respond || x_->local_reply) return end(Ending::Responded, i);
+    if (v == Verdict::Pause && !resumed) {
+      if (eos) c.paused_at = i;
+      return Step::Paused;
+    }
+    data.swap(held);
+    held.clear();
+  }
+  resumed = false;
+  if (c.out.empty()) {
+    c.out.swap(data);
+  } else {
+    c.out.append(data);
+  }
+  if (eos) c.eos_out = true;
+  return Step::Go;
+}
+
+Step Runner::feed_with_trailers(Direction d, std::string last, std::string_view trailer_lines) {
+  http::HeaderMap& trailers = d == Direction::Response ? x_->response_trailers : x_->request_trailers;
+  trailers.clear();
+  if (size_t dropped = trailers.add_field_lines(trailer_lines)) {
+    WG_LOG(Debug, "dropped %zu malformed trailer line(s)", dropped);
+  }
+  flow(d).has_trailers = true;
+  if (feed_from(d, 0, std::move(last), false) == Step::Ended) return Step::Ended;
+  return run_trailers(d, 0);
+}
+
+// The trailers calls from handler `from` on. Paused: handler i holds the
+// trailers (and the end of the body) until it resumes (resume_body).
+Step Runner::run_trailers(Direction d, size_t from) {
+  BodyFlow& c = flow(d);
+  bool& resumed = resumed_flag(d);
+  for (size_t i = from; i < chain_->size(); ++i) {
+    const Handler& h = chain_->at(i);
+    const BodyMode mode = h.body_mode(d);
+    if (mode == BodyMode::None) continue;
+    if (!slots_[i].attached && !attach(i)) return end(Ending::Failed, i);
+    if (mode == BodyMode::Buffer) {
+      // The body is whole now: a buffering handler gets it before the trailers.
+      resumed = false;
+      Verdict v = h.on_body(d, *x_, slots_[i], c.held[i], true);
+      if (v == Verdict::Fail) return end(Ending::Failed, i);
+      if (v == Verdict::Respond || x_->local_reply) return end(Ending::Responded, i);
+    }
+    resumed = false;
+    Verdict v = h.on_trailers(d, *x_, slots_[i]);
+    if (v == Verdict::Fail) return end(Ending::Failed, i);
+    if (v == Verdict::Respond || x_->local_reply) return end(Ending::Responded, i);
+    if (v == Verdict::Pause && !resumed) {
+      c.eos_in = true;  // all came in: the session waits for the resume
+      c.paused_at = i;
+      c.trailers_paused = true;
+      return Step::Paused;
+    }
+    if (pass_held_on(d, i) == Step::Ended) return Step::Ended;
+  }
+  resumed = false;
+  c.eos_in = c.eos_out = true;
+  return Step::Go;
+}
+
+// At the trailers, handler i passes on the body it held to the next one.
+Step Runner::pass_held_on(Direction d, size_t i) {
+  BodyFlow& c = flow(d);
+  std::string held;
+  held.swap(c.held[i]);
+  if (held.empty()) return Step::Go;
+  if (i + 1 == chain_->size()) {
+    c.out.append(held);
+    return Step::Go;
+  }
+  return feed_from(d, i + 1, std::move(held), false) == Step::Ended ? Step::Ended : Step::Go;
+}
+
+Step Runner::resume_body(Direction d) {
+  BodyFlow& c = flow(d);
+  size_t i = c.paused_at;
+  c.paused_at = SIZE_MAX;
+  resumed_flag(d) = false;
+  if (c.trailers_paused) {
+    c.trailers_paused = false;
+    Step s = pass_held_on(d, i);
+    return s == Step::Go ? run_trailers(d, i + 1) : s;
+  }
+  std::string data;
+  data.swap(c.held[i]);
+  return feed_from(d, i + 1, std::move(data), true);
+}
+
+}  // namespace wg::pipeline
