@@ -198,9 +198,9 @@ std::shared_ptr<const wg::config::Snapshot> build_snapshot(const Settings& s, ui
     errors.push_back("config 'root' field 'filter_chains': no filters directory (--filters-dir) is set");
   }
   if (!errors.empty()) return nullptr;
-  wg::wasm::FilterPlan plan = wg::wasm::build_plan(decl, wasm_limits(s), &errors);
+  auto chains = wg::wasm::build_chains(decl, wasm_limits(s), &errors);
   if (!errors.empty()) return nullptr;
-  auto snap = wg::config::compile(std::move(decl), generation, std::move(plan));
+  auto snap = wg::config::compile(std::move(decl), generation, std::move(chains));
   for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
   return snap;
 }
@@ -256,7 +256,7 @@ void reload(wg::core::Shared& shared, uint64_t& generation) {
 // Recompiles the running config (not the file) so names are resolved again.
 void refresh_dns(wg::core::Shared& shared, uint64_t& generation) {
   auto current = shared.snapshots.get();
-  auto snap = wg::config::compile(current->decl, ++generation, current->filters);
+  auto snap = wg::config::compile(current->decl, ++generation, current->chains);
   for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
   shared.snapshots.publish(std::move(snap));
   WG_LOG(Info, "names resolved again (generation %llu)", static_cast<unsigned long long>(generation));

@@ -6,10 +6,10 @@
 
 namespace wg::config {
 
-std::shared_ptr<const Snapshot> compile(Declarative decl, uint64_t generation, wasm::FilterPlan filters) {
+std::shared_ptr<const Snapshot> compile(Declarative decl, uint64_t generation,
+                                        std::shared_ptr<const pipeline::ChainSet> chains) {
   auto snap = std::make_shared<Snapshot>();
-  snap->filters = std::move(filters);
-  snap->filters.by_route.resize(decl.routes.size());
+  snap->chains = std::move(chains);
   snap->generation = generation;
   snap->decl = std::move(decl);
   for (const auto& u : snap->decl.upstreams) {

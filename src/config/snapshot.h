@@ -12,7 +12,7 @@
 #include "config/entities.h"
 #include "router/router.h"
 #include "upstream/balancer.h"
-#include "wasm/filters.h"
+#include "pipeline/chain.h"
 
 namespace wg::config {
 
@@ -29,14 +29,22 @@ struct Snapshot {
   std::vector<std::unique_ptr<upstream::Balancer>> balancers;
   std::vector<ServiceRuntime> services;
   router::Router router;
-  wasm::FilterPlan filters;  // per route: the Wasm filters to run
+  // Per route: the handlers its requests run (plugins, Wasm filters).
+  // Shared between the snapshots of one loaded file (a DNS refresh).
+  std::shared_ptr<const pipeline::ChainSet> chains;
+  // The chain route r's requests run; nullptr when it has none.
+  const pipeline::Chain* chain(int r) const {
+    if (!chains || static_cast<size_t>(r) >= chains->by_route.size()) return nullptr;
+    const pipeline::Chain& c = chains->by_route[static_cast<size_t>(r)];
+    return c.empty() ? nullptr : &c;
+  }
   std::vector<std::string> warnings;  // e.g. names that did not resolve
   uint64_t dns_expires_ms = 0;        // monotonic time to resolve names again; 0: never
 };
 
 // Compiles validated entities (resolving hosts once).
 std::shared_ptr<const Snapshot> compile(Declarative decl, uint64_t generation,
-                                        wasm::FilterPlan filters = wasm::FilterPlan());
+                                        std::shared_ptr<const pipeline::ChainSet> chains = nullptr);
 
 // Where workers find the current snapshot. Workers poll generation() once per
 // event-loop turn (one relaxed load) and take the lock only when it moved.

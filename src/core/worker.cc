@@ -128,10 +128,18 @@ void Worker::begin_drain() {
   // Idle client connections are closed by the run loop, every turn while draining.
 }
 
+// What the current config's extensions set up in each worker (Wasm starts
+// its filters so their ticks and queues run before the first request).
+void Worker::setup_config() {
+  if (!snapshot_->chains) return;
+  for (const auto& setup : snapshot_->chains->worker_setups) setup->setup_worker();
+}
+
 void Worker::run() {
+  filters_.make_current();
   snapshot_ = shared_.snapshots.get();
   snapshot_generation_ = snapshot_->generation;
-  filters_.prepare(snapshot_->filters);
+  setup_config();
   loop_.add(listen_fd_, this, EPOLLIN | EPOLLET);
   accept_all();
   uint64_t drain_deadline = 0;
@@ -143,7 +151,7 @@ void Worker::run() {
       snapshot_ = shared_.snapshots.get();
       snapshot_generation_ = snapshot_->generation;
       balancer_states_.clear();
-      filters_.prepare(snapshot_->filters);
+      setup_config();
     }
     const uint64_t now = loop_.now_ms();
     // Wasm: answers to http_calls, then ticks and queues.

@@ -66,6 +66,7 @@ class Worker final : public IoHandler {
   void accept_all();
   void sweep_timeouts();
   void begin_drain();
+  void setup_config();
 
   Shared& shared_;
   int index_;

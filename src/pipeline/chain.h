@@ -34,4 +34,19 @@ class Chain {
   bool bodies_[2] = {false, false};
 };
 
+// Something a config brings that every worker sets up when the config is
+// published, before its first request (Wasm instantiates its filters there,
+// so their ticks and queues run at once, and retires the roots it dropped).
+class WorkerSetup {
+ public:
+  virtual ~WorkerSetup() = default;
+  virtual void setup_worker() const = 0;
+};
+
+// Every chain of one config, and its per-worker setups.
+struct ChainSet {
+  std::vector<Chain> by_route;  // index: Declarative::routes
+  std::vector<std::shared_ptr<const WorkerSetup>> worker_setups;
+};
+
 }  // namespace wg::pipeline

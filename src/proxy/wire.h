@@ -41,6 +41,11 @@ inline void append_header(std::string& out, std::string_view name, std::string_v
   out.append("\r\n", 2);
 }
 
+// RFC 9110 9.2.2: methods that can be retried after a failure mid-exchange.
+inline bool idempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" || m == "TRACE";
+}
+
 inline bool would_block(ssize_t n) { return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK); }
 
 }  // namespace wg::proxy

@@ -10,16 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
+#include "wasm/filter_handler.h"
 #include "wasm/shared_state.h"
 
 namespace wg::wasm {
-
-bool FilterPlan::empty() const {
-  for (const auto& v : by_route) {
-    if (!v.empty()) return false;
-  }
-  return true;
-}
 
 namespace {
 
@@ -122,6 +116,20 @@ std::vector<std::string> FilterRegistry::names() const {
   return out;
 }
 
+namespace {
+
+// Sets up a config's filters in each worker (see WorkerFilters::prepare).
+class PlanSetup final : public pipeline::WorkerSetup {
+ public:
+  explicit PlanSetup(FilterPlan plan) : plan_(std::move(plan)) {}
+  void setup_worker() const override {
+    if (WorkerFilters* w = WorkerFilters::current()) w->prepare(plan_);
+  }
+
+ private:
+  FilterPlan plan_;
+};
+
 FilterPlan build_plan(const config::Declarative& decl, const Limits& limits, std::vector<std::string>* errors) {
   FilterPlan plan;
   plan.by_route.resize(decl.routes.size());
@@ -180,6 +188,22 @@ FilterPlan build_plan(const config::Declarative& decl, const Limits& limits, std
   plan.id = id;
   return plan;
 }
+
+}  // namespace
+
+std::shared_ptr<const pipeline::ChainSet> build_chains(const config::Declarative& decl, const Limits& limits,
+                                                       std::vector<std::string>* errors) {
+  auto set = std::make_shared<pipeline::ChainSet>();
+  FilterPlan plan = build_plan(decl, limits, errors);
+  set->by_route.resize(plan.by_route.size());
+  for (size_t r = 0; r < plan.by_route.size(); ++r) {
+    for (const FilterRef& f : plan.by_route[r]) set->by_route[r].add(std::make_shared<FilterHandler>(f));
+  }
+  set->worker_setups.push_back(std::make_shared<PlanSetup>(std::move(plan)));
+  return set;
+}
+
+thread_local WorkerFilters* WorkerFilters::current_ = nullptr;
 
 bool parse_isolation(const std::string& s, Isolation* out) {
   if (s == "none") {

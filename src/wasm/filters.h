@@ -1,7 +1,8 @@
 // Wasm filters as Kong configures them: a filters directory (every NAME.wasm
-// is filter NAME) and filter_chains attached to a service or a route. The
-// plan for each route (its service's chain, then its own) is compiled into
-// the config snapshot; each worker instantiates the modules it needs.
+// is filter NAME) and filter_chains attached to a service or a route. Each
+// route's filters (its service's chain, then its own) become handlers of
+// its pipeline chain (wasm/filter_handler.h); each worker instantiates the
+// modules it needs.
 #pragma once
 
 #include <memory>
@@ -11,6 +12,7 @@
 
 #include "config/entities.h"
 #include "config/json_schema.h"
+#include "pipeline/chain.h"
 #include "wasm/engine.h"
 #include "wasm/proxy_wasm.h"
 
@@ -32,7 +34,6 @@ struct FilterPlan {
   std::vector<std::vector<FilterRef>> by_route;
   uint64_t id = 0;     // unique per built plan
   uint32_t slots = 0;  // FilterRefs in by_route (FilterRef::slot < slots)
-  bool empty() const;
 };
 
 // Loads every NAME.wasm of dir (compiled once, cached by hash in cache_dir),
@@ -53,10 +54,12 @@ class FilterRegistry {
   std::unordered_map<std::string, config::JsonSchema> schemas_;
 };
 
-// Builds the per-route plan and checks it: unknown filters, and filters
-// whose on_vm_start/on_configure refuse their config, are errors naming the
-// chain, the filter and the reason.
-FilterPlan build_plan(const config::Declarative& decl, const Limits& limits, std::vector<std::string>* errors);
+// Builds every route's chain of filter handlers and checks it: unknown
+// filters, and filters whose on_vm_start/on_configure refuse their config,
+// are errors naming the chain, the filter and the reason. Always returns a
+// set (with the worker setup that retires an older config's filters).
+std::shared_ptr<const pipeline::ChainSet> build_chains(const config::Declarative& decl, const Limits& limits,
+                                                       std::vector<std::string>* errors);
 
 // How filter instances are shared, as ngx_wasm_module's
 // proxy_wasm_isolation: "none" one VM per module per worker (the default),
@@ -70,6 +73,10 @@ bool parse_isolation(const std::string& s, Isolation* out);
 class WorkerFilters {
  public:
   WorkerFilters(const Limits& limits, Isolation isolation) : limits_(limits), isolation_(isolation) {}
+  // The calling worker thread's instances (set by the worker at start);
+  // filter handlers find their instances there.
+  static WorkerFilters* current() { return current_; }
+  void make_current() { current_ = this; }
   void set_hooks(WorkerHooks* hooks) { hooks_ = hooks; }
   struct Handle {
     std::shared_ptr<FilterVm> vm;  // shared: requests keep a replaced VM alive until they end
@@ -98,6 +105,7 @@ class WorkerFilters {
   Handle get_slow(const FilterRef& f);
   std::string entry_key(const FilterRef& f) const;
   Handle instantiate(const FilterRef& f);
+  static thread_local WorkerFilters* current_;
   Limits limits_;
   Isolation isolation_;
   WorkerHooks* hooks_ = nullptr;

@@ -1385,7 +1385,7 @@ void FilterVm::wake_streams() {
   for (size_t i = 0; i < woken.size(); ++i) {
     bool seen = false;
     for (size_t j = 0; j < i; ++j) seen = seen || woken[j] == woken[i];
-    if (!seen && woken[i]->owner != nullptr) woken[i]->owner->on_filter_wakeup();
+    if (!seen) woken[i]->wake();
   }
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "wasm/engine.h"
+#include "pipeline/exchange.h"
 #include "wasm/header_name_cache.h"
 #include "wasm/pairs.h"
 
@@ -51,54 +52,9 @@ enum class Callback : uint8_t {
 // Detects the ABI from the module's marker export; false if none is known.
 bool detect_abi(const Module& m, Abi* out);
 
-// Who owns an HTTP stream (the proxy session): told when a filter resumed
-// it, or answered it, from a callback the stream did not drive itself (an
-// http_call response, a tick, a queue).
-class StreamOwner {
- public:
-  virtual void on_filter_wakeup() = 0;
-
- protected:
-  ~StreamOwner() = default;
-};
-
-// What a filter sees of (and may change in) one HTTP exchange. Owned by
-// the proxy session; filled before each callback.
-struct HttpStream {
-  HeaderMap request_headers;   // with :method, :path, :authority, :scheme
-  HeaderMap response_headers;  // with :status
-  // A chunked body's trailer section (empty when it has none); what the
-  // filters leave in it is sent on.
-  HeaderMap request_trailers;
-  HeaderMap response_trailers;
-  bool response_phase = false;
-  StreamOwner* owner = nullptr;
-
-  // The body buffer of the body callback in progress (request or response).
-  std::string* body = nullptr;
-  bool body_is_response = false;
-
-  // Set by proxy_continue_stream (or 0.1.0's continue_request/response).
-  bool resume_request = false;
-  bool resume_response = false;
-  bool close_requested = false;  // proxy_close_stream
-
-  // Values set with proxy_set_property, read back by proxy_get_property.
-  std::unordered_map<std::string, std::string> properties;
-
-  // Set by proxy_send_local_response.
-  bool local_reply = false;
-  int local_status = 0;
-  std::string local_body;
-  HeaderList local_headers;
-
-  // Read-only facts for properties.
-  std::string_view client_ip;
-  uint16_t client_port = 0;
-  std::string_view route_name;
-  std::string_view service_name;
-  std::string_view protocol;  // "HTTP/1.1"
-};
+// What a filter sees of (and may change in) one HTTP exchange: the
+// pipeline's Exchange, whose session fills it before each callback.
+using HttpStream = pipeline::Exchange;
 
 enum class Action { Continue, Pause, Fail };
 

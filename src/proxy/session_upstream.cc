@@ -1,0 +1,424 @@
+// One upstream try at a time: connect (or reuse a keep-alive connection),
+// send the request, read the response head, run the handlers' response
+// head phase, stream the body back; failures retried as the service says.
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "core/worker.h"
+#include "proxy/session.h"
+#include "proxy/wire.h"
+
+namespace wg::proxy {
+namespace {
+constexpr std::string_view kMsgBadGateway = "An invalid response was received from the upstream server";
+constexpr std::string_view kMsgTimeout = "The upstream server is timed out";
+}  // namespace
+
+void Session::start_upstream() {
+  if (expect_continue_ && in_.empty()) {
+    client_out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+  }
+  state_ = State::Proxy;
+  connect_upstream();
+}
+
+void Session::release_upstream(bool reusable) {
+  if (up_ == nullptr) return;
+  upstream::Conn* c = up_;
+  up_ = nullptr;
+  if (reusable && !worker_->draining()) {
+    ++c->requests;
+    worker_->upstreams().put_idle(c, worker_->loop().now_ms() + 60000);
+  } else {
+    worker_->upstreams().close(c);
+  }
+}
+
+bool Session::pick_peer() {
+  upstream::BalancerState* st = worker_->balancer_state(*snap_, service_->balancer);
+  peer_ = balancer_->pick(*st, hash_, has_hash_, tried_mask_);
+  return peer_ >= 0;
+}
+
+void Session::connect_upstream() {
+  const uint64_t now = worker_->loop().now_ms();
+  if (x_.timings.upstream_start_ms == 0) x_.timings.upstream_start_ms = now;
+  t_try_start_ = now;
+  if (peer_ < 0) {
+    if (!pick_peer()) {
+      local_reply(503, "failure to get a peer from the ring-balancer", close_after_ || !req_body_.done);
+      return;
+    }
+    // A different target may need a different Host.
+    if (!preserve_host_) up_head_.replace(host_value_pos_, host_value_len_, host_for_peer());
+    host_value_len_ = host_for_peer().size();
+  }
+  ++x_.log.tries;
+  const upstream::Peer& peer = balancer_->peers()[peer_];
+  balancer_->on_start(*worker_->balancer_state(*snap_, service_->balancer), peer_);
+  up_ = worker_->upstreams().take_idle(peer.endpoint);
+  if (up_ == nullptr) {
+    int err = 0;
+    up_ = worker_->upstreams().connect(reinterpret_cast<const sockaddr*>(&peer.addr), peer.addr_len, peer.endpoint,
+                                       &err);
+    if (up_ == nullptr) {
+      WG_LOG(Warn, "connect to %s failed: %s", peer.name.c_str(), strerror(err));
+      upstream_failed(502, true, shared::Outcome::TcpFailure);
+      return;
+    }
+  }
+  up_->owner = this;
+  worker_->buffers().acquire(up_->in);
+  up_head_off_ = 0;
+  req_done_ = false;  // (re)send the request on this connection
+  resp_parser_.reset();
+  resp_head_done_ = false;
+  resp_body_ready_ = 0;
+}
+
+// Passive health checks: what this try says about its peer.
+void Session::report_passive(shared::Outcome outcome, int status) {
+  if (peer_ < 0 || !balancer_->passive_checks()) return;
+  const upstream::Peer& peer = balancer_->peers()[peer_];
+  peer.health->report_passive(balancer_->config().healthchecks.passive, outcome, status, peer.name);
+}
+
+// The try is over: least-connections and latency bookkeeping.
+void Session::finish_peer() {
+  if (peer_ < 0) return;
+  const uint64_t now = worker_->loop().now_ms();
+  balancer_->on_finish(*worker_->balancer_state(*snap_, service_->balancer), peer_, now - t_try_start_, now);
+  peer_ = -1;
+}
+
+void Session::upstream_failed(int status, bool retryable, shared::Outcome outcome) {
+  bool reused = up_ != nullptr && up_->requests > 0;
+  release_upstream(false);
+  // A reused keep-alive connection the upstream had closed is not a real
+  // try: send again on a fresh connection to the same peer.
+  if (reused && retryable && !resp_started_) {
+    --x_.log.tries;
+    int peer = peer_;
+    finish_peer();
+    peer_ = peer;  // same peer, fresh connection
+    connect_upstream();
+    return;
+  }
+  report_passive(outcome, 0);
+  int failed = peer_;
+  finish_peer();
+  if (retryable && !resp_started_ && x_.log.tries <= service_->cfg.retries) {
+    // The next try goes to another peer when there is one.
+    if (failed >= 0 && failed < 64) tried_mask_ |= uint64_t{1} << failed;
+    connect_upstream();
+    return;
+  }
+  if (resp_started_) {
+    close();  // too late for an error reply: the client sees a truncated response
+    return;
+  }
+  // Keep the client connection only when the whole request body is known.
+  local_reply(status, status == 504 ? kMsgTimeout : kMsgBadGateway, close_after_ || !req_body_.done);
+}
+
+// 1 when the upstream connection is up, 0 while connecting, -1 when the
+// connect failed (the try was handed to upstream_failed).
+int Session::upstream_connected() {
+  if (up_->connected) return 1;
+  if (!up_->writable) return 0;
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(up_->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) {
+    WG_LOG(Warn, "connect to %s failed: %s", up_->endpoint.c_str(), strerror(err));
+    upstream_failed(502, true, shared::Outcome::TcpFailure);
+    return -1;
+  }
+  up_->connected = true;
+  return 1;
+}
+
+bool Session::step_send_request() {
+  if (up_ == nullptr || req_done_) return false;
+  int up = upstream_connected();
+  if (up <= 0) return up < 0;
+  bool progress = false;
+  bool framing_error = false;
+  for (;;) {
+    // Claim newly read body bytes (each byte is scanned once).
+    // Bytes in in_ up to the end of the body are "ready" to send; the
+    // framer remembers where it stopped, so only unscanned bytes are looked at.
+    req_ready_ += req_body_.claim(in_.data + in_.start + req_ready_, in_.size() - req_ready_, &framing_error);
+    size_t ready = req_ready_;
+    if (framing_error) {
+      WG_LOG(Info, "client %s: invalid request body framing", client_ip_);
+      release_upstream(false);
+      if (!resp_started_) {
+        local_reply(400, "Bad request", true);
+      } else {
+        close();
+      }
+      return true;
+    }
+    size_t head_left = up_head_.size() - up_head_off_;
+    if (head_left > 0 || ready > 0) {
+      if (!up_->writable) return progress;
+      iovec iov[2];
+      int cnt = 0;
+      if (head_left > 0) iov[cnt++] = {up_head_.data() + up_head_off_, head_left};
+      if (ready > 0) iov[cnt++] = {in_.data + in_.start, ready};
+      ssize_t n = ::writev(up_->fd, iov, cnt);
+      if (n < 0) {
+        if (would_block(n)) {
+          up_->writable = false;
+          return progress;
+        }
+        // The upstream stopped reading. It may have answered early (413,
+        // 401...): stop sending and let the response side decide; if no
+        // response comes, that side reports the failure.
+        WG_LOG(Info, "upstream %s stopped reading the request: %s", up_->endpoint.c_str(), strerror(errno));
+        close_after_ = close_after_ || !req_body_.done || req_ready_ > 0;
+        req_done_ = true;
+        up_->readable = true;
+        return true;
+      }
+      size_t sent = static_cast<size_t>(n);
+      size_t from_head = sent < head_left ? sent : head_left;
+      up_head_off_ += from_head;
+      size_t from_body = sent - from_head;
+      in_.consume(from_body);
+      req_ready_ -= from_body;
+      x_.log.request_size += from_body;
+      progress = true;
+      continue;
+    }
+    if (req_body_.done) {
+      req_done_ = true;
+      return true;
+    }
+    int more = read_more_body();
+    if (more < 0) return true;
+    if (more == 0) return progress;
+    progress = true;
+  }
+}
+
+// Reads more of the request body from the client (after flushing a pending
+// 100 Continue): 1 when bytes arrived, 0 when none yet, -1 when the client
+// went away mid-body (the session is closed: nothing sensible can be answered).
+int Session::read_more_body() {
+  if (client_out_off_ < client_out_.size()) flush_client_out();
+  if (closed) return -1;
+  if (read_client()) return 1;
+  if (!peer_closed_) return 0;
+  WG_LOG(Info, "client %s closed the connection while sending the body", client_ip_);
+  x_.log.status = 400;
+  close();
+  return -1;
+}
+
+bool Session::flush_client_out() {
+  bool progress = false;
+  while (client_out_off_ < client_out_.size()) {
+    if (!writable_) return progress;
+    ssize_t n = ::write(fd_, client_out_.data() + client_out_off_, client_out_.size() - client_out_off_);
+    if (n < 0) {
+      if (would_block(n)) {
+        writable_ = false;
+        return progress;
+      }
+      close();
+      return true;
+    }
+    client_out_off_ += static_cast<size_t>(n);
+    x_.log.bytes_sent += static_cast<uint64_t>(n);
+    progress = true;
+  }
+  client_out_.clear();
+  client_out_off_ = 0;
+  return progress;
+}
+
+bool Session::parse_response_head() {
+  for (;;) {
+    core::Buffer& b = up_->in;
+    auto st = resp_parser_.parse_response(b.data + b.start, b.size(), worker_->settings().max_header_size, resp_);
+    if (st == http::ParseStatus::Incomplete) {
+      if (b.start == 0 && b.end == b.cap) {
+        WG_LOG(Warn, "upstream %s sent a response head that is too large", up_->endpoint.c_str());
+        upstream_failed(502, false, shared::Outcome::HttpFailure);
+        return true;
+      }
+      return false;
+    }
+    if (st == http::ParseStatus::Error) {
+      WG_LOG(Warn, "upstream %s sent an invalid response: %s", up_->endpoint.c_str(), resp_parser_.error_reason());
+      upstream_failed(502, false, shared::Outcome::HttpFailure);
+      return true;
+    }
+    if (resp_.status >= 100 && resp_.status < 200) {
+      // Interim responses: 100 was already answered by us (Expect is not
+      // forwarded); others (103) go to 1.1 clients as they are; 101 would
+      // mean an upgrade we never asked for.
+      if (resp_.status == 101) {
+        upstream_failed(502, false, shared::Outcome::HttpFailure);
+        return true;
+      }
+      if (resp_.status != 100 && x_.minor_version >= 1) client_out_.append(b.data + b.start, resp_.head_len);
+      b.consume(resp_.head_len);
+      resp_parser_.reset();
+      continue;
+    }
+    x_.timings.upstream_head_ms = worker_->loop().now_ms();
+    x_.log.status = resp_.status;
+    report_passive(shared::Outcome::Success, resp_.status);
+    resp_body_.start(x_.head_request ? http::BodyKind::None : resp_.body, resp_.content_length);
+    if (runner_.active()) {
+      // The handlers' copy of the head (the read buffer moves on).
+      pipeline::Exchange& x = x_;
+      x.response_has_body = !resp_body_.done;
+      x.response_phase = true;
+      http::HeaderMap& m = x.response_headers;
+      m.clear();
+      const char* head = b.data + b.start;
+      m.keep({head, resp_.head_len});
+      m.push_pseudo(":status", std::string_view(head + 9, 3));  // "HTTP/1.x 200": checked by the parser
+      m.push_parsed(resp_.headers, resp_.num_headers, false);
+      pipeline::Step step = runner_.response_head();
+      if (step == pipeline::Step::Ended) {
+        release_upstream(false);
+        handler_ended(pipeline::Direction::Response);
+        return true;  // the upstream connection is gone
+      }
+      b.consume(resp_.head_len);
+      resp_head_done_ = true;
+      if (step == pipeline::Step::Paused) state_ = State::HandlerWait;
+      if (step == pipeline::Step::Go) after_header_filter();
+      return true;
+    }
+    build_client_head();
+    b.consume(resp_.head_len);
+    resp_head_done_ = true;
+    resp_started_ = true;
+    return true;
+  }
+}
+
+// The response head passed every handler: send it now, or, when the body
+// goes through the handlers, with their first output (its framing depends
+// on whether they let the whole body out at once).
+void Session::after_header_filter() {
+  if (!resp_body_.done) resp_wire_.active = runner_.start_body(pipeline::Direction::Response);
+  if (resp_wire_.active) return;
+  build_client_head();
+  resp_started_ = true;
+}
+
+bool Session::step_receive_response() {
+  if (up_ == nullptr || !up_->connected) return false;
+  bool progress = false;
+  for (;;) {
+    if (client_out_off_ < client_out_.size()) {
+      if (!flush_client_out()) return progress;
+      if (closed) return true;
+      progress = true;
+      continue;
+    }
+    core::Buffer& b = up_->in;
+    if (resp_head_done_ && resp_wire_.active) {
+      int r = pump_response_chain(b);
+      if (r < 0) return true;  // ended, or the session moved on
+      if (r == 2) return progress;  // a handler holds the end of the body
+      if (r == 1) {
+        progress = true;
+        continue;
+      }
+      // else: read more below
+    } else if (resp_head_done_) {
+      if (resp_body_ready_ > 0) {
+        if (!writable_) return progress;
+        ssize_t n = ::write(fd_, b.data + b.start, resp_body_ready_);
+        if (n < 0) {
+          if (would_block(n)) {
+            writable_ = false;
+            return progress;
+          }
+          x_.log.status = x_.log.status ? x_.log.status : 499;
+          close();
+          return true;
+        }
+        b.consume(static_cast<size_t>(n));
+        resp_body_ready_ -= static_cast<size_t>(n);
+        x_.log.bytes_sent += static_cast<uint64_t>(n);
+        progress = true;
+        continue;
+      }
+      if (resp_body_.done) {
+        resp_done_ = true;
+        finish_exchange();
+        return true;
+      }
+      bool error = false;
+      size_t n = resp_body_.claim(b.data + b.start, b.size(), &error);
+      if (error) {
+        WG_LOG(Warn, "upstream %s sent invalid chunked framing", up_->endpoint.c_str());
+        close();
+        return true;
+      }
+      if (n > 0 || resp_body_.done) {
+        resp_body_ready_ += n;
+        progress = true;
+        continue;
+      }
+    } else if (!b.empty()) {
+      if (parse_response_head()) {
+        progress = true;
+        if (closed || state_ != State::Proxy || up_ == nullptr) return true;
+        continue;
+      }
+    }
+    // Need more bytes from the upstream.
+    if (!up_->readable) return progress;
+    if (b.end == b.cap) b.compact();
+    if (b.end == b.cap) return progress;  // waiting for the client to drain
+    size_t room = b.cap - b.end;
+    ssize_t n = ::read(up_->fd, b.data + b.end, room);
+    if (n > 0) {
+      b.end += static_cast<size_t>(n);
+      if (static_cast<size_t>(n) < room && !up_->hup) up_->readable = false;  // drained, as above
+      progress = true;
+      continue;
+    }
+    if (would_block(n)) {
+      up_->readable = false;
+      return progress;
+    }
+    // EOF or reset from the upstream.
+    if (!resp_head_done_) {
+      bool nothing_received = b.empty();
+      if (nothing_received) {
+        WG_LOG(Warn, "upstream %s closed the connection before responding", up_->endpoint.c_str());
+      } else {
+        WG_LOG(Warn, "upstream %s closed the connection in the middle of the response head", up_->endpoint.c_str());
+      }
+      upstream_failed(502, nothing_received && request_replayable_ && idempotent(x_.method),
+                      shared::Outcome::TcpFailure);
+      return true;
+    }
+    if (resp_body_.kind == http::BodyKind::UntilClose && n == 0) {
+      resp_body_.done = true;
+      progress = true;
+      continue;
+    }
+    WG_LOG(Warn, "upstream %s closed the connection in the middle of the response body", up_->endpoint.c_str());
+    close();
+    return true;
+  }
+}
+
+}  // namespace wg::proxy

@@ -1,0 +1,71 @@
+#include "wasm/filter_handler.h"
+
+namespace wg::wasm {
+namespace {
+
+using pipeline::BodyMode;
+using pipeline::Direction;
+using pipeline::Phase;
+using pipeline::phase_bit;
+using pipeline::Verdict;
+
+// A filter reads a direction's body when it exports that body's callback
+// or its trailers' (trailers come at the end of the body).
+BodyMode reads_body(const Module& m, const char* body, const char* trailers) {
+  return m.exports_function(body) || m.exports_function(trailers) ? BodyMode::Stream : BodyMode::None;
+}
+
+Verdict verdict(Action a) {
+  switch (a) {
+    case Action::Continue:
+      return Verdict::Continue;
+    case Action::Pause:
+      return Verdict::Pause;
+    case Action::Fail:
+      break;
+  }
+  return Verdict::Fail;
+}
+
+}  // namespace
+
+FilterHandler::FilterHandler(FilterRef ref)
+    : pipeline::Handler("filter", ref.name, pipeline::kFilterPriority,
+                        phase_bit(Phase::Access) | phase_bit(Phase::HeaderFilter) | phase_bit(Phase::Log),
+                        reads_body(*ref.module, "proxy_on_request_body", "proxy_on_request_trailers"),
+                        reads_body(*ref.module, "proxy_on_response_body", "proxy_on_response_trailers")),
+      ref_(std::move(ref)) {}
+
+bool FilterHandler::attach(pipeline::Exchange& x, pipeline::Slot& s) const {
+  WorkerFilters::Handle h = WorkerFilters::current()->get(ref_);
+  if (!h.vm) return false;  // logged by WorkerFilters
+  s.word = h.vm->create_http_context(h.root, &x);
+  s.state = std::move(h.vm);
+  return true;
+}
+
+// Kong runs a filter's request headers callback in the access phase and
+// its response headers callback in header_filter.
+Verdict FilterHandler::on_phase(Phase p, pipeline::Exchange& x, pipeline::Slot& s) const {
+  if (p == Phase::Access) return verdict(vm(s).on_request_headers(ctx(s), x, !x.request_has_body));
+  return verdict(vm(s).on_response_headers(ctx(s), x, !x.response_has_body));
+}
+
+Verdict FilterHandler::on_body(Direction d, pipeline::Exchange& x, pipeline::Slot& s, std::string& body,
+                               bool end_of_stream) const {
+  return verdict(vm(s).on_body(ctx(s), x, body, d == Direction::Response, end_of_stream));
+}
+
+Verdict FilterHandler::on_trailers(Direction d, pipeline::Exchange& x, pipeline::Slot& s) const {
+  return verdict(vm(s).on_trailers(ctx(s), x, d == Direction::Response));
+}
+
+void FilterHandler::on_log(pipeline::Exchange& x, pipeline::Slot& s) const { vm(s).on_log(ctx(s), x); }
+
+void FilterHandler::detach(pipeline::Exchange& x, pipeline::Slot& s) const { vm(s).on_done_and_delete(ctx(s), x); }
+
+std::string FilterHandler::failure(const pipeline::Slot& s) const {
+  return s.state ? vm(s).last_error() : "its instance could not be started";
+}
+
+}  // namespace wg::wasm
