@@ -26,6 +26,10 @@ struct Settings {
   int wasm_memory_mb = 64;       // per filter instance
   std::string wasm_isolation = "none";
   int wasm_max_body_mb = 64;     // body a filter chain may buffer, per request and direction
+
+  // Bytes of body one handler may hold back, per request and direction
+  // (--wasm-max-body: the name predates other handler kinds).
+  size_t handler_body_limit() const { return static_cast<size_t>(wasm_max_body_mb) << 20; }
 };
 
 }  // namespace wg::core

@@ -292,7 +292,7 @@ bool Session::route_request() {
     scratch_upstream_path_.push_back('?');
     scratch_upstream_path_.append(req_.query);
   }
-  runner_.begin(snap_->chain(route_), &x_, static_cast<size_t>(worker_->settings().wasm_max_body_mb) << 20);
+  runner_.begin(snap_->chain(route_), &x_, worker_->settings().handler_body_limit());
   if (!runner_.active()) return true;  // no handlers: one compare
   prepare_exchange(route);
   switch (runner_.request_head()) {
