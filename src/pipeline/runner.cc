@@ -46,6 +46,8 @@ void Runner::begin(const Chain* chain, Exchange* x, size_t max_body_bytes) {
   ending_ = Ending::None;
   flows_[0].reset();
   flows_[1].reset();
+  defer_response_ = deferred_paused_ = false;
+  whole_.clear();
 }
 
 // ---------------------------------------------------------------- heads
@@ -56,13 +58,25 @@ Step Runner::request_head() {
   return chain_->runs(Phase::Access) ? run_phase(Phase::Access, 0) : Step::Go;
 }
 
-Step Runner::response_head() { return chain_->runs(Phase::HeaderFilter) ? run_phase(Phase::HeaderFilter, 0) : Step::Go; }
+Step Runner::response_head() {
+  if (chain_->runs(Phase::Response)) {
+    if (x_->response_has_body) {
+      defer_response_ = true;  // after the whole body (feed)
+      return Step::Go;
+    }
+    Step s = run_phase(Phase::Response, 0);
+    if (s != Step::Go) return s;
+  }
+  return chain_->runs(Phase::HeaderFilter) ? run_phase(Phase::HeaderFilter, 0) : Step::Go;
+}
 
 Step Runner::resume_head() {
   const Phase p = paused_phase_;
   paused_phase_ = Phase::Count;
   Step s = run_phase(p, next_);
-  if (s == Step::Go && p == Phase::Rewrite && chain_->runs(Phase::Access)) s = run_phase(Phase::Access, 0);
+  if (s != Step::Go) return s;
+  if (p == Phase::Rewrite && chain_->runs(Phase::Access)) return run_phase(Phase::Access, 0);
+  if (p == Phase::Response && chain_->runs(Phase::HeaderFilter)) return run_phase(Phase::HeaderFilter, 0);
   return s;
 }
 
@@ -140,13 +154,51 @@ void Runner::finish() {
 
 bool Runner::start_body(Direction d) {
   BodyFlow& c = flow(d);
-  c.active = chain_->takes_body(d);
+  c.active = chain_->takes_body(d) || (d == Direction::Response && defer_response_);
   if (c.active) c.held.resize(chain_->size());
   return c.active;
 }
 
 Step Runner::feed(Direction d, std::string piece, bool end_of_stream) {
+  if (d == Direction::Response && defer_response_) {
+    whole_.append(piece);
+    if (whole_.size() > max_body_) {
+      WG_LOG(Warn, "the response phase held more than %zu MiB of response body", max_body_ >> 20);
+      ending_ = Ending::TooLarge;
+      return Step::Ended;
+    }
+    if (!end_of_stream) return Step::Paused;
+    flow(d).eos_in = true;
+    return whole_response(Phase::Response, 0);
+  }
   return feed_from(d, 0, std::move(piece), end_of_stream);
+}
+
+// The whole response body is in: the Response phase (Exchange::body is the
+// whole body), HeaderFilter, then the body handlers with it. A handler
+// that pauses holds all of it until it resumes (resume_body).
+Step Runner::whole_response(Phase from_phase, size_t from) {
+  x_->body = &whole_;
+  x_->body_is_response = true;
+  for (Phase p : {Phase::Response, Phase::HeaderFilter}) {
+    if (p == Phase::Response && from_phase == Phase::HeaderFilter) continue;
+    const size_t start = p == from_phase ? from : 0;
+    Step s = chain_->runs(p) ? run_phase(p, start) : Step::Go;
+    if (s == Step::Paused) {
+      deferred_paused_ = true;  // a body pause to the session, held at paused_phase_/next_
+      deferred_phase_ = paused_phase_;
+      paused_phase_ = Phase::Count;
+    }
+    if (s != Step::Go) {
+      if (s == Step::Ended) x_->body = nullptr;
+      return s;
+    }
+  }
+  x_->body = nullptr;
+  defer_response_ = false;
+  std::string whole;
+  whole.swap(whole_);
+  return feed_from(Direction::Response, 0, std::move(whole), true);
 }
 
 // Passes a piece through the handlers from..end that take d's body. One
@@ -256,6 +308,10 @@ Step Runner::pass_held_on(Direction d, size_t i) {
 }
 
 Step Runner::resume_body(Direction d) {
+  if (d == Direction::Response && deferred_paused_) {
+    deferred_paused_ = false;
+    return whole_response(deferred_phase_, next_);
+  }
   BodyFlow& c = flow(d);
   size_t i = c.paused_at;
   c.paused_at = SIZE_MAX;

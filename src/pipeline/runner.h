@@ -58,7 +58,11 @@ class Runner {
 
   // The request head: Rewrite, then Access.
   Step request_head();
-  // The response head: HeaderFilter.
+  // The response head: HeaderFilter. When a handler runs in Kong's
+  // Response phase and a body is coming, both phases wait for the whole
+  // body (the session feeds it as for any body, and releases the head
+  // with the output): then Response, HeaderFilter, and the body handlers
+  // with the whole body.
   Step response_head();
   // Whether a head phase waits for a handler, and on which side.
   bool head_paused() const { return paused_phase_ != Phase::Count; }
@@ -78,7 +82,9 @@ class Runner {
   // the piece goes through with end_of_stream false (as Envoy does), then
   // each handler gets the trailers and passes on what it held.
   Step feed_with_trailers(Direction d, std::string last, std::string_view trailer_lines);
-  bool body_paused(Direction d) const { return flows_[static_cast<int>(d)].paused_at != SIZE_MAX; }
+  bool body_paused(Direction d) const {
+    return flows_[static_cast<int>(d)].paused_at != SIZE_MAX || (d == Direction::Response && deferred_paused_);
+  }
   // The handler holding the end of d's body resumed.
   Step resume_body(Direction d);
 
@@ -96,6 +102,7 @@ class Runner {
   Step feed_from(Direction d, size_t from, std::string data, bool eos);
   Step run_trailers(Direction d, size_t from);
   Step pass_held_on(Direction d, size_t i);
+  Step whole_response(Phase from_phase, size_t from);
   bool& resumed_flag(Direction d) { return d == Direction::Request ? x_->resume_request : x_->resume_response; }
 
   const Chain* chain_ = nullptr;
@@ -106,6 +113,11 @@ class Runner {
   size_t next_ = 0;  // the handler to run when the paused phase resumes
   Ending ending_ = Ending::None;
   BodyFlow flows_[2];
+  // The response phases wait for the whole body (see response_head).
+  bool defer_response_ = false;
+  std::string whole_;            // the response body so far
+  bool deferred_paused_ = false;  // a handler holds them: paused_phase_/next_ say where
+  Phase deferred_phase_ = Phase::Count;
 };
 
 }  // namespace wg::pipeline

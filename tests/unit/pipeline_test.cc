@@ -43,6 +43,13 @@ class Probe final : public Handler {
   }
   Verdict on_phase(Phase p, Exchange& x, Slot& s) const override {
     EXPECT_EQ(s.word, 42u);
+    if (p == Phase::Response && x.body != nullptr) {
+      record("response=" + *x.body);
+      if (upper_) {
+        for (char& c : *x.body) c = static_cast<char>(toupper(c));
+      }
+      return act_quiet("response", x);
+    }
     return act(phase_name(p), x);
   }
   Verdict on_body(Direction d, Exchange& x, Slot&, std::string& body, bool eos) const override {
@@ -146,7 +153,7 @@ TEST_F(Pipeline, HandlersRunByDescendingPriorityAndFiltersAfterPlugins) {
   ASSERT_EQ(r.response_head(), Step::Go);
   r.finish();
   std::vector<std::string> want;
-  for (const char* phase : {"rewrite", "access", "header_filter", "log"}) {
+  for (const char* phase : {"rewrite", "access", "response", "header_filter", "log"}) {
     for (const char* h : {"high", "mid", "low", "filter-a", "filter-b"}) want.push_back(std::string(h) + ":" + phase);
   }
   EXPECT_EQ(calls(), want);
@@ -181,8 +188,10 @@ TEST_F(Pipeline, TwoPrioritiesInterleavePhaseByPhaseAcrossPauses) {
   ASSERT_EQ(r.response_head(), Step::Paused);
   EXPECT_EQ(r.paused_side(), Direction::Response);
   ASSERT_EQ(r.resume_head(), Step::Go);
+  // (Without a response body, the Response phase runs with the head.)
   EXPECT_EQ(calls(), (std::vector<std::string>{"high:rewrite", "low:rewrite", "high:access", "low:access",
-                                               "high:header_filter", "low:header_filter"}));
+                                               "high:response", "low:response", "high:header_filter",
+                                               "low:header_filter"}));
 }
 
 TEST_F(Pipeline, PausingInRewriteResumesIntoAccess) {
@@ -406,6 +415,54 @@ TEST_F(Pipeline, TrailersFollowTheLastPieceAndCanBePausedOn) {
   EXPECT_TRUE(r.flow(Direction::Response).has_trailers);
   EXPECT_EQ(calls(), (std::vector<std::string>{"a:body:response=tail", "a:trailers:response", "b:body:response=tail",
                                                "b:trailers:response"}));
+}
+
+TEST_F(Pipeline, TheResponsePhaseGetsTheWholeBodyBeforeHeaderFilter) {
+  auto a = add("a", 20, phase_bit(Phase::Response) | phase_bit(Phase::HeaderFilter), BodyMode::None, BodyMode::None);
+  auto b = add("b", 10, phase_bit(Phase::HeaderFilter));
+  a->upper_case_bodies();
+  begin();
+  x.response_has_body = true;
+  ASSERT_EQ(r.response_head(), Step::Go);
+  EXPECT_TRUE(calls().empty());  // waits for the body
+  ASSERT_TRUE(r.start_body(Direction::Response));
+  EXPECT_EQ(r.feed(Direction::Response, "ab", false), Step::Paused);
+  EXPECT_EQ(r.flow(Direction::Response).out, "");
+  ASSERT_EQ(r.feed(Direction::Response, "cd", true), Step::Go);
+  EXPECT_EQ(r.flow(Direction::Response).out, "ABCD");  // a changed the whole body
+  EXPECT_TRUE(r.flow(Direction::Response).eos_out);
+  EXPECT_EQ(calls(), (std::vector<std::string>{"a:response=abcd", "a:header_filter", "b:header_filter",
+                                               "b:body:response=ABCD$"}));
+}
+
+TEST_F(Pipeline, PausesAndResumesInTheResponsePhase) {
+  auto a = add("a", 20, phase_bit(Phase::Response) | phase_bit(Phase::HeaderFilter), BodyMode::None, BodyMode::None);
+  begin();
+  x.response_has_body = true;
+  ASSERT_EQ(r.response_head(), Step::Go);
+  ASSERT_TRUE(r.start_body(Direction::Response));
+  a->answer("response", Verdict::Pause);
+  ASSERT_EQ(r.feed(Direction::Response, "body", true), Step::Paused);
+  EXPECT_TRUE(r.body_paused(Direction::Response));
+  EXPECT_FALSE(r.head_paused());  // to the session it is the end of the body that waits
+  EXPECT_TRUE(r.flow(Direction::Response).eos_in);
+  a->handle.resume(Direction::Response);
+  ASSERT_EQ(r.resume_body(Direction::Response), Step::Go);
+  EXPECT_FALSE(r.body_paused(Direction::Response));
+  EXPECT_EQ(r.flow(Direction::Response).out, "body");
+  EXPECT_EQ(calls(), (std::vector<std::string>{"a:response=body", "a:header_filter"}));
+
+  // Without a body the Response phase runs with the head, and a pause
+  // there is a head pause.
+  log.clear();
+  r.finish();
+  begin();
+  x.response_has_body = false;
+  a->answer("response", Verdict::Pause);
+  ASSERT_EQ(r.response_head(), Step::Paused);
+  EXPECT_EQ(r.paused_side(), Direction::Response);
+  ASSERT_EQ(r.resume_head(), Step::Go);
+  EXPECT_EQ(calls(), (std::vector<std::string>{"a:response", "a:header_filter"}));
 }
 
 TEST_F(Pipeline, AResumeHandleOfAFinishedRequestIsIgnored) {
