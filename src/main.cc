@@ -18,7 +18,7 @@
 #include "core/log.h"
 #include "core/settings.h"
 #include "core/version.h"
-#include "core/worker.h"
+#include "runtime/worker.h"
 #include "demo/echo_server.h"
 #include "upstream/dns.h"
 #include "upstream/health_checker.h"

@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "core/log.h"
-#include "core/worker.h"
+#include "runtime/worker.h"
 
 namespace wg::proxy {
 namespace {

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "core/log.h"
-#include "core/worker.h"
+#include "runtime/worker.h"
 #include "upstream/dns.h"
 
 namespace wg::proxy {

@@ -14,7 +14,7 @@
 #include <cstring>
 
 #include "core/log.h"
-#include "core/worker.h"
+#include "runtime/worker.h"
 #include "proxy/wire.h"
 #include "router/normalize.h"
 

@@ -1,4 +1,4 @@
-#include "core/worker.h"
+#include "runtime/worker.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
