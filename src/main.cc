@@ -238,7 +238,7 @@ int open_access_log(const std::string& spec) {
   return ::open(spec.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
-void reload(wg::core::Shared& shared, uint64_t& generation) {
+void reload(wg::runtime::Shared& shared, uint64_t& generation) {
   std::vector<std::string> errors;
   auto snap = build_snapshot(shared.settings, generation + 1, errors);
   if (!snap) {
@@ -254,7 +254,7 @@ void reload(wg::core::Shared& shared, uint64_t& generation) {
 }
 
 // Recompiles the running config (not the file) so names are resolved again.
-void refresh_dns(wg::core::Shared& shared, uint64_t& generation) {
+void refresh_dns(wg::runtime::Shared& shared, uint64_t& generation) {
   auto current = shared.snapshots.get();
   auto snap = wg::config::compile(current->decl, ++generation, current->chains);
   for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
@@ -274,7 +274,7 @@ int cmd_start(int argc, char** argv) {
   sigaddset(&sigs, SIGUSR1);  // from the health checker: names past their TTL
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  auto shared = std::make_unique<wg::core::Shared>();
+  auto shared = std::make_unique<wg::runtime::Shared>();
   Settings& s = shared->settings;
   if (!parse_start(argc, argv, s)) return 2;
   wg::log::Level level;
@@ -319,9 +319,9 @@ int cmd_start(int argc, char** argv) {
     }
   }
 
-  std::vector<std::unique_ptr<wg::core::Worker>> workers;
+  std::vector<std::unique_ptr<wg::runtime::Worker>> workers;
   for (int i = 0; i < s.workers; ++i) {
-    workers.push_back(std::make_unique<wg::core::Worker>(*shared, i));
+    workers.push_back(std::make_unique<wg::runtime::Worker>(*shared, i));
     if (!workers.back()->listen()) return 1;
   }
   for (auto& w : workers) w->start();

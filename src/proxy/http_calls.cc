@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "core/log.h"
-#include "runtime/worker.h"
+#include "proxy/worker_context.h"
 
 namespace wg::proxy {
 namespace {

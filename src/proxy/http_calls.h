@@ -22,15 +22,13 @@
 #include "proxy/name_resolutions.h"
 #include "wasm/proxy_wasm.h"
 
-namespace wg::core {
-class Worker;
-}
-
 namespace wg::proxy {
+
+class WorkerContext;
 
 class HttpCalls final : public wasm::WorkerHooks {
  public:
-  explicit HttpCalls(core::Worker& worker) : worker_(worker), names_(worker) {}
+  explicit HttpCalls(WorkerContext& worker) : worker_(worker), names_(worker) {}
   ~HttpCalls();
 
   bool dispatch_http_call(std::shared_ptr<wasm::FilterVm> vm, uint32_t ctx, uint32_t token,
@@ -69,7 +67,7 @@ class HttpCalls final : public wasm::WorkerHooks {
   bool read_response(Call& c);
   void finish(Call& c, bool ok);
 
-  core::Worker& worker_;
+  WorkerContext& worker_;
   std::vector<std::unique_ptr<Call>> calls_;
   NameResolutions names_;  // resolve_lua
 };

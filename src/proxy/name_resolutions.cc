@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "core/log.h"
-#include "runtime/worker.h"
+#include "proxy/worker_context.h"
 #include "upstream/dns.h"
 
 namespace wg::proxy {
@@ -17,7 +17,7 @@ NameResolutions::Shared::~Shared() {
   if (efd >= 0) ::close(efd);
 }
 
-NameResolutions::NameResolutions(core::Worker& worker) : worker_(worker), shared_(std::make_shared<Shared>()) {}
+NameResolutions::NameResolutions(WorkerContext& worker) : worker_(worker), shared_(std::make_shared<Shared>()) {}
 
 NameResolutions::~NameResolutions() {
   if (shared_->efd >= 0) worker_.loop().remove(shared_->efd);

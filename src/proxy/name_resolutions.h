@@ -15,17 +15,15 @@
 #include "core/event_loop.h"
 #include "wasm/proxy_wasm.h"
 
-namespace wg::core {
-class Worker;
-}
-
 namespace wg::proxy {
+
+class WorkerContext;
 
 class NameResolutions final : public core::IoHandler {
  public:
   static constexpr size_t kMaxPending = 64;  // per worker
 
-  explicit NameResolutions(core::Worker& worker);
+  explicit NameResolutions(WorkerContext& worker);
   ~NameResolutions();
 
   // True with *address (4 or 16 bytes) when known now; false when the answer
@@ -54,7 +52,7 @@ class NameResolutions final : public core::IoHandler {
     uint64_t expires_ms = 0;
   };
 
-  core::Worker& worker_;
+  WorkerContext& worker_;
   std::shared_ptr<Shared> shared_;
   std::unordered_map<std::string, Cached> cache_;
   size_t pending_ = 0;

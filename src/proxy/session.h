@@ -34,16 +34,14 @@
 #include "upstream/balancer.h"
 #include "upstream/pool.h"
 
-namespace wg::core {
-class Worker;
-}
-
 namespace wg::proxy {
+
+class WorkerContext;
 
 class Session final : public core::IoHandler, public upstream::ConnOwner, public pipeline::ExchangeOwner {
  public:
   Session() = default;
-  void open(core::Worker* worker, int fd, const sockaddr_storage& peer);
+  void open(WorkerContext* worker, int fd, const sockaddr_storage& peer);
   void on_io(uint32_t events) override;
   void on_upstream_io() override;
   // A handler resumed or answered this request from a callback the session
@@ -147,7 +145,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   bool read_client();
   void update_deadline();
 
-  core::Worker* worker_ = nullptr;
+  WorkerContext* worker_ = nullptr;
   int fd_ = -1;
   bool readable_ = false;
   bool writable_ = true;
