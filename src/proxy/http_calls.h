@@ -18,7 +18,7 @@
 #include "core/event_loop.h"
 #include "http/message.h"
 #include "http/parser.h"
-#include "proxy/body_framer.h"
+#include "http/body_framer.h"
 #include "proxy/name_resolutions.h"
 #include "wasm/proxy_wasm.h"
 

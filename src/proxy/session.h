@@ -28,7 +28,7 @@
 #include "http/parser.h"
 #include "pipeline/exchange.h"
 #include "pipeline/runner.h"
-#include "proxy/body_framer.h"
+#include "http/body_framer.h"
 #include "router/router.h"
 #include "shared/health.h"
 #include "upstream/balancer.h"

@@ -1,4 +1,4 @@
-#include "proxy/body_framer.h"
+#include "http/body_framer.h"
 
 namespace wg::proxy {
 
