@@ -55,7 +55,7 @@ class HttpCalls final : public wasm::WorkerHooks {
     http::HeadParser parser;
     http::Head head;
     bool head_done = false;
-    BodyFramer framer;
+    http::BodyFramer framer;
     size_t body_from = 0;  // where the unclaimed body starts in `in`
     std::string trailer_text;  // a chunked answer's trailer section, as received
     bool finished = false;

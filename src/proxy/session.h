@@ -160,7 +160,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   core::Buffer in_;
   http::HeadParser parser_;
   http::Head req_;
-  BodyFramer req_body_;
+  http::BodyFramer req_body_;
   size_t req_ready_ = 0;  // claimed request body bytes at the front of in_, not yet sent
   std::string client_out_;  // pending bytes for the client (heads, local replies)
   size_t client_out_off_ = 0;
@@ -202,7 +202,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   bool resp_done_ = false;
   http::HeadParser resp_parser_;
   http::Head resp_;
-  BodyFramer resp_body_;
+  http::BodyFramer resp_body_;
   size_t resp_body_ready_ = 0;  // claimed response bytes in up_->in not yet sent
   std::string scratch_path_, scratch_upstream_path_;
 };
