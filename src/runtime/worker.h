@@ -12,7 +12,7 @@
 #include "config/snapshot.h"
 #include "core/event_loop.h"
 #include "core/settings.h"
-#include "proxy/http_calls.h"
+#include "client/http_client.h"
 #include "proxy/worker_context.h"
 #include "wasm/filters.h"
 

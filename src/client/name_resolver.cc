@@ -1,4 +1,4 @@
-#include "proxy/name_resolutions.h"
+#include "client/name_resolver.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -19,7 +19,7 @@
 #include "http/message.h"
 #include "http/parser.h"
 #include "http/body_framer.h"
-#include "proxy/name_resolutions.h"
+#include "client/name_resolver.h"
 #include "wasm/proxy_wasm.h"
 
 namespace wg::proxy {

@@ -1,4 +1,4 @@
-#include "proxy/http_calls.h"
+#include "client/http_client.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
