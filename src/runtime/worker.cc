@@ -21,8 +21,11 @@ Worker::Worker(Shared& shared, int index)
       shared_(shared),
       index_(index),
       filters_(shared.wasm_limits, shared.wasm_isolation),
-      http_calls_(*this) {
-  filters_.set_hooks(&http_calls_);
+      targets_(snapshot_, [this](const config::Snapshot& s, int idx) { return balancer_state(s, idx); }),
+      http_(loop_, targets_),
+      names_(loop_),
+      hooks_(http_, names_) {
+  filters_.set_hooks(&hooks_);
   access_log_.init(shared.access_log_fd, shared.settings.access_log_format == "json");
 }
 
@@ -102,8 +105,8 @@ void Worker::run() {
       setup_config();
     }
     const uint64_t now = loop_.now_ms();
-    // Wasm: answers to http_calls, then ticks and queues.
-    http_calls_.run(now);
+    // Answers to outbound calls (Wasm's http_calls), then Wasm ticks and queues.
+    http_.run(now);
     wait_ms = filters_.run_timers(now, kSweepIntervalMs);
     if (now >= next_sweep_ms_) {
       sweep(now);

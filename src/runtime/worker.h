@@ -9,11 +9,14 @@
 #include <memory>
 #include <thread>
 
+#include "client/http_client.h"
+#include "client/name_resolver.h"
+#include "client/target.h"
 #include "config/snapshot.h"
 #include "core/event_loop.h"
 #include "core/settings.h"
-#include "client/http_client.h"
 #include "proxy/worker_context.h"
+#include "wasm/client_hooks.h"
 #include "wasm/filters.h"
 
 namespace wg::runtime {
@@ -52,7 +55,11 @@ class Worker final : public core::IoHandler, public proxy::WorkerContext {
   Shared& shared_;
   int index_;
   wasm::WorkerFilters filters_;
-  proxy::HttpCalls http_calls_;
+  // Outbound calls: to ip:port or a service/upstream of the running config.
+  client::ConfigTargets targets_;
+  client::HttpClient http_;
+  client::NameResolver names_;
+  wasm::ClientHooks hooks_;  // filters' http_call and resolve_lua, on http_ and names_
   int listen_fd_ = -1;
   uint64_t next_sweep_ms_ = 0;
   std::thread thread_;
