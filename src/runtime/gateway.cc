@@ -17,7 +17,7 @@
 #include "runtime/reloader.h"
 #include "runtime/worker.h"
 #include "upstream/dns.h"
-#include "upstream/health_checker.h"
+#include "runtime/health_checker.h"
 
 namespace wg::runtime {
 namespace {

@@ -1,4 +1,4 @@
-#include "upstream/health_checker.h"
+#include "runtime/health_checker.h"
 
 #include <fcntl.h>
 #include <poll.h>
