@@ -91,7 +91,7 @@ int run_gateway(core::Settings settings) {
     if (!workers.back()->listen()) return 1;
   }
   for (auto& w : workers) w->start();
-  upstream::HealthChecker checker(shared->snapshots);
+  HealthChecker checker(shared->snapshots);
   checker.start();
   WG_LOG(Notice, "wasmgate " WASMGATE_VERSION " ready on %s (%d workers)", s.proxy_listen.c_str(), s.workers);
   if (s.admin_listen != "off") WG_LOG(Notice, "admin listener on %s (/metrics, /status)", s.admin_listen.c_str());
