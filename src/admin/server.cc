@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <memory>
 #include <system_error>
 
@@ -22,7 +23,6 @@ namespace {
 
 constexpr uint64_t kDrainMs = 1000;        // after answering, how long to wait for the client's FIN
 constexpr uint64_t kAcceptPauseMs = 100;   // after accept() fails for lack of fds/memory
-constexpr int kIdleWaitMs = 1000;          // loop wait with no deadline pending (stop() wakes it anyway)
 constexpr const char* kJson = "application/json; charset=utf-8";
 
 std::string errno_text(int e) { return std::system_category().message(e); }
@@ -251,13 +251,17 @@ struct AdminServer::Loop {
   void run() {
     update_listening();
     while (!stopping) {
+      // Sleep until the nearest deadline, or until something happens (stop()
+      // writes the eventfd): an idle admin thread costs nothing.
       const uint64_t now = ev.now_ms();
-      int64_t wait = kIdleWaitMs;
-      for (const auto& c : clients) wait = std::min<int64_t>(wait, static_cast<int64_t>(c->deadline_ms - std::min(c->deadline_ms, now)));
-      if (!listening && clients.size() < kMaxClients && accept_paused_until > now) {
-        wait = std::min<int64_t>(wait, static_cast<int64_t>(accept_paused_until - now));
-      }
-      ev.run_once(static_cast<int>(wait));
+      int64_t wait = -1;
+      auto until = [&](uint64_t t) {
+        int64_t left = static_cast<int64_t>(t > now ? t - now : 0);
+        if (wait < 0 || left < wait) wait = left;
+      };
+      for (const auto& c : clients) until(c->deadline_ms);
+      if (!listening && clients.size() < kMaxClients && accept_paused_until > now) until(accept_paused_until);
+      ev.run_once(static_cast<int>(std::min<int64_t>(wait, INT_MAX)));
       if (stopping) break;
       // Past their deadline, or closed during the batch: gone (freed after
       // the batch, since events for them may still have been queued).
