@@ -44,10 +44,13 @@ void Runner::begin(const Chain* chain, Exchange* x, size_t max_body_bytes) {
   paused_phase_ = Phase::Count;
   next_ = 0;
   ending_ = Ending::None;
-  flows_[0].reset();
-  flows_[1].reset();
-  defer_response_ = deferred_paused_ = false;
-  whole_.clear();
+  // A flow is made ready when a body starts (start_body); until then only
+  // its flag is read.
+  flows_[0].active = flows_[1].active = false;
+  if (defer_response_ || deferred_paused_ || !whole_.empty()) {
+    defer_response_ = deferred_paused_ = false;
+    whole_.clear();
+  }
 }
 
 // ---------------------------------------------------------------- heads
@@ -154,9 +157,12 @@ void Runner::finish() {
 
 bool Runner::start_body(Direction d) {
   BodyFlow& c = flow(d);
-  c.active = chain_->takes_body(d) || (d == Direction::Response && defer_response_);
-  if (c.active) c.held.resize(chain_->size());
-  return c.active;
+  const bool active = chain_->takes_body(d) || (d == Direction::Response && defer_response_);
+  if (!active) return false;
+  c.reset();
+  c.active = true;
+  c.held.resize(chain_->size());
+  return true;
 }
 
 Step Runner::feed(Direction d, std::string piece, bool end_of_stream) {

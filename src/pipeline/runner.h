@@ -83,7 +83,8 @@ class Runner {
   // each handler gets the trailers and passes on what it held.
   Step feed_with_trailers(Direction d, std::string last, std::string_view trailer_lines);
   bool body_paused(Direction d) const {
-    return flows_[static_cast<int>(d)].paused_at != SIZE_MAX || (d == Direction::Response && deferred_paused_);
+    const BodyFlow& c = flows_[static_cast<int>(d)];
+    return (c.active && c.paused_at != SIZE_MAX) || (d == Direction::Response && deferred_paused_);
   }
   // The handler holding the end of d's body resumed.
   Step resume_body(Direction d);

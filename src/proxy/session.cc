@@ -188,15 +188,18 @@ bool Session::step_read_head() {
   return false;
 }
 
-// A head that cannot be parsed: answered, logged, and the connection closed.
+// A head that cannot be parsed, or did not arrive in time: answered,
+// logged, and the connection closed.
 void Session::reject_head(int status) {
   in_request_ = true;
   x_.method.clear();
+  x_.head_request = false;
   x_.log = pipeline::LogFields();
   x_.log.request_size = 0;
   x_.timings.upstream_start_ms = 0;
   route_ = -1;
-  std::string_view msg = status == 431   ? "Request header or cookie too large"
+  std::string_view msg = status == 408   ? "Request timeout"
+                         : status == 431 ? "Request header or cookie too large"
                          : status == 501 ? "Not implemented"
                          : status == 505 ? "HTTP version not supported"
                                          : "Bad request";
@@ -527,8 +530,14 @@ void Session::update_deadline() {
   uint64_t t = static_cast<uint64_t>(s.client_timeout_ms);
   switch (state_) {
     case State::ReadHead:
-      t = static_cast<uint64_t>(in_.empty() ? s.keepalive_timeout_ms : s.client_timeout_ms);
-      break;
+      if (in_.empty()) {
+        t = static_cast<uint64_t>(s.keepalive_timeout_ms);
+        break;
+      }
+      // A head must arrive whole within the timeout from its first byte
+      // (nginx's client_header_timeout): trickling bytes does not extend it.
+      deadline_ = x_.timings.start_ms + static_cast<uint64_t>(s.client_timeout_ms);
+      return;
     case State::Proxy: {
       const auto& svc = service_->cfg;
       if (up_ != nullptr && !up_->connected) {
@@ -557,6 +566,14 @@ void Session::check_timeout(uint64_t now_ms) {
   if (closed || now_ms < deadline_) return;
   switch (state_) {
     case State::ReadHead:
+      if (in_.data == nullptr || in_.empty()) {
+        close();  // idle between requests
+        return;
+      }
+      WG_LOG(Info, "client %s: request head not complete within %d ms", client_ip_,
+             worker_->settings().client_timeout_ms);
+      reject_head(408);
+      break;
     case State::LocalReply:
     case State::Closing:
       close();

@@ -127,7 +127,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   bool step_receive_response();
   bool parse_response_head();
   void after_header_filter();
-  bool flush_client_out();
+  bool flush_client_out(size_t body = 0);
+  bool claim_response_body(core::Buffer& b);
   void release_upstream(bool reusable);
 
   // Bodies through the handlers (session_bodies.cc).

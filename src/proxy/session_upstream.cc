@@ -222,11 +222,19 @@ int Session::read_more_body() {
   return -1;
 }
 
-bool Session::flush_client_out() {
+// Writes what is pending for the client. With body > 0, that many claimed
+// response body bytes at the front of the upstream buffer go in the same
+// writev: a head and the body in hand leave as one segment, which wakes
+// the client once.
+bool Session::flush_client_out(size_t body) {
   bool progress = false;
   while (client_out_off_ < client_out_.size()) {
     if (!writable_) return progress;
-    ssize_t n = ::write(fd_, client_out_.data() + client_out_off_, client_out_.size() - client_out_off_);
+    const size_t head_left = client_out_.size() - client_out_off_;
+    iovec iov[2] = {{client_out_.data() + client_out_off_, head_left}, {nullptr, 0}};
+    int cnt = 1;
+    if (body > 0) iov[cnt++] = {up_->in.data + up_->in.start, body};
+    ssize_t n = ::writev(fd_, iov, cnt);
     if (n < 0) {
       if (would_block(n)) {
         writable_ = false;
@@ -235,13 +243,35 @@ bool Session::flush_client_out() {
       close();
       return true;
     }
-    client_out_off_ += static_cast<size_t>(n);
+    const size_t sent = static_cast<size_t>(n);
+    const size_t from_head = sent < head_left ? sent : head_left;
+    client_out_off_ += from_head;
+    if (sent > from_head) {
+      const size_t from_body = sent - from_head;
+      up_->in.consume(from_body);
+      resp_body_ready_ -= from_body;
+      body -= from_body;
+    }
     x_.log.bytes_sent += static_cast<uint64_t>(n);
     progress = true;
   }
   client_out_.clear();
   client_out_off_ = 0;
   return progress;
+}
+
+// Claims the response body bytes read so far (each byte is scanned once);
+// false when their framing is invalid (the session is then closed).
+bool Session::claim_response_body(core::Buffer& b) {
+  bool error = false;
+  size_t n = resp_body_.claim(b.data + b.start + resp_body_ready_, b.size() - resp_body_ready_, &error);
+  if (error) {
+    WG_LOG(Warn, "upstream %s sent invalid chunked framing", up_->endpoint.c_str());
+    close();
+    return false;
+  }
+  resp_body_ready_ += n;
+  return true;
 }
 
 bool Session::parse_response_head() {
@@ -323,13 +353,16 @@ bool Session::step_receive_response() {
   if (up_ == nullptr || !up_->connected) return false;
   bool progress = false;
   for (;;) {
+    core::Buffer& b = up_->in;
     if (client_out_off_ < client_out_.size()) {
-      if (!flush_client_out()) return progress;
+      // The response head goes out with the body bytes already read.
+      const bool plain_body = resp_head_done_ && !resp_wire_.active;
+      if (plain_body && resp_body_ready_ == 0 && !resp_body_.done && !b.empty() && !claim_response_body(b)) return true;
+      if (!flush_client_out(plain_body ? resp_body_ready_ : 0)) return progress;
       if (closed) return true;
       progress = true;
       continue;
     }
-    core::Buffer& b = up_->in;
     if (resp_head_done_ && resp_wire_.active) {
       int r = pump_response_chain(b);
       if (r < 0) return true;  // ended, or the session moved on
@@ -363,15 +396,8 @@ bool Session::step_receive_response() {
         finish_exchange();
         return true;
       }
-      bool error = false;
-      size_t n = resp_body_.claim(b.data + b.start, b.size(), &error);
-      if (error) {
-        WG_LOG(Warn, "upstream %s sent invalid chunked framing", up_->endpoint.c_str());
-        close();
-        return true;
-      }
-      if (n > 0 || resp_body_.done) {
-        resp_body_ready_ += n;
+      if (!claim_response_body(b)) return true;
+      if (resp_body_ready_ > 0 || resp_body_.done) {
         progress = true;
         continue;
       }

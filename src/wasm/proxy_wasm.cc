@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "http/message.h"
+#include "pipeline/properties.h"
 #include "shared/metrics.h"
 #include "wasm/pairs.h"
 #include "wasm/shared_state.h"
@@ -233,7 +234,7 @@ struct HostCalls {
   // 8 the arguments of on_foreign_function.
   static std::string* body_buffer(FilterVm& f, uint64_t type) {
     if (type == 4) return f.call_result_ != nullptr ? &f.call_result_->body : nullptr;
-    HttpStream* s = f.stream_;
+    pipeline::Exchange* s = f.stream_;
     if (s == nullptr || s->body == nullptr || (type != 0 && type != 1)) return nullptr;
     return (type == 1) == s->body_is_response ? s->body : nullptr;
   }
@@ -592,76 +593,20 @@ struct HostCalls {
     return true;
   }
 
-  // Properties: Envoy's attribute paths (segments separated by NUL).
+  // Properties: Envoy's attribute paths (segments separated by NUL). The
+  // request's are the pipeline's (pipeline/properties.h); the plugin's are
+  // this filter's.
   static bool property(FilterVm& f, std::string_view path, std::string* out) {
-    HttpStream* s = f.stream_;
-    auto header = [&](std::string_view name) -> std::string_view {
-      if (s == nullptr) return {};
-      return s->request_headers.get_exact(name);
-    };
     std::string key(path);
     for (auto& c : key) {
       if (c == '\0') c = '.';
     }
-    if (s != nullptr) {
-      auto it = s->properties.find(key);
-      if (it != s->properties.end()) {
-        *out = it->second;
-        return true;
-      }
-    }
-    const FilterVm::Context* root = root_of(f);
-    if (key == "plugin_name") {
+    if (key == "plugin_name" || key == "plugin_root_id" || key == "plugin_vm_id") {
+      const FilterVm::Context* root = root_of(f);
       *out = root ? root->info->filter_name : "";
       return true;
     }
-    if (key == "plugin_root_id" || key == "plugin_vm_id") {
-      *out = root ? root->info->filter_name : "";
-      return true;
-    }
-    if (s == nullptr) return false;
-    if (key == "request.path") {
-      *out = std::string(header(":path"));
-    } else if (key == "request.url_path") {
-      std::string_view p = header(":path");
-      *out = std::string(p.substr(0, p.find('?')));
-    } else if (key == "request.query") {
-      std::string_view p = header(":path");
-      size_t q = p.find('?');
-      *out = q == std::string_view::npos ? "" : std::string(p.substr(q + 1));
-    } else if (key == "request.host") {
-      *out = std::string(header(":authority"));
-    } else if (key == "request.method") {
-      *out = std::string(header(":method"));
-    } else if (key == "request.scheme") {
-      *out = std::string(header(":scheme"));
-    } else if (key == "request.protocol") {
-      *out = std::string(s->protocol);
-    } else if (key.rfind("request.headers.", 0) == 0) {
-      const HeaderMap::Entry* e = s->request_headers.find(std::string_view(key).substr(16));
-      if (e == nullptr) return false;
-      out->assign(e->value);
-      return true;
-    } else if (key == "source.address") {
-      *out = std::string(s->client_ip) + ":" + std::to_string(s->client_port);
-    } else if (key == "source.port") {
-      uint64_t port = s->client_port;
-      out->assign(reinterpret_cast<const char*>(&port), 8);
-    } else if (key == "route_name" || key == "kong.route_name" || key == "wasmgate.route_name") {
-      *out = std::string(s->route_name);
-    } else if (key == "cluster_name" || key == "kong.service_name" || key == "wasmgate.service_name") {
-      *out = std::string(s->service_name);
-    } else if (key == "response.code" && s->response_phase) {
-      std::string_view v = s->response_headers.get_exact(":status");
-      if (v.empty()) return false;
-      uint64_t code = 0;
-      std::from_chars(v.data(), v.data() + v.size(), code);
-      out->assign(reinterpret_cast<const char*>(&code), 8);
-      return true;
-    } else {
-      return false;
-    }
-    return true;
+    return f.stream_ != nullptr && pipeline::get_property(*f.stream_, key, out);
   }
 
   HOST(proxy_get_property) {
@@ -701,13 +646,9 @@ struct HostCalls {
     for (auto& c : key) {
       if (c == '\0') c = '.';
     }
-    static const char* const kReadOnly[] = {"request.", "response.", "source.", "destination.", "connection.",
-                                            "upstream.", "plugin_", "route_name", "cluster_name", "node"};
-    for (const char* p : kReadOnly) {
-      if (key.rfind(p, 0) == 0) {
-        r[0] = kBadArgument;
-        return true;
-      }
+    if (!pipeline::property_writable(key)) {
+      r[0] = kBadArgument;
+      return true;
     }
     f.stream_->properties[key].assign(value);
     r[0] = kOk;
@@ -1367,7 +1308,7 @@ FilterVm::Context* FilterVm::find_context(uint32_t id) {
   return nullptr;
 }
 
-void FilterVm::enter(uint32_t ctx, HttpStream* s) {
+void FilterVm::enter(uint32_t ctx, pipeline::Exchange* s) {
   current_ctx_ = ctx;
   stream_ = s;
 }
@@ -1380,7 +1321,7 @@ void FilterVm::leave() {
 // After a callback the worker drove: tell each stream the filter resumed or
 // answered (an owner may close its session, so the list is taken first).
 void FilterVm::wake_streams() {
-  std::vector<HttpStream*> woken;
+  std::vector<pipeline::Exchange*> woken;
   woken.swap(woken_);
   for (size_t i = 0; i < woken.size(); ++i) {
     bool seen = false;
@@ -1389,7 +1330,7 @@ void FilterVm::wake_streams() {
   }
 }
 
-uint32_t FilterVm::create_http_context(uint32_t root_id, HttpStream* stream) {
+uint32_t FilterVm::create_http_context(uint32_t root_id, pipeline::Exchange* stream) {
   Context c;
   c.id = next_id_++;
   c.root = root_id;
@@ -1402,7 +1343,7 @@ uint32_t FilterVm::create_http_context(uint32_t root_id, HttpStream* stream) {
   return c.id;
 }
 
-Action FilterVm::headers_callback(Callback cb, uint32_t ctx, HttpStream& s, size_t count, bool eos) {
+Action FilterVm::headers_callback(Callback cb, uint32_t ctx, pipeline::Exchange& s, size_t count, bool eos) {
   // Another request trapped this instance after ours started: ours did
   // nothing wrong, so it goes on without this filter (fails open).
   if (broken_) return Action::Continue;
@@ -1418,15 +1359,15 @@ Action FilterVm::headers_callback(Callback cb, uint32_t ctx, HttpStream& s, size
   return action == 0 || action == 2 ? Action::Continue : Action::Pause;
 }
 
-Action FilterVm::on_request_headers(uint32_t ctx, HttpStream& s, bool eos) {
+Action FilterVm::on_request_headers(uint32_t ctx, pipeline::Exchange& s, bool eos) {
   return headers_callback(Callback::RequestHeaders, ctx, s, s.request_headers.size(), eos);
 }
 
-Action FilterVm::on_response_headers(uint32_t ctx, HttpStream& s, bool eos) {
+Action FilterVm::on_response_headers(uint32_t ctx, pipeline::Exchange& s, bool eos) {
   return headers_callback(Callback::ResponseHeaders, ctx, s, s.response_headers.size(), eos);
 }
 
-Action FilterVm::on_body(uint32_t ctx, HttpStream& s, std::string& body, bool response, bool eos) {
+Action FilterVm::on_body(uint32_t ctx, pipeline::Exchange& s, std::string& body, bool response, bool eos) {
   if (broken_) return Action::Continue;
   const Callback cb = response ? Callback::ResponseBody : Callback::RequestBody;
   if (!exports(cb)) return Action::Continue;
@@ -1442,7 +1383,7 @@ Action FilterVm::on_body(uint32_t ctx, HttpStream& s, std::string& body, bool re
   return action == 0 ? Action::Continue : Action::Pause;  // StopIteration*: keep buffering
 }
 
-Action FilterVm::on_trailers(uint32_t ctx, HttpStream& s, bool response) {
+Action FilterVm::on_trailers(uint32_t ctx, pipeline::Exchange& s, bool response) {
   if (broken_) return Action::Continue;
   const Callback cb = response ? Callback::ResponseTrailers : Callback::RequestTrailers;
   if (!exports(cb)) return Action::Continue;
@@ -1456,14 +1397,14 @@ Action FilterVm::on_trailers(uint32_t ctx, HttpStream& s, bool response) {
   return action == 0 ? Action::Continue : Action::Pause;
 }
 
-void FilterVm::on_log(uint32_t ctx, HttpStream& s) {
+void FilterVm::on_log(uint32_t ctx, pipeline::Exchange& s) {
   enter(ctx, &s);
   call(Callback::Log, {ctx}, nullptr);
   leave();
   woken_.clear();
 }
 
-void FilterVm::on_done_and_delete(uint32_t ctx, HttpStream& s) {
+void FilterVm::on_done_and_delete(uint32_t ctx, pipeline::Exchange& s) {
   if (exports(Callback::Done) || exports(Callback::Delete)) {
     enter(ctx, &s);
     call(Callback::Done, {ctx}, nullptr);
@@ -1490,7 +1431,7 @@ void FilterVm::resume_without_filter(Context& c) {
 }
 
 // A callback the worker drove for stream s trapped: that fails s's request.
-void FilterVm::fail_stream(HttpStream* s, uint32_t root_id) {
+void FilterVm::fail_stream(pipeline::Exchange* s, uint32_t root_id) {
   if (s == nullptr) return;
   s->local_reply = true;
   s->local_status = 500;
@@ -1505,7 +1446,7 @@ void FilterVm::on_http_call_response(uint32_t ctx, uint32_t token, HttpCallResul
   Context* c = find_context(ctx);
   if (c == nullptr) return;  // the request it was for has ended
   if (broken_) return resume_without_filter(*c);
-  HttpStream* s = c->stream;
+  pipeline::Exchange* s = c->stream;
   enter(ctx, s);
   call_result_ = &result;
   callout_status_ = result.ok ? 0 : 11;
@@ -1526,7 +1467,7 @@ void FilterVm::on_foreign_function(uint32_t ctx, uint32_t function_id, const std
   Context* c = find_context(ctx);
   if (c == nullptr) return;  // the request it was for has ended
   if (broken_) return resume_without_filter(*c);
-  HttpStream* s = c->stream;
+  pipeline::Exchange* s = c->stream;
   const uint32_t root_id = c->root != 0 ? c->root : c->id;
   enter(ctx, s);
   foreign_args_ = &args;

@@ -52,10 +52,6 @@ enum class Callback : uint8_t {
 // Detects the ABI from the module's marker export; false if none is known.
 bool detect_abi(const Module& m, Abi* out);
 
-// What a filter sees of (and may change in) one HTTP exchange: the
-// pipeline's Exchange, whose session fills it before each callback.
-using HttpStream = pipeline::Exchange;
-
 enum class Action { Continue, Pause, Fail };
 
 // An HTTP call a filter dispatched (proxy_http_call), and what came back.
@@ -119,17 +115,17 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   bool wants_request_body() const { return wants_request_body_; }
   bool wants_response_body() const { return wants_response_body_; }
 
-  uint32_t create_http_context(uint32_t root_id, HttpStream* stream);
-  Action on_request_headers(uint32_t ctx, HttpStream& s, bool end_of_stream);
-  Action on_response_headers(uint32_t ctx, HttpStream& s, bool end_of_stream);
+  uint32_t create_http_context(uint32_t root_id, pipeline::Exchange* stream);
+  Action on_request_headers(uint32_t ctx, pipeline::Exchange& s, bool end_of_stream);
+  Action on_response_headers(uint32_t ctx, pipeline::Exchange& s, bool end_of_stream);
   // body is the data held for this filter so far; the filter may change it.
   // Pause means "keep buffering" (StopIteration*).
-  Action on_body(uint32_t ctx, HttpStream& s, std::string& body, bool response, bool end_of_stream);
+  Action on_body(uint32_t ctx, pipeline::Exchange& s, std::string& body, bool response, bool end_of_stream);
   // The trailer section arrived (s.request_trailers / response_trailers).
   // Pause is not supported for trailers: the session goes on.
-  Action on_trailers(uint32_t ctx, HttpStream& s, bool response);
-  void on_log(uint32_t ctx, HttpStream& s);
-  void on_done_and_delete(uint32_t ctx, HttpStream& s);
+  Action on_trailers(uint32_t ctx, pipeline::Exchange& s, bool response);
+  void on_log(uint32_t ctx, pipeline::Exchange& s);
+  void on_done_and_delete(uint32_t ctx, pipeline::Exchange& s);
 
   // Callbacks the worker drives. Each ends by waking the streams the filter
   // resumed or answered meanwhile.
@@ -164,7 +160,7 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
     uint32_t id = 0;
     uint32_t root = 0;              // 0 for root contexts
     const RootInfo* info = nullptr;  // its root's (root_infos_ owns them)
-    HttpStream* stream = nullptr;   // HTTP contexts: the stream they belong to
+    pipeline::Exchange* stream = nullptr;   // HTTP contexts: the stream they belong to
   };
 
  private:
@@ -190,16 +186,16 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   static const char* callback_name(Callback cb);
   bool call_at(int index, const char* fn, const uint64_t* args, size_t nargs, uint64_t* result);
   bool exports(Callback cb) const { return callbacks_[static_cast<size_t>(cb)] >= 0; }
-  Action headers_callback(Callback cb, uint32_t ctx, HttpStream& s, size_t count, bool eos);
+  Action headers_callback(Callback cb, uint32_t ctx, pipeline::Exchange& s, size_t count, bool eos);
   Context* find_context(uint32_t id);
   int fn_index(const char* fn);
   void log_output(uint32_t fd, std::string_view text);  // WASI stdout/stderr
   // Makes ctx the context the host functions act on.
-  void enter(uint32_t ctx, HttpStream* s);
+  void enter(uint32_t ctx, pipeline::Exchange* s);
   void leave();
   void wake_streams();
   void resume_without_filter(Context& c);
-  void fail_stream(HttpStream* s, uint32_t root_id);
+  void fail_stream(pipeline::Exchange* s, uint32_t root_id);
   friend struct HostCalls;
 
   std::unique_ptr<Vm> vm_;
@@ -223,14 +219,14 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
 
   // What the current callback is about.
   uint32_t current_ctx_ = 0;
-  HttpStream* stream_ = nullptr;
+  pipeline::Exchange* stream_ = nullptr;
   const std::string* plugin_config_ = nullptr;  // during on_configure
   const std::string* vm_config_ = nullptr;      // during on_vm_start
   HttpCallResult* call_result_ = nullptr;       // during on_http_call_response
   const std::string* foreign_args_ = nullptr;   // during on_foreign_function
   uint32_t callout_status_ = 0;                 // proxy_get_status: the last callout's
   std::string callout_message_;
-  std::vector<HttpStream*> woken_;              // streams resumed or answered in this callback
+  std::vector<pipeline::Exchange*> woken_;              // streams resumed or answered in this callback
   std::string output_[2];
   HeaderNameCache header_names_;  // names proxy_add_header_map_value checked
   static constexpr size_t kFnSlots = 64;

@@ -1,5 +1,6 @@
 """Slow peers: a client that dribbles its request, upstreams that trickle answers."""
 
+import select
 import threading
 import time
 
@@ -106,6 +107,71 @@ def test_client_timeout_closes_stalled_request(gateway_factory, upstream):
         assert time.monotonic() - t0 < 3
     assert upstream.heads == []
     assert gw.request("GET", "/ok").status == 200
+
+
+def test_trickled_head_gets_408_at_the_deadline(gateway_factory, upstream):
+    # The whole head must arrive within --client-timeout of its first byte;
+    # a header line every 200 ms does not keep the connection alive.
+    gw = gateway_factory(config(service("s", upstream, [route("r", ["/"])])),
+                         extra_args=["--client-timeout", "1000"])
+    with gw.conn(timeout=10) as c:
+        t0 = time.monotonic()
+        c.send(b"GET /trickle HTTP/1.1\r\nHost: x\r\n")
+        sent = 0
+        answered = []
+        while time.monotonic() - t0 < 5 and not answered:
+            c.send(f"X-Line-{sent}: {sent}\r\n".encode())
+            sent += 1
+            answered, _, _ = select.select([c.sock], [], [], 0.2)
+        took = time.monotonic() - t0
+        r = c.read_response()
+    assert r.status == 408, r.status
+    assert r.json()["message"] == "Request timeout"
+    assert 0.9 < took < 2.0, f"answered after {took:.2f}s"
+    assert sent >= 4  # it kept trickling until the deadline
+    assert upstream.heads == []
+    assert gw.request("GET", "/ok").status == 200
+
+
+def test_many_trickling_clients_are_all_cut_while_others_are_served(gateway_factory, upstream):
+    import socket
+    gw = gateway_factory(config(service("s", upstream, [route("r", ["/"])])),
+                         extra_args=["--client-timeout", "1500"])
+    socks = []
+    for i in range(200):
+        s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+        s.sendall(f"GET /slow/{i} HTTP/1.1\r\nHost: x\r\n".encode())
+        socks.append(s)
+    t0 = time.monotonic()
+    served = 0
+    # Each slow client sends one more header line every 300 ms; normal
+    # requests go on meanwhile.
+    while time.monotonic() - t0 < 2.5:
+        for s in socks:
+            try:
+                s.send(b"X-More: 1\r\n")
+            except OSError:
+                pass
+        assert gw.request("GET", f"/normal/{served}", timeout=5).status == 200
+        served += 1
+        time.sleep(0.3)
+    cut = 0
+    for s in socks:
+        s.settimeout(3)
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            pass
+        if data.startswith(b"HTTP/1.1 408"):
+            cut += 1
+        s.close()
+    assert cut == len(socks), f"{cut} of {len(socks)} trickling clients got their 408"
+    assert served >= 5
 
 
 def test_slow_upstream_trickling_content_length(gateway_factory, upstream_factory):

@@ -2,11 +2,13 @@
 // record what they see, pause and resume, hold bodies, answer and fail.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "pipeline/properties.h"
 #include "pipeline/runner.h"
 
 using namespace wg::pipeline;
@@ -481,6 +483,73 @@ TEST_F(Pipeline, AResumeHandleOfAFinishedRequestIsIgnored) {
   EXPECT_TRUE(a->handle.current());  // taken again on this request
   a->handle.resume(Direction::Request);
   EXPECT_EQ(owner.wakeups, 1);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Properties, ReadTheExchangeAsHandlersLeftIt) {
+  Exchange x;
+  x.request_headers.add(":method", "GET");
+  x.request_headers.add(":path", "/a/b?x=1&y=2");
+  x.request_headers.add(":authority", "example.test");
+  x.request_headers.add(":scheme", "http");
+  x.request_headers.add("X-Id", "42");
+  x.protocol = "HTTP/1.1";
+  x.client_ip = "10.0.0.1";
+  x.client_port = 5555;
+  x.route_name = "r1";
+  x.service_name = "s1";
+  std::string v;
+  EXPECT_TRUE(get_property(x, "request.path", &v));
+  EXPECT_EQ(v, "/a/b?x=1&y=2");
+  EXPECT_TRUE(get_property(x, "request.url_path", &v));
+  EXPECT_EQ(v, "/a/b");
+  EXPECT_TRUE(get_property(x, "request.query", &v));
+  EXPECT_EQ(v, "x=1&y=2");
+  EXPECT_TRUE(get_property(x, "request.host", &v));
+  EXPECT_EQ(v, "example.test");
+  EXPECT_TRUE(get_property(x, "request.headers.x-id", &v));
+  EXPECT_EQ(v, "42");
+  EXPECT_FALSE(get_property(x, "request.headers.absent", &v));
+  EXPECT_TRUE(get_property(x, "source.address", &v));
+  EXPECT_EQ(v, "10.0.0.1:5555");
+  EXPECT_TRUE(get_property(x, "source.port", &v));
+  ASSERT_EQ(v.size(), 8u);
+  uint64_t port = 0;
+  memcpy(&port, v.data(), 8);
+  EXPECT_EQ(port, 5555u);
+  EXPECT_TRUE(get_property(x, "kong.route_name", &v));
+  EXPECT_EQ(v, "r1");
+  EXPECT_TRUE(get_property(x, "cluster_name", &v));
+  EXPECT_EQ(v, "s1");
+  // No response yet.
+  EXPECT_FALSE(get_property(x, "response.code", &v));
+  x.response_phase = true;
+  x.response_headers.add(":status", "404");
+  ASSERT_TRUE(get_property(x, "response.code", &v));
+  uint64_t code = 0;
+  memcpy(&code, v.data(), 8);
+  EXPECT_EQ(code, 404u);
+  // A handler's edit is what the next one reads.
+  x.request_headers.replace(":path", "/rewritten");
+  EXPECT_TRUE(get_property(x, "request.path", &v));
+  EXPECT_EQ(v, "/rewritten");
+}
+
+TEST(Properties, HandlersShareTheirOwnButCannotOverwriteTheHosts) {
+  Exchange x;
+  EXPECT_TRUE(property_writable("my.counter"));
+  EXPECT_FALSE(property_writable("request.path"));
+  EXPECT_FALSE(property_writable("route_name"));
+  EXPECT_FALSE(property_writable("plugin_name"));
+  EXPECT_FALSE(property_writable(""));
+  x.properties["my.counter"] = "7";
+  std::string v;
+  EXPECT_TRUE(get_property(x, "my.counter", &v));
+  EXPECT_EQ(v, "7");
+  EXPECT_FALSE(get_property(x, "my.other", &v));
 }
 
 }  // namespace
