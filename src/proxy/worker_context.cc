@@ -77,13 +77,6 @@ void WorkerContext::sweep(uint64_t now_ms) {
   pool_.sweep(now_ms);
 }
 
-void WorkerContext::end_turn() {
-  access_log_.flush();
-  pool_.collect();
-  for (auto* s : graveyard_) spare_.push_back(s);
-  graveyard_.clear();
-}
-
 void WorkerContext::close_idle_sessions() {
   for (Session* s = sessions_; s != nullptr;) {
     Session* next = s->next;

