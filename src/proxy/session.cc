@@ -337,6 +337,8 @@ void Session::prepare_exchange(const config::Route& route) {
   x.route = &route;
   x.service = service_;
   x.match = &match_;
+  if (!x.consumer_id.empty()) x.consumer_id.clear();
+  if (!x.credential_id.empty()) x.credential_id.clear();
   x.route_name = route.name;
   x.service_name = service_->cfg.name;
   x.protocol = req_.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";

@@ -25,6 +25,10 @@ struct FilterStats;
 
 namespace wg::wasm {
 
+namespace host {
+struct Access;
+}
+
 enum class Abi { V0_1_0, V0_2_0, V0_2_1 };
 
 // The callbacks the host calls (proxy_on_*); their export indexes are
@@ -196,7 +200,7 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   void wake_streams();
   void resume_without_filter(Context& c);
   void fail_stream(pipeline::Exchange* s, uint32_t root_id);
-  friend struct HostCalls;
+  friend struct host::Access;
 
   std::unique_ptr<Vm> vm_;
   Abi abi_ = Abi::V0_2_1;
