@@ -1,27 +1,21 @@
-// wasmgate command line: start, check, version.
-#include <fcntl.h>
-#include <signal.h>
-#include <unistd.h>
+// wasmgate command line: start, check, version. Parses the command line and
+// calls into src/runtime (which runs the gateway and builds configs).
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "admin/server.h"
-#include "config/loader.h"
 #include "config/snapshot.h"
 #include "core/log.h"
 #include "core/settings.h"
 #include "core/version.h"
-#include "core/worker.h"
-#include "demo/echo_server.h"
-#include "upstream/dns.h"
-#include "upstream/health_checker.h"
+#include "runtime/gateway.h"
+#include "runtime/reloader.h"
 #include "wasm/filters.h"
 
 namespace {
@@ -165,46 +159,6 @@ bool parse_start(int argc, char** argv, Settings& s) {
   return true;
 }
 
-bool load_config(const Settings& s, wg::config::Declarative& decl, std::vector<std::string>& errors) {
-  if (s.config_path.empty()) return wg::config::load_text(wg::config::kDemoConfig, decl, errors);
-  return wg::config::load_file(s.config_path, decl, errors);
-}
-
-wg::wasm::Limits wasm_limits(const Settings& s) {
-  wg::wasm::Limits l;
-  l.call_budget_ms = static_cast<uint32_t>(s.wasm_budget_ms);
-  l.max_memory_bytes = static_cast<uint64_t>(s.wasm_memory_mb) << 20;
-  return l;
-}
-
-// Loads the file, the filters and compiles a snapshot; nullptr with every
-// problem in errors when the config must be refused.
-std::shared_ptr<const wg::config::Snapshot> build_snapshot(const Settings& s, uint64_t generation,
-                                                           std::vector<std::string>& errors) {
-  wg::config::Declarative decl;
-  if (!load_config(s, decl, errors)) return nullptr;
-  std::string filters_dir = s.filters_dir;
-  if (filters_dir.empty() && s.config_path.empty()) {
-    // The demo config's filter is built next to the binary (build/filters).
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-      std::string path(exe, static_cast<size_t>(n));
-      filters_dir = path.substr(0, path.rfind('/')) + "/filters";
-    }
-  }
-  wg::wasm::FilterRegistry::instance().scan(filters_dir, s.wasm_cache_dir, &errors);
-  if (!decl.filter_chains.empty() && filters_dir.empty()) {
-    errors.push_back("config 'root' field 'filter_chains': no filters directory (--filters-dir) is set");
-  }
-  if (!errors.empty()) return nullptr;
-  auto chains = wg::wasm::build_chains(decl, wasm_limits(s), &errors);
-  if (!errors.empty()) return nullptr;
-  auto snap = wg::config::compile(std::move(decl), generation, std::move(chains));
-  for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
-  return snap;
-}
-
 int cmd_check(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr, "usage: wasmgate check FILE [--filters-dir DIR] [--wasm-cache-dir DIR]\n");
@@ -218,7 +172,7 @@ int cmd_check(int argc, char** argv) {
     if (std::string(argv[i]) == "--wasm-cache-dir") s.wasm_cache_dir = argv[i + 1];
   }
   std::vector<std::string> errors;
-  auto snap = build_snapshot(s, 1, errors);
+  auto snap = wg::runtime::build_snapshot(s, 1, errors);
   if (!snap) {
     for (const auto& e : errors) std::printf("%s\n", e.c_str());
     return 1;
@@ -231,125 +185,10 @@ int cmd_check(int argc, char** argv) {
   return 0;
 }
 
-int open_access_log(const std::string& spec) {
-  if (spec == "off") return -1;
-  if (spec == "stdout" || spec == "-" || spec == "/dev/stdout") return 1;
-  if (spec == "stderr" || spec == "/dev/stderr") return 2;
-  return ::open(spec.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-}
-
-void reload(wg::core::Shared& shared, uint64_t& generation) {
-  std::vector<std::string> errors;
-  auto snap = build_snapshot(shared.settings, generation + 1, errors);
-  if (!snap) {
-    std::string all;
-    for (const auto& e : errors) all += "\n  " + e;
-    WG_LOG(Error, "config reload failed: %zu problem(s); the previous config keeps serving:%s", errors.size(),
-           all.c_str());
-    return;
-  }
-  ++generation;
-  shared.snapshots.publish(std::move(snap));
-  WG_LOG(Notice, "config reloaded (generation %llu)", static_cast<unsigned long long>(generation));
-}
-
-// Recompiles the running config (not the file) so names are resolved again.
-void refresh_dns(wg::core::Shared& shared, uint64_t& generation) {
-  auto current = shared.snapshots.get();
-  auto snap = wg::config::compile(current->decl, ++generation, current->chains);
-  for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
-  shared.snapshots.publish(std::move(snap));
-  WG_LOG(Info, "names resolved again (generation %llu)", static_cast<unsigned long long>(generation));
-}
-
 int cmd_start(int argc, char** argv) {
-  // Signals are taken by this thread only, with sigwait. Blocked before any
-  // thread exists (the Wasm engine starts one while the config loads), so
-  // every thread inherits the mask and none is killed by a SIGHUP.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGHUP);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGUSR1);  // from the health checker: names past their TTL
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  auto shared = std::make_unique<wg::core::Shared>();
-  Settings& s = shared->settings;
+  Settings s;
   if (!parse_start(argc, argv, s)) return 2;
-  wg::log::Level level;
-  wg::log::parse_level(s.log_level, &level);
-  wg::log::set_level(level);
-  if (!s.error_log.empty() && !wg::log::open_file(s.error_log.c_str())) {
-    std::fprintf(stderr, "wasmgate: cannot open error log '%s'\n", s.error_log.c_str());
-    return 1;
-  }
-  wg::upstream::Resolver::set_servers(s.dns_resolver);
-  if (s.workers <= 0) s.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-
-  std::vector<std::string> errors;
-  uint64_t generation = 1;
-  auto snap = build_snapshot(s, generation, errors);
-  if (!snap) {
-    for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
-    WG_LOG(Error, "invalid configuration, not starting");
-    return 1;
-  }
-  shared->snapshots.publish(std::move(snap));
-  shared->access_log_fd = open_access_log(s.access_log);
-  shared->wasm_limits = wasm_limits(s);
-  wg::wasm::parse_isolation(s.wasm_isolation, &shared->wasm_isolation);
-  if (s.access_log != "off" && shared->access_log_fd < 0) {
-    WG_LOG(Error, "cannot open access log '%s'", s.access_log.c_str());
-    return 1;
-  }
-  if (s.config_path.empty() && !wg::demo::start_echo_server("127.0.0.1:8002")) {
-    WG_LOG(Warn, "demo upstream could not listen on 127.0.0.1:8002 (already running?)");
-  }
-
-
-  // The admin listener: /metrics (filter metrics and per-filter counters)
-  // and /status so far; the rest of Kong's Admin API comes later.
-  wg::admin::AdminServer admin;
-  if (s.admin_listen != "off") {
-    std::string error;
-    if (!admin.start(s.admin_listen, &error)) {
-      WG_LOG(Error, "admin listener %s: %s", s.admin_listen.c_str(), error.c_str());
-      return 1;
-    }
-  }
-
-  std::vector<std::unique_ptr<wg::core::Worker>> workers;
-  for (int i = 0; i < s.workers; ++i) {
-    workers.push_back(std::make_unique<wg::core::Worker>(*shared, i));
-    if (!workers.back()->listen()) return 1;
-  }
-  for (auto& w : workers) w->start();
-  wg::upstream::HealthChecker checker(shared->snapshots);
-  checker.start();
-  WG_LOG(Notice, "wasmgate " WASMGATE_VERSION " ready on %s (%d workers)", s.proxy_listen.c_str(), s.workers);
-  if (s.admin_listen != "off") WG_LOG(Notice, "admin listener on %s (/metrics, /status)", s.admin_listen.c_str());
-
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&sigs, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      reload(*shared, generation);
-      continue;
-    }
-    if (sig == SIGUSR1) {
-      refresh_dns(*shared, generation);
-      continue;
-    }
-    WG_LOG(Notice, "signal %d: draining in-flight requests", sig);
-    shared->draining = true;
-    break;
-  }
-  for (auto& w : workers) w->join();
-  checker.stop();
-  admin.stop();
-  WG_LOG(Notice, "wasmgate stopped");
-  return 0;
+  return wg::runtime::run_gateway(std::move(s));
 }
 
 }  // namespace

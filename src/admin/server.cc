@@ -1,87 +1,31 @@
 #include "admin/server.h"
 
-#include <poll.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <netinet/in.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <climits>
 #include <memory>
 #include <system_error>
 
+#include "core/event_loop.h"
 #include "core/log.h"
 #include "core/net.h"
+#include "http/message.h"
+#include "http/parser.h"
 #include "shared/metrics.h"
 
 namespace wg::admin {
 namespace {
 
-constexpr int64_t kDrainMs = 1000;          // after answering, how long to wait for the client's FIN
-constexpr int64_t kAcceptPauseMs = 100;     // after accept() fails for lack of fds/memory
+constexpr uint64_t kDrainMs = 1000;        // after answering, how long to wait for the client's FIN
+constexpr uint64_t kAcceptPauseMs = 100;   // after accept() fails for lack of fds/memory
 constexpr const char* kJson = "application/json; charset=utf-8";
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string errno_text(int e) { return std::system_category().message(e); }
-
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar); }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-const char* reason(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "";
-  }
-}
 
 Response json_error(int status, const char* message) {
   Response r;
@@ -93,76 +37,6 @@ Response json_error(int status, const char* message) {
 
 bool has_crlf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
-// Parses a request head (request line and header lines, including the blank
-// line). False if malformed.
-bool parse_head(std::string_view head, Request* req) {
-  std::vector<std::string_view> lines;
-  while (!head.empty()) {
-    size_t nl = head.find('\n');
-    std::string_view line = head.substr(0, nl);
-    head.remove_prefix(nl == std::string_view::npos ? head.size() : nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    lines.push_back(line);
-  }
-  size_t i = 0;
-  while (i < lines.size() && lines[i].empty()) ++i;  // RFC 9112 2.2: ignore leading empty lines
-  if (i == lines.size()) return false;
-
-  // request-line = method SP request-target SP HTTP-version
-  std::string_view line = lines[i++];
-  size_t sp1 = line.find(' ');
-  if (sp1 == std::string_view::npos) return false;
-  size_t sp2 = line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) return false;
-  std::string_view method = line.substr(0, sp1);
-  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  std::string_view version = line.substr(sp2 + 1);
-  if (!is_token(method)) return false;
-  if (version == "HTTP/1.1") {
-    req->version_minor = 1;
-  } else if (version == "HTTP/1.0") {
-    req->version_minor = 0;
-  } else {
-    return false;
-  }
-  if (target.empty()) return false;
-  for (char c : target) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7F) return false;
-  }
-  std::string_view origin = target;
-  if (origin.front() != '/') {
-    // absolute-form (RFC 9112 3.2.2): keep the path and query only.
-    size_t scheme_end = origin.find("://");
-    if (scheme_end == std::string_view::npos || scheme_end == 0) return false;
-    size_t path_start = origin.find_first_of("/?", scheme_end + 3);
-    origin = path_start == std::string_view::npos ? std::string_view("/") : origin.substr(path_start);
-  }
-  size_t q = origin.find('?');
-  req->method.assign(method);
-  req->target.assign(target);
-  req->path.assign(origin.substr(0, q));
-  if (req->path.empty()) req->path = "/";
-  if (q != std::string_view::npos) req->query.assign(origin.substr(q + 1));
-
-  for (; i < lines.size(); ++i) {
-    std::string_view h = lines[i];
-    if (h.empty()) break;  // the blank line ending the head
-    if (h.front() == ' ' || h.front() == '\t') return false;  // obs-fold
-    size_t colon = h.find(':');
-    if (colon == std::string_view::npos) return false;
-    std::string_view name = h.substr(0, colon);
-    std::string_view value = trim(h.substr(colon + 1));
-    if (!is_token(name)) return false;  // also rejects whitespace before the colon
-    for (char c : value) {
-      auto u = static_cast<unsigned char>(c);
-      if ((u < 0x20 && c != '\t') || u == 0x7F) return false;
-    }
-    req->headers.emplace_back(std::string(name), std::string(value));
-  }
-  return true;
-}
-
 // Offset just past the blank line ending the head ("\r\n\r\n" or "\n\n",
 // mixed forms included), searching from `from`; 0 if not there yet.
 size_t find_head_end(const std::string& in, size_t from) {
@@ -173,30 +47,256 @@ size_t find_head_end(const std::string& in, size_t from) {
   return 0;
 }
 
+// The head with every bare LF made CRLF: this listener has always taken
+// bare-LF line ends (curl-like tools and hand-typed requests), the strict
+// proxy parser does not.
+std::string crlf_lines(std::string_view head) {
+  std::string out;
+  out.reserve(head.size() + 16);
+  for (size_t i = 0; i < head.size(); ++i) {
+    if (head[i] == '\n' && (i == 0 || head[i - 1] != '\r')) out.push_back('\r');
+    out.push_back(head[i]);
+  }
+  return out;
+}
+
+// Parses a complete head (request line to blank line) with the proxy's
+// parser. 0 when it is a request we serve, else the status to answer.
+int parse_head(std::string_view raw, Request* req) {
+  std::string head = crlf_lines(raw);
+  http::HeadParser parser;
+  parser.set_require_host(false);
+  http::Head h;
+  auto st = parser.parse_request(head.data(), head.size(), head.size() + 1, h);
+  if (st != http::ParseStatus::Complete) {
+    // Incomplete here means only empty lines: no request line at all.
+    return st == http::ParseStatus::Error && parser.error_status() == 431 ? 431 : 400;
+  }
+  if (h.target.empty() || (h.target.front() != '/' && h.target.find("://") == std::string_view::npos)) {
+    return 400;  // origin-form or absolute-form only ("*" is not a path here)
+  }
+  req->method.assign(h.method);
+  req->target.assign(h.target);
+  req->path.assign(h.path);
+  if (req->path.empty()) req->path = "/";
+  req->query.assign(h.query);
+  req->version_minor = h.minor_version;
+  req->headers.reserve(h.num_headers);
+  for (size_t i = 0; i < h.num_headers; ++i) {
+    req->headers.emplace_back(std::string(h.headers[i].name), std::string(h.headers[i].value));
+  }
+  return 0;
+}
+
 }  // namespace
 
 const std::string* Request::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (iequals(k, name)) return &v;
+    if (http::iequals(k, name)) return &v;
   }
   return nullptr;
 }
 
-struct AdminServer::Client {
+// One client connection, level-triggered: its interest follows its state.
+struct AdminServer::Client final : core::IoHandler {
   enum class State { Reading, Writing, Draining };
+  Loop* loop = nullptr;
   int fd = -1;
   State state = State::Reading;
   std::string in;
   size_t scanned = 0;  // bytes of `in` already searched for the end of the head
   std::string out;
   size_t out_off = 0;
-  int64_t deadline_ms = 0;
+  uint64_t deadline_ms = 0;
 
-  void close_fd() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
+  void on_io(uint32_t events) override;
+};
+
+// What the admin thread owns: its event loop, the listener, the wake-up
+// eventfd and the clients. Lives on the thread's stack for one start()..stop().
+struct AdminServer::Loop {
+  struct Fd final : core::IoHandler {
+    Loop* loop = nullptr;
+    bool listener = false;
+    void on_io(uint32_t) override {
+      if (listener) {
+        loop->accept_all();
+      } else {
+        loop->stopping = true;  // stop() wrote the eventfd
+      }
+    }
+  };
+
+  AdminServer& server;
+  core::EventLoop ev;
+  Fd listen_handler, wake_handler;
+  std::vector<std::unique_ptr<Client>> clients;
+  std::vector<std::unique_ptr<Client>> closed;  // freed after the event batch
+  bool listening = false;  // the listener is in the loop (not full, not paused)
+  uint64_t accept_paused_until = 0;
+  bool stopping = false;
+
+  explicit Loop(AdminServer& s) : server(s) {
+    listen_handler.loop = wake_handler.loop = this;
+    listen_handler.listener = true;
+    ev.add(server.wake_fd_, &wake_handler, EPOLLIN);
+  }
+
+  // The listener is watched only while a client may be taken.
+  void update_listening() {
+    bool want = !stopping && clients.size() < kMaxClients && ev.now_ms() >= accept_paused_until;
+    if (want == listening) return;
+    if (want) {
+      ev.add(server.listen_fd_, &listen_handler, EPOLLIN);
+    } else {
+      ev.remove(server.listen_fd_);
+    }
+    listening = want;
+  }
+
+  void accept_all() {
+    const uint64_t now = ev.now_ms();
+    while (clients.size() < kMaxClients) {
+      int fd = ::accept4(server.listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          WG_LOG(Warn, "admin listener: accept: %s", errno_text(errno).c_str());
+          accept_paused_until = now + kAcceptPauseMs;
+        }
+        break;
+      }
+      auto c = std::make_unique<Client>();
+      c->loop = this;
+      c->fd = fd;
+      c->deadline_ms = now + static_cast<uint64_t>(server.timeout_ms_);
+      if (!ev.add(fd, c.get(), EPOLLIN)) {
+        ::close(fd);
+        continue;
+      }
+      clients.push_back(std::move(c));
+    }
+    update_listening();
+  }
+
+  void close(Client& c) {
+    if (c.fd < 0) return;
+    ev.remove(c.fd);
+    ::close(c.fd);
+    c.fd = -1;
+  }
+
+  // Interest for the client's state: readable, or writable while answering.
+  void watch(Client& c, uint32_t events) {
+    ev.remove(c.fd);
+    if (!ev.add(c.fd, &c, events)) close(c);
+  }
+
+  void on_readable(Client& c) {
+    const uint64_t now = ev.now_ms();
+    char buf[4096];
+    // Bounded per wakeup so one client cannot monopolise the thread (the
+    // loop is level-triggered: the rest is read on the next turn).
+    for (int round = 0; round < 16; ++round) {
+      ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) close(c);
+        return;
+      }
+      if (n == 0) {  // EOF: an incomplete request is dropped; a drained one is done
+        close(c);
+        return;
+      }
+      if (c.state == Client::State::Draining) continue;  // a body or pipelined data we won't serve
+      c.in.append(buf, static_cast<size_t>(n));
+      size_t end = find_head_end(c.in, c.scanned);
+      if (end != 0 && end <= kMaxHeadSize) {
+        server.handle_head(c, end);
+      } else if (end != 0 || c.in.size() >= kMaxHeadSize) {
+        server.respond(c, json_error(431, "Request header fields too large"), false);
+      } else {
+        // The next search restarts 2 bytes back: the end marker may straddle reads.
+        c.scanned = c.in.size() >= 2 ? c.in.size() - 2 : 0;
+        continue;
+      }
+      on_writable(c);
+      if (c.fd >= 0 && c.state == Client::State::Writing) watch(c, EPOLLOUT);
+      if (c.state == Client::State::Draining) c.deadline_ms = std::min(c.deadline_ms, now + kDrainMs);
+      return;
+    }
+  }
+
+  void on_writable(Client& c) {
+    while (c.out_off < c.out.size()) {
+      ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) close(c);
+        return;
+      }
+      c.out_off += static_cast<size_t>(n);
+    }
+    // All sent. Half-close and wait (briefly) for the client's FIN rather than
+    // closing at once: closing with unread request bytes would send a RST that
+    // can destroy the answer before the client reads it.
+    ::shutdown(c.fd, SHUT_WR);
+    c.state = Client::State::Draining;
+    c.out.clear();
+    c.out.shrink_to_fit();
+    c.in.clear();
+    c.in.shrink_to_fit();
+  }
+
+  void run() {
+    update_listening();
+    while (!stopping) {
+      // Sleep until the nearest deadline, or until something happens (stop()
+      // writes the eventfd): an idle admin thread costs nothing.
+      const uint64_t now = ev.now_ms();
+      int64_t wait = -1;
+      auto until = [&](uint64_t t) {
+        int64_t left = static_cast<int64_t>(t > now ? t - now : 0);
+        if (wait < 0 || left < wait) wait = left;
+      };
+      for (const auto& c : clients) until(c->deadline_ms);
+      if (!listening && clients.size() < kMaxClients && accept_paused_until > now) until(accept_paused_until);
+      ev.run_once(static_cast<int>(std::min<int64_t>(wait, INT_MAX)));
+      if (stopping) break;
+      // Past their deadline, or closed during the batch: gone (freed after
+      // the batch, since events for them may still have been queued).
+      const uint64_t after = ev.now_ms();
+      for (auto it = clients.begin(); it != clients.end();) {
+        Client& c = **it;
+        if (c.fd >= 0 && c.deadline_ms <= after) close(c);
+        if (c.fd < 0) {
+          closed.push_back(std::move(*it));
+          it = clients.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      closed.clear();
+      update_listening();
+      if (listening) accept_all();  // connections that queued while we were full
+    }
+    for (auto& c : clients) close(*c);
+    if (listening) ev.remove(server.listen_fd_);
+    ev.remove(server.wake_fd_);
   }
 };
+
+void AdminServer::Client::on_io(uint32_t events) {
+  if (fd < 0) return;
+  if (state == State::Writing) {
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+      loop->on_writable(*this);
+      if (fd >= 0 && state == State::Draining) loop->watch(*this, EPOLLIN);
+    }
+    return;
+  }
+  loop->on_readable(*this);
+}
 
 AdminServer::AdminServer() {
   add_route("/metrics", [](const Request&) {
@@ -293,133 +393,18 @@ void AdminServer::stop() {
 }
 
 void AdminServer::run() {
-  std::vector<std::unique_ptr<Client>> clients;
-  std::vector<pollfd> fds;
-  int64_t accept_paused_until = 0;
-  for (;;) {
-    int64_t now = now_ms();
-    std::erase_if(clients, [&](const std::unique_ptr<Client>& c) {
-      if (c->deadline_ms > now) return false;
-      c->close_fd();
-      return true;
-    });
-
-    bool accepting = clients.size() < kMaxClients && now >= accept_paused_until;
-    int64_t wait = -1;
-    if (clients.size() < kMaxClients && !accepting) wait = accept_paused_until - now;
-    fds.clear();
-    fds.push_back({wake_fd_, POLLIN, 0});
-    fds.push_back({accepting ? listen_fd_ : -1, POLLIN, 0});  // poll ignores negative fds
-    for (const auto& c : clients) {
-      fds.push_back({c->fd, static_cast<short>(c->state == Client::State::Writing ? POLLOUT : POLLIN), 0});
-      int64_t left = c->deadline_ms - now;
-      if (wait < 0 || left < wait) wait = left;
-    }
-    int rc = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(wait, INT_MAX)));
-    if (rc < 0) {
-      if (errno != EINTR) {
-        WG_LOG(Error, "admin listener: poll: %s", errno_text(errno).c_str());
-        ::poll(nullptr, 0, 10);  // don't spin on a persistent error (ENOMEM)
-      }
-      continue;
-    }
-    if (fds[0].revents != 0) break;  // stop()
-    now = now_ms();
-
-    for (size_t i = 0; i < clients.size(); ++i) {
-      Client& c = *clients[i];
-      short ev = fds[i + 2].revents;
-      if (ev == 0) continue;
-      if (ev & POLLNVAL) {
-        c.close_fd();
-      } else if (c.state == Client::State::Writing) {
-        if (ev & (POLLOUT | POLLERR | POLLHUP)) on_writable(c);
-      } else {
-        on_readable(c, now);
-      }
-    }
-    std::erase_if(clients, [](const std::unique_ptr<Client>& c) { return c->fd < 0; });
-
-    if (fds[1].revents & POLLIN) {
-      while (clients.size() < kMaxClients) {
-        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-          if (errno == EINTR || errno == ECONNABORTED) continue;
-          if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            WG_LOG(Warn, "admin listener: accept: %s", errno_text(errno).c_str());
-            accept_paused_until = now + kAcceptPauseMs;
-          }
-          break;
-        }
-        auto c = std::make_unique<Client>();
-        c->fd = fd;
-        c->deadline_ms = now + timeout_ms_;
-        clients.push_back(std::move(c));
-      }
-    }
-  }
-  for (auto& c : clients) c->close_fd();
-}
-
-void AdminServer::on_readable(Client& c, int64_t now_ms) {
-  char buf[4096];
-  // Bounded per wakeup so one client cannot monopolise the thread.
-  for (int round = 0; round < 16; ++round) {
-    ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) c.close_fd();
-      return;
-    }
-    if (n == 0) {  // EOF: an incomplete request is dropped; a drained one is done
-      c.close_fd();
-      return;
-    }
-    if (c.state == Client::State::Draining) continue;  // a body or pipelined data we won't serve
-    c.in.append(buf, static_cast<size_t>(n));
-    size_t end = find_head_end(c.in, c.scanned);
-    if (end != 0 && end <= kMaxHeadSize) {
-      handle_head(c, end);
-      if (c.state == Client::State::Writing) on_writable(c);
-      if (c.state == Client::State::Draining) c.deadline_ms = std::min(c.deadline_ms, now_ms + kDrainMs);
-      return;
-    }
-    if (end != 0 || c.in.size() >= kMaxHeadSize) {
-      respond(c, json_error(431, "Request header fields too large"), false);
-      on_writable(c);
-      if (c.state == Client::State::Draining) c.deadline_ms = std::min(c.deadline_ms, now_ms + kDrainMs);
-      return;
-    }
-    // The next search restarts 2 bytes back: the end marker may straddle reads.
-    c.scanned = c.in.size() >= 2 ? c.in.size() - 2 : 0;
-  }
-}
-
-void AdminServer::on_writable(Client& c) {
-  while (c.out_off < c.out.size()) {
-    ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) c.close_fd();
-      return;
-    }
-    c.out_off += static_cast<size_t>(n);
-  }
-  // All sent. Half-close and wait (briefly) for the client's FIN rather than
-  // closing at once: closing with unread request bytes would send a RST that
-  // can destroy the answer before the client reads it.
-  ::shutdown(c.fd, SHUT_WR);
-  c.state = Client::State::Draining;
-  c.out.clear();
-  c.out.shrink_to_fit();
-  c.in.clear();
-  c.in.shrink_to_fit();
+  Loop loop(*this);
+  loop.run();
 }
 
 void AdminServer::handle_head(Client& c, size_t head_end) {
   Request req;
-  if (!parse_head(std::string_view(c.in).substr(0, head_end), &req)) {
-    respond(c, json_error(400, "Bad request"), false);
+  if (int status = parse_head(std::string_view(c.in).substr(0, head_end), &req); status != 0) {
+    if (status == 431) {
+      respond(c, json_error(431, "Request header fields too large"), false);
+    } else {
+      respond(c, json_error(400, "Bad request"), false);
+    }
     return;
   }
   Handler handler;
@@ -456,14 +441,15 @@ void AdminServer::respond(Client& c, const Response& r, bool head_only) {
   bool no_body = status == 204 || status == 304 || status < 200;
   std::string& out = c.out;
   out.clear();
-  out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ").append(reason(status)).append("\r\n");
+  out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ").append(http::reason_phrase(status)).append("\r\n");
   if (!has_crlf(r.content_type) && !r.content_type.empty()) {
     out.append("Content-Type: ").append(r.content_type).append("\r\n");
   }
   if (!no_body) out.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
   for (const auto& [name, value] : r.headers) {
-    if (!is_token(name) || has_crlf(value) || iequals(name, "Content-Length") || iequals(name, "Connection") ||
-        iequals(name, "Content-Type") || iequals(name, "Transfer-Encoding")) {
+    if (!http::is_token(name) || has_crlf(value) || http::iequals(name, "Content-Length") ||
+        http::iequals(name, "Connection") || http::iequals(name, "Content-Type") ||
+        http::iequals(name, "Transfer-Encoding")) {
       continue;
     }
     out.append(name).append(": ").append(value).append("\r\n");

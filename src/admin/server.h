@@ -1,6 +1,13 @@
-// Minimal admin HTTP listener: one thread, poll() over a nonblocking
-// listener and at most kMaxClients client sockets. HTTP/1.0 and 1.1 GET and
-// HEAD only, one request per connection (answers carry Connection: close).
+// Minimal admin HTTP listener: one thread running the gateway's own event
+// loop (core::EventLoop) over a nonblocking listener and at most
+// kMaxClients client sockets, heads parsed by the proxy's parser
+// (http::HeadParser; bare-LF line ends are accepted and Host is optional,
+// as this listener always allowed). HTTP/1.0 and 1.1 GET and HEAD only,
+// one request per connection (answers carry Connection: close).
+//
+// Its own thread, not the workers': admin work (rendering /metrics, soon
+// building a config on reload) must never stall proxied requests, and
+// workers stay free of admin state.
 //
 //   unknown path       -> 404 {"message":"Not found"}
 //   method not GET/HEAD -> 405 {"message":"Method not allowed"} + Allow
@@ -80,11 +87,9 @@ class AdminServer {
 
  private:
   struct Client;
+  struct Loop;  // the thread's event loop and its connections (server.cc)
   void run();
-  void on_readable(Client& c, int64_t now_ms);
-  void on_writable(Client& c);
   void handle_head(Client& c, size_t head_end);
-  Response dispatch(const Request& req);
   void respond(Client& c, const Response& r, bool head_only);
 
   std::mutex routes_mu_;

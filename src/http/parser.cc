@@ -342,7 +342,7 @@ bool HeadParser::finish_request(Head& out) {
     error_reason_ = reason;
     return false;
   }
-  if (out.minor_version >= 1 && out.host.empty()) {
+  if (out.minor_version >= 1 && out.host.empty() && require_host_) {
     error_reason_ = "missing Host";
     return false;
   }

@@ -23,6 +23,10 @@ class HeadParser {
   // Parses a response head. Errors mean the upstream is broken (502).
   ParseStatus parse_response(const char* buf, size_t len, size_t max_head, Head& out);
 
+  // HTTP/1.1 requests without Host are refused (RFC 9112 3.2) unless this
+  // is turned off (the admin listener answers them, as it always has).
+  void set_require_host(bool require) { require_host_ = require; }
+
   int error_status() const { return error_status_; }
   const char* error_reason() const { return error_reason_; }
   // Forget progress; call before parsing a new message.
@@ -45,6 +49,7 @@ class HeadParser {
   size_t skipped_ = 0;     // leading empty lines skipped before a request line
   int error_status_ = 400;
   const char* error_reason_ = "";
+  bool require_host_ = true;
 };
 
 }  // namespace wg::http

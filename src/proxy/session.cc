@@ -14,7 +14,7 @@
 #include <cstring>
 
 #include "core/log.h"
-#include "core/worker.h"
+#include "proxy/worker_context.h"
 #include "proxy/wire.h"
 #include "router/normalize.h"
 
@@ -25,7 +25,7 @@ constexpr uint64_t kLingerMs = 2000;
 
 // ---------------------------------------------------------------- lifecycle
 
-void Session::open(core::Worker* worker, int fd, const sockaddr_storage& peer) {
+void Session::open(WorkerContext* worker, int fd, const sockaddr_storage& peer) {
   worker_ = worker;
   fd_ = fd;
   closed = false;

@@ -28,22 +28,20 @@
 #include "http/parser.h"
 #include "pipeline/exchange.h"
 #include "pipeline/runner.h"
-#include "proxy/body_framer.h"
+#include "http/body_framer.h"
 #include "router/router.h"
 #include "shared/health.h"
 #include "upstream/balancer.h"
 #include "upstream/pool.h"
 
-namespace wg::core {
-class Worker;
-}
-
 namespace wg::proxy {
+
+class WorkerContext;
 
 class Session final : public core::IoHandler, public upstream::ConnOwner, public pipeline::ExchangeOwner {
  public:
   Session() = default;
-  void open(core::Worker* worker, int fd, const sockaddr_storage& peer);
+  void open(WorkerContext* worker, int fd, const sockaddr_storage& peer);
   void on_io(uint32_t events) override;
   void on_upstream_io() override;
   // A handler resumed or answered this request from a callback the session
@@ -148,7 +146,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   bool read_client();
   void update_deadline();
 
-  core::Worker* worker_ = nullptr;
+  WorkerContext* worker_ = nullptr;
   int fd_ = -1;
   bool readable_ = false;
   bool writable_ = true;
@@ -163,7 +161,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   core::Buffer in_;
   http::HeadParser parser_;
   http::Head req_;
-  BodyFramer req_body_;
+  http::BodyFramer req_body_;
   size_t req_ready_ = 0;  // claimed request body bytes at the front of in_, not yet sent
   std::string client_out_;  // pending bytes for the client (heads, local replies)
   size_t client_out_off_ = 0;
@@ -205,7 +203,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   bool resp_done_ = false;
   http::HeadParser resp_parser_;
   http::Head resp_;
-  BodyFramer resp_body_;
+  http::BodyFramer resp_body_;
   size_t resp_body_ready_ = 0;  // claimed response bytes in up_->in not yet sent
   std::string scratch_path_, scratch_upstream_path_;
 };

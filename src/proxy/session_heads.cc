@@ -4,7 +4,7 @@
 // gateway errors and handler replies.
 #include <charconv>
 
-#include "core/worker.h"
+#include "proxy/worker_context.h"
 #include "proxy/session.h"
 #include "proxy/wire.h"
 

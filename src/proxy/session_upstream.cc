@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "core/log.h"
-#include "core/worker.h"
+#include "proxy/worker_context.h"
 #include "proxy/session.h"
 #include "proxy/wire.h"
 

@@ -2,10 +2,10 @@
 
 #include <string>
 
-#include "proxy/session.h"
+#include "http/body_framer.h"
 
 using wg::http::BodyKind;
-using wg::proxy::BodyFramer;
+using wg::http::BodyFramer;
 
 namespace {
 

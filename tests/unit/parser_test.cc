@@ -723,3 +723,17 @@ TEST(RequestParser, NoStaleErrorStatusAfterReset) {
   ASSERT_EQ(p.parse_request(bad.data(), bad.size(), 32768, h), ParseStatus::Error);
   EXPECT_EQ(p.error_status(), 400);
 }
+
+TEST(RequestParser, HostRequiredInHttp11UnlessTurnedOff) {
+  std::string t = "GET /status HTTP/1.1\r\nAccept: */*\r\n\r\n";
+  wg::http::HeadParser strict;
+  wg::http::Head h;
+  EXPECT_EQ(strict.parse_request(t.data(), t.size(), 8192, h), wg::http::ParseStatus::Error);
+  EXPECT_EQ(strict.error_status(), 400);
+  wg::http::HeadParser lenient;
+  lenient.set_require_host(false);
+  wg::http::Head h2;
+  ASSERT_EQ(lenient.parse_request(t.data(), t.size(), 8192, h2), wg::http::ParseStatus::Complete);
+  EXPECT_EQ(h2.path, "/status");
+  EXPECT_TRUE(h2.host.empty());
+}

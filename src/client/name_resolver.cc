@@ -1,26 +1,27 @@
-#include "proxy/name_resolutions.h"
+#include "client/name_resolver.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include "core/log.h"
-#include "core/worker.h"
 #include "upstream/dns.h"
 
-namespace wg::proxy {
+namespace wg::client {
 
-NameResolutions::Shared::~Shared() {
+NameResolver::Shared::~Shared() {
   if (efd >= 0) ::close(efd);
 }
 
-NameResolutions::NameResolutions(core::Worker& worker) : worker_(worker), shared_(std::make_shared<Shared>()) {}
+NameResolver::NameResolver(core::EventLoop& loop) : loop_(loop), shared_(std::make_shared<Shared>()) {}
 
-NameResolutions::~NameResolutions() {
-  if (shared_->efd >= 0) worker_.loop().remove(shared_->efd);
+NameResolver::~NameResolver() {
+  if (shared_->efd >= 0) loop_.remove(shared_->efd);
 }
 
 // The address bytes of an IP literal, or empty.
@@ -31,34 +32,30 @@ static std::string literal_address(const std::string& name) {
   return {};
 }
 
-bool NameResolutions::resolve(std::shared_ptr<wasm::FilterVm> vm, uint32_t ctx, const std::string& name,
-                              std::string* address, bool* refused) {
-  *refused = false;
+NameResolver::Result NameResolver::resolve(const std::string& name, std::string* address, Completion done) {
   *address = literal_address(name);
-  if (!address->empty()) return true;
+  if (!address->empty()) return Result::Now;
   auto it = cache_.find(name);
-  if (it != cache_.end() && it->second.expires_ms > worker_.loop().now_ms()) {
+  if (it != cache_.end() && it->second.expires_ms > loop_.now_ms()) {
     *address = it->second.address;
-    return true;
+    return Result::Now;
   }
-  if (pending_ >= kMaxPending) {
-    *refused = true;
-    return false;
-  }
+  if (pending_ >= kMaxPending) return Result::Refused;
   if (shared_->efd < 0) {
     shared_->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (shared_->efd < 0 || !worker_.loop().add(shared_->efd, this, EPOLLIN)) {
-      WG_LOG(Error, "resolve_lua: no eventfd: %s", strerror(errno));
-      *refused = true;
-      return false;
+    if (shared_->efd < 0 || !loop_.add(shared_->efd, this, EPOLLIN)) {
+      WG_LOG(Error, "name resolution: no eventfd: %s", strerror(errno));
+      return Result::Refused;
     }
   }
   ++pending_;
-  std::thread([shared = shared_, weak = std::weak_ptr<wasm::FilterVm>(vm), ctx, name] {
+  const uint64_t id = next_id_++;
+  waiting_.emplace(id, std::move(done));
+  std::thread([shared = shared_, id, name] {
     std::vector<upstream::ResolvedAddress> found;
     int ttl = 0;
     std::string error;
-    Done d{weak, ctx, name, {}, 0};
+    Done d{id, name, {}, 0};
     // (Any port: only the address is used; c-ares refuses service "0".)
     if (upstream::Resolver::resolve(name, 80, &found, &ttl, &error) && !found.empty()) {
       const sockaddr_storage& a = found[0].addr;
@@ -71,7 +68,7 @@ bool NameResolutions::resolve(std::shared_ptr<wasm::FilterVm> vm, uint32_t ctx, 
       }
       d.ttl_s = ttl;
     } else {
-      WG_LOG(Info, "resolve_lua: %s did not resolve: %s", name.c_str(), error.c_str());
+      WG_LOG(Info, "name resolution: %s did not resolve: %s", name.c_str(), error.c_str());
     }
     std::lock_guard<std::mutex> lock(shared->mu);
     shared->done.push_back(std::move(d));
@@ -79,11 +76,11 @@ bool NameResolutions::resolve(std::shared_ptr<wasm::FilterVm> vm, uint32_t ctx, 
     ssize_t w = ::write(shared->efd, &one, sizeof one);
     (void)w;  // a full counter still wakes the loop
   }).detach();
-  return false;
+  return Result::Later;
 }
 
-// Answers arrived: remember them and hand each to the filter that asked.
-void NameResolutions::on_io(uint32_t) {
+// Answers arrived: remember them and hand each to whoever asked.
+void NameResolver::on_io(uint32_t) {
   uint64_t n;
   while (::read(shared_->efd, &n, sizeof n) > 0) {
   }
@@ -92,21 +89,19 @@ void NameResolutions::on_io(uint32_t) {
     std::lock_guard<std::mutex> lock(shared_->mu);
     done.swap(shared_->done);
   }
-  const uint64_t now = worker_.loop().now_ms();
+  const uint64_t now = loop_.now_ms();
   for (Done& d : done) {
     --pending_;
     if (!d.address.empty()) {
       int ttl = d.ttl_s < 0 ? 3600 : d.ttl_s;
       cache_[d.name] = {d.address, now + static_cast<uint64_t>(ttl) * 1000};
     }
-    auto vm = d.vm.lock();
-    if (!vm) continue;
-    std::string args;
-    args.push_back(static_cast<char>(d.address.size()));
-    args.append(d.address);
-    args.append(d.name);
-    vm->on_foreign_function(d.ctx, 0, args);
+    auto it = waiting_.find(d.id);
+    if (it == waiting_.end()) continue;
+    Completion cb = std::move(it->second);
+    waiting_.erase(it);
+    if (cb) cb(d.name, d.address);
   }
 }
 
-}  // namespace wg::proxy
+}  // namespace wg::client

@@ -8,7 +8,7 @@
 
 #include "config/snapshot.h"
 
-namespace wg::upstream {
+namespace wg::runtime {
 
 class HealthChecker {
  public:
@@ -19,7 +19,7 @@ class HealthChecker {
 
  private:
   void run();
-  void probe(const config::Upstream& u, const Peer& peer);
+  void probe(const config::Upstream& u, const upstream::Peer& peer);
 
   const config::SnapshotHolder& snapshots_;
   std::atomic<bool> stop_{false};
@@ -27,4 +27,4 @@ class HealthChecker {
   std::thread thread_;
 };
 
-}  // namespace wg::upstream
+}  // namespace wg::runtime

@@ -9,16 +9,16 @@
 #include "http/chunked.h"
 #include "http/message.h"
 
-namespace wg::proxy {
+namespace wg::http {
 
 // Tracks where a body ends inside a stream of bytes.
 struct BodyFramer {
-  http::BodyKind kind = http::BodyKind::None;
+  BodyKind kind = BodyKind::None;
   uint64_t remaining = 0;  // for Length
-  http::ChunkedScanner chunked;
+  ChunkedScanner chunked;
   bool done = true;
 
-  void start(http::BodyKind k, uint64_t length);
+  void start(BodyKind k, uint64_t length);
   // Claims body bytes from data[0, len): returns how many belong to the body.
   // Sets *error on framing errors; done becomes true at the end of the body.
   size_t claim(const char* data, size_t len, bool* error);
@@ -29,4 +29,4 @@ struct BodyFramer {
                        std::string* trailers = nullptr);
 };
 
-}  // namespace wg::proxy
+}  // namespace wg::http

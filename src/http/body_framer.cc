@@ -1,6 +1,6 @@
-#include "proxy/body_framer.h"
+#include "http/body_framer.h"
 
-namespace wg::proxy {
+namespace wg::http {
 
 void BodyFramer::start(http::BodyKind k, uint64_t length) {
   kind = k;
@@ -58,4 +58,4 @@ size_t BodyFramer::claim_decoded(const char* data, size_t len, bool* error, std:
   return n;
 }
 
-}  // namespace wg::proxy
+}  // namespace wg::http

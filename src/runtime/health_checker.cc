@@ -1,4 +1,4 @@
-#include "upstream/health_checker.h"
+#include "runtime/health_checker.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -13,7 +13,7 @@
 
 #include "core/log.h"
 
-namespace wg::upstream {
+namespace wg::runtime {
 namespace {
 
 uint64_t now_ms() {
@@ -70,7 +70,7 @@ void HealthChecker::run() {
   }
 }
 
-void HealthChecker::probe(const config::Upstream& u, const Peer& peer) {
+void HealthChecker::probe(const config::Upstream& u, const upstream::Peer& peer) {
   const auto& a = u.healthchecks.active;
   const uint64_t deadline = now_ms() + static_cast<uint64_t>(a.timeout_s * 1000);
   auto report = [&](shared::Outcome o, int status) { peer.health->report_active(a, o, status, peer.name); };
@@ -136,4 +136,4 @@ void HealthChecker::probe(const config::Upstream& u, const Peer& peer) {
   report(shared::Outcome::Success, status);
 }
 
-}  // namespace wg::upstream
+}  // namespace wg::runtime

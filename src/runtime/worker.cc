@@ -1,49 +1,44 @@
-#include "core/worker.h"
+#include "runtime/worker.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "core/log.h"
 #include "core/net.h"
-#include "proxy/session.h"
 
-namespace wg::core {
+namespace wg::runtime {
 namespace {
 constexpr uint64_t kSweepIntervalMs = 50;
 }
 
 Worker::Worker(Shared& shared, int index)
-    : shared_(shared),
+    : WorkerContext(shared.settings),
+      shared_(shared),
       index_(index),
-      buffers_(std::max<size_t>(16384, shared.settings.max_header_size + 1024)),
-      pool_(loop_, buffers_),
       filters_(shared.wasm_limits, shared.wasm_isolation),
-      http_calls_(*this) {
-  filters_.set_hooks(&http_calls_);
+      targets_(snapshot_, [this](const config::Snapshot& s, int idx) { return balancer_state(s, idx); }),
+      http_(loop_, targets_),
+      names_(loop_),
+      hooks_(http_, names_) {
+  filters_.set_hooks(&hooks_);
   access_log_.init(shared.access_log_fd, shared.settings.access_log_format == "json");
 }
 
 Worker::~Worker() {
-  for (proxy::Session* s = sessions_; s != nullptr;) {
-    proxy::Session* next = s->next;
-    delete s;
-    s = next;
-  }
-  for (auto* s : graveyard_) delete s;
-  for (auto* s : spare_) delete s;
+  // Sessions go before the Wasm instances and calls they may still name.
+  delete_sessions();
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
 bool Worker::listen() {
   sockaddr_storage addr{};
   socklen_t len = 0;
-  if (!parse_listen_address(shared_.settings.proxy_listen, &addr, &len)) {
+  if (!core::parse_listen_address(shared_.settings.proxy_listen, &addr, &len)) {
     WG_LOG(Error, "invalid --proxy-listen address '%s'", shared_.settings.proxy_listen.c_str());
     return false;
   }
@@ -74,49 +69,8 @@ void Worker::accept_all() {
       if (errno != EAGAIN && errno != EWOULDBLOCK) WG_LOG(Error, "accept: %s", strerror(errno));
       return;
     }
-    proxy::Session* s;
-    if (spare_.empty()) {
-      s = new proxy::Session();
-    } else {
-      s = spare_.back();
-      spare_.pop_back();
-    }
-    s->prev = nullptr;
-    s->next = sessions_;
-    if (sessions_ != nullptr) sessions_->prev = s;
-    sessions_ = s;
-    ++live_sessions_;
-    s->open(this, fd, peer);
+    open_session(fd, peer);
   }
-}
-
-void Worker::session_closed(proxy::Session* s) {
-  if (s->prev != nullptr) {
-    s->prev->next = s->next;
-  } else {
-    sessions_ = s->next;
-  }
-  if (s->next != nullptr) s->next->prev = s->prev;
-  s->prev = s->next = nullptr;
-  --live_sessions_;
-  // Freed after this event-loop turn: events for it may still be queued.
-  graveyard_.push_back(s);
-}
-
-upstream::BalancerState* Worker::balancer_state(const config::Snapshot& s, int idx) {
-  if (s.generation != snapshot_generation_) return &scratch_state_;
-  if (balancer_states_.size() != s.balancers.size()) balancer_states_.resize(s.balancers.size());
-  return &balancer_states_[static_cast<size_t>(idx)];
-}
-
-void Worker::sweep_timeouts() {
-  const uint64_t now = loop_.now_ms();
-  for (proxy::Session* s = sessions_; s != nullptr;) {
-    proxy::Session* next = s->next;  // s may close itself
-    s->check_timeout(now);
-    s = next;
-  }
-  pool_.sweep(now);
 }
 
 void Worker::begin_drain() {
@@ -137,8 +91,7 @@ void Worker::setup_config() {
 
 void Worker::run() {
   filters_.make_current();
-  snapshot_ = shared_.snapshots.get();
-  snapshot_generation_ = snapshot_->generation;
+  adopt(shared_.snapshots.get());
   setup_config();
   loop_.add(listen_fd_, this, EPOLLIN | EPOLLET);
   accept_all();
@@ -148,46 +101,33 @@ void Worker::run() {
     loop_.run_once(static_cast<int>(wait_ms));
     // A new config applies to requests that start from now on.
     if (shared_.snapshots.generation() != snapshot_generation_) {
-      snapshot_ = shared_.snapshots.get();
-      snapshot_generation_ = snapshot_->generation;
-      balancer_states_.clear();
+      adopt(shared_.snapshots.get());
       setup_config();
     }
     const uint64_t now = loop_.now_ms();
-    // Wasm: answers to http_calls, then ticks and queues.
-    http_calls_.run(now);
+    // Answers to outbound calls (Wasm's http_calls), then Wasm ticks and queues.
+    http_.run(now);
     wait_ms = filters_.run_timers(now, kSweepIntervalMs);
     if (now >= next_sweep_ms_) {
-      sweep_timeouts();
+      sweep(now);
       next_sweep_ms_ = now + kSweepIntervalMs;
     }
     if (shared_.draining.load(std::memory_order_relaxed) && !draining_) {
       begin_drain();
       drain_deadline = now + static_cast<uint64_t>(shared_.settings.drain_timeout_ms);
     }
-    access_log_.flush();
-    pool_.collect();
-    for (auto* s : graveyard_) spare_.push_back(s);
-    graveyard_.clear();
+    end_turn();
     if (draining_) {
       // Idle keep-alive connections that finished a request since.
-      for (proxy::Session* s = sessions_; s != nullptr;) {
-        proxy::Session* next = s->next;
-        s->close_if_idle();
-        s = next;
-      }
-      if (live_sessions_ == 0 || now >= drain_deadline) break;
+      close_idle_sessions();
+      if (live_sessions() == 0 || now >= drain_deadline) break;
     }
   }
-  if (live_sessions_ > 0) WG_LOG(Warn, "worker %d: drain timeout, closing %zu connections", index_, live_sessions_);
-  for (proxy::Session* s = sessions_; s != nullptr;) {
-    proxy::Session* next = s->next;
-    s->close();  // gives buffers and upstream connections back before the pools go
-    s = next;
-  }
+  if (live_sessions() > 0) WG_LOG(Warn, "worker %d: drain timeout, closing %zu connections", index_, live_sessions());
+  close_all_sessions();
   pool_.close_all_idle();
   pool_.collect();
   access_log_.flush();
 }
 
-}  // namespace wg::core
+}  // namespace wg::runtime

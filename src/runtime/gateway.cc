@@ -1,0 +1,121 @@
+#include "runtime/gateway.h"
+
+#include <fcntl.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "admin/server.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "demo/echo_server.h"
+#include "runtime/reloader.h"
+#include "runtime/worker.h"
+#include "upstream/dns.h"
+#include "runtime/health_checker.h"
+
+namespace wg::runtime {
+namespace {
+
+int open_access_log(const std::string& spec) {
+  if (spec == "off") return -1;
+  if (spec == "stdout" || spec == "-" || spec == "/dev/stdout") return 1;
+  if (spec == "stderr" || spec == "/dev/stderr") return 2;
+  return ::open(spec.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+}  // namespace
+
+int run_gateway(core::Settings settings) {
+  // Signals are taken by this thread only, with sigwait. Blocked before any
+  // thread exists (the Wasm engine starts one while the config loads), so
+  // every thread inherits the mask and none is killed by a SIGHUP.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGUSR1);  // from the health checker: names past their TTL
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  auto shared = std::make_unique<Shared>();
+  shared->settings = std::move(settings);
+  core::Settings& s = shared->settings;
+  log::Level level;
+  log::parse_level(s.log_level, &level);
+  log::set_level(level);
+  if (!s.error_log.empty() && !log::open_file(s.error_log.c_str())) {
+    std::fprintf(stderr, "wasmgate: cannot open error log '%s'\n", s.error_log.c_str());
+    return 1;
+  }
+  upstream::Resolver::set_servers(s.dns_resolver);
+  if (s.workers <= 0) s.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+
+  Reloader reloader(*shared);
+  std::vector<std::string> errors;
+  if (!reloader.load_initial(&errors)) {
+    for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
+    WG_LOG(Error, "invalid configuration, not starting");
+    return 1;
+  }
+  shared->access_log_fd = open_access_log(s.access_log);
+  shared->wasm_limits = wasm_limits(s);
+  wasm::parse_isolation(s.wasm_isolation, &shared->wasm_isolation);
+  if (s.access_log != "off" && shared->access_log_fd < 0) {
+    WG_LOG(Error, "cannot open access log '%s'", s.access_log.c_str());
+    return 1;
+  }
+  if (s.config_path.empty() && !demo::start_echo_server("127.0.0.1:8002")) {
+    WG_LOG(Warn, "demo upstream could not listen on 127.0.0.1:8002 (already running?)");
+  }
+
+  // The admin listener: /metrics (filter metrics and per-filter counters)
+  // and /status so far; the rest of Kong's Admin API comes later.
+  admin::AdminServer admin;
+  if (s.admin_listen != "off") {
+    std::string error;
+    if (!admin.start(s.admin_listen, &error)) {
+      WG_LOG(Error, "admin listener %s: %s", s.admin_listen.c_str(), error.c_str());
+      return 1;
+    }
+  }
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < s.workers; ++i) {
+    workers.push_back(std::make_unique<Worker>(*shared, i));
+    if (!workers.back()->listen()) return 1;
+  }
+  for (auto& w : workers) w->start();
+  HealthChecker checker(shared->snapshots);
+  checker.start();
+  WG_LOG(Notice, "wasmgate " WASMGATE_VERSION " ready on %s (%d workers)", s.proxy_listen.c_str(), s.workers);
+  if (s.admin_listen != "off") WG_LOG(Notice, "admin listener on %s (/metrics, /status)", s.admin_listen.c_str());
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&sigs, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      reloader.reload();
+      continue;
+    }
+    if (sig == SIGUSR1) {
+      reloader.refresh_dns();
+      continue;
+    }
+    WG_LOG(Notice, "signal %d: draining in-flight requests", sig);
+    shared->draining = true;
+    break;
+  }
+  for (auto& w : workers) w->join();
+  checker.stop();
+  admin.stop();
+  WG_LOG(Notice, "wasmgate stopped");
+  return 0;
+}
+
+}  // namespace wg::runtime

@@ -1,0 +1,92 @@
+#include "runtime/reloader.h"
+
+#include <unistd.h>
+
+#include "config/loader.h"
+#include "core/log.h"
+
+namespace wg::runtime {
+namespace {
+
+bool load_config(const core::Settings& s, config::Declarative& decl, std::vector<std::string>& errors) {
+  if (s.config_path.empty()) return config::load_text(config::kDemoConfig, decl, errors);
+  return config::load_file(s.config_path, decl, errors);
+}
+
+}  // namespace
+
+wasm::Limits wasm_limits(const core::Settings& s) {
+  wasm::Limits l;
+  l.call_budget_ms = static_cast<uint32_t>(s.wasm_budget_ms);
+  l.max_memory_bytes = static_cast<uint64_t>(s.wasm_memory_mb) << 20;
+  return l;
+}
+
+std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, uint64_t generation,
+                                                       std::vector<std::string>& errors) {
+  config::Declarative decl;
+  if (!load_config(s, decl, errors)) return nullptr;
+  std::string filters_dir = s.filters_dir;
+  if (filters_dir.empty() && s.config_path.empty()) {
+    // The demo config's filter is built next to the binary (build/filters).
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+      std::string path(exe, static_cast<size_t>(n));
+      filters_dir = path.substr(0, path.rfind('/')) + "/filters";
+    }
+  }
+  wasm::FilterRegistry::instance().scan(filters_dir, s.wasm_cache_dir, &errors);
+  if (!decl.filter_chains.empty() && filters_dir.empty()) {
+    errors.push_back("config 'root' field 'filter_chains': no filters directory (--filters-dir) is set");
+  }
+  if (!errors.empty()) return nullptr;
+  auto chains = wasm::build_chains(decl, wasm_limits(s), &errors);
+  if (!errors.empty()) return nullptr;
+  auto snap = config::compile(std::move(decl), generation, std::move(chains));
+  for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
+  return snap;
+}
+
+bool Reloader::load_initial(std::vector<std::string>* errors) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto snap = build_snapshot(shared_.settings, 1, *errors);
+  if (!snap) return false;
+  generation_ = 1;
+  shared_.snapshots.publish(std::move(snap));
+  return true;
+}
+
+bool Reloader::reload(std::vector<std::string>* errors_out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> errors;
+  auto snap = build_snapshot(shared_.settings, generation_ + 1, errors);
+  if (!snap) {
+    std::string all;
+    for (const auto& e : errors) all += "\n  " + e;
+    WG_LOG(Error, "config reload failed: %zu problem(s); the previous config keeps serving:%s", errors.size(),
+           all.c_str());
+    if (errors_out) *errors_out = std::move(errors);
+    return false;
+  }
+  ++generation_;
+  shared_.snapshots.publish(std::move(snap));
+  WG_LOG(Notice, "config reloaded (generation %llu)", static_cast<unsigned long long>(generation_));
+  return true;
+}
+
+void Reloader::refresh_dns() {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto current = shared_.snapshots.get();
+  auto snap = config::compile(current->decl, ++generation_, current->chains);
+  for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
+  shared_.snapshots.publish(std::move(snap));
+  WG_LOG(Info, "names resolved again (generation %llu)", static_cast<unsigned long long>(generation_));
+}
+
+uint64_t Reloader::generation() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return generation_;
+}
+
+}  // namespace wg::runtime

@@ -1,0 +1,53 @@
+// Building and publishing config snapshots: the first load, and the one
+// reload path every trigger goes through (SIGHUP today, the Admin API
+// later), plus the recompile that resolves names again when their TTL ran
+// out. A snapshot is built off the event loops and published with one
+// pointer swap (config::SnapshotHolder); a config that fails is refused and
+// the previous one keeps serving.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config/snapshot.h"
+#include "core/settings.h"
+#include "runtime/worker.h"
+#include "wasm/filters.h"
+
+namespace wg::runtime {
+
+// The Wasm limits the --wasm-* settings give.
+wasm::Limits wasm_limits(const core::Settings& s);
+
+// Loads the config file (the embedded demo config when none is set), scans
+// the filters directory and compiles a snapshot with this generation;
+// nullptr with every problem in errors when the config must be refused.
+// Used by `wasmgate check` too.
+std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, uint64_t generation,
+                                                       std::vector<std::string>& errors);
+
+class Reloader {
+ public:
+  explicit Reloader(Shared& shared) : shared_(shared) {}
+
+  // The first config: built and published, or false with its problems.
+  bool load_initial(std::vector<std::string>* errors);
+  // Reads the config file again and publishes it; on failure logs every
+  // problem, keeps the running config and returns false (problems in
+  // *errors when given). Safe from any thread: reloads are serialised.
+  bool reload(std::vector<std::string>* errors = nullptr);
+  // Recompiles the running config (not the file) so names are resolved
+  // again.
+  void refresh_dns();
+  uint64_t generation() const;
+
+ private:
+  Shared& shared_;
+  mutable std::mutex mu_;  // one build-and-publish at a time
+  uint64_t generation_ = 0;
+};
+
+}  // namespace wg::runtime

@@ -1,0 +1,68 @@
+// A worker: one thread, one epoll loop, its own listening socket
+// (SO_REUSEPORT), its own upstream pool, buffers and access-log buffer
+// (proxy::WorkerContext, what its sessions share), its own Wasm instances
+// and outbound calls. Workers share nothing but Shared.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+
+#include "client/http_client.h"
+#include "client/name_resolver.h"
+#include "client/target.h"
+#include "config/snapshot.h"
+#include "core/event_loop.h"
+#include "core/settings.h"
+#include "proxy/worker_context.h"
+#include "wasm/client_hooks.h"
+#include "wasm/filters.h"
+
+namespace wg::runtime {
+
+// Process-wide state the workers read: the settings, the published config,
+// the drain flag. Lives here (not in core/) because it names the config
+// snapshot and the Wasm limits, which core/ must not know.
+struct Shared {
+  core::Settings settings;
+  config::SnapshotHolder snapshots;
+  std::atomic<bool> draining{false};
+  int access_log_fd = -1;  // -1: off
+  wasm::Limits wasm_limits;  // from the --wasm-* flags
+  wasm::Isolation wasm_isolation = wasm::Isolation::None;
+};
+
+class Worker final : public core::IoHandler, public proxy::WorkerContext {
+ public:
+  Worker(Shared& shared, int index);
+  ~Worker();
+  // Binds the listening socket; false (with a logged reason) on failure.
+  bool listen();
+  void start() { thread_ = std::thread([this] { run(); }); }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void on_io(uint32_t events) override;  // the listening socket
+
+ private:
+  void run();
+  void accept_all();
+  void begin_drain();
+  void setup_config();
+
+  Shared& shared_;
+  int index_;
+  wasm::WorkerFilters filters_;
+  // Outbound calls: to ip:port or a service/upstream of the running config.
+  client::ConfigTargets targets_;
+  client::HttpClient http_;
+  client::NameResolver names_;
+  wasm::ClientHooks hooks_;  // filters' http_call and resolve_lua, on http_ and names_
+  int listen_fd_ = -1;
+  uint64_t next_sweep_ms_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace wg::runtime
