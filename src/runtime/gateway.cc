@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -29,6 +30,20 @@ int open_access_log(const std::string& spec) {
   return ::open(spec.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
+// Every client and upstream connection is a descriptor: take as many as
+// the hard limit allows (nginx's worker_rlimit_nofile), so idle keep-alive
+// connections are bounded by memory, not by the default 1,024.
+void raise_fd_limit() {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rlim_t was = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    WG_LOG(Notice, "file descriptor limit raised from %llu to %llu", static_cast<unsigned long long>(was),
+           static_cast<unsigned long long>(rl.rlim_cur));
+  }
+}
+
 }  // namespace
 
 int run_gateway(core::Settings settings) {
@@ -54,6 +69,7 @@ int run_gateway(core::Settings settings) {
     return 1;
   }
   upstream::Resolver::set_servers(s.dns_resolver);
+  raise_fd_limit();
   if (s.workers <= 0) s.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
   Reloader reloader(*shared);

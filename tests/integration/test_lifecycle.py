@@ -602,3 +602,32 @@ def test_inflight_request_survives_reload_that_removes_its_route(gateway_factory
     assert out["resp"].json()["path"] == "/inflight"
     assert gw.request("GET", "/old/x").status == 404
     assert gw.request("GET", "/new/x").status == 200
+
+
+def test_gateway_raises_its_own_descriptor_limit(wasmgate_bin, tmp_path, upstream):
+    # Started with a soft limit of 64 descriptors (as a default shell gives
+    # 1,024), the gateway takes the hard limit itself, as nginx's
+    # worker_rlimit_nofile: 150 idle keep-alive clients all get served.
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 512:
+        import pytest
+        pytest.skip(f"hard descriptor limit {hard} too low to show anything")
+    wrapper = tmp_path / "wasmgate-low-fds"
+    wrapper.write_text(f"#!/bin/sh\nulimit -Sn 64\nexec {wasmgate_bin} \"$@\"\n")
+    wrapper.chmod(0o755)
+    gw = Gateway(wrapper, tmp_path / "gw", config(service("s", upstream, [route("r", ["/"])])), workers=1)
+    try:
+        gw.wait_ready()
+        conns = []
+        for i in range(150):
+            c = gw.conn(timeout=5)
+            c.send(f"GET /fd/{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            assert c.read_response().status == 200, i
+            conns.append(c)  # kept open: idle keep-alive connections
+        assert gw.request("GET", "/after").status == 200
+        for c in conns:
+            c.close()
+        assert "file descriptor limit raised from 64" in gw.stderr_text()
+    finally:
+        gw.stop()
