@@ -1,10 +1,12 @@
 // HTTP/1.x message heads as parsed views into the connection's read buffer.
-// Nothing here owns memory: every string_view points into the bytes that were
-// parsed, so a head is only valid while those bytes stay in place.
+// Every string_view points into the bytes that were parsed, so a head is
+// only valid while those bytes stay in place; a head owns only the slots
+// its headers are parsed into.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -49,7 +51,29 @@ inline constexpr size_t kMaxConnectionTokens = 8;
 // How a message body is delimited (RFC 9112 section 6.3).
 enum class BodyKind : uint8_t { None, Length, Chunked, UntilClose };
 
+// The header slots of a head (kMaxHeaders of them, 5 KiB), kept apart from
+// the head so a connection can give them back while it is idle.
+using HeaderSlots = std::unique_ptr<Header[]>;
+inline HeaderSlots make_header_slots(size_t heads = 1) { return std::make_unique<Header[]>(kMaxHeaders * heads); }
+
 struct Head {
+  // A head owns its header slots; one made with Head(Head::kBorrowed) has
+  // none until lent some (a session borrows them from its worker's pool
+  // for each exchange).
+  struct Borrowed {};
+  static constexpr Borrowed kBorrowed{};
+  Head() : slots_(make_header_slots()), headers(slots_.get()) {}
+  explicit Head(Borrowed) {}
+  Head(const Head&) = delete;
+  Head& operator=(const Head&) = delete;
+  bool has_slots() const { return headers != nullptr; }
+  void lend(Header* slots) { headers = slots; }  // kMaxHeaders of them
+  void unlend() { headers = nullptr; }
+
+ private:
+  HeaderSlots slots_;
+
+ public:
   // Request line (requests only).
   std::string_view method;
   std::string_view target;  // as sent
@@ -60,7 +84,7 @@ struct Head {
   std::string_view reason;
 
   int minor_version = 1;  // HTTP/1.<minor>
-  Header headers[kMaxHeaders];
+  Header* headers = nullptr;  // kMaxHeaders slots
   size_t num_headers = 0;
   size_t head_len = 0;  // bytes from the start of the head to after its blank line
 

@@ -80,6 +80,7 @@ void Session::close() {
   ::close(fd_);
   fd_ = -1;
   worker_->buffers().release(in_);
+  return_slots();
   snap_.reset();
   ++x_.serial;  // handles of the last request are stale
   worker_->session_closed(this);
@@ -163,6 +164,7 @@ bool Session::step_read_head() {
   if (in_.data != nullptr && !in_.empty()) {
     if (x_.timings.start_ms == 0) x_.timings.start_ms = worker_->loop().now_ms();
     size_t max_head = worker_->settings().max_header_size;
+    if (!slots_) borrow_slots();
     auto st = parser_.parse_request(in_.data + in_.start, in_.size(), max_head, req_);
     if (st == http::ParseStatus::Complete) {
       begin_request();
@@ -480,6 +482,7 @@ void Session::finish_exchange() {
     }
   }
   snap_.reset();
+  return_slots();  // an idle connection holds no header slots
   if (close_after_ || worker_->draining()) {
     // Half-close, then linger so the client reads the whole answer.
     ::shutdown(fd_, SHUT_WR);
@@ -491,6 +494,21 @@ void Session::finish_exchange() {
   parser_.reset();
   x_.timings.start_ms = 0;
   req_ready_ = 0;
+}
+
+// The heads' header slots (10 KiB) are the worker's while the connection
+// is idle, so an idle keep-alive connection costs a few KiB.
+void Session::borrow_slots() {
+  slots_ = worker_->take_header_slots();
+  req_.lend(slots_.get());
+  resp_.lend(slots_.get() + http::kMaxHeaders);
+}
+
+void Session::return_slots() {
+  if (!slots_) return;
+  req_.unlend();
+  resp_.unlend();
+  worker_->give_header_slots(std::move(slots_));
 }
 
 void Session::log_request() {

@@ -142,6 +142,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void append_body_output(pipeline::Direction d, std::string& wire);
 
   void finish_exchange();
+  void borrow_slots();
+  void return_slots();
   void log_request();
   bool read_client();
   void update_deadline();
@@ -160,7 +162,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   // Client side.
   core::Buffer in_;
   http::HeadParser parser_;
-  http::Head req_;
+  http::HeaderSlots slots_;  // req_'s and resp_'s header slots, borrowed per exchange
+  http::Head req_{http::Head::kBorrowed};
   http::BodyFramer req_body_;
   size_t req_ready_ = 0;  // claimed request body bytes at the front of in_, not yet sent
   std::string client_out_;  // pending bytes for the client (heads, local replies)
@@ -202,7 +205,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   bool resp_head_done_ = false;
   bool resp_done_ = false;
   http::HeadParser resp_parser_;
-  http::Head resp_;
+  http::Head resp_{http::Head::kBorrowed};
   http::BodyFramer resp_body_;
   size_t resp_body_ready_ = 0;  // claimed response bytes in up_->in not yet sent
   std::string scratch_path_, scratch_upstream_path_;

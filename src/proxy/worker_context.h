@@ -17,6 +17,8 @@
 #include <memory>
 #include <vector>
 
+#include "http/message.h"
+
 #include "config/snapshot.h"
 #include "core/buffer.h"
 #include "core/event_loop.h"
@@ -46,6 +48,18 @@ class WorkerContext {
   bool draining() const { return draining_; }
   int listen_port() const { return listen_port_; }
   void session_closed(Session* s);
+  // Header slots for a session's two heads (request and response), lent
+  // for an exchange: an idle keep-alive connection holds none (a few free
+  // ones are kept for reuse).
+  http::HeaderSlots take_header_slots() {
+    if (free_slots_.empty()) return http::make_header_slots(2);
+    http::HeaderSlots s = std::move(free_slots_.back());
+    free_slots_.pop_back();
+    return s;
+  }
+  void give_header_slots(http::HeaderSlots s) {
+    if (s && free_slots_.size() < kFreeHeaderSlots) free_slots_.push_back(std::move(s));
+  }
   // This worker's mutable balancer state for balancer idx of snapshot s.
   // Requests still on an older snapshot share a scratch state.
   upstream::BalancerState* balancer_state(const config::Snapshot& s, int idx);
@@ -92,6 +106,8 @@ class WorkerContext {
   Session* sessions_ = nullptr;  // intrusive list of live sessions
   std::vector<Session*> graveyard_;
   std::vector<Session*> spare_;
+  static constexpr size_t kFreeHeaderSlots = 64;
+  std::vector<http::HeaderSlots> free_slots_;
   size_t live_sessions_ = 0;
 };
 
