@@ -23,6 +23,8 @@ struct Match;
 
 namespace wg::pipeline {
 
+struct Exchange;
+
 enum class Direction : uint8_t { Request, Response };
 
 // Who drives an exchange (the proxy session). Told when a handler resumed,
@@ -31,6 +33,8 @@ enum class Direction : uint8_t { Request, Response };
 class ExchangeOwner {
  public:
   virtual void on_handler_wakeup() = 0;
+  // The exchange in flight, if any (an idle connection has none).
+  virtual Exchange* current_exchange() = 0;
 
  protected:
   ~ExchangeOwner() = default;
@@ -111,8 +115,8 @@ struct Exchange {
   Timings timings;
   LogFields log;
 
-  // ---- the owner, told of wake-ups; serial changes with every request,
-  // so a handle taken on an earlier request is recognised as stale.
+  // ---- the owner, told of wake-ups; the serial is new for every request
+  // (next_exchange_serial), so a handle taken on an earlier one is stale.
   ExchangeOwner* owner = nullptr;
   uint64_t serial = 0;
 
@@ -124,24 +128,31 @@ struct Exchange {
 };
 
 // A handle a handler keeps to resume its request later (a timer, a
-// callout's answer). Safe against a finished request: the session that
-// owns the exchange lives as long as its worker and is reused, and the
-// serial tells an old request from the current one.
+// callout's answer). Safe against a finished request: it names the owner
+// (a session lives as long as its worker and is reused) and the serial of
+// the exchange, which no later exchange of that owner has.
 class ResumeHandle {
  public:
   ResumeHandle() = default;
-  explicit ResumeHandle(Exchange& x) : x_(&x), serial_(x.serial) {}
-  bool current() const { return x_ != nullptr && x_->serial == serial_; }
+  explicit ResumeHandle(const Exchange& x) : owner_(x.owner), serial_(x.serial) {}
+  bool current() const {
+    const Exchange* x = owner_ != nullptr ? owner_->current_exchange() : nullptr;
+    return x != nullptr && x->serial == serial_;
+  }
   // Resumes the side paused in direction d; ignored when the request ended.
   void resume(Direction d) const {
     if (!current()) return;
-    (d == Direction::Request ? x_->resume_request : x_->resume_response) = true;
-    x_->wake();
+    Exchange* x = owner_->current_exchange();
+    (d == Direction::Request ? x->resume_request : x->resume_response) = true;
+    x->wake();
   }
 
  private:
-  Exchange* x_ = nullptr;
+  ExchangeOwner* owner_ = nullptr;
   uint64_t serial_ = 0;
 };
+
+// A serial no other exchange of this process has had.
+uint64_t next_exchange_serial();
 
 }  // namespace wg::pipeline

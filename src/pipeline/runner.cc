@@ -4,6 +4,12 @@
 
 namespace wg::pipeline {
 
+uint64_t next_exchange_serial() {
+  // Per thread: an exchange and its handles stay on one worker.
+  thread_local uint64_t serial = 0;
+  return ++serial;
+}
+
 const char* phase_name(Phase p) {
   switch (p) {
     case Phase::Rewrite:

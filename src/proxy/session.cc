@@ -53,8 +53,6 @@ void Session::open(WorkerContext* worker, int fd, const sockaddr_storage& peer) 
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   parser_.reset();
-  x_.timings.start_ms = 0;
-  x_.owner = this;
   deadline_ = worker->loop().now_ms() + static_cast<uint64_t>(worker->settings().client_timeout_ms);
   worker->loop().add(fd, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 }
@@ -80,9 +78,8 @@ void Session::close() {
   ::close(fd_);
   fd_ = -1;
   worker_->buffers().release(in_);
-  return_slots();
+  return_space();
   snap_.reset();
-  ++x_.serial;  // handles of the last request are stale
   worker_->session_closed(this);
 }
 
@@ -162,9 +159,9 @@ bool Session::read_client() {
 
 bool Session::step_read_head() {
   if (in_.data != nullptr && !in_.empty()) {
-    if (x_.timings.start_ms == 0) x_.timings.start_ms = worker_->loop().now_ms();
+    if (!space_) borrow_space();
+    if (x_->timings.start_ms == 0) x_->timings.start_ms = worker_->loop().now_ms();
     size_t max_head = worker_->settings().max_header_size;
-    if (!slots_) borrow_slots();
     auto st = parser_.parse_request(in_.data + in_.start, in_.size(), max_head, req_);
     if (st == http::ParseStatus::Complete) {
       begin_request();
@@ -194,11 +191,11 @@ bool Session::step_read_head() {
 // logged, and the connection closed.
 void Session::reject_head(int status) {
   in_request_ = true;
-  x_.method.clear();
-  x_.head_request = false;
-  x_.log = pipeline::LogFields();
-  x_.log.request_size = 0;
-  x_.timings.upstream_start_ms = 0;
+  x_->method.clear();
+  x_->head_request = false;
+  x_->log = pipeline::LogFields();
+  x_->log.request_size = 0;
+  x_->timings.upstream_start_ms = 0;
   route_ = -1;
   std::string_view msg = status == 408   ? "Request timeout"
                          : status == 431 ? "Request header or cookie too large"
@@ -211,7 +208,7 @@ void Session::reject_head(int status) {
 
 void Session::begin_request() {
   const uint64_t now = worker_->loop().now_ms();
-  pipeline::Exchange& x = x_;
+  pipeline::Exchange& x = *x_;
   if (x.timings.start_ms == 0) x.timings.start_ms = now;
   x.timings.upstream_start_ms = x.timings.upstream_head_ms = 0;
   x.method.assign(req_.method);
@@ -230,7 +227,7 @@ void Session::begin_request() {
   log.bytes_sent = 0;
   log.status = 0;
   log.tries = 0;
-  ++x.serial;
+  x.serial = pipeline::next_exchange_serial();
   in_request_ = true;
   route_ = -1;
   service_ = nullptr;
@@ -266,15 +263,15 @@ bool Session::route_request() {
   keys.path = path;
   keys.headers = req_.headers;
   keys.num_headers = req_.num_headers;
-  match_ = snap_->router.match(keys);
+  *match_ = snap_->router.match(keys);
   // An unread request body would be taken for the next request: close instead.
   bool body_pending = !req_body_.done;
-  if (match_.route < 0) {
+  if (match_->route < 0) {
     local_reply(404, "no Route matched with those values", close_after_ || body_pending);
     return false;
   }
-  route_ = match_.route;
-  const config::Route& route = snap_->decl.routes[match_.route];
+  route_ = match_->route;
+  const config::Route& route = snap_->decl.routes[match_->route];
   if (!route.allows("http")) {
     https_redirect(route, body_pending);
     return false;
@@ -289,18 +286,18 @@ bool Session::route_request() {
   peer_ = -1;
   // Kong's request_postfix: after the stripped prefix when a path matched,
   // otherwise the path without its leading slash.
-  bool stripped = route.strip_path && match_.by_path;
-  fwd_prefix_ = stripped ? path.substr(0, match_.prefix_len) : std::string_view();
-  std::string_view postfix = router::sanitize_postfix(stripped ? path.substr(match_.prefix_len) : path.substr(1));
+  bool stripped = route.strip_path && match_->by_path;
+  fwd_prefix_ = stripped ? path.substr(0, match_->prefix_len) : std::string_view();
+  std::string_view postfix = router::sanitize_postfix(stripped ? path.substr(match_->prefix_len) : path.substr(1));
   router::upstream_path_v0(service_->cfg.path, route.strip_path, path, postfix, scratch_upstream_path_);
   if (!req_.query.empty() || req_.target.find('?') != std::string_view::npos) {
     scratch_upstream_path_.push_back('?');
     scratch_upstream_path_.append(req_.query);
   }
-  runner_.begin(snap_->chain(route_), &x_, worker_->settings().handler_body_limit());
-  if (!runner_.active()) return true;  // no handlers: one compare
+  runner_->begin(snap_->chain(route_), x_, worker_->settings().handler_body_limit());
+  if (!runner_->active()) return true;  // no handlers: one compare
   prepare_exchange(route);
-  switch (runner_.request_head()) {
+  switch (runner_->request_head()) {
     case pipeline::Step::Go:
       return true;
     case pipeline::Step::Paused:
@@ -317,7 +314,7 @@ bool Session::route_request() {
 // (one copy of the head's bytes, the parser's views rebased onto it: no
 // allocation) and the facts about it.
 void Session::prepare_exchange(const config::Route& route) {
-  pipeline::Exchange& x = x_;
+  pipeline::Exchange& x = *x_;
   x.request_headers.clear();
   x.response_headers.clear();
   x.request_trailers.clear();
@@ -338,7 +335,7 @@ void Session::prepare_exchange(const config::Route& route) {
   x.client_port = client_port_;
   x.route = &route;
   x.service = service_;
-  x.match = &match_;
+  x.match = match_;
   if (!x.consumer_id.empty()) x.consumer_id.clear();
   if (!x.credential_id.empty()) x.credential_id.clear();
   x.route_name = route.name;
@@ -350,14 +347,14 @@ void Session::prepare_exchange(const config::Route& route) {
 // The request head passed every handler: its body's way, the peer (Kong
 // balances after access, so handlers can steer it), the upstream head.
 void Session::after_access() {
-  if (runner_.active() && !req_body_.done) req_wire_.active = runner_.start_body(pipeline::Direction::Request);
+  if (runner_->active() && !req_body_.done) req_wire_.active = runner_->start_body(pipeline::Direction::Request);
   compute_hash(path_);
   if (!pick_peer()) {
     local_reply(503, service_->via_upstream ? "failure to get a peer from the ring-balancer" : "name resolution failed",
                 close_after_ || !req_body_.done);
     return;
   }
-  x_.log.upstream_uri.assign(scratch_upstream_path_);
+  x_->log.upstream_uri.assign(scratch_upstream_path_);
   build_upstream_head(scratch_upstream_path_);
   start_upstream();
 }
@@ -370,7 +367,7 @@ void Session::handler_ended(pipeline::Direction d) {
     close();  // part of the response is out: cutting the connection is all that is left
     return;
   }
-  switch (runner_.ending()) {
+  switch (runner_->ending()) {
     case pipeline::Ending::TooLarge:
       if (d == pipeline::Direction::Request) {
         local_reply(413, "Request size limit exceeded", true);
@@ -391,9 +388,9 @@ void Session::handler_ended(pipeline::Direction d) {
 // The answer a handler gave in the request's place (Exchange::local_*).
 void Session::handler_reply() {
   release_upstream(false);
-  const pipeline::Exchange& x = x_;
+  const pipeline::Exchange& x = *x_;
   close_after_ = close_after_ || !req_body_.done;
-  x_.log.status = x.local_status;
+  x_->log.status = x.local_status;
   // The handler's headers, as views for the head writer (a rare path).
   std::vector<http::Header> headers;
   headers.reserve(x.local_headers.size());
@@ -419,8 +416,8 @@ void Session::handler_reply() {
 }
 
 void Session::on_handler_wakeup() {
-  if (closed || !runner_.active()) return;
-  pipeline::Exchange& x = x_;
+  if (closed || runner_ == nullptr || !runner_->active()) return;
+  pipeline::Exchange& x = *x_;
   if (x.close_requested) {
     close();
     return;
@@ -431,11 +428,11 @@ void Session::on_handler_wakeup() {
       return;
     }
     handler_reply();
-  } else if (state_ == State::HandlerWait && runner_.head_paused()) {
-    const pipeline::Direction side = runner_.paused_side();
+  } else if (state_ == State::HandlerWait && runner_->head_paused()) {
+    const pipeline::Direction side = runner_->paused_side();
     const bool resumed = side == pipeline::Direction::Request ? x.resume_request : x.resume_response;
     if (resumed) {
-      pipeline::Step step = runner_.resume_head();
+      pipeline::Step step = runner_->resume_head();
       if (step == pipeline::Step::Ended) {
         handler_ended(side);
       } else if (side == pipeline::Direction::Request) {
@@ -447,8 +444,8 @@ void Session::on_handler_wakeup() {
       }
     }
   } else {
-    if (runner_.body_paused(pipeline::Direction::Request) && x.resume_request) resume_body(pipeline::Direction::Request);
-    if (!closed && runner_.body_paused(pipeline::Direction::Response) && x.resume_response) {
+    if (runner_->body_paused(pipeline::Direction::Request) && x.resume_request) resume_body(pipeline::Direction::Request);
+    if (!closed && runner_->body_paused(pipeline::Direction::Response) && x.resume_response) {
       resume_body(pipeline::Direction::Response);
     }
   }
@@ -462,7 +459,7 @@ void Session::on_handler_wakeup() {
 void Session::finalize() {
   if (!in_request_) return;
   in_request_ = false;
-  runner_.finish();
+  runner_->finish();
   log_request();
 }
 
@@ -482,7 +479,7 @@ void Session::finish_exchange() {
     }
   }
   snap_.reset();
-  return_slots();  // an idle connection holds no header slots
+  return_space();  // an idle connection holds no exchange space
   if (close_after_ || worker_->draining()) {
     // Half-close, then linger so the client reads the whole answer.
     ::shutdown(fd_, SHUT_WR);
@@ -492,30 +489,40 @@ void Session::finish_exchange() {
   }
   state_ = State::ReadHead;
   parser_.reset();
-  x_.timings.start_ms = 0;
   req_ready_ = 0;
 }
 
-// The heads' header slots (10 KiB) are the worker's while the connection
-// is idle, so an idle keep-alive connection costs a few KiB.
-void Session::borrow_slots() {
-  slots_ = worker_->take_header_slots();
-  req_.lend(slots_.get());
-  resp_.lend(slots_.get() + http::kMaxHeaders);
+// An exchange's space (header slots, Exchange, runner, match: ~12 KiB) is
+// the worker's while the connection is idle, so an idle keep-alive
+// connection costs under 2 KiB.
+void Session::borrow_space() {
+  space_ = worker_->take_exchange_space();
+  req_.lend(space_->slots);
+  resp_.lend(space_->slots + http::kMaxHeaders);
+  x_ = &space_->x;
+  runner_ = &space_->runner;
+  match_ = &space_->match;
+  x_->owner = this;
+  x_->serial = pipeline::next_exchange_serial();
+  x_->timings.start_ms = 0;
 }
 
-void Session::return_slots() {
-  if (!slots_) return;
+void Session::return_space() {
+  if (!space_) return;
   req_.unlend();
   resp_.unlend();
-  worker_->give_header_slots(std::move(slots_));
+  x_->owner = nullptr;
+  x_ = nullptr;
+  runner_ = nullptr;
+  match_ = nullptr;
+  worker_->give_exchange_space(std::move(space_));
 }
 
 void Session::log_request() {
   AccessLog& log = worker_->access_log();
   if (!log.enabled()) return;
   const uint64_t now = worker_->loop().now_ms();
-  const pipeline::Exchange& x = x_;
+  const pipeline::Exchange& x = *x_;
   LogRecord r;
   r.client_ip = client_ip_;
   r.method = x.method;
@@ -556,7 +563,7 @@ void Session::update_deadline() {
       }
       // A head must arrive whole within the timeout from its first byte
       // (nginx's client_header_timeout): trickling bytes does not extend it.
-      deadline_ = x_.timings.start_ms + static_cast<uint64_t>(s.client_timeout_ms);
+      deadline_ = x_->timings.start_ms + static_cast<uint64_t>(s.client_timeout_ms);
       return;
     case State::Proxy: {
       const auto& svc = service_->cfg;
@@ -612,12 +619,12 @@ void Session::check_timeout(uint64_t now_ms) {
         upstream_failed(504, true, shared::Outcome::Timeout);
       } else if (!req_done_ && (up_ == nullptr || up_->writable)) {
         WG_LOG(Info, "client %s timed out sending the request body", client_ip_);
-        x_.log.status = 408;
+        x_->log.status = 408;
         close();
         return;
       } else if (!resp_head_done_) {
         WG_LOG(Warn, "upstream %s timed out", up_ != nullptr ? up_->endpoint.c_str() : "-");
-        upstream_failed(504, request_replayable_ && idempotent(x_.method), shared::Outcome::Timeout);
+        upstream_failed(504, request_replayable_ && idempotent(x_->method), shared::Outcome::Timeout);
       } else {
         WG_LOG(Warn, "response from upstream timed out or the client stopped reading");
         close();

@@ -37,6 +37,7 @@
 namespace wg::proxy {
 
 class WorkerContext;
+struct ExchangeSpace;
 
 class Session final : public core::IoHandler, public upstream::ConnOwner, public pipeline::ExchangeOwner {
  public:
@@ -47,6 +48,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   // A handler resumed or answered this request from a callback the session
   // did not drive (an outbound call's answer, a timer, a queue).
   void on_handler_wakeup() override;
+  pipeline::Exchange* current_exchange() override { return x_; }
   // Called by the worker's periodic sweep.
   void check_timeout(uint64_t now_ms);
   // Close now if idle between requests (used when draining).
@@ -142,8 +144,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void append_body_output(pipeline::Direction d, std::string& wire);
 
   void finish_exchange();
-  void borrow_slots();
-  void return_slots();
+  void borrow_space();
+  void return_space();
   void log_request();
   bool read_client();
   void update_deadline();
@@ -162,7 +164,6 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   // Client side.
   core::Buffer in_;
   http::HeadParser parser_;
-  http::HeaderSlots slots_;  // req_'s and resp_'s header slots, borrowed per exchange
   http::Head req_{http::Head::kBorrowed};
   http::BodyFramer req_body_;
   size_t req_ready_ = 0;  // claimed request body bytes at the front of in_, not yet sent
@@ -172,15 +173,17 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   bool expect_continue_ = false;
   bool in_request_ = false;   // a request began and was not finalized yet
 
-  // The exchange in flight: what handlers see, and the runner of its chain.
-  pipeline::Exchange x_;
-  pipeline::Runner runner_;
+  // The exchange in flight, in space borrowed from the worker (null while
+  // idle): what handlers see, the runner of its chain, the route match.
+  std::unique_ptr<ExchangeSpace> space_;
+  pipeline::Exchange* x_ = nullptr;
+  pipeline::Runner* runner_ = nullptr;
+  router::Match* match_ = nullptr;  // with regex captures for later phases
   WireBody req_wire_, resp_wire_;
   std::shared_ptr<const config::Snapshot> snap_;
   const config::ServiceRuntime* service_ = nullptr;
   const upstream::Balancer* balancer_ = nullptr;
   int route_ = -1;
-  router::Match match_;          // route match, with regex captures for later phases
   std::string_view path_;        // the normalised request path (in scratch_path_)
   std::string_view fwd_prefix_;  // prefix removed by strip_path (X-Forwarded-Prefix)
   int peer_ = -1;                // peer of the current try, -1 between tries

@@ -76,13 +76,13 @@ std::string_view Session::hash_source(const std::string& on, const std::string& 
     return hash_scratch_;
   }
   if (on == "uri_capture") {
-    if (!match_.regex || match_.re == nullptr) return {};
-    for (int i = 1; i < match_.captures.count; ++i) {
-      bool named = match_.re->group_name(i) == capture;
+    if (!match_->regex || match_->re == nullptr) return {};
+    for (int i = 1; i < match_->captures.count; ++i) {
+      bool named = match_->re->group_name(i) == capture;
       bool numbered = std::to_string(i) == capture;
-      if ((named || numbered) && match_.captures.begin[i] <= match_.captures.end[i] &&
-          match_.captures.end[i] <= path.size()) {
-        return path.substr(match_.captures.begin[i], match_.captures.end[i] - match_.captures.begin[i]);
+      if ((named || numbered) && match_->captures.begin[i] <= match_->captures.end[i] &&
+          match_->captures.end[i] <= path.size()) {
+        return path.substr(match_->captures.begin[i], match_->captures.end[i] - match_->captures.begin[i]);
       }
     }
     return {};

@@ -21,8 +21,8 @@ using pipeline::Step;
 // trailers go through the handlers too. Ended: the session acted on it.
 Step Session::feed_decoded(Direction d, std::string piece, bool done) {
   WireBody& w = d == Direction::Request ? req_wire_ : resp_wire_;
-  Step s = done && !w.trailer_text.empty() ? runner_.feed_with_trailers(d, std::move(piece), w.trailer_text)
-                                           : runner_.feed(d, std::move(piece), done);
+  Step s = done && !w.trailer_text.empty() ? runner_->feed_with_trailers(d, std::move(piece), w.trailer_text)
+                                           : runner_->feed(d, std::move(piece), done);
   if (s == Step::Ended) handler_ended(d);
   return s;
 }
@@ -30,8 +30,8 @@ Step Session::feed_decoded(Direction d, std::string piece, bool done) {
 // The trailer section the handlers left, for a chunked body's end. Fields
 // that frame or route a message have no place there (RFC 9110 6.5.1).
 void Session::append_trailers(Direction d, std::string& wire) {
-  if (!runner_.flow(d).has_trailers) return;
-  const http::HeaderMap& trailers = d == Direction::Response ? x_.response_trailers : x_.request_trailers;
+  if (!runner_->flow(d).has_trailers) return;
+  const http::HeaderMap& trailers = d == Direction::Response ? x_->response_trailers : x_->request_trailers;
   for (const http::Header& t : trailers) {
     switch (t.id) {
       case http::HeaderId::Other:
@@ -50,7 +50,7 @@ void Session::append_trailers(Direction d, std::string& wire) {
 
 // A handler that held the end of the body resumed: what it holds goes on.
 void Session::resume_body(Direction d) {
-  if (runner_.resume_body(d) == Step::Ended) handler_ended(d);
+  if (runner_->resume_body(d) == Step::Ended) handler_ended(d);
 }
 
 // The request side when its body goes through the handlers: decode what
@@ -61,7 +61,7 @@ bool Session::step_send_filtered_request() {
   int up = upstream_connected();
   if (up <= 0) return up < 0;
   WireBody& w = req_wire_;
-  pipeline::BodyFlow& c = runner_.flow(Direction::Request);
+  pipeline::BodyFlow& c = runner_->flow(Direction::Request);
   bool progress = false;
   for (;;) {
     size_t pending = w.head_released ? up_head_.size() - up_head_off_ : 0;
@@ -102,7 +102,7 @@ bool Session::step_send_filtered_request() {
         return true;
       }
       in_.consume(n);
-      x_.log.request_size += n;
+      x_->log.request_size += n;
       if (n > 0 || req_body_.done) {
         if (feed_decoded(Direction::Request, std::move(chunk), req_body_.done) == Step::Ended) return true;
         progress = true;
@@ -121,14 +121,14 @@ bool Session::step_send_filtered_request() {
 // chunked otherwise (an HTTP/1.0 upstream exchange waits for the whole body).
 bool Session::frame_request_output() {
   WireBody& w = req_wire_;
-  const pipeline::BodyFlow& c = runner_.flow(Direction::Request);
+  const pipeline::BodyFlow& c = runner_->flow(Direction::Request);
   if (!w.head_released) {
     std::string line;
-    if (c.eos_out && (!c.has_trailers || x_.minor_version == 0)) {
+    if (c.eos_out && (!c.has_trailers || x_->minor_version == 0)) {
       line = "Content-Length: ";
       append_uint(line, c.out.size());
       line.append("\r\n");
-    } else if (x_.minor_version == 0) {
+    } else if (x_->minor_version == 0) {
       return false;
     } else {
       line = "Transfer-Encoding: chunked\r\n";
@@ -144,7 +144,7 @@ bool Session::frame_request_output() {
 // Moves the handlers' output to the wire, as chunks when the head said so.
 void Session::append_body_output(Direction d, std::string& wire) {
   WireBody& w = d == Direction::Request ? req_wire_ : resp_wire_;
-  pipeline::BodyFlow& c = runner_.flow(d);
+  pipeline::BodyFlow& c = runner_->flow(d);
   if (w.chunked) {
     if (!c.out.empty()) {
       append_hex(wire, c.out.size());
@@ -169,7 +169,7 @@ void Session::append_body_output(Direction d, std::string& wire) {
 // holds the end of the body, -1 when the exchange ended or the session closed.
 int Session::pump_response_chain(core::Buffer& b) {
   WireBody& w = resp_wire_;
-  const pipeline::BodyFlow& c = runner_.flow(Direction::Response);
+  const pipeline::BodyFlow& c = runner_->flow(Direction::Response);
   if (w.final_framed) {
     resp_done_ = true;
     finish_exchange();
@@ -201,11 +201,11 @@ int Session::pump_response_chain(core::Buffer& b) {
 // Queues the handlers' output for the client, releasing the held head first.
 void Session::frame_response_output() {
   WireBody& w = resp_wire_;
-  const pipeline::BodyFlow& c = runner_.flow(Direction::Response);
+  const pipeline::BodyFlow& c = runner_->flow(Direction::Response);
   if (!w.head_released) {
-    if (c.eos_out && (!c.has_trailers || x_.minor_version == 0)) {
+    if (c.eos_out && (!c.has_trailers || x_->minor_version == 0)) {
       build_client_head(Framing::Length, c.out.size());
-    } else if (x_.minor_version >= 1) {
+    } else if (x_->minor_version >= 1) {
       build_client_head(Framing::Chunked);
       w.chunked = true;
     } else {

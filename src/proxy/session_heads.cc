@@ -13,9 +13,9 @@ namespace wg::proxy {
 // The request headers to send upstream: the Exchange's map when the
 // handlers had the request (they may have changed it), else the parsed head.
 void Session::outgoing_request_headers(const http::Header** headers, size_t* n) const {
-  if (runner_.active()) {
-    *headers = x_.request_headers.data();
-    *n = x_.request_headers.size();
+  if (runner_->active()) {
+    *headers = x_->request_headers.data();
+    *n = x_->request_headers.size();
   } else {
     *headers = req_.headers;
     *n = req_.num_headers;
@@ -30,7 +30,7 @@ void Session::build_upstream_head(std::string_view upstream_path) {
   std::string_view method = req_.method;
   std::string_view host = route.preserve_host ? req_.host : host_for_peer();
   preserve_host_ = route.preserve_host;
-  if (runner_.active() && x_.request_headers.pseudo_changed()) {
+  if (runner_->active() && x_->request_headers.pseudo_changed()) {
     // A handler changed a pseudo-header (the map's entries carry their
     // HeaderIds; pseudo-headers are skipped below).
     for (size_t i = 0; i < num_headers; ++i) {
@@ -159,8 +159,8 @@ void Session::build_client_head(Framing framing, uint64_t length) {
   h.framing = framing;
   h.length = length;
   h.extra = set_cookie_;
-  if (runner_.active()) {
-    const http::HeaderMap& m = x_.response_headers;
+  if (runner_->active()) {
+    const http::HeaderMap& m = x_->response_headers;
     if (m.pseudo_changed()) {
       int st = 0;
       std::string_view v = m.get_exact(":status");
@@ -180,7 +180,7 @@ void Session::build_client_head(Framing framing, uint64_t length) {
 // pseudo-headers left out), our lines, framing, the gateway's headers.
 void Session::write_response_head(const ResponseHead& h) {
   std::string& o = client_out_;
-  o.append(x_.minor_version == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  o.append(x_->minor_version == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
   append_uint(o, static_cast<uint64_t>(h.status));
   o.push_back(' ');
   o.append(h.reason.empty() ? http::reason_phrase(h.status) : h.reason);
@@ -207,7 +207,7 @@ void Session::write_response_head(const ResponseHead& h) {
       if (resp_body_.kind == http::BodyKind::Chunked) o.append("Transfer-Encoding: chunked\r\n");
       if (resp_body_.kind == http::BodyKind::UntilClose) close_after_ = true;
       // A handler removed Content-Length from a body it let through as is.
-      if (resp_body_.kind == http::BodyKind::Length && !has_length && runner_.active()) {
+      if (resp_body_.kind == http::BodyKind::Length && !has_length && runner_->active()) {
         o.append("Content-Length: ");
         append_uint(o, resp_.content_length);
         o.append("\r\n");
@@ -227,7 +227,7 @@ void Session::write_response_head(const ResponseHead& h) {
   }
   if (h.from_upstream) {
     if (worker_->draining()) close_after_ = true;
-    const pipeline::Timings& t = x_.timings;
+    const pipeline::Timings& t = x_->timings;
     o.append("X-Kong-Upstream-Latency: ");
     append_uint(o, t.upstream_head_ms - t.upstream_start_ms);
     o.append("\r\nX-Kong-Proxy-Latency: ");
@@ -242,7 +242,7 @@ void Session::write_response_head(const ResponseHead& h) {
   if (!has_server) o.append("Server: " kServerToken "\r\n");
   if (close_after_) {
     o.append("Connection: close\r\n");
-  } else if (x_.minor_version == 0 && h.from_upstream) {
+  } else if (x_->minor_version == 0 && h.from_upstream) {
     o.append("Connection: keep-alive\r\n");
   }
   o.append("\r\n");
@@ -251,7 +251,7 @@ void Session::write_response_head(const ResponseHead& h) {
 // A gateway answer in Kong's shape: {"message": "..."} (none for redirects).
 void Session::local_reply(int status, std::string_view message, bool close_after, std::string_view extra_headers) {
   release_upstream(false);
-  x_.log.status = status;
+  x_->log.status = status;
   close_after_ = close_after_ || close_after;
   // Redirects carry no body, like kong.response.exit(code) without one.
   const bool body = !message.empty();
@@ -264,7 +264,7 @@ void Session::local_reply(int status, std::string_view message, bool close_after
   h.length = body ? message.size() + 15 : 0;  // {"message":"..."}\n
   h.extra = extra_headers;
   write_response_head(h);
-  if (body && !x_.head_request) {
+  if (body && !x_->head_request) {
     std::string& o = client_out_;
     o.append("{\"message\":\"");
     o.append(message);

@@ -47,7 +47,7 @@ bool Session::pick_peer() {
 
 void Session::connect_upstream() {
   const uint64_t now = worker_->loop().now_ms();
-  if (x_.timings.upstream_start_ms == 0) x_.timings.upstream_start_ms = now;
+  if (x_->timings.upstream_start_ms == 0) x_->timings.upstream_start_ms = now;
   t_try_start_ = now;
   if (peer_ < 0) {
     if (!pick_peer()) {
@@ -58,7 +58,7 @@ void Session::connect_upstream() {
     if (!preserve_host_) up_head_.replace(host_value_pos_, host_value_len_, host_for_peer());
     host_value_len_ = host_for_peer().size();
   }
-  ++x_.log.tries;
+  ++x_->log.tries;
   const upstream::Peer& peer = balancer_->peers()[peer_];
   balancer_->on_start(*worker_->balancer_state(*snap_, service_->balancer), peer_);
   up_ = worker_->upstreams().take_idle(peer.endpoint);
@@ -102,7 +102,7 @@ void Session::upstream_failed(int status, bool retryable, shared::Outcome outcom
   // A reused keep-alive connection the upstream had closed is not a real
   // try: send again on a fresh connection to the same peer.
   if (reused && retryable && !resp_started_) {
-    --x_.log.tries;
+    --x_->log.tries;
     int peer = peer_;
     finish_peer();
     peer_ = peer;  // same peer, fresh connection
@@ -112,7 +112,7 @@ void Session::upstream_failed(int status, bool retryable, shared::Outcome outcom
   report_passive(outcome, 0);
   int failed = peer_;
   finish_peer();
-  if (retryable && !resp_started_ && x_.log.tries <= service_->cfg.retries) {
+  if (retryable && !resp_started_ && x_->log.tries <= service_->cfg.retries) {
     // The next try goes to another peer when there is one.
     if (failed >= 0 && failed < 64) tried_mask_ |= uint64_t{1} << failed;
     connect_upstream();
@@ -193,7 +193,7 @@ bool Session::step_send_request() {
       size_t from_body = sent - from_head;
       in_.consume(from_body);
       req_ready_ -= from_body;
-      x_.log.request_size += from_body;
+      x_->log.request_size += from_body;
       progress = true;
       continue;
     }
@@ -217,7 +217,7 @@ int Session::read_more_body() {
   if (read_client()) return 1;
   if (!peer_closed_) return 0;
   WG_LOG(Info, "client %s closed the connection while sending the body", client_ip_);
-  x_.log.status = 400;
+  x_->log.status = 400;
   close();
   return -1;
 }
@@ -252,7 +252,7 @@ bool Session::flush_client_out(size_t body) {
       resp_body_ready_ -= from_body;
       body -= from_body;
     }
-    x_.log.bytes_sent += static_cast<uint64_t>(n);
+    x_->log.bytes_sent += static_cast<uint64_t>(n);
     progress = true;
   }
   client_out_.clear();
@@ -299,18 +299,18 @@ bool Session::parse_response_head() {
         upstream_failed(502, false, shared::Outcome::HttpFailure);
         return true;
       }
-      if (resp_.status != 100 && x_.minor_version >= 1) client_out_.append(b.data + b.start, resp_.head_len);
+      if (resp_.status != 100 && x_->minor_version >= 1) client_out_.append(b.data + b.start, resp_.head_len);
       b.consume(resp_.head_len);
       resp_parser_.reset();
       continue;
     }
-    x_.timings.upstream_head_ms = worker_->loop().now_ms();
-    x_.log.status = resp_.status;
+    x_->timings.upstream_head_ms = worker_->loop().now_ms();
+    x_->log.status = resp_.status;
     report_passive(shared::Outcome::Success, resp_.status);
-    resp_body_.start(x_.head_request ? http::BodyKind::None : resp_.body, resp_.content_length);
-    if (runner_.active()) {
+    resp_body_.start(x_->head_request ? http::BodyKind::None : resp_.body, resp_.content_length);
+    if (runner_->active()) {
       // The handlers' copy of the head (the read buffer moves on).
-      pipeline::Exchange& x = x_;
+      pipeline::Exchange& x = *x_;
       x.response_has_body = !resp_body_.done;
       x.response_phase = true;
       http::HeaderMap& m = x.response_headers;
@@ -319,7 +319,7 @@ bool Session::parse_response_head() {
       m.keep({head, resp_.head_len});
       m.push_pseudo(":status", std::string_view(head + 9, 3));  // "HTTP/1.x 200": checked by the parser
       m.push_parsed(resp_.headers, resp_.num_headers, false);
-      pipeline::Step step = runner_.response_head();
+      pipeline::Step step = runner_->response_head();
       if (step == pipeline::Step::Ended) {
         release_upstream(false);
         handler_ended(pipeline::Direction::Response);
@@ -343,7 +343,7 @@ bool Session::parse_response_head() {
 // goes through the handlers, with their first output (its framing depends
 // on whether they let the whole body out at once).
 void Session::after_header_filter() {
-  if (!resp_body_.done) resp_wire_.active = runner_.start_body(pipeline::Direction::Response);
+  if (!resp_body_.done) resp_wire_.active = runner_->start_body(pipeline::Direction::Response);
   if (resp_wire_.active) return;
   build_client_head();
   resp_started_ = true;
@@ -381,13 +381,13 @@ bool Session::step_receive_response() {
             writable_ = false;
             return progress;
           }
-          x_.log.status = x_.log.status ? x_.log.status : 499;
+          x_->log.status = x_->log.status ? x_->log.status : 499;
           close();
           return true;
         }
         b.consume(static_cast<size_t>(n));
         resp_body_ready_ -= static_cast<size_t>(n);
-        x_.log.bytes_sent += static_cast<uint64_t>(n);
+        x_->log.bytes_sent += static_cast<uint64_t>(n);
         progress = true;
         continue;
       }
@@ -432,7 +432,7 @@ bool Session::step_receive_response() {
       } else {
         WG_LOG(Warn, "upstream %s closed the connection in the middle of the response head", up_->endpoint.c_str());
       }
-      upstream_failed(502, nothing_received && request_replayable_ && idempotent(x_.method),
+      upstream_failed(502, nothing_received && request_replayable_ && idempotent(x_->method),
                       shared::Outcome::TcpFailure);
       return true;
     }

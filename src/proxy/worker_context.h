@@ -18,6 +18,9 @@
 #include <vector>
 
 #include "http/message.h"
+#include "pipeline/exchange.h"
+#include "pipeline/runner.h"
+#include "router/router.h"
 
 #include "config/snapshot.h"
 #include "core/buffer.h"
@@ -30,6 +33,17 @@
 namespace wg::proxy {
 
 class Session;
+
+// What one exchange needs and an idle connection does not (about 12 KiB):
+// the header slots of its request and response heads, the Exchange its
+// handlers see, the runner of its chain, and the route match. A session
+// borrows one from its worker per exchange.
+struct ExchangeSpace {
+  http::Header slots[2 * http::kMaxHeaders];
+  pipeline::Exchange x;
+  pipeline::Runner runner;
+  router::Match match;
+};
 
 class WorkerContext {
  public:
@@ -48,17 +62,17 @@ class WorkerContext {
   bool draining() const { return draining_; }
   int listen_port() const { return listen_port_; }
   void session_closed(Session* s);
-  // Header slots for a session's two heads (request and response), lent
-  // for an exchange: an idle keep-alive connection holds none (a few free
-  // ones are kept for reuse).
-  http::HeaderSlots take_header_slots() {
-    if (free_slots_.empty()) return http::make_header_slots(2);
-    http::HeaderSlots s = std::move(free_slots_.back());
-    free_slots_.pop_back();
+  // The space of one exchange, lent to a session while a request is in
+  // flight: an idle keep-alive connection holds none (a few free ones are
+  // kept for reuse).
+  std::unique_ptr<ExchangeSpace> take_exchange_space() {
+    if (free_spaces_.empty()) return std::make_unique<ExchangeSpace>();
+    std::unique_ptr<ExchangeSpace> s = std::move(free_spaces_.back());
+    free_spaces_.pop_back();
     return s;
   }
-  void give_header_slots(http::HeaderSlots s) {
-    if (s && free_slots_.size() < kFreeHeaderSlots) free_slots_.push_back(std::move(s));
+  void give_exchange_space(std::unique_ptr<ExchangeSpace> s) {
+    if (s && free_spaces_.size() < kFreeSpaces) free_spaces_.push_back(std::move(s));
   }
   // This worker's mutable balancer state for balancer idx of snapshot s.
   // Requests still on an older snapshot share a scratch state.
@@ -106,8 +120,8 @@ class WorkerContext {
   Session* sessions_ = nullptr;  // intrusive list of live sessions
   std::vector<Session*> graveyard_;
   std::vector<Session*> spare_;
-  static constexpr size_t kFreeHeaderSlots = 64;
-  std::vector<http::HeaderSlots> free_slots_;
+  static constexpr size_t kFreeSpaces = 64;
+  std::vector<std::unique_ptr<ExchangeSpace>> free_spaces_;
   size_t live_sessions_ = 0;
 };
 

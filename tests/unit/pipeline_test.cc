@@ -102,7 +102,9 @@ class Probe final : public Handler {
 // Counts wake-ups the way a session would.
 struct Owner final : ExchangeOwner {
   int wakeups = 0;
+  Exchange* current = nullptr;
   void on_handler_wakeup() override { ++wakeups; }
+  Exchange* current_exchange() override { return current; }
 };
 
 struct Fixture : ::testing::Test {
@@ -111,7 +113,10 @@ struct Fixture : ::testing::Test {
   Exchange x;
   Owner owner;
   Runner r;
-  Fixture() { x.owner = &owner; }
+  Fixture() {
+    x.owner = &owner;
+    owner.current = &x;
+  }
   std::shared_ptr<Probe> add(std::string name, int priority, uint32_t phases = ~0u, BodyMode req = BodyMode::Stream,
                              BodyMode resp = BodyMode::Stream) {
     auto p = std::make_shared<Probe>(std::move(name), priority, &log, phases, req, resp);
@@ -119,7 +124,7 @@ struct Fixture : ::testing::Test {
     return p;
   }
   void begin() {
-    ++x.serial;
+    x.serial = next_exchange_serial();
     x.local_reply = false;
     r.begin(&chain, &x, kLimit);
   }
