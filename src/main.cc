@@ -85,6 +85,12 @@ std::vector<Flag> start_flags(Settings& s) {
        [&s](const std::string& v) { return parse_int(v, 1, 4096, &s.wasm_max_body_mb); }},
       {"dns-resolver", 0, "DNS servers, ip:port[,ip:port] (default: /etc/resolv.conf)",
        [&s](const std::string& v) { s.dns_resolver = v; return true; }},
+      {"upstream-keepalive-pool-size", 0, "idle upstream connections kept per worker and destination, 0: none (512)",
+       [&s](const std::string& v) { return parse_int(v, 0, 1 << 20, &s.upstream_keepalive_pool_size); }},
+      {"upstream-keepalive-max-requests", 0, "requests per upstream connection, 0: no limit (10000)",
+       [&s](const std::string& v) { return parse_int(v, 0, 1 << 30, &s.upstream_keepalive_max_requests); }},
+      {"upstream-keepalive-idle-timeout", 0, "seconds an upstream connection may stay idle, 0: no limit (60)",
+       [&s](const std::string& v) { return parse_int(v, 0, 1 << 20, &s.upstream_keepalive_idle_timeout_s); }},
       {"max-header-size", 0, "largest request head in bytes (32768)",
        [&s](const std::string& v) {
          int n = 0;

@@ -26,6 +26,12 @@ struct Settings {
   int wasm_memory_mb = 64;       // per filter instance
   std::string wasm_isolation = "none";
   int wasm_max_body_mb = 64;     // body a filter chain may buffer, per request and direction
+  // Kong's upstream keep-alive (kong.conf's upstream_keepalive_*): idle
+  // connections kept per worker and destination (0: none kept), requests
+  // per connection (0: no limit), seconds one may stay idle (0: no limit).
+  int upstream_keepalive_pool_size = 512;
+  int upstream_keepalive_max_requests = 10000;
+  int upstream_keepalive_idle_timeout_s = 60;
 
   // Bytes of body one handler may hold back, per request and direction
   // (--wasm-max-body: the name predates other handler kinds).

@@ -31,9 +31,14 @@ void Session::release_upstream(bool reusable) {
   if (up_ == nullptr) return;
   upstream::Conn* c = up_;
   up_ = nullptr;
-  if (reusable && !worker_->draining()) {
+  const core::Settings& s = worker_->settings();
+  // Kong's upstream keep-alive limits: requests per connection, idle time.
+  const bool spent = s.upstream_keepalive_max_requests > 0 &&
+                     c->requests + 1 >= static_cast<uint32_t>(s.upstream_keepalive_max_requests);
+  if (reusable && !spent && !worker_->draining()) {
     ++c->requests;
-    worker_->upstreams().put_idle(c, worker_->loop().now_ms() + 60000);
+    const uint64_t idle_ms = static_cast<uint64_t>(s.upstream_keepalive_idle_timeout_s) * 1000;
+    worker_->upstreams().put_idle(c, idle_ms > 0 ? worker_->loop().now_ms() + idle_ms : UINT64_MAX);
   } else {
     worker_->upstreams().close(c);
   }

@@ -9,7 +9,9 @@ namespace wg::proxy {
 WorkerContext::WorkerContext(const core::Settings& settings)
     : settings_(settings),
       buffers_(std::max<size_t>(16384, settings.max_header_size + 1024)),
-      pool_(loop_, buffers_) {}
+      pool_(loop_, buffers_) {
+  pool_.set_max_idle(static_cast<size_t>(settings.upstream_keepalive_pool_size));
+}
 
 WorkerContext::~WorkerContext() { delete_sessions(); }
 

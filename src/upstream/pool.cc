@@ -91,7 +91,7 @@ Conn* Pool::connect(const sockaddr* addr, socklen_t len, const std::string& endp
 
 void Pool::put_idle(Conn* c, uint64_t idle_deadline) {
   auto& list = idle_[c->endpoint];
-  if (list.size() >= kMaxIdlePerEndpoint) {
+  if (list.size() >= max_idle_per_endpoint_) {
     close(c);
     return;
   }

@@ -57,6 +57,8 @@ class Pool {
   // Closes idle connections past their deadline.
   void sweep(uint64_t now_ms);
   // Frees connections closed during the last event-loop turn.
+  // Idle connections kept per destination (Kong's upstream_keepalive_pool_size).
+  void set_max_idle(size_t n) { max_idle_per_endpoint_ = n; }
   void collect();
   void close_all_idle();
   size_t idle_count() const;
@@ -69,7 +71,7 @@ class Pool {
   std::unordered_map<std::string, std::vector<Conn*>> idle_;
   std::vector<Conn*> graveyard_;
   std::vector<Conn*> spare_;
-  static constexpr size_t kMaxIdlePerEndpoint = 256;
+  size_t max_idle_per_endpoint_ = 512;
 };
 
 }  // namespace wg::upstream

@@ -54,6 +54,39 @@ def test_upstream_connection_reused_across_client_connections(gateway_factory, u
     assert upstream.connections == 1
 
 
+def test_upstream_keepalive_max_requests_bounds_a_connection(gateway_factory, upstream):
+    # Kong's upstream_keepalive_max_requests: 3 requests per connection.
+    gw = gateway_factory(config(service("s", upstream, [route("r", ["/"])])), workers=1,
+                         extra_args=["--upstream-keepalive-max-requests", "3"])
+    with gw.conn() as c:
+        ports = [c.request("GET", f"/n/{i}").json()["peer_port"] for i in range(7)]
+    assert ports[0] == ports[1] == ports[2]
+    assert ports[3] == ports[4] == ports[5] != ports[0]
+    assert ports[6] != ports[3]
+    assert upstream.connections == 3
+
+
+def test_upstream_keepalive_pool_size_zero_keeps_no_connection(gateway_factory, upstream):
+    gw = gateway_factory(config(service("s", upstream, [route("r", ["/"])])), workers=1,
+                         extra_args=["--upstream-keepalive-pool-size", "0"])
+    with gw.conn() as c:
+        for i in range(4):
+            assert c.request("GET", f"/p/{i}").status == 200
+    assert upstream.connections == 4
+
+
+def test_upstream_keepalive_idle_timeout_closes_idle_connections(gateway_factory, upstream):
+    gw = gateway_factory(config(service("s", upstream, [route("r", ["/"])])), workers=1,
+                         extra_args=["--upstream-keepalive-idle-timeout", "1"])
+    with gw.conn() as c:
+        p1 = c.request("GET", "/a").json()["peer_port"]
+        p2 = c.request("GET", "/b").json()["peer_port"]
+        time.sleep(1.6)  # past the idle timeout (swept every 50 ms)
+        p3 = c.request("GET", "/c").json()["peer_port"]
+    assert p1 == p2 != p3
+    assert upstream.connections == 2
+
+
 def test_upstream_connection_close_is_honoured(gateway_factory, upstream_factory):
     def closing(conn, req):
         body = b"bye"
