@@ -140,17 +140,15 @@ bool Runner::attach(size_t i) {
 
 void Runner::finish() {
   if (chain_ == nullptr) return;
+  // One pass: each handler logs, then detaches (a handler's log phase
+  // never depends on another's detach).
   const size_t n = chain_->size();
   for (size_t i = 0; i < n; ++i) {
     const Handler& h = chain_->at(i);
-    if (!h.runs(Phase::Log)) continue;
-    if (!slots_[i].attached && (!h.logs_unseen_requests() || !attach(i))) continue;
-    h.on_log(*x_, slots_[i]);
-  }
-  for (size_t i = 0; i < n; ++i) {
     Slot& s = slots_[i];
+    if (h.runs(Phase::Log) && (s.attached || (h.logs_unseen_requests() && attach(i)))) h.on_log(*x_, s);
     if (!s.attached) continue;
-    chain_->at(i).detach(*x_, s);
+    h.detach(*x_, s);
     s.state.reset();
     s.word = 0;
     s.attached = false;

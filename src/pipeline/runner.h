@@ -91,8 +91,8 @@ class Runner {
 
   Ending ending() const { return ending_; }
 
-  // Log phase, then every attached handler detaches. Once per request;
-  // the runner is inactive afterwards.
+  // Each handler's log phase, then its detach. Once per request; the
+  // runner is inactive afterwards.
   void finish();
 
  private:

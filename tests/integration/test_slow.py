@@ -133,12 +133,12 @@ def test_trickled_head_gets_408_at_the_deadline(gateway_factory, upstream):
     assert gw.request("GET", "/ok").status == 200
 
 
-def test_many_trickling_clients_are_all_cut_while_others_are_served(gateway_factory, upstream):
+def test_a_thousand_trickling_clients_are_all_cut_while_others_are_served(gateway_factory, upstream):
     import socket
     gw = gateway_factory(config(service("s", upstream, [route("r", ["/"])])),
                          extra_args=["--client-timeout", "1500"])
     socks = []
-    for i in range(200):
+    for i in range(1000):
         s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
         s.sendall(f"GET /slow/{i} HTTP/1.1\r\nHost: x\r\n".encode())
         socks.append(s)
