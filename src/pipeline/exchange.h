@@ -96,8 +96,7 @@ struct Exchange {
   uint16_t client_port = 0;
   std::string_view route_name;
   std::string_view service_name;
-  std::string_view protocol;  // "HTTP/1.1"
-  std::string_view scheme;    // "http"
+  std::string_view protocol;  // "HTTP/1.1" (the scheme is request_headers' :scheme)
   const config::Route* route = nullptr;
   const config::ServiceRuntime* service = nullptr;
   const router::Match* match = nullptr;  // with the regex path's captures

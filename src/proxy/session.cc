@@ -194,7 +194,6 @@ void Session::reject_head(int status) {
   x_->method.clear();
   x_->head_request = false;
   x_->log = pipeline::LogFields();
-  x_->log.request_size = 0;
   x_->timings.upstream_start_ms = 0;
   route_ = -1;
   std::string_view msg = status == 408   ? "Request timeout"
@@ -341,7 +340,6 @@ void Session::prepare_exchange(const config::Route& route) {
   x.route_name = route.name;
   x.service_name = service_->cfg.name;
   x.protocol = req_.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
-  x.scheme = "http";
 }
 
 // The request head passed every handler: its body's way, the peer (Kong

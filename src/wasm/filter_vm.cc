@@ -101,8 +101,6 @@ std::unique_ptr<FilterVm> FilterVm::create(std::shared_ptr<const Module> module,
   for (size_t i = 0; i < static_cast<size_t>(Callback::Count); ++i) {
     f->callbacks_[i] = f->vm_->function_index(kCallbackNames[i]);
   }
-  f->wants_request_body_ = f->exports(Callback::RequestBody) || f->exports(Callback::RequestTrailers);
-  f->wants_response_body_ = f->exports(Callback::ResponseBody) || f->exports(Callback::ResponseTrailers);
   // Start-up per the ABI: reactors (_initialize, then main), commands
   // (_start); modules with a start section already ran it.
   if (module->exports_function("_initialize")) {

@@ -115,9 +115,6 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   // loop turn; /metrics lags by that much). now_ms 0: now, whatever the time.
   void flush_stats(uint64_t now_ms);
   static constexpr uint64_t kStatsFlushMs = 20;
-  // Whether bodies must go through this filter: it reads bodies or trailers.
-  bool wants_request_body() const { return wants_request_body_; }
-  bool wants_response_body() const { return wants_response_body_; }
 
   uint32_t create_http_context(uint32_t root_id, pipeline::Exchange* stream);
   Action on_request_headers(uint32_t ctx, pipeline::Exchange& s, bool end_of_stream);
@@ -215,8 +212,6 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   uint64_t pending_calls_ = 0;            // not yet in stats_
   uint64_t pending_cycles_ = 0;
   uint64_t next_flush_ms_ = 0;
-  bool wants_request_body_ = false;
-  bool wants_response_body_ = false;
   uint32_t next_call_token_ = 1;
   std::vector<TickTimer> ticks_;
   std::vector<QueueRegistration> queues_;
