@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "config/loader.h"
 #include "config/snapshot.h"
 #include "core/log.h"
 #include "core/settings.h"
@@ -111,7 +112,7 @@ void usage(FILE* out) {
   Settings dummy;
   std::fprintf(out,
                "usage: wasmgate start [flags]   run the gateway\n"
-               "       wasmgate check FILE      validate a declarative config file\n"
+               "       wasmgate check [--dump] FILE  validate a declarative config file (--dump: print it normalized)\n"
                "       wasmgate version         print the version\n\nflags of start (each also read from "
                "WASMGATE_<FLAG>, e.g. WASMGATE_PROXY_LISTEN):\n");
   for (const auto& f : start_flags(dummy)) {
@@ -165,23 +166,42 @@ bool parse_start(int argc, char** argv, Settings& s) {
   return true;
 }
 
+// `check [--dump] FILE`: validates like a start would (filters included);
+// --dump prints the normalized configuration (ids, defaults, references as
+// {"id": ...}), the shape of Kong's GET /config.
 int cmd_check(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: wasmgate check FILE [--filters-dir DIR] [--wasm-cache-dir DIR]\n");
-    return 2;
-  }
   Settings s;
-  s.config_path = argv[2];
+  bool dump = false;
   if (const char* dir = std::getenv("WASMGATE_FILTERS_DIR")) s.filters_dir = dir;
-  for (int i = 3; i + 1 < argc; ++i) {
-    if (std::string(argv[i]) == "--filters-dir") s.filters_dir = argv[i + 1];
-    if (std::string(argv[i]) == "--wasm-cache-dir") s.wasm_cache_dir = argv[i + 1];
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--dump") {
+      dump = true;
+    } else if ((arg == "--filters-dir" || arg == "--wasm-cache-dir") && i + 1 < argc) {
+      (arg == "--filters-dir" ? s.filters_dir : s.wasm_cache_dir) = argv[++i];
+    } else if (s.config_path.empty() && arg.rfind("--", 0) != 0) {
+      s.config_path = arg;
+    } else {
+      s.config_path.clear();
+      break;
+    }
+  }
+  if (s.config_path.empty()) {
+    std::fprintf(stderr, "usage: wasmgate check [--dump] FILE [--filters-dir DIR] [--wasm-cache-dir DIR]\n");
+    return 2;
   }
   std::vector<std::string> errors;
   auto snap = wg::runtime::build_snapshot(s, 1, errors);
   if (!snap) {
     for (const auto& e : errors) std::printf("%s\n", e.c_str());
     return 1;
+  }
+  if (dump) {
+    wg::config::Declarative decl;
+    wg::config::Normalized normalized;
+    wg::config::load_file(s.config_path, decl, errors, &normalized);
+    std::printf("%s\n", normalized.config.dump(2).c_str());
+    return 0;
   }
   const wg::config::Declarative& decl = snap->decl;
   size_t targets = 0;

@@ -143,6 +143,7 @@ struct Declarative {
   std::vector<Upstream> upstreams;
   std::vector<Service> services;
   std::vector<Route> routes;  // in file order, which stands in for created_at
+  std::vector<std::string> warnings;  // e.g. paths translated from an older format
 };
 
 }  // namespace wg::config

@@ -26,6 +26,7 @@ std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, 
                                                        std::vector<std::string>& errors) {
   config::Declarative decl;
   if (!load_config(s, decl, errors)) return nullptr;
+  for (const auto& w : decl.warnings) WG_LOG(Warn, "%s", w.c_str());
   std::string filters_dir = s.filters_dir;
   if (filters_dir.empty() && s.config_path.empty()) {
     // The demo config's filter is built next to the binary (build/filters).

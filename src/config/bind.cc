@@ -1,0 +1,207 @@
+#include "config/bind.h"
+
+#include <unordered_map>
+
+namespace wg::config {
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string str(const Value& e, const char* key, std::string dflt = "") {
+  auto it = e.find(key);
+  return it != e.end() && it->is_string() ? it->get<std::string>() : dflt;
+}
+
+template <typename T>
+void get(const Value& e, const char* key, T& out) {
+  auto it = e.find(key);
+  if (it != e.end() && !it->is_null()) out = it->get<T>();
+}
+
+std::vector<std::string> strings(const Value& e, const char* key) {
+  std::vector<std::string> out;
+  auto it = e.find(key);
+  if (it != e.end() && it->is_array()) {
+    for (const auto& v : *it) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+std::string ref_id(const Value& e, const char* key) {
+  auto it = e.find(key);
+  return it != e.end() && it->is_object() ? str(*it, "id") : "";
+}
+
+// Records are complete after validation: every field has its default.
+void bind_healthchecks(const Value& h, Healthchecks& hc) {
+  const Value& a = h["active"];
+  hc.active.type = str(a, "type", "http");
+  hc.active.http_path = str(a, "http_path", "/");
+  get(a, "timeout", hc.active.timeout_s);
+  get(a, "concurrency", hc.active.concurrency);
+  if (a.contains("headers") && a["headers"].is_object()) {
+    for (auto it = a["headers"].begin(); it != a["headers"].end(); ++it) {
+      hc.active.headers.push_back({it.key(), it.value().get<std::vector<std::string>>()});
+    }
+  }
+  get(a["healthy"], "interval", hc.active.healthy_interval_s);
+  get(a["healthy"], "http_statuses", hc.active.healthy_statuses);
+  get(a["healthy"], "successes", hc.active.healthy_successes);
+  get(a["unhealthy"], "interval", hc.active.unhealthy_interval_s);
+  get(a["unhealthy"], "http_statuses", hc.active.unhealthy_statuses);
+  get(a["unhealthy"], "tcp_failures", hc.active.unhealthy_tcp_failures);
+  get(a["unhealthy"], "timeouts", hc.active.unhealthy_timeouts);
+  get(a["unhealthy"], "http_failures", hc.active.unhealthy_http_failures);
+  const Value& p = h["passive"];
+  hc.passive.type = str(p, "type", "http");
+  get(p["healthy"], "http_statuses", hc.passive.healthy_statuses);
+  get(p["healthy"], "successes", hc.passive.healthy_successes);
+  get(p["unhealthy"], "http_statuses", hc.passive.unhealthy_statuses);
+  get(p["unhealthy"], "tcp_failures", hc.passive.unhealthy_tcp_failures);
+  get(p["unhealthy"], "timeouts", hc.passive.unhealthy_timeouts);
+  get(p["unhealthy"], "http_failures", hc.passive.unhealthy_http_failures);
+  get(h, "threshold", hc.threshold);
+}
+
+Service bind_service(const Value& v) {
+  Service s;
+  s.id = str(v, "id");
+  s.name = str(v, "name");
+  s.protocol = str(v, "protocol", "http");
+  s.host = str(v, "host");
+  get(v, "port", s.port);
+  s.path = str(v, "path");
+  get(v, "retries", s.retries);
+  get(v, "connect_timeout", s.connect_timeout_ms);
+  get(v, "write_timeout", s.write_timeout_ms);
+  get(v, "read_timeout", s.read_timeout_ms);
+  get(v, "enabled", s.enabled);
+  return s;
+}
+
+Route bind_route(const Value& v) {
+  Route r;
+  r.id = str(v, "id");
+  r.name = str(v, "name");
+  r.protocols = strings(v, "protocols");
+  r.paths = strings(v, "paths");
+  for (auto& h : strings(v, "hosts")) r.hosts.push_back(lower(h));
+  r.methods = strings(v, "methods");
+  if (v.contains("headers") && v["headers"].is_object()) {
+    for (auto it = v["headers"].begin(); it != v["headers"].end(); ++it) {
+      r.headers.push_back(HeaderMatcher{lower(it.key()), it.value().get<std::vector<std::string>>()});
+    }
+  }
+  for (auto& sni : strings(v, "snis")) r.snis.push_back(lower(sni));
+  get(v, "regex_priority", r.regex_priority);
+  r.path_handling_v1 = str(v, "path_handling") == "v1";
+  get(v, "https_redirect_status_code", r.https_redirect_status_code);
+  get(v, "strip_path", r.strip_path);
+  get(v, "preserve_host", r.preserve_host);
+  get(v, "request_buffering", r.request_buffering);
+  get(v, "response_buffering", r.response_buffering);
+  r.tags = strings(v, "tags");
+  return r;
+}
+
+Upstream bind_upstream(const Value& v) {
+  Upstream u;
+  u.id = str(v, "id");
+  u.name = str(v, "name");
+  u.algorithm = str(v, "algorithm", u.algorithm);
+  u.hash_on = str(v, "hash_on", u.hash_on);
+  u.hash_fallback = str(v, "hash_fallback", u.hash_fallback);
+  u.hash_on_header = str(v, "hash_on_header");
+  u.hash_fallback_header = str(v, "hash_fallback_header");
+  u.hash_on_cookie = str(v, "hash_on_cookie");
+  u.hash_on_cookie_path = str(v, "hash_on_cookie_path", "/");
+  u.hash_on_query_arg = str(v, "hash_on_query_arg");
+  u.hash_fallback_query_arg = str(v, "hash_fallback_query_arg");
+  u.hash_on_uri_capture = str(v, "hash_on_uri_capture");
+  u.hash_fallback_uri_capture = str(v, "hash_fallback_uri_capture");
+  get(v, "slots", u.slots);
+  u.host_header = str(v, "host_header");
+  if (v.contains("healthchecks") && v["healthchecks"].is_object()) bind_healthchecks(v["healthchecks"], u.healthchecks);
+  u.tags = strings(v, "tags");
+  return u;
+}
+
+// "host", "host:port", "[v6]" or "[v6]:port"; Kong's default port is 8000.
+Target bind_target(const Value& v) {
+  Target t;
+  t.id = str(v, "id");
+  std::string text = str(v, "target");
+  std::string port;
+  if (!text.empty() && text[0] == '[') {
+    size_t close = text.find(']');
+    t.host = text.substr(1, close - 1);
+    if (close + 1 < text.size()) port = text.substr(close + 2);
+  } else if (size_t colon = text.rfind(':'); colon != std::string::npos) {
+    t.host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  } else {
+    t.host = text;
+  }
+  if (!port.empty()) t.port = std::stoi(port);
+  get(v, "weight", t.weight);
+  t.tags = strings(v, "tags");
+  return t;
+}
+
+FilterChain bind_chain(const Value& v) {
+  FilterChain c;
+  c.id = str(v, "id");
+  c.name = str(v, "name");
+  get(v, "enabled", c.enabled);
+  for (const auto& f : v["filters"]) {
+    FilterEntry entry;
+    entry.name = str(f, "name");
+    get(f, "enabled", entry.enabled);
+    // A string is passed as is; structured JSON is passed as JSON text.
+    auto config = f.find("config");
+    if (config != f.end() && !config->is_null()) entry.config = config->is_string() ? config->get<std::string>() : config->dump();
+    c.filters.push_back(std::move(entry));
+  }
+  c.tags = strings(v, "tags");
+  return c;
+}
+
+int index_of(const std::unordered_map<std::string, int>& by_id, const std::string& id) {
+  auto it = by_id.find(id);
+  return it == by_id.end() ? -1 : it->second;
+}
+
+}  // namespace
+
+void bind_entities(const Value& n, Declarative& out) {
+  std::unordered_map<std::string, int> services, routes, upstreams;
+  for (const auto& v : n["services"]) {
+    services[str(v, "id")] = static_cast<int>(out.services.size());
+    out.services.push_back(bind_service(v));
+  }
+  for (const auto& v : n["routes"]) {
+    routes[str(v, "id")] = static_cast<int>(out.routes.size());
+    Route r = bind_route(v);
+    r.service = index_of(services, ref_id(v, "service"));
+    out.routes.push_back(std::move(r));
+  }
+  for (const auto& v : n["upstreams"]) {
+    upstreams[str(v, "id")] = static_cast<int>(out.upstreams.size());
+    out.upstreams.push_back(bind_upstream(v));
+  }
+  for (const auto& v : n["targets"]) {
+    int u = index_of(upstreams, ref_id(v, "upstream"));
+    if (u >= 0) out.upstreams[static_cast<size_t>(u)].targets.push_back(bind_target(v));
+  }
+  for (const auto& v : n["filter_chains"]) {
+    FilterChain c = bind_chain(v);
+    c.service = index_of(services, ref_id(v, "service"));
+    c.route = index_of(routes, ref_id(v, "route"));
+    out.filter_chains.push_back(std::move(c));
+  }
+}
+
+}  // namespace wg::config

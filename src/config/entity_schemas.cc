@@ -1,0 +1,556 @@
+#include "config/entity_schemas.h"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "config/typedefs.h"
+#include "router/regex.h"
+
+namespace wg::config {
+namespace {
+
+using schema::EntityCheck;
+using schema::Field;
+using schema::Schema;
+using schema::Type;
+using Found = std::vector<std::pair<std::string, std::string>>;
+using Reason = std::optional<std::string>;
+
+Field str(std::string n) { return Field(std::move(n), Type::String); }
+Field integer(std::string n) { return Field(std::move(n), Type::Integer); }
+Field number(std::string n) { return Field(std::move(n), Type::Number); }
+Field boolean(std::string n, bool dflt) { return Field(std::move(n), Type::Boolean).def(dflt); }
+Field strings(std::string n) { return Field(std::move(n), Type::Array).of(str("")); }
+Field record(std::string n, std::vector<Field> fields) { return Field(std::move(n), Type::Record).with(std::move(fields)); }
+
+std::vector<Value> values(std::initializer_list<Value> v) { return v; }
+
+schema::Match equals(Value v) {
+  schema::Match m;
+  m.one_of = {std::move(v)};
+  return m;
+}
+schema::Match required() {
+  schema::Match m;
+  m.required = true;
+  return m;
+}
+schema::Match any_of(std::vector<Value> v) {
+  schema::Match m;
+  m.one_of = std::move(v);
+  return m;
+}
+
+EntityCheck conditional(std::string if_field, schema::Match if_match, std::string then_field,
+                        schema::Match then_match) {
+  EntityCheck c;
+  c.kind = EntityCheck::Kind::Conditional;
+  c.if_field = std::move(if_field);
+  c.if_match = std::move(if_match);
+  c.then_field = std::move(then_field);
+  c.then_match = std::move(then_match);
+  return c;
+}
+
+EntityCheck distinct(std::vector<std::string> fields) {
+  EntityCheck c;
+  c.kind = EntityCheck::Kind::Distinct;
+  c.fields = std::move(fields);
+  return c;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool has(const Value& e, const char* key) {
+  auto it = e.find(key);
+  return it != e.end() && !it->is_null() && !(it->is_array() && it->empty()) && !(it->is_object() && it->empty());
+}
+
+bool list_contains(const Value& e, const char* key, const char* item) {
+  auto it = e.find(key);
+  if (it == e.end() || !it->is_array()) return false;
+  return std::find(it->begin(), it->end(), Value(item)) != it->end();
+}
+
+// ---- services ---------------------------------------------------------
+
+// Kong's `url` shorthand: protocol, host, port and path in one string.
+void expand_url(Value& s, Found& errors) {
+  Value url = s["url"];
+  s.erase("url");
+  if (s.contains("host")) {
+    errors.push_back({"url", "cannot be set together with 'host'"});
+    return;
+  }
+  if (!url.is_string()) {
+    errors.push_back({"url", "expected a string"});
+    return;
+  }
+  const std::string& u = url.get_ref<const std::string&>();
+  size_t scheme_end = u.find("://");
+  if (scheme_end == std::string::npos) {
+    errors.push_back({"url", "missing scheme"});
+    return;
+  }
+  std::string protocol = lower(u.substr(0, scheme_end));
+  std::string rest = u.substr(scheme_end + 3);
+  size_t slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  size_t colon = authority.rfind(':');
+  // "[v6]" has colons inside the brackets: only one after "]" is a port.
+  size_t bracket = authority.find(']');
+  if (bracket != std::string::npos && (colon == std::string::npos || colon < bracket)) colon = std::string::npos;
+  int port = protocol == "https" ? 443 : 80;
+  std::string host = authority;
+  if (colon != std::string::npos) {
+    host = authority.substr(0, colon);
+    std::string p = authority.substr(colon + 1);
+    if (p.empty() || p.find_first_not_of("0123456789") != std::string::npos || p.size() > 5 || std::stoi(p) > 65535) {
+      errors.push_back({"url", "invalid port '" + p + "'"});
+      return;
+    }
+    port = std::stoi(p);
+  }
+  if (host.empty()) {
+    errors.push_back({"url", "missing host"});
+    return;
+  }
+  s["protocol"] = protocol;
+  s["host"] = host;
+  s["port"] = port;
+  if (slash != std::string::npos) s["path"] = rest.substr(slash);
+}
+
+Schema services() {
+  Schema s;
+  s.name = "services";
+  s.singular = "service";
+  s.endpoint_key = "name";
+  Field protocol = str("protocol").req().def("http").check([](const Value& v) -> Reason {
+    const auto& p = v.get_ref<const std::string&>();
+    // Upstream TLS is not there yet: services speak plain http.
+    if (p != "http") return "protocol '" + p + "' is not supported yet";
+    return {};
+  });
+  for (const auto& p : typedefs::kong_protocols()) protocol.one_of.push_back(p);
+  s.fields = {
+      typedefs::id(),
+      typedefs::timestamp("created_at"),
+      typedefs::timestamp("updated_at"),
+      typedefs::utf8_name(),
+      integer("retries").def(5).range(0, 32767),
+      protocol,
+      typedefs::host("host").req(),
+      typedefs::port("port").req().def(80),
+      typedefs::path("path"),
+      typedefs::timeout("connect_timeout"),
+      typedefs::timeout("write_timeout"),
+      typedefs::timeout("read_timeout"),
+      typedefs::tags(),
+      typedefs::foreign("client_certificate", "certificates").not_yet(),
+      Field("tls_verify", Type::Boolean).not_yet(),
+      integer("tls_verify_depth").not_yet(),
+      Field("ca_certificates", Type::Array).not_yet(),
+      boolean("enabled", true),
+  };
+  s.shorthands = {{"url", expand_url}};
+  s.nested = {"routes", "plugins", "filter_chains"};
+  return s;
+}
+
+// ---- routes -----------------------------------------------------------
+
+Reason check_route_path(const Value& v) {
+  const auto& p = v.get_ref<const std::string&>();
+  if (p.find("//") != std::string::npos) return "must not have empty segments";
+  if (p.rfind("~/", 0) == 0) {
+    std::string err;
+    if (!router::Regex::compile(std::string_view(p).substr(1), true, false, &err)) {
+      return "invalid regex: '" + p.substr(1) + "' (PCRE returned: " + err + ")";
+    }
+    return {};
+  }
+  if (p[0] != '/') return "should start with: / (fixed path) or ~/ (regex path)";
+  return {};
+}
+
+// Kong's hosts typedef: at most one wildcard, as the whole leftmost or
+// rightmost label, the rest a hostname or address with an optional port.
+Reason check_route_host(const Value& v) {
+  const std::string& h = v.get_ref<const std::string&>();
+  size_t stars = std::count(h.begin(), h.end(), '*');
+  if (stars > 1) return "invalid wildcard: must have at most one wildcard";
+  if (stars == 1) {
+    bool leading = h.rfind("*.", 0) == 0;
+    bool trailing = h.size() >= 2 && h.compare(h.size() - 2, 2, ".*") == 0;
+    if (!leading && !trailing) return "invalid wildcard: must be placed at leftmost or rightmost label";
+  }
+  for (char c : lower(h)) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '*' || c == ':' ||
+              c == '_' || c == '[' || c == ']';
+    if (!ok) return "invalid hostname: " + h;
+  }
+  return {};
+}
+
+Reason check_method(const Value& v) {
+  const auto& m = v.get_ref<const std::string&>();
+  if (m.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos) return "invalid value: " + m;
+  return {};
+}
+
+Reason check_header_value(const Value& v) {
+  const auto& s = v.get_ref<const std::string&>();
+  std::string err;
+  if (s.rfind("~*", 0) == 0 && !router::Regex::compile(std::string_view(s).substr(2), false, true, &err)) return err;
+  return {};
+}
+
+Reason check_route_headers(const Value& v) {
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (lower(it.key()) == "host") {
+      return "cannot contain 'host' header, which must be specified in the 'hosts' attribute";
+    }
+  }
+  return {};
+}
+
+Field stream_endpoints(std::string name) {
+  return Field(std::move(name), Type::Set).of(record("", {str("ip"), typedefs::port("port")}));
+}
+
+// Kong's route checks for http/https routes (the "http" subschema).
+void check_route(const Value& r, Found& out) {
+  bool http = list_contains(r, "protocols", "http");
+  bool https = list_contains(r, "protocols", "https");
+  if (has(r, "snis") && !https) {
+    out.push_back({"", "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'"});
+    out.push_back({"snis", "length must be 0"});
+    return;
+  }
+  for (const char* f : {"sources", "destinations"}) {
+    if (has(r, f)) out.push_back({f, std::string("cannot set '") + f + "' when 'protocols' is 'http' or 'https'"});
+  }
+  bool any = has(r, "methods") || has(r, "hosts") || has(r, "headers") || has(r, "paths");
+  if (https && !any && !has(r, "snis")) {
+    out.push_back({"", "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'https'"});
+  } else if (http && !https && !any) {
+    out.push_back({"", "must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http'"});
+  }
+}
+
+Reason expressions_unsupported(const Value&) { return "the expressions router flavor is not supported"; }
+
+Schema routes() {
+  Schema s;
+  s.name = "routes";
+  s.singular = "route";
+  s.endpoint_key = "name";
+  EntityCheck checks;
+  checks.fields = {"protocols", "snis", "sources", "destinations", "methods", "hosts", "headers", "paths"};
+  checks.custom = check_route;
+  s.fields = {
+      typedefs::id(),
+      typedefs::timestamp("created_at"),
+      typedefs::timestamp("updated_at"),
+      typedefs::utf8_name(),
+      typedefs::protocol_list("protocols").req().def(Value::array({"http", "https"})),
+      Field("methods", Type::Set).of(str("").check(check_method)),
+      Field("hosts", Type::Array).of(str("").check(check_route_host)),
+      Field("paths", Type::Array).of(str("").check(check_route_path)),
+      Field("headers", Type::Map)
+          .map_of(str(""), Field("", Type::Array).min_len(1).of(str("").check(check_header_value)))
+          .check(check_route_headers),
+      integer("https_redirect_status_code").req().def(426).choices(values({426, 301, 302, 307, 308})),
+      integer("regex_priority").def(0).range(-2147483648.0, 2147483647.0),
+      boolean("strip_path", true),
+      str("path_handling").def("v0").choices(values({"v0", "v1"})),
+      boolean("preserve_host", false),
+      boolean("request_buffering", true),
+      boolean("response_buffering", true),
+      Field("snis", Type::Set).of(str("")),
+      stream_endpoints("sources"),
+      stream_endpoints("destinations"),
+      typedefs::tags(),
+      typedefs::foreign("service", "services"),
+      Field("expression", Type::Json).check(expressions_unsupported),
+      Field("priority", Type::Json).check(expressions_unsupported),
+  };
+  s.checks = {checks};
+  s.nested = {"plugins", "filter_chains"};
+  return s;
+}
+
+// ---- upstreams and targets --------------------------------------------
+
+std::vector<Value> hash_sources() {
+  return values({"none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture"});
+}
+
+Field statuses(std::vector<int> dflt) {
+  Value d = Value::array();
+  for (int v : dflt) d.push_back(v);
+  return Field("http_statuses", Type::Array).of(typedefs::http_status("")).def(d);
+}
+
+Field counter(std::string name) { return integer(std::move(name)).range(0, 255).def(0); }
+Field interval() { return number("interval").range(0, 65535).def(0); }
+
+Field healthchecks() {
+  Field active_type = str("type").def("http").check([](const Value& v) -> Reason {
+    const auto& t = v.get_ref<const std::string&>();
+    if (t == "http") return {};
+    if (t == "https" || t == "tcp" || t == "grpc" || t == "grpcs") return "type '" + t + "' is not supported yet";
+    return "expected one of: tcp, http, https, grpc, grpcs";
+  });
+  Field active = record(
+      "active", {
+                    active_type,
+                    number("timeout").range(0, 65535).def(1),
+                    integer("concurrency").range(1, 2147483647).def(10),
+                    typedefs::path("http_path").def("/"),
+                    Field("https_verify_certificate", Type::Boolean).def(true),
+                    str("https_sni"),
+                    Field("headers", Type::Map).map_of(str(""), strings("")),
+                    record("healthy", {interval(), statuses({200, 302}), counter("successes")}),
+                    record("unhealthy", {interval(), statuses({429, 404, 500, 501, 502, 503, 504, 505}),
+                                         counter("tcp_failures"), counter("timeouts"), counter("http_failures")}),
+                });
+  Field passive = record(
+      "passive",
+      {
+          str("type").def("http").choices(values({"tcp", "http", "https", "grpc", "grpcs"})),
+          record("healthy", {statuses({200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305,
+                                       306, 307, 308}),
+                             counter("successes")}),
+          record("unhealthy", {statuses({429, 500, 503}), counter("tcp_failures"), counter("timeouts"),
+                               counter("http_failures")}),
+      });
+  return record("healthchecks", {active, passive, number("threshold").range(0, 100).def(0)});
+}
+
+// Kong's upstream checks: each hash source needs its parameter, and the
+// fallback must be a different source.
+std::vector<EntityCheck> upstream_checks() {
+  return {
+      conditional("hash_on", equals("header"), "hash_on_header", required()),
+      conditional("hash_fallback", equals("header"), "hash_fallback_header", required()),
+      conditional("hash_on", equals("cookie"), "hash_on_cookie", required()),
+      conditional("hash_fallback", equals("cookie"), "hash_on_cookie", required()),
+      conditional("hash_on", equals("none"), "hash_fallback", any_of(values({"none"}))),
+      conditional("hash_on", equals("cookie"), "hash_fallback", any_of(values({"none"}))),
+      conditional("hash_on", equals("consumer"), "hash_fallback",
+                  any_of(values({"none", "ip", "header", "cookie", "path", "query_arg", "uri_capture"}))),
+      conditional("hash_on", equals("ip"), "hash_fallback",
+                  any_of(values({"none", "consumer", "header", "cookie", "path", "query_arg", "uri_capture"}))),
+      conditional("hash_on", equals("path"), "hash_fallback",
+                  any_of(values({"none", "consumer", "header", "cookie", "query_arg", "ip", "uri_capture"}))),
+      distinct({"hash_on_header", "hash_fallback_header"}),
+      conditional("hash_on", equals("query_arg"), "hash_on_query_arg", required()),
+      conditional("hash_fallback", equals("query_arg"), "hash_fallback_query_arg", required()),
+      distinct({"hash_on_query_arg", "hash_fallback_query_arg"}),
+      conditional("hash_on", equals("uri_capture"), "hash_on_uri_capture", required()),
+      conditional("hash_fallback", equals("uri_capture"), "hash_fallback_uri_capture", required()),
+      distinct({"hash_on_uri_capture", "hash_fallback_uri_capture"}),
+  };
+}
+
+// Kong: an upstream's name is a hostname, not an address, without a port.
+Reason check_upstream_name(const Value& v) {
+  const std::string& n = v.get_ref<const std::string&>();
+  std::string prefix = "Invalid name ('" + n + "'); ";
+  bool digits_dots = n.find_first_not_of("0123456789.") == std::string::npos;
+  if (digits_dots || std::count(n.begin(), n.end(), ':') > 1) return prefix + "no ip addresses allowed";
+  if (n.find(':') != std::string::npos) return prefix + "no port allowed";
+  for (char c : n) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_') {
+      return prefix + "must be a valid hostname";
+    }
+  }
+  return {};
+}
+
+Schema upstreams() {
+  Schema s;
+  s.name = "upstreams";
+  s.singular = "upstream";
+  s.endpoint_key = "name";
+  s.fields = {
+      typedefs::id(),
+      typedefs::timestamp("created_at"),
+      typedefs::timestamp("updated_at"),
+      str("name").req().is_unique().check(check_upstream_name),
+      str("algorithm").def("round-robin").choices(values({"consistent-hashing", "least-connections", "round-robin",
+                                                          "latency"})),
+      str("hash_on").def("none").choices(hash_sources()),
+      str("hash_fallback").def("none").choices(hash_sources()),
+      typedefs::header_name("hash_on_header"),
+      typedefs::header_name("hash_fallback_header"),
+      str("hash_on_cookie"),  // Kong's cookie_name typedef
+      typedefs::path("hash_on_cookie_path").def("/"),
+      str("hash_on_query_arg"),
+      str("hash_fallback_query_arg"),
+      str("hash_on_uri_capture"),
+      str("hash_fallback_uri_capture"),
+      integer("slots").def(10000).range(10, 65536),
+      healthchecks(),
+      typedefs::tags(),
+      typedefs::host("host_header"),
+      typedefs::foreign("client_certificate", "certificates").not_yet(),
+      Field("use_srv_name", Type::Boolean).def(false).not_yet(),
+  };
+  s.checks = upstream_checks();
+  s.nested = {"targets"};
+  return s;
+}
+
+// host, host:port, [v6] or [v6]:port; Kong's default port is 8000.
+Reason check_target(const Value& v) {
+  const std::string& text = v.get_ref<const std::string&>();
+  std::string invalid = "Invalid target ('" + text + "'); not a valid hostname or ip address";
+  std::string host = text, port;
+  if (!text.empty() && text[0] == '[') {
+    size_t close = text.find(']');
+    if (close == std::string::npos || (close + 1 < text.size() && text[close + 1] != ':')) return invalid;
+    host = text.substr(1, close - 1);
+    if (close + 1 < text.size()) port = text.substr(close + 2);
+  } else if (size_t colon = text.rfind(':'); colon != std::string::npos) {
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty()) return invalid;
+  if (!port.empty() && (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||
+                        std::stoi(port) > 65535 || std::stoi(port) == 0)) {
+    return invalid;
+  }
+  return {};
+}
+
+Schema targets() {
+  Schema s;
+  s.name = "targets";
+  s.singular = "target";
+  s.endpoint_key = "target";
+  s.fields = {
+      typedefs::id(),
+      typedefs::timestamp("created_at"),
+      typedefs::timestamp("updated_at"),
+      typedefs::foreign("upstream", "upstreams").req(),
+      str("target").req().check(check_target),
+      integer("weight").def(100).range(0, 65535),
+      typedefs::tags(),
+  };
+  return s;
+}
+
+// ---- filter chains (Kong's WasmX entity) --------------------------------
+
+Schema filter_chains() {
+  Schema s;
+  s.name = "filter_chains";
+  s.singular = "filter_chain";
+  s.endpoint_key = "name";
+  Field filter = record("", {str("name").req(), Field("config", Type::Json), boolean("enabled", true)});
+  EntityCheck one_parent;
+  one_parent.kind = EntityCheck::Kind::OnlyOneOf;
+  one_parent.fields = {"service", "route"};
+  one_parent.then_err = "exactly one of 'service' or 'route' must be set";
+  s.fields = {
+      typedefs::id(),
+      typedefs::timestamp("created_at"),
+      typedefs::timestamp("updated_at"),
+      str("name").is_unique(),
+      boolean("enabled", true),
+      typedefs::foreign("service", "services"),
+      typedefs::foreign("route", "routes"),
+      Field("filters", Type::Array).req().min_len(1).of(filter),
+      typedefs::tags(),
+  };
+  s.checks = {one_parent};
+  return s;
+}
+
+// ---- plugins -----------------------------------------------------------
+
+Schema plugins() {
+  Schema s;
+  s.name = "plugins";
+  s.singular = "plugin";
+  s.endpoint_key = "";  // Kong keys plugins by name + scope (cache key)
+  s.fields = {
+      typedefs::id(),
+      typedefs::timestamp("created_at"),
+      typedefs::timestamp("updated_at"),
+      str("name").req(),
+      str("instance_name"),
+      Field("config", Type::Json),
+      boolean("enabled", true),
+      typedefs::protocol_list("protocols").def(Value::array({"grpc", "grpcs", "http", "https"})),
+      typedefs::tags(),
+      typedefs::foreign("service", "services"),
+      typedefs::foreign("route", "routes"),
+      typedefs::foreign("consumer", "consumers"),
+      Field("ordering", Type::Json).check([](const Value&) -> Reason { return "not supported yet"; }),
+  };
+  return s;
+}
+
+std::map<std::string, Field>& plugin_registry() {
+  static std::map<std::string, Field> registry;
+  return registry;
+}
+
+}  // namespace
+
+const std::vector<const Schema*>& entity_schemas() {
+  static const Schema kUpstreams = upstreams(), kTargets = targets(), kServices = services(), kRoutes = routes(),
+                      kChains = filter_chains(), kPlugins = plugins();
+  static const std::vector<const Schema*> kAll = {&kUpstreams, &kTargets, &kServices, &kRoutes, &kChains, &kPlugins};
+  return kAll;
+}
+
+const Schema* entity_schema(const std::string& plural) {
+  for (const Schema* s : entity_schemas()) {
+    if (s->name == plural) return s;
+  }
+  return nullptr;
+}
+
+bool entity_not_supported_yet(const std::string& plural) {
+  static const std::set<std::string> kNotYet = {
+      "consumers", "consumer_groups", "certificates", "snis", "ca_certificates", "vaults", "key_sets", "keys",
+      "parameters", "keyauth_credentials", "basicauth_credentials", "hmacauth_credentials", "jwt_secrets",
+      "oauth2_credentials", "acls", "mtls_auth_credentials", "workspaces", "rbac_users", "licenses"};
+  return kNotYet.count(plural) > 0;
+}
+
+std::string not_yet_label_field(const std::string& plural) {
+  if (plural == "consumers") return "username";
+  if (plural == "keyauth_credentials") return "key";
+  if (plural == "basicauth_credentials") return "username";
+  if (plural == "jwt_secrets") return "key";
+  if (plural == "acls") return "group";
+  if (plural == "snis" || plural == "consumer_groups" || plural == "vaults" || plural == "key_sets" ||
+      plural == "keys") {
+    return "name";
+  }
+  if (plural == "vaults") return "prefix";
+  return "id";
+}
+
+void register_plugin_schema(const std::string& name, Field config) {
+  config.name = "config";
+  plugin_registry()[name] = std::move(config);
+}
+
+const Field* plugin_config_schema(const std::string& name) {
+  auto it = plugin_registry().find(name);
+  return it == plugin_registry().end() ? nullptr : &it->second;
+}
+
+}  // namespace wg::config
