@@ -200,7 +200,7 @@ int cmd_check(int argc, char** argv) {
     wg::config::Declarative decl;
     wg::config::Normalized normalized;
     wg::config::load_file(s.config_path, decl, errors, &normalized);
-    std::printf("%s\n", normalized.config.dump(2).c_str());
+    std::printf("%s\n", wg::config::to_json(normalized.config, 2).c_str());
     return 0;
   }
   const wg::config::Declarative& decl = snap->decl;

@@ -162,7 +162,7 @@ FilterChain bind_chain(const Value& v) {
     get(f, "enabled", entry.enabled);
     // A string is passed as is; structured JSON is passed as JSON text.
     auto config = f.find("config");
-    if (config != f.end() && !config->is_null()) entry.config = config->is_string() ? config->get<std::string>() : config->dump();
+    if (config != f.end() && !config->is_null()) entry.config = config->is_string() ? config->get<std::string>() : to_json(*config);
     c.filters.push_back(std::move(entry));
   }
   c.tags = strings(v, "tags");

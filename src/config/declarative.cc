@@ -116,7 +116,7 @@ void Normalizer::top_level(Value& root) {
     problem("config", "root", {PathPart{"_format_version"}}, "required field missing");
   } else {
     // An unquoted 3.0 reads as a number; Kong accepts it too.
-    format_ = version->is_string() ? version->get<std::string>() : version->dump();
+    format_ = version->is_string() ? version->get<std::string>() : to_json(*version);
     if (format_ != "3.0" && format_ != "2.1" && format_ != "1.1") {
       problem("config", "root", {PathPart{"_format_version"}}, "unsupported version (expected \"3.0\", \"2.1\" or \"1.1\")");
     }
@@ -368,6 +368,7 @@ void Normalizer::check_targets() {
     const Value& t = e.value;
     if (!t.is_object() || !t.contains("target") || !t["target"].is_string() || !t.contains("upstream")) continue;
     std::string target = t["target"].get<std::string>();
+    if (target.empty()) continue;  // already refused by the schema
     bool has_port = target[0] == '[' ? target.find("]:") != std::string::npos : target.find(':') != std::string::npos;
     if (!has_port) target += ":8000";
     std::string upstream = t["upstream"].is_object() ? show(t["upstream"].value("id", Value(""))) : "";

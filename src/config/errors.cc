@@ -53,7 +53,7 @@ std::string FieldError::field() const {
 std::string Problem::line() const { return kind + " '" + label + "' field '" + error.field() + "': " + error.message; }
 
 std::string lua_table(const std::string& field, const Value& value) {
-  return "{" + field + "=" + (value.is_string() ? "\"" + value.get<std::string>() + "\"" : value.dump()) + "}";
+  return "{" + field + "=" + (value.is_string() ? "\"" + value.get<std::string>() + "\"" : to_json(value)) + "}";
 }
 
 Value schema_violation(const std::vector<FieldError>& errors) {

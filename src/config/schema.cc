@@ -285,7 +285,7 @@ void run_check(const EntityCheck& c, const Value& e, Errors& errors) {
         const Value* v = member(e, name);
         if (v == nullptr || v->is_null()) continue;
         ++n;
-        seen.insert(v->dump());
+        seen.insert(to_json(*v));
       }
       if (seen.size() != n) {
         fail(errors, {}, message("values of these fields must be distinct: " + quoted_list(c.fields)));

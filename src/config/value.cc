@@ -68,6 +68,10 @@ bool parse_value(std::string_view text, Value& out, std::string* error) {
   }
 }
 
-std::string show(const Value& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string show(const Value& v) { return v.is_string() ? v.get<std::string>() : to_json(v); }
+
+std::string to_json(const Value& v, int indent) {
+  return v.dump(indent, ' ', false, Value::error_handler_t::replace);
+}
 
 }  // namespace wg::config

@@ -23,4 +23,7 @@ inline bool is_set(const Value& v) { return !v.is_null(); }
 // Short rendering for messages: strings bare, everything else as JSON.
 std::string show(const Value& v);
 
+// JSON text that never throws: bytes that are not UTF-8 become U+FFFD.
+std::string to_json(const Value& v, int indent = -1);
+
 }  // namespace wg::config
