@@ -27,6 +27,17 @@ Field record(std::string n, std::vector<Field> fields) { return Field(std::move(
 
 std::vector<Value> values(std::initializer_list<Value> v) { return v; }
 
+// Every entity starts with Kong's id and timestamps.
+Schema entity(std::string name, std::string singular, std::string endpoint_key, std::vector<Field> fields) {
+  Schema s;
+  s.name = std::move(name);
+  s.singular = std::move(singular);
+  s.endpoint_key = std::move(endpoint_key);
+  s.fields = {typedefs::id(), typedefs::timestamp("created_at"), typedefs::timestamp("updated_at")};
+  s.fields.insert(s.fields.end(), fields.begin(), fields.end());
+  return s;
+}
+
 schema::Match equals(Value v) {
   schema::Match m;
   m.one_of = {std::move(v)};
@@ -127,10 +138,6 @@ void expand_url(Value& s, Found& errors) {
 }
 
 Schema services() {
-  Schema s;
-  s.name = "services";
-  s.singular = "service";
-  s.endpoint_key = "name";
   Field protocol = str("protocol").req().def("http").check([](const Value& v) -> Reason {
     const auto& p = v.get_ref<const std::string&>();
     // Upstream TLS is not there yet: services speak plain http.
@@ -138,10 +145,7 @@ Schema services() {
     return {};
   });
   for (const auto& p : typedefs::kong_protocols()) protocol.one_of.push_back(p);
-  s.fields = {
-      typedefs::id(),
-      typedefs::timestamp("created_at"),
-      typedefs::timestamp("updated_at"),
+  Schema s = entity("services", "service", "name", {
       typedefs::utf8_name(),
       integer("retries").def(5).range(0, 32767),
       protocol,
@@ -157,7 +161,7 @@ Schema services() {
       integer("tls_verify_depth").not_yet(),
       Field("ca_certificates", Type::Array).not_yet(),
       boolean("enabled", true),
-  };
+  });
   s.shorthands = {{"url", expand_url}};
   s.nested = {"routes", "plugins", "filter_chains"};
   return s;
@@ -247,17 +251,10 @@ void check_route(const Value& r, Found& out) {
 Reason expressions_unsupported(const Value&) { return "the expressions router flavor is not supported"; }
 
 Schema routes() {
-  Schema s;
-  s.name = "routes";
-  s.singular = "route";
-  s.endpoint_key = "name";
   EntityCheck checks;
   checks.fields = {"protocols", "snis", "sources", "destinations", "methods", "hosts", "headers", "paths"};
   checks.custom = check_route;
-  s.fields = {
-      typedefs::id(),
-      typedefs::timestamp("created_at"),
-      typedefs::timestamp("updated_at"),
+  Schema s = entity("routes", "route", "name", {
       typedefs::utf8_name(),
       typedefs::protocol_list("protocols").req().def(Value::array({"http", "https"})),
       Field("methods", Type::Set).of(str("").check(check_method)),
@@ -280,7 +277,7 @@ Schema routes() {
       typedefs::foreign("service", "services"),
       Field("expression", Type::Json).check(expressions_unsupported),
       Field("priority", Type::Json).check(expressions_unsupported),
-  };
+  });
   s.checks = {checks};
   s.nested = {"plugins", "filter_chains"};
   return s;
@@ -376,14 +373,7 @@ Reason check_upstream_name(const Value& v) {
 }
 
 Schema upstreams() {
-  Schema s;
-  s.name = "upstreams";
-  s.singular = "upstream";
-  s.endpoint_key = "name";
-  s.fields = {
-      typedefs::id(),
-      typedefs::timestamp("created_at"),
-      typedefs::timestamp("updated_at"),
+  Schema s = entity("upstreams", "upstream", "name", {
       str("name").req().is_unique().check(check_upstream_name),
       str("algorithm").def("round-robin").choices(values({"consistent-hashing", "least-connections", "round-robin",
                                                           "latency"})),
@@ -403,7 +393,7 @@ Schema upstreams() {
       typedefs::host("host_header"),
       typedefs::foreign("client_certificate", "certificates").not_yet(),
       Field("use_srv_name", Type::Boolean).def(false).not_yet(),
-  };
+  });
   s.checks = upstream_checks();
   s.nested = {"targets"};
   return s;
@@ -432,45 +422,31 @@ Reason check_target(const Value& v) {
 }
 
 Schema targets() {
-  Schema s;
-  s.name = "targets";
-  s.singular = "target";
-  s.endpoint_key = "target";
-  s.fields = {
-      typedefs::id(),
-      typedefs::timestamp("created_at"),
-      typedefs::timestamp("updated_at"),
+  Schema s = entity("targets", "target", "target", {
       typedefs::foreign("upstream", "upstreams").req(),
       str("target").req().check(check_target),
       integer("weight").def(100).range(0, 65535),
       typedefs::tags(),
-  };
+  });
   return s;
 }
 
 // ---- filter chains (Kong's WasmX entity) --------------------------------
 
 Schema filter_chains() {
-  Schema s;
-  s.name = "filter_chains";
-  s.singular = "filter_chain";
-  s.endpoint_key = "name";
   Field filter = record("", {str("name").req(), Field("config", Type::Json), boolean("enabled", true)});
   EntityCheck one_parent;
   one_parent.kind = EntityCheck::Kind::OnlyOneOf;
   one_parent.fields = {"service", "route"};
   one_parent.then_err = "exactly one of 'service' or 'route' must be set";
-  s.fields = {
-      typedefs::id(),
-      typedefs::timestamp("created_at"),
-      typedefs::timestamp("updated_at"),
+  Schema s = entity("filter_chains", "filter_chain", "name", {
       str("name").is_unique(),
       boolean("enabled", true),
       typedefs::foreign("service", "services"),
       typedefs::foreign("route", "routes"),
       Field("filters", Type::Array).req().min_len(1).of(filter),
       typedefs::tags(),
-  };
+  });
   s.checks = {one_parent};
   return s;
 }
@@ -478,25 +454,22 @@ Schema filter_chains() {
 // ---- plugins -----------------------------------------------------------
 
 Schema plugins() {
-  Schema s;
-  s.name = "plugins";
-  s.singular = "plugin";
-  s.endpoint_key = "";  // Kong keys plugins by name + scope (cache key)
-  s.fields = {
-      typedefs::id(),
-      typedefs::timestamp("created_at"),
-      typedefs::timestamp("updated_at"),
+  Schema s = entity("plugins", "plugin", "", {
       str("name").req(),
       str("instance_name"),
       Field("config", Type::Json),
       boolean("enabled", true),
-      typedefs::protocol_list("protocols").def(Value::array({"grpc", "grpcs", "http", "https"})),
+      // Where the plugin runs: any of Kong's protocols may be listed.
+      Field("protocols", Type::Set)
+          .min_len(1)
+          .of(str("").choices(std::vector<Value>(typedefs::kong_protocols().begin(), typedefs::kong_protocols().end())))
+          .def(Value::array({"grpc", "grpcs", "http", "https"})),
       typedefs::tags(),
       typedefs::foreign("service", "services"),
       typedefs::foreign("route", "routes"),
       typedefs::foreign("consumer", "consumers"),
       Field("ordering", Type::Json).check([](const Value&) -> Reason { return "not supported yet"; }),
-  };
+  });
   return s;
 }
 
