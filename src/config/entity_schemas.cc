@@ -27,13 +27,16 @@ Field record(std::string n, std::vector<Field> fields) { return Field(std::move(
 
 std::vector<Value> values(std::initializer_list<Value> v) { return v; }
 
-// Every entity starts with Kong's id and timestamps.
-Schema entity(std::string name, std::string singular, std::string endpoint_key, std::vector<Field> fields) {
+// Every entity starts with Kong's id and timestamps (seconds; targets keep
+// milliseconds, as fractions).
+Schema entity(std::string name, std::string singular, std::string endpoint_key, std::vector<Field> fields,
+              Type timestamps = Type::Integer) {
   Schema s;
   s.name = std::move(name);
   s.singular = std::move(singular);
   s.endpoint_key = std::move(endpoint_key);
   s.fields = {typedefs::id(), typedefs::timestamp("created_at"), typedefs::timestamp("updated_at")};
+  s.fields[1].type = s.fields[2].type = timestamps;
   s.fields.insert(s.fields.end(), fields.begin(), fields.end());
   return s;
 }
@@ -427,7 +430,7 @@ Schema targets() {
       str("target").req().check(check_target),
       integer("weight").def(100).range(0, 65535),
       typedefs::tags(),
-  });
+  }, Type::Number);
   return s;
 }
 
