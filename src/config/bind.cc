@@ -196,6 +196,20 @@ void bind_entities(const Value& n, Declarative& out) {
     int u = index_of(upstreams, ref_id(v, "upstream"));
     if (u >= 0) out.upstreams[static_cast<size_t>(u)].targets.push_back(bind_target(v));
   }
+  for (const auto& v : n["plugins"]) {
+    PluginInstance p;
+    p.id = str(v, "id");
+    p.name = str(v, "name");
+    p.instance_name = str(v, "instance_name");
+    p.config_json = to_json(v.value("config", Value::object()));
+    get(v, "enabled", p.enabled);
+    p.protocols = strings(v, "protocols");
+    p.service = index_of(services, ref_id(v, "service"));
+    p.route = index_of(routes, ref_id(v, "route"));
+    p.consumer = ref_id(v, "consumer");
+    p.tags = strings(v, "tags");
+    out.plugins.push_back(std::move(p));
+  }
   for (const auto& v : n["filter_chains"]) {
     FilterChain c = bind_chain(v);
     c.service = index_of(services, ref_id(v, "service"));

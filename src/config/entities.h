@@ -138,11 +138,28 @@ struct FilterChain {
   std::vector<std::string> tags;
 };
 
+// Kong's plugins entity: one configured instance, scoped to a service, a
+// route, both, or neither (global). Its config has passed the plugin's
+// schema, defaults filled.
+struct PluginInstance {
+  std::string id;
+  std::string name;
+  std::string instance_name;
+  std::string config_json;
+  bool enabled = true;
+  std::vector<std::string> protocols;
+  int service = -1;  // index into Declarative::services; -1: any
+  int route = -1;    // index into Declarative::routes; -1: any
+  std::string consumer;  // consumer id; empty: any
+  std::vector<std::string> tags;
+};
+
 struct Declarative {
   std::vector<FilterChain> filter_chains;
   std::vector<Upstream> upstreams;
   std::vector<Service> services;
   std::vector<Route> routes;  // in file order, which stands in for created_at
+  std::vector<PluginInstance> plugins;
   std::vector<std::string> warnings;  // e.g. paths translated from an older format
 };
 

@@ -43,6 +43,13 @@ void fail(Errors& errors, const std::vector<PathPart>& path, std::string message
   errors.push_back(FieldError{path, std::move(message)});
 }
 
+// The path of `field` inside the record at `base`.
+std::vector<PathPart> under(const std::vector<PathPart>& base, const std::string& field) {
+  std::vector<PathPart> out = base;
+  if (!field.empty()) out.push_back(PathPart{field});
+  return out;
+}
+
 const Value* member(const Value& object, const std::string& key) {
   if (!object.is_object()) return nullptr;
   auto it = object.find(key);
@@ -105,6 +112,8 @@ bool harmless(const Field& f, const Value& v) {
 
 void validate_record(const std::vector<Field>& fields, Value& object, std::vector<PathPart>& path, Errors& errors,
                      const std::vector<std::string>* nested);
+void run_checks(const std::vector<EntityCheck>& checks, const Value& object, const std::vector<PathPart>& base,
+                Errors& errors, size_t from);
 
 void validate_value(const Field& f, Value& v, std::vector<PathPart>& path, Errors& errors) {
   if (f.unsupported) {
@@ -179,9 +188,12 @@ void validate_value(const Field& f, Value& v, std::vector<PathPart>& path, Error
         path.pop_back();
       }
       break;
-    case Type::Record:
+    case Type::Record: {
+      size_t from = errors.size();
       validate_record(f.fields, v, path, errors, nullptr);
+      run_checks(f.record_checks, v, path, errors, from);
       break;
+    }
     default:
       break;
   }
@@ -239,9 +251,9 @@ void validate_record(const std::vector<Field>& fields, Value& object, std::vecto
   for (const auto& f : fields) validate_member(f, object, path, errors);
 }
 
-bool field_failed(const Errors& errors, size_t from, const std::string& name) {
+bool field_failed(const Errors& errors, size_t from, size_t depth, const std::string& name) {
   for (size_t i = from; i < errors.size(); ++i) {
-    if (!errors[i].path.empty() && errors[i].path[0].key == name) return true;
+    if (errors[i].path.size() > depth && errors[i].path[depth].key == name) return true;
   }
   return false;
 }
@@ -252,7 +264,7 @@ std::string quoted_list(const std::vector<std::string>& names) {
   return out;
 }
 
-void run_check(const EntityCheck& c, const Value& e, Errors& errors) {
+void run_check(const EntityCheck& c, const Value& e, const std::vector<PathPart>& base, Errors& errors) {
   using K = EntityCheck::Kind;
   auto count_set = [&](const std::vector<std::string>& names) {
     size_t n = 0;
@@ -263,18 +275,18 @@ void run_check(const EntityCheck& c, const Value& e, Errors& errors) {
   switch (c.kind) {
     case K::AtLeastOneOf:
       if (count_set(c.fields) == 0) {
-        fail(errors, {}, message("at least one of these fields must be non-empty: " + quoted_list(c.fields)));
+        fail(errors, base, message("at least one of these fields must be non-empty: " + quoted_list(c.fields)));
       }
       break;
     case K::OnlyOneOf:
       if (count_set(c.fields) != 1) {
-        fail(errors, {}, message("exactly one of these fields must be non-empty: " + quoted_list(c.fields)));
+        fail(errors, base, message("exactly one of these fields must be non-empty: " + quoted_list(c.fields)));
       }
       break;
     case K::MutuallyRequired: {
       size_t n = count_set(c.fields);
       if (n != 0 && n != c.fields.size()) {
-        fail(errors, {}, message("all or none of these fields must be set: " + quoted_list(c.fields)));
+        fail(errors, base, message("all or none of these fields must be set: " + quoted_list(c.fields)));
       }
       break;
     }
@@ -288,7 +300,7 @@ void run_check(const EntityCheck& c, const Value& e, Errors& errors) {
         seen.insert(to_json(*v));
       }
       if (seen.size() != n) {
-        fail(errors, {}, message("values of these fields must be distinct: " + quoted_list(c.fields)));
+        fail(errors, base, message("values of these fields must be distinct: " + quoted_list(c.fields)));
       }
       break;
     }
@@ -299,7 +311,7 @@ void run_check(const EntityCheck& c, const Value& e, Errors& errors) {
         sets_used += count_set(s) > 0 ? 1 : 0;
         text += (text.empty() ? "(" : ", (") + quoted_list(s) + ")";
       }
-      if (sets_used > 1) fail(errors, {}, message("these sets are mutually exclusive: " + text));
+      if (sets_used > 1) fail(errors, base, message("these sets are mutually exclusive: " + text));
       break;
     }
     case K::Conditional:
@@ -308,14 +320,14 @@ void run_check(const EntityCheck& c, const Value& e, Errors& errors) {
       if (c.if_match.failure(cond ? *cond : Value())) break;
       if (c.kind == K::ConditionalAtLeastOneOf) {
         if (count_set(c.fields) == 0) {
-          fail(errors, {}, message("at least one of these fields must be non-empty: " + quoted_list(c.fields)));
+          fail(errors, base, message("at least one of these fields must be non-empty: " + quoted_list(c.fields)));
         }
         break;
       }
       const Value* then = member(e, c.then_field);
       if (auto why = c.then_match.failure(then ? *then : Value())) {
-        fail(errors, {}, message("failed conditional validation given value of field '" + c.if_field + "'"));
-        fail(errors, to_parts({c.then_field}), *why);
+        fail(errors, base, message("failed conditional validation given value of field '" + c.if_field + "'"));
+        fail(errors, under(base, c.then_field), *why);
       }
       break;
     }
@@ -323,7 +335,7 @@ void run_check(const EntityCheck& c, const Value& e, Errors& errors) {
       std::vector<std::pair<std::string, std::string>> found;
       c.custom(e, found);
       for (auto& [field, reason] : found) {
-        fail(errors, field.empty() ? std::vector<PathPart>{} : to_parts({field}), reason);
+        fail(errors, under(base, field), reason);
       }
       break;
     }
@@ -336,6 +348,16 @@ std::vector<std::string> check_fields(const EntityCheck& c) {
   if (!c.if_field.empty()) out.push_back(c.if_field);
   if (!c.then_field.empty()) out.push_back(c.then_field);
   return out;
+}
+
+// Each check runs unless a field it looks at already failed.
+void run_checks(const std::vector<EntityCheck>& checks, const Value& object, const std::vector<PathPart>& base,
+                Errors& errors, size_t from) {
+  for (const auto& c : checks) {
+    bool clean = true;
+    for (const auto& name : check_fields(c)) clean = clean && !field_failed(errors, from, base.size(), name);
+    if (clean) run_check(c, object, base, errors);
+  }
 }
 
 }  // namespace
@@ -376,11 +398,7 @@ void validate(const Schema& schema, Value& entity, std::vector<FieldError>& erro
     // The fields a broken shorthand would have set are not missing too.
     std::erase_if(errors, [&](const FieldError& e) { return e.message == "required field missing"; });
   }
-  for (const auto& c : schema.checks) {
-    bool clean = true;
-    for (const auto& name : check_fields(c)) clean = clean && !field_failed(errors, from, name);
-    if (clean) run_check(c, entity, errors);
-  }
+  run_checks(schema.checks, entity, path, errors, from);
 }
 
 void validate_field(const Field& field, Value& value, std::vector<std::string>& path, std::vector<FieldError>& errors) {

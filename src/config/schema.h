@@ -36,6 +36,29 @@ struct Match {
   std::optional<std::string> failure(const Value& v) const;
 };
 
+struct EntityCheck {
+  enum class Kind {
+    AtLeastOneOf,
+    OnlyOneOf,
+    MutuallyRequired,
+    Distinct,
+    MutuallyExclusiveSets,
+    Conditional,
+    ConditionalAtLeastOneOf,
+    Custom,
+  };
+  Kind kind = Kind::Custom;
+  std::vector<std::string> fields;                  // the checked fields
+  std::vector<std::vector<std::string>> sets;       // MutuallyExclusiveSets
+  std::string if_field;                             // Conditional*
+  Match if_match;
+  std::string then_field;                           // Conditional
+  Match then_match;
+  std::string then_err;  // replaces the generic message when set
+  // Custom: adds errors to the entity (field name, reason); "" = '@entity'.
+  std::function<void(const Value& entity, std::vector<std::pair<std::string, std::string>>& out)> custom;
+};
+
 struct Field {
   std::string name;
   Type type = Type::String;
@@ -56,6 +79,7 @@ struct Field {
   std::shared_ptr<Field> elements;     // Array, Set
   std::shared_ptr<Field> keys, values;  // Map
   std::vector<Field> fields;           // Record
+  std::vector<EntityCheck> record_checks;  // Record: checks over its fields
 
   Field() = default;
   Field(std::string n, Type t) : name(std::move(n)), type(t) {}
@@ -79,29 +103,6 @@ struct Field {
   }
   Field& with(std::vector<Field> f) { fields = std::move(f); return *this; }
   Field& named(std::string n) { name = std::move(n); return *this; }
-};
-
-struct EntityCheck {
-  enum class Kind {
-    AtLeastOneOf,
-    OnlyOneOf,
-    MutuallyRequired,
-    Distinct,
-    MutuallyExclusiveSets,
-    Conditional,
-    ConditionalAtLeastOneOf,
-    Custom,
-  };
-  Kind kind = Kind::Custom;
-  std::vector<std::string> fields;                  // the checked fields
-  std::vector<std::vector<std::string>> sets;       // MutuallyExclusiveSets
-  std::string if_field;                             // Conditional*
-  Match if_match;
-  std::string then_field;                           // Conditional
-  Match then_match;
-  std::string then_err;  // replaces the generic message when set
-  // Custom: adds errors to the entity (field name, reason); "" = '@entity'.
-  std::function<void(const Value& entity, std::vector<std::pair<std::string, std::string>>& out)> custom;
 };
 
 // Rewrites a shorthand field (a service's `url`) into real fields before

@@ -4,6 +4,8 @@
 
 #include "config/loader.h"
 #include "core/log.h"
+#include "plugins/chains.h"
+#include "plugins/plugin.h"
 
 namespace wg::runtime {
 namespace {
@@ -24,6 +26,7 @@ wasm::Limits wasm_limits(const core::Settings& s) {
 
 std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, uint64_t generation,
                                                        std::vector<std::string>& errors) {
+  plugins::register_bundled();  // before loading: their schemas validate plugin configs
   config::Declarative decl;
   if (!load_config(s, decl, errors)) return nullptr;
   for (const auto& w : decl.warnings) WG_LOG(Warn, "%s", w.c_str());
@@ -43,6 +46,7 @@ std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, 
   }
   if (!errors.empty()) return nullptr;
   auto chains = wasm::build_chains(decl, wasm_limits(s), &errors);
+  plugins::add_plugin_chains(decl, *chains, &errors);
   if (!errors.empty()) return nullptr;
   auto snap = config::compile(std::move(decl), generation, std::move(chains));
   for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());

@@ -191,7 +191,7 @@ FilterPlan build_plan(const config::Declarative& decl, const Limits& limits, std
 
 }  // namespace
 
-std::shared_ptr<const pipeline::ChainSet> build_chains(const config::Declarative& decl, const Limits& limits,
+std::shared_ptr<pipeline::ChainSet> build_chains(const config::Declarative& decl, const Limits& limits,
                                                        std::vector<std::string>* errors) {
   auto set = std::make_shared<pipeline::ChainSet>();
   FilterPlan plan = build_plan(decl, limits, errors);

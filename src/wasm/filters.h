@@ -58,7 +58,7 @@ class FilterRegistry {
 // filters, and filters whose on_vm_start/on_configure refuse their config,
 // are errors naming the chain, the filter and the reason. Always returns a
 // set (with the worker setup that retires an older config's filters).
-std::shared_ptr<const pipeline::ChainSet> build_chains(const config::Declarative& decl, const Limits& limits,
+std::shared_ptr<pipeline::ChainSet> build_chains(const config::Declarative& decl, const Limits& limits,
                                                        std::vector<std::string>* errors);
 
 // How filter instances are shared, as ngx_wasm_module's

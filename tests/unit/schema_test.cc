@@ -523,7 +523,7 @@ certificates:
 services:
   - name: s
     host: h
-    plugins: [{name: cors}]
+    plugins: [{name: acl}]
     routes:
       - name: r
         paths: [/]
@@ -535,7 +535,7 @@ services:
                         "certificate '0' field '-': entity type 'certificates' is not supported yet",
                         "consumer 'alice' field '-': entity type 'consumers' is not supported yet",
                         "consumer 'bob' field '-': entity type 'consumers' is not supported yet",
-                        "plugin 'cors' field 'name': plugin 'cors' is not supported yet",
+                        "plugin 'acl' field 'name': plugin 'acl' is not supported yet",
                         "plugin 'key-auth' field 'name': plugin 'key-auth' is not supported yet",
                         "plugin 'my-custom' field 'name': plugin 'my-custom' not found",
                         "plugin 'rate-limiting' field 'name': plugin 'rate-limiting' is not supported yet",

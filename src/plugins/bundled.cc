@@ -1,0 +1,26 @@
+#include "plugins/bundled.h"
+
+#include <mutex>
+
+namespace wg::plugins {
+
+void register_types(std::vector<PluginType> types);  // plugin.cc
+
+void register_bundled() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    register_types({request_termination_type(), correlation_id_type(), ip_restriction_type(),
+                    request_size_limiting_type(), cors_type()});
+  });
+}
+
+schema::Field config_record(std::vector<schema::Field> fields) {
+  return schema::Field("config", schema::Type::Record).with(std::move(fields));
+}
+
+std::string str_or_empty(const config::Value& v, const char* key) {
+  auto it = v.find(key);
+  return it != v.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+}  // namespace wg::plugins

@@ -1,0 +1,18 @@
+// The bundled plugins' types, one per file in this folder.
+#pragma once
+
+#include "plugins/plugin.h"
+
+namespace wg::plugins {
+
+PluginType request_termination_type();
+PluginType correlation_id_type();
+PluginType ip_restriction_type();
+PluginType request_size_limiting_type();
+PluginType cors_type();
+
+// Field builders the plugin schemas share.
+schema::Field config_record(std::vector<schema::Field> fields);
+std::string str_or_empty(const config::Value& v, const char* key);
+
+}  // namespace wg::plugins

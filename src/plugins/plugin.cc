@@ -1,0 +1,78 @@
+#include "plugins/plugin.h"
+
+#include <map>
+#include <mutex>
+
+#include "config/entity_schemas.h"
+
+namespace wg::plugins {
+
+void Plugin::set_protocols(const std::vector<std::string>& protocols) {
+  http_ = https_ = false;
+  for (const auto& p : protocols) {
+    http_ = http_ || p == "http";
+    https_ = https_ || p == "https";
+  }
+}
+
+pipeline::Verdict Plugin::on_phase(pipeline::Phase p, pipeline::Exchange& x, pipeline::Slot& s) const {
+  const http::HeaderMap::Entry* scheme = x.request_headers.find(":scheme");
+  bool tls = scheme != nullptr && scheme->value == "https";
+  if (tls ? !https_ : !http_) return pipeline::Verdict::Continue;
+  switch (p) {
+    case pipeline::Phase::Rewrite:
+      return rewrite(x, s);
+    case pipeline::Phase::Access:
+      return access(x, s);
+    case pipeline::Phase::Response:
+      return response(x, s);
+    case pipeline::Phase::HeaderFilter:
+      return header_filter(x, s);
+    default:
+      return pipeline::Verdict::Continue;
+  }
+}
+
+pipeline::Verdict exit_with(pipeline::Exchange& x, int status, std::string body, http::HeaderList headers) {
+  x.local_reply = true;
+  x.local_status = status;
+  x.local_body = std::move(body);
+  x.local_headers = std::move(headers);
+  return pipeline::Verdict::Respond;
+}
+
+pipeline::Verdict exit_json(pipeline::Exchange& x, int status, std::string_view message) {
+  config::Value body = config::Value::object();
+  body["message"] = std::string(message);
+  return exit_with(x, status, config::to_json(body), {{"Content-Type", "application/json; charset=utf-8"}});
+}
+
+std::string_view request_header(const pipeline::Exchange& x, std::string_view name) {
+  const http::HeaderMap::Entry* e = x.request_headers.find(name);
+  return e == nullptr ? std::string_view() : e->value;
+}
+
+namespace {
+
+std::map<std::string, PluginType>& registry() {
+  static std::map<std::string, PluginType> r;
+  return r;
+}
+
+}  // namespace
+
+void register_types(std::vector<PluginType> types);
+
+const PluginType* find_plugin(const std::string& name) {
+  auto it = registry().find(name);
+  return it == registry().end() ? nullptr : &it->second;
+}
+
+void register_types(std::vector<PluginType> types) {
+  for (auto& t : types) {
+    config::register_plugin_schema(t.name, t.config);
+    registry()[t.name] = std::move(t);
+  }
+}
+
+}  // namespace wg::plugins

@@ -1,0 +1,83 @@
+// Kong's bundled plugins, natively: each is a pipeline::Handler made from a
+// validated config, with Kong's PRIORITY, and registers its config schema
+// on the one schema engine (config/schema.h). A plugin overrides only the
+// phases it runs in.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/schema.h"
+#include "config/value.h"
+#include "pipeline/handler.h"
+
+namespace wg::plugins {
+
+namespace schema = config::schema;
+
+// Base of every native plugin: the calls it does not override do nothing.
+class Plugin : public pipeline::Handler {
+ public:
+  Plugin(std::string name, int priority, uint32_t phases, pipeline::BodyMode request_body = pipeline::BodyMode::None,
+         pipeline::BodyMode response_body = pipeline::BodyMode::None)
+      : Handler("plugin", std::move(name), priority, phases, request_body, response_body) {}
+
+  // Kong runs a plugin only for the protocols its `protocols` lists.
+  void set_protocols(const std::vector<std::string>& protocols);
+
+  bool attach(pipeline::Exchange&, pipeline::Slot&) const override { return true; }
+  pipeline::Verdict on_phase(pipeline::Phase p, pipeline::Exchange& x, pipeline::Slot& s) const final;
+  pipeline::Verdict on_body(pipeline::Direction, pipeline::Exchange&, pipeline::Slot&, std::string&,
+                            bool) const override {
+    return pipeline::Verdict::Continue;
+  }
+  pipeline::Verdict on_trailers(pipeline::Direction, pipeline::Exchange&, pipeline::Slot&) const override {
+    return pipeline::Verdict::Continue;
+  }
+  void on_log(pipeline::Exchange&, pipeline::Slot&) const override {}
+  void detach(pipeline::Exchange&, pipeline::Slot& s) const override { s.state.reset(); }
+  std::string failure(const pipeline::Slot&) const override { return {}; }
+
+ protected:
+  // The phases a plugin implements (only those in its `phases` are called).
+  virtual pipeline::Verdict rewrite(pipeline::Exchange&, pipeline::Slot&) const { return pipeline::Verdict::Continue; }
+  virtual pipeline::Verdict access(pipeline::Exchange&, pipeline::Slot&) const { return pipeline::Verdict::Continue; }
+  virtual pipeline::Verdict response(pipeline::Exchange&, pipeline::Slot&) const {
+    return pipeline::Verdict::Continue;
+  }
+  virtual pipeline::Verdict header_filter(pipeline::Exchange&, pipeline::Slot&) const {
+    return pipeline::Verdict::Continue;
+  }
+
+ private:
+  bool http_ = true, https_ = true;
+};
+
+// kong.response.exit(status, {message = ...}): a JSON body and Kong's
+// content type.
+pipeline::Verdict exit_json(pipeline::Exchange& x, int status, std::string_view message);
+// kong.response.exit(status, body, headers) with a body as given.
+pipeline::Verdict exit_with(pipeline::Exchange& x, int status, std::string body, http::HeaderList headers);
+
+// The first value of a request header, or empty.
+std::string_view request_header(const pipeline::Exchange& x, std::string_view name);
+
+// What the registry knows of one bundled plugin.
+struct PluginType {
+  std::string name;
+  int priority = 0;
+  schema::Field config;  // a Record
+  // Makes the handler for one validated config; nullptr with *error set when
+  // the config cannot be used.
+  std::function<std::shared_ptr<Plugin>(const config::Value& config, std::string* error)> make;
+};
+
+// Registers every bundled plugin (idempotent): their schemas become known to
+// the config loader, their factories to build_plugin_chains.
+void register_bundled();
+const PluginType* find_plugin(const std::string& name);
+
+}  // namespace wg::plugins
