@@ -53,7 +53,10 @@ class CorrelationId : public Plugin {
   }
 
   Verdict header_filter(Exchange& x, Slot& s) const override {
-    if (echo_ && s.state) x.response_headers.replace(header_, *static_cast<const std::string*>(s.state.get()));
+    if (!echo_) return Verdict::Continue;
+    std::string id = s.state ? *static_cast<const std::string*>(s.state.get()) : std::string(request_header(x, header_));
+    if (id.empty()) id = generate(x);
+    x.response_headers.replace(header_, id);
     return Verdict::Continue;
   }
 

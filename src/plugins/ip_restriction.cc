@@ -50,7 +50,11 @@ bool parse_range(const std::string& text, Range* r) {
   r->prefix = max;
   if (slash == std::string::npos) return true;
   std::string bits = text.substr(slash + 1);
-  if (bits.empty() || bits.size() > 3 || bits.find_first_not_of("0123456789") != std::string::npos) return false;
+  // Kong takes the prefix spelled plainly: "8", not "08".
+  if (bits.empty() || bits.size() > 3 || bits.find_first_not_of("0123456789") != std::string::npos ||
+      (bits.size() > 1 && bits[0] == '0')) {
+    return false;
+  }
   r->prefix = std::stoi(bits);
   return r->prefix <= max;
 }
@@ -71,9 +75,10 @@ class IpRestriction : public Plugin {
       : Plugin("ip-restriction", 990, pipeline::phase_bit(pipeline::Phase::Access)),
         allow_(ranges(c.value("allow", config::Value()))),
         deny_(ranges(c.value("deny", config::Value()))),
-        has_allow_(c.contains("allow") && c["allow"].is_array()),
+        has_allow_(c.contains("allow") && c["allow"].is_array() && !c["allow"].empty()),
         status_(c.contains("status") && c["status"].is_number() ? c["status"].get<int>() : 403),
-        message_(str_or_empty(c, "message")) {}
+        message_(str_or_empty(c, "message")),
+        has_message_(c.contains("message") && c["message"].is_string()) {}
 
  protected:
   Verdict access(Exchange& x, Slot&) const override {
@@ -82,22 +87,27 @@ class IpRestriction : public Plugin {
     std::string ip(x.client_ip);
     // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.
     if (ip.rfind("::ffff:", 0) == 0 && ip.find('.') != std::string::npos) ip = ip.substr(7);
-    if (!parse_address(ip, &family, addr)) return exit_json(x, status_, message_);
+    if (!parse_address(ip, &family, addr)) return refuse(x);
     for (const auto& r : deny_) {
-      if (r.contains(family, addr)) return exit_json(x, status_, message_);
+      if (r.contains(family, addr)) return refuse(x);
     }
     if (!has_allow_) return Verdict::Continue;
     for (const auto& r : allow_) {
       if (r.contains(family, addr)) return Verdict::Continue;
     }
-    return exit_json(x, status_, message_);
+    return refuse(x);
   }
 
  private:
+  Verdict refuse(Exchange& x) const {
+    return exit_json(x, status_, has_message_ ? message_ : "IP address not allowed: " + std::string(x.client_ip));
+  }
+
   std::vector<Range> allow_, deny_;
   bool has_allow_;
   int status_;
   std::string message_;
+  bool has_message_;
 };
 
 std::optional<std::string> check_ip_or_cidr(const config::Value& v) {
@@ -116,8 +126,8 @@ PluginType ip_restriction_type() {
   Field config = config_record({
       Field("allow", Type::Array).of(Field("", Type::String).check(check_ip_or_cidr)),
       Field("deny", Type::Array).of(Field("", Type::String).check(check_ip_or_cidr)),
-      Field("status", Type::Integer).range(100, 599),
-      Field("message", Type::String).def("Your IP address is not allowed"),
+      Field("status", Type::Number),
+      Field("message", Type::String),
   });
   config.record_checks = {one};
   return {"ip-restriction", 990, config, [](const config::Value& c, std::string*) -> std::shared_ptr<Plugin> {

@@ -28,30 +28,41 @@ class RequestSizeLimiting : public Plugin {
 
  protected:
   Verdict access(Exchange& x, Slot& s) const override {
+    s.word = 0;  // body bytes counted so far
     std::string_view length = request_header(x, "content-length");
-    if (length.empty()) {
-      if (require_length_ && x.request_has_body) return exit_json(x, 411, "A valid Content-Length header is required");
-      s.word = 0;  // bytes counted so far
-      return Verdict::Continue;
-    }
     uint64_t n = 0;
     auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
-    if (ec != std::errc() || end != length.data() + length.size()) {
-      return require_length_ ? exit_json(x, 411, "A valid Content-Length header is required") : Verdict::Continue;
+    if (!length.empty() && ec == std::errc() && end == length.data() + length.size()) {
+      return n > limit_ ? too_large(x) : Verdict::Continue;
     }
-    if (n > limit_) return exit_json(x, 413, kTooLarge);
+    // Kong exempts chunked bodies from require_content_length and counts
+    // them. (Transfer-Encoding is the session's business and not in the
+    // map: a body without a Content-Length is a chunked one.)
+    if (require_length_ && !x.request_has_body) {
+      return exit_json(x, 411, "A valid Content-Length header is required");
+    }
     return Verdict::Continue;
   }
 
   Verdict on_body(pipeline::Direction d, Exchange& x, Slot& s, std::string& body, bool) const override {
-    if (d != pipeline::Direction::Request) return Verdict::Continue;
+    if (d != pipeline::Direction::Request || !request_header(x, "content-length").empty()) {
+      return Verdict::Continue;  // judged by its Content-Length in access
+    }
     // Each piece passes on (never held), so the pieces add up.
     s.word += body.size();
-    if (s.word > limit_) return exit_json(x, 413, kTooLarge);
+    if (s.word > limit_) return too_large(x);
     return Verdict::Continue;
   }
 
  private:
+  // A client waiting on "Expect: 100-continue" is told 417 instead of 413.
+  static Verdict too_large(Exchange& x) {
+    std::string expect(request_header(x, "expect"));
+    std::erase_if(expect, [](char c) { return c == ' ' || c == '\t'; });
+    for (auto& c : expect) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return exit_json(x, expect == "100-continue" ? 417 : 413, kTooLarge);
+  }
+
   uint64_t limit_ = 0;
   bool require_length_;
 };
@@ -60,7 +71,7 @@ class RequestSizeLimiting : public Plugin {
 
 PluginType request_size_limiting_type() {
   Field config = config_record({
-      Field("allowed_payload_size", Type::Integer).req().def(128),
+      Field("allowed_payload_size", Type::Integer).def(128),
       Field("size_unit", Type::String).req().def("megabytes").choices({"megabytes", "kilobytes", "bytes"}),
       Field("require_content_length", Type::Boolean).req().def(false),
   });

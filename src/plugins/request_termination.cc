@@ -63,7 +63,7 @@ class RequestTermination : public Plugin {
       return exit_with(x, status_, body_, std::move(headers));
     }
     std::string message = has_message_ ? message_ : default_message(status_);
-    if (message.empty()) return exit_with(x, status_, "{}", {{"Content-Type", "application/json; charset=utf-8"}});
+    if (message.empty()) return exit_with(x, status_, "", {});
     return exit_json(x, status_, message);
   }
 
@@ -97,6 +97,16 @@ class RequestTermination : public Plugin {
   bool echo_, has_body_, has_message_;
 };
 
+std::optional<std::string> header_name(const config::Value& v) {
+  const std::string& s = v.get_ref<const std::string&>();
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+      return "bad header name '" + s + "', allowed characters are A-Z, a-z, 0-9, '_', and '-'";
+    }
+  }
+  return std::nullopt;
+}
+
 // Kong's schema check for the combinations of message, body and echo.
 void check_config(const config::Value& c, std::vector<std::pair<std::string, std::string>>& out) {
   auto set = [&](const char* k) { return c.contains(k) && !c[k].is_null(); };
@@ -121,7 +131,7 @@ PluginType request_termination_type() {
       Field("content_type", Type::String),
       Field("body", Type::String),
       Field("echo", Type::Boolean).req().def(false),
-      Field("trigger", Type::String),
+      Field("trigger", Type::String).check(header_name),
   });
   config.record_checks = {combos};
   return {"request-termination", 2, config, [](const config::Value& c, std::string*) -> std::shared_ptr<Plugin> {
