@@ -279,3 +279,34 @@ def test_cors_preflight_continue_reaches_upstream(gateway_factory, upstream):
                                             ("Access-Control-Request-Method", "PUT")])
     assert r.status == 200 and r.json()["method"] == "OPTIONS"
     assert r.header("Access-Control-Allow-Origin") is None
+
+
+def test_cors_origin_rules(gateway_factory, upstream_factory):
+    """Kong's configure_origin: one plain origin is announced whatever the
+    request says; a "*" among several allows all; plain entries compare
+    normalized (default ports dropped); host-only regexes match the host."""
+    from conftest import fixed_handler
+    up = upstream_factory(handler=fixed_handler(200, [("Vary", "Accept-Encoding"),
+                                                      ("Access-Control-Allow-Origin", "https://leak.example")], b"ok"))
+    gw = gateway_factory(config(service("s", up, [
+        route("one", ["/one"], plugins=[plugin("cors", origins=["https://only.example"])]),
+        route("star", ["/star"], plugins=[plugin("cors", origins=["https://x.example", "*"])]),
+        route("plain", ["/plain"], plugins=[plugin("cors", origins=["http://a.example:80", "https://b.example"])]),
+        route("host", ["/host"], plugins=[plugin("cors", origins=[r"(.*\.)?c\.example"])]),
+        route("absent", ["/absent"], plugins=[plugin("cors", allow_origin_absent=False)]),
+    ])))
+    r = gw.request("GET", "/one", headers=[("Origin", "https://other.example")])
+    assert r.header("Access-Control-Allow-Origin") == "https://only.example"
+    assert r.headers_all("Vary") == ["Accept-Encoding", "Origin"]
+    r = gw.request("GET", "/star", headers=[("Origin", "https://y.example")])
+    assert r.header("Access-Control-Allow-Origin") == "*"
+    r = gw.request("GET", "/plain", headers=[("Origin", "http://a.example")])
+    assert r.header("Access-Control-Allow-Origin") == "http://a.example"
+    r = gw.request("GET", "/plain", headers=[("Origin", "https://b.example:443")])
+    assert r.header("Access-Control-Allow-Origin") == "https://b.example"
+    r = gw.request("GET", "/plain", headers=[("Origin", "https://nope.example")])
+    assert r.header("Access-Control-Allow-Origin") is None  # the upstream's is removed too
+    r = gw.request("GET", "/host", headers=[("Origin", "http://api.c.example:8080")])
+    assert r.header("Access-Control-Allow-Origin") == "http://api.c.example:8080"
+    r = gw.request("GET", "/absent")
+    assert r.header("Access-Control-Allow-Origin") == "https://leak.example"  # left alone without an Origin
