@@ -138,6 +138,30 @@ bool Runner::attach(size_t i) {
   return true;
 }
 
+void Runner::filter_local_reply() {
+  if (chain_ == nullptr) return;
+  Exchange& x = *x_;
+  bool any = false;
+  for (size_t i = 0; i < chain_->size() && !any; ++i) {
+    any = chain_->at(i).kind() == "plugin" && chain_->at(i).runs(Phase::HeaderFilter);
+  }
+  if (!any) return;
+  x.response_headers.clear();
+  x.response_headers.push_pseudo(":status", std::to_string(x.local_status));
+  for (const auto& [name, value] : x.local_headers) x.response_headers.add(name, value);
+  x.response_phase = true;
+  for (size_t i = 0; i < chain_->size(); ++i) {
+    const Handler& h = chain_->at(i);
+    if (h.kind() != "plugin" || !h.runs(Phase::HeaderFilter)) continue;
+    if (!slots_[i].attached && !attach(i)) continue;
+    h.on_phase(Phase::HeaderFilter, x, slots_[i]);  // the answer is chosen: only its headers may change
+  }
+  x.local_headers.clear();
+  for (const auto& e : x.response_headers) {
+    if (!e.name.empty() && e.name[0] != ':') x.local_headers.emplace_back(std::string(e.name), std::string(e.value));
+  }
+}
+
 void Runner::finish() {
   if (chain_ == nullptr) return;
   // One pass: each handler logs, then detaches (a handler's log phase

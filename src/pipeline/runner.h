@@ -90,6 +90,11 @@ class Runner {
   Step resume_body(Direction d);
 
   Ending ending() const { return ending_; }
+  // A handler answered (Exchange::local_*): as Kong does after
+  // kong.response.exit, every plugin's header_filter sees that answer's
+  // headers (Exchange::response_headers) and may change them; they go back
+  // into local_headers. Wasm filters are not called on it.
+  void filter_local_reply();
 
   // Each handler's log phase, then its detach. Once per request; the
   // runner is inactive afterwards.

@@ -386,6 +386,7 @@ void Session::handler_ended(pipeline::Direction d) {
 // The answer a handler gave in the request's place (Exchange::local_*).
 void Session::handler_reply() {
   release_upstream(false);
+  runner_->filter_local_reply();
   const pipeline::Exchange& x = *x_;
   close_after_ = close_after_ || !req_body_.done;
   x_->log.status = x.local_status;

@@ -310,3 +310,19 @@ def test_cors_origin_rules(gateway_factory, upstream_factory):
     assert r.header("Access-Control-Allow-Origin") == "http://api.c.example:8080"
     r = gw.request("GET", "/absent")
     assert r.header("Access-Control-Allow-Origin") == "https://leak.example"  # left alone without an Origin
+
+
+def test_header_filters_run_on_a_plugins_answer(gateway_factory, upstream):
+    """As after kong.response.exit: every plugin's header_filter sees the
+    answer a plugin gave (correlation-id echoes, cors adds its headers)."""
+    gw = gateway_factory(config(service("s", upstream, [
+        route("r", ["/"], plugins=[plugin("request-termination", status_code=401),
+                                   plugin("correlation-id", echo_downstream=True),
+                                   plugin("cors", origins=["https://app.example"], credentials=True)]),
+    ])))
+    r = gw.request("GET", "/", headers=[("Origin", "https://app.example")])
+    assert r.status == 401 and r.json() == {"message": "Unauthorized"}
+    assert re.fullmatch(UUID + r"#\d+", r.header("Kong-Request-ID") or ""), r.headers
+    assert r.header("Access-Control-Allow-Origin") == "https://app.example"
+    assert r.header("Access-Control-Allow-Credentials") == "true"
+    assert r.header("Content-Type") == "application/json; charset=utf-8"
