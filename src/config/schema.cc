@@ -71,8 +71,11 @@ bool type_ok(const Field& f, Value& v, std::string* why) {
     case Type::Integer:
       *why = "expected an integer";
       if (v.is_number_integer()) return true;
-      if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() && std::isfinite(v.get<double>())) {
-        v = static_cast<long long>(v.get<double>());
+      if (v.is_number_float()) {
+        double d = v.get<double>();
+        // Integral and within what an integer field can hold.
+        if (std::floor(d) != d || !(std::fabs(d) < 9.2e18)) return false;
+        v = static_cast<long long>(d);
         return true;
       }
       return false;

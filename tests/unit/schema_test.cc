@@ -145,6 +145,7 @@ TEST(EntitySchemas, FieldBoundsAndMessages) {
       {"services", "retries", "32768", "retries: value should be between 0 and 32767"},
       {"services", "retries", "\"5\"", "retries: expected an integer"},
       {"services", "retries", "1.5", "retries: expected an integer"},
+      {"services", "retries", "1e30", "retries: expected an integer"},  // integral, but no integer holds it
       {"services", "port", "65536", "port: value should be between 0 and 65535"},
       {"services", "port", "-1", "port: value should be between 0 and 65535"},
       {"services", "connect_timeout", "0", "connect_timeout: value should be between 1 and 2147483646"},
