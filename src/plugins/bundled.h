@@ -5,6 +5,13 @@
 
 namespace wg::plugins {
 
+// The names every plugin file uses.
+using pipeline::Exchange;
+using pipeline::Slot;
+using pipeline::Verdict;
+using schema::Field;
+using schema::Type;
+
 PluginType request_termination_type();
 PluginType correlation_id_type();
 PluginType ip_restriction_type();

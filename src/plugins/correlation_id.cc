@@ -12,12 +12,6 @@
 namespace wg::plugins {
 namespace {
 
-using pipeline::Exchange;
-using pipeline::Slot;
-using pipeline::Verdict;
-using schema::Field;
-using schema::Type;
-
 std::string random_uuid() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   uint64_t hi = rng(), lo = rng();

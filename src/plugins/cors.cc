@@ -8,12 +8,6 @@
 namespace wg::plugins {
 namespace {
 
-using pipeline::Exchange;
-using pipeline::Slot;
-using pipeline::Verdict;
-using schema::Field;
-using schema::Type;
-
 const std::vector<std::string> kMethods = {"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "OPTIONS", "TRACE", "CONNECT"};
 
 std::string joined(const std::vector<std::string>& v) {

@@ -9,12 +9,6 @@
 namespace wg::plugins {
 namespace {
 
-using pipeline::Exchange;
-using pipeline::Slot;
-using pipeline::Verdict;
-using schema::Field;
-using schema::Type;
-
 // An address or a range, IPv4 or IPv6, as 16 bytes and a prefix length.
 struct Range {
   unsigned char bytes[16] = {};

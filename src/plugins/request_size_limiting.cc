@@ -8,12 +8,6 @@
 namespace wg::plugins {
 namespace {
 
-using pipeline::Exchange;
-using pipeline::Slot;
-using pipeline::Verdict;
-using schema::Field;
-using schema::Type;
-
 constexpr const char* kTooLarge = "Request size limit exceeded";
 
 class RequestSizeLimiting : public Plugin {

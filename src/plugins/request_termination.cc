@@ -8,12 +8,6 @@
 namespace wg::plugins {
 namespace {
 
-using pipeline::Exchange;
-using pipeline::Slot;
-using pipeline::Verdict;
-using schema::Field;
-using schema::Type;
-
 // The messages Kong's plugin gives a status when `message` is unset.
 std::string default_message(int status) {
   static const std::map<int, std::string> kMessages = {
