@@ -10,6 +10,15 @@ std::string lower(std::string s) {
   return s;
 }
 
+// A member of an object, or null (never throws or asserts: a record the
+// user set to null has no members).
+const Value& at(const Value& v, const char* key) {
+  static const Value kNull;
+  if (!v.is_object()) return kNull;
+  auto it = v.find(key);
+  return it == v.end() ? kNull : *it;
+}
+
 std::string str(const Value& e, const char* key, std::string dflt = "") {
   auto it = e.find(key);
   return it != e.end() && it->is_string() ? it->get<std::string>() : dflt;
@@ -37,32 +46,32 @@ std::string ref_id(const Value& e, const char* key) {
 
 // Records are complete after validation: every field has its default.
 void bind_healthchecks(const Value& h, Healthchecks& hc) {
-  const Value& a = h["active"];
+  const Value& a = at(h, "active");
   hc.active.type = str(a, "type", "http");
   hc.active.http_path = str(a, "http_path", "/");
   get(a, "timeout", hc.active.timeout_s);
   get(a, "concurrency", hc.active.concurrency);
-  if (a.contains("headers") && a["headers"].is_object()) {
-    for (auto it = a["headers"].begin(); it != a["headers"].end(); ++it) {
+  if (a.contains("headers") && at(a, "headers").is_object()) {
+    for (auto it = at(a, "headers").begin(); it != at(a, "headers").end(); ++it) {
       hc.active.headers.push_back({it.key(), it.value().get<std::vector<std::string>>()});
     }
   }
-  get(a["healthy"], "interval", hc.active.healthy_interval_s);
-  get(a["healthy"], "http_statuses", hc.active.healthy_statuses);
-  get(a["healthy"], "successes", hc.active.healthy_successes);
-  get(a["unhealthy"], "interval", hc.active.unhealthy_interval_s);
-  get(a["unhealthy"], "http_statuses", hc.active.unhealthy_statuses);
-  get(a["unhealthy"], "tcp_failures", hc.active.unhealthy_tcp_failures);
-  get(a["unhealthy"], "timeouts", hc.active.unhealthy_timeouts);
-  get(a["unhealthy"], "http_failures", hc.active.unhealthy_http_failures);
-  const Value& p = h["passive"];
+  get(at(a, "healthy"), "interval", hc.active.healthy_interval_s);
+  get(at(a, "healthy"), "http_statuses", hc.active.healthy_statuses);
+  get(at(a, "healthy"), "successes", hc.active.healthy_successes);
+  get(at(a, "unhealthy"), "interval", hc.active.unhealthy_interval_s);
+  get(at(a, "unhealthy"), "http_statuses", hc.active.unhealthy_statuses);
+  get(at(a, "unhealthy"), "tcp_failures", hc.active.unhealthy_tcp_failures);
+  get(at(a, "unhealthy"), "timeouts", hc.active.unhealthy_timeouts);
+  get(at(a, "unhealthy"), "http_failures", hc.active.unhealthy_http_failures);
+  const Value& p = at(h, "passive");
   hc.passive.type = str(p, "type", "http");
-  get(p["healthy"], "http_statuses", hc.passive.healthy_statuses);
-  get(p["healthy"], "successes", hc.passive.healthy_successes);
-  get(p["unhealthy"], "http_statuses", hc.passive.unhealthy_statuses);
-  get(p["unhealthy"], "tcp_failures", hc.passive.unhealthy_tcp_failures);
-  get(p["unhealthy"], "timeouts", hc.passive.unhealthy_timeouts);
-  get(p["unhealthy"], "http_failures", hc.passive.unhealthy_http_failures);
+  get(at(p, "healthy"), "http_statuses", hc.passive.healthy_statuses);
+  get(at(p, "healthy"), "successes", hc.passive.healthy_successes);
+  get(at(p, "unhealthy"), "http_statuses", hc.passive.unhealthy_statuses);
+  get(at(p, "unhealthy"), "tcp_failures", hc.passive.unhealthy_tcp_failures);
+  get(at(p, "unhealthy"), "timeouts", hc.passive.unhealthy_timeouts);
+  get(at(p, "unhealthy"), "http_failures", hc.passive.unhealthy_http_failures);
   get(h, "threshold", hc.threshold);
 }
 
@@ -90,8 +99,8 @@ Route bind_route(const Value& v) {
   r.paths = strings(v, "paths");
   for (auto& h : strings(v, "hosts")) r.hosts.push_back(lower(h));
   r.methods = strings(v, "methods");
-  if (v.contains("headers") && v["headers"].is_object()) {
-    for (auto it = v["headers"].begin(); it != v["headers"].end(); ++it) {
+  if (v.contains("headers") && at(v, "headers").is_object()) {
+    for (auto it = at(v, "headers").begin(); it != at(v, "headers").end(); ++it) {
       r.headers.push_back(HeaderMatcher{lower(it.key()), it.value().get<std::vector<std::string>>()});
     }
   }
@@ -124,7 +133,7 @@ Upstream bind_upstream(const Value& v) {
   u.hash_fallback_uri_capture = str(v, "hash_fallback_uri_capture");
   get(v, "slots", u.slots);
   u.host_header = str(v, "host_header");
-  if (v.contains("healthchecks") && v["healthchecks"].is_object()) bind_healthchecks(v["healthchecks"], u.healthchecks);
+  if (v.contains("healthchecks") && at(v, "healthchecks").is_object()) bind_healthchecks(at(v, "healthchecks"), u.healthchecks);
   u.tags = strings(v, "tags");
   return u;
 }
@@ -156,7 +165,7 @@ FilterChain bind_chain(const Value& v) {
   c.id = str(v, "id");
   c.name = str(v, "name");
   get(v, "enabled", c.enabled);
-  for (const auto& f : v["filters"]) {
+  for (const auto& f : at(v, "filters")) {
     FilterEntry entry;
     entry.name = str(f, "name");
     get(f, "enabled", entry.enabled);
@@ -178,25 +187,38 @@ int index_of(const std::unordered_map<std::string, int>& by_id, const std::strin
 
 void bind_entities(const Value& n, Declarative& out) {
   std::unordered_map<std::string, int> services, routes, upstreams;
-  for (const auto& v : n["services"]) {
+  for (const auto& v : at(n, "services")) {
     services[str(v, "id")] = static_cast<int>(out.services.size());
     out.services.push_back(bind_service(v));
   }
-  for (const auto& v : n["routes"]) {
+  for (const auto& v : at(n, "routes")) {
     routes[str(v, "id")] = static_cast<int>(out.routes.size());
     Route r = bind_route(v);
     r.service = index_of(services, ref_id(v, "service"));
     out.routes.push_back(std::move(r));
   }
-  for (const auto& v : n["upstreams"]) {
+  for (const auto& v : at(n, "upstreams")) {
     upstreams[str(v, "id")] = static_cast<int>(out.upstreams.size());
     out.upstreams.push_back(bind_upstream(v));
   }
-  for (const auto& v : n["targets"]) {
+  for (const auto& v : at(n, "targets")) {
     int u = index_of(upstreams, ref_id(v, "upstream"));
     if (u >= 0) out.upstreams[static_cast<size_t>(u)].targets.push_back(bind_target(v));
   }
-  for (const auto& v : n["plugins"]) {
+  std::unordered_map<std::string, int> consumers;
+  for (const auto& v : at(n, "consumers")) {
+    consumers[str(v, "id")] = static_cast<int>(out.consumers.size());
+    out.consumers.push_back(Consumer{str(v, "id"), str(v, "username"), str(v, "custom_id"), strings(v, "tags")});
+  }
+  for (const auto& v : at(n, "keyauth_credentials")) {
+    KeyauthCredential k{str(v, "id"), index_of(consumers, ref_id(v, "consumer")), str(v, "key"), 0};
+    get(v, "ttl", k.ttl);
+    out.keyauth_credentials.push_back(std::move(k));
+  }
+  for (const auto& v : at(n, "acls")) {
+    out.acls.push_back(Acl{str(v, "id"), index_of(consumers, ref_id(v, "consumer")), str(v, "group")});
+  }
+  for (const auto& v : at(n, "plugins")) {
     PluginInstance p;
     p.id = str(v, "id");
     p.name = str(v, "name");
@@ -210,7 +232,7 @@ void bind_entities(const Value& n, Declarative& out) {
     p.tags = strings(v, "tags");
     out.plugins.push_back(std::move(p));
   }
-  for (const auto& v : n["filter_chains"]) {
+  for (const auto& v : at(n, "filter_chains")) {
     FilterChain c = bind_chain(v);
     c.service = index_of(services, ref_id(v, "service"));
     c.route = index_of(routes, ref_id(v, "route"));

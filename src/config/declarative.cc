@@ -30,6 +30,9 @@ constexpr Nesting kNesting[] = {
     {"routes", "filter_chains", "filter_chains", "route"},
     {"routes", "plugins", "plugins", "route"},
     {"upstreams", "targets", "targets", "upstream"},
+    {"consumers", "plugins", "plugins", "consumer"},
+    {"consumers", "keyauth_credentials", "keyauth_credentials", "consumer"},
+    {"consumers", "acls", "acls", "consumer"},
 };
 
 // Top-level keys that carry metadata (Kong's and decK's), accepted and kept out
@@ -303,7 +306,7 @@ void Normalizer::assign_ids(const Schema& s) {
     Value& v = e.value;
     if (!v.is_object() || (v.contains("id") && !v["id"].is_null())) continue;
     std::string key;
-    if (s.name == "targets" || s.name == "plugins") {
+    if (!s.cache_key.empty()) {
       key = cache_key(s, e);
     } else if (!s.endpoint_key.empty() && v.contains(s.endpoint_key) && v[s.endpoint_key].is_string()) {
       key = v[s.endpoint_key].get<std::string>();
@@ -321,10 +324,8 @@ void Normalizer::assign_ids(const Schema& s) {
 // Kong's key for entities with a cache key: "targets:*:<upstream>:<target>",
 // each part as written, a nested child's parent by its id.
 std::string Normalizer::cache_key(const Schema& s, const Entry& e) {
-  static const std::vector<std::string> kTargetKey = {"upstream", "target"};
-  static const std::vector<std::string> kPluginKey = {"name", "route", "service", "consumer"};
   std::string key = s.name + ":*";
-  for (const auto& field : s.name == "targets" ? kTargetKey : kPluginKey) {
+  for (const auto& field : s.cache_key) {
     if (field == e.parent_field) {
       key += ":" + show(entities_[e.parent_type][e.parent_index].value.value("id", Value("")));
       continue;

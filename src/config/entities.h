@@ -138,6 +138,27 @@ struct FilterChain {
   std::vector<std::string> tags;
 };
 
+// Kong's consumers and the credentials and groups that identify them.
+struct Consumer {
+  std::string id;
+  std::string username;   // at least one of username and custom_id
+  std::string custom_id;
+  std::vector<std::string> tags;
+};
+
+struct KeyauthCredential {
+  std::string id;
+  int consumer = -1;  // index into Declarative::consumers
+  std::string key;
+  int ttl = 0;  // seconds; 0: never expires (DB-less loads have no creation time to count from)
+};
+
+struct Acl {
+  std::string id;
+  int consumer = -1;
+  std::string group;
+};
+
 // Kong's plugins entity: one configured instance, scoped to a service, a
 // route, both, or neither (global). Its config has passed the plugin's
 // schema, defaults filled.
@@ -160,6 +181,9 @@ struct Declarative {
   std::vector<Service> services;
   std::vector<Route> routes;  // in file order, which stands in for created_at
   std::vector<PluginInstance> plugins;
+  std::vector<Consumer> consumers;
+  std::vector<KeyauthCredential> keyauth_credentials;
+  std::vector<Acl> acls;
   std::vector<std::string> warnings;  // e.g. paths translated from an older format
 };
 

@@ -431,6 +431,7 @@ Schema targets() {
       integer("weight").def(100).range(0, 65535),
       typedefs::tags(),
   }, Type::Number);
+  s.cache_key = {"upstream", "target"};
   return s;
 }
 
@@ -473,6 +474,47 @@ Schema plugins() {
       typedefs::foreign("consumer", "consumers"),
       Field("ordering", Type::Json).check([](const Value&) -> Reason { return "not supported yet"; }),
   });
+  s.cache_key = {"name", "route", "service", "consumer"};
+  return s;
+}
+
+// ---- consumers and their credentials -----------------------------------
+
+Schema consumers() {
+  EntityCheck named;
+  named.kind = EntityCheck::Kind::AtLeastOneOf;
+  named.fields = {"custom_id", "username"};
+  Schema s = entity("consumers", "consumer", "username", {
+      str("username").is_unique(),
+      str("custom_id").is_unique(),
+      typedefs::tags(),
+  });
+  s.checks = {named};
+  s.nested = {"plugins", "keyauth_credentials", "acls"};
+  return s;
+}
+
+Schema keyauth_credentials() {
+  // Labelled by position, not by key: a problem line must not print a secret.
+  Schema s = entity("keyauth_credentials", "keyauth_credential", "", {
+      typedefs::foreign("consumer", "consumers").req(),
+      str("key").req().is_unique(),
+      integer("ttl").not_yet(),
+      typedefs::tags(),
+  });
+  // No cache key: an id derived from the key would let anyone who sees the
+  // id (X-Credential-Identifier goes upstream) test guesses of the key.
+  // It derives from its consumer and position instead.
+  return s;
+}
+
+Schema acls() {
+  Schema s = entity("acls", "acl", "", {
+      typedefs::foreign("consumer", "consumers").req(),
+      str("group").req(),
+      typedefs::tags(),
+  });
+  s.cache_key = {"consumer", "group"};
   return s;
 }
 
@@ -485,8 +527,10 @@ std::map<std::string, Field>& plugin_registry() {
 
 const std::vector<const Schema*>& entity_schemas() {
   static const Schema kUpstreams = upstreams(), kTargets = targets(), kServices = services(), kRoutes = routes(),
-                      kChains = filter_chains(), kPlugins = plugins();
-  static const std::vector<const Schema*> kAll = {&kUpstreams, &kTargets, &kServices, &kRoutes, &kChains, &kPlugins};
+                      kChains = filter_chains(), kConsumers = consumers(), kKeyauth = keyauth_credentials(),
+                      kAcls = acls(), kPlugins = plugins();
+  static const std::vector<const Schema*> kAll = {&kUpstreams, &kTargets,   &kServices, &kRoutes, &kChains,
+                                                  &kConsumers, &kKeyauth, &kAcls,     &kPlugins};
   return kAll;
 }
 
@@ -499,9 +543,9 @@ const Schema* entity_schema(const std::string& plural) {
 
 bool entity_not_supported_yet(const std::string& plural) {
   static const std::set<std::string> kNotYet = {
-      "consumers", "consumer_groups", "certificates", "snis", "ca_certificates", "vaults", "key_sets", "keys",
-      "parameters", "keyauth_credentials", "basicauth_credentials", "hmacauth_credentials", "jwt_secrets",
-      "oauth2_credentials", "acls", "mtls_auth_credentials", "workspaces", "rbac_users", "licenses"};
+      "consumer_groups", "certificates", "snis", "ca_certificates", "vaults", "key_sets", "keys",
+      "parameters", "basicauth_credentials", "hmacauth_credentials", "jwt_secrets",
+      "oauth2_credentials", "mtls_auth_credentials", "workspaces", "rbac_users", "licenses"};
   return kNotYet.count(plural) > 0;
 }
 

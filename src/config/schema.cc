@@ -99,7 +99,9 @@ bool type_ok(const Field& f, Value& v, std::string* why) {
       return v.is_object();
     case Type::Foreign:
       *why = "expected a " + f.name + " name or id";
-      return v.is_string() || (v.is_object() && (v.contains("id") || v.contains("name")));
+      // A name or id, or {"id": ...} / {<endpoint key>: ...}: the loader
+      // resolves it (and names it when nothing matches).
+      return v.is_string() || (v.is_object() && !v.empty());
     case Type::Json:
       return true;
   }

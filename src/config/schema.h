@@ -119,6 +119,10 @@ struct Schema {
   // Keys that hold nested entities ("routes" under a service), handled by the
   // declarative loader rather than validated here.
   std::vector<std::string> nested;
+  // Kong's cache key: the fields that identify an entity of this type when
+  // its endpoint key alone does not (a target within its upstream); its id
+  // derives from them.
+  std::vector<std::string> cache_key;
 
   const Field* field(const std::string& n) const;
 };

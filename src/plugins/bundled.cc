@@ -10,7 +10,7 @@ void register_bundled() {
   static std::once_flag once;
   std::call_once(once, [] {
     register_types({request_termination_type(), correlation_id_type(), ip_restriction_type(),
-                    request_size_limiting_type(), cors_type()});
+                    request_size_limiting_type(), cors_type(), key_auth_type(), acl_type()});
   });
 }
 

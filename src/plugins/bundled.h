@@ -17,6 +17,8 @@ PluginType correlation_id_type();
 PluginType ip_restriction_type();
 PluginType request_size_limiting_type();
 PluginType cors_type();
+PluginType key_auth_type();
+PluginType acl_type();
 
 // Field builders the plugin schemas share.
 schema::Field config_record(std::vector<schema::Field> fields);

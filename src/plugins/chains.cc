@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "plugins/consumers.h"
 #include "plugins/plugin.h"
 
 namespace wg::plugins {
@@ -20,14 +21,21 @@ int specificity(const config::PluginInstance& p, int route, int service) {
 
 void add_plugin_chains(const config::Declarative& decl, pipeline::ChainSet& set, std::vector<std::string>* errors) {
   // One handler per instance, shared by every route it applies to.
+  BuildContext ctx{std::make_shared<const Consumers>(decl)};
   std::vector<std::shared_ptr<Plugin>> handlers(decl.plugins.size());
   for (size_t i = 0; i < decl.plugins.size(); ++i) {
     const config::PluginInstance& p = decl.plugins[i];
-    if (!p.enabled || !p.consumer.empty()) continue;
+    if (!p.enabled) continue;
+    if (!p.consumer.empty()) {
+      // Kong picks these after authentication: not done yet, so refused
+      // rather than silently never run.
+      errors->push_back("plugin '" + p.name + "' field 'consumer': consumer-scoped plugins are not supported yet");
+      continue;
+    }
     const PluginType* type = find_plugin(p.name);
     if (type == nullptr) continue;  // the loader refused it already
     std::string error;
-    handlers[i] = type->make(config::Value::parse(p.config_json), &error);
+    handlers[i] = type->make(config::Value::parse(p.config_json), ctx, &error);
     if (!handlers[i]) {
       errors->push_back("plugin '" + (p.instance_name.empty() ? p.name : p.instance_name) + "' field 'config': " +
                         error);

@@ -90,7 +90,7 @@ PluginType correlation_id_type() {
       Field("generator", Type::String).req().def("uuid#counter").choices({"uuid", "uuid#counter", "tracker"}),
       Field("echo_downstream", Type::Boolean).req().def(false),
   });
-  return {"correlation-id", 100001, config, [](const config::Value& c, std::string*) -> std::shared_ptr<Plugin> {
+  return {"correlation-id", 100001, config, [](const config::Value& c, const BuildContext&, std::string*) -> std::shared_ptr<Plugin> {
             return std::make_shared<CorrelationId>(c);
           }};
 }

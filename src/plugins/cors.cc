@@ -234,7 +234,7 @@ PluginType cors_type() {
       Field("preflight_continue", Type::Boolean).req().def(false),
       Field("allow_origin_absent", Type::Boolean).req().def(true),
   });
-  return {"cors", 2000, config, [](const config::Value& c, std::string*) -> std::shared_ptr<Plugin> {
+  return {"cors", 2000, config, [](const config::Value& c, const BuildContext&, std::string*) -> std::shared_ptr<Plugin> {
             return std::make_shared<Cors>(c);
           }};
 }

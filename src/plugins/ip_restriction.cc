@@ -117,6 +117,7 @@ PluginType ip_restriction_type() {
   schema::EntityCheck one;
   one.kind = schema::EntityCheck::Kind::AtLeastOneOf;
   one.fields = {"allow", "deny"};
+  one.then_err = "at least one of these fields must be non-empty: 'config.allow', 'config.deny'";
   Field config = config_record({
       Field("allow", Type::Array).of(Field("", Type::String).check(check_ip_or_cidr)),
       Field("deny", Type::Array).of(Field("", Type::String).check(check_ip_or_cidr)),
@@ -124,7 +125,7 @@ PluginType ip_restriction_type() {
       Field("message", Type::String),
   });
   config.record_checks = {one};
-  return {"ip-restriction", 990, config, [](const config::Value& c, std::string*) -> std::shared_ptr<Plugin> {
+  return {"ip-restriction", 990, config, [](const config::Value& c, const BuildContext&, std::string*) -> std::shared_ptr<Plugin> {
             return std::make_shared<IpRestriction>(c);
           }};
 }

@@ -65,6 +65,13 @@ pipeline::Verdict exit_with(pipeline::Exchange& x, int status, std::string body,
 // The first value of a request header, or empty.
 std::string_view request_header(const pipeline::Exchange& x, std::string_view name);
 
+class Consumers;
+
+// What a config offers the plugins built for it.
+struct BuildContext {
+  std::shared_ptr<const Consumers> consumers;
+};
+
 // What the registry knows of one bundled plugin.
 struct PluginType {
   std::string name;
@@ -72,7 +79,8 @@ struct PluginType {
   schema::Field config;  // a Record
   // Makes the handler for one validated config; nullptr with *error set when
   // the config cannot be used.
-  std::function<std::shared_ptr<Plugin>(const config::Value& config, std::string* error)> make;
+  std::function<std::shared_ptr<Plugin>(const config::Value& config, const BuildContext& ctx, std::string* error)>
+      make;
 };
 
 // Registers every bundled plugin (idempotent): their schemas become known to

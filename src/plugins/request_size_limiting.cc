@@ -69,7 +69,7 @@ PluginType request_size_limiting_type() {
       Field("size_unit", Type::String).req().def("megabytes").choices({"megabytes", "kilobytes", "bytes"}),
       Field("require_content_length", Type::Boolean).req().def(false),
   });
-  return {"request-size-limiting", 951, config, [](const config::Value& c, std::string*) -> std::shared_ptr<Plugin> {
+  return {"request-size-limiting", 951, config, [](const config::Value& c, const BuildContext&, std::string*) -> std::shared_ptr<Plugin> {
             return std::make_shared<RequestSizeLimiting>(c);
           }};
 }

@@ -128,7 +128,7 @@ PluginType request_termination_type() {
       Field("trigger", Type::String).check(header_name),
   });
   config.record_checks = {combos};
-  return {"request-termination", 2, config, [](const config::Value& c, std::string*) -> std::shared_ptr<Plugin> {
+  return {"request-termination", 2, config, [](const config::Value& c, const BuildContext&, std::string*) -> std::shared_ptr<Plugin> {
             return std::make_shared<RequestTermination>(c);
           }};
 }

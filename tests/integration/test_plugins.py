@@ -134,10 +134,10 @@ def test_plugin_protocols_limit_where_it_runs(gateway_factory, upstream):
 
 
 def test_unknown_and_unsupported_plugins_refused_by_name(wasmgate_bin, tmp_path, upstream):
-    cfg = config(service("s", upstream, [route("r", ["/"], plugins=[{"name": "acl"}, {"name": "nope"}])]))
+    cfg = config(service("s", upstream, [route("r", ["/"], plugins=[{"name": "jwt"}, {"name": "nope"}])]))
     rc, out = check(wasmgate_bin, tmp_path, cfg)
     assert rc == 1
-    assert "plugin 'acl' field 'name': plugin 'acl' is not supported yet" in out, out
+    assert "plugin 'jwt' field 'name': plugin 'jwt' is not supported yet" in out, out
     assert "plugin 'nope' field 'name': plugin 'nope' not found" in out, out
 
 
@@ -198,7 +198,7 @@ def test_ip_restriction_config_errors(wasmgate_bin, tmp_path, upstream):
     def cfg(**c):
         return config(service("s", upstream, [route("r", ["/"], plugins=[plugin("ip-restriction", **c)])]))
     rc, out = check(wasmgate_bin, tmp_path, cfg())
-    assert rc == 1 and "field 'config': at least one of these fields must be non-empty: 'allow', 'deny'" in out, out
+    assert rc == 1 and "field 'config': at least one of these fields must be non-empty: 'config.allow', 'config.deny'" in out, out
     rc, out = check(wasmgate_bin, tmp_path, cfg(allow=["300.1.1.1"]))
     assert rc == 1 and "field 'config.allow': invalid ip or cidr range: '300.1.1.1'" in out, out
     rc, out = check(wasmgate_bin, tmp_path, cfg(deny=["10.0.0.0/08"]))

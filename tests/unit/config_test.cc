@@ -275,15 +275,15 @@ TEST(ConfigLoader, NotYetSupportedEntityTypes) {
   EXPECT_TRUE(ok.ok) << join(ok.errors);
   expect_only_error(std::string(kHeader) + "plugins:\n  - name: rate-limiting\n    config: {minute: 5}\n",
                     "plugin 'rate-limiting' field 'name': plugin 'rate-limiting' is not supported yet");
-  expect_only_error(std::string(kHeader) + "consumers:\n  - username: bob\n",
-                    "consumer 'bob' field '-': entity type 'consumers' is not supported yet");
+  expect_only_error(std::string(kHeader) + "basicauth_credentials:\n  - username: bob\n",
+                    "basicauth_credential 'bob' field '-': entity type 'basicauth_credentials' is not supported yet");
   // Plugins nested in a service or route: empty is fine, entries are refused.
   Loaded nested_ok = load(std::string(kHeader) +
                           "services:\n  - name: s\n    host: h\n    plugins: []\n"
                           "    routes:\n      - name: r\n        paths: [/]\n        plugins: []\n");
   EXPECT_TRUE(nested_ok.ok) << join(nested_ok.errors);
-  expect_only_error(std::string(kHeader) + "services:\n  - name: s\n    host: h\n    plugins:\n      - name: acl\n",
-                    "plugin 'acl' field 'name': plugin 'acl' is not supported yet");
+  expect_only_error(std::string(kHeader) + "services:\n  - name: s\n    host: h\n    plugins:\n      - name: jwt\n",
+                    "plugin 'jwt' field 'name': plugin 'jwt' is not supported yet");
 }
 
 TEST(ConfigLoader, UpstreamsAreSupported) {
@@ -589,4 +589,14 @@ TEST(ConfigLoader, UrlWithBracketedIpv6AndPort) {
   EXPECT_EQ(l.decl.services[0].host, "[::1]");
   EXPECT_EQ(l.decl.services[0].port, 8080);
   EXPECT_EQ(l.decl.services[0].path, "/x");
+}
+
+TEST(ConfigLoader, NullRecordsKeepDefaults) {
+  // A record set to null (decK writes them) is unset: the balancer gets
+  // Kong's defaults, and binding never reads into the null.
+  Loaded l = load(std::string(kHeader) +
+                  "upstreams:\n  - name: u\n    healthchecks: {active: null, passive: {healthy: null}}\n");
+  ASSERT_TRUE(l.ok) << join(l.errors);
+  EXPECT_EQ(l.decl.upstreams[0].healthchecks.active.concurrency, 10);
+  EXPECT_EQ(l.decl.upstreams[0].healthchecks.passive.unhealthy_statuses, (std::vector<int>{429, 500, 503}));
 }

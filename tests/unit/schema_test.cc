@@ -513,9 +513,9 @@ services:
 TEST(Formats, EveryRefusedEntityAndPluginNamed) {
   std::vector<std::string> errors;
   normalized(R"(_format_version: "3.0"
-consumers:
-  - username: alice
-  - username: bob
+jwt_secrets:
+  - key: alice-key
+  - key: bob-key
 plugins:
   - name: rate-limiting
   - name: my-custom
@@ -524,20 +524,20 @@ certificates:
 services:
   - name: s
     host: h
-    plugins: [{name: acl}]
+    plugins: [{name: jwt}]
     routes:
       - name: r
         paths: [/]
-        plugins: [{name: key-auth}]
+        plugins: [{name: hmac-auth}]
 )",
              &errors);
   std::sort(errors.begin(), errors.end());
   EXPECT_EQ(errors, (std::vector<std::string>{
                         "certificate '0' field '-': entity type 'certificates' is not supported yet",
-                        "consumer 'alice' field '-': entity type 'consumers' is not supported yet",
-                        "consumer 'bob' field '-': entity type 'consumers' is not supported yet",
-                        "plugin 'acl' field 'name': plugin 'acl' is not supported yet",
-                        "plugin 'key-auth' field 'name': plugin 'key-auth' is not supported yet",
+                        "jwt_secret 'alice-key' field '-': entity type 'jwt_secrets' is not supported yet",
+                        "jwt_secret 'bob-key' field '-': entity type 'jwt_secrets' is not supported yet",
+                        "plugin 'hmac-auth' field 'name': plugin 'hmac-auth' is not supported yet",
+                        "plugin 'jwt' field 'name': plugin 'jwt' is not supported yet",
                         "plugin 'my-custom' field 'name': plugin 'my-custom' not found",
                         "plugin 'rate-limiting' field 'name': plugin 'rate-limiting' is not supported yet",
                     }));

@@ -1,0 +1,64 @@
+#include "plugins/consumers.h"
+
+namespace wg::plugins {
+
+Consumers::Consumers(const config::Declarative& d) : consumers_(d.consumers) {
+  for (size_t i = 0; i < consumers_.size(); ++i) {
+    by_id_[consumers_[i].id] = i;
+    if (!consumers_[i].username.empty()) by_username_[consumers_[i].username] = i;
+  }
+  for (const auto& k : d.keyauth_credentials) {
+    if (k.consumer < 0) continue;
+    by_key_[k.key] = keyauth_.size();
+    keyauth_.push_back(k);
+  }
+  for (const auto& a : d.acls) {
+    if (a.consumer >= 0) groups_[consumers_[a.consumer].id].push_back(a.group);
+  }
+}
+
+const config::Consumer* Consumers::by_id(std::string_view id) const {
+  auto it = by_id_.find(std::string(id));
+  return it == by_id_.end() ? nullptr : &consumers_[it->second];
+}
+
+const config::Consumer* Consumers::by_id_or_username(std::string_view s) const {
+  if (const config::Consumer* c = by_id(s)) return c;
+  auto it = by_username_.find(std::string(s));
+  return it == by_username_.end() ? nullptr : &consumers_[it->second];
+}
+
+const config::KeyauthCredential* Consumers::keyauth(std::string_view key) const {
+  auto it = by_key_.find(std::string(key));
+  return it == by_key_.end() ? nullptr : &keyauth_[it->second];
+}
+
+const std::vector<std::string>& Consumers::groups(std::string_view consumer_id) const {
+  static const std::vector<std::string> kNone;
+  auto it = groups_.find(std::string(consumer_id));
+  return it == groups_.end() ? kNone : it->second;
+}
+
+void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const std::string* credential_id) {
+  x.consumer_id = consumer.id;
+  x.credential_id = credential_id != nullptr ? *credential_id : "";
+  http::HeaderMap& h = x.request_headers;
+  auto set_or_clear = [&](std::string_view name, const std::string& value) {
+    if (value.empty()) {
+      h.remove(name);
+    } else {
+      h.replace(name, value);
+    }
+  };
+  set_or_clear("X-Consumer-ID", consumer.id);
+  set_or_clear("X-Consumer-Custom-ID", consumer.custom_id);
+  set_or_clear("X-Consumer-Username", consumer.username);
+  set_or_clear("X-Credential-Identifier", x.credential_id);
+  if (credential_id != nullptr) {
+    h.remove("X-Anonymous-Consumer");
+  } else {
+    h.replace("X-Anonymous-Consumer", "true");
+  }
+}
+
+}  // namespace wg::plugins

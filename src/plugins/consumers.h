@@ -1,0 +1,43 @@
+// The consumers of one config, as authentication plugins look them up:
+// by id, by username, by key-auth key, and their ACL groups. Built once per
+// config, shared by every plugin of it, read-only afterwards.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/entities.h"
+#include "pipeline/exchange.h"
+
+namespace wg::plugins {
+
+class Consumers {
+ public:
+  explicit Consumers(const config::Declarative& d);
+
+  const config::Consumer* by_id(std::string_view id) const;
+  // Kong's `anonymous` setting names a consumer by id or username.
+  const config::Consumer* by_id_or_username(std::string_view s) const;
+  // The key-auth credential with this key, or null.
+  const config::KeyauthCredential* keyauth(std::string_view key) const;
+  const config::Consumer& consumer_of(const config::KeyauthCredential& c) const { return consumers_[c.consumer]; }
+  // The ACL groups of a consumer, in file order (empty when none).
+  const std::vector<std::string>& groups(std::string_view consumer_id) const;
+
+ private:
+  std::vector<config::Consumer> consumers_;
+  std::vector<config::KeyauthCredential> keyauth_;
+  std::unordered_map<std::string, size_t> by_id_, by_username_, by_key_;
+  std::unordered_map<std::string, std::vector<std::string>> groups_;
+};
+
+// Kong's set_consumer: the exchange's consumer and credential, and the
+// X-Consumer-ID, X-Consumer-Custom-ID, X-Consumer-Username,
+// X-Credential-Identifier and X-Anonymous-Consumer headers sent upstream
+// (set when known, removed otherwise; anonymous when there is no credential).
+void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const std::string* credential_id);
+
+}  // namespace wg::plugins

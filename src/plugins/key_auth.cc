@@ -1,0 +1,163 @@
+// key-auth (PRIORITY 1250): identifies the consumer by an API key in a
+// header or query argument (key_names), or lets the request through as the
+// `anonymous` consumer; 401 otherwise.
+#include "plugins/bundled.h"
+#include "plugins/consumers.h"
+
+namespace wg::plugins {
+namespace {
+
+// The value of query argument `name` in a request target, and how many
+// times it appears.
+std::string_view query_arg(std::string_view target, std::string_view name, int* count) {
+  *count = 0;
+  std::string_view found;
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return found;
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      ++*count;
+      found = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return found;
+}
+
+// The request target without query argument `name`.
+std::string without_arg(std::string_view target, std::string_view name) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return std::string(target);
+  std::string out(target.substr(0, q));
+  std::string_view query = target.substr(q + 1);
+  std::string kept;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    if (pair.substr(0, pair.find('=')) != name) kept += (kept.empty() ? "" : "&") + std::string(pair);
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return kept.empty() ? out : out + "?" + kept;
+}
+
+size_t header_count(const Exchange& x, std::string_view name) {
+  size_t n = 0;
+  for (const auto& h : x.request_headers) n += h.name.size() == name.size() && http::iequals(h.name, name) ? 1 : 0;
+  return n;
+}
+
+class KeyAuth : public Plugin {
+ public:
+  KeyAuth(const config::Value& c, std::shared_ptr<const Consumers> consumers)
+      : Plugin("key-auth", 1250, pipeline::phase_bit(pipeline::Phase::Access)),
+        consumers_(std::move(consumers)),
+        anonymous_(str_or_empty(c, "anonymous")),
+        hide_(c.value("hide_credentials", false)),
+        in_header_(c.value("key_in_header", true)),
+        in_query_(c.value("key_in_query", true)),
+        on_preflight_(c.value("run_on_preflight", true)) {
+    for (const auto& n : c.value("key_names", config::Value::array())) key_names_.push_back(n.get<std::string>());
+    std::string realm = str_or_empty(c, "realm");
+    challenge_ = realm.empty() ? "Key" : "Key realm=\"" + realm + "\"";
+  }
+
+ protected:
+  Verdict access(Exchange& x, Slot&) const override {
+    if (!on_preflight_ && x.method == "OPTIONS") return Verdict::Continue;
+    // Another auth plugin already identified a credential: with anonymous
+    // set, auth plugins are alternatives, and this one has nothing to add.
+    if (!anonymous_.empty() && !x.credential_id.empty()) return Verdict::Continue;
+    const char* failure = identify(x);
+    if (failure == nullptr) return Verdict::Continue;
+    if (!anonymous_.empty()) {
+      const config::Consumer* anon = consumers_->by_id_or_username(anonymous_);
+      if (anon == nullptr) return exit_json(x, 500, "anonymous consumer " + anonymous_ + " is configured but doesn't exist");
+      authenticate(x, *anon, nullptr);
+      return Verdict::Continue;
+    }
+    return exit_with(x, 401, message_body(failure),
+                     {{"Content-Type", "application/json; charset=utf-8"}, {"WWW-Authenticate", challenge_}});
+  }
+
+ private:
+  // Finds the key and its consumer; the reason it could not, or null.
+  const char* identify(Exchange& x) const {
+    std::string key;
+    for (const auto& name : key_names_) {
+      if (in_header_) {
+        size_t n = header_count(x, name);
+        if (n > 1) return "Duplicate API key found";
+        if (n == 1) {
+          key = std::string(request_header(x, name));
+          if (hide_) x.request_headers.remove(name);
+          break;
+        }
+      }
+      if (in_query_) {
+        int n = 0;
+        std::string_view target = request_header(x, ":path");
+        std::string_view v = query_arg(target, name, &n);
+        if (n > 1) return "Duplicate API key found";
+        if (n == 1) {
+          key = std::string(v);
+          if (hide_) x.request_headers.replace(":path", without_arg(target, name));
+          break;
+        }
+      }
+    }
+    if (key.empty()) return "No API key found in request";
+    const config::KeyauthCredential* cred = consumers_->keyauth(key);
+    if (cred == nullptr) return "Unauthorized";
+    authenticate(x, consumers_->consumer_of(*cred), &cred->id);
+    return nullptr;
+  }
+
+  static std::string message_body(const char* message) {
+    config::Value body = config::Value::object();
+    body["message"] = message;
+    return config::to_json(body);
+  }
+
+  std::shared_ptr<const Consumers> consumers_;
+  std::vector<std::string> key_names_;
+  std::string anonymous_, challenge_;
+  bool hide_, in_header_, in_query_, on_preflight_;
+};
+
+std::optional<std::string> header_name(const config::Value& v) {
+  const std::string& s = v.get_ref<const std::string&>();
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+      return "bad header name '" + s + "', allowed characters are A-Z, a-z, 0-9, '_', and '-'";
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+PluginType key_auth_type() {
+  Field config = config_record({
+      Field("key_names", Type::Array).req().min_len(1).of(Field("", Type::String).check(header_name))
+          .def(config::Value::array({"apikey"})),
+      Field("hide_credentials", Type::Boolean).req().def(false),
+      Field("anonymous", Type::String),
+      Field("key_in_header", Type::Boolean).req().def(true),
+      Field("key_in_query", Type::Boolean).req().def(true),
+      Field("key_in_body", Type::Boolean).req().def(false).not_yet(),
+      Field("run_on_preflight", Type::Boolean).req().def(true),
+      Field("realm", Type::String),
+  });
+  return {"key-auth", 1250, config,
+          [](const config::Value& c, const BuildContext& ctx, std::string*) -> std::shared_ptr<Plugin> {
+            return std::make_shared<KeyAuth>(c, ctx.consumers);
+          }};
+}
+
+}  // namespace wg::plugins

@@ -1,0 +1,167 @@
+"""Consumers, key-auth credentials and ACL groups (Kong's declarative
+entities, nested under consumers or top level) with the key-auth and acl
+plugins, through the real gateway: who gets in, Kong's 401/403 answers, and
+the X-Consumer-* headers the upstream sees."""
+
+import json
+import subprocess
+
+from conftest import config, route, service
+
+ALICE = "2d5a8a52-8e4b-4c0a-9a51-6a0f2d8d1a01"
+
+
+def consumers():
+    return [
+        {"username": "alice", "id": ALICE, "custom_id": "cust-1",
+         "keyauth_credentials": [{"key": "alice-key", "id": "9b1c1a7e-3f44-4f57-8d3e-1c2b3a4d5e6f"}],
+         "acls": [{"group": "gold"}, {"group": "staff"}]},
+        {"username": "bob", "keyauth_credentials": [{"key": "bob-key"}], "acls": [{"group": "silver"}]},
+        {"custom_id": "no-groups", "keyauth_credentials": [{"key": "carol-key"}]},
+        {"username": "guest"},
+    ]
+
+
+def upstream_headers(r):
+    return {k.lower(): v for k, v in r.json()["headers"]}
+
+
+def test_key_auth_identifies_the_consumer(gateway_factory, upstream):
+    gw = gateway_factory(config(service("s", upstream, [
+        route("r", ["/"], plugins=[{"name": "key-auth"}]),
+    ]), consumers=consumers()))
+    r = gw.request("GET", "/", headers=[("apikey", "alice-key")])
+    assert r.status == 200
+    h = upstream_headers(r)
+    assert h["x-consumer-id"] == ALICE
+    assert h["x-consumer-username"] == "alice"
+    assert h["x-consumer-custom-id"] == "cust-1"
+    assert h["x-credential-identifier"] == "9b1c1a7e-3f44-4f57-8d3e-1c2b3a4d5e6f"
+    assert "x-anonymous-consumer" not in h
+    assert h["apikey"] == "alice-key"  # hide_credentials is off by default
+    # The key in the query string works too; a consumer without a custom_id
+    # has the header removed even if the client sent one.
+    r = gw.request("GET", "/?apikey=bob-key", headers=[("X-Consumer-Custom-ID", "forged")])
+    assert r.status == 200
+    h = upstream_headers(r)
+    assert h["x-consumer-username"] == "bob" and "x-consumer-custom-id" not in h
+
+
+def test_key_auth_refusals(gateway_factory, upstream):
+    gw = gateway_factory(config(service("s", upstream, [
+        route("r", ["/"], plugins=[{"name": "key-auth"}]),
+        route("realm", ["/realm"], plugins=[{"name": "key-auth", "config": {"realm": "shop"}}]),
+    ]), consumers=consumers()))
+    r = gw.request("GET", "/")
+    assert (r.status, r.json()) == (401, {"message": "No API key found in request"})
+    assert r.header("WWW-Authenticate") == "Key"
+    r = gw.request("GET", "/", headers=[("apikey", "wrong")])
+    assert (r.status, r.json()) == (401, {"message": "Unauthorized"})
+    r = gw.request("GET", "/", headers=[("apikey", "alice-key"), ("apikey", "bob-key")])
+    assert (r.status, r.json()) == (401, {"message": "Duplicate API key found"})
+    r = gw.request("GET", "/?apikey=a&apikey=b")
+    assert (r.status, r.json()) == (401, {"message": "Duplicate API key found"})
+    r = gw.request("GET", "/realm")
+    assert r.status == 401 and r.header("WWW-Authenticate") == 'Key realm="shop"'
+    assert len(upstream.requests) == 0
+
+
+def test_key_auth_options(gateway_factory, upstream):
+    gw = gateway_factory(config(service("s", upstream, [
+        route("hide", ["/hide"], plugins=[{"name": "key-auth", "config": {
+            "hide_credentials": True, "key_names": ["x-key", "k"]}}]),
+        route("anon", ["/anon"], plugins=[{"name": "key-auth", "config": {"anonymous": "guest"}}]),
+        route("header-only", ["/header-only"], plugins=[{"name": "key-auth", "config": {"key_in_query": False}}]),
+        route("preflight", ["/preflight"], plugins=[{"name": "key-auth", "config": {"run_on_preflight": False}}]),
+    ]), consumers=consumers()))
+    r = gw.request("GET", "/hide?k=alice-key&other=1")
+    assert r.status == 200 and r.json()["path"] == "/hide?other=1"
+    r = gw.request("GET", "/hide", headers=[("X-Key", "bob-key")])
+    assert r.status == 200 and "x-key" not in upstream_headers(r)
+    r = gw.request("GET", "/anon")
+    h = upstream_headers(r)
+    assert r.status == 200 and h["x-consumer-username"] == "guest" and h["x-anonymous-consumer"] == "true"
+    assert "x-credential-identifier" not in h
+    r = gw.request("GET", "/anon", headers=[("apikey", "alice-key")])
+    assert upstream_headers(r)["x-consumer-username"] == "alice"
+    assert gw.request("GET", "/header-only?apikey=alice-key").status == 401
+    assert gw.request("OPTIONS", "/preflight").status == 200
+    assert gw.request("GET", "/preflight").status == 401
+
+
+def test_acl_with_key_auth(gateway_factory, upstream):
+    gw = gateway_factory(config(service("s", upstream, [
+        route("gold", ["/gold"], plugins=[{"name": "key-auth"}, {"name": "acl", "config": {"allow": ["gold"]}}]),
+        route("no-silver", ["/no-silver"], plugins=[{"name": "key-auth"},
+                                                    {"name": "acl", "config": {"deny": ["silver"],
+                                                                               "hide_groups_header": True}}]),
+        route("acl-only", ["/acl-only"], plugins=[{"name": "acl", "config": {"allow": ["gold"]}}]),
+        route("anon", ["/anon"], plugins=[{"name": "key-auth", "config": {"anonymous": "guest"}},
+                                          {"name": "acl", "config": {"allow": ["gold"]}}]),
+    ]), consumers=consumers()))
+    r = gw.request("GET", "/gold", headers=[("apikey", "alice-key")])
+    assert r.status == 200 and upstream_headers(r)["x-consumer-groups"] == "gold, staff"
+    r = gw.request("GET", "/gold", headers=[("apikey", "bob-key")])
+    assert (r.status, r.json()) == (403, {"message": "You cannot consume this service"})
+    r = gw.request("GET", "/gold", headers=[("apikey", "carol-key")])  # no groups at all
+    assert (r.status, r.json()) == (403, {"message": "You cannot consume this service"})
+    assert gw.request("GET", "/gold").status == 401  # key-auth (1250) runs before acl (950)
+    r = gw.request("GET", "/no-silver", headers=[("apikey", "alice-key")])
+    assert r.status == 200 and "x-consumer-groups" not in upstream_headers(r)
+    assert gw.request("GET", "/no-silver", headers=[("apikey", "bob-key")]).status == 403
+    assert gw.request("GET", "/no-silver", headers=[("apikey", "carol-key")]).status == 200
+    r = gw.request("GET", "/acl-only")
+    assert (r.status, r.json()) == (401, {"message": "Unauthorized"})  # nobody authenticated
+    r = gw.request("GET", "/anon")
+    assert (r.status, r.json()) == (401, {"message": "Unauthorized"})  # anonymous, without groups
+
+
+def test_top_level_credentials_and_acls(gateway_factory, upstream):
+    gw = gateway_factory(config(service("s", upstream, [
+        route("r", ["/"], plugins=[{"name": "key-auth"}, {"name": "acl", "config": {"allow": ["ops"]}}]),
+    ]), consumers=[{"username": "dana"}],
+        keyauth_credentials=[{"consumer": "dana", "key": "dana-key"}],
+        acls=[{"consumer": {"username": "dana"}, "group": "ops"}]))
+    r = gw.request("GET", "/", headers=[("apikey", "dana-key")])
+    assert r.status == 200 and upstream_headers(r)["x-consumer-username"] == "dana"
+
+
+def check(wasmgate_bin, tmp_path, cfg):
+    path = tmp_path / "check.yaml"
+    path.write_text(json.dumps(cfg))
+    p = subprocess.run([wasmgate_bin, "check", str(path)], capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout + p.stderr
+
+
+def test_consumer_config_errors(wasmgate_bin, tmp_path, upstream):
+    svc = service("s", upstream, [route("r", ["/"])])
+    rc, out = check(wasmgate_bin, tmp_path, config(svc, consumers=[{"tags": ["x"]}]))
+    assert rc == 1 and ("consumer '0' field '-': at least one of these fields must be non-empty: "
+                        "'custom_id', 'username'") in out, out
+    rc, out = check(wasmgate_bin, tmp_path, config(svc, consumers=[{"username": "a"}, {"username": "a"}]))
+    assert rc == 1 and "uniqueness violation: 'consumers' entity with username set to 'a' already declared" in out
+    rc, out = check(wasmgate_bin, tmp_path, config(svc, consumers=[
+        {"username": "a", "keyauth_credentials": [{"key": "k"}]},
+        {"username": "b", "keyauth_credentials": [{"key": "k"}]}]))
+    assert rc == 1 and "uniqueness violation: 'keyauth_credentials' entity with key set to 'k' already declared" in out
+    rc, out = check(wasmgate_bin, tmp_path, config(svc, keyauth_credentials=[{"consumer": "ghost", "key": "k"}]))
+    assert rc == 1 and "invalid reference 'consumer: ghost' (no such entry in 'consumers')" in out, out
+    rc, out = check(wasmgate_bin, tmp_path, config(svc, plugins=[{"name": "acl", "config": {"allow": ["a"],
+                                                                                           "deny": ["b"]}}]))
+    assert rc == 1 and ("exactly one of these fields must be non-empty: 'config.allow', 'config.deny'") in out, out
+    rc, out = check(wasmgate_bin, tmp_path, config(svc, consumers=[
+        {"username": "a", "plugins": [{"name": "request-termination"}]}]))
+    assert rc == 1 and "consumer-scoped plugins are not supported yet" in out, out
+
+
+def test_credential_ids_do_not_derive_from_keys(wasmgate_bin, tmp_path, upstream):
+    """A credential's generated id must not let anyone test key guesses: two
+    files that differ only in the key give the same id."""
+    def dump(key):
+        path = tmp_path / f"{key}.yaml"
+        path.write_text(json.dumps(config(service("s", upstream, [route("r", ["/"])]),
+                                          consumers=[{"username": "a", "keyauth_credentials": [{"key": key}]}])))
+        p = subprocess.run([wasmgate_bin, "check", "--dump", str(path)], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return json.loads(p.stdout)["keyauth_credentials"][0]["id"]
+    assert dump("first-secret") == dump("second-secret")
