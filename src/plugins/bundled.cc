@@ -10,7 +10,8 @@ void register_bundled() {
   static std::once_flag once;
   std::call_once(once, [] {
     register_types({request_termination_type(), correlation_id_type(), ip_restriction_type(),
-                    request_size_limiting_type(), cors_type(), key_auth_type(), acl_type()});
+                    request_size_limiting_type(), cors_type(), key_auth_type(), acl_type(),
+                    rate_limiting_type()});
   });
 }
 

@@ -19,6 +19,7 @@ PluginType request_size_limiting_type();
 PluginType cors_type();
 PluginType key_auth_type();
 PluginType acl_type();
+PluginType rate_limiting_type();
 
 // Field builders the plugin schemas share.
 schema::Field config_record(std::vector<schema::Field> fields);

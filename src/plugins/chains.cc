@@ -21,7 +21,8 @@ int specificity(const config::PluginInstance& p, int route, int service) {
 
 void add_plugin_chains(const config::Declarative& decl, pipeline::ChainSet& set, std::vector<std::string>* errors) {
   // One handler per instance, shared by every route it applies to.
-  BuildContext ctx{std::make_shared<const Consumers>(decl)};
+  BuildContext ctx;
+  ctx.consumers = std::make_shared<const Consumers>(decl);
   std::vector<std::shared_ptr<Plugin>> handlers(decl.plugins.size());
   for (size_t i = 0; i < decl.plugins.size(); ++i) {
     const config::PluginInstance& p = decl.plugins[i];
@@ -35,7 +36,10 @@ void add_plugin_chains(const config::Declarative& decl, pipeline::ChainSet& set,
     const PluginType* type = find_plugin(p.name);
     if (type == nullptr) continue;  // the loader refused it already
     std::string error;
-    handlers[i] = type->make(config::Value::parse(p.config_json), ctx, &error);
+    BuildContext scoped = ctx;
+    scoped.route_id = p.route >= 0 ? decl.routes[p.route].id : "";
+    scoped.service_id = p.service >= 0 ? decl.services[p.service].id : "";
+    handlers[i] = type->make(config::Value::parse(p.config_json), scoped, &error);
     if (!handlers[i]) {
       errors->push_back("plugin '" + (p.instance_name.empty() ? p.name : p.instance_name) + "' field 'config': " +
                         error);

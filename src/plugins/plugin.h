@@ -70,6 +70,9 @@ class Consumers;
 // What a config offers the plugins built for it.
 struct BuildContext {
   std::shared_ptr<const Consumers> consumers;
+  // The instance's own scope (ids; empty when unscoped): Kong keys some
+  // plugin state by it (rate-limiting counters).
+  std::string route_id, service_id;
 };
 
 // What the registry knows of one bundled plugin.

@@ -165,3 +165,71 @@ def test_credential_ids_do_not_derive_from_keys(wasmgate_bin, tmp_path, upstream
         assert p.returncode == 0, p.stdout + p.stderr
         return json.loads(p.stdout)["keyauth_credentials"][0]["id"]
     assert dump("first-secret") == dump("second-secret")
+
+
+# ---- rate-limiting (local policy) -------------------------------------------
+
+import re
+import time
+
+
+def wait_for_fresh_minute(margin=3):
+    """Tests count within one calendar minute: start away from its end."""
+    s = time.time() % 60
+    if s > 60 - margin - 5:
+        time.sleep(60 - s + 0.2)
+
+
+def test_rate_limiting_counts_across_workers(gateway_factory, upstream):
+    gw = gateway_factory(config(service("s", upstream, [
+        route("r", ["/"], plugins=[{"name": "rate-limiting", "config": {"minute": 6, "hour": 100,
+                                                                           "limit_by": "ip"}}]),
+    ])), workers=2)
+    wait_for_fresh_minute()
+    for i in range(6):
+        r = gw.request("GET", "/")  # a new connection each time: both workers take some
+        assert r.status == 200, (i, r.body)
+        assert r.header("X-RateLimit-Limit-Minute") == "6"
+        assert r.header("X-RateLimit-Remaining-Minute") == str(5 - i)
+        assert r.header("X-RateLimit-Limit-Hour") == "100"
+        assert r.header("RateLimit-Limit") == "6"
+        assert r.header("RateLimit-Remaining") == str(5 - i)
+        assert 1 <= int(r.header("RateLimit-Reset")) <= 60
+    r = gw.request("GET", "/")
+    assert (r.status, r.json()) == (429, {"message": "API rate limit exceeded"})
+    assert r.header("X-RateLimit-Remaining-Minute") == "0"
+    assert 1 <= int(r.header("Retry-After")) <= 60
+    assert len(upstream.requests) == 6
+
+
+def test_rate_limiting_by_consumer_with_key_auth(gateway_factory, upstream):
+    gw = gateway_factory(config(service("s", upstream, [
+        route("r", ["/"], plugins=[{"name": "key-auth"},
+                                   {"name": "rate-limiting", "config": {"minute": 2, "hide_client_headers": True,
+                                                                        "error_code": 403,
+                                                                        "error_message": "slow down"}}]),
+    ]), consumers=consumers()))
+    wait_for_fresh_minute()
+    for _ in range(2):
+        r = gw.request("GET", "/", headers=[("apikey", "alice-key")])
+        assert r.status == 200 and r.header("X-RateLimit-Limit-Minute") is None
+    r = gw.request("GET", "/", headers=[("apikey", "alice-key")])
+    assert (r.status, r.json()) == (403, {"message": "slow down"})
+    assert r.header("Retry-After") is None  # hidden too
+    # Another consumer has its own count.
+    assert gw.request("GET", "/", headers=[("apikey", "bob-key")]).status == 200
+
+
+def test_rate_limiting_config_errors(wasmgate_bin, tmp_path, upstream):
+    def cfg(**c):
+        return config(service("s", upstream, [route("r", ["/"], plugins=[{"name": "rate-limiting", "config": c}])]))
+    rc, out = check(wasmgate_bin, tmp_path, cfg())
+    assert rc == 1 and "at least one of these fields must be non-empty: 'config.second', 'config.minute'" in out
+    rc, out = check(wasmgate_bin, tmp_path, cfg(second=20, hour=10))
+    assert rc == 1 and "The limit for hour(10.0) cannot be lower than the limit for second(20.0)" in out, out
+    rc, out = check(wasmgate_bin, tmp_path, cfg(minute=5, limit_by="header"))
+    assert rc == 1 and "field 'config.header_name': required field missing" in out, out
+    rc, out = check(wasmgate_bin, tmp_path, cfg(minute=5, policy="redis"))
+    assert rc == 1 and "field 'config.policy': policy 'redis' is not supported yet" in out, out
+    rc, out = check(wasmgate_bin, tmp_path, cfg(minute=0))
+    assert rc == 1 and "field 'config.minute': value must be greater than 0" in out, out

@@ -517,7 +517,7 @@ jwt_secrets:
   - key: alice-key
   - key: bob-key
 plugins:
-  - name: rate-limiting
+  - name: proxy-cache
   - name: my-custom
 certificates:
   - {cert: x, key: y}
@@ -539,7 +539,7 @@ services:
                         "plugin 'hmac-auth' field 'name': plugin 'hmac-auth' is not supported yet",
                         "plugin 'jwt' field 'name': plugin 'jwt' is not supported yet",
                         "plugin 'my-custom' field 'name': plugin 'my-custom' not found",
-                        "plugin 'rate-limiting' field 'name': plugin 'rate-limiting' is not supported yet",
+                        "plugin 'proxy-cache' field 'name': plugin 'proxy-cache' is not supported yet",
                     }));
 }
 

@@ -1,0 +1,54 @@
+// Process-wide windowed counters, shared by every worker: what Kong's
+// rate-limiting keeps in a shared dict with its "local" policy, so a limit
+// of N per minute admits N requests on the node, not N per worker. Entries
+// live until their window ends; they survive config reloads, as Kong's do.
+//
+// One mutex per shard (64 shards by key hash): an increment takes one
+// uncontended lock in practice and allocates only for a key's first hit in
+// a window.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace wg::shared {
+
+class WindowCounters {
+ public:
+  static WindowCounters& instance();
+
+  // Adds `by` to the counter of `key` for the window that ends at
+  // `expires_s` (seconds since the epoch) and returns the new value. An
+  // entry whose window ended counts from zero again.
+  uint64_t add(std::string_view key, uint64_t by, int64_t expires_s, int64_t now_s);
+  // The current value (0 when absent or expired).
+  uint64_t get(std::string_view key, int64_t now_s) const;
+
+ private:
+  struct Entry {
+    uint64_t value = 0;
+    int64_t expires_s = 0;
+  };
+  // Lookups by string_view without building a std::string.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+  };
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>> entries;
+    int64_t next_sweep_s = 0;
+  };
+  static constexpr size_t kShards = 64;
+  Shard& shard(std::string_view key) const;
+  static void sweep(Shard& s, int64_t now_s);
+
+  mutable std::array<Shard, kShards> shards_;
+};
+
+}  // namespace wg::shared

@@ -1,0 +1,31 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+#include "shared/counters.h"
+
+using wg::shared::WindowCounters;
+
+TEST(WindowCounters, CountsPerKeyAndWindow) {
+  WindowCounters& c = WindowCounters::instance();
+  EXPECT_EQ(c.add("test:a", 1, 1060, 1000), 1u);
+  EXPECT_EQ(c.add("test:a", 2, 1060, 1001), 3u);
+  EXPECT_EQ(c.add("test:b", 1, 1060, 1001), 1u);
+  EXPECT_EQ(c.get("test:a", 1059), 3u);
+  // The window ended: the count starts again.
+  EXPECT_EQ(c.get("test:a", 1060), 0u);
+  EXPECT_EQ(c.add("test:a", 1, 1120, 1060), 1u);
+}
+
+TEST(WindowCounters, WorkersShareOneCount) {
+  WindowCounters& c = WindowCounters::instance();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&c] {
+      for (int i = 0; i < 10000; ++i) c.add("test:shared", 1, 2000000000, 1000000000);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(c.get("test:shared", 1000000000), 40000u);
+}
