@@ -24,5 +24,7 @@ PluginType rate_limiting_type();
 // Field builders the plugin schemas share.
 schema::Field config_record(std::vector<schema::Field> fields);
 std::string str_or_empty(const config::Value& v, const char* key);
+// Kong's header_name typedef: letters, digits, '-' and '_'.
+std::optional<std::string> header_name_check(const config::Value& v);
 
 }  // namespace wg::plugins

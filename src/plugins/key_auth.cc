@@ -130,21 +130,11 @@ class KeyAuth : public Plugin {
   bool hide_, in_header_, in_query_, on_preflight_;
 };
 
-std::optional<std::string> header_name(const config::Value& v) {
-  const std::string& s = v.get_ref<const std::string&>();
-  for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-      return "bad header name '" + s + "', allowed characters are A-Z, a-z, 0-9, '_', and '-'";
-    }
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 PluginType key_auth_type() {
   Field config = config_record({
-      Field("key_names", Type::Array).req().min_len(1).of(Field("", Type::String).check(header_name))
+      Field("key_names", Type::Array).req().min_len(1).of(Field("", Type::String).check(header_name_check))
           .def(config::Value::array({"apikey"})),
       Field("hide_credentials", Type::Boolean).req().def(false),
       Field("anonymous", Type::String),

@@ -91,16 +91,6 @@ class RequestTermination : public Plugin {
   bool echo_, has_body_, has_message_;
 };
 
-std::optional<std::string> header_name(const config::Value& v) {
-  const std::string& s = v.get_ref<const std::string&>();
-  for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-      return "bad header name '" + s + "', allowed characters are A-Z, a-z, 0-9, '_', and '-'";
-    }
-  }
-  return std::nullopt;
-}
-
 // Kong's schema check for the combinations of message, body and echo.
 void check_config(const config::Value& c, std::vector<std::pair<std::string, std::string>>& out) {
   auto set = [&](const char* k) { return c.contains(k) && !c[k].is_null(); };
@@ -125,7 +115,7 @@ PluginType request_termination_type() {
       Field("content_type", Type::String),
       Field("body", Type::String),
       Field("echo", Type::Boolean).req().def(false),
-      Field("trigger", Type::String).check(header_name),
+      Field("trigger", Type::String).check(header_name_check),
   });
   config.record_checks = {combos};
   return {"request-termination", 2, config, [](const config::Value& c, const BuildContext&, std::string*) -> std::shared_ptr<Plugin> {
