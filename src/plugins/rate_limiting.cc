@@ -2,6 +2,8 @@
 // identifier in fixed UTC calendar windows (second .. year), shared by all
 // workers of the node (shared::WindowCounters), and answers 429 past a
 // limit. Kong's headers tell the client its quota.
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -45,10 +47,56 @@ std::string number_text(double d) {
   return buf;
 }
 
-// What the plugin tells the client, computed in access, sent in header_filter.
-struct Quota {
-  http::HeaderList headers;
+// A number as Kong's tostring prints it, into `buf` (no allocation).
+std::string_view number_view(double d, char (&buf)[32]) {
+  if (d == std::floor(d) && std::fabs(d) < 1e15) {
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, static_cast<long long>(d));
+    return {buf, static_cast<size_t>(end - buf)};
+  }
+  int n = std::snprintf(buf, sizeof buf, "%.14g", d);
+  return {buf, static_cast<size_t>(n)};
+}
+
+// Header names, built once: X-RateLimit-Limit-<Period>, -Remaining-<Period>.
+struct Names {
+  std::string limit[std::size(kPeriods)], remaining[std::size(kPeriods)];
+  Names() {
+    for (size_t p = 0; p < std::size(kPeriods); ++p) {
+      limit[p] = std::string("X-RateLimit-Limit-") + kPeriods[p].header;
+      remaining[p] = std::string("X-RateLimit-Remaining-") + kPeriods[p].header;
+    }
+  }
 };
+const Names& names() {
+  static const Names n;
+  return n;
+}
+
+// What the client is told of its quota: computed in access, written as
+// headers in header_filter (or on the 429). Kept in the handler's slot and
+// reused by the session's next request, so counting allocates nothing.
+struct Quota {
+  double shown[std::size(kPeriods)] = {};  // remaining after this request, per configured period
+  int chosen = -1;                         // the period RateLimit-* describe
+  int64_t reset = 0;
+  bool refused = false;
+  bool active = false;  // this request's quota is set
+};
+
+// Whether the response already has any header the plugin sets (then they
+// are replaced, else simply added: one pass instead of one per header).
+bool has_quota_headers(const http::HeaderMap& h) {
+  for (const auto& e : h) {
+    std::string_view n = e.name;
+    char c = n.empty() ? 0 : static_cast<char>(n[0] | 0x20);
+    if (c != 'r' && c != 'x') continue;  // most names: one compare
+    if ((n.size() > 10 && http::iequals(n.substr(0, 10), "ratelimit-")) ||
+        (n.size() > 12 && http::iequals(n.substr(0, 12), "x-ratelimit-")) || http::iequals(n, "retry-after")) {
+      return true;
+    }
+  }
+  return false;
+}
 
 class RateLimiting : public Plugin {
  public:
@@ -60,13 +108,24 @@ class RateLimiting : public Plugin {
         path_(str_or_empty(c, "path")),
         hide_(c.value("hide_client_headers", false)),
         error_code_(static_cast<int>(c.value("error_code", 429.0))),
-        error_message_(str_or_empty(c, "error_message")),
-        scope_((ctx.route_id.empty() ? kNoId : ctx.route_id) + ":" +
-               (ctx.service_id.empty() ? kNoId : ctx.service_id) + ":") {
+        error_message_(str_or_empty(c, "error_message")) {
+    // Kong keys counters by the instance's route and service; a hash of
+    // them keeps the key short (it is hashed on every request).
+    std::string scope = (ctx.route_id.empty() ? kNoId : ctx.route_id) + ":" +
+                        (ctx.service_id.empty() ? kNoId : ctx.service_id);
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string>{}(scope));
+    prefix_ = std::string("rl:") + hex + ":";
     for (size_t p = 0; p < std::size(kPeriods); ++p) {
       auto it = c.find(kPeriods[p].name);
       limits_[p] = it != c.end() && it->is_number() ? it->get<double>() : -1;
+      if (limits_[p] >= 0) limit_text_[p] = number_text(limits_[p]);
     }
+  }
+
+  // The quota object stays with the slot for the session's next request.
+  void detach(Exchange&, Slot& s) const override {
+    if (s.state) static_cast<Quota*>(s.state.get())->active = false;
   }
 
  protected:
@@ -74,39 +133,59 @@ class RateLimiting : public Plugin {
     const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
-    const std::string prefix = "ratelimit:" + scope_ + identifier(x) + ":";
+    if (!s.state) s.state = std::make_shared<Quota>();
+    Quota& q = *static_cast<Quota*>(s.state.get());
+    q = Quota{};
     auto& counters = shared::WindowCounters::instance();
-    std::string keys[std::size(kPeriods)];
-    double remaining[std::size(kPeriods)] = {};
+    thread_local std::string key;
+    key.assign(prefix_);
+    append_identifier(x, key);
+    key.push_back(':');
+    const size_t base = key.size();
+    // Count first (one lock per period); a refused request takes its counts
+    // back, so, as Kong, only what is let through is counted.
+    uint64_t after[std::size(kPeriods)] = {};
     int stop = -1;
     for (size_t p = 0; p < std::size(kPeriods); ++p) {
       if (limits_[p] < 0) continue;
       int64_t start = period_start(p, now);
-      keys[p] = prefix + std::to_string(start * 1000) + ":" + kPeriods[p].name;
-      remaining[p] = limits_[p] - static_cast<double>(counters.get(keys[p], now));
-      if (remaining[p] <= 0) stop = static_cast<int>(p);
+      key.resize(base);
+      key.append(std::to_string(start)).append(1, ':').append(kPeriods[p].name);
+      after[p] = counters.add(key, 1, start + kPeriods[p].length_s, now);
+      if (static_cast<double>(after[p]) > limits_[p]) stop = static_cast<int>(p);
     }
-    http::HeaderList headers = quota_headers(remaining, stop, now);
     if (stop >= 0) {
-      if (hide_) headers.clear();
+      for (size_t p = 0; p < std::size(kPeriods); ++p) {
+        if (limits_[p] < 0) continue;
+        int64_t start = period_start(p, now);
+        key.resize(base);
+        key.append(std::to_string(start)).append(1, ':').append(kPeriods[p].name);
+        counters.take_back(key, 1, now);
+      }
+    }
+    fill_quota(q, after, stop, now);
+    if (stop >= 0) {
+      http::HeaderList headers;
+      if (!hide_) write_headers(q, [&](std::string_view n, std::string_view v) { headers.emplace_back(n, v); });
       headers.emplace_back("Content-Type", "application/json; charset=utf-8");
       config::Value body = config::Value::object();
       body["message"] = error_message_;
+      q.active = false;  // the 429 carries them; header_filter adds nothing
       return exit_with(x, error_code_, config::to_json(body), std::move(headers));
     }
-    // Kong counts only what it lets through.
-    for (size_t p = 0; p < std::size(kPeriods); ++p) {
-      if (limits_[p] < 0) continue;
-      counters.add(keys[p], 1, period_start(p, now) + kPeriods[p].length_s, now);
-    }
-    if (!hide_) s.state = std::make_shared<Quota>(Quota{std::move(headers)});
+    q.active = !hide_;
     return Verdict::Continue;
   }
 
   Verdict header_filter(Exchange& x, Slot& s) const override {
     if (!s.state) return Verdict::Continue;
-    for (const auto& [name, value] : static_cast<const Quota*>(s.state.get())->headers) {
-      x.response_headers.replace(name, value);
+    const Quota& q = *static_cast<const Quota*>(s.state.get());
+    if (!q.active) return Verdict::Continue;
+    http::HeaderMap& h = x.response_headers;
+    if (has_quota_headers(h)) {
+      write_headers(q, [&](std::string_view n, std::string_view v) { h.replace(n, v); });
+    } else {
+      write_headers(q, [&](std::string_view n, std::string_view v) { h.add(n, v); });
     }
     return Verdict::Continue;
   }
@@ -114,58 +193,71 @@ class RateLimiting : public Plugin {
  private:
   // Kong's get_identifier: what the limit counts by, the client address
   // when that is missing.
-  std::string identifier(const Exchange& x) const {
+  void append_identifier(const Exchange& x, std::string& out) const {
     if (limit_by_ == "consumer") {
-      if (!x.consumer_id.empty()) return x.consumer_id;
-      if (!x.credential_id.empty()) return x.credential_id;
+      if (!x.consumer_id.empty()) return void(out.append(x.consumer_id));
+      if (!x.credential_id.empty()) return void(out.append(x.credential_id));
     } else if (limit_by_ == "credential") {
-      if (!x.credential_id.empty()) return x.credential_id;
+      if (!x.credential_id.empty()) return void(out.append(x.credential_id));
     } else if (limit_by_ == "service") {
-      if (x.service != nullptr) return x.service->cfg.id;
+      if (x.service != nullptr) return void(out.append(x.service->cfg.id));
     } else if (limit_by_ == "header") {
-      if (x.request_headers.find(header_name_) != nullptr) return std::string(request_header(x, header_name_));
+      if (x.request_headers.find(header_name_) != nullptr) return void(out.append(request_header(x, header_name_)));
     } else if (limit_by_ == "path") {
       std::string_view p = request_header(x, ":path");
       p = p.substr(0, p.find('?'));
-      if (p == path_) return path_;
+      if (p == path_) return void(out.append(path_));
     }
-    return std::string(x.client_ip);
+    out.append(x.client_ip);
   }
 
-  // X-RateLimit-{Limit,Remaining}-<Period> for each period, and RateLimit-*
-  // (and Retry-After when refused) for the one with the least left, the
-  // longer window on a tie.
-  http::HeaderList quota_headers(const double* remaining, int stop, int64_t now) const {
-    http::HeaderList out;
-    int chosen = -1;
+  // Remaining per period, and which one RateLimit-* describe: the least
+  // left, the longer window on a tie.
+  void fill_quota(Quota& q, const uint64_t* after, int stop, int64_t now) const {
+    q.refused = stop >= 0;
     double least = 0;
     for (size_t p = 0; p < std::size(kPeriods); ++p) {
       if (limits_[p] < 0) continue;
-      double shown = stop < 0 || stop == static_cast<int>(p) ? remaining[p] - 1 : remaining[p];
+      // `after` counts this request; a refused request shows the periods
+      // that did not refuse it as they were before it.
+      double before = static_cast<double>(after[p]) - 1;
+      double shown = limits_[p] - before - (stop < 0 || stop == static_cast<int>(p) ? 1 : 0);
       if (shown < 0) shown = 0;
-      out.emplace_back(std::string("X-RateLimit-Limit-") + kPeriods[p].header, number_text(limits_[p]));
-      out.emplace_back(std::string("X-RateLimit-Remaining-") + kPeriods[p].header, number_text(shown));
-      if (chosen < 0 || shown <= least) {
-        chosen = static_cast<int>(p);
+      q.shown[p] = shown;
+      if (q.chosen < 0 || shown <= least) {
+        q.chosen = static_cast<int>(p);
         least = shown;
       }
     }
-    if (chosen < 0) return out;
-    int64_t reset = kPeriods[chosen].length_s - (now - period_start(static_cast<size_t>(chosen), now));
-    if (reset < 1) reset = 1;
-    out.emplace_back("RateLimit-Limit", number_text(limits_[chosen]));
-    out.emplace_back("RateLimit-Remaining", number_text(least));
-    out.emplace_back("RateLimit-Reset", std::to_string(reset));
-    if (stop >= 0) out.emplace_back("Retry-After", std::to_string(reset));
-    return out;
+    if (q.chosen >= 0) {
+      size_t c = static_cast<size_t>(q.chosen);
+      q.reset = std::max<int64_t>(1, kPeriods[c].length_s - (now - period_start(c, now)));
+    }
+  }
+
+  template <typename Emit>
+  void write_headers(const Quota& q, Emit emit) const {
+    const Names& n = names();
+    char buf[32];
+    for (size_t p = 0; p < std::size(kPeriods); ++p) {
+      if (limits_[p] < 0) continue;
+      emit(n.limit[p], limit_text_[p]);
+      emit(n.remaining[p], number_view(q.shown[p], buf));
+    }
+    if (q.chosen < 0) return;
+    emit("RateLimit-Limit", limit_text_[q.chosen]);
+    emit("RateLimit-Remaining", number_view(q.shown[q.chosen], buf));
+    emit("RateLimit-Reset", number_view(static_cast<double>(q.reset), buf));
+    if (q.refused) emit("Retry-After", number_view(static_cast<double>(q.reset), buf));
   }
 
   double limits_[std::size(kPeriods)];
+  std::string limit_text_[std::size(kPeriods)];
   std::string limit_by_, header_name_, path_;
   bool hide_;
   int error_code_;
   std::string error_message_;
-  std::string scope_;
+  std::string prefix_;
 };
 
 std::optional<std::string> positive(const config::Value& v) {

@@ -1,5 +1,6 @@
 #include "shared/counters.h"
 
+#include <algorithm>
 #include <functional>
 
 namespace wg::shared {
@@ -33,6 +34,14 @@ uint64_t WindowCounters::add(std::string_view key, uint64_t by, int64_t expires_
   if (e.expires_s <= now_s) e = Entry{0, expires_s};
   e.value += by;
   return e.value;
+}
+
+void WindowCounters::take_back(std::string_view key, uint64_t by, int64_t now_s) {
+  Shard& s = shard(key);
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.entries.find(key);
+  if (it == s.entries.end() || it->second.expires_s <= now_s) return;
+  it->second.value -= std::min(by, it->second.value);
 }
 
 uint64_t WindowCounters::get(std::string_view key, int64_t now_s) const {

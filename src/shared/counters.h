@@ -26,6 +26,8 @@ class WindowCounters {
   // `expires_s` (seconds since the epoch) and returns the new value. An
   // entry whose window ended counts from zero again.
   uint64_t add(std::string_view key, uint64_t by, int64_t expires_s, int64_t now_s);
+  // Undoes an add of `by` (a request refused after counting).
+  void take_back(std::string_view key, uint64_t by, int64_t now_s);
   // The current value (0 when absent or expired).
   uint64_t get(std::string_view key, int64_t now_s) const;
 

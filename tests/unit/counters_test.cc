@@ -29,3 +29,15 @@ TEST(WindowCounters, WorkersShareOneCount) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(c.get("test:shared", 1000000000), 40000u);
 }
+
+TEST(WindowCounters, TakeBackUndoesAnAdd) {
+  WindowCounters& c = WindowCounters::instance();
+  EXPECT_EQ(c.add("test:back", 1, 5000, 4000), 1u);
+  EXPECT_EQ(c.add("test:back", 1, 5000, 4000), 2u);
+  c.take_back("test:back", 1, 4000);
+  EXPECT_EQ(c.get("test:back", 4000), 1u);
+  c.take_back("test:back", 5, 4000);  // never below zero
+  EXPECT_EQ(c.get("test:back", 4000), 0u);
+  c.take_back("test:none", 1, 4000);  // absent: nothing happens
+  EXPECT_EQ(c.get("test:none", 4000), 0u);
+}
