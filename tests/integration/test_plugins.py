@@ -326,3 +326,43 @@ def test_header_filters_run_on_a_plugins_answer(gateway_factory, upstream):
     assert r.header("Access-Control-Allow-Origin") == "https://app.example"
     assert r.header("Access-Control-Allow-Credentials") == "true"
     assert r.header("Content-Type") == "application/json; charset=utf-8"
+
+
+# ---- response-transformer ---------------------------------------------------
+
+def test_response_transformer_headers_and_json(gateway_factory, upstream_factory):
+    from conftest import fixed_handler
+    body = json.dumps({"keep": 1, "drop": 2, "old": "v", "swap": "x", "list": ["a"], "one": "b"}).encode()
+    up = upstream_factory(handler=fixed_handler(200, [("Content-Type", "application/json"), ("X-Old", "1"),
+                                                      ("X-Gone", "2"), ("X-Here", "3")], body))
+    text = upstream_factory(handler=fixed_handler(200, [("Content-Type", "text/plain")], b"not json {"))
+    cfg = {"remove": {"headers": ["x-gone"], "json": ["drop"]},
+           "rename": {"headers": ["X-Old:X-New"], "json": ["old:new"]},
+           "replace": {"headers": ["X-Here:replaced", "X-Absent:no"], "json": ["swap:9", "absent:1"],
+                       "json_types": ["number"]},
+           "add": {"headers": ["X-Added:yes", "X-Here:no"], "json": ["flag:true", "keep:2"],
+                   "json_types": ["boolean"]},
+           "append": {"headers": ["X-Here:again"], "json": ["list:b", "one:c", "fresh:d"]}}
+    gw = gateway_factory(config(
+        service("j", up, [route("j", ["/j"], plugins=[plugin("response-transformer", **cfg)])]),
+        service("t", text, [route("t", ["/t"], plugins=[plugin("response-transformer", **cfg)])])))
+    r = gw.request("GET", "/j")
+    assert r.status == 200
+    assert r.header("X-Gone") is None and r.header("X-Old") is None and r.header("X-New") == "1"
+    assert r.headers_all("X-Here") == ["replaced", "again"]
+    assert r.header("X-Absent") is None and r.header("X-Added") == "yes"
+    assert r.json() == {"keep": 1, "new": "v", "swap": 9, "list": ["a", "b"], "one": ["b", "c"],
+                        "flag": True, "fresh": ["d"]}
+    r = gw.request("GET", "/t")  # not JSON: the body passes as it came, headers still change
+    assert r.body == b"not json {" and r.header("X-Added") == "yes"
+
+
+def test_response_transformer_config_errors(wasmgate_bin, tmp_path, upstream):
+    def cfg(**c):
+        return config(service("s", upstream, [route("r", ["/"], plugins=[plugin("response-transformer", **c)])]))
+    rc, out = check(wasmgate_bin, tmp_path, cfg(add={"headers": ["no-colon"]}))
+    assert rc == 1 and "field 'config.add.headers': invalid value: no-colon" in out, out
+    rc, out = check(wasmgate_bin, tmp_path, cfg(rename={"headers": ["a:b c"]}))
+    assert rc == 1 and "'b c' is not a valid header" in out, out
+    rc, out = check(wasmgate_bin, tmp_path, cfg(add={"json": ["a:1"], "json_types": ["int"]}))
+    assert rc == 1 and "expected one of: boolean, number, string" in out, out

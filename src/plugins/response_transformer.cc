@@ -1,0 +1,229 @@
+// response-transformer (PRIORITY 800): changes response headers (remove,
+// rename, replace, add, append) and the top-level keys of a JSON body, in
+// that order, as Kong's plugin does.
+#include <set>
+
+#include "plugins/bundled.h"
+
+namespace wg::plugins {
+namespace {
+
+// Kong's "name:value" element: the name before the first ':', then any run
+// of ':' skipped, the rest is the value (nothing trimmed).
+struct Pair {
+  std::string name, value;
+};
+Pair split(const std::string& e) {
+  size_t colon = e.find(':');
+  if (colon == std::string::npos) return {e, ""};
+  size_t v = e.find_first_not_of(':', colon);
+  return {e.substr(0, colon), v == std::string::npos ? "" : e.substr(v)};
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+struct Ops {
+  std::vector<std::string> remove;
+  std::vector<Pair> rename, replace, add, append;
+};
+
+std::vector<std::string> list(const config::Value& c, const char* op, const char* part) {
+  std::vector<std::string> out;
+  auto o = c.find(op);
+  if (o == c.end() || !o->is_object()) return out;
+  auto p = o->find(part);
+  if (p == o->end() || !p->is_array()) return out;
+  for (const auto& v : *p) out.push_back(v.get<std::string>());
+  return out;
+}
+
+Ops ops(const config::Value& c, const char* part) {
+  Ops o;
+  o.remove = list(c, "remove", part);
+  for (const auto& e : list(c, "rename", part)) o.rename.push_back(split(e));
+  for (const auto& e : list(c, "replace", part)) o.replace.push_back(split(e));
+  for (const auto& e : list(c, "add", part)) o.add.push_back(split(e));
+  for (const auto& e : list(c, "append", part)) o.append.push_back(split(e));
+  return o;
+}
+
+// A JSON value of the configured type: string (default), number (skipped
+// when not numeric), boolean (true only for "true").
+bool typed(const std::string& value, const std::string& type, config::Value* out) {
+  if (type == "number") {
+    config::Value v = config::Value::parse(value, nullptr, false);
+    if (!v.is_number()) return false;
+    *out = v;
+  } else if (type == "boolean") {
+    *out = value == "true";
+  } else {
+    *out = value;
+  }
+  return true;
+}
+
+bool is_json(std::string_view content_type) {
+  std::string t = lower(std::string(content_type));
+  if (t.find("application/json") != std::string::npos) return true;
+  size_t app = t.find("application/");
+  return app != std::string::npos && t.find("+json") != std::string::npos;
+}
+
+bool transfer_encoding(const std::string& name) {
+  std::string n = lower(name);
+  return n == "transfer-encoding" || n == "transfer_encoding";
+}
+
+class ResponseTransformer : public Plugin {
+ public:
+  explicit ResponseTransformer(const config::Value& c)
+      : Plugin("response-transformer", 800,
+               pipeline::phase_bit(pipeline::Phase::HeaderFilter),
+               pipeline::BodyMode::None, pipeline::BodyMode::Stream),
+        headers_(ops(c, "headers")),
+        json_(ops(c, "json")) {
+    for (const char* op : {"replace", "add", "append"}) types_.push_back(list(c, op, "json_types"));
+    has_json_ = !json_.remove.empty() || !json_.rename.empty() || !json_.replace.empty() || !json_.add.empty() ||
+                !json_.append.empty();
+  }
+
+ protected:
+  Verdict header_filter(Exchange& x, Slot& s) const override {
+    http::HeaderMap& h = x.response_headers;
+    // Presence is judged on the headers as they came (Kong's snapshot).
+    std::set<std::string> present;
+    for (const auto& e : h) present.insert(lower(std::string(e.name)));
+    std::vector<std::pair<std::string, std::vector<std::string>>> renamed;
+    for (const auto& p : headers_.rename) {
+      if (!present.count(lower(p.name)) || p.value.empty()) continue;
+      std::vector<std::string> values;
+      for (const auto& e : h) {
+        if (lower(std::string(e.name)) == lower(p.name)) values.emplace_back(e.value);
+      }
+      renamed.push_back({p.value, std::move(values)});
+    }
+    for (const auto& name : headers_.remove) h.remove(name);
+    for (size_t i = 0; i < headers_.rename.size(); ++i) {
+      if (present.count(lower(headers_.rename[i].name)) && !headers_.rename[i].value.empty()) {
+        h.remove(headers_.rename[i].name);
+      }
+    }
+    for (const auto& [name, values] : renamed) {
+      h.remove(name);
+      for (const auto& v : values) h.add(name, v);
+    }
+    for (const auto& p : headers_.replace) {
+      if (present.count(lower(p.name)) && !p.value.empty() && !transfer_encoding(p.name)) h.replace(p.name, p.value);
+    }
+    for (const auto& p : headers_.add) {
+      if (!present.count(lower(p.name)) && !p.value.empty() && !transfer_encoding(p.name)) h.add(p.name, p.value);
+    }
+    for (const auto& p : headers_.append) {
+      if (!p.value.empty() && !transfer_encoding(p.name)) h.add(p.name, p.value);
+    }
+    // The body is transformed only when it is JSON (Kong reads the type the
+    // upstream sent).
+    const http::HeaderMap::Entry* type = h.find("content-type");
+    s.word = has_json_ && type != nullptr && is_json(type->value) ? 1 : 0;
+    return Verdict::Continue;
+  }
+
+  Verdict on_body(pipeline::Direction d, Exchange&, Slot& s, std::string& body, bool end_of_stream) const override {
+    if (d != pipeline::Direction::Response || s.word != 1) return Verdict::Continue;
+    if (!end_of_stream) return Verdict::Pause;  // hold it all, as Kong buffers it
+    config::Value doc = config::Value::parse(body, nullptr, false);
+    if (!doc.is_object()) return Verdict::Continue;  // not a JSON object: passed on as it came
+    transform(doc);
+    body = config::to_json(doc);
+    return Verdict::Continue;
+  }
+
+ private:
+  void transform(config::Value& doc) const {
+    for (const auto& k : json_.remove) doc.erase(k);
+    for (const auto& p : json_.rename) {
+      if (!doc.contains(p.name) || p.name == p.value) continue;
+      doc[p.value] = doc[p.name];
+      doc.erase(p.name);
+    }
+    auto type_of = [&](size_t op, size_t i) { return i < types_[op].size() ? types_[op][i] : "string"; };
+    config::Value v;
+    for (size_t i = 0; i < json_.replace.size(); ++i) {
+      const Pair& p = json_.replace[i];
+      if (doc.contains(p.name) && typed(p.value, type_of(0, i), &v)) doc[p.name] = v;
+    }
+    for (size_t i = 0; i < json_.add.size(); ++i) {
+      const Pair& p = json_.add[i];
+      if (!doc.contains(p.name) && typed(p.value, type_of(1, i), &v)) doc[p.name] = v;
+    }
+    for (size_t i = 0; i < json_.append.size(); ++i) {
+      const Pair& p = json_.append[i];
+      if (!typed(p.value, type_of(2, i), &v)) continue;
+      auto it = doc.find(p.name);
+      if (it == doc.end()) {
+        doc[p.name] = config::Value::array({v});
+      } else if (it->is_array()) {
+        it->push_back(v);
+      } else {
+        *it = config::Value::array({*it, v});
+      }
+    }
+  }
+
+  Ops headers_, json_;
+  std::vector<std::vector<std::string>> types_;  // replace, add, append
+  bool has_json_ = false;
+};
+
+std::optional<std::string> pair_format(const config::Value& v) {
+  const std::string& s = v.get_ref<const std::string&>();
+  if (s.empty() || s[0] == ':' || s.find(':') == std::string::npos) return "invalid value: " + s;
+  return std::nullopt;
+}
+
+std::optional<std::string> valid_header(const std::string& name) {
+  config::Value v = name;
+  if (name.empty() || header_name_check(v)) return "'" + name + "' is not a valid header";
+  return std::nullopt;
+}
+
+Field strings(const char* name, schema::Custom check = nullptr) {
+  Field element("", Type::String);
+  if (check) element.check(std::move(check));
+  return Field(name, Type::Array).req().def(config::Value::array()).of(std::move(element));
+}
+
+Field types_field() {
+  return Field("json_types", Type::Array).req().def(config::Value::array())
+      .of(Field("", Type::String).choices({"boolean", "number", "string"}));
+}
+
+}  // namespace
+
+PluginType response_transformer_type() {
+  auto rename_header = [](const config::Value& v) -> std::optional<std::string> {
+    if (auto bad = pair_format(v)) return bad;
+    Pair p = split(v.get<std::string>());
+    if (auto bad = valid_header(p.name)) return bad;
+    return valid_header(p.value);
+  };
+  auto record = [](const char* name, std::vector<Field> fields) {
+    return Field(name, Type::Record).with(std::move(fields));
+  };
+  Field config = config_record({
+      record("remove", {strings("json"), strings("headers")}),
+      record("rename", {strings("json", pair_format), strings("headers", rename_header)}),
+      record("replace", {strings("json", pair_format), types_field(), strings("headers", pair_format)}),
+      record("add", {strings("json", pair_format), types_field(), strings("headers", pair_format)}),
+      record("append", {strings("json", pair_format), types_field(), strings("headers", pair_format)}),
+  });
+  return {"response-transformer", 800, config,
+          [](const config::Value& c, const BuildContext&, std::string*) -> std::shared_ptr<Plugin> {
+            return std::make_shared<ResponseTransformer>(c);
+          }};
+}
+
+}  // namespace wg::plugins
