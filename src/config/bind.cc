@@ -2,13 +2,10 @@
 
 #include <unordered_map>
 
+#include "http/message.h"
+
 namespace wg::config {
 namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // A member of an object, or null (never throws or asserts: a record the
 // user set to null has no members).
@@ -97,14 +94,14 @@ Route bind_route(const Value& v) {
   r.name = str(v, "name");
   r.protocols = strings(v, "protocols");
   r.paths = strings(v, "paths");
-  for (auto& h : strings(v, "hosts")) r.hosts.push_back(lower(h));
+  for (auto& h : strings(v, "hosts")) r.hosts.push_back(http::to_lower(h));
   r.methods = strings(v, "methods");
   if (v.contains("headers") && at(v, "headers").is_object()) {
     for (auto it = at(v, "headers").begin(); it != at(v, "headers").end(); ++it) {
-      r.headers.push_back(HeaderMatcher{lower(it.key()), it.value().get<std::vector<std::string>>()});
+      r.headers.push_back(HeaderMatcher{http::to_lower(it.key()), it.value().get<std::vector<std::string>>()});
     }
   }
-  for (auto& sni : strings(v, "snis")) r.snis.push_back(lower(sni));
+  for (auto& sni : strings(v, "snis")) r.snis.push_back(http::to_lower(sni));
   get(v, "regex_priority", r.regex_priority);
   r.path_handling_v1 = str(v, "path_handling") == "v1";
   get(v, "https_redirect_status_code", r.https_redirect_status_code);

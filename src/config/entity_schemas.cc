@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <map>
-#include <mutex>
 #include <set>
 
 #include "config/typedefs.h"
+#include "http/message.h"
 #include "router/regex.h"
 
 namespace wg::config {
@@ -75,11 +75,6 @@ EntityCheck distinct(std::vector<std::string> fields) {
   return c;
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 bool has(const Value& e, const char* key) {
   auto it = e.find(key);
   return it != e.end() && !it->is_null() && !(it->is_array() && it->empty()) && !(it->is_object() && it->empty());
@@ -111,7 +106,7 @@ void expand_url(Value& s, Found& errors) {
     errors.push_back({"url", "missing scheme"});
     return;
   }
-  std::string protocol = lower(u.substr(0, scheme_end));
+  std::string protocol = http::to_lower(u.substr(0, scheme_end));
   std::string rest = u.substr(scheme_end + 3);
   size_t slash = rest.find('/');
   std::string authority = rest.substr(0, slash);
@@ -197,7 +192,7 @@ Reason check_route_host(const Value& v) {
     bool trailing = h.size() >= 2 && h.compare(h.size() - 2, 2, ".*") == 0;
     if (!leading && !trailing) return "invalid wildcard: must be placed at leftmost or rightmost label";
   }
-  for (char c : lower(h)) {
+  for (char c : http::to_lower(h)) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '*' || c == ':' ||
               c == '_' || c == '[' || c == ']';
     if (!ok) return "invalid hostname: " + h;
@@ -220,7 +215,7 @@ Reason check_header_value(const Value& v) {
 
 Reason check_route_headers(const Value& v) {
   for (auto it = v.begin(); it != v.end(); ++it) {
-    if (lower(it.key()) == "host") {
+    if (http::iequals(it.key(), "host")) {
       return "cannot contain 'host' header, which must be specified in the 'hosts' attribute";
     }
   }
@@ -555,8 +550,7 @@ std::string not_yet_label_field(const std::string& plural) {
   if (plural == "basicauth_credentials") return "username";
   if (plural == "jwt_secrets") return "key";
   if (plural == "acls") return "group";
-  if (plural == "snis" || plural == "consumer_groups" || plural == "vaults" || plural == "key_sets" ||
-      plural == "keys") {
+  if (plural == "snis" || plural == "consumer_groups" || plural == "key_sets" || plural == "keys") {
     return "name";
   }
   if (plural == "vaults") return "prefix";

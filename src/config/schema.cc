@@ -370,10 +370,7 @@ void run_checks(const std::vector<EntityCheck>& checks, const Value& object, con
 std::optional<std::string> Match::failure(const Value& v) const {
   bool set = !v.is_null();
   if (required && !set) return "required field missing";
-  if (must_be_unset && set) return "value must be null";
-  if (must_be_nonempty && !nonempty(&v)) return "length must be at least 1";
   if (!one_of.empty() && !contains(one_of, v)) return "expected one of: " + list_text(one_of);
-  if (!not_one_of.empty() && contains(not_one_of, v)) return "must not be one of: " + list_text(not_one_of);
   return std::nullopt;
 }
 

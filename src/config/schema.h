@@ -27,10 +27,7 @@ using Custom = std::function<std::optional<std::string>(const Value&)>;
 // then_match subset its bundled schemas use).
 struct Match {
   std::vector<Value> one_of;      // value must be one of these
-  std::vector<Value> not_one_of;  // value must be none of these
   bool required = false;          // value must be set
-  bool must_be_unset = false;     // value must be null/absent ("eq = null")
-  bool must_be_nonempty = false;  // array/string with at least one element
 
   // Returns the reason the value fails, or nothing.
   std::optional<std::string> failure(const Value& v) const;

@@ -98,13 +98,15 @@ Field host(std::string name) {
   });
 }
 
+bool valid_header_name(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; });
+}
+
 Field header_name(std::string name) {
   return Field(std::move(name), Type::String).check([](const Value& v) -> std::optional<std::string> {
     const auto& s = v.get_ref<const std::string&>();
-    bool ok = std::all_of(s.begin(), s.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-    });
-    if (ok) return {};
+    if (valid_header_name(s)) return {};
     return "bad header name '" + s + "', allowed characters are A-Z, a-z, 0-9, '_', and '-'";
   });
 }

@@ -20,6 +20,8 @@ Field timeout(std::string name);
 Field path(std::string name);    // starts with "/"
 Field host(std::string name);    // hostname or ip
 Field header_name(std::string name);
+// Kong's header-name rule: letters, digits, '_' and '-' (an empty name passes here).
+bool valid_header_name(std::string_view s);
 Field protocol_list(std::string name);  // Kong's protocols, one element each
 Field foreign(std::string name, std::string entity_type);
 Field http_status(std::string name);

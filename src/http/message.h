@@ -118,6 +118,8 @@ std::string_view host_without_port(std::string_view host);
 
 // Appends s lower-cased (ASCII), e.g. a host name.
 void append_lower(std::string& out, std::string_view s);
+// s lower-cased (ASCII).
+std::string to_lower(std::string_view s);
 
 // Whether s is a non-empty RFC 9110 token (a field name).
 bool is_token(std::string_view s);

@@ -164,6 +164,13 @@ void append_lower(std::string& out, std::string_view s) {
   for (char c : s) out.push_back(lower(c));
 }
 
+std::string to_lower(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  append_lower(out, s);
+  return out;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {

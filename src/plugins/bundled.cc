@@ -4,8 +4,6 @@
 
 namespace wg::plugins {
 
-void register_types(std::vector<PluginType> types);  // plugin.cc
-
 void register_bundled() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -19,14 +17,24 @@ schema::Field config_record(std::vector<schema::Field> fields) {
   return schema::Field("config", schema::Type::Record).with(std::move(fields));
 }
 
-std::optional<std::string> header_name_check(const config::Value& v) {
-  const std::string& s = v.get_ref<const std::string&>();
-  for (char c : s) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-      return "bad header name '" + s + "', allowed characters are A-Z, a-z, 0-9, '_', and '-'";
+std::string_view query_arg(std::string_view target, std::string_view name, int* count) {
+  *count = 0;
+  std::string_view found;
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return found;
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      ++*count;
+      found = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
     }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
   }
-  return std::nullopt;
+  return found;
 }
 
 std::string str_or_empty(const config::Value& v, const char* key) {

@@ -1,6 +1,7 @@
 // The bundled plugins' types, one per file in this folder.
 #pragma once
 
+#include "config/typedefs.h"
 #include "plugins/plugin.h"
 
 namespace wg::plugins {
@@ -11,6 +12,7 @@ using pipeline::Slot;
 using pipeline::Verdict;
 using schema::Field;
 using schema::Type;
+namespace typedefs = config::typedefs;
 
 PluginType request_termination_type();
 PluginType correlation_id_type();
@@ -25,7 +27,11 @@ PluginType response_transformer_type();
 // Field builders the plugin schemas share.
 schema::Field config_record(std::vector<schema::Field> fields);
 std::string str_or_empty(const config::Value& v, const char* key);
-// Kong's header_name typedef: letters, digits, '-' and '_'.
-std::optional<std::string> header_name_check(const config::Value& v);
+// The value of query argument `name` in a request target ("" when absent)
+// and, in *count, how many times it appears.
+std::string_view query_arg(std::string_view target, std::string_view name, int* count);
+
+// Adds the types to the registry and their config schemas to the loader (plugin.cc).
+void register_types(std::vector<PluginType> types);
 
 }  // namespace wg::plugins

@@ -7,28 +7,6 @@
 namespace wg::plugins {
 namespace {
 
-// The value of query argument `name` in a request target, and how many
-// times it appears.
-std::string_view query_arg(std::string_view target, std::string_view name, int* count) {
-  *count = 0;
-  std::string_view found;
-  size_t q = target.find('?');
-  if (q == std::string_view::npos) return found;
-  std::string_view query = target.substr(q + 1);
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      ++*count;
-      found = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return found;
-}
-
 // The request target without query argument `name`.
 std::string without_arg(std::string_view target, std::string_view name) {
   size_t q = target.find('?');
@@ -134,7 +112,7 @@ class KeyAuth : public Plugin {
 
 PluginType key_auth_type() {
   Field config = config_record({
-      Field("key_names", Type::Array).req().min_len(1).of(Field("", Type::String).check(header_name_check))
+      Field("key_names", Type::Array).req().min_len(1).of(typedefs::header_name(""))
           .def(config::Value::array({"apikey"})),
       Field("hide_credentials", Type::Boolean).req().def(false),
       Field("anonymous", Type::String),

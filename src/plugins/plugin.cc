@@ -1,9 +1,9 @@
 #include "plugins/plugin.h"
 
 #include <map>
-#include <mutex>
 
 #include "config/entity_schemas.h"
+#include "plugins/bundled.h"
 
 namespace wg::plugins {
 
@@ -16,9 +16,12 @@ void Plugin::set_protocols(const std::vector<std::string>& protocols) {
 }
 
 pipeline::Verdict Plugin::on_phase(pipeline::Phase p, pipeline::Exchange& x, pipeline::Slot& s) const {
-  const http::HeaderMap::Entry* scheme = x.request_headers.find(":scheme");
-  bool tls = scheme != nullptr && scheme->value == "https";
-  if (tls ? !https_ : !http_) return pipeline::Verdict::Continue;
+  // Most plugins run for both schemes: only a restricted one looks it up.
+  if (!(http_ && https_)) {
+    const http::HeaderMap::Entry* scheme = x.request_headers.find(":scheme");
+    bool tls = scheme != nullptr && scheme->value == "https";
+    if (tls ? !https_ : !http_) return pipeline::Verdict::Continue;
+  }
   switch (p) {
     case pipeline::Phase::Rewrite:
       return rewrite(x, s);
@@ -60,8 +63,6 @@ std::map<std::string, PluginType>& registry() {
 }
 
 }  // namespace
-
-void register_types(std::vector<PluginType> types);
 
 const PluginType* find_plugin(const std::string& name) {
   auto it = registry().find(name);

@@ -315,7 +315,7 @@ PluginType rate_limiting_type() {
   std::vector<Field> rest = {
       Field("limit_by", Type::String).def("consumer").choices({"consumer", "credential", "ip", "service", "header",
                                                                 "path"}),
-      Field("header_name", Type::String).check(header_name_check),
+      typedefs::header_name("header_name"),
       Field("path", Type::String).check([](const config::Value& v) -> std::optional<std::string> {
         if (v.get_ref<const std::string&>()[0] != '/') return "should start with: /";
         return std::nullopt;

@@ -53,8 +53,7 @@ class RequestSizeLimiting : public Plugin {
   static Verdict too_large(Exchange& x) {
     std::string expect(request_header(x, "expect"));
     std::erase_if(expect, [](char c) { return c == ' ' || c == '\t'; });
-    for (auto& c : expect) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return exit_json(x, expect == "100-continue" ? 417 : 413, kTooLarge);
+    return exit_json(x, http::iequals(expect, "100-continue") ? 417 : 413, kTooLarge);
   }
 
   uint64_t limit_ = 0;

@@ -17,20 +17,6 @@ std::string default_message(int status) {
   return it == kMessages.end() ? "" : it->second;
 }
 
-bool query_has(std::string_view path, std::string_view name) {
-  size_t q = path.find('?');
-  if (q == std::string_view::npos) return false;
-  std::string_view query = path.substr(q + 1);
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    if (pair.substr(0, pair.find('=')) == name) return true;
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return false;
-}
-
 class RequestTermination : public Plugin {
  public:
   explicit RequestTermination(const config::Value& c)
@@ -46,8 +32,9 @@ class RequestTermination : public Plugin {
 
  protected:
   Verdict access(Exchange& x, Slot&) const override {
+    int in_query = 0;
     if (!trigger_.empty() && request_header(x, trigger_).empty() &&
-        !query_has(request_header(x, ":path"), trigger_)) {
+        (query_arg(request_header(x, ":path"), trigger_, &in_query), in_query == 0)) {
       return Verdict::Continue;
     }
     if (echo_) return exit_with(x, status_, echo(x), {{"Content-Type", "application/json; charset=utf-8"}});
@@ -76,9 +63,7 @@ class RequestTermination : public Plugin {
     config::Value headers = config::Value::object();
     for (const auto& h : x.request_headers) {
       if (!h.name.empty() && h.name[0] == ':') continue;
-      std::string name(h.name);
-      for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      headers[name] = std::string(h.value);
+      headers[http::to_lower(h.name)] = std::string(h.value);
     }
     req["headers"] = headers;
     out["request"] = req;
@@ -115,7 +100,7 @@ PluginType request_termination_type() {
       Field("content_type", Type::String),
       Field("body", Type::String),
       Field("echo", Type::Boolean).req().def(false),
-      Field("trigger", Type::String).check(header_name_check),
+      typedefs::header_name("trigger"),
   });
   config.record_checks = {combos};
   return {"request-termination", 2, config, [](const config::Value& c, const BuildContext&, std::string*) -> std::shared_ptr<Plugin> {

@@ -20,11 +20,6 @@ Pair split(const std::string& e) {
   return {e.substr(0, colon), v == std::string::npos ? "" : e.substr(v)};
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 struct Ops {
   std::vector<std::string> remove;
   std::vector<Pair> rename, replace, add, append;
@@ -66,15 +61,14 @@ bool typed(const std::string& value, const std::string& type, config::Value* out
 }
 
 bool is_json(std::string_view content_type) {
-  std::string t = lower(std::string(content_type));
+  std::string t = http::to_lower(content_type);
   if (t.find("application/json") != std::string::npos) return true;
   size_t app = t.find("application/");
   return app != std::string::npos && t.find("+json") != std::string::npos;
 }
 
 bool transfer_encoding(const std::string& name) {
-  std::string n = lower(name);
-  return n == "transfer-encoding" || n == "transfer_encoding";
+  return http::iequals(name, "transfer-encoding") || http::iequals(name, "transfer_encoding");
 }
 
 class ResponseTransformer : public Plugin {
@@ -95,19 +89,19 @@ class ResponseTransformer : public Plugin {
     http::HeaderMap& h = x.response_headers;
     // Presence is judged on the headers as they came (Kong's snapshot).
     std::set<std::string> present;
-    for (const auto& e : h) present.insert(lower(std::string(e.name)));
+    for (const auto& e : h) present.insert(http::to_lower(e.name));
     std::vector<std::pair<std::string, std::vector<std::string>>> renamed;
     for (const auto& p : headers_.rename) {
-      if (!present.count(lower(p.name)) || p.value.empty()) continue;
+      if (!present.count(http::to_lower(p.name)) || p.value.empty()) continue;
       std::vector<std::string> values;
       for (const auto& e : h) {
-        if (lower(std::string(e.name)) == lower(p.name)) values.emplace_back(e.value);
+        if (http::iequals(e.name, p.name)) values.emplace_back(e.value);
       }
       renamed.push_back({p.value, std::move(values)});
     }
     for (const auto& name : headers_.remove) h.remove(name);
     for (size_t i = 0; i < headers_.rename.size(); ++i) {
-      if (present.count(lower(headers_.rename[i].name)) && !headers_.rename[i].value.empty()) {
+      if (present.count(http::to_lower(headers_.rename[i].name)) && !headers_.rename[i].value.empty()) {
         h.remove(headers_.rename[i].name);
       }
     }
@@ -116,10 +110,10 @@ class ResponseTransformer : public Plugin {
       for (const auto& v : values) h.add(name, v);
     }
     for (const auto& p : headers_.replace) {
-      if (present.count(lower(p.name)) && !p.value.empty() && !transfer_encoding(p.name)) h.replace(p.name, p.value);
+      if (present.count(http::to_lower(p.name)) && !p.value.empty() && !transfer_encoding(p.name)) h.replace(p.name, p.value);
     }
     for (const auto& p : headers_.add) {
-      if (!present.count(lower(p.name)) && !p.value.empty() && !transfer_encoding(p.name)) h.add(p.name, p.value);
+      if (!present.count(http::to_lower(p.name)) && !p.value.empty() && !transfer_encoding(p.name)) h.add(p.name, p.value);
     }
     for (const auto& p : headers_.append) {
       if (!p.value.empty() && !transfer_encoding(p.name)) h.add(p.name, p.value);
@@ -185,8 +179,7 @@ std::optional<std::string> pair_format(const config::Value& v) {
 }
 
 std::optional<std::string> valid_header(const std::string& name) {
-  config::Value v = name;
-  if (name.empty() || header_name_check(v)) return "'" + name + "' is not a valid header";
+  if (name.empty() || !typedefs::valid_header_name(name)) return "'" + name + "' is not a valid header";
   return std::nullopt;
 }
 
