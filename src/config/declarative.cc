@@ -214,16 +214,19 @@ void Normalizer::check_plugin(Entry& e) {
   Value& p = e.value;
   if (!p.is_object() || !p.contains("name") || !p["name"].is_string()) return;
   const std::string name = p["name"].get<std::string>();
-  const schema::Field* config = plugin_config_schema(name);
-  if (config == nullptr) {
+  const PluginSchema* plugin = plugin_schema(name);
+  if (plugin == nullptr) {
     problem("plugin", e.label, {PathPart{"name"}},
             bundled_plugin(name) ? "plugin '" + name + "' is not supported yet" : "plugin '" + name + "' not found");
     return;
   }
+  if (plugin->no_consumer && p.contains("consumer") && !p["consumer"].is_null()) {
+    problem("plugin", e.label, {PathPart{"consumer"}}, "value must be null");
+  }
   if (!p.contains("config") || p["config"].is_null()) p["config"] = Value::object();
   std::vector<std::string> path = {"config"};
   std::vector<FieldError> errors;
-  schema::validate_field(*config, p["config"], path, errors);
+  schema::validate_field(plugin->config, p["config"], path, errors);
   for (auto& err : errors) out_.problems.push_back(Problem{"plugin", e.label, std::move(err)});
 }
 
@@ -279,10 +282,11 @@ void Normalizer::resolve(const Schema& s) {
     if (!e.parent_field.empty()) {
       const Value& parent = entities_[e.parent_type][e.parent_index].value;
       if (parent.is_object() && parent.contains("id")) e.value[e.parent_field] = Value{{"id", parent["id"]}};
-      continue;
     }
+    // Its other references (a plugin nested under a consumer may name a
+    // route or a service) are looked up as a top-level entity's.
     for (const auto& f : s.fields) {
-      if (f.type != Type::Foreign || f.unsupported) continue;
+      if (f.type != Type::Foreign || f.unsupported || f.name == e.parent_field) continue;
       auto it = e.value.find(f.name);
       if (it == e.value.end() || it->is_null()) continue;
       e.written_refs[f.name] = *it;

@@ -513,8 +513,8 @@ Schema acls() {
   return s;
 }
 
-std::map<std::string, Field>& plugin_registry() {
-  static std::map<std::string, Field> registry;
+std::map<std::string, PluginSchema>& plugin_registry() {
+  static std::map<std::string, PluginSchema> registry;
   return registry;
 }
 
@@ -557,12 +557,12 @@ std::string not_yet_label_field(const std::string& plural) {
   return "id";
 }
 
-void register_plugin_schema(const std::string& name, Field config) {
-  config.name = "config";
-  plugin_registry()[name] = std::move(config);
+void register_plugin_schema(const std::string& name, PluginSchema schema) {
+  schema.config.name = "config";
+  plugin_registry()[name] = std::move(schema);
 }
 
-const Field* plugin_config_schema(const std::string& name) {
+const PluginSchema* plugin_schema(const std::string& name) {
   auto it = plugin_registry().find(name);
   return it == plugin_registry().end() ? nullptr : &it->second;
 }

@@ -21,10 +21,16 @@ const schema::Schema* entity_schema(const std::string& plural);
 bool entity_not_supported_yet(const std::string& plural);
 std::string not_yet_label_field(const std::string& plural);  // "username" for consumers, ...
 
-// Plugin config schemas: a plugin (native now, Lua later) registers the
-// Record its `config` must match. Registration happens before any config
-// loads (static initialization or startup); lookups are read-only after.
-void register_plugin_schema(const std::string& name, schema::Field config);
-const schema::Field* plugin_config_schema(const std::string& name);
+// Plugin schemas: a plugin (native now, Lua later) registers the Record its
+// `config` must match, and where it may be scoped. Registration happens
+// before any config loads (startup); lookups are read-only after.
+struct PluginSchema {
+  schema::Field config;
+  // Kong's typedefs.no_consumer: an authentication plugin (and a few
+  // others) runs before the consumer is known, so it cannot be scoped to one.
+  bool no_consumer = false;
+};
+void register_plugin_schema(const std::string& name, PluginSchema schema);
+const PluginSchema* plugin_schema(const std::string& name);
 
 }  // namespace wg::config

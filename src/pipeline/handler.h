@@ -41,11 +41,16 @@ enum class BodyMode : uint8_t {
   Buffer,  // once, whole (up to the runner's limit: 413 / 502)
 };
 
+class Handler;
+
 // A handler's per-request state. The runner keeps one per handler of the
 // chain and reuses them across requests.
 struct Slot {
   std::shared_ptr<void> state;  // whatever the handler keeps alive for the request
   uint64_t word = 0;            // a small value (a Wasm context id)
+  // The handler a dispatching handler chose to act for it on this request
+  // (a consumer-scoped plugin's instance); it shares the slot's other fields.
+  const Handler* delegate = nullptr;
   bool attached = false;
 };
 

@@ -175,6 +175,7 @@ void Runner::finish() {
     h.detach(*x_, s);
     s.state.reset();
     s.word = 0;
+    s.delegate = nullptr;
     s.attached = false;
   }
   paused_phase_ = Phase::Count;

@@ -68,7 +68,8 @@ PluginType acl_type() {
   return {"acl", 950, config,
           [](const config::Value& c, const BuildContext& ctx, std::string*) -> std::shared_ptr<Plugin> {
             return std::make_shared<Acl>(c, ctx.consumers);
-          }};
+          },
+          /*no_consumer=*/true};
 }
 
 }  // namespace wg::plugins

@@ -1,7 +1,8 @@
 // Puts configured plugin instances on the route chains, by Kong's
 // precedence: for each plugin name, the most specific instance that applies
-// to a route runs (route + service, then route, then service, then global;
-// consumer-scoped instances join once consumers exist).
+// to a route runs (route + service, then route, then service, then global),
+// and where a consumer's own instance is more specific than that, it runs
+// for that consumer instead (see by_consumer.h).
 #pragma once
 
 #include <string>

@@ -236,7 +236,8 @@ PluginType cors_type() {
   });
   return {"cors", 2000, config, [](const config::Value& c, const BuildContext&, std::string*) -> std::shared_ptr<Plugin> {
             return std::make_shared<Cors>(c);
-          }};
+          },
+          /*no_consumer=*/true};
 }
 
 }  // namespace wg::plugins

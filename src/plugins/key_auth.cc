@@ -125,7 +125,8 @@ PluginType key_auth_type() {
   return {"key-auth", 1250, config,
           [](const config::Value& c, const BuildContext& ctx, std::string*) -> std::shared_ptr<Plugin> {
             return std::make_shared<KeyAuth>(c, ctx.consumers);
-          }};
+          },
+          /*no_consumer=*/true};
 }
 
 }  // namespace wg::plugins

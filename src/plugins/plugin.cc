@@ -71,7 +71,7 @@ const PluginType* find_plugin(const std::string& name) {
 
 void register_types(std::vector<PluginType> types) {
   for (auto& t : types) {
-    config::register_plugin_schema(t.name, t.config);
+    config::register_plugin_schema(t.name, {t.config, t.no_consumer});
     registry()[t.name] = std::move(t);
   }
 }

@@ -84,6 +84,9 @@ struct PluginType {
   // the config cannot be used.
   std::function<std::shared_ptr<Plugin>(const config::Value& config, const BuildContext& ctx, std::string* error)>
       make;
+  // Kong's typedefs.no_consumer: it cannot be scoped to a consumer (it runs
+  // before one is known: the authentication plugins, acl, cors).
+  bool no_consumer = false;
 };
 
 // Registers every bundled plugin (idempotent): their schemas become known to

@@ -149,9 +149,15 @@ def test_consumer_config_errors(wasmgate_bin, tmp_path, upstream):
     rc, out = check(wasmgate_bin, tmp_path, config(svc, plugins=[{"name": "acl", "config": {"allow": ["a"],
                                                                                            "deny": ["b"]}}]))
     assert rc == 1 and ("exactly one of these fields must be non-empty: 'config.allow', 'config.deny'") in out, out
+    # Kong's typedefs.no_consumer: an authentication plugin (or acl, cors)
+    # cannot be scoped to a consumer, nested or by reference.
     rc, out = check(wasmgate_bin, tmp_path, config(svc, consumers=[
-        {"username": "a", "plugins": [{"name": "request-termination"}]}]))
-    assert rc == 1 and "consumer-scoped plugins are not supported yet" in out, out
+        {"username": "a", "plugins": [{"name": "key-auth"}, {"name": "request-termination"}]}]))
+    assert rc == 1 and "field 'consumer': value must be null" in out, out
+    assert out.count("value must be null") == 1, out
+    rc, out = check(wasmgate_bin, tmp_path, config(svc, consumers=[{"username": "a"}], plugins=[
+        {"name": "acl", "consumer": "a", "config": {"allow": ["x"]}}]))
+    assert rc == 1 and "plugin 'acl' field 'consumer': value must be null" in out, out
 
 
 def test_credential_ids_do_not_derive_from_keys(wasmgate_bin, tmp_path, upstream):
@@ -233,3 +239,86 @@ def test_rate_limiting_config_errors(wasmgate_bin, tmp_path, upstream):
     assert rc == 1 and "field 'config.policy': policy 'redis' is not supported yet" in out, out
     rc, out = check(wasmgate_bin, tmp_path, cfg(minute=0))
     assert rc == 1 and "field 'config.minute': value must be greater than 0" in out, out
+
+
+# ---- consumer-scoped plugins ------------------------------------------------
+
+def which(r):
+    return r.header("X-Which")
+
+
+def tag(value, **scope):
+    """A response-transformer instance that names itself in X-Which."""
+    return dict({"name": "response-transformer", "config": {"add": {"headers": [f"X-Which:{value}"]}}}, **scope)
+
+
+def test_consumer_scoped_instances_follow_kongs_precedence(gateway_factory, upstream):
+    """Kong's order: consumer+route+service > consumer+route > consumer+service
+    > route+service > consumer > route > service > global; the consumer is
+    the one key-auth identified before the plugin's turn."""
+    people = consumers()
+    people[0]["plugins"] = [tag("alice")]                                  # consumer only
+    people[1]["plugins"] = [tag("bob-on-both", route="both"),              # consumer + route
+                            tag("bob-on-s2", service="s2")]                # consumer + service
+    gw = gateway_factory(config(
+        service("s", upstream, [route("both", ["/both"]), route("route-only", ["/route-only"],
+                                                                 plugins=[tag("route")])]),
+        service("s2", upstream, [route("global-only", ["/global-only"])]),
+        consumers=people,
+        plugins=[{"name": "key-auth"}, tag("global"), tag("route+service", route="both", service="s")]))
+    expected = {
+        ("/both", "alice-key"): "route+service",   # route+service beats consumer only
+        ("/both", "bob-key"): "bob-on-both",       # consumer+route beats route+service
+        ("/both", "carol-key"): "route+service",
+        ("/route-only", "alice-key"): "alice",     # consumer only beats route
+        ("/route-only", "bob-key"): "route",       # bob's instances are scoped elsewhere
+        ("/route-only", "carol-key"): "route",
+        ("/global-only", "alice-key"): "alice",
+        ("/global-only", "bob-key"): "bob-on-s2",  # consumer+service beats global
+        ("/global-only", "carol-key"): "global",
+    }
+    for (path, key), want in expected.items():
+        r = gw.request("GET", path, headers=[("apikey", key)])
+        assert (r.status, which(r)) == (200, want), (path, key)
+    # No consumer (key-auth refused): only the consumer-less instances ran.
+    r = gw.request("GET", "/route-only")
+    assert (r.status, which(r)) == (401, "route")
+
+
+def test_request_termination_for_one_consumer_and_the_anonymous_one(gateway_factory, upstream):
+    people = consumers()
+    people[1]["plugins"] = [{"name": "request-termination", "config": {"status_code": 403, "message": "bob is out"}}]
+    people[3]["plugins"] = [tag("anonymous")]
+    gw = gateway_factory(config(service("s", upstream, [
+        route("a", ["/a"], plugins=[{"name": "key-auth", "config": {"anonymous": "guest"}}]),
+        route("b", ["/b"], plugins=[{"name": "key-auth"}]),
+    ]), consumers=people))
+    for path in ("/a", "/b"):
+        r = gw.request("GET", path, headers=[("apikey", "bob-key")])
+        assert (r.status, r.json()) == (403, {"message": "bob is out"}), path
+        r = gw.request("GET", path, headers=[("apikey", "alice-key")])
+        assert r.status == 200 and which(r) is None, path
+    assert all(req.header("X-Consumer-Username") != "bob" for req in upstream.requests)
+    # Kong runs the anonymous consumer's plugins for whoever came in as it.
+    r = gw.request("GET", "/a")
+    assert (r.status, which(r)) == (200, "anonymous")
+    assert upstream_headers(r)["x-anonymous-consumer"] == "true"
+
+
+def test_rate_limiting_by_consumer_with_its_own_limit(gateway_factory, upstream):
+    """key-auth + acl + rate-limiting by consumer, where alice has her own,
+    lower limit: the route's limit for everyone else."""
+    people = consumers()
+    people[0]["plugins"] = [{"name": "rate-limiting", "config": {"minute": 2, "limit_by": "consumer"}}]
+    gw = gateway_factory(config(service("s", upstream, [
+        route("r", ["/"], plugins=[{"name": "key-auth"}, {"name": "acl", "config": {"allow": ["gold", "silver"]}},
+                                   {"name": "rate-limiting", "config": {"minute": 5, "limit_by": "consumer"}}]),
+    ]), consumers=people))
+    codes = [gw.request("GET", "/", headers=[("apikey", "alice-key")]).status for _ in range(4)]
+    assert codes == [200, 200, 429, 429]
+    r = gw.request("GET", "/", headers=[("apikey", "bob-key")])
+    assert r.status == 200 and r.header("X-RateLimit-Limit-Minute") == "5"
+    assert r.header("X-RateLimit-Remaining-Minute") == "4"
+    # carol has no ACL group: acl (950) refuses her before rate-limiting (910).
+    r = gw.request("GET", "/", headers=[("apikey", "carol-key")])
+    assert r.status == 403 and r.header("X-RateLimit-Limit-Minute") is None

@@ -547,9 +547,9 @@ TEST(PluginSchemas, RegisteredSchemaValidatesAndDefaultsConfig) {
   using schema::Field;
   using schema::Type;
   register_plugin_schema("schema-test-plugin",
-                         Field("config", Type::Record)
-                             .with({Field("limit", Type::Integer).def(5).range(1, 10),
-                                    Field("mode", Type::String).def("a").choices({"a", "b"})}));
+                         {Field("config", Type::Record)
+                              .with({Field("limit", Type::Integer).def(5).range(1, 10),
+                                     Field("mode", Type::String).def("a").choices({"a", "b"})})});
   Normalized n = normalized(R"(_format_version: "3.0"
 services:
   - name: s
