@@ -115,7 +115,12 @@ std::string_view Session::hash_source(const std::string& on, const std::string& 
     cookie_value_ = value;
     return cookie_value_;
   }
-  return {};  // none, consumer (no consumers yet)
+  if (on == "consumer" && x_ != nullptr && runner_->active()) {
+    // Kong: the authenticated consumer's id, else the credential's (only a
+    // request with handlers has an exchange filled for it).
+    return !x_->consumer_id.empty() ? std::string_view(x_->consumer_id) : std::string_view(x_->credential_id);
+  }
+  return {};  // none
 }
 
 void Session::compute_hash(std::string_view path) {

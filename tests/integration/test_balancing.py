@@ -414,6 +414,30 @@ def test_hash_on_ip(gateway_factory, targets):
     assert len(set(mapping.values())) >= 2, Counter(mapping.values())
 
 
+def test_hash_on_consumer_with_header_fallback(gateway_factory, targets):
+    """hash_on consumer balances on the consumer key-auth identified (Kong:
+    its id, else the credential's); without one, on hash_fallback."""
+    ts = targets(3)
+    cfg = hashing_cfg(ts, hash_on="consumer", hash_fallback="header", hash_fallback_header="X-Key")
+    cfg["services"][0]["routes"].append(rt("auth", ["/auth"], strip_path=False, plugins=[{"name": "key-auth"}]))
+    cfg["consumers"] = [{"username": f"c{i}", "keyauth_credentials": [{"key": f"k{i}"}]} for i in range(40)]
+    gw = gateway_factory(cfg)
+    mapping = {}
+    for i in range(40):
+        # The X-Key header changes: the consumer decides, not the fallback.
+        ports = {port_of(get(gw, "/auth", headers=[("apikey", f"k{i}"), ("X-Key", f"h{j}")])) for j in range(3)}
+        assert len(ports) == 1, (i, ports)
+        mapping[i] = ports.pop()
+    assert len(set(mapping.values())) >= 2, Counter(mapping.values())
+    # No consumer on this route: the fallback header decides.
+    fallback = {}
+    for i in range(40):
+        ports = {port_of(get(gw, "/", headers=[("X-Key", f"h{i}")])) for _ in range(3)}
+        assert len(ports) == 1, (i, ports)
+        fallback[i] = ports.pop()
+    assert len(set(fallback.values())) >= 2, Counter(fallback.values())
+
+
 def test_hash_on_query_arg(gateway_factory, targets):
     ts = targets(3)
     gw = gateway_factory(hashing_cfg(ts, hash_on="query_arg", hash_on_query_arg="user"))
