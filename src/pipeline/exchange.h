@@ -88,6 +88,13 @@ struct Exchange {
   bool resume_response = false;
   bool close_requested = false;  // reset the client connection
 
+  // Kong's upstream URI: the path the service gets (the routed path after
+  // strip_path, under the service's path), then '?' and the query when the
+  // client sent one. Filled before the handlers run; Kong's plugins change
+  // it (kong.service.request.set_path / set_query). A Proxy-Wasm filter's
+  // `:path` replaces the whole target instead, as in Envoy.
+  std::string upstream_uri;
+
   // Values handlers set for each other (proxy_set_property, kong.ctx).
   std::unordered_map<std::string, std::string> properties;
 

@@ -337,6 +337,7 @@ void Session::prepare_exchange(const config::Route& route) {
   x.match = match_;
   if (!x.consumer_id.empty()) x.consumer_id.clear();
   if (!x.credential_id.empty()) x.credential_id.clear();
+  x.upstream_uri.assign(scratch_upstream_path_);
   x.route_name = route.name;
   x.service_name = service_->cfg.name;
   x.protocol = req_.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
@@ -352,8 +353,9 @@ void Session::after_access() {
                 close_after_ || !req_body_.done);
     return;
   }
-  x_->log.upstream_uri.assign(scratch_upstream_path_);
-  build_upstream_head(scratch_upstream_path_);
+  const std::string& uri = runner_->active() ? x_->upstream_uri : scratch_upstream_path_;
+  x_->log.upstream_uri.assign(uri);
+  build_upstream_head(uri);
   start_upstream();
 }
 
