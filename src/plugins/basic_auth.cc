@@ -41,7 +41,10 @@ class BasicAuth : public Plugin {
   bool identify(Exchange& x) const {
     std::string_view authorization = request_header(x, "Authorization");
     std::string_view proxy = request_header(x, "Proxy-Authorization");
-    if (authorization.empty() && proxy.empty()) return false;
+    // Present but empty counts as present (the header is still hidden).
+    if (x.request_headers.find("Authorization") == nullptr && x.request_headers.find("Proxy-Authorization") == nullptr) {
+      return false;
+    }
     std::string user, password;
     const config::BasicauthCredential* cred = nullptr;
     if (read(x, "Proxy-Authorization", proxy, user, password)) cred = consumers_->basicauth(user);
