@@ -461,6 +461,9 @@ Normalized Normalizer::run(Value root) {
     for (auto& e : entities_[s->name]) list.push_back(std::move(e.value));
     out_.config[s->name] = std::move(list);
   }
+  // Its passwords are hashed now: loading it again must not hash them twice
+  // (Kong's exports say the same).
+  if (!out_.config["basicauth_credentials"].empty()) out_.config["_transform"] = false;
   return std::move(out_);
 }
 
