@@ -50,10 +50,16 @@ const EVP_MD* hmac_md(std::string_view algorithm) {
 // map's :authority.
 bool find_header(const http::HeaderMap& h, std::string_view name, std::string_view* out) {
   if (name.empty() || name[0] == ':') return false;  // pseudo-headers are no request headers
-  std::string key(name);
-  for (char& c : key) c = c == '_' ? '-' : c;
-  if (http::iequals(key, "host")) key = ":authority";
-  const http::HeaderMap::Entry* e = h.find(key);
+  const http::HeaderMap::Entry* e = nullptr;
+  if (http::iequals(name, "host")) {
+    e = h.find(":authority");
+  } else if (name.find('_') == std::string_view::npos) {
+    e = h.find(name);  // the usual case: no copy
+  } else {
+    std::string key(name);
+    for (char& c : key) c = c == '_' ? '-' : c;
+    e = h.find(key);
+  }
   if (e == nullptr) return false;
   *out = e->value;
   return true;
