@@ -180,6 +180,18 @@ int index_of(const std::unordered_map<std::string, int>& by_id, const std::strin
   return it == by_id.end() ? -1 : it->second;
 }
 
+// basic-auth and hmac-auth credentials, each tied to its consumer's index.
+void bind_auth_credentials(const Value& n, const std::unordered_map<std::string, int>& consumers, Declarative& out) {
+  for (const auto& v : at(n, "basicauth_credentials")) {
+    out.basicauth_credentials.push_back(BasicauthCredential{str(v, "id"), index_of(consumers, ref_id(v, "consumer")),
+                                                            str(v, "username"), str(v, "password")});
+  }
+  for (const auto& v : at(n, "hmacauth_credentials")) {
+    out.hmacauth_credentials.push_back(HmacauthCredential{str(v, "id"), index_of(consumers, ref_id(v, "consumer")),
+                                                          str(v, "username"), str(v, "secret")});
+  }
+}
+
 }  // namespace
 
 void bind_entities(const Value& n, Declarative& out) {
@@ -215,6 +227,7 @@ void bind_entities(const Value& n, Declarative& out) {
   for (const auto& v : at(n, "acls")) {
     out.acls.push_back(Acl{str(v, "id"), index_of(consumers, ref_id(v, "consumer")), str(v, "group")});
   }
+  bind_auth_credentials(n, consumers, out);
   for (const auto& v : at(n, "plugins")) {
     PluginInstance p;
     p.id = str(v, "id");

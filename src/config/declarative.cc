@@ -5,6 +5,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "config/credentials.h"
 #include "config/entity_schemas.h"
 #include "config/schema.h"
 #include "config/uuid.h"
@@ -33,6 +34,8 @@ constexpr Nesting kNesting[] = {
     {"consumers", "plugins", "plugins", "consumer"},
     {"consumers", "keyauth_credentials", "keyauth_credentials", "consumer"},
     {"consumers", "acls", "acls", "consumer"},
+    {"consumers", "basicauth_credentials", "basicauth_credentials", "consumer"},
+    {"consumers", "hmacauth_credentials", "hmacauth_credentials", "consumer"},
 };
 
 // Top-level keys that carry metadata (Kong's and decK's), accepted and kept out
@@ -91,6 +94,9 @@ class Normalizer {
   std::string cache_key(const Schema& s, const Entry& e);
   void check_targets();
   void check_filter_chains();
+  void read_transform(const Value& root);
+  void hash_basicauth_passwords();
+  void fill_hmacauth_secrets();
   std::optional<size_t> find(const std::string& type, const Value& ref) const;
   std::string label_for(const Schema& s, const Value& entity, size_t position) const;
   void problem(const std::string& kind, const std::string& label, std::vector<PathPart> path, std::string message) {
@@ -99,6 +105,7 @@ class Normalizer {
 
   std::map<std::string, std::vector<Entry>> entities_;
   std::string format_ = "3.0";
+  bool transform_ = true;  // Kong's _transform: hash basic-auth passwords on load
   Normalized out_;
 };
 
@@ -399,12 +406,49 @@ void Normalizer::check_filter_chains() {
   }
 }
 
+// ---- basic-auth and hmac-auth credentials ------------------------------
+
+// Kong's `_transform` (default true): whether write-time transformations
+// run on load. A file Kong exported says false: its passwords are hashed.
+void Normalizer::read_transform(const Value& root) {
+  auto it = root.find("_transform");
+  if (it == root.end() || it->is_null()) return;
+  if (!it->is_boolean()) {
+    problem("config", "root", {PathPart{"_transform"}}, "expected a boolean");
+    return;
+  }
+  transform_ = it->get<bool>();
+}
+
+// Kong hashes a basic-auth password when it is written, salted with its
+// consumer's id (known once references are resolved): the clear text is
+// dropped here, so neither the running config nor `check --dump` has it.
+void Normalizer::hash_basicauth_passwords() {
+  if (!transform_) return;
+  for (auto& e : entities_["basicauth_credentials"]) {
+    Value& v = e.value;
+    if (!v.is_object() || !v.contains("password") || !v["password"].is_string()) continue;
+    auto consumer = v.find("consumer");
+    if (consumer == v.end() || !consumer->is_object() || !consumer->value("id", Value()).is_string()) continue;
+    v["password"] = basicauth_password_hash((*consumer)["id"].get<std::string>(), v["password"].get<std::string>());
+  }
+}
+
+// Kong's hmac-auth secret is generated when a credential has none.
+void Normalizer::fill_hmacauth_secrets() {
+  for (auto& e : entities_["hmacauth_credentials"]) {
+    Value& v = e.value;
+    if (v.is_object() && (!v.contains("secret") || v["secret"].is_null())) v["secret"] = random_secret();
+  }
+}
+
 Normalized Normalizer::run(Value root) {
   if (!root.is_object()) {
     problem("config", "root", {}, "expected a mapping with _format_version, services, routes, ...");
     return std::move(out_);
   }
   top_level(root);
+  read_transform(root);
   for (const Schema* s : entity_schemas()) {
     resolve(*s);
     assign_ids(*s);
@@ -412,6 +456,8 @@ Normalized Normalizer::run(Value root) {
   }
   check_targets();
   check_filter_chains();
+  hash_basicauth_passwords();
+  fill_hmacauth_secrets();
   out_.config = Value::object();
   out_.config["_format_version"] = "3.0";
   for (const Schema* s : entity_schemas()) {
@@ -419,6 +465,9 @@ Normalized Normalizer::run(Value root) {
     for (auto& e : entities_[s->name]) list.push_back(std::move(e.value));
     out_.config[s->name] = std::move(list);
   }
+  // Its passwords are hashed now: loading it again must not hash them twice
+  // (Kong's exports say the same).
+  if (!out_.config["basicauth_credentials"].empty()) out_.config["_transform"] = false;
   return std::move(out_);
 }
 

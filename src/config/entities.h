@@ -159,6 +159,22 @@ struct Acl {
   std::string group;
 };
 
+// basic-auth's credential: the password only as its salted hash
+// (config/credentials.h), never the clear text.
+struct BasicauthCredential {
+  std::string id;
+  int consumer = -1;  // index into Declarative::consumers
+  std::string username;
+  std::string password_hash;
+};
+
+struct HmacauthCredential {
+  std::string id;
+  int consumer = -1;  // index into Declarative::consumers
+  std::string username;
+  std::string secret;
+};
+
 // Kong's plugins entity: one configured instance, scoped to a service, a
 // route, both, or neither (global). Its config has passed the plugin's
 // schema, defaults filled.
@@ -184,6 +200,8 @@ struct Declarative {
   std::vector<Consumer> consumers;
   std::vector<KeyauthCredential> keyauth_credentials;
   std::vector<Acl> acls;
+  std::vector<BasicauthCredential> basicauth_credentials;
+  std::vector<HmacauthCredential> hmacauth_credentials;
   std::vector<std::string> warnings;  // e.g. paths translated from an older format
 };
 

@@ -485,7 +485,7 @@ Schema consumers() {
       typedefs::tags(),
   });
   s.checks = {named};
-  s.nested = {"plugins", "keyauth_credentials", "acls"};
+  s.nested = {"plugins", "keyauth_credentials", "acls", "basicauth_credentials", "hmacauth_credentials"};
   return s;
 }
 
@@ -513,6 +513,29 @@ Schema acls() {
   return s;
 }
 
+// ---- basic-auth and hmac-auth credentials ------------------------------
+
+// The password is replaced by its salted hash while the file loads
+// (declarative.cc); the clear text never reaches the running config.
+Schema basicauth_credentials() {
+  return entity("basicauth_credentials", "basicauth_credential", "username", {
+      typedefs::foreign("consumer", "consumers").req(),
+      str("username").req().is_unique(),
+      str("password").req(),
+      typedefs::tags(),
+  });
+}
+
+// Kong generates a secret when none is given (declarative.cc does too).
+Schema hmacauth_credentials() {
+  return entity("hmacauth_credentials", "hmacauth_credential", "username", {
+      typedefs::foreign("consumer", "consumers").req(),
+      str("username").req().is_unique(),
+      str("secret"),
+      typedefs::tags(),
+  });
+}
+
 std::map<std::string, PluginSchema>& plugin_registry() {
   static std::map<std::string, PluginSchema> registry;
   return registry;
@@ -523,9 +546,11 @@ std::map<std::string, PluginSchema>& plugin_registry() {
 const std::vector<const Schema*>& entity_schemas() {
   static const Schema kUpstreams = upstreams(), kTargets = targets(), kServices = services(), kRoutes = routes(),
                       kChains = filter_chains(), kConsumers = consumers(), kKeyauth = keyauth_credentials(),
-                      kAcls = acls(), kPlugins = plugins();
-  static const std::vector<const Schema*> kAll = {&kUpstreams, &kTargets,   &kServices, &kRoutes, &kChains,
-                                                  &kConsumers, &kKeyauth, &kAcls,     &kPlugins};
+                      kAcls = acls(), kBasicauth = basicauth_credentials(), kHmacauth = hmacauth_credentials(),
+                      kPlugins = plugins();
+  static const std::vector<const Schema*> kAll = {&kUpstreams, &kTargets,    &kServices,  &kRoutes,
+                                                  &kChains,    &kConsumers,  &kKeyauth,   &kAcls,
+                                                  &kBasicauth, &kHmacauth,   &kPlugins};
   return kAll;
 }
 
@@ -539,7 +564,7 @@ const Schema* entity_schema(const std::string& plural) {
 bool entity_not_supported_yet(const std::string& plural) {
   static const std::set<std::string> kNotYet = {
       "consumer_groups", "certificates", "snis", "ca_certificates", "vaults", "key_sets", "keys",
-      "parameters", "basicauth_credentials", "hmacauth_credentials", "jwt_secrets",
+      "parameters", "jwt_secrets",
       "oauth2_credentials", "mtls_auth_credentials", "workspaces", "rbac_users", "licenses"};
   return kNotYet.count(plural) > 0;
 }
@@ -547,7 +572,6 @@ bool entity_not_supported_yet(const std::string& plural) {
 std::string not_yet_label_field(const std::string& plural) {
   if (plural == "consumers") return "username";
   if (plural == "keyauth_credentials") return "key";
-  if (plural == "basicauth_credentials") return "username";
   if (plural == "jwt_secrets") return "key";
   if (plural == "acls") return "group";
   if (plural == "snis" || plural == "consumer_groups" || plural == "key_sets" || plural == "keys") {

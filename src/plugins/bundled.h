@@ -24,6 +24,8 @@ PluginType acl_type();
 PluginType rate_limiting_type();
 PluginType response_transformer_type();
 PluginType request_transformer_type();
+PluginType basic_auth_type();
+PluginType hmac_auth_type();
 
 // Field builders the plugin schemas share.
 schema::Field config_record(std::vector<schema::Field> fields);

@@ -15,6 +15,30 @@ Consumers::Consumers(const config::Declarative& d) : consumers_(d.consumers) {
   for (const auto& a : d.acls) {
     if (a.consumer >= 0) groups_[consumers_[a.consumer].id].push_back(a.group);
   }
+  index_auth_credentials(d);
+}
+
+void Consumers::index_auth_credentials(const config::Declarative& d) {
+  for (const auto& b : d.basicauth_credentials) {
+    if (b.consumer < 0) continue;
+    by_basic_username_[b.username] = basicauth_.size();
+    basicauth_.push_back(b);
+  }
+  for (const auto& h : d.hmacauth_credentials) {
+    if (h.consumer < 0) continue;
+    by_hmac_username_[h.username] = hmacauth_.size();
+    hmacauth_.push_back(h);
+  }
+}
+
+const config::BasicauthCredential* Consumers::basicauth(std::string_view username) const {
+  auto it = by_basic_username_.find(std::string(username));
+  return it == by_basic_username_.end() ? nullptr : &basicauth_[it->second];
+}
+
+const config::HmacauthCredential* Consumers::hmacauth(std::string_view username) const {
+  auto it = by_hmac_username_.find(std::string(username));
+  return it == by_hmac_username_.end() ? nullptr : &hmacauth_[it->second];
 }
 
 const config::Consumer* Consumers::by_id(std::string_view id) const {
@@ -59,6 +83,12 @@ void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const
   } else {
     h.replace("X-Anonymous-Consumer", "true");
   }
+}
+
+void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const std::string& credential_id,
+                  const std::string& identifier) {
+  authenticate(x, consumer, &identifier);
+  x.credential_id = credential_id;
 }
 
 }  // namespace wg::plugins

@@ -27,11 +27,21 @@ class Consumers {
   // The ACL groups of a consumer, in file order (empty when none).
   const std::vector<std::string>& groups(std::string_view consumer_id) const;
 
+  // basic-auth and hmac-auth credentials by username, or null.
+  const config::BasicauthCredential* basicauth(std::string_view username) const;
+  const config::HmacauthCredential* hmacauth(std::string_view username) const;
+  const config::Consumer& consumer_of(const config::BasicauthCredential& c) const { return consumers_[c.consumer]; }
+  const config::Consumer& consumer_of(const config::HmacauthCredential& c) const { return consumers_[c.consumer]; }
+
  private:
   std::vector<config::Consumer> consumers_;
   std::vector<config::KeyauthCredential> keyauth_;
   std::unordered_map<std::string, size_t> by_id_, by_username_, by_key_;
   std::unordered_map<std::string, std::vector<std::string>> groups_;
+  void index_auth_credentials(const config::Declarative& d);
+  std::vector<config::BasicauthCredential> basicauth_;
+  std::vector<config::HmacauthCredential> hmacauth_;
+  std::unordered_map<std::string, size_t> by_basic_username_, by_hmac_username_;
 };
 
 // Kong's set_consumer: the exchange's consumer and credential, and the
@@ -39,5 +49,9 @@ class Consumers {
 // X-Credential-Identifier and X-Anonymous-Consumer headers sent upstream
 // (set when known, removed otherwise; anonymous when there is no credential).
 void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const std::string* credential_id);
+// The same where X-Credential-Identifier is not the credential's id (Kong's
+// basic-auth and hmac-auth send the credential's username).
+void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const std::string& credential_id,
+                  const std::string& identifier);
 
 }  // namespace wg::plugins

@@ -275,8 +275,8 @@ TEST(ConfigLoader, NotYetSupportedEntityTypes) {
   EXPECT_TRUE(ok.ok) << join(ok.errors);
   expect_only_error(std::string(kHeader) + "plugins:\n  - name: rate-limiting\n    config: {minute: 5}\n",
                     "plugin 'rate-limiting' field 'name': plugin 'rate-limiting' is not supported yet");
-  expect_only_error(std::string(kHeader) + "basicauth_credentials:\n  - username: bob\n",
-                    "basicauth_credential 'bob' field '-': entity type 'basicauth_credentials' is not supported yet");
+  expect_only_error(std::string(kHeader) + "oauth2_credentials:\n  - id: bob\n",
+                    "oauth2_credential 'bob' field '-': entity type 'oauth2_credentials' is not supported yet");
   // Plugins nested in a service or route: empty is fine, entries are refused.
   Loaded nested_ok = load(std::string(kHeader) +
                           "services:\n  - name: s\n    host: h\n    plugins: []\n"

@@ -528,7 +528,7 @@ services:
     routes:
       - name: r
         paths: [/]
-        plugins: [{name: hmac-auth}]
+        plugins: [{name: ldap-auth}]
 )",
              &errors);
   std::sort(errors.begin(), errors.end());
@@ -536,8 +536,8 @@ services:
                         "certificate '0' field '-': entity type 'certificates' is not supported yet",
                         "jwt_secret 'alice-key' field '-': entity type 'jwt_secrets' is not supported yet",
                         "jwt_secret 'bob-key' field '-': entity type 'jwt_secrets' is not supported yet",
-                        "plugin 'hmac-auth' field 'name': plugin 'hmac-auth' is not supported yet",
                         "plugin 'jwt' field 'name': plugin 'jwt' is not supported yet",
+                        "plugin 'ldap-auth' field 'name': plugin 'ldap-auth' is not supported yet",
                         "plugin 'my-custom' field 'name': plugin 'my-custom' not found",
                         "plugin 'proxy-cache' field 'name': plugin 'proxy-cache' is not supported yet",
                     }));
