@@ -33,6 +33,7 @@ constexpr Nesting kNesting[] = {
     {"consumers", "plugins", "plugins", "consumer"},
     {"consumers", "keyauth_credentials", "keyauth_credentials", "consumer"},
     {"consumers", "acls", "acls", "consumer"},
+    {"consumers", "jwt_secrets", "jwt_secrets", "consumer"},
 };
 
 // Top-level keys that carry metadata (Kong's and decK's), accepted and kept out
