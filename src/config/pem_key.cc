@@ -2,6 +2,7 @@
 
 #include <openssl/decoder.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 namespace wg::config {
 
@@ -19,8 +20,9 @@ PublicKey parse_pem_key(std::string_view pem) {
     EVP_PKEY_free(pkey);
     return nullptr;
   }
-  // Domain parameters alone ("BEGIN EC PARAMETERS") decode too: not a key.
-  if (EVP_PKEY_get_bits(pkey) <= 0) {
+  // Domain parameters alone ("BEGIN EC PARAMETERS") decode too, but have
+  // no public key to write out: not a key.
+  if (i2d_PUBKEY(pkey, nullptr) <= 0) {
     EVP_PKEY_free(pkey);
     return nullptr;
   }
