@@ -62,20 +62,28 @@ std::string_view bearer_token(std::string_view v) {
 }
 
 // The value of cookie `name` in the Cookie headers ("" when absent), as
-// nginx's $cookie_NAME: the first match, names compared in any case.
+// nginx's $cookie_NAME: the first match, the name compared in any case and
+// blanks allowed around '='; the value runs to ';', entries end at ';' or ','.
 std::string_view cookie(const Exchange& x, std::string_view name) {
+  auto skip_blanks = [](std::string_view& s) {
+    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  };
   for (const auto& h : x.request_headers) {
     if (!http::iequals(h.name, "cookie")) continue;
     std::string_view rest = h.value;
     while (!rest.empty()) {
-      size_t end = rest.find_first_of(";,");
-      std::string_view pair = rest.substr(0, end);
-      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
-      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-      size_t eq = pair.find('=');
-      if (eq != std::string_view::npos && eq == name.size() && http::iequals(pair.substr(0, eq), name)) {
-        return pair.substr(eq + 1);
+      skip_blanks(rest);
+      if (rest.size() > name.size() && http::iequals(rest.substr(0, name.size()), name)) {
+        std::string_view after = rest.substr(name.size());
+        skip_blanks(after);
+        if (!after.empty() && after.front() == '=') {
+          after.remove_prefix(1);
+          skip_blanks(after);
+          return after.substr(0, after.find(';'));
+        }
       }
+      size_t end = rest.find_first_of(";,");
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
     }
   }
   return {};
@@ -184,9 +192,12 @@ class Jwt : public Plugin {
         std::string_view pair = query.substr(0, amp);
         query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
         size_t eq = pair.find('=');
-        std::string name = url_decode(pair.substr(0, eq));
+        std::string_view raw = pair.substr(0, eq);
+        // Names are decoded only when they carry an escape (most do not).
+        std::string decoded;
+        if (raw.find_first_of("%+") != std::string_view::npos) raw = decoded = url_decode(raw);
         for (const auto& p : uri_params_) {
-          if (p != name) continue;
+          if (p != raw) continue;
           if (eq == std::string_view::npos) {
             *bare = true;
           } else {

@@ -247,6 +247,8 @@ def test_token_sources(gateway_factory, upstream, keys):
     assert gw.request("GET", "/?t=" + t).status == 200
     assert gw.request("GET", "/?a=1&token=" + t.replace(".", "%2E")).status == 200
     assert gw.request("GET", "/", headers=[("Cookie", "a=b; session=" + t)]).status == 200
+    assert gw.request("GET", "/", headers=[("Cookie", "x=1, SESSION = " + t + "; y=2")]).status == 200
+    assert gw.request("GET", "/", headers=[("Cookie", "mysession=" + t)]).status == 401
     assert gw.request("GET", "/", headers=[("X-JWT", "bearer " + t)]).status == 200
     assert gw.request("GET", "/", headers=[("X-JWT", "Token Bearer " + t)]).status == 200
     # Only the configured sources count; the default ones are not looked at.
