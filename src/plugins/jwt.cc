@@ -97,14 +97,19 @@ struct Token {
   jose::Alg alg = jose::Alg::Unknown;
 };
 
+// Strict JSON, as cjson decodes (the config's parse_value reads YAML).
+bool parse_json(const std::string& text, config::Value* out) {
+  *out = config::Value::parse(text, nullptr, false);
+  return !out->is_discarded();
+}
+
 const char* decode_token(std::string_view text, Token* t) {
   size_t dot1 = text.find('.');
   size_t dot2 = dot1 == std::string_view::npos ? dot1 : text.find('.', dot1 + 1);
   if (dot2 == std::string_view::npos) return "invalid JSON";
   std::string header, claims;
-  if (!jose::base64url_decode(text.substr(0, dot1), &header) || !config::parse_value(header, t->header, nullptr) ||
-      !jose::base64url_decode(text.substr(dot1 + 1, dot2 - dot1 - 1), &claims) ||
-      !config::parse_value(claims, t->claims, nullptr)) {
+  if (!jose::base64url_decode(text.substr(0, dot1), &header) || !parse_json(header, &t->header) ||
+      !jose::base64url_decode(text.substr(dot1 + 1, dot2 - dot1 - 1), &claims) || !parse_json(claims, &t->claims)) {
     return "invalid JSON";
   }
   bool signature_ok = jose::base64url_decode(text.substr(dot2 + 1), &t->signature);

@@ -181,6 +181,9 @@ def test_refusals(gateway_factory, upstream, keys):
             challenge='Bearer realm="shop", error="invalid_token"')
     refused(bearer("abc"), "Bad token; invalid JSON")
     refused(bearer("e30.!!.sig"), "Bad token; invalid JSON")
+    refused(bearer(b64url(b"{bad") + ".e30.sig"), "Bad token; invalid JSON")
+    refused(bearer(b64url(b"alg: HS256") + ".e30.sig"), "Bad token; invalid JSON")  # YAML is no JSON
+    refused(bearer(b64url(b'{"alg":"HS256"}') + "." + b64url(b"[" * 5000) + ".sig"), "Bad token; invalid JSON")
     refused(bearer(token(keys, {"iss": "alice-iss"}, header={"alg": "none"}, signature=b"")), "Bad token; invalid alg")
     refused(bearer(token(keys, {"iss": "alice-iss"}, header={"typ": "JWT"})), "Bad token; invalid alg")
     refused(bearer(good.rsplit(".", 1)[0] + ".a+b"), "Bad token; invalid signature")
