@@ -166,11 +166,14 @@ class Jwt : public Plugin {
     if (authenticate_token(x, &failure)) return Verdict::Continue;
     if (!anonymous_.empty()) {
       const config::Consumer* anon = consumers_->by_id_or_username(anonymous_);
-      if (anon == nullptr) return exit_json(x, 500, "anonymous consumer " + anonymous_ + " is configured but doesn't exist");
+      if (anon == nullptr) {
+        return exit_json(x, 500, "anonymous consumer " + anonymous_ + " is configured but doesn't exist");
+      }
       authenticate(x, *anon, nullptr);
       return Verdict::Continue;
     }
-    config::Value body = failure.message.empty() ? std::move(failure.errors) : config::Value{{"message", failure.message}};
+    config::Value body =
+        failure.message.empty() ? std::move(failure.errors) : config::Value{{"message", failure.message}};
     return exit_with(x, 401, config::to_json(body),
                      {{"Content-Type", "application/json; charset=utf-8"},
                       {"WWW-Authenticate", failure.with_error ? challenge_error_ : challenge_}});
