@@ -10,6 +10,8 @@ PACKAGES=(
   wasi-libc libclang-rt-19-dev-wasm32
   clang-19 libclang-rt-19-dev lld-19
   python3 python3-pytest python3-yaml curl
+  # The jwt tests sign their RS/PS/ES/EdDSA tokens with the openssl command.
+  openssl
   # The conformance filters of the other SDKs: C++ (libc++ for wasm32),
   # Rust (Debian's rustc 1.63 has the wasm32-wasi std; rust-lld is lld-14),
   # AssemblyScript (node and npm: Debian's, unless the machine has its own).

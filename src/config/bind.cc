@@ -228,6 +228,11 @@ void bind_entities(const Value& n, Declarative& out) {
     out.acls.push_back(Acl{str(v, "id"), index_of(consumers, ref_id(v, "consumer")), str(v, "group")});
   }
   bind_auth_credentials(n, consumers, out);
+  for (const auto& v : at(n, "jwt_secrets")) {
+    out.jwt_secrets.push_back(JwtSecret{str(v, "id"), index_of(consumers, ref_id(v, "consumer")), str(v, "key"),
+                                        str(v, "secret"), str(v, "rsa_public_key"), str(v, "algorithm"),
+                                        strings(v, "tags")});
+  }
   for (const auto& v : at(n, "plugins")) {
     PluginInstance p;
     p.id = str(v, "id");

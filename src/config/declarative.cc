@@ -36,6 +36,7 @@ constexpr Nesting kNesting[] = {
     {"consumers", "acls", "acls", "consumer"},
     {"consumers", "basicauth_credentials", "basicauth_credentials", "consumer"},
     {"consumers", "hmacauth_credentials", "hmacauth_credentials", "consumer"},
+    {"consumers", "jwt_secrets", "jwt_secrets", "consumer"},
 };
 
 // Top-level keys that carry metadata (Kong's and decK's), accepted and kept out

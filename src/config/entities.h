@@ -175,6 +175,18 @@ struct HmacauthCredential {
   std::string secret;
 };
 
+// A jwt plugin credential: tokens whose key claim names `key` are checked
+// with `secret` (HS*) or `rsa_public_key` (the others, PEM, checked at load).
+struct JwtSecret {
+  std::string id;
+  int consumer = -1;  // index into Declarative::consumers
+  std::string key;
+  std::string secret;
+  std::string rsa_public_key;  // empty when not set
+  std::string algorithm = "HS256";
+  std::vector<std::string> tags;
+};
+
 // Kong's plugins entity: one configured instance, scoped to a service, a
 // route, both, or neither (global). Its config has passed the plugin's
 // schema, defaults filled.
@@ -202,6 +214,7 @@ struct Declarative {
   std::vector<Acl> acls;
   std::vector<BasicauthCredential> basicauth_credentials;
   std::vector<HmacauthCredential> hmacauth_credentials;
+  std::vector<JwtSecret> jwt_secrets;
   std::vector<std::string> warnings;  // e.g. paths translated from an older format
 };
 

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <stdexcept>
+
+#include <openssl/rand.h>
 
 #include "config/uuid.h"
 
@@ -211,12 +214,25 @@ void validate_value(const Field& f, Value& v, std::vector<PathPart>& path, Error
   }
 }
 
+// Kong's random_string: 32 characters from the alphanumerics (Kong takes
+// base64 of 24 random bytes and swaps its two symbols for letters).
+std::string random_string() {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("no random bytes for a generated value");
+  std::string out;
+  for (unsigned char b : bytes) out += kAlphabet[b % 62];
+  return out;
+}
+
 // Absent fields get their default; an absent record gets its fields'
 // defaults (Kong shows a record's defaults on read).
 void validate_member(const Field& f, Value& object, std::vector<PathPart>& path, Errors& errors) {
   path.push_back(PathPart{f.name});
   auto it = object.find(f.name);
-  if (it == object.end()) {
+  if (f.auto_random && (it == object.end() || it->is_null())) {
+    object[f.name] = random_string();
+  } else if (it == object.end()) {
     if (f.dflt) {
       object[f.name] = *f.dflt;
     } else if (f.type == Type::Record && !f.required && !f.unsupported) {

@@ -62,6 +62,9 @@ struct Field {
   std::optional<Value> dflt;
   bool required = false;
   bool auto_id = false;  // an id the loader fills when absent
+  // Kong's `auto = true` on a string: absent, it gets a random value (a
+  // generated credential key or secret), as Kong's DB-less load does.
+  bool auto_random = false;
   std::optional<std::pair<double, double>> between;
   std::vector<Value> one_of;
   std::optional<size_t> len_min, len_max;
@@ -92,6 +95,7 @@ struct Field {
   Field& is_unique() { unique = true; return *this; }
   Field& check(Custom c) { custom.push_back(std::move(c)); return *this; }
   Field& not_yet() { unsupported = true; return *this; }
+  Field& generated() { auto_random = true; return *this; }
   Field& of(Field e) { elements = std::make_shared<Field>(std::move(e)); return *this; }
   Field& map_of(Field k, Field v) {
     keys = std::make_shared<Field>(std::move(k));

@@ -55,7 +55,7 @@ class BasicAuth : public Plugin {
     if (cred == nullptr) return false;
     const config::Consumer& consumer = consumers_->consumer_of(*cred);
     if (config::basicauth_password_hash(consumer.id, password) != cred->password_hash) return false;
-    authenticate(x, consumer, cred->id, cred->username);
+    authenticate(x, consumer, &cred->id, &cred->username);
     return true;
   }
 

@@ -26,6 +26,7 @@ PluginType response_transformer_type();
 PluginType request_transformer_type();
 PluginType basic_auth_type();
 PluginType hmac_auth_type();
+PluginType jwt_type();
 
 // Field builders the plugin schemas share.
 schema::Field config_record(std::vector<schema::Field> fields);

@@ -10,9 +10,19 @@
 #include <vector>
 
 #include "config/entities.h"
+#include "config/pem_key.h"
 #include "pipeline/exchange.h"
 
 namespace wg::plugins {
+
+// A jwt_secret ready to verify with: the key parsed and the base64 form of
+// the secret decoded here, once per config, not per request.
+struct JwtCredential {
+  config::JwtSecret secret;
+  std::string decoded_secret;   // the secret base64url-decoded (secret_is_base64)
+  bool decodable = false;       // ... when it decodes
+  config::PublicKey key;        // rsa_public_key parsed; null when unset
+};
 
 class Consumers {
  public:
@@ -24,6 +34,9 @@ class Consumers {
   // The key-auth credential with this key, or null.
   const config::KeyauthCredential* keyauth(std::string_view key) const;
   const config::Consumer& consumer_of(const config::KeyauthCredential& c) const { return consumers_[c.consumer]; }
+  // The jwt_secret with this key, or null.
+  const JwtCredential* jwt(std::string_view key) const;
+  const config::Consumer& consumer_of(const JwtCredential& c) const { return consumers_[c.secret.consumer]; }
   // The ACL groups of a consumer, in file order (empty when none).
   const std::vector<std::string>& groups(std::string_view consumer_id) const;
 
@@ -34,6 +47,8 @@ class Consumers {
   const config::Consumer& consumer_of(const config::HmacauthCredential& c) const { return consumers_[c.consumer]; }
 
  private:
+  void index_jwt(const std::vector<config::JwtSecret>& secrets);
+
   std::vector<config::Consumer> consumers_;
   std::vector<config::KeyauthCredential> keyauth_;
   std::unordered_map<std::string, size_t> by_id_, by_username_, by_key_;
@@ -42,16 +57,17 @@ class Consumers {
   std::vector<config::BasicauthCredential> basicauth_;
   std::vector<config::HmacauthCredential> hmacauth_;
   std::unordered_map<std::string, size_t> by_basic_username_, by_hmac_username_;
+  std::unordered_map<std::string, JwtCredential> jwt_;
 };
 
 // Kong's set_consumer: the exchange's consumer and credential, and the
 // X-Consumer-ID, X-Consumer-Custom-ID, X-Consumer-Username,
 // X-Credential-Identifier and X-Anonymous-Consumer headers sent upstream
 // (set when known, removed otherwise; anonymous when there is no credential).
-void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const std::string* credential_id);
-// The same where X-Credential-Identifier is not the credential's id (Kong's
-// basic-auth and hmac-auth send the credential's username).
-void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const std::string& credential_id,
-                  const std::string& identifier);
+// X-Credential-Identifier is the credential's id unless the plugin names
+// another `identifier` (jwt sends the secret's key; basic-auth and hmac-auth, the credential's
+// username, as Kong does).
+void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const std::string* credential_id,
+                  const std::string* identifier = nullptr);
 
 }  // namespace wg::plugins

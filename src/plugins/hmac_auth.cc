@@ -96,7 +96,7 @@ class HmacAuth : public Plugin {
         s.word = kBodyPending;  // checked when the body is in (on_body)
       }
     }
-    authenticate(x, consumers_->consumer_of(*cred), cred->id, cred->username);
+    authenticate(x, consumers_->consumer_of(*cred), &cred->id, &cred->username);
     return nullptr;
   }
 

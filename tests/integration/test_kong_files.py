@@ -36,14 +36,14 @@ SUMMARY = re.compile(r"^ok: \d+ services, \d+ routes, \d+ upstreams, \d+ targets
 # Entity lists of the dump and the nested lists a fixture may hold.
 ENTITY_TYPES = ("services", "routes", "upstreams", "targets", "filter_chains", "consumers", "keyauth_credentials",
                 "acls", "plugins")
-ENTITY_TYPES += ("basicauth_credentials", "hmacauth_credentials")
+ENTITY_TYPES += ("basicauth_credentials", "hmacauth_credentials", "jwt_secrets")
 NESTED = {
     "services": ("routes", "filter_chains", "plugins"),
     "routes": ("filter_chains", "plugins"),
     "upstreams": ("targets",),
     "consumers": ("plugins", "keyauth_credentials", "acls"),
 }
-NESTED["consumers"] += ("basicauth_credentials", "hmacauth_credentials")
+NESTED["consumers"] += ("basicauth_credentials", "hmacauth_credentials", "jwt_secrets")
 # Fields of a fixture entity whose written form legitimately differs in the
 # dump: shorthands, references (resolved to {"id": ...}) and per-entity notes.
 NOT_COMPARED = {"url", "service", "route", "upstream", "consumer", "_comment", "_ignore"}

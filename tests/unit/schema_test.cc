@@ -513,9 +513,9 @@ services:
 TEST(Formats, EveryRefusedEntityAndPluginNamed) {
   std::vector<std::string> errors;
   normalized(R"(_format_version: "3.0"
-jwt_secrets:
-  - key: alice-key
-  - key: bob-key
+oauth2_credentials:
+  - name: alice-app
+  - name: bob-app
 plugins:
   - name: proxy-cache
   - name: my-custom
@@ -524,7 +524,7 @@ certificates:
 services:
   - name: s
     host: h
-    plugins: [{name: jwt}]
+    plugins: [{name: oauth2}]
     routes:
       - name: r
         paths: [/]
@@ -534,11 +534,11 @@ services:
   std::sort(errors.begin(), errors.end());
   EXPECT_EQ(errors, (std::vector<std::string>{
                         "certificate '0' field '-': entity type 'certificates' is not supported yet",
-                        "jwt_secret 'alice-key' field '-': entity type 'jwt_secrets' is not supported yet",
-                        "jwt_secret 'bob-key' field '-': entity type 'jwt_secrets' is not supported yet",
-                        "plugin 'jwt' field 'name': plugin 'jwt' is not supported yet",
+                        "oauth2_credential '0' field '-': entity type 'oauth2_credentials' is not supported yet",
+                        "oauth2_credential '1' field '-': entity type 'oauth2_credentials' is not supported yet",
                         "plugin 'ldap-auth' field 'name': plugin 'ldap-auth' is not supported yet",
                         "plugin 'my-custom' field 'name': plugin 'my-custom' not found",
+                        "plugin 'oauth2' field 'name': plugin 'oauth2' is not supported yet",
                         "plugin 'proxy-cache' field 'name': plugin 'proxy-cache' is not supported yet",
                     }));
 }
