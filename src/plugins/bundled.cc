@@ -9,7 +9,7 @@ void register_bundled() {
   std::call_once(once, [] {
     register_types({request_termination_type(), correlation_id_type(), ip_restriction_type(),
                     request_size_limiting_type(), cors_type(), key_auth_type(), acl_type(),
-                    rate_limiting_type(), response_transformer_type()});
+                    rate_limiting_type(), response_transformer_type(), prometheus_type()});
   });
 }
 

@@ -23,6 +23,7 @@ PluginType key_auth_type();
 PluginType acl_type();
 PluginType rate_limiting_type();
 PluginType response_transformer_type();
+PluginType prometheus_type();
 
 // Field builders the plugin schemas share.
 schema::Field config_record(std::vector<schema::Field> fields);

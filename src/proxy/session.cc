@@ -228,6 +228,7 @@ void Session::begin_request() {
   log.tries = 0;
   x.serial = pipeline::next_exchange_serial();
   in_request_ = true;
+  shared::WorkerStats::add(worker_->stats().requests);
   route_ = -1;
   service_ = nullptr;
   req_done_ = resp_started_ = resp_head_done_ = resp_done_ = false;

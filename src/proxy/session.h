@@ -55,6 +55,13 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void close_if_idle();
   // Close now, whatever the state (drain timeout).
   void close();
+  // What the connection is doing, as nginx counts them: reading a request
+  // head, busy with a request, or idle between requests.
+  enum class Activity : uint8_t { Reading, Writing, Waiting };
+  Activity activity() const {
+    if (in_request_) return Activity::Writing;
+    return in_.data != nullptr && !in_.empty() ? Activity::Reading : Activity::Waiting;
+  }
 
   Session* prev = nullptr;  // worker's intrusive list of live sessions
   Session* next = nullptr;
