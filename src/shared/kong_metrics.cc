@@ -192,6 +192,7 @@ void sample(std::string* out, const char* name, std::string_view label_text, uin
 using Rows = std::vector<std::pair<std::string, uint64_t>>;
 
 void family(std::string* out, const char* name, const char* help, const char* type, Rows rows) {
+  if (rows.empty()) return;  // Kong shows a family once it has a sample
   std::sort(rows.begin(), rows.end());
   header(out, name, help, type);
   for (const auto& [l, v] : rows) sample(out, name, l, v);
