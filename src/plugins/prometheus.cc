@@ -189,7 +189,7 @@ std::string prometheus_exposition(const config::Snapshot* snapshot) {
   }
   const shared::NodeTotals n = shared::NodeStats::instance().totals();
   node.accepted = node.handled = n.accepted;
-  node.active = n.accepted - n.closed;
+  node.active = n.accepted > n.closed ? n.accepted - n.closed : 0;  // two loads: closed may be ahead
   node.requests = n.requests;
   node.reading = n.reading;
   node.writing = n.writing;
