@@ -74,6 +74,9 @@ class Prometheus : public Plugin {
     }
   }
 
+  // Counting needs the exchange's facts, not its headers.
+  bool log_reads_heads() const override { return false; }
+
   void on_log(Exchange& x, Slot&) const override {
     if (route_keys_.empty() || x.match == nullptr) return;
     const size_t r = static_cast<size_t>(x.match->route);

@@ -296,7 +296,7 @@ bool Session::route_request() {
   }
   runner_->begin(snap_->chain(route_), x_, worker_->settings().handler_body_limit());
   if (!runner_->active()) return true;  // no handlers: one compare
-  prepare_exchange(route);
+  prepare_exchange(route, runner_->chain().sees_heads());
   switch (runner_->request_head()) {
     case pipeline::Step::Go:
       return true;
@@ -312,8 +312,8 @@ bool Session::route_request() {
 
 // What the handlers see of the request: its head in the Exchange's map
 // (one copy of the head's bytes, the parser's views rebased onto it: no
-// allocation) and the facts about it.
-void Session::prepare_exchange(const config::Route& route) {
+// allocation; only when they look at heads) and the facts about it.
+void Session::prepare_exchange(const config::Route& route, bool heads) {
   pipeline::Exchange& x = *x_;
   x.request_headers.clear();
   x.response_headers.clear();
@@ -324,13 +324,15 @@ void Session::prepare_exchange(const config::Route& route) {
   x.resume_request = x.resume_response = x.close_requested = false;
   x.body = nullptr;
   if (!x.properties.empty()) x.properties.clear();
-  http::HeaderMap& m = x.request_headers;
-  m.keep({in_.data + in_.start, req_.head_len});
-  m.push_pseudo(":method", req_.method);
-  m.push_pseudo(":path", req_.target);
-  m.push_pseudo(":authority", req_.host);
-  m.push_literal(":scheme", "http");
-  m.push_parsed(req_.headers, req_.num_headers, true);
+  if (heads) {
+    http::HeaderMap& m = x.request_headers;
+    m.keep({in_.data + in_.start, req_.head_len});
+    m.push_pseudo(":method", req_.method);
+    m.push_pseudo(":path", req_.target);
+    m.push_pseudo(":authority", req_.host);
+    m.push_literal(":scheme", "http");
+    m.push_parsed(req_.headers, req_.num_headers, true);
+  }
   x.client_ip = client_ip_;
   x.client_port = client_port_;
   x.route = &route;

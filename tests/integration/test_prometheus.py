@@ -198,6 +198,28 @@ def test_bandwidth_counts_at_least_the_bodies(gateway_factory, upstream_factory)
     assert "kong_http_requests_total" not in s.names()  # its switch is off
 
 
+def test_heads_and_bodies_pass_unchanged_when_only_prometheus_runs(gateway_factory, upstream_factory):
+    # A chain that only counts spares the gateway the handlers' copies of
+    # the heads: what goes up and comes back must be what it is without it.
+    chunked = upstream_factory(fixed_handler(201, [("X-Up", "one"), ("Content-Type", "text/plain")],
+                                             b"abc" * 1000, chunked=True))
+    echo = upstream_factory()
+    gw, admin = start(gateway_factory, config(
+        service("c", chunked, [route("chunked", ["/chunked"])]),
+        service("e", echo, [route("echo", ["/echo"], strip_path=False)]),
+        plugins=[prom(status_code_metrics=True, bandwidth_metrics=True, latency_metrics=True)]))
+    r = gw.request("GET", "/chunked", headers=[("X-Down", "two")])
+    assert (r.status, r.header("X-Up"), r.body) == (201, "one", b"abc" * 1000)
+    assert r.chunked
+    r = gw.request("POST", "/echo?q=1", headers=[("X-Down", "three")], body=b"z" * 70000, chunked=True)
+    assert r.status == 200
+    req = echo.requests[-1]
+    assert req.target == "/echo?q=1" and req.header("X-Down") == "three" and req.body_len == 70000
+    s = scrape(admin)
+    assert requests_total(s, service="c", route="chunked", code="201", source="service", consumer="") == 1
+    assert s.value("kong_bandwidth_bytes", route="echo", direction="ingress") > 70000
+
+
 # ---- latency histograms ---------------------------------------------------------
 
 def check_histogram(s, name, buckets, **labels):
