@@ -103,8 +103,7 @@ class Prometheus : public Plugin {
       const int64_t upstream = tm.upstream_head_ms != 0 && tm.upstream_start_ms != 0
                                    ? static_cast<int64_t>(tm.upstream_head_ms - tm.upstream_start_ms)
                                    : -1;
-      const int64_t kong =
-          tm.upstream_start_ms != 0 && !x.local_reply ? static_cast<int64_t>(tm.upstream_start_ms) - start : request;
+      const int64_t kong = tm.upstream_start_ms != 0 ? static_cast<int64_t>(tm.upstream_start_ms) - start : request;
       t.observe_latencies(route, kong, upstream, request);
     }
   }
