@@ -90,6 +90,10 @@ class Handler {
   // Whether it logs requests it never got to see (one answered before its
   // turn): Kong's plugins do; a Proxy-Wasm filter has no context for them.
   virtual bool logs_unseen_requests() const { return true; }
+  // Whether its log phase reads the heads (Exchange's header maps). A
+  // chain of handlers that only log without them spares the session the
+  // copies of both heads (Chain::sees_heads).
+  virtual bool log_reads_heads() const { return true; }
   // The request is over (also when it was cut short); the slot is reset after.
   virtual void detach(Exchange& x, Slot& s) const = 0;
   // Why its last call failed, for the log line.

@@ -35,6 +35,8 @@ void Chain::add(std::shared_ptr<const Handler> h) {
   for (Direction d : {Direction::Request, Direction::Response}) {
     if (h->body_mode(d) != BodyMode::None) bodies_[static_cast<int>(d)] = true;
   }
+  heads_ = heads_ || (h->phases() & ~phase_bit(Phase::Log)) != 0 || h->log_reads_heads() ||
+           bodies_[0] || bodies_[1];
   // Stable: equal priorities keep the order they were added in.
   auto at = handlers_.end();
   while (at != handlers_.begin() && (*(at - 1))->priority() < h->priority()) --at;

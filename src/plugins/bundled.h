@@ -27,6 +27,7 @@ PluginType request_transformer_type();
 PluginType basic_auth_type();
 PluginType hmac_auth_type();
 PluginType jwt_type();
+PluginType prometheus_type();
 
 // Field builders the plugin schemas share.
 schema::Field config_record(std::vector<schema::Field> fields);

@@ -66,6 +66,7 @@ void add_plugin_chains(const config::Declarative& decl, pipeline::ChainSet& set,
   // One handler per instance, shared by every route it applies to.
   BuildContext ctx;
   ctx.consumers = std::make_shared<const Consumers>(decl);
+  ctx.decl = &decl;
   std::vector<std::shared_ptr<Plugin>> handlers(decl.plugins.size());
   for (size_t i = 0; i < decl.plugins.size(); ++i) {
     const config::PluginInstance& p = decl.plugins[i];

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/entities.h"
 #include "config/schema.h"
 #include "config/value.h"
 #include "pipeline/handler.h"
@@ -70,6 +71,9 @@ class Consumers;
 // What a config offers the plugins built for it.
 struct BuildContext {
   std::shared_ptr<const Consumers> consumers;
+  // The whole config, while plugins are built (not kept: the snapshot
+  // takes it over). Routes and services are by index, as Match::route.
+  const config::Declarative* decl = nullptr;
   // The instance's own scope (ids; empty when unscoped): Kong keys some
   // plugin state by it (rate-limiting counters).
   std::string route_id, service_id;

@@ -228,6 +228,7 @@ void Session::begin_request() {
   log.tries = 0;
   x.serial = pipeline::next_exchange_serial();
   in_request_ = true;
+  shared::WorkerStats::add(worker_->stats().requests);
   route_ = -1;
   service_ = nullptr;
   req_done_ = resp_started_ = resp_head_done_ = resp_done_ = false;
@@ -295,7 +296,7 @@ bool Session::route_request() {
   }
   runner_->begin(snap_->chain(route_), x_, worker_->settings().handler_body_limit());
   if (!runner_->active()) return true;  // no handlers: one compare
-  prepare_exchange(route);
+  prepare_exchange(route, runner_->chain().sees_heads());
   switch (runner_->request_head()) {
     case pipeline::Step::Go:
       return true;
@@ -311,8 +312,8 @@ bool Session::route_request() {
 
 // What the handlers see of the request: its head in the Exchange's map
 // (one copy of the head's bytes, the parser's views rebased onto it: no
-// allocation) and the facts about it.
-void Session::prepare_exchange(const config::Route& route) {
+// allocation; only when they look at heads) and the facts about it.
+void Session::prepare_exchange(const config::Route& route, bool heads) {
   pipeline::Exchange& x = *x_;
   x.request_headers.clear();
   x.response_headers.clear();
@@ -323,13 +324,15 @@ void Session::prepare_exchange(const config::Route& route) {
   x.resume_request = x.resume_response = x.close_requested = false;
   x.body = nullptr;
   if (!x.properties.empty()) x.properties.clear();
-  http::HeaderMap& m = x.request_headers;
-  m.keep({in_.data + in_.start, req_.head_len});
-  m.push_pseudo(":method", req_.method);
-  m.push_pseudo(":path", req_.target);
-  m.push_pseudo(":authority", req_.host);
-  m.push_literal(":scheme", "http");
-  m.push_parsed(req_.headers, req_.num_headers, true);
+  if (heads) {
+    http::HeaderMap& m = x.request_headers;
+    m.keep({in_.data + in_.start, req_.head_len});
+    m.push_pseudo(":method", req_.method);
+    m.push_pseudo(":path", req_.target);
+    m.push_pseudo(":authority", req_.host);
+    m.push_literal(":scheme", "http");
+    m.push_parsed(req_.headers, req_.num_headers, true);
+  }
   x.client_ip = client_ip_;
   x.client_port = client_port_;
   x.route = &route;
@@ -337,7 +340,7 @@ void Session::prepare_exchange(const config::Route& route) {
   x.match = match_;
   if (!x.consumer_id.empty()) x.consumer_id.clear();
   if (!x.credential_id.empty()) x.credential_id.clear();
-  x.upstream_uri.assign(scratch_upstream_path_);
+  if (heads) x.upstream_uri.assign(scratch_upstream_path_);
   x.route_name = route.name;
   x.service_name = service_->cfg.name;
   x.protocol = req_.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
@@ -353,7 +356,7 @@ void Session::after_access() {
                 close_after_ || !req_body_.done);
     return;
   }
-  const std::string& uri = runner_->active() ? x_->upstream_uri : scratch_upstream_path_;
+  const std::string& uri = handlers_have_heads() ? x_->upstream_uri : scratch_upstream_path_;
   x_->log.upstream_uri.assign(uri);
   build_upstream_head(uri);
   start_upstream();

@@ -55,6 +55,13 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void close_if_idle();
   // Close now, whatever the state (drain timeout).
   void close();
+  // What the connection is doing, as nginx counts them: reading a request
+  // head, busy with a request, or idle between requests.
+  enum class Activity : uint8_t { Reading, Writing, Waiting };
+  Activity activity() const {
+    if (in_request_) return Activity::Writing;
+    return in_.data != nullptr && !in_.empty() ? Activity::Reading : Activity::Waiting;
+  }
 
   Session* prev = nullptr;  // worker's intrusive list of live sessions
   Session* next = nullptr;
@@ -96,7 +103,10 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void reject_head(int status);
   void begin_request();
   bool route_request();
-  void prepare_exchange(const config::Route& route);
+  void prepare_exchange(const config::Route& route, bool heads);
+  // Whether the handlers got the heads (the Exchange's maps): not when they
+  // only log (pipeline::Chain::sees_heads).
+  bool handlers_have_heads() const { return runner_->active() && runner_->chain().sees_heads(); }
   void after_access();
   void handler_ended(pipeline::Direction d);
   void handler_reply();

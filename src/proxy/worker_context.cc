@@ -9,7 +9,8 @@ namespace wg::proxy {
 WorkerContext::WorkerContext(const core::Settings& settings)
     : settings_(settings),
       buffers_(std::max<size_t>(16384, settings.max_header_size + 1024)),
-      pool_(loop_, buffers_) {
+      pool_(loop_, buffers_),
+      stats_(shared::NodeStats::instance().add_worker()) {
   pool_.set_max_idle(static_cast<size_t>(settings.upstream_keepalive_pool_size));
 }
 
@@ -42,6 +43,7 @@ void WorkerContext::open_session(int fd, const sockaddr_storage& peer) {
   if (sessions_ != nullptr) sessions_->prev = s;
   sessions_ = s;
   ++live_sessions_;
+  shared::WorkerStats::add(stats_->accepted);
   s->open(this, fd, peer);
 }
 
@@ -54,6 +56,7 @@ void WorkerContext::session_closed(Session* s) {
   if (s->next != nullptr) s->next->prev = s->prev;
   s->prev = s->next = nullptr;
   --live_sessions_;
+  shared::WorkerStats::add(stats_->closed);
   // Freed after this event-loop turn: events for it may still be queued.
   graveyard_.push_back(s);
 }
@@ -71,11 +74,16 @@ void WorkerContext::adopt(std::shared_ptr<const config::Snapshot> s) {
 }
 
 void WorkerContext::sweep(uint64_t now_ms) {
+  uint64_t count[3] = {0, 0, 0};  // by Session::Activity, for the kong_nginx_connections_total states
   for (Session* s = sessions_; s != nullptr;) {
     Session* next = s->next;  // s may close itself
     s->check_timeout(now_ms);
+    if (!s->closed) ++count[static_cast<int>(s->activity())];
     s = next;
   }
+  stats_->reading.store(count[0], std::memory_order_relaxed);
+  stats_->writing.store(count[1], std::memory_order_relaxed);
+  stats_->waiting.store(count[2], std::memory_order_relaxed);
   pool_.sweep(now_ms);
 }
 

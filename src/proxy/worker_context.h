@@ -27,6 +27,7 @@
 #include "core/event_loop.h"
 #include "core/settings.h"
 #include "proxy/access_log.h"
+#include "shared/node_stats.h"
 #include "upstream/balancer.h"
 #include "upstream/pool.h"
 
@@ -62,6 +63,8 @@ class WorkerContext {
   bool draining() const { return draining_; }
   int listen_port() const { return listen_port_; }
   void session_closed(Session* s);
+  // This worker's connection and request counts (kong_nginx_* metrics).
+  shared::WorkerStats& stats() { return *stats_; }
   // The space of one exchange, lent to a session while a request is in
   // flight: an idle keep-alive connection holds none (a few free ones are
   // kept for reuse).
@@ -115,6 +118,7 @@ class WorkerContext {
   int listen_port_ = 0;
 
  private:
+  shared::WorkerStats* stats_;  // owned by shared::NodeStats
   std::vector<upstream::BalancerState> balancer_states_;
   upstream::BalancerState scratch_state_;
   Session* sessions_ = nullptr;  // intrusive list of live sessions

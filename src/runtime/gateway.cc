@@ -15,8 +15,10 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "demo/echo_server.h"
+#include "plugins/prometheus.h"
 #include "runtime/reloader.h"
 #include "runtime/worker.h"
+#include "shared/metrics.h"
 #include "upstream/dns.h"
 #include "runtime/health_checker.h"
 
@@ -93,6 +95,16 @@ int run_gateway(core::Settings settings) {
   // The admin listener: /metrics (filter metrics and per-filter counters)
   // and /status so far; the rest of Kong's Admin API comes later.
   admin::AdminServer admin;
+  // /metrics: Kong's exporter families (the prometheus plugin's series and
+  // the node's gauges), then the Proxy-Wasm filter metrics.
+  admin.add_route("/metrics", [holder = &shared->snapshots](const admin::Request&) {
+    admin::Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    std::shared_ptr<const config::Snapshot> snap = holder->get();
+    r.body = plugins::prometheus_exposition(snap.get());
+    r.body += shared::Metrics::instance().render_prometheus();
+    return r;
+  });
   if (s.admin_listen != "off") {
     std::string error;
     if (!admin.start(s.admin_listen, &error)) {

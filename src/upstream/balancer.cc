@@ -75,6 +75,7 @@ std::unique_ptr<Balancer> Balancer::build(const config::Upstream& u, std::vector
       if (!u.host_header.empty()) host = u.host_header;
       p.host_header = t.port == 80 ? host : host + ":" + port;
       p.name = u.name + "/" + p.endpoint;
+      p.target = static_cast<int>(&t - u.targets.data());
       p.weight = t.weight;
       p.health = shared::HealthRegistry::instance().get(p.name);
       bool dup = std::any_of(b->peers_.begin(), b->peers_.end(),

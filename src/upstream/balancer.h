@@ -24,6 +24,7 @@ struct Peer {
   std::string endpoint;     // "ip:port": the connection pool key
   std::string host_header;  // the target's name, with the port unless 80
   std::string name;         // "upstream/target" for logs
+  int target = -1;          // index into the upstream's targets (its name for metrics)
   int weight = 100;
   std::shared_ptr<shared::TargetHealth> health;
 };

@@ -314,6 +314,37 @@ TEST_F(Pipeline, AProxyWasmLikeHandlerDoesNotLogRequestsItNeverSaw) {
   EXPECT_EQ(calls(), (std::vector<std::string>{"a:access", "a:log", "quiet:log"}));
 }
 
+TEST(ChainTest, OnlyHandlersThatLogWithoutHeadsSpareTheHeads) {
+  class Counter final : public Handler {
+   public:
+    explicit Counter(bool reads) : Handler("plugin", "counter", 13, phase_bit(Phase::Log), BodyMode::None,
+                                           BodyMode::None), reads_(reads) {}
+    bool log_reads_heads() const override { return reads_; }
+    bool attach(Exchange&, Slot&) const override { return true; }
+    Verdict on_phase(Phase, Exchange&, Slot&) const override { return Verdict::Continue; }
+    Verdict on_body(Direction, Exchange&, Slot&, std::string&, bool) const override { return Verdict::Continue; }
+    Verdict on_trailers(Direction, Exchange&, Slot&) const override { return Verdict::Continue; }
+    void on_log(Exchange&, Slot&) const override {}
+    void detach(Exchange&, Slot&) const override {}
+    std::string failure(const Slot&) const override { return {}; }
+
+   private:
+    bool reads_;
+  };
+  std::vector<std::string> log;
+  Chain only_counting;
+  only_counting.add(std::make_shared<Counter>(false));
+  EXPECT_FALSE(only_counting.sees_heads());
+  Chain reading_in_log;  // a log plugin that serializes headers
+  reading_in_log.add(std::make_shared<Counter>(false));
+  reading_in_log.add(std::make_shared<Counter>(true));
+  EXPECT_TRUE(reading_in_log.sees_heads());
+  Chain with_access;
+  with_access.add(std::make_shared<Counter>(false));
+  with_access.add(std::make_shared<Probe>("p", 5, &log, phase_bit(Phase::Access), BodyMode::None, BodyMode::None));
+  EXPECT_TRUE(with_access.sees_heads());
+}
+
 TEST_F(Pipeline, AHandlerThatCannotAttachFailsTheRequest) {
   auto a = add("a", 20);
   a->fail_attach = true;
