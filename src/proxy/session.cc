@@ -226,6 +226,7 @@ void Session::begin_request() {
   log.bytes_sent = 0;
   log.status = 0;
   log.tries = 0;
+  log.upstream_status = 0;
   x.serial = pipeline::next_exchange_serial();
   in_request_ = true;
   route_ = -1;
@@ -332,6 +333,7 @@ void Session::prepare_exchange(const config::Route& route) {
   m.push_parsed(req_.headers, req_.num_headers, true);
   x.client_ip = client_ip_;
   x.client_port = client_port_;
+  x.server_port = static_cast<uint16_t>(worker_->listen_port());
   x.route = &route;
   x.service = service_;
   x.match = match_;
