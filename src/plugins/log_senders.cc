@@ -1,0 +1,420 @@
+#include "plugins/log_senders.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "core/log.h"
+
+namespace wg::plugins {
+
+thread_local LogSenders* LogSenders::current_ = nullptr;
+
+void log_sender_error(const char* plugin, const std::string& what) {
+  // Process-wide and rare (only failures get here): a lock is fine.
+  static std::mutex mu;
+  static std::map<std::string, int64_t> last;
+  constexpr int64_t kIntervalMs = 5000;
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::string key = std::string(plugin) + '\0' + what;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto [it, fresh] = last.try_emplace(key, now);
+    if (!fresh && now - it->second < kIntervalMs) return;
+    it->second = now;
+  }
+  WG_LOG(Error, "[%s] %s", plugin, what.c_str());
+}
+
+namespace {
+
+std::string endpoint_text(const client::Endpoint& e) { return e.host; }
+
+// ---------------------------------------------------------------- UDP
+
+// A connected datagram socket: one entry, one datagram, as Kong's udp-log.
+// A full socket buffer or an ICMP refusal loses the entry.
+class UdpSink final : public LogSink {
+ public:
+  explicit UdpSink(const client::Endpoint& to) : to_(to) {}
+  ~UdpSink() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  void push(std::string entry, uint64_t) override {
+    if (fd_ < 0 && !open()) return;
+    if (::send(fd_, entry.data(), entry.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+      log_sender_error("udp-log", "could not send data to " + endpoint_text(to_) + ": " + strerror(errno));
+    }
+  }
+  uint64_t run(uint64_t) override { return UINT64_MAX; }
+
+ private:
+  bool open() {
+    fd_ = ::socket(to_.addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<const sockaddr*>(&to_.addr), to_.len) == 0) return true;
+    log_sender_error("udp-log", "could not connect to " + endpoint_text(to_) + ": " + strerror(errno));
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    return false;
+  }
+
+  client::Endpoint to_;
+  int fd_ = -1;
+};
+
+// ---------------------------------------------------------------- TCP
+
+// One connection kept open while entries come (closed after `keepalive`
+// ms idle), each entry a line. Entries wait in a bounded buffer while the
+// connection opens or the receiver is slow; a failure or a timeout drops
+// what waits and the next entry connects again.
+class TcpSink final : public LogSink, public core::IoHandler {
+ public:
+  static constexpr size_t kMaxPending = 4u << 20;
+
+  TcpSink(core::EventLoop& loop, const client::Endpoint& to, uint32_t timeout_ms, uint32_t keepalive_ms)
+      : loop_(loop), to_(to), timeout_ms_(timeout_ms), keepalive_ms_(keepalive_ms) {}
+  ~TcpSink() override { close_fd(); }
+
+  void push(std::string entry, uint64_t now_ms) override {
+    if (out_.size() - out_off_ + entry.size() > kMaxPending) {
+      log_sender_error("tcp-log", "failed to send data to " + endpoint_text(to_) + ": too many entries waiting");
+      return;
+    }
+    out_.append(entry);
+    deadline_ms_ = now_ms + timeout_ms_;
+    if (fd_ < 0) {
+      if (!connect()) return;
+    }
+    if (connected_) flush();
+  }
+
+  uint64_t run(uint64_t now_ms) override {
+    if (fd_ < 0) return UINT64_MAX;
+    if (pending() && now_ms >= deadline_ms_) {
+      fail(connected_ ? "failed to send data to " : "failed to connect to ", "timeout");
+      return UINT64_MAX;
+    }
+    if (!pending() && now_ms >= idle_since_ms_ + keepalive_ms_) {
+      close_fd();
+      return UINT64_MAX;
+    }
+    return pending() ? deadline_ms_ : idle_since_ms_ + keepalive_ms_;
+  }
+
+  void on_io(uint32_t events) override {
+    if (fd_ < 0) return;
+    if (events & EPOLLERR) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      fail(connected_ ? "failed to send data to " : "failed to connect to ", strerror(err ? err : ECONNRESET));
+      return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) drain_input();
+    if (fd_ < 0) return;
+    if ((events & EPOLLOUT) && !connected_) connected_ = true;
+    if (connected_) flush();
+  }
+
+ private:
+  bool pending() const { return out_off_ < out_.size(); }
+
+  bool connect() {
+    fd_ = ::socket(to_.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) {
+      fail("failed to connect to ", strerror(errno));
+      return false;
+    }
+    connected_ = false;
+    int rc = ::connect(fd_, reinterpret_cast<const sockaddr*>(&to_.addr), to_.len);
+    if (rc != 0 && errno != EINPROGRESS) {
+      fail("failed to connect to ", strerror(errno));
+      return false;
+    }
+    connected_ = rc == 0;
+    loop_.add(fd_, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+    return true;
+  }
+
+  void flush() {
+    while (pending()) {
+      ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // EPOLLOUT resumes
+        if (errno == EINTR) continue;
+        fail("failed to send data to ", strerror(errno));
+        return;
+      }
+      out_off_ += static_cast<size_t>(n);
+    }
+    out_.clear();
+    out_off_ = 0;
+    idle_since_ms_ = loop_.now_ms();
+  }
+
+  // The receiver says nothing we need; its close ends the connection.
+  void drain_input() {
+    char buf[1024];
+    for (;;) {
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) continue;
+      if (n == 0) {
+        if (pending()) {
+          fail("failed to send data to ", "connection closed");
+        } else {
+          close_fd();
+        }
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        fail(connected_ ? "failed to send data to " : "failed to connect to ", strerror(errno));
+      }
+      return;
+    }
+  }
+
+  void fail(const char* what, const char* why) {
+    log_sender_error("tcp-log", std::string(what) + endpoint_text(to_) + ": " + why);
+    close_fd();
+  }
+
+  void close_fd() {
+    if (fd_ >= 0) {
+      loop_.remove(fd_);
+      ::close(fd_);
+    }
+    fd_ = -1;
+    connected_ = false;
+    out_.clear();
+    out_off_ = 0;
+  }
+
+  core::EventLoop& loop_;
+  client::Endpoint to_;
+  uint32_t timeout_ms_, keepalive_ms_;
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string out_;
+  size_t out_off_ = 0;
+  uint64_t deadline_ms_ = 0;
+  uint64_t idle_since_ms_ = 0;
+};
+
+// ---------------------------------------------------------------- HTTP
+
+// Kong's queue (kong/tools/queue.lua) in front of one http-log endpoint:
+// entries wait until a batch is full or the first waited
+// max_coalescing_delay; a batch that fails is sent again after a doubling
+// delay until max_retry_time, then dropped. At most one batch is out at a
+// time unless concurrency_limit is -1.
+class HttpSink final : public LogSink {
+ public:
+  HttpSink(client::HttpClient& http, std::shared_ptr<const HttpTarget> target, const QueueParams& q)
+      : http_(http), target_(std::move(target)), q_(q), alive_(std::make_shared<bool>(true)) {}
+  ~HttpSink() override { *alive_ = false; }
+
+  void push(std::string entry, uint64_t now_ms) override {
+    if (entries_.size() >= q_.max_entries) {
+      drop_oldest(entries_.size() + 1 - q_.max_entries);
+      log_sender_error("http-log", "queue full, dropping old entries");
+    }
+    if (q_.max_bytes > 0 && bytes_ + entry.size() > q_.max_bytes) {
+      size_t dropped = 0;
+      while (!entries_.empty() && bytes_ + entry.size() > q_.max_bytes) {
+        drop_oldest(1);
+        ++dropped;
+      }
+      log_sender_error("http-log", "byte capacity exceeded, " + std::to_string(dropped) + " queue entries were dropped");
+    }
+    if (entries_.empty()) first_waiting_ms_ = now_ms;
+    bytes_ += entry.size();
+    entries_.push_back(std::move(entry));
+  }
+
+  uint64_t run(uint64_t now_ms) override {
+    uint64_t next = UINT64_MAX;
+    // Batches due again (send may drop one: walk by index).
+    for (size_t i = 0; i < batches_.size();) {
+      Batch* b = batches_[i].get();
+      if (!b->in_flight && now_ms >= b->retry_at_ms) send(*b, now_ms);
+      if (i < batches_.size() && batches_[i].get() == b) {
+        if (!b->in_flight) next = std::min(next, b->retry_at_ms);
+        ++i;
+      }
+    }
+    while (!entries_.empty() && (q_.unlimited_concurrency || batches_.empty())) {
+      bool full = entries_.size() >= q_.max_batch_size;
+      uint64_t due = first_waiting_ms_ + q_.max_coalescing_delay_ms;
+      if (!full && now_ms < due) {
+        next = std::min(next, due);
+        break;
+      }
+      batches_.push_back(take_batch(now_ms));
+      send(*batches_.back(), now_ms);
+    }
+    return next;
+  }
+
+ private:
+  struct Batch {
+    std::string payload;
+    size_t count = 0;
+    uint64_t first_try_ms = 0;
+    uint64_t retry_at_ms = 0;
+    int retries = 0;
+    bool in_flight = false;
+  };
+
+  void drop_oldest(size_t n) {
+    for (; n > 0 && !entries_.empty(); --n) {
+      bytes_ -= entries_.front().size();
+      entries_.pop_front();
+    }
+  }
+
+  // A batch of 1 is the entry itself, more are a JSON array (as Kong's
+  // http-log, which decides by max_batch_size alone).
+  std::unique_ptr<Batch> take_batch(uint64_t now_ms) {
+    auto b = std::make_unique<Batch>();
+    size_t n = std::min(entries_.size(), q_.max_batch_size);
+    for (size_t i = 0; i < n; ++i) bytes_ -= entries_[i].size();
+    if (q_.max_batch_size == 1) {
+      b->payload = std::move(entries_.front());
+    } else {
+      b->payload.push_back('[');
+      for (size_t i = 0; i < n; ++i) {
+        if (i > 0) b->payload.push_back(',');
+        b->payload += entries_[i];
+      }
+      b->payload.push_back(']');
+    }
+    b->count = n;
+    entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(n));
+    first_waiting_ms_ = now_ms;  // what is left waited since at least now
+    b->first_try_ms = now_ms;
+    return b;
+  }
+
+  void send(Batch& b, uint64_t now_ms) {
+    client::Request req;
+    req.target = target_->target;
+    req.method = target_->method;
+    req.path = target_->path;
+    req.authority = target_->authority;
+    req.headers = target_->headers;
+    req.body = b.payload;
+    req.timeout_ms = target_->timeout_ms;
+    req.purpose = "http-log";
+    b.in_flight = true;
+    std::weak_ptr<bool> alive = alive_;
+    Batch* bp = &b;
+    bool started = http_.send(std::move(req), [this, alive, bp](client::Response& r) {
+      if (alive.expired() || !*alive.lock()) return;
+      done(*bp, r);
+    });
+    if (!started) {
+      b.in_flight = false;
+      failed(b, now_ms, "failed request to " + target_->target + ": does not resolve");
+    }
+  }
+
+  void done(Batch& b, client::Response& r) {
+    b.in_flight = false;
+    uint64_t now_ms = loop_now();
+    if (r.ok && r.status < 300) {
+      erase(b);
+      wake(now_ms);  // entries that waited for this batch may go now
+      return;
+    }
+    if (!r.ok) {
+      failed(b, now_ms, "failed request to " + target_->target);
+    } else {
+      failed(b, now_ms, "request to " + target_->target + " returned status code " + std::to_string(r.status) +
+                            " and body " + r.body);
+    }
+  }
+
+  // Schedules the batch again with a doubling delay, or drops it once
+  // max_retry_time is spent.
+  void failed(Batch& b, uint64_t now_ms, const std::string& why) {
+    log_sender_error("http-log", "handler could not process entries: " + why);
+    if (q_.max_retry_time_ms < 0 || now_ms - b.first_try_ms > static_cast<uint64_t>(q_.max_retry_time_ms)) {
+      log_sender_error("http-log", "could not send entries due to max_retry_time exceeded. " +
+                                       std::to_string(b.count) + " queue entries were lost");
+      erase(b);
+      return;
+    }
+    uint64_t delay = q_.initial_retry_delay_ms << std::min(b.retries, 40);
+    b.retry_at_ms = now_ms + std::min(q_.max_retry_delay_ms, delay);
+    ++b.retries;
+    wake(b.retry_at_ms);
+  }
+
+  void erase(Batch& b) {
+    batches_.erase(std::remove_if(batches_.begin(), batches_.end(),
+                                  [&b](const std::unique_ptr<Batch>& p) { return p.get() == &b; }),
+                   batches_.end());
+  }
+
+  static uint64_t loop_now() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+  }
+
+  client::HttpClient& http_;
+  std::shared_ptr<const HttpTarget> target_;
+  QueueParams q_;
+  std::deque<std::string> entries_;
+  size_t bytes_ = 0;
+  uint64_t first_waiting_ms_ = 0;
+  std::vector<std::unique_ptr<Batch>> batches_;
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace
+
+LogSenders::~LogSenders() {
+  if (current_ == this) current_ = nullptr;
+}
+
+void LogSenders::udp(const std::string& key, const client::Endpoint& to, std::string entry) {
+  LogSink* s = find(key);
+  if (s == nullptr) s = add(key, std::make_unique<UdpSink>(to));
+  s->push(std::move(entry), loop_.now_ms());
+}
+
+void LogSenders::tcp(const std::string& key, const client::Endpoint& to, uint32_t timeout_ms, uint32_t keepalive_ms,
+                     std::string entry) {
+  LogSink* s = find(key);
+  if (s == nullptr) {
+    s = add(key, std::make_unique<TcpSink>(loop_, to, timeout_ms, keepalive_ms));
+  }
+  s->push(std::move(entry), loop_.now_ms());
+  note_due(loop_.now_ms());
+}
+
+void LogSenders::http(const std::string& key, const std::shared_ptr<const HttpTarget>& target,
+                      const QueueParams& queue, std::string entry) {
+  LogSink* s = find(key);
+  if (s == nullptr) s = add(key, std::make_unique<HttpSink>(http_, target, queue));
+  s->push(std::move(entry), loop_.now_ms());
+  note_due(loop_.now_ms());
+}
+
+uint64_t LogSenders::run(uint64_t now_ms, uint64_t max_wait_ms) {
+  if (now_ms < next_due_ms_) return std::min(max_wait_ms, next_due_ms_ - now_ms);
+  uint64_t next = UINT64_MAX;
+  for (auto& [key, sink] : sinks_) next = std::min(next, sink->run(now_ms));
+  next_due_ms_ = next;
+  return next == UINT64_MAX ? max_wait_ms : std::min(max_wait_ms, next > now_ms ? next - now_ms : 0);
+}
+
+}  // namespace wg::plugins

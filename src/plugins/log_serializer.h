@@ -1,0 +1,28 @@
+// Kong's kong.log.serialize() for the log plugins (file-log, http-log,
+// tcp-log, udp-log): one JSON object per request, with Kong's field names
+// and shapes (kong/pdk/log.lua), written into a caller's string.
+#pragma once
+
+#include <string>
+
+#include "client/target.h"
+#include "config/schema.h"
+#include "pipeline/exchange.h"
+
+namespace wg::plugins {
+
+class Consumers;
+
+// Appends the JSON object of x (no trailing newline) to out. consumers
+// resolves the authenticated consumer's entity (may be null).
+void serialize_log(const pipeline::Exchange& x, const Consumers* consumers, std::string& out);
+
+// What the log plugins' schemas and factories share.
+// Kong's `custom_fields_by_lua` (typedefs.lua_code): Lua code, refused when
+// set until Lua plugins exist.
+config::schema::Field lua_code_field();
+// host:port as an address without a DNS look-up (an IP, or localhost);
+// false with *error naming the host otherwise.
+bool literal_endpoint(const std::string& host, int port, client::Endpoint* out, std::string* error);
+
+}  // namespace wg::plugins
