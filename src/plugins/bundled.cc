@@ -10,6 +10,7 @@ void register_bundled() {
     register_types({request_termination_type(), correlation_id_type(), ip_restriction_type(),
                     request_size_limiting_type(), cors_type(), key_auth_type(), acl_type(),
                     rate_limiting_type(), response_transformer_type()});
+    register_types({file_log_type(), http_log_type(), tcp_log_type(), udp_log_type()});
   });
 }
 

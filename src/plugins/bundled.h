@@ -23,6 +23,10 @@ PluginType key_auth_type();
 PluginType acl_type();
 PluginType rate_limiting_type();
 PluginType response_transformer_type();
+PluginType file_log_type();
+PluginType http_log_type();
+PluginType tcp_log_type();
+PluginType udp_log_type();
 
 // Field builders the plugin schemas share.
 schema::Field config_record(std::vector<schema::Field> fields);

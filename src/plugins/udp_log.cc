@@ -1,0 +1,51 @@
+// udp-log (PRIORITY 8): sends each request's log JSON (Kong's
+// kong.log.serialize()) as one datagram to host:port, from this worker's
+// socket (plugins/log_senders.h). A lost datagram is lost; the request
+// never waits for it.
+#include "plugins/bundled.h"
+#include "plugins/log_senders.h"
+#include "plugins/log_serializer.h"
+
+namespace wg::plugins {
+namespace {
+
+class UdpLog : public Plugin {
+ public:
+  UdpLog(std::shared_ptr<const Consumers> consumers, const client::Endpoint& to, std::string key)
+      : Plugin("udp-log", 8, pipeline::phase_bit(pipeline::Phase::Log)),
+        consumers_(std::move(consumers)),
+        to_(to),
+        key_(std::move(key)) {}
+
+  void on_log(Exchange& x, Slot&) const override {
+    LogSenders* senders = LogSenders::current();
+    if (senders == nullptr) return;
+    std::string entry;
+    serialize_log(x, consumers_.get(), entry);
+    senders->udp(key_, to_, std::move(entry));
+  }
+
+ private:
+  std::shared_ptr<const Consumers> consumers_;
+  client::Endpoint to_;
+  std::string key_;
+};
+
+}  // namespace
+
+PluginType udp_log_type() {
+  Field config = config_record({
+      typedefs::host("host").req(),
+      typedefs::port("port").req(),
+      Field("timeout", Type::Number).def(10000),
+      lua_code_field(),
+  });
+  return {"udp-log", 8, config,
+          [](const config::Value& c, const BuildContext& ctx, std::string* error) -> std::shared_ptr<Plugin> {
+            client::Endpoint to;
+            if (!literal_endpoint(str_or_empty(c, "host"), c.value("port", 0), &to, error)) return nullptr;
+            return std::make_shared<UdpLog>(ctx.consumers, to, "udp " + to.host);
+          }};
+}
+
+}  // namespace wg::plugins
