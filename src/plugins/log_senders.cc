@@ -55,6 +55,8 @@ class UdpSink final : public LogSink {
     }
   }
   uint64_t run(uint64_t) override { return UINT64_MAX; }
+  bool idle() const override { return true; }
+  bool waiting() const override { return false; }
 
  private:
   bool open() {
@@ -109,6 +111,9 @@ class TcpSink final : public LogSink, public core::IoHandler {
     }
     return pending() ? deadline_ms_ : idle_since_ms_ + keepalive_ms_;
   }
+
+  bool idle() const override { return fd_ < 0; }
+  bool waiting() const override { return pending(); }
 
   void on_io(uint32_t events) override {
     if (fd_ < 0) return;
@@ -262,6 +267,10 @@ class HttpSink final : public LogSink {
     return next;
   }
 
+  bool idle() const override { return entries_.empty() && batches_.empty(); }
+  bool waiting() const override { return !idle(); }
+  void hurry() override { q_.max_coalescing_delay_ms = 0; }
+
  private:
   struct Batch {
     std::string payload;
@@ -386,25 +395,20 @@ LogSenders::~LogSenders() {
 }
 
 void LogSenders::udp(const std::string& key, const client::Endpoint& to, std::string entry) {
-  LogSink* s = find(key);
-  if (s == nullptr) s = add(key, std::make_unique<UdpSink>(to));
+  LogSink* s = sink(key, [&] { return std::make_unique<UdpSink>(to); });
   s->push(std::move(entry), loop_.now_ms());
 }
 
 void LogSenders::tcp(const std::string& key, const client::Endpoint& to, uint32_t timeout_ms, uint32_t keepalive_ms,
                      std::string entry) {
-  LogSink* s = find(key);
-  if (s == nullptr) {
-    s = add(key, std::make_unique<TcpSink>(loop_, to, timeout_ms, keepalive_ms));
-  }
+  LogSink* s = sink(key, [&] { return std::make_unique<TcpSink>(loop_, to, timeout_ms, keepalive_ms); });
   s->push(std::move(entry), loop_.now_ms());
   note_due(loop_.now_ms());
 }
 
 void LogSenders::http(const std::string& key, const std::shared_ptr<const HttpTarget>& target,
                       const QueueParams& queue, std::string entry) {
-  LogSink* s = find(key);
-  if (s == nullptr) s = add(key, std::make_unique<HttpSink>(http_, target, queue));
+  LogSink* s = sink(key, [&] { return std::make_unique<HttpSink>(http_, target, queue); });
   s->push(std::move(entry), loop_.now_ms());
   note_due(loop_.now_ms());
 }
@@ -412,9 +416,33 @@ void LogSenders::http(const std::string& key, const std::shared_ptr<const HttpTa
 uint64_t LogSenders::run(uint64_t now_ms, uint64_t max_wait_ms) {
   if (now_ms < next_due_ms_) return std::min(max_wait_ms, next_due_ms_ - now_ms);
   uint64_t next = UINT64_MAX;
-  for (auto& [key, sink] : sinks_) next = std::min(next, sink->run(now_ms));
+  for (auto it = sinks_.begin(); it != sinks_.end();) {
+    LogSink& s = *it->second;
+    next = std::min(next, s.run(now_ms));
+    if (s.idle()) {
+      if (now_ms >= s.last_used_ms + kUnusedMs) {
+        it = sinks_.erase(it);
+        continue;
+      }
+      next = std::min(next, s.last_used_ms + kUnusedMs);
+    }
+    ++it;
+  }
   next_due_ms_ = next;
   return next == UINT64_MAX ? max_wait_ms : std::min(max_wait_ms, next > now_ms ? next - now_ms : 0);
+}
+
+void LogSenders::begin_drain() {
+  draining_ = true;
+  for (auto& [key, sink] : sinks_) sink->hurry();
+  next_due_ms_ = 0;
+}
+
+bool LogSenders::busy() const {
+  for (const auto& [key, sink] : sinks_) {
+    if (sink->waiting()) return true;
+  }
+  return false;
 }
 
 }  // namespace wg::plugins

@@ -50,9 +50,17 @@ class LogSink {
   virtual void push(std::string entry, uint64_t now_ms) = 0;
   // Does what is due; returns the time of its next due work (UINT64_MAX: none).
   virtual uint64_t run(uint64_t now_ms) = 0;
+  // Entries wait to be sent (or for their receiver's answer).
+  virtual bool waiting() const = 0;
+  // The worker is stopping: send what waits without coalescing further.
+  virtual void hurry() {}
+
+  // Nothing waits and no connection is open: the sink may go.
+  virtual bool idle() const = 0;
 
   // Where a sink notes work that became due outside run() (an answer came).
   uint64_t* due_ms = nullptr;
+  uint64_t last_used_ms = 0;
   void wake(uint64_t at_ms) {
     if (due_ms != nullptr && at_ms < *due_ms) *due_ms = at_ms;
   }
@@ -80,15 +88,28 @@ class LogSenders {
   // Due sends, retries and idle closes; returns ms until the next due work
   // (at most max_wait_ms). The worker calls it once per loop turn.
   uint64_t run(uint64_t now_ms, uint64_t max_wait_ms);
+  // A draining worker sends what waits at once (as Kong's queues do when a
+  // worker exits) and stays up while entries are still on their way.
+  void begin_drain();
+  bool busy() const;
 
  private:
-  LogSink* find(const std::string& key) {
+  // A sink unused this long and idle is dropped: a reload that changes a
+  // destination leaves its old sink behind.
+  static constexpr uint64_t kUnusedMs = 60000;
+
+  // Finds or makes the sink of `key`, marked used now.
+  template <typename Make>
+  LogSink* sink(const std::string& key, Make make) {
     auto it = sinks_.find(key);
-    return it == sinks_.end() ? nullptr : it->second.get();
-  }
-  LogSink* add(const std::string& key, std::unique_ptr<LogSink> sink) {
-    sink->due_ms = &next_due_ms_;
-    return sinks_.emplace(key, std::move(sink)).first->second.get();
+    if (it == sinks_.end()) {
+      it = sinks_.emplace(key, make()).first;
+      it->second->due_ms = &next_due_ms_;
+      if (draining_) it->second->hurry();
+      note_due(loop_.now_ms() + kUnusedMs);  // when it may be dropped
+    }
+    it->second->last_used_ms = loop_.now_ms();
+    return it->second.get();
   }
   void note_due(uint64_t t) {
     if (t < next_due_ms_) next_due_ms_ = t;
@@ -99,6 +120,7 @@ class LogSenders {
   client::HttpClient& http_;
   std::unordered_map<std::string, std::unique_ptr<LogSink>> sinks_;
   uint64_t next_due_ms_ = UINT64_MAX;
+  bool draining_ = false;
 };
 
 // Logs "<plugin>: <what>" at most once every few seconds per plugin name

@@ -76,6 +76,7 @@ void Worker::accept_all() {
 
 void Worker::begin_drain() {
   draining_ = true;
+  log_senders_.begin_drain();
   loop_.remove(listen_fd_);
   ::close(listen_fd_);
   listen_fd_ = -1;
@@ -124,7 +125,8 @@ void Worker::run() {
     if (draining_) {
       // Idle keep-alive connections that finished a request since.
       close_idle_sessions();
-      if (live_sessions() == 0 || now >= drain_deadline) break;
+      // Log entries still on their way keep the worker up to the deadline.
+      if ((live_sessions() == 0 && !log_senders_.busy()) || now >= drain_deadline) break;
     }
   }
   if (live_sessions() > 0) WG_LOG(Warn, "worker %d: drain timeout, closing %zu connections", index_, live_sessions());

@@ -5,6 +5,7 @@ service, consumer, latencies, request and response), http-log's queue
 
 import base64
 import json
+import signal
 import socket
 import subprocess
 import threading
@@ -348,6 +349,24 @@ def test_http_log_gives_up_after_max_retry_time(gateway_factory, upstream):
     assert n >= 3
     time.sleep(0.3)
     assert len(rx.requests) == n
+    rx.close()
+
+
+def test_http_log_sends_what_waits_when_the_gateway_stops(gateway_factory, upstream):
+    rx = HttpReceiver()
+    gw = gateway_factory(config(service("svc", upstream, [
+        route("h", ["/"], plugins=[{"name": "http-log", "config": {
+            "http_endpoint": f"http://{HOST}:{rx.port}/",
+            "queue": {"max_batch_size": 10, "max_coalescing_delay": 60}}}]),
+    ])), workers=1)
+    for i in range(2):
+        assert gw.request("GET", f"/s{i}").status == 200
+    time.sleep(0.2)
+    assert rx.requests == []  # coalescing for a minute
+    started = time.monotonic()
+    gw.stop(signal.SIGTERM, timeout=10)
+    assert gw.proc.returncode == 0 and time.monotonic() - started < 5
+    assert [[e["request"]["uri"] for e in b] for b in rx.bodies()] == [["/s0", "/s1"]]
     rx.close()
 
 
