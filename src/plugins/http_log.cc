@@ -143,10 +143,8 @@ std::shared_ptr<Plugin> make(const config::Value& c, const BuildContext& ctx, st
     return nullptr;
   }
   int port = url.port != 0 ? url.port : 80;
-  client::Endpoint to;
-  if (!literal_endpoint(url.host, port, &to, error)) return nullptr;
   auto target = std::make_shared<HttpTarget>();
-  target->target = to.host;
+  target->address = LogAddress(url.host, port);
   target->authority = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
   if (port != 80) target->authority += ":" + std::to_string(port);
   target->path = url.path_and_query;

@@ -1,5 +1,6 @@
 #include "plugins/log_senders.h"
 
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -36,40 +38,132 @@ void log_sender_error(const char* plugin, const std::string& what) {
 
 namespace {
 
-std::string endpoint_text(const client::Endpoint& e) { return e.host; }
+// The address of a LogAddress: an IP literal (or localhost) at once, a
+// name through the worker's resolver. `later` gets the answer of a look-up
+// that could not answer at once, unless the sink (its `alive` token) went.
+class Destination {
+ public:
+  enum class State { Ready, Later, Failed };
+  using Later = std::function<void(bool ok, const client::Endpoint& ep)>;
+
+  Destination(client::NameResolver& names, LogAddress to) : names_(names), to_(std::move(to)) {
+    literal_ = client::parse_ip_port(bracketed(), &literal_ep_);
+  }
+  const std::string& text() const { return to_.text; }
+
+  State get(client::Endpoint* out, const std::shared_ptr<bool>& alive, Later later) {
+    if (literal_) {
+      *out = literal_ep_;
+      return State::Ready;
+    }
+    std::string address;
+    std::weak_ptr<bool> token = alive;
+    int port = to_.port;
+    auto r = names_.resolve(to_.host, &address,
+                            [token, port, later = std::move(later)](const std::string&, const std::string& a) {
+                              if (token.expired()) return;
+                              client::Endpoint ep;
+                              bool ok = endpoint(a, port, &ep);
+                              later(ok, ep);
+                            });
+    if (r == client::NameResolver::Result::Later) return State::Later;
+    return r == client::NameResolver::Result::Now && endpoint(address, to_.port, out) ? State::Ready : State::Failed;
+  }
+
+ private:
+  std::string bracketed() const {
+    bool v6 = to_.host.find(':') != std::string::npos && to_.host[0] != '[';
+    return (v6 ? "[" + to_.host + "]" : to_.host) + ":" + std::to_string(to_.port);
+  }
+  // An endpoint from a resolver's address bytes (4 or 16; empty: none).
+  static bool endpoint(const std::string& a, int port, client::Endpoint* out) {
+    char text[INET6_ADDRSTRLEN] = {0};
+    if (a.size() == 4) {
+      inet_ntop(AF_INET, a.data(), text, sizeof text);
+      return client::parse_ip_port(std::string(text) + ":" + std::to_string(port), out);
+    }
+    if (a.size() == 16) {
+      inet_ntop(AF_INET6, a.data(), text, sizeof text);
+      return client::parse_ip_port("[" + std::string(text) + "]:" + std::to_string(port), out);
+    }
+    return false;
+  }
+
+  client::NameResolver& names_;
+  LogAddress to_;
+  bool literal_ = false;
+  client::Endpoint literal_ep_;
+};
 
 // ---------------------------------------------------------------- UDP
 
 // A connected datagram socket: one entry, one datagram, as Kong's udp-log.
-// A full socket buffer or an ICMP refusal loses the entry.
+// A full socket buffer or an ICMP refusal loses the entry; while a name is
+// looked up a few entries wait.
 class UdpSink final : public LogSink {
  public:
-  explicit UdpSink(const client::Endpoint& to) : to_(to) {}
+  static constexpr size_t kMaxWaiting = 64;
+
+  UdpSink(client::NameResolver& names, const LogAddress& to) : to_(names, to), alive_(std::make_shared<bool>(true)) {}
   ~UdpSink() override {
     if (fd_ >= 0) ::close(fd_);
   }
   void push(std::string entry, uint64_t) override {
-    if (fd_ < 0 && !open()) return;
-    if (::send(fd_, entry.data(), entry.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-      log_sender_error("udp-log", "could not send data to " + endpoint_text(to_) + ": " + strerror(errno));
+    if (fd_ >= 0) {
+      send(entry);
+      return;
+    }
+    if (resolving_) {
+      if (waiting_.size() < kMaxWaiting) waiting_.push_back(std::move(entry));
+      return;
+    }
+    client::Endpoint ep;
+    switch (to_.get(&ep, alive_, [this](bool ok, const client::Endpoint& found) { resolved(ok, found); })) {
+      case Destination::State::Ready:
+        if (open(ep)) send(entry);
+        break;
+      case Destination::State::Later:
+        resolving_ = true;
+        waiting_.push_back(std::move(entry));
+        break;
+      case Destination::State::Failed:
+        log_sender_error("udp-log", "could not connect to " + to_.text() + ": name did not resolve");
+        break;
     }
   }
   uint64_t run(uint64_t) override { return UINT64_MAX; }
-  bool idle() const override { return true; }
+  bool idle() const override { return !resolving_; }
   bool waiting() const override { return false; }
 
  private:
-  bool open() {
-    fd_ = ::socket(to_.addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<const sockaddr*>(&to_.addr), to_.len) == 0) return true;
-    log_sender_error("udp-log", "could not connect to " + endpoint_text(to_) + ": " + strerror(errno));
+  void resolved(bool ok, const client::Endpoint& ep) {
+    resolving_ = false;
+    if (!ok) {
+      log_sender_error("udp-log", "could not connect to " + to_.text() + ": name did not resolve");
+    } else if (open(ep)) {
+      for (const auto& e : waiting_) send(e);
+    }
+    waiting_.clear();
+  }
+  bool open(const client::Endpoint& ep) {
+    fd_ = ::socket(ep.addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) == 0) return true;
+    log_sender_error("udp-log", "could not connect to " + to_.text() + ": " + strerror(errno));
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     return false;
   }
+  void send(const std::string& entry) {
+    if (::send(fd_, entry.data(), entry.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+      log_sender_error("udp-log", "could not send data to " + to_.text() + ": " + strerror(errno));
+    }
+  }
 
-  client::Endpoint to_;
+  Destination to_;
+  std::shared_ptr<bool> alive_;
   int fd_ = -1;
+  bool resolving_ = false;
+  std::vector<std::string> waiting_;
 };
 
 // ---------------------------------------------------------------- TCP
@@ -82,25 +176,42 @@ class TcpSink final : public LogSink, public core::IoHandler {
  public:
   static constexpr size_t kMaxPending = 4u << 20;
 
-  TcpSink(core::EventLoop& loop, const client::Endpoint& to, uint32_t timeout_ms, uint32_t keepalive_ms)
-      : loop_(loop), to_(to), timeout_ms_(timeout_ms), keepalive_ms_(keepalive_ms) {}
+  TcpSink(core::EventLoop& loop, client::NameResolver& names, const LogAddress& to, uint32_t timeout_ms,
+          uint32_t keepalive_ms)
+      : loop_(loop),
+        to_(names, to),
+        timeout_ms_(timeout_ms),
+        keepalive_ms_(keepalive_ms),
+        alive_(std::make_shared<bool>(true)) {}
   ~TcpSink() override { close_fd(); }
 
   void push(std::string entry, uint64_t now_ms) override {
     if (out_.size() - out_off_ + entry.size() > kMaxPending) {
-      log_sender_error("tcp-log", "failed to send data to " + endpoint_text(to_) + ": too many entries waiting");
+      log_sender_error("tcp-log", "failed to send data to " + to_.text() + ": too many entries waiting");
       return;
     }
     out_.append(entry);
     deadline_ms_ = now_ms + timeout_ms_;
+    if (resolving_) return;
     if (fd_ < 0) {
-      if (!connect()) return;
+      client::Endpoint ep;
+      switch (to_.get(&ep, alive_, [this](bool ok, const client::Endpoint& found) { resolved(ok, found); })) {
+        case Destination::State::Ready:
+          if (!connect(ep)) return;
+          break;
+        case Destination::State::Later:
+          resolving_ = true;
+          return;
+        case Destination::State::Failed:
+          fail("failed to connect to ", "name did not resolve");
+          return;
+      }
     }
     if (connected_) flush();
   }
 
   uint64_t run(uint64_t now_ms) override {
-    if (fd_ < 0) return UINT64_MAX;
+    if (fd_ < 0 && !resolving_) return UINT64_MAX;
     if (pending() && now_ms >= deadline_ms_) {
       fail(connected_ ? "failed to send data to " : "failed to connect to ", "timeout");
       return UINT64_MAX;
@@ -112,7 +223,7 @@ class TcpSink final : public LogSink, public core::IoHandler {
     return pending() ? deadline_ms_ : idle_since_ms_ + keepalive_ms_;
   }
 
-  bool idle() const override { return fd_ < 0; }
+  bool idle() const override { return fd_ < 0 && !resolving_; }
   bool waiting() const override { return pending(); }
 
   void on_io(uint32_t events) override {
@@ -133,14 +244,24 @@ class TcpSink final : public LogSink, public core::IoHandler {
  private:
   bool pending() const { return out_off_ < out_.size(); }
 
-  bool connect() {
-    fd_ = ::socket(to_.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  void resolved(bool ok, const client::Endpoint& ep) {
+    if (!resolving_) return;  // timed out meanwhile
+    resolving_ = false;
+    if (!ok) {
+      fail("failed to connect to ", "name did not resolve");
+    } else if (connect(ep) && connected_) {
+      flush();
+    }
+  }
+
+  bool connect(const client::Endpoint& ep) {
+    fd_ = ::socket(ep.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) {
       fail("failed to connect to ", strerror(errno));
       return false;
     }
     connected_ = false;
-    int rc = ::connect(fd_, reinterpret_cast<const sockaddr*>(&to_.addr), to_.len);
+    int rc = ::connect(fd_, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len);
     if (rc != 0 && errno != EINPROGRESS) {
       fail("failed to connect to ", strerror(errno));
       return false;
@@ -186,7 +307,7 @@ class TcpSink final : public LogSink, public core::IoHandler {
   }
 
   void fail(const char* what, const char* why) {
-    log_sender_error("tcp-log", std::string(what) + endpoint_text(to_) + ": " + why);
+    log_sender_error("tcp-log", std::string(what) + to_.text() + ": " + why);
     close_fd();
   }
 
@@ -197,15 +318,18 @@ class TcpSink final : public LogSink, public core::IoHandler {
     }
     fd_ = -1;
     connected_ = false;
+    resolving_ = false;
     out_.clear();
     out_off_ = 0;
   }
 
   core::EventLoop& loop_;
-  client::Endpoint to_;
+  Destination to_;
   uint32_t timeout_ms_, keepalive_ms_;
+  std::shared_ptr<bool> alive_;
   int fd_ = -1;
   bool connected_ = false;
+  bool resolving_ = false;
   std::string out_;
   size_t out_off_ = 0;
   uint64_t deadline_ms_ = 0;
@@ -221,9 +345,13 @@ class TcpSink final : public LogSink, public core::IoHandler {
 // time unless concurrency_limit is -1.
 class HttpSink final : public LogSink {
  public:
-  HttpSink(client::HttpClient& http, std::shared_ptr<const HttpTarget> target, const QueueParams& q)
-      : http_(http), target_(std::move(target)), q_(q), alive_(std::make_shared<bool>(true)) {}
-  ~HttpSink() override { *alive_ = false; }
+  HttpSink(client::HttpClient& http, client::NameResolver& names, std::shared_ptr<const HttpTarget> target,
+           const QueueParams& q)
+      : http_(http),
+        target_(std::move(target)),
+        to_(names, target_->address),
+        q_(q),
+        alive_(std::make_shared<bool>(true)) {}
 
   void push(std::string entry, uint64_t now_ms) override {
     if (entries_.size() >= q_.max_entries) {
@@ -311,9 +439,30 @@ class HttpSink final : public LogSink {
     return b;
   }
 
+  // Sends b once its endpoint's address is known.
   void send(Batch& b, uint64_t now_ms) {
+    b.in_flight = true;
+    client::Endpoint ep;
+    Batch* bp = &b;
+    auto state = to_.get(&ep, alive_, [this, bp](bool ok, const client::Endpoint& found) {
+      if (ok) {
+        send_to(*bp, found, loop_now());
+      } else {
+        bp->in_flight = false;
+        failed(*bp, loop_now(), "failed request to " + to_.text() + ": name did not resolve");
+      }
+    });
+    if (state == Destination::State::Ready) {
+      send_to(b, ep, now_ms);
+    } else if (state == Destination::State::Failed) {
+      b.in_flight = false;
+      failed(b, now_ms, "failed request to " + to_.text() + ": name did not resolve");
+    }
+  }
+
+  void send_to(Batch& b, const client::Endpoint& ep, uint64_t now_ms) {
     client::Request req;
-    req.target = target_->target;
+    req.target = ep.host;
     req.method = target_->method;
     req.path = target_->path;
     req.authority = target_->authority;
@@ -321,16 +470,15 @@ class HttpSink final : public LogSink {
     req.body = b.payload;
     req.timeout_ms = target_->timeout_ms;
     req.purpose = "http-log";
-    b.in_flight = true;
     std::weak_ptr<bool> alive = alive_;
     Batch* bp = &b;
     bool started = http_.send(std::move(req), [this, alive, bp](client::Response& r) {
-      if (alive.expired() || !*alive.lock()) return;
+      if (alive.expired()) return;
       done(*bp, r);
     });
     if (!started) {
       b.in_flight = false;
-      failed(b, now_ms, "failed request to " + target_->target + ": does not resolve");
+      failed(b, now_ms, "failed request to " + to_.text() + ": no address");
     }
   }
 
@@ -343,9 +491,9 @@ class HttpSink final : public LogSink {
       return;
     }
     if (!r.ok) {
-      failed(b, now_ms, "failed request to " + target_->target);
+      failed(b, now_ms, "failed request to " + to_.text());
     } else {
-      failed(b, now_ms, "request to " + target_->target + " returned status code " + std::to_string(r.status) +
+      failed(b, now_ms, "request to " + to_.text() + " returned status code " + std::to_string(r.status) +
                             " and body " + r.body);
     }
   }
@@ -380,6 +528,7 @@ class HttpSink final : public LogSink {
 
   client::HttpClient& http_;
   std::shared_ptr<const HttpTarget> target_;
+  Destination to_;
   QueueParams q_;
   std::deque<std::string> entries_;
   size_t bytes_ = 0;
@@ -394,21 +543,21 @@ LogSenders::~LogSenders() {
   if (current_ == this) current_ = nullptr;
 }
 
-void LogSenders::udp(const std::string& key, const client::Endpoint& to, std::string entry) {
-  LogSink* s = sink(key, [&] { return std::make_unique<UdpSink>(to); });
+void LogSenders::udp(const std::string& key, const LogAddress& to, std::string entry) {
+  LogSink* s = sink(key, [&] { return std::make_unique<UdpSink>(names_, to); });
   s->push(std::move(entry), loop_.now_ms());
 }
 
-void LogSenders::tcp(const std::string& key, const client::Endpoint& to, uint32_t timeout_ms, uint32_t keepalive_ms,
+void LogSenders::tcp(const std::string& key, const LogAddress& to, uint32_t timeout_ms, uint32_t keepalive_ms,
                      std::string entry) {
-  LogSink* s = sink(key, [&] { return std::make_unique<TcpSink>(loop_, to, timeout_ms, keepalive_ms); });
+  LogSink* s = sink(key, [&] { return std::make_unique<TcpSink>(loop_, names_, to, timeout_ms, keepalive_ms); });
   s->push(std::move(entry), loop_.now_ms());
   note_due(loop_.now_ms());
 }
 
 void LogSenders::http(const std::string& key, const std::shared_ptr<const HttpTarget>& target,
                       const QueueParams& queue, std::string entry) {
-  LogSink* s = sink(key, [&] { return std::make_unique<HttpSink>(http_, target, queue); });
+  LogSink* s = sink(key, [&] { return std::make_unique<HttpSink>(http_, names_, target, queue); });
   s->push(std::move(entry), loop_.now_ms());
   note_due(loop_.now_ms());
 }

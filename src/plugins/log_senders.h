@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "client/http_client.h"
+#include "client/name_resolver.h"
 #include "client/target.h"
 #include "core/event_loop.h"
 
@@ -33,9 +34,19 @@ struct QueueParams {
   bool unlimited_concurrency = false;  // concurrency_limit -1
 };
 
+// Where entries go as configured: an IP, localhost or a name the worker's
+// resolver looks up (its answers are cached for their TTL).
+struct LogAddress {
+  std::string host;
+  int port = 0;
+  std::string text;  // "host:port", for log lines
+  LogAddress() = default;
+  LogAddress(std::string h, int p) : host(std::move(h)), port(p), text(host + ":" + std::to_string(p)) {}
+};
+
 // What http-log sends, fixed at config time.
 struct HttpTarget {
-  std::string target;     // "ip:port" for the client
+  LogAddress address;
   std::string authority;  // the Host header
   std::string path;       // with the query
   std::string method;
@@ -68,7 +79,8 @@ class LogSink {
 
 class LogSenders {
  public:
-  LogSenders(core::EventLoop& loop, client::HttpClient& http) : loop_(loop), http_(http) {}
+  LogSenders(core::EventLoop& loop, client::HttpClient& http, client::NameResolver& names)
+      : loop_(loop), http_(http), names_(names) {}
   ~LogSenders();
   LogSenders(const LogSenders&) = delete;
   LogSenders& operator=(const LogSenders&) = delete;
@@ -79,8 +91,8 @@ class LogSenders {
 
   // Entries for UDP datagrams, TCP lines, or an HTTP queue; `key` names the
   // destination with every parameter that shapes it (built once per config).
-  void udp(const std::string& key, const client::Endpoint& to, std::string entry);
-  void tcp(const std::string& key, const client::Endpoint& to, uint32_t timeout_ms, uint32_t keepalive_ms,
+  void udp(const std::string& key, const LogAddress& to, std::string entry);
+  void tcp(const std::string& key, const LogAddress& to, uint32_t timeout_ms, uint32_t keepalive_ms,
            std::string entry);
   void http(const std::string& key, const std::shared_ptr<const HttpTarget>& target, const QueueParams& queue,
             std::string entry);
@@ -118,6 +130,7 @@ class LogSenders {
   static thread_local LogSenders* current_;
   core::EventLoop& loop_;
   client::HttpClient& http_;
+  client::NameResolver& names_;
   std::unordered_map<std::string, std::unique_ptr<LogSink>> sinks_;
   uint64_t next_due_ms_ = UINT64_MAX;
   bool draining_ = false;

@@ -449,12 +449,4 @@ config::schema::Field lua_code_field() {
       });
 }
 
-bool literal_endpoint(const std::string& host, int port, client::Endpoint* out, std::string* error) {
-  std::string text = host.find(':') != std::string::npos && host[0] != '[' ? "[" + host + "]" : host;
-  text += ":" + std::to_string(port);
-  if (client::parse_ip_port(text, out)) return true;
-  *error = "host '" + host + "' needs a DNS look-up, which log plugins do not do yet (use an IP address)";
-  return false;
-}
-
 }  // namespace wg::plugins

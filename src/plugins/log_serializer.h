@@ -5,7 +5,6 @@
 
 #include <string>
 
-#include "client/target.h"
 #include "config/schema.h"
 #include "pipeline/exchange.h"
 
@@ -21,8 +20,5 @@ void serialize_log(const pipeline::Exchange& x, const Consumers* consumers, std:
 // Kong's `custom_fields_by_lua` (typedefs.lua_code): Lua code, refused when
 // set until Lua plugins exist.
 config::schema::Field lua_code_field();
-// host:port as an address without a DNS look-up (an IP, or localhost);
-// false with *error naming the host otherwise.
-bool literal_endpoint(const std::string& host, int port, client::Endpoint* out, std::string* error);
 
 }  // namespace wg::plugins

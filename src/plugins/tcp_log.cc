@@ -11,11 +11,11 @@ namespace {
 
 class TcpLog : public Plugin {
  public:
-  TcpLog(std::shared_ptr<const Consumers> consumers, const client::Endpoint& to, uint32_t timeout_ms,
+  TcpLog(std::shared_ptr<const Consumers> consumers, LogAddress to, uint32_t timeout_ms,
          uint32_t keepalive_ms, std::string key)
       : Plugin("tcp-log", 7, pipeline::phase_bit(pipeline::Phase::Log)),
         consumers_(std::move(consumers)),
-        to_(to),
+        to_(std::move(to)),
         timeout_ms_(timeout_ms),
         keepalive_ms_(keepalive_ms),
         key_(std::move(key)) {}
@@ -31,7 +31,7 @@ class TcpLog : public Plugin {
 
  private:
   std::shared_ptr<const Consumers> consumers_;
-  client::Endpoint to_;
+  LogAddress to_;
   uint32_t timeout_ms_, keepalive_ms_;
   std::string key_;
 };
@@ -55,13 +55,12 @@ PluginType tcp_log_type() {
       lua_code_field(),
   });
   return {"tcp-log", 7, config,
-          [](const config::Value& c, const BuildContext& ctx, std::string* error) -> std::shared_ptr<Plugin> {
-            client::Endpoint to;
-            if (!literal_endpoint(str_or_empty(c, "host"), c.value("port", 0), &to, error)) return nullptr;
+          [](const config::Value& c, const BuildContext& ctx, std::string*) -> std::shared_ptr<Plugin> {
+            LogAddress to(str_or_empty(c, "host"), c.value("port", 0));
             uint32_t timeout = ms_of(c, "timeout", 10000), keepalive = ms_of(c, "keepalive", 60000);
             // Instances with the same destination and settings share a connection.
-            std::string key = "tcp " + to.host + " " + std::to_string(timeout) + " " + std::to_string(keepalive);
-            return std::make_shared<TcpLog>(ctx.consumers, to, timeout, keepalive, std::move(key));
+            std::string key = "tcp " + to.text + " " + std::to_string(timeout) + " " + std::to_string(keepalive);
+            return std::make_shared<TcpLog>(ctx.consumers, std::move(to), timeout, keepalive, std::move(key));
           }};
 }
 

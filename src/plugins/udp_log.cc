@@ -11,10 +11,10 @@ namespace {
 
 class UdpLog : public Plugin {
  public:
-  UdpLog(std::shared_ptr<const Consumers> consumers, const client::Endpoint& to, std::string key)
+  UdpLog(std::shared_ptr<const Consumers> consumers, LogAddress to, std::string key)
       : Plugin("udp-log", 8, pipeline::phase_bit(pipeline::Phase::Log)),
         consumers_(std::move(consumers)),
-        to_(to),
+        to_(std::move(to)),
         key_(std::move(key)) {}
 
   void on_log(Exchange& x, Slot&) const override {
@@ -27,7 +27,7 @@ class UdpLog : public Plugin {
 
  private:
   std::shared_ptr<const Consumers> consumers_;
-  client::Endpoint to_;
+  LogAddress to_;
   std::string key_;
 };
 
@@ -41,10 +41,10 @@ PluginType udp_log_type() {
       lua_code_field(),
   });
   return {"udp-log", 8, config,
-          [](const config::Value& c, const BuildContext& ctx, std::string* error) -> std::shared_ptr<Plugin> {
-            client::Endpoint to;
-            if (!literal_endpoint(str_or_empty(c, "host"), c.value("port", 0), &to, error)) return nullptr;
-            return std::make_shared<UdpLog>(ctx.consumers, to, "udp " + to.host);
+          [](const config::Value& c, const BuildContext& ctx, std::string*) -> std::shared_ptr<Plugin> {
+            LogAddress to(str_or_empty(c, "host"), c.value("port", 0));
+            std::string key = "udp " + to.text;
+            return std::make_shared<UdpLog>(ctx.consumers, std::move(to), std::move(key));
           }};
 }
 

@@ -25,7 +25,7 @@ Worker::Worker(Shared& shared, int index)
       http_(loop_, targets_),
       names_(loop_),
       hooks_(http_, names_),
-      log_senders_(loop_, http_) {
+      log_senders_(loop_, http_, names_) {
   filters_.set_hooks(&hooks_);
   access_log_.init(shared.access_log_fd, shared.settings.access_log_format == "json");
 }

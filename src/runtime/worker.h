@@ -61,7 +61,7 @@ class Worker final : public core::IoHandler, public proxy::WorkerContext {
   client::HttpClient http_;
   client::NameResolver names_;
   wasm::ClientHooks hooks_;  // filters' http_call and resolve_lua, on http_ and names_
-  plugins::LogSenders log_senders_;  // the log plugins' sockets and queues, on loop_ and http_
+  plugins::LogSenders log_senders_;  // the log plugins' sockets and queues, on loop_, http_ and names_
   int listen_fd_ = -1;
   uint64_t next_sweep_ms_ = 0;
   std::thread thread_;

@@ -13,6 +13,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from conftest import HOST, config, free_port, route, service, wait_until
+from test_dns import DnsServer
 
 ALICE = "2d5a8a52-8e4b-4c0a-9a51-6a0f2d8d1a01"
 ALICE_KEY_ID = "9b1c1a7e-3f44-4f57-8d3e-1c2b3a4d5e6f"
@@ -370,6 +371,37 @@ def test_http_log_sends_what_waits_when_the_gateway_stops(gateway_factory, upstr
     rx.close()
 
 
+def test_receivers_named_by_dns(gateway_factory, upstream):
+    dns = DnsServer()
+    dns.records["logs.test"] = HOST
+    http_rx, tcp_rx = HttpReceiver(), TcpReceiver()
+    udp_rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp_rx.bind((HOST, 0))
+    udp_rx.settimeout(5)
+    try:
+        gw = gateway_factory(config(service("svc", upstream, [
+            route("r", ["/"], plugins=[
+                {"name": "http-log", "config": {"http_endpoint": f"http://logs.test:{http_rx.port}/in"}},
+                {"name": "tcp-log", "config": {"host": "logs.test", "port": tcp_rx.port}},
+                {"name": "udp-log", "config": {"host": "logs.test", "port": udp_rx.getsockname()[1]}},
+            ]),
+            route("ghost", ["/ghost"], plugins=[
+                {"name": "tcp-log", "config": {"host": "nowhere.test", "port": tcp_rx.port}}]),
+        ])), extra_args=["--dns-resolver", f"{HOST}:{dns.port}"], workers=1)
+        assert gw.request("GET", "/named").status == 200
+        assert wait_until(lambda: len(http_rx.requests) == 1 and len(tcp_rx.lines) == 1)
+        assert http_rx.requests[0][2]["Host"] == f"logs.test:{http_rx.port}"
+        assert json.loads(udp_rx.recvfrom(65536)[0])["request"]["uri"] == "/named"
+        # A name that does not resolve loses its entries, not the request.
+        assert gw.request("GET", "/ghost").status == 200
+        assert gw.wait_stderr(r"\[tcp-log\] failed to connect to nowhere\.test:\d+: name did not resolve")
+    finally:
+        dns.close()
+        http_rx.close()
+        tcp_rx.close()
+        udp_rx.close()
+
+
 # ---- config errors ------------------------------------------------------------
 
 def test_log_plugin_config_errors(wasmgate_bin, tmp_path, upstream):
@@ -382,7 +414,6 @@ def test_log_plugin_config_errors(wasmgate_bin, tmp_path, upstream):
         (plugin("file-log", {"path": "/tmp/x", "custom_fields_by_lua": {"a": "return 1"}}),
          "field 'config.custom_fields_by_lua': not supported yet (it runs Lua code"),
         (plugin("udp-log", {"host": HOST}), "field 'config.port': required field missing"),
-        (plugin("udp-log", {"host": "logs.example.com", "port": 9}), "needs a DNS look-up"),
         (plugin("tcp-log", {"host": HOST, "port": 9, "tls": True}), "field 'config.tls': not supported yet"),
         (plugin("http-log", {"http_endpoint": "http://h/", "method": "GET"}),
          "field 'config.method': expected one of: POST, PUT, PATCH"),
