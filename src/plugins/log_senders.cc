@@ -383,7 +383,8 @@ class HttpSink final : public LogSink {
       }
     }
     while (!entries_.empty() && (q_.unlimited_concurrency || batches_.empty())) {
-      bool full = entries_.size() >= q_.max_batch_size;
+      // Without a concurrency limit Kong sends each entry on its own, at once.
+      bool full = q_.unlimited_concurrency || entries_.size() >= q_.max_batch_size;
       uint64_t due = first_waiting_ms_ + q_.max_coalescing_delay_ms;
       if (!full && now_ms < due) {
         next = std::min(next, due);
@@ -420,7 +421,7 @@ class HttpSink final : public LogSink {
   // http-log, which decides by max_batch_size alone).
   std::unique_ptr<Batch> take_batch(uint64_t now_ms) {
     auto b = std::make_unique<Batch>();
-    size_t n = std::min(entries_.size(), q_.max_batch_size);
+    size_t n = q_.unlimited_concurrency ? 1 : std::min(entries_.size(), q_.max_batch_size);
     for (size_t i = 0; i < n; ++i) bytes_ -= entries_[i].size();
     if (q_.max_batch_size == 1) {
       b->payload = std::move(entries_.front());

@@ -308,6 +308,22 @@ def test_http_log_coalescing_delay_sends_a_partial_batch(gateway_factory, upstre
     rx.close()
 
 
+def test_http_log_without_concurrency_limit_sends_each_entry_at_once(gateway_factory, upstream):
+    rx = HttpReceiver()
+    gw = gateway_factory(config(service("svc", upstream, [
+        route("h", ["/"], plugins=[{"name": "http-log", "config": {
+            "http_endpoint": f"http://{HOST}:{rx.port}/",
+            "queue": {"max_batch_size": 5, "max_coalescing_delay": 60, "concurrency_limit": -1}}}]),
+    ])), workers=1)
+    for i in range(3):
+        assert gw.request("GET", f"/u{i}").status == 200
+    assert wait_until(lambda: len(rx.requests) == 3, timeout=3)
+    # Kong's http-log: an array whenever max_batch_size > 1, here of one entry each.
+    assert sorted(b[0]["request"]["uri"] for b in rx.bodies()) == ["/u0", "/u1", "/u2"]
+    assert all(len(b) == 1 for b in rx.bodies())
+    rx.close()
+
+
 def test_http_log_legacy_queue_size(gateway_factory, upstream):
     rx = HttpReceiver()
     gw = gateway_factory(config(service("svc", upstream, [
