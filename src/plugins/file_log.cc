@@ -26,6 +26,7 @@ class FileLog : public Plugin {
         reopen_(c.value("reopen", false)) {}
 
   void on_log(Exchange& x, Slot&) const override {
+    if (!serves(x)) return;
     thread_local std::string line;  // reused: no allocation once grown
     line.clear();
     serialize_log(x, consumers_.get(), line);

@@ -21,6 +21,7 @@ class TcpLog : public Plugin {
         key_(std::move(key)) {}
 
   void on_log(Exchange& x, Slot&) const override {
+    if (!serves(x)) return;
     LogSenders* senders = LogSenders::current();
     if (senders == nullptr) return;
     std::string entry;

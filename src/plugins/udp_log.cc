@@ -18,6 +18,7 @@ class UdpLog : public Plugin {
         key_(std::move(key)) {}
 
   void on_log(Exchange& x, Slot&) const override {
+    if (!serves(x)) return;
     LogSenders* senders = LogSenders::current();
     if (senders == nullptr) return;
     std::string entry;

@@ -203,6 +203,21 @@ def test_file_log_reopen_follows_a_moved_file(gateway_factory, upstream, tmp_pat
     assert [json.loads(x)["request"]["uri"] for x in log.read_text().splitlines()] == ["/second"]
 
 
+def test_log_plugins_honour_protocols(gateway_factory, upstream, tmp_path):
+    log = tmp_path / "proto.log"
+    gw = gateway_factory(config(service("svc", upstream, [
+        route("tls-only", ["/tls"], plugins=[{"name": "file-log", "protocols": ["https"],
+                                              "config": {"path": str(log)}}]),
+        route("plain", ["/plain"], plugins=[{"name": "file-log", "protocols": ["http"],
+                                             "config": {"path": str(log)}}]),
+    ])), workers=1)
+    assert gw.request("GET", "/tls").status == 200
+    assert gw.request("GET", "/plain").status == 200
+    assert wait_until(lambda: log.exists() and log.read_text().count("\n") >= 1)
+    time.sleep(0.1)
+    assert [json.loads(x)["route"]["name"] for x in log.read_text().splitlines()] == ["plain"]
+
+
 def test_udp_log_sends_one_datagram_per_request(gateway_factory, upstream):
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind((HOST, 0))
