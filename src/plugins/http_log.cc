@@ -32,8 +32,7 @@ class HttpLog : public Plugin {
     if (!serves(x)) return;
     LogSenders* senders = LogSenders::current();
     if (senders == nullptr) return;
-    std::string entry;
-    serialize_log(x, consumers_.get(), entry);
+    std::string entry = log_entry(x, consumers_.get());
     senders->http(key_, target_, queue_, std::move(entry));
   }
 

@@ -438,6 +438,15 @@ void serialize_log(const pipeline::Exchange& x, const Consumers* consumers, std:
   out.append(",\"workspace_name\":\"default\"}");
 }
 
+std::string log_entry(const pipeline::Exchange& x, const Consumers* consumers) {
+  thread_local size_t last_size = 1024;
+  std::string entry;
+  entry.reserve(last_size + last_size / 4);
+  serialize_log(x, consumers, entry);
+  last_size = entry.size();
+  return entry;
+}
+
 config::schema::Field lua_code_field() {
   using config::schema::Field;
   using config::schema::Type;

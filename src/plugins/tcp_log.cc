@@ -24,8 +24,7 @@ class TcpLog : public Plugin {
     if (!serves(x)) return;
     LogSenders* senders = LogSenders::current();
     if (senders == nullptr) return;
-    std::string entry;
-    serialize_log(x, consumers_.get(), entry);
+    std::string entry = log_entry(x, consumers_.get());
     entry.push_back('\n');
     senders->tcp(key_, to_, timeout_ms_, keepalive_ms_, std::move(entry));
   }

@@ -21,8 +21,7 @@ class UdpLog : public Plugin {
     if (!serves(x)) return;
     LogSenders* senders = LogSenders::current();
     if (senders == nullptr) return;
-    std::string entry;
-    serialize_log(x, consumers_.get(), entry);
+    std::string entry = log_entry(x, consumers_.get());
     senders->udp(key_, to_, std::move(entry));
   }
 
