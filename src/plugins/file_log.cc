@@ -10,8 +10,8 @@
 #include <optional>
 #include <unordered_map>
 
-#include "core/log.h"
 #include "plugins/bundled.h"
+#include "plugins/log_senders.h"
 #include "plugins/log_serializer.h"
 
 namespace wg::plugins {
@@ -34,7 +34,7 @@ class FileLog : public Plugin {
     int fd = open_file();
     if (fd < 0) return;
     if (::write(fd, line.data(), line.size()) < 0) {
-      WG_LOG(Error, "[file-log] failed to write to %s: %s", path_.c_str(), strerror(errno));
+      log_sender_error("file-log", "failed to write to " + path_ + ": " + strerror(errno));
     }
     if (reopen_) ::close(fd);  // a reopen instance never keeps it
   }
@@ -48,7 +48,7 @@ class FileLog : public Plugin {
     if (it != files.end()) return it->second;
     int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-      WG_LOG(Error, "[file-log] failed to open the file: %s", strerror(errno));
+      log_sender_error("file-log", "failed to open the file: " + std::string(strerror(errno)));
       return -1;
     }
     if (!reopen_) files.emplace(path_, fd);

@@ -218,6 +218,16 @@ def test_log_plugins_honour_protocols(gateway_factory, upstream, tmp_path):
     assert [json.loads(x)["route"]["name"] for x in log.read_text().splitlines()] == ["plain"]
 
 
+def test_file_log_unwritable_path_does_not_fail_requests(gateway_factory, upstream, tmp_path):
+    gw = gateway_factory(config(service("svc", upstream, [
+        route("r", ["/"], plugins=[{"name": "file-log", "config": {"path": str(tmp_path / "no" / "dir.log")}}]),
+    ])), workers=1)
+    for _ in range(5):
+        assert gw.request("GET", "/").status == 200
+    assert gw.wait_stderr(r"\[file-log\] failed to open the file: No such file or directory")
+    assert gw.stderr_text().count("[file-log]") == 1  # once every few seconds, not per request
+
+
 def test_udp_log_sends_one_datagram_per_request(gateway_factory, upstream):
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind((HOST, 0))
