@@ -58,6 +58,11 @@ struct LogFields {
   uint64_t bytes_sent = 0;
   uint64_t request_size = 0;
   int tries = 0;
+  int upstream_status = 0;  // the last upstream response's status (0: none)
+  // "ip:port" of the peer of each of the first tries (Kong's `tries` in the
+  // log plugins' JSON); views of the snapshot's peers, alive with the request.
+  static constexpr int kLoggedTries = 4;
+  std::string_view try_peers[kLoggedTries];
 };
 
 struct Exchange {
@@ -101,6 +106,7 @@ struct Exchange {
   // ---- facts about the request, for handlers and properties.
   std::string_view client_ip;
   uint16_t client_port = 0;
+  uint16_t server_port = 0;  // the listening port the request came in on
   std::string_view route_name;
   std::string_view service_name;
   std::string_view protocol;  // "HTTP/1.1" (the scheme is request_headers' :scheme)

@@ -28,6 +28,10 @@ PluginType basic_auth_type();
 PluginType hmac_auth_type();
 PluginType jwt_type();
 PluginType prometheus_type();
+PluginType file_log_type();
+PluginType http_log_type();
+PluginType tcp_log_type();
+PluginType udp_log_type();
 
 // Field builders the plugin schemas share.
 schema::Field config_record(std::vector<schema::Field> fields);

@@ -15,13 +15,16 @@ void Plugin::set_protocols(const std::vector<std::string>& protocols) {
   }
 }
 
-pipeline::Verdict Plugin::on_phase(pipeline::Phase p, pipeline::Exchange& x, pipeline::Slot& s) const {
+bool Plugin::serves(const pipeline::Exchange& x) const {
   // Most plugins run for both schemes: only a restricted one looks it up.
-  if (!(http_ && https_)) {
-    const http::HeaderMap::Entry* scheme = x.request_headers.find(":scheme");
-    bool tls = scheme != nullptr && scheme->value == "https";
-    if (tls ? !https_ : !http_) return pipeline::Verdict::Continue;
-  }
+  if (http_ && https_) return true;
+  const http::HeaderMap::Entry* scheme = x.request_headers.find(":scheme");
+  bool tls = scheme != nullptr && scheme->value == "https";
+  return tls ? https_ : http_;
+}
+
+pipeline::Verdict Plugin::on_phase(pipeline::Phase p, pipeline::Exchange& x, pipeline::Slot& s) const {
+  if (!serves(x)) return pipeline::Verdict::Continue;
   switch (p) {
     case pipeline::Phase::Rewrite:
       return rewrite(x, s);

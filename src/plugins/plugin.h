@@ -43,6 +43,9 @@ class Plugin : public pipeline::Handler {
   std::string failure(const pipeline::Slot&) const override { return {}; }
 
  protected:
+  // Whether the request's scheme is one of its `protocols` (on_phase checks
+  // it; a plugin overriding on_log directly asks).
+  bool serves(const pipeline::Exchange& x) const;
   // The phases a plugin implements (only those in its `phases` are called).
   virtual pipeline::Verdict rewrite(pipeline::Exchange&, pipeline::Slot&) const { return pipeline::Verdict::Continue; }
   virtual pipeline::Verdict access(pipeline::Exchange&, pipeline::Slot&) const { return pipeline::Verdict::Continue; }

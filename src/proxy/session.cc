@@ -226,6 +226,7 @@ void Session::begin_request() {
   log.bytes_sent = 0;
   log.status = 0;
   log.tries = 0;
+  log.upstream_status = 0;
   x.serial = pipeline::next_exchange_serial();
   in_request_ = true;
   shared::WorkerStats::add(worker_->stats().requests);
@@ -335,6 +336,7 @@ void Session::prepare_exchange(const config::Route& route, bool heads) {
   }
   x.client_ip = client_ip_;
   x.client_port = client_port_;
+  x.server_port = static_cast<uint16_t>(worker_->listen_port());
   x.route = &route;
   x.service = service_;
   x.match = match_;

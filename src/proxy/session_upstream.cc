@@ -65,6 +65,7 @@ void Session::connect_upstream() {
   }
   ++x_->log.tries;
   const upstream::Peer& peer = balancer_->peers()[peer_];
+  if (x_->log.tries <= pipeline::LogFields::kLoggedTries) x_->log.try_peers[x_->log.tries - 1] = peer.endpoint;
   balancer_->on_start(*worker_->balancer_state(*snap_, service_->balancer), peer_);
   up_ = worker_->upstreams().take_idle(peer.endpoint);
   if (up_ == nullptr) {
@@ -311,6 +312,7 @@ bool Session::parse_response_head() {
     }
     x_->timings.upstream_head_ms = worker_->loop().now_ms();
     x_->log.status = resp_.status;
+    x_->log.upstream_status = resp_.status;
     report_passive(shared::Outcome::Success, resp_.status);
     resp_body_.start(x_->head_request ? http::BodyKind::None : resp_.body, resp_.content_length);
     if (handlers_have_heads()) {

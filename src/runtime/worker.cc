@@ -24,7 +24,8 @@ Worker::Worker(Shared& shared, int index)
       targets_(snapshot_, [this](const config::Snapshot& s, int idx) { return balancer_state(s, idx); }),
       http_(loop_, targets_),
       names_(loop_),
-      hooks_(http_, names_) {
+      hooks_(http_, names_),
+      log_senders_(loop_, http_, names_) {
   filters_.set_hooks(&hooks_);
   access_log_.init(shared.access_log_fd, shared.settings.access_log_format == "json");
 }
@@ -75,6 +76,7 @@ void Worker::accept_all() {
 
 void Worker::begin_drain() {
   draining_ = true;
+  log_senders_.begin_drain();
   loop_.remove(listen_fd_);
   ::close(listen_fd_);
   listen_fd_ = -1;
@@ -91,6 +93,7 @@ void Worker::setup_config() {
 
 void Worker::run() {
   filters_.make_current();
+  log_senders_.make_current();
   adopt(shared_.snapshots.get());
   setup_config();
   loop_.add(listen_fd_, this, EPOLLIN | EPOLLET);
@@ -105,9 +108,11 @@ void Worker::run() {
       setup_config();
     }
     const uint64_t now = loop_.now_ms();
-    // Answers to outbound calls (Wasm's http_calls), then Wasm ticks and queues.
+    // Answers to outbound calls (Wasm's http_calls, http-log), then Wasm
+    // ticks and queues, then the log plugins' due sends.
     http_.run(now);
     wait_ms = filters_.run_timers(now, kSweepIntervalMs);
+    wait_ms = log_senders_.run(now, wait_ms);
     if (now >= next_sweep_ms_) {
       sweep(now);
       next_sweep_ms_ = now + kSweepIntervalMs;
@@ -120,7 +125,8 @@ void Worker::run() {
     if (draining_) {
       // Idle keep-alive connections that finished a request since.
       close_idle_sessions();
-      if (live_sessions() == 0 || now >= drain_deadline) break;
+      // Log entries still on their way keep the worker up to the deadline.
+      if ((live_sessions() == 0 && !log_senders_.busy()) || now >= drain_deadline) break;
     }
   }
   if (live_sessions() > 0) WG_LOG(Warn, "worker %d: drain timeout, closing %zu connections", index_, live_sessions());

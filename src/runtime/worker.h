@@ -15,6 +15,7 @@
 #include "config/snapshot.h"
 #include "core/event_loop.h"
 #include "core/settings.h"
+#include "plugins/log_senders.h"
 #include "proxy/worker_context.h"
 #include "wasm/client_hooks.h"
 #include "wasm/filters.h"
@@ -60,6 +61,7 @@ class Worker final : public core::IoHandler, public proxy::WorkerContext {
   client::HttpClient http_;
   client::NameResolver names_;
   wasm::ClientHooks hooks_;  // filters' http_call and resolve_lua, on http_ and names_
+  plugins::LogSenders log_senders_;  // the log plugins' sockets and queues, on loop_, http_ and names_
   int listen_fd_ = -1;
   uint64_t next_sweep_ms_ = 0;
   std::thread thread_;
