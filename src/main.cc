@@ -46,6 +46,8 @@ std::vector<Flag> start_flags(Settings& s) {
        [&s](const std::string& v) { s.proxy_listen = v; return true; }},
       {"admin-listen", 0, "Admin API address, ADDR:PORT or off (127.0.0.1:8001)",
        [&s](const std::string& v) { s.admin_listen = v; return true; }},
+      {"admin-token", 0, "token the Admin API requires as Kong-Admin-Token (none; required off loopback)",
+       [&s](const std::string& v) { s.admin_token = v; return true; }},
       {"workers", 0, "worker threads (one per core)",
        [&s](const std::string& v) { return parse_int(v, 1, 1024, &s.workers); }},
       {"log-level", 0, "debug|info|notice|warn|error (notice)",

@@ -88,6 +88,60 @@ int parse_head(std::string_view raw, Request* req) {
   return 0;
 }
 
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  while (!path.empty()) {
+    if (path.front() == '/') {
+      path.remove_prefix(1);
+      continue;
+    }
+    size_t slash = path.find('/');
+    out.emplace_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash);
+  }
+  return out;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decoded(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// Compares without stopping at the first difference (no timing hint).
+bool same_secret(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
+  return diff == 0 && !b.empty();
+}
+
+// How the body is framed: 0 with *len set, or the status to answer.
+int body_length(const Request& req, size_t* len) {
+  *len = 0;
+  if (req.header("Transfer-Encoding") != nullptr) return 411;
+  const std::string* cl = req.header("Content-Length");
+  if (cl == nullptr) return 0;
+  if (cl->empty() || cl->size() > 12 || cl->find_first_not_of("0123456789") != std::string::npos) return 400;
+  *len = static_cast<size_t>(std::stoull(*cl));
+  return *len > AdminServer::kMaxBodySize ? 413 : 0;
+}
+
 }  // namespace
 
 const std::string* Request::header(std::string_view name) const {
@@ -108,6 +162,11 @@ struct AdminServer::Client final : core::IoHandler {
   std::string out;
   size_t out_off = 0;
   uint64_t deadline_ms = 0;
+  // Once the head is parsed: the request, where its body starts and how
+  // long it is (the body may still be coming).
+  std::unique_ptr<Request> req;
+  size_t head_end = 0;
+  size_t body_len = 0;
 
   void on_io(uint32_t events) override;
 };
@@ -210,9 +269,9 @@ struct AdminServer::Loop {
       }
       if (c.state == Client::State::Draining) continue;  // a body or pipelined data we won't serve
       c.in.append(buf, static_cast<size_t>(n));
-      size_t end = find_head_end(c.in, c.scanned);
+      size_t end = c.head_end != 0 ? c.head_end : find_head_end(c.in, c.scanned);
       if (end != 0 && end <= kMaxHeadSize) {
-        server.handle_head(c, end);
+        if (!server.handle_request(c, end)) continue;  // the body is still coming
       } else if (end != 0 || c.in.size() >= kMaxHeadSize) {
         server.respond(c, json_error(431, "Request header fields too large"), false);
       } else {
@@ -319,6 +378,11 @@ void AdminServer::add_route(std::string path, Handler handler) {
   routes_[std::move(path)] = std::move(handler);
 }
 
+void AdminServer::add_api_route(std::string pattern, Handler handler) {
+  std::lock_guard<std::mutex> lock(routes_mu_);
+  api_routes_.emplace_back(split_path(pattern), std::move(handler));
+}
+
 bool AdminServer::start(const std::string& listen, std::string* error) {
   if (running()) {
     *error = "admin server already running";
@@ -397,32 +461,73 @@ void AdminServer::run() {
   loop.run();
 }
 
-void AdminServer::handle_head(Client& c, size_t head_end) {
-  Request req;
-  if (int status = parse_head(std::string_view(c.in).substr(0, head_end), &req); status != 0) {
-    if (status == 431) {
-      respond(c, json_error(431, "Request header fields too large"), false);
-    } else {
-      respond(c, json_error(400, "Bad request"), false);
+Handler AdminServer::find_route(Request& req, bool* plain) {
+  std::lock_guard<std::mutex> lock(routes_mu_);
+  if (auto it = routes_.find(req.path); it != routes_.end()) {
+    *plain = true;
+    return it->second;
+  }
+  *plain = false;
+  std::vector<std::string> segments = split_path(req.path);
+  for (const auto& [pattern, handler] : api_routes_) {
+    if (pattern.size() != segments.size()) continue;
+    std::map<std::string, std::string, std::less<>> params;
+    bool match = true;
+    for (size_t i = 0; i < pattern.size() && match; ++i) {
+      const std::string& p = pattern[i];
+      if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
+        params[p.substr(1, p.size() - 2)] = percent_decoded(segments[i]);
+      } else {
+        match = p == segments[i];
+      }
     }
-    return;
+    if (!match) continue;
+    req.params = std::move(params);
+    return handler;
   }
-  Handler handler;
-  {
-    std::lock_guard<std::mutex> lock(routes_mu_);
-    if (auto it = routes_.find(req.path); it != routes_.end()) handler = it->second;
+  return nullptr;
+}
+
+bool AdminServer::handle_request(Client& c, size_t head_end) {
+  if (!c.req) {
+    auto req = std::make_unique<Request>();
+    int status = parse_head(std::string_view(c.in).substr(0, head_end), req.get());
+    if (status == 0) status = body_length(*req, &c.body_len);
+    if (status != 0) {
+      const char* message = status == 431   ? "Request header fields too large"
+                            : status == 411 ? "Length required"
+                            : status == 413 ? "Request body too large"
+                                            : "Bad request";
+      respond(c, json_error(status, message), false);
+      return true;
+    }
+    c.req = std::move(req);
+    c.head_end = head_end;
   }
+  if (c.in.size() - head_end < c.body_len) return false;
+  Request& req = *c.req;
+  req.body.assign(c.in, head_end, c.body_len);
+  if (!token_.empty()) {
+    const std::string* given = req.header("Kong-Admin-Token");
+    if (given == nullptr || !same_secret(*given, token_)) {
+      respond(c, json_error(401, "Invalid credentials. Token or User credentials required"), req.method == "HEAD");
+      return true;
+    }
+  }
+  bool plain = false;
+  Handler handler = find_route(req, &plain);
   bool head_only = req.method == "HEAD";
   if (!handler) {
     respond(c, json_error(404, "Not found"), head_only);
-    return;
+    return true;
   }
-  if (req.method != "GET" && !head_only) {
+  if (plain && req.method != "GET" && !head_only) {
     Response r = json_error(405, "Method not allowed");
     r.headers.emplace_back("Allow", "GET, HEAD");
     respond(c, r, false);
-    return;
+    return true;
   }
+  if (head_only) req.method = "GET";
   Response r;
   try {
     r = handler(req);
@@ -434,6 +539,7 @@ void AdminServer::handle_head(Client& c, size_t head_end) {
     r = json_error(500, "An unexpected error occurred");
   }
   respond(c, r, head_only);
+  return true;
 }
 
 void AdminServer::respond(Client& c, const Response& r, bool head_only) {

@@ -10,6 +10,9 @@ struct Settings {
   std::string config_path;  // empty: the embedded demo config
   std::string proxy_listen = "127.0.0.1:8000";
   std::string admin_listen = "127.0.0.1:8001";
+  // Required as Kong-Admin-Token on every admin call when set; mandatory
+  // when the admin listener is not on loopback.
+  std::string admin_token;
   int workers = 0;  // 0: one per core
   std::string log_level = "notice";
   std::string access_log = "stdout";

@@ -1,6 +1,8 @@
 #include "plugins/plugin.h"
 
+#include <cstdio>
 #include <map>
+#include <random>
 
 #include "config/entity_schemas.h"
 #include "plugins/bundled.h"
@@ -67,6 +69,12 @@ std::map<std::string, PluginType>& registry() {
 
 }  // namespace
 
+std::vector<const PluginType*> all_plugins() {
+  std::vector<const PluginType*> out;
+  for (const auto& [name, t] : registry()) out.push_back(&t);
+  return out;
+}
+
 const PluginType* find_plugin(const std::string& name) {
   auto it = registry().find(name);
   return it == registry().end() ? nullptr : &it->second;
@@ -77,6 +85,21 @@ void register_types(std::vector<PluginType> types) {
     config::register_plugin_schema(t.name, {t.config, t.no_consumer});
     registry()[t.name] = std::move(t);
   }
+}
+
+const std::string& node_id() {
+  static const std::string id = [] {
+    std::random_device rd;
+    unsigned char b[16];
+    for (auto& c : b) c = static_cast<unsigned char>(rd());
+    b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
+    b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
+    char text[37];
+    std::snprintf(text, sizeof text, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+                  b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    return std::string(text);
+  }();
+  return id;
 }
 
 }  // namespace wg::plugins

@@ -100,5 +100,10 @@ struct PluginType {
 // the config loader, their factories to build_plugin_chains.
 void register_bundled();
 const PluginType* find_plugin(const std::string& name);
+// Every registered plugin, by name.
+std::vector<const PluginType*> all_plugins();
+// This process's node id (Kong's node_id, in kong_node_info and GET /): a
+// random UUID per process (Kong keeps one per prefix directory).
+const std::string& node_id();
 
 }  // namespace wg::plugins

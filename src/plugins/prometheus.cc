@@ -119,22 +119,6 @@ class Prometheus : public Plugin {
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> consumer_keys_;  // consumer id -> key
 };
 
-// A node id for kong_node_info: a random UUID per process (Kong keeps one
-// per prefix directory, which we do not have).
-const std::string& node_id() {
-  static const std::string id = [] {
-    std::random_device rd;
-    unsigned char b[16];
-    for (auto& c : b) c = static_cast<unsigned char>(rd());
-    b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
-    b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
-    char text[37];
-    std::snprintf(text, sizeof text, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-                  b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-    return std::string(text);
-  }();
-  return id;
-}
 
 // Kong's test for an upstream "using health checks" (balancer/healthcheckers).
 bool using_healthchecks(const config::Healthchecks& h) {
@@ -214,5 +198,6 @@ PluginType prometheus_type() {
             return std::make_shared<Prometheus>(c, ctx);
           }};
 }
+
 
 }  // namespace wg::plugins

@@ -1,6 +1,8 @@
 #include "runtime/gateway.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -11,10 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "admin/kong_api.h"
 #include "admin/server.h"
+#include "core/net.h"
 #include "core/log.h"
 #include "core/version.h"
 #include "demo/echo_server.h"
+#include "plugins/plugin.h"
 #include "plugins/prometheus.h"
 #include "runtime/reloader.h"
 #include "runtime/worker.h"
@@ -24,6 +29,19 @@
 
 namespace wg::runtime {
 namespace {
+
+// Whether an ADDR:PORT listens on loopback only (127.0.0.0/8 or ::1).
+bool loopback_listen(const std::string& listen) {
+  sockaddr_storage addr;
+  socklen_t len = 0;
+  if (!core::parse_listen_address(listen, &addr, &len)) return true;  // start() reports it
+  if (addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+  return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+}
 
 int open_access_log(const std::string& spec) {
   if (spec == "off") return -1;
@@ -105,7 +123,25 @@ int run_gateway(core::Settings settings) {
     r.body += shared::Metrics::instance().render_prometheus();
     return r;
   });
+  // Kong's Admin API, DB-less: reads of the running config, POST /config.
+  admin::KongApi api;
+  api.entities = [&reloader] { return reloader.entities(); };
+  api.apply = [&reloader](const std::string& text, config::Normalized* refused, std::vector<std::string>* errs) {
+    return reloader.apply_text(text, refused, errs);
+  };
+  for (const plugins::PluginType* t : plugins::all_plugins()) api.plugins_available.emplace_back(t->name, t->priority);
+  api.version = WASMGATE_VERSION;
+  api.node_id = plugins::node_id();
+  api.proxy_listen = s.proxy_listen;
+  api.admin_listen = s.admin_listen;
+  admin::install_kong_api(admin, std::move(api));
   if (s.admin_listen != "off") {
+    if (s.admin_token.empty() && !loopback_listen(s.admin_listen)) {
+      WG_LOG(Error, "admin listener %s is not on loopback: set --admin-token (WASMGATE_ADMIN_TOKEN)",
+             s.admin_listen.c_str());
+      return 1;
+    }
+    admin.set_token(s.admin_token);
     std::string error;
     if (!admin.start(s.admin_listen, &error)) {
       WG_LOG(Error, "admin listener %s: %s", s.admin_listen.c_str(), error.c_str());
@@ -122,7 +158,7 @@ int run_gateway(core::Settings settings) {
   HealthChecker checker(shared->snapshots);
   checker.start();
   WG_LOG(Notice, "wasmgate " WASMGATE_VERSION " ready on %s (%d workers)", s.proxy_listen.c_str(), s.workers);
-  if (s.admin_listen != "off") WG_LOG(Notice, "admin listener on %s (/metrics, /status)", s.admin_listen.c_str());
+  if (s.admin_listen != "off") WG_LOG(Notice, "admin listener on %s (Kong Admin API, DB-less)", s.admin_listen.c_str());
 
   for (;;) {
     int sig = 0;

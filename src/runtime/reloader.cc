@@ -10,9 +10,11 @@
 namespace wg::runtime {
 namespace {
 
-bool load_config(const core::Settings& s, config::Declarative& decl, std::vector<std::string>& errors) {
-  if (s.config_path.empty()) return config::load_text(config::kDemoConfig, decl, errors);
-  return config::load_file(s.config_path, decl, errors);
+bool load_config(const core::Settings& s, const std::string* text, config::Declarative& decl,
+                 std::vector<std::string>& errors, config::Normalized* normalized) {
+  if (text != nullptr) return config::load_text(*text, decl, errors, normalized);
+  if (s.config_path.empty()) return config::load_text(config::kDemoConfig, decl, errors, normalized);
+  return config::load_file(s.config_path, decl, errors, normalized);
 }
 
 }  // namespace
@@ -25,10 +27,11 @@ wasm::Limits wasm_limits(const core::Settings& s) {
 }
 
 std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, uint64_t generation,
-                                                       std::vector<std::string>& errors) {
+                                                       std::vector<std::string>& errors, const std::string* text,
+                                                       config::Normalized* normalized) {
   plugins::register_bundled();  // before loading: their schemas validate plugin configs
   config::Declarative decl;
-  if (!load_config(s, decl, errors)) return nullptr;
+  if (!load_config(s, text, decl, errors, normalized)) return nullptr;
   for (const auto& w : decl.warnings) WG_LOG(Warn, "%s", w.c_str());
   std::string filters_dir = s.filters_dir;
   if (filters_dir.empty() && s.config_path.empty()) {
@@ -55,18 +58,13 @@ std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, 
 
 bool Reloader::load_initial(std::vector<std::string>* errors) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto snap = build_snapshot(shared_.settings, 1, *errors);
-  if (!snap) return false;
-  generation_ = 1;
-  shared_.snapshots.publish(std::move(snap));
-  return true;
+  return publish(*errors, nullptr);
 }
 
 bool Reloader::reload(std::vector<std::string>* errors_out) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> errors;
-  auto snap = build_snapshot(shared_.settings, generation_ + 1, errors);
-  if (!snap) {
+  if (!publish(errors, nullptr)) {
     std::string all;
     for (const auto& e : errors) all += "\n  " + e;
     WG_LOG(Error, "config reload failed: %zu problem(s); the previous config keeps serving:%s", errors.size(),
@@ -74,9 +72,30 @@ bool Reloader::reload(std::vector<std::string>* errors_out) {
     if (errors_out) *errors_out = std::move(errors);
     return false;
   }
-  ++generation_;
-  shared_.snapshots.publish(std::move(snap));
   WG_LOG(Notice, "config reloaded (generation %llu)", static_cast<unsigned long long>(generation_));
+  return true;
+}
+
+bool Reloader::apply_text(const std::string& text, config::Normalized* normalized, std::vector<std::string>* errors) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!publish(*errors, &text, normalized)) return false;
+  WG_LOG(Notice, "config replaced through the Admin API (generation %llu)",
+         static_cast<unsigned long long>(generation_));
+  return true;
+}
+
+// Builds from the file (or `text`) and publishes; the caller holds mu_.
+// A refused config's normalized form (its problems) goes to *failed.
+bool Reloader::publish(std::vector<std::string>& errors, const std::string* text, config::Normalized* failed) {
+  config::Normalized n;
+  auto snap = build_snapshot(shared_.settings, generation_ + 1, errors, text, &n);
+  if (!snap) {
+    if (failed != nullptr) *failed = std::move(n);
+    return false;
+  }
+  ++generation_;
+  entities_ = std::make_shared<const config::Value>(std::move(n.config));
+  shared_.snapshots.publish(std::move(snap));
   return true;
 }
 
@@ -87,6 +106,11 @@ void Reloader::refresh_dns() {
   for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
   shared_.snapshots.publish(std::move(snap));
   WG_LOG(Info, "names resolved again (generation %llu)", static_cast<unsigned long long>(generation_));
+}
+
+std::shared_ptr<const config::Value> Reloader::entities() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entities_;
 }
 
 uint64_t Reloader::generation() const {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "config/declarative.h"
 #include "config/snapshot.h"
 #include "core/settings.h"
 #include "runtime/worker.h"
@@ -26,8 +27,12 @@ wasm::Limits wasm_limits(const core::Settings& s);
 // the filters directory and compiles a snapshot with this generation;
 // nullptr with every problem in errors when the config must be refused.
 // Used by `wasmgate check` too.
+// With `text`, that config instead of the file's; with `normalized`, the
+// loaded config as normalized JSON (and its problems) is kept there.
 std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, uint64_t generation,
-                                                       std::vector<std::string>& errors);
+                                                       std::vector<std::string>& errors,
+                                                       const std::string* text = nullptr,
+                                                       config::Normalized* normalized = nullptr);
 
 class Reloader {
  public:
@@ -39,15 +44,26 @@ class Reloader {
   // problem, keeps the running config and returns false (problems in
   // *errors when given). Safe from any thread: reloads are serialised.
   bool reload(std::vector<std::string>* errors = nullptr);
+  // Kong's DB-less POST /config: `text` (a declarative config) replaces the
+  // running config; the file is left as it is (a SIGHUP reads it again).
+  // On failure nothing changes, and the problems are in *normalized /
+  // *errors.
+  bool apply_text(const std::string& text, config::Normalized* normalized, std::vector<std::string>* errors);
   // Recompiles the running config (not the file) so names are resolved
   // again.
   void refresh_dns();
   uint64_t generation() const;
+  // The running config's entities as normalized JSON (ids, defaults,
+  // references as {"id": ...}): what the Admin API reads.
+  std::shared_ptr<const config::Value> entities() const;
 
  private:
   Shared& shared_;
   mutable std::mutex mu_;  // one build-and-publish at a time
   uint64_t generation_ = 0;
+  std::shared_ptr<const config::Value> entities_;
+
+  bool publish(std::vector<std::string>& errors, const std::string* text, config::Normalized* failed = nullptr);
 };
 
 }  // namespace wg::runtime

@@ -129,7 +129,7 @@ def test_file_log_writes_kong_json(gateway_factory, upstream, tmp_path):
     assert r.status == 200
     r = gw.request("GET", "/p")  # no key: 401 from key-auth, still logged
     assert r.status == 401
-    assert wait_until(lambda: log.exists() and len(log.read_text().splitlines()) == 2)
+    assert wait_until(lambda: log.exists() and len(log.read_text().splitlines()) == 2, timeout=15)
     ok, refused = [json.loads(line) for line in log.read_text().splitlines()]
 
     req = ok["request"]

@@ -149,6 +149,40 @@ TEST_F(AdminServerTest, ServesStatusAndCustomRoutes) {
   EXPECT_EQ(get(port_, "/status").body, "{\"x\":1}");
 }
 
+TEST_F(AdminServerTest, ApiRoutesTakeBodiesAndCaptureSegments) {
+  server_.add_api_route("/things/{id}/parts/{part}", [](const Request& r) {
+    Response resp;
+    resp.body = r.method + "|" + r.params.at("id") + "|" + r.params.at("part") + "|" + r.body;
+    return resp;
+  });
+  Parsed p = parse(roundtrip(port_, "POST /things/a%20b/parts/7 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"));
+  EXPECT_EQ(p.status, 200);
+  EXPECT_EQ(p.body, "POST|a b|7|hello");
+  // A pattern matches whole segments only.
+  EXPECT_EQ(parse(roundtrip(port_, "GET /things/x/parts HTTP/1.1\r\n\r\n")).status, 404);
+  // HEAD reaches the handler as GET and answers without the body.
+  p = parse(roundtrip(port_, "HEAD /things/x/parts/y HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(p.status, 200);
+  EXPECT_EQ(p.body, "");
+  // A body too large, or chunked, is refused before the handler.
+  EXPECT_EQ(parse(roundtrip(port_, "POST /things/x/parts/y HTTP/1.1\r\nContent-Length: 999999999\r\n\r\n")).status,
+            413);
+  EXPECT_EQ(parse(roundtrip(port_, "POST /things/x/parts/y HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
+                .status,
+            411);
+}
+
+TEST_F(AdminServerTest, TokenIsRequiredWhenSet) {
+  server_.stop();
+  server_.set_token("t0ken");
+  std::string error;
+  ASSERT_TRUE(server_.start("127.0.0.1:0", &error)) << error;
+  port_ = server_.port();
+  EXPECT_EQ(get(port_, "/status").status, 401);
+  EXPECT_EQ(parse(roundtrip(port_, "GET /status HTTP/1.1\r\nKong-Admin-Token: nope\r\n\r\n")).status, 401);
+  EXPECT_EQ(parse(roundtrip(port_, "GET /status HTTP/1.1\r\nKong-Admin-Token: t0ken\r\n\r\n")).status, 200);
+}
+
 TEST_F(AdminServerTest, HeadHasNoBody) {
   std::string raw = roundtrip(port_, "HEAD /status HTTP/1.1\r\n\r\n");
   Parsed p = parse(raw);

@@ -1,0 +1,36 @@
+// Kong's Admin API over the running config, as Kong serves it in DB-less
+// mode (database "off"): the entities read by id or endpoint key, whole or
+// nested under their parent, paginated and filtered by tags; POST /config
+// replaces the whole config and GET /config returns it; writes to single
+// entities answer Kong's "operation unsupported". The gateway wires it to
+// the runtime's one reload path (runtime/reloader.h).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "admin/server.h"
+#include "config/declarative.h"
+
+namespace wg::admin {
+
+struct KongApi {
+  // The running config as normalized JSON (never null once started).
+  std::function<std::shared_ptr<const config::Value>()> entities;
+  // Replaces the running config; false with its problems when refused.
+  std::function<bool(const std::string& text, config::Normalized* refused, std::vector<std::string>* errors)> apply;
+  std::vector<std::pair<std::string, int>> plugins_available;  // bundled plugin names and PRIORITY
+  std::string version;
+  std::string node_id;
+  std::string proxy_listen, admin_listen;
+};
+
+void install_kong_api(AdminServer& server, KongApi api);
+
+// Kong's configuration hash of a normalized config: md5 hex of its JSON.
+std::string configuration_hash(const config::Value& entities);
+
+}  // namespace wg::admin
