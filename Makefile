@@ -31,6 +31,7 @@ run: build
 	@echo "  curl -i http://127.0.0.1:8000/demo/wasm/deny # answered by the Wasm filter itself (403)"
 	@echo "  curl -i http://127.0.0.1:8000/nope           # 404: no Route matched"
 	@echo "  curl http://127.0.0.1:8001/metrics           # filter metrics and per-filter counters (Prometheus)"
+	@echo "  curl http://127.0.0.1:8001/routes            # Kong's Admin API (DB-less): the running config's routes"
 	@echo "Stop with Ctrl-C."
 	@echo
 	@./$(BUILD)/wasmgate start
