@@ -7,7 +7,9 @@
 #include <map>
 #include <set>
 
+#include "config/entity_schemas.h"
 #include "config/errors.h"
+#include "config/schema.h"
 
 namespace wg::admin {
 namespace {
@@ -452,6 +454,55 @@ Response child_item(const KongApi& api, const Request& req) {
 
 Response method_not_allowed() { return message(405, "Method not allowed"); }
 
+// ---- /schemas/.../validate ------------------------------------------------------
+
+// A JSON object body, or null after answering why not.
+bool json_body(const Request& req, Value* out, Response* refusal) {
+  *out = Value::parse(req.body, nullptr, false);
+  if (out->is_object()) return true;
+  *refusal = message(400, "Cannot parse JSON body");
+  return false;
+}
+
+Response validated(const std::vector<config::FieldError>& errors) {
+  if (!errors.empty()) return json(400, config::schema_violation(errors));
+  return message(200, "schema validation successful");
+}
+
+// A plugin's name and config, checked by the plugin's own schema.
+Response validate_plugin_config(Value& body) {
+  std::string name = body.value("name", "");
+  const config::PluginSchema* plugin = config::plugin_schema(name);
+  if (plugin == nullptr) {
+    Value fields = Value::object();
+    fields["name"] = "plugin '" + name + "' not enabled; add it to the 'plugins' configuration property";
+    Value err = error_object(2, "schema violation", "schema violation (name: " + fields["name"].get<std::string>() + ")");
+    err["fields"] = fields;
+    return json(400, err);
+  }
+  if (!body.contains("config") || body["config"].is_null()) body["config"] = Value::object();
+  std::vector<std::string> path = {"config"};
+  std::vector<config::FieldError> errors;
+  config::schema::validate_field(plugin->config, body["config"], path, errors);
+  return validated(errors);
+}
+
+// POST /schemas/{entity}/validate: the entity checked by its schema, as a
+// create would (nothing is stored).
+Response validate_entity(const Request& req) {
+  if (req.method != "POST") return method_not_allowed();
+  const config::schema::Schema* schema = config::entity_schema(req.params.at("entity"));
+  if (schema == nullptr) return message(404, "No entity named '" + req.params.at("entity") + "'");
+  Value body;
+  Response refusal;
+  if (!json_body(req, &body, &refusal)) return refusal;
+  std::vector<config::FieldError> errors;
+  config::schema::validate(*schema, body, errors);
+  if (schema->name == "plugins" && errors.empty()) return validate_plugin_config(body);
+  return validated(errors);
+}
+
+
 }  // namespace
 
 std::string configuration_hash(const config::Value& entities) {
@@ -490,6 +541,7 @@ void install_kong_api(AdminServer& server, KongApi api_in) {
     for (const auto& [name, priority] : api->plugins_available) names.insert(name);
     return json(200, Value{{"enabled_plugins", Value(names)}});
   });
+  server.add_api_route("/schemas/{entity}/validate", [](const Request& r) { return validate_entity(r); });
   server.add_api_route("/{entity}", [api](const Request& r) { return collection(*api, r); });
   server.add_api_route("/{entity}/{id}", [api](const Request& r) { return item(*api, r); });
   server.add_api_route("/{entity}/{id}/{child}", [api](const Request& r) { return child_collection(*api, r); });

@@ -194,3 +194,25 @@ def test_admin_off_loopback_needs_a_token(wasmgate_bin, tmp_path, upstream):
                         "--admin-listen", f"0.0.0.0:{free_port()}", "--workers", "1"],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 1 and "set --admin-token" in p.stderr, p.stderr
+
+
+def test_schema_validation(gateway_factory, upstream):
+    gw, admin = start(gateway_factory, base(upstream))
+    ok = call(admin, "POST", "/schemas/services/validate", json.dumps({"name": "x", "url": "http://h:1/p"}),
+              {"Content-Type": "application/json"})
+    assert ok == (200, {"message": "schema validation successful"})
+    status, body = call(admin, "POST", "/schemas/services/validate", json.dumps({"name": "x", "port": 99999}),
+                        {"Content-Type": "application/json"})
+    assert status == 400 and body["code"] == 2 and body["name"] == "schema violation"
+    assert body["fields"]["port"] == "value should be between 0 and 65535"
+    status, body = call(admin, "POST", "/schemas/plugins/validate",
+                        json.dumps({"name": "rate-limiting", "config": {"minute": -1}}),
+                        {"Content-Type": "application/json"})
+    assert status == 400 and "minute" in body["fields"]["config"], body
+    assert call(admin, "POST", "/schemas/plugins/validate", json.dumps({"name": "key-auth"}),
+                {"Content-Type": "application/json"})[0] == 200
+    status, body = call(admin, "POST", "/schemas/plugins/validate", json.dumps({"name": "nope"}),
+                        {"Content-Type": "application/json"})
+    assert status == 400 and "not enabled" in body["fields"]["name"]
+    assert call(admin, "POST", "/schemas/nothing/validate", "{}")[0] == 404
+    assert call(admin, "POST", "/schemas/services/validate", "not json")[0] == 400
