@@ -469,6 +469,14 @@ Response validated(const std::vector<config::FieldError>& errors) {
   return message(200, "schema validation successful");
 }
 
+// GET /schemas/plugins/{name}: the plugins entity with that plugin's config.
+Response plugin_schema_json(const Request& req) {
+  if (req.method != "GET") return method_not_allowed();
+  const config::PluginSchema* plugin = config::plugin_schema(req.params.at("name"));
+  if (plugin == nullptr) return message(404, "No plugin named '" + req.params.at("name") + "'");
+  return json(200, config::schema::kong_json(*config::entity_schema("plugins"), plugin->config));
+}
+
 // A plugin's name and config, checked by the plugin's own schema.
 Response validate_plugin_config(Value& body) {
   std::string name = body.value("name", "");
@@ -542,6 +550,14 @@ void install_kong_api(AdminServer& server, KongApi api_in) {
     return json(200, Value{{"enabled_plugins", Value(names)}});
   });
   server.add_api_route("/schemas/{entity}/validate", [](const Request& r) { return validate_entity(r); });
+  server.add_api_route("/schemas/plugins/{name}", [](const Request& r) { return plugin_schema_json(r); });
+  server.add_api_route("/plugins/schema/{name}", [](const Request& r) { return plugin_schema_json(r); });
+  server.add_api_route("/schemas/{entity}", [](const Request& r) {
+    if (r.method != "GET") return method_not_allowed();
+    const config::schema::Schema* schema = config::entity_schema(r.params.at("entity"));
+    if (schema == nullptr) return message(404, "No entity named '" + r.params.at("entity") + "'");
+    return json(200, config::schema::kong_json(*schema));
+  });
   server.add_api_route("/{entity}", [api](const Request& r) { return collection(*api, r); });
   server.add_api_route("/{entity}/{id}", [api](const Request& r) { return item(*api, r); });
   server.add_api_route("/{entity}/{id}/{child}", [api](const Request& r) { return child_collection(*api, r); });

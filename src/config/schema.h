@@ -132,6 +132,11 @@ struct Schema {
 // and appends each problem to `errors` (paths relative to the entity).
 void validate(const Schema& schema, Value& entity, std::vector<FieldError>& errors);
 
+// The schema as Kong's Admin API shows it (schema_json.cc); the second form
+// is the plugins entity with one plugin's config record in place of `config`.
+Value kong_json(const Schema& s);
+Value kong_json(const Schema& plugins, const Field& config);
+
 // Validates one value against one field (used for records, plugin configs and
 // the Admin API's PATCH of a single field).
 void validate_field(const Field& field, Value& value, std::vector<std::string>& path,

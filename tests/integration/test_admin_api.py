@@ -216,3 +216,21 @@ def test_schema_validation(gateway_factory, upstream):
     assert status == 400 and "not enabled" in body["fields"]["name"]
     assert call(admin, "POST", "/schemas/nothing/validate", "{}")[0] == 404
     assert call(admin, "POST", "/schemas/services/validate", "not json")[0] == 400
+
+
+def test_schemas(gateway_factory, upstream):
+    gw, admin = start(gateway_factory, base(upstream))
+    status, body = call(admin, "GET", "/schemas/services")
+    assert status == 200
+    fields = {k: v for f in body["fields"] for k, v in f.items()}
+    assert fields["port"]["type"] == "integer" and fields["port"]["default"] == 80
+    assert fields["port"]["between"] == [0, 65535]
+    assert fields["protocol"]["default"] == "http"
+    status, body = call(admin, "GET", "/schemas/plugins/rate-limiting")
+    assert status == 200
+    config = next(f["config"] for f in body["fields"] if "config" in f)
+    names = [next(iter(f)) for f in config["fields"]]
+    assert "minute" in names and "limit_by" in names
+    assert call(admin, "GET", "/plugins/schema/key-auth")[0] == 200
+    assert call(admin, "GET", "/schemas/plugins/nope")[0] == 404
+    assert call(admin, "GET", "/schemas/nope")[0] == 404
