@@ -69,31 +69,36 @@ std::string_view strip(std::string_view s) {
   return s;
 }
 
-// Kong's get_response_type: the element of highest quality wins, the first
-// of equals; q=0 never does.
-const Template& response_template(const pipeline::Exchange& x) {
+// One Accept value's elements, in order, against the best so far (Kong's
+// get_response_type: the element of highest quality wins, the first of
+// equals; q=0 never does).
+const Template* pick(std::string_view rest, double* best, const Template* chosen) {
+  while (true) {
+    size_t comma = rest.find(',');
+    std::string_view element = strip(rest.substr(0, comma));
+    router::Captures caps;
+    if (accept_pattern().match(element, &caps)) {
+      double q = 1;
+      if (caps.count > 2 && caps.begin[2] != caps.end[2]) {
+        q = std::strtod(std::string(element.substr(caps.begin[2], caps.end[2] - caps.begin[2])).c_str(), nullptr);
+      }
+      if (q > *best) {
+        *best = q;
+        chosen = &template_for(element.substr(caps.begin[1], caps.end[1] - caps.begin[1]));
+      }
+    }
+    if (comma == std::string_view::npos) return chosen;
+    rest.remove_prefix(comma + 1);
+  }
+}
+
+// The template for every `name` line of the request read as one Accept
+// value (Kong joins repeated lines with commas); JSON when there is none.
+const Template& response_template(const pipeline::Exchange& x, std::string_view name) {
   const Template* chosen = &kJson;
   double best = 0;
   for (const auto& h : x.request_headers) {
-    if (!http::iequals(h.name, "accept")) continue;
-    std::string_view rest = h.value;
-    while (true) {
-      size_t comma = rest.find(',');
-      std::string_view element = strip(rest.substr(0, comma));
-      router::Captures caps;
-      if (accept_pattern().match(element, &caps)) {
-        double q = 1;
-        if (caps.count > 2 && caps.begin[2] != caps.end[2]) {
-          q = std::strtod(std::string(element.substr(caps.begin[2], caps.end[2] - caps.begin[2])).c_str(), nullptr);
-        }
-        if (q > best) {
-          best = q;
-          chosen = &template_for(element.substr(caps.begin[1], caps.end[1] - caps.begin[1]));
-        }
-      }
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
-    }
+    if (http::iequals(h.name, name)) chosen = pick(h.value, &best, chosen);
   }
   return *chosen;
 }
@@ -175,7 +180,7 @@ std::string request_id(const pipeline::Exchange& x) {
 }
 
 pipeline::Verdict exit_error(pipeline::Exchange& x, int status, std::string_view message, http::HeaderList headers) {
-  const Template& t = response_template(x);
+  const Template& t = response_template(x, "accept");
   std::string id = request_id(x);
   std::string body;
   if (!t.content_type.empty()) {

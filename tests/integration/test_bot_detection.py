@@ -151,3 +151,31 @@ def test_error_body_follows_accept(gateway_factory, upstream):
     r = gw.request("GET", "/key")
     kong_error(r, "No API key found in request")
     assert len(upstream.requests) == 0
+
+
+def test_other_plugins_errors_follow_accept(gateway_factory, upstream):
+    """ip-restriction, request-size-limiting and a plugin that fails (Kong
+    answers kong.response.error(500) for a plugin that throws) take the same
+    templates; request-termination (kong.response.exit with a table) keeps
+    its compact JSON."""
+    gw = gateway_factory(config(service("s", upstream, [
+        route("ip", ["/ip"], plugins=[{"name": "ip-restriction", "config": {"deny": ["127.0.0.1"]}}]),
+        route("size", ["/size"], plugins=[{"name": "request-size-limiting", "config": {
+            "allowed_payload_size": 1, "size_unit": "bytes"}}]),
+        route("rt", ["/rt"], plugins=[{"name": "request-transformer", "config": {
+            "replace": {"uri": "$(headers.xpath)"}}}]),
+        route("term", ["/term"], plugins=[{"name": "request-termination", "config": {"status_code": 503}}]),
+    ])))
+    r = gw.request("GET", "/ip", headers=[("Accept", "application/xml")])
+    assert r.status == 403
+    assert "<message>IP address not allowed: 127.0.0.1</message>" in r.body.decode()
+    r = gw.request("POST", "/size", body=b"too big", headers=[("Accept", "text/plain")])
+    assert r.status == 413
+    assert r.body.decode() == "Request size limit exceeded\nrequest_id: %s\n" % r.header("X-Kong-Request-Id")
+    r = gw.request("GET", "/rt", headers=[("xpath", "no-slash")])
+    assert r.status == 500
+    kong_error(r, "An unexpected error occurred")
+    r = gw.request("GET", "/term", headers=[("Accept", "text/html")])
+    assert (r.status, r.body) == (503, b'{"message":"Service unavailable"}')
+    assert r.header("X-Kong-Request-Id") is None
+    assert len(upstream.requests) == 0
