@@ -33,9 +33,10 @@ def test_builtin_bot_rules(gateway_factory, upstream):
         r = gw.request("GET", "/", headers=[("User-Agent", ua)])
         assert r.status == 403, ua
         kong_error(r, "Forbidden")
-    r = gw.request("GET", "/", headers=[("User-Agent", CHROME)])
-    assert r.status == 200
-    assert len(upstream.requests) == 1
+    for ua in [CHROME, "curl/7.43.0", "HelloWorld"]:  # Kong's own spec: not bots
+        r = gw.request("GET", "/", headers=[("User-Agent", ua)])
+        assert r.status == 200, ua
+    assert len(upstream.requests) == 3
     # No User-Agent at all passes; two are a 400.
     r = gw.request("GET", "/", headers=[])
     assert r.status == 200, r

@@ -98,6 +98,8 @@ TEST(BotDetection, RulesListsAndCache) {
   EXPECT_EQ(status_for(*p, {"Mozilla/5.0 Firefox/120.0"}), 403);
   EXPECT_EQ(status_for(*p, {"Googlebot/2.1"}), 403);
   EXPECT_EQ(status_for(*p, {"okhttp/4.9.0"}), 403);
+  EXPECT_EQ(status_for(*p, {"curl/7.43.0"}), 200);  // not a bot to Kong
+  EXPECT_EQ(status_for(*p, {"HelloWorld"}), 200);
   EXPECT_EQ(status_for(*p, {"aws-cli/2.13.0 Python/3.11"}), 403);
   EXPECT_EQ(status_for(*p, {"curl-ok Googlebot/2.1"}), 200);  // allow first
   EXPECT_EQ(status_for(*p, {"  curl-ok Googlebot/2.1"}), 200);  // stripped before matching
