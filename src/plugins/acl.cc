@@ -26,16 +26,16 @@ class Acl : public Plugin {
  protected:
   Verdict access(Exchange& x, Slot&) const override {
     if (x.consumer_id.empty()) {
-      return x.credential_id.empty() ? exit_json(x, 401, "Unauthorized") : exit_json(x, 403, kForbidden);
+      return x.credential_id.empty() ? exit_error(x, 401) : exit_error(x, 403, kForbidden);
     }
     const std::vector<std::string>& groups = consumers_->groups(x.consumer_id);
     if (groups.empty() && !deny_mode_) {
       // Kong: a consumer without groups under an allow list.
-      return x.credential_id.empty() ? exit_json(x, 401, "Unauthorized") : exit_json(x, 403, kForbidden);
+      return x.credential_id.empty() ? exit_error(x, 401) : exit_error(x, 403, kForbidden);
     }
     bool listed = false;
     for (const auto& g : groups) listed = listed || listed_.count(g) > 0;
-    if (listed == deny_mode_) return exit_json(x, 403, kForbidden);
+    if (listed == deny_mode_) return exit_error(x, 403, kForbidden);
     if (!hide_ && !groups.empty()) {
       std::string joined;
       for (const auto& g : groups) joined += (joined.empty() ? "" : ", ") + g;

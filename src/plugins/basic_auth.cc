@@ -27,12 +27,11 @@ class BasicAuth : public Plugin {
     if (identify(x)) return Verdict::Continue;
     if (!anonymous_.empty()) {
       const config::Consumer* anon = consumers_->by_id_or_username(anonymous_);
-      if (anon == nullptr) return exit_json(x, 500, "anonymous consumer " + anonymous_ + " is configured but doesn't exist");
+      if (anon == nullptr) return exit_error(x, 500, "anonymous consumer " + anonymous_ + " is configured but doesn't exist");
       authenticate(x, *anon, nullptr);
       return Verdict::Continue;
     }
-    return exit_with(x, 401, R"({"message":"Unauthorized"})",
-                     {{"Content-Type", "application/json; charset=utf-8"}, {"WWW-Authenticate", challenge_}});
+    return exit_error(x, 401, "Unauthorized", {{"WWW-Authenticate", challenge_}});
   }
 
  private:

@@ -37,7 +37,6 @@ class HmacAuth : public Plugin {
     for (const auto& a : c.value("algorithms", config::Value::array())) algorithms_.push_back(a.get<std::string>());
     std::string realm = str_or_empty(c, "realm");
     challenge_ = c.contains("realm") && c["realm"].is_string() ? "hmac realm=\"" + realm + "\"" : "hmac";
-    body_failure_ = unauthorized_body(kNotSame);
   }
 
   void detach(Exchange&, Slot& s) const override {
@@ -55,18 +54,18 @@ class HmacAuth : public Plugin {
     if (failure == nullptr) return Verdict::Continue;
     if (!anonymous_.empty()) {
       const config::Consumer* anon = consumers_->by_id_or_username(anonymous_);
-      if (anon == nullptr) return exit_json(x, 500, "anonymous consumer " + anonymous_ + " is configured but doesn't exist");
+      if (anon == nullptr) return exit_error(x, 500, "anonymous consumer " + anonymous_ + " is configured but doesn't exist");
       authenticate(x, *anon, nullptr);
       return Verdict::Continue;
     }
-    return unauthorized(x, unauthorized_body(failure));
+    return unauthorized(x, failure);
   }
 
   // The request body, whole: its digest is the last check Kong makes.
   Verdict on_body(pipeline::Direction d, Exchange& x, Slot& s, std::string& body, bool) const override {
     if (d != pipeline::Direction::Request || s.word != kBodyPending) return Verdict::Continue;
     s.word = 0;
-    return digest_matches(x, body) ? Verdict::Continue : unauthorized(x, body_failure_);
+    return digest_matches(x, body) ? Verdict::Continue : unauthorized(x, kNotSame);
   }
 
  private:
@@ -129,19 +128,12 @@ class HmacAuth : public Plugin {
     return digest->value == auth::sha256_digest_header(body);
   }
 
-  static std::string unauthorized_body(const char* message) {
-    config::Value body = config::Value::object();
-    body["message"] = message;
-    return config::to_json(body);
-  }
-
-  Verdict unauthorized(Exchange& x, std::string body) const {
-    return exit_with(x, 401, std::move(body),
-                     {{"Content-Type", "application/json; charset=utf-8"}, {"WWW-Authenticate", challenge_}});
+  Verdict unauthorized(Exchange& x, const char* message) const {
+    return exit_error(x, 401, message, {{"WWW-Authenticate", challenge_}});
   }
 
   std::shared_ptr<const Consumers> consumers_;
-  std::string anonymous_, challenge_, body_failure_;
+  std::string anonymous_, challenge_;
   bool hide_, validate_body_;
   double clock_skew_;
   std::vector<std::string> enforce_, algorithms_;

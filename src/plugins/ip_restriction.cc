@@ -94,7 +94,7 @@ class IpRestriction : public Plugin {
 
  private:
   Verdict refuse(Exchange& x) const {
-    return exit_json(x, status_, has_message_ ? message_ : "IP address not allowed: " + std::string(x.client_ip));
+    return exit_error(x, status_, has_message_ ? message_ : "IP address not allowed: " + std::string(x.client_ip));
   }
 
   std::vector<Range> allow_, deny_;

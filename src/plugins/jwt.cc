@@ -167,7 +167,7 @@ class Jwt : public Plugin {
     if (!anonymous_.empty()) {
       const config::Consumer* anon = consumers_->by_id_or_username(anonymous_);
       if (anon == nullptr) {
-        return exit_json(x, 500, "anonymous consumer " + anonymous_ + " is configured but doesn't exist");
+        return exit_error(x, 500, "anonymous consumer " + anonymous_ + " is configured but doesn't exist");
       }
       authenticate(x, *anon, nullptr);
       return Verdict::Continue;

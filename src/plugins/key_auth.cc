@@ -55,12 +55,11 @@ class KeyAuth : public Plugin {
     if (failure == nullptr) return Verdict::Continue;
     if (!anonymous_.empty()) {
       const config::Consumer* anon = consumers_->by_id_or_username(anonymous_);
-      if (anon == nullptr) return exit_json(x, 500, "anonymous consumer " + anonymous_ + " is configured but doesn't exist");
+      if (anon == nullptr) return exit_error(x, 500, "anonymous consumer " + anonymous_ + " is configured but doesn't exist");
       authenticate(x, *anon, nullptr);
       return Verdict::Continue;
     }
-    return exit_with(x, 401, message_body(failure),
-                     {{"Content-Type", "application/json; charset=utf-8"}, {"WWW-Authenticate", challenge_}});
+    return exit_error(x, 401, failure, {{"WWW-Authenticate", challenge_}});
   }
 
  private:
@@ -94,12 +93,6 @@ class KeyAuth : public Plugin {
     if (cred == nullptr) return "Unauthorized";
     authenticate(x, consumers_->consumer_of(*cred), &cred->id);
     return nullptr;
-  }
-
-  static std::string message_body(const char* message) {
-    config::Value body = config::Value::object();
-    body["message"] = message;
-    return config::to_json(body);
   }
 
   std::shared_ptr<const Consumers> consumers_;

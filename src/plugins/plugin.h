@@ -65,6 +65,19 @@ class Plugin : public pipeline::Handler {
 pipeline::Verdict exit_json(pipeline::Exchange& x, int status, std::string_view message);
 // kong.response.exit(status, body, headers) with a body as given.
 pipeline::Verdict exit_with(pipeline::Exchange& x, int status, std::string body, http::HeaderList headers);
+// kong.response.error(status, message, headers): the body follows the
+// request's Accept header (Kong's JSON, HTML, XML or plain text error
+// template, or none for application/grpc) and carries the request id, also
+// sent as X-Kong-Request-Id. An empty message is Kong's default phrase for
+// the status ("Forbidden" for 403). The plugins whose Kong handler calls
+// kong.response.error use this; those calling kong.response.exit with a
+// table use exit_json.
+pipeline::Verdict exit_error(pipeline::Exchange& x, int status, std::string_view message = {},
+                             http::HeaderList headers = {});
+// Kong's request id for this exchange ($kong_request_id: 32 hex digits),
+// derived from the exchange's serial and per-thread random seeds, so the
+// same request always gets the same id and nothing is stored.
+std::string request_id(const pipeline::Exchange& x);
 
 // The first value of a request header, or empty.
 std::string_view request_header(const pipeline::Exchange& x, std::string_view name);

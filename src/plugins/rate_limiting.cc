@@ -167,11 +167,8 @@ class RateLimiting : public Plugin {
     if (stop >= 0) {
       http::HeaderList headers;
       if (!hide_) write_headers(q, [&](std::string_view n, std::string_view v) { headers.emplace_back(n, v); });
-      headers.emplace_back("Content-Type", "application/json; charset=utf-8");
-      config::Value body = config::Value::object();
-      body["message"] = error_message_;
       q.active = false;  // the 429 carries them; header_filter adds nothing
-      return exit_with(x, error_code_, config::to_json(body), std::move(headers));
+      return exit_error(x, error_code_, error_message_, std::move(headers));
     }
     q.active = !hide_;
     return Verdict::Continue;

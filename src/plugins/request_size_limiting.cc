@@ -33,7 +33,7 @@ class RequestSizeLimiting : public Plugin {
     // them. (Transfer-Encoding is the session's business and not in the
     // map: a body without a Content-Length is a chunked one.)
     if (require_length_ && !x.request_has_body) {
-      return exit_json(x, 411, "A valid Content-Length header is required");
+      return exit_error(x, 411, "A valid Content-Length header is required");
     }
     return Verdict::Continue;
   }
@@ -53,7 +53,7 @@ class RequestSizeLimiting : public Plugin {
   static Verdict too_large(Exchange& x) {
     std::string expect(request_header(x, "expect"));
     std::erase_if(expect, [](char c) { return c == ' ' || c == '\t'; });
-    return exit_json(x, http::iequals(expect, "100-continue") ? 417 : 413, kTooLarge);
+    return exit_error(x, http::iequals(expect, "100-continue") ? 417 : 413, kTooLarge);
   }
 
   uint64_t limit_ = 0;

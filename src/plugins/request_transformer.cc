@@ -328,7 +328,7 @@ class RequestTransformer : public Plugin {
     TemplateEnv env{x, {}, false};
     if (has_uri_) {
       std::string path = render(uri_, env);
-      if (!path.empty() && path[0] != '/') return exit_json(x, 500, "An unexpected error occurred");
+      if (!path.empty() && path[0] != '/') return exit_error(x, 500);  // Kong: a plugin that throws answers kong.response.error(500)
       if (!path.empty()) set_upstream_path(x, path);
     }
     if (!method_.empty()) x.request_headers.replace(":method", method_);

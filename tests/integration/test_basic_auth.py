@@ -87,7 +87,7 @@ def test_basic_auth_refusals(gateway_factory, upstream):
     ]
     for headers in cases:
         r = gw.request("GET", "/", headers=headers)
-        assert (r.status, r.json()) == (401, {"message": "Unauthorized"}), headers
+        assert (r.status, r.json()) == (401, {"message": "Unauthorized", "request_id": r.header("X-Kong-Request-Id")}), headers
         assert r.header("WWW-Authenticate") == 'Basic realm="service"'
         assert r.header("Content-Type") == "application/json; charset=utf-8"
     r = gw.request("GET", "/realm")
@@ -117,7 +117,7 @@ def test_basic_auth_anonymous_and_hide_credentials(gateway_factory, upstream):
     r = gw.request("GET", "/anon-id")
     assert r.status == 200 and upstream_headers(r)["x-consumer-username"] == "alice"
     r = gw.request("GET", "/ghost")
-    assert (r.status, r.json()) == (500, {"message": "anonymous consumer ghost is configured but doesn't exist"})
+    assert (r.status, r.json()) == (500, {"message": "anonymous consumer ghost is configured but doesn't exist", "request_id": r.header("X-Kong-Request-Id")})
     # Alternatives: key-auth (1250) identified kay, so basic-auth leaves it be.
     r = gw.request("GET", "/both", headers=[("apikey", "kay-key")])
     assert r.status == 200 and upstream_headers(r)["x-consumer-username"] == "kay"
@@ -132,7 +132,7 @@ def test_basic_auth_with_acl(gateway_factory, upstream):
     r = gw.request("GET", "/gold", headers=[("Authorization", basic("alice-login", "s3cret:with:colons"))])
     assert r.status == 200 and upstream_headers(r)["x-consumer-groups"] == "gold"
     r = gw.request("GET", "/gold", headers=[("Authorization", basic("bob-login", "hunter2"))])
-    assert (r.status, r.json()) == (403, {"message": "You cannot consume this service"})
+    assert (r.status, r.json()) == (403, {"message": "You cannot consume this service", "request_id": r.header("X-Kong-Request-Id")})
     r = gw.request("GET", "/gold")  # basic-auth (1100) answers before acl (950)
     assert r.status == 401 and r.header("WWW-Authenticate") == 'Basic realm="service"'
 

@@ -53,14 +53,14 @@ def test_key_auth_refusals(gateway_factory, upstream):
         route("realm", ["/realm"], plugins=[{"name": "key-auth", "config": {"realm": "shop"}}]),
     ]), consumers=consumers()))
     r = gw.request("GET", "/")
-    assert (r.status, r.json()) == (401, {"message": "No API key found in request"})
+    assert (r.status, r.json()) == (401, {"message": "No API key found in request", "request_id": r.header("X-Kong-Request-Id")})
     assert r.header("WWW-Authenticate") == "Key"
     r = gw.request("GET", "/", headers=[("apikey", "wrong")])
-    assert (r.status, r.json()) == (401, {"message": "Unauthorized"})
+    assert (r.status, r.json()) == (401, {"message": "Unauthorized", "request_id": r.header("X-Kong-Request-Id")})
     r = gw.request("GET", "/", headers=[("apikey", "alice-key"), ("apikey", "bob-key")])
-    assert (r.status, r.json()) == (401, {"message": "Duplicate API key found"})
+    assert (r.status, r.json()) == (401, {"message": "Duplicate API key found", "request_id": r.header("X-Kong-Request-Id")})
     r = gw.request("GET", "/?apikey=a&apikey=b")
-    assert (r.status, r.json()) == (401, {"message": "Duplicate API key found"})
+    assert (r.status, r.json()) == (401, {"message": "Duplicate API key found", "request_id": r.header("X-Kong-Request-Id")})
     r = gw.request("GET", "/realm")
     assert r.status == 401 and r.header("WWW-Authenticate") == 'Key realm="shop"'
     assert len(upstream.requests) == 0
@@ -102,18 +102,18 @@ def test_acl_with_key_auth(gateway_factory, upstream):
     r = gw.request("GET", "/gold", headers=[("apikey", "alice-key")])
     assert r.status == 200 and upstream_headers(r)["x-consumer-groups"] == "gold, staff"
     r = gw.request("GET", "/gold", headers=[("apikey", "bob-key")])
-    assert (r.status, r.json()) == (403, {"message": "You cannot consume this service"})
+    assert (r.status, r.json()) == (403, {"message": "You cannot consume this service", "request_id": r.header("X-Kong-Request-Id")})
     r = gw.request("GET", "/gold", headers=[("apikey", "carol-key")])  # no groups at all
-    assert (r.status, r.json()) == (403, {"message": "You cannot consume this service"})
+    assert (r.status, r.json()) == (403, {"message": "You cannot consume this service", "request_id": r.header("X-Kong-Request-Id")})
     assert gw.request("GET", "/gold").status == 401  # key-auth (1250) runs before acl (950)
     r = gw.request("GET", "/no-silver", headers=[("apikey", "alice-key")])
     assert r.status == 200 and "x-consumer-groups" not in upstream_headers(r)
     assert gw.request("GET", "/no-silver", headers=[("apikey", "bob-key")]).status == 403
     assert gw.request("GET", "/no-silver", headers=[("apikey", "carol-key")]).status == 200
     r = gw.request("GET", "/acl-only")
-    assert (r.status, r.json()) == (401, {"message": "Unauthorized"})  # nobody authenticated
+    assert (r.status, r.json()) == (401, {"message": "Unauthorized", "request_id": r.header("X-Kong-Request-Id")})  # nobody authenticated
     r = gw.request("GET", "/anon")
-    assert (r.status, r.json()) == (401, {"message": "Unauthorized"})  # anonymous, without groups
+    assert (r.status, r.json()) == (401, {"message": "Unauthorized", "request_id": r.header("X-Kong-Request-Id")})  # anonymous, without groups
 
 
 def test_top_level_credentials_and_acls(gateway_factory, upstream):
@@ -202,7 +202,7 @@ def test_rate_limiting_counts_across_workers(gateway_factory, upstream):
         assert r.header("RateLimit-Remaining") == str(5 - i)
         assert 1 <= int(r.header("RateLimit-Reset")) <= 60
     r = gw.request("GET", "/")
-    assert (r.status, r.json()) == (429, {"message": "API rate limit exceeded"})
+    assert (r.status, r.json()) == (429, {"message": "API rate limit exceeded", "request_id": r.header("X-Kong-Request-Id")})
     assert r.header("X-RateLimit-Remaining-Minute") == "0"
     assert 1 <= int(r.header("Retry-After")) <= 60
     assert len(upstream.requests) == 6
@@ -220,7 +220,7 @@ def test_rate_limiting_by_consumer_with_key_auth(gateway_factory, upstream):
         r = gw.request("GET", "/", headers=[("apikey", "alice-key")])
         assert r.status == 200 and r.header("X-RateLimit-Limit-Minute") is None
     r = gw.request("GET", "/", headers=[("apikey", "alice-key")])
-    assert (r.status, r.json()) == (403, {"message": "slow down"})
+    assert (r.status, r.json()) == (403, {"message": "slow down", "request_id": r.header("X-Kong-Request-Id")})
     assert r.header("Retry-After") is None  # hidden too
     # Another consumer has its own count.
     assert gw.request("GET", "/", headers=[("apikey", "bob-key")]).status == 200

@@ -96,7 +96,7 @@ def test_hmac_auth_identifies_the_consumer(gateway_factory, upstream):
         r = gw.request("POST", "/p", headers=hosted("POST", "/p", algorithm, host="test.local"))
         assert r.status == 200, (algorithm, r.body)
         r = gw.request("POST", "/p", headers=hosted("POST", "/p", algorithm, host="other.local"))
-        assert (r.status, r.json()) == (401, {"message": NOT_SAME}), algorithm
+        assert (r.status, r.json()) == (401, {"message": NOT_SAME, "request_id": r.header("X-Kong-Request-Id")}), algorithm
     # Proxy-Authorization.
     r = gw.request("GET", "/", headers=signed(user="bob-hmac", secret="bob-secret", header="Proxy-Authorization"))
     assert r.status == 200 and upstream_headers(r)["x-consumer-username"] == "bob"
@@ -123,7 +123,7 @@ def test_hmac_auth_refusals(gateway_factory, upstream):
     ]), consumers=consumers()))
 
     def refused(r, message, challenge="hmac"):
-        assert (r.status, r.json()) == (401, {"message": message}), r.body
+        assert (r.status, r.json()) == (401, {"message": message, "request_id": r.header("X-Kong-Request-Id")}), r.body
         assert r.header("WWW-Authenticate") == challenge
         assert r.header("Content-Type") == "application/json; charset=utf-8"
 
@@ -169,17 +169,17 @@ def test_hmac_auth_body_digest(gateway_factory, upstream):
     # A body that does not match its digest; a body without a digest.
     r = gw.request("POST", "/", body=b'{"order": 43}', headers=signed("POST", "/", names=names,
                                                                        extra=[("Digest", digest)]))
-    assert (r.status, r.json()) == (401, {"message": NOT_SAME})
+    assert (r.status, r.json()) == (401, {"message": NOT_SAME, "request_id": r.header("X-Kong-Request-Id")})
     assert r.header("WWW-Authenticate") == "hmac"
     r = gw.request("POST", "/", body=body, headers=signed("POST", "/"))
-    assert (r.status, r.json()) == (401, {"message": NOT_SAME})
+    assert (r.status, r.json()) == (401, {"message": NOT_SAME, "request_id": r.header("X-Kong-Request-Id")})
     # The same, chunked: a matching body goes through whole, another is refused.
     r = gw.request("POST", "/", body=body, chunked=True, headers=signed("POST", "/", names=names,
                                                                         extra=[("Digest", digest)]))
     assert r.status == 200 and r.json()["body_sha256"] == hashlib.sha256(body).hexdigest()
     r = gw.request("POST", "/", body=b"x" * 1000, chunked=True, headers=signed("POST", "/", names=names,
                                                                                extra=[("Digest", digest)]))
-    assert (r.status, r.json()) == (401, {"message": NOT_SAME})
+    assert (r.status, r.json()) == (401, {"message": NOT_SAME, "request_id": r.header("X-Kong-Request-Id")})
     # No body and no digest passes; so does the digest of the empty body.
     assert gw.request("GET", "/", headers=signed()).status == 200
     empty = "SHA-256=" + base64.b64encode(hashlib.sha256(b"").digest()).decode()
@@ -207,11 +207,11 @@ def test_hmac_auth_anonymous_and_hide_credentials(gateway_factory, upstream):
     r = gw.request("GET", "/anon", headers=signed(path="/anon"))
     assert r.status == 200 and upstream_headers(r)["x-consumer-username"] == "alice"
     r = gw.request("GET", "/ghost")
-    assert (r.status, r.json()) == (500, {"message": "anonymous consumer ghost is configured but doesn't exist"})
+    assert (r.status, r.json()) == (500, {"message": "anonymous consumer ghost is configured but doesn't exist", "request_id": r.header("X-Kong-Request-Id")})
     r = gw.request("GET", "/gold", headers=signed(path="/gold"))
     assert r.status == 200 and upstream_headers(r)["x-consumer-groups"] == "gold"
     r = gw.request("GET", "/gold", headers=signed(path="/gold", user="bob-hmac", secret="bob-secret"))
-    assert (r.status, r.json()) == (403, {"message": "You cannot consume this service"})
+    assert (r.status, r.json()) == (403, {"message": "You cannot consume this service", "request_id": r.header("X-Kong-Request-Id")})
 
 
 def test_hmac_credentials_top_level_and_generated_secret(wasmgate_bin, tmp_path, upstream):

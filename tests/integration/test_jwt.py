@@ -278,7 +278,7 @@ def test_anonymous_and_preflight(gateway_factory, upstream, keys):
     r = gw.request("GET", "/anon", headers=bearer(token(keys, {"iss": "alice-iss"})))
     assert r.status == 200 and upstream_headers(r)["x-consumer-username"] == "alice"
     r = gw.request("GET", "/ghost")
-    assert (r.status, r.json()) == (500, {"message": "anonymous consumer ghost is configured but doesn't exist"})
+    assert (r.status, r.json()) == (500, {"message": "anonymous consumer ghost is configured but doesn't exist", "request_id": r.header("X-Kong-Request-Id")})
     assert gw.request("OPTIONS", "/preflight").status == 200
     assert gw.request("GET", "/preflight").status == 401
 
@@ -290,7 +290,7 @@ def test_jwt_with_acl(gateway_factory, upstream, keys):
     r = gw.request("GET", "/gold", headers=bearer(token(keys, {"iss": "alice-iss"})))
     assert r.status == 200 and upstream_headers(r)["x-consumer-groups"] == "gold"
     r = gw.request("GET", "/gold", headers=bearer(token(keys, {"iss": "bob-HS384"}, alg="HS384", secret=b"bob-384")))
-    assert (r.status, r.json()) == (403, {"message": "You cannot consume this service"})
+    assert (r.status, r.json()) == (403, {"message": "You cannot consume this service", "request_id": r.header("X-Kong-Request-Id")})
     r = gw.request("GET", "/gold")
     assert (r.status, r.json()) == (401, {"message": "Unauthorized"})  # jwt (1450) runs before acl (950)
 

@@ -187,10 +187,10 @@ def test_ip_restriction_allow_and_deny(gateway_factory, upstream):
         route("both", ["/both"], plugins=[plugin("ip-restriction", allow=["127.0.0.1"], deny=["127.0.0.1/32"])]),
     ])))
     r = gw.request("GET", "/deny")
-    assert (r.status, r.json()) == (403, {"message": "IP address not allowed: 127.0.0.1"})
+    assert (r.status, r.json()) == (403, {"message": "IP address not allowed: 127.0.0.1", "request_id": r.header("X-Kong-Request-Id")})
     assert gw.request("GET", "/allow").status == 200
     r = gw.request("GET", "/other")
-    assert (r.status, r.json()) == (401, {"message": "not you"})
+    assert (r.status, r.json()) == (401, {"message": "not you", "request_id": r.header("X-Kong-Request-Id")})
     assert gw.request("GET", "/both").status == 403  # deny wins
 
 
@@ -214,20 +214,20 @@ def test_request_size_limiting(gateway_factory, upstream):
     ])))
     assert gw.request("POST", "/r", body=b"x" * 10).status == 200
     r = gw.request("POST", "/r", body=b"x" * 11)
-    assert (r.status, r.json()) == (413, {"message": "Request size limit exceeded"})
+    assert (r.status, r.json()) == (413, {"message": "Request size limit exceeded", "request_id": r.header("X-Kong-Request-Id")})
     # A body without Content-Length is counted as it arrives.
     assert gw.request("POST", "/r", body=b"y" * 8, chunked=True).status == 200
     r = gw.request("POST", "/r", body=b"y" * 50, chunked=True)
-    assert (r.status, r.json()) == (413, {"message": "Request size limit exceeded"})
+    assert (r.status, r.json()) == (413, {"message": "Request size limit exceeded", "request_id": r.header("X-Kong-Request-Id")})
     # require_content_length: a chunked body is counted instead; anything
     # else without a Content-Length is refused (a GET too, as Kong does).
     assert gw.request("POST", "/need", body=b"abc", chunked=True).status == 200
     assert gw.request("POST", "/need", body=b"abc").status == 200
     r = gw.request("GET", "/need")
-    assert (r.status, r.json()) == (411, {"message": "A valid Content-Length header is required"})
+    assert (r.status, r.json()) == (411, {"message": "A valid Content-Length header is required", "request_id": r.header("X-Kong-Request-Id")})
     # A client waiting on 100-continue hears 417.
     r = gw.request("POST", "/r", body=b"x" * 11, headers=[("Expect", "100-continue")])
-    assert (r.status, r.json()) == (417, {"message": "Request size limit exceeded"})
+    assert (r.status, r.json()) == (417, {"message": "Request size limit exceeded", "request_id": r.header("X-Kong-Request-Id")})
 
 
 # ---- cors -------------------------------------------------------------------
