@@ -45,7 +45,7 @@ def test_the_documented_behaviour(gateway_factory, upstream):
 
     # key-auth on example-route; the service's rate-limiting and correlation-id.
     r = gw.request("GET", "/anything")
-    assert (r.status, r.json()) == (401, {"message": "No API key found in request"})
+    assert (r.status, r.json()["message"]) == (401, "No API key found in request")
     r = gw.request("GET", "/anything", headers=[("apikey", "hello_world")])
     assert r.status == 200 and r.header("X-RateLimit-Limit-Minute") == "100"
     h = upstream_headers(upstream.requests[-1])
@@ -59,13 +59,13 @@ def test_the_documented_behaviour(gateway_factory, upstream):
 
     # request-termination for one consumer.
     r = gw.request("GET", "/anything", headers=[("apikey", "blocked-key")])
-    assert (r.status, r.json()) == (403, {"message": "So long and thanks for all the fish!"})
+    assert (r.status, r.json()["message"]) == (403, "So long and thanks for all the fish!")
 
     # acl: dev is allowed, the groups header hidden; others refused.
     r = gw.request("GET", "/members", headers=[("apikey", "hello_world")])
     assert r.status == 200 and "x-consumer-groups" not in upstream_headers(upstream.requests[-1])
     r = gw.request("GET", "/members", headers=[("apikey", "jsmith-key")])
-    assert (r.status, r.json()) == (403, {"message": "You cannot consume this service"})
+    assert (r.status, r.json()["message"]) == (403, "You cannot consume this service")
 
     # basic-auth with the documentation's Aladdin:OpenSesame, hidden upstream.
     good = "Basic " + base64.b64encode(b"Aladdin:OpenSesame").decode()
