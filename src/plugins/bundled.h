@@ -33,6 +33,11 @@ PluginType http_log_type();
 PluginType tcp_log_type();
 PluginType udp_log_type();
 
+// The start (seconds since the epoch) of the rate-limiting window that holds
+// now_s: 0 second, 1 minute, 2 hour, 3 day, 4 month, 5 year, on UTC calendar
+// boundaries as Kong's (rate_limiting.cc).
+int64_t window_start(size_t window, int64_t now_s);
+
 // Field builders the plugin schemas share.
 schema::Field config_record(std::vector<schema::Field> fields);
 std::string str_or_empty(const config::Value& v, const char* key);
