@@ -22,6 +22,7 @@ PluginType cors_type();
 PluginType key_auth_type();
 PluginType acl_type();
 PluginType rate_limiting_type();
+PluginType response_ratelimiting_type();
 PluginType response_transformer_type();
 PluginType request_transformer_type();
 PluginType basic_auth_type();
