@@ -107,7 +107,9 @@ class RedisConnection final : public core::IoHandler {
 
   void call(std::string_view commands, size_t count, uint32_t timeout_ms, RedisClients::Done done) {
     if (fd_ < 0 && !resolving_ && error_.empty()) open();
-    out_.append(commands);
+    // Until AUTH and SELECT answered, commands wait: pipelined behind a
+    // refused SELECT they would count in the wrong database.
+    (set_up_ ? out_ : held_).append(commands);
     ops_.push_back(Op{count, loop_.now_ms() + timeout_ms, std::move(done), false, {}});
     last_used_ms_ = loop_.now_ms();
     if (connected_) flush();
@@ -174,6 +176,7 @@ class RedisConnection final : public core::IoHandler {
     }
     out_.assign(setup);
     out_off_ = 0;
+    set_up_ = n == 0;
     if (n > 0) ops_.push_front(Op{n, loop_.now_ms() + to_.timeout_ms, nullptr, true, {}});
     std::string address;
     std::weak_ptr<bool> token = alive_;
@@ -275,10 +278,15 @@ class RedisConnection final : public core::IoHandler {
       if (done.setup) {
         for (const auto& rep : done.replies) {
           if (rep.type == RedisReply::Type::Error) {
-            fail("failed to log in to Redis: " + rep.text);
+            fail("AUTH or SELECT refused: " + rep.text);
             return false;
           }
         }
+        set_up_ = true;
+        out_.append(held_);
+        held_.clear();
+        if (connected_) flush();
+        if (fd_ < 0) return false;
         continue;
       }
       in_.erase(0, pos);  // the callback may reenter (a new request's call)
@@ -314,6 +322,8 @@ class RedisConnection final : public core::IoHandler {
     out_.clear();
     out_off_ = 0;
     in_.clear();
+    held_.clear();
+    set_up_ = true;
   }
 
   core::EventLoop& loop_;
@@ -326,6 +336,8 @@ class RedisConnection final : public core::IoHandler {
   std::string error_;  // a failure to report on the next run()
   std::string out_;
   size_t out_off_ = 0;
+  bool set_up_ = true;  // AUTH and SELECT answered (or none needed)
+  std::string held_;    // commands waiting for that
   std::string in_;
   std::deque<Op> ops_;
   uint64_t last_used_ms_ = 0;

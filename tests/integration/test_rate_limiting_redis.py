@@ -140,6 +140,25 @@ def test_slow_redis_does_not_block_the_worker(gateway_factory, upstream, redis_s
     assert took > 1.0, took  # it did wait for Redis
 
 
+def test_one_connection_per_worker_reused(gateway_factory, upstream, redis_server):
+    gw = gateway_factory(rl_config(upstream, redis_server.port, minute=100, hour=1000), workers=1)
+    for i in range(5):
+        assert gw.request("GET", "/limited").header("X-RateLimit-Remaining-Minute") == str(99 - i)
+    clients = redis(redis_server.port, "CLIENT", "LIST").strip().splitlines()
+    assert len(clients) == 2, clients  # the worker's connection and this one
+    assert "cmd=eval" in " ".join(clients)
+
+
+def test_refused_auth_is_a_failure(gateway_factory, upstream, redis_server):
+    # This Redis has no password: AUTH is refused, the connection is not used.
+    gw = gateway_factory(rl_config(upstream, redis_server.port, minute=100, fault_tolerant=False,
+                                   redis={"host": HOST, "port": redis_server.port, "password": "secret"}))
+    r = gw.request("GET", "/limited")
+    assert (r.status, r.json()) == (500, {"message": "An unexpected error occurred"})
+    assert gw.wait_stderr(r"\[rate-limiting\] failed to get usage: .*AUTH or SELECT refused: ")
+    assert redis(redis_server.port, "KEYS", "*") == []
+
+
 def test_redis_timeout_is_a_failure(gateway_factory, upstream, redis_server):
     cfg = rl_config(upstream, redis_server.port, minute=100,
                     redis={"host": HOST, "port": redis_server.port, "timeout": 300})
