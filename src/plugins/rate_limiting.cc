@@ -6,6 +6,8 @@
 // the request pauses while the worker's Redis connection answers
 // (plugins/redis_client.h), the worker goes on with other requests.
 #include <algorithm>
+#include <optional>
+#include <unordered_map>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -88,6 +90,51 @@ struct Quota {
   bool active = false;  // this request's quota is set
 };
 
+// Kong's sync_rate > 0 with policy redis, per worker and Redis server: the
+// count Redis gave for each counter key and what this worker admitted
+// since. Requests are decided on it without asking Redis; a timer sends
+// the deltas every sync_rate seconds and forgets everything, so the next
+// request of each key reads Redis again (as Kong clears its tables).
+struct SyncedCount {
+  int64_t usage = 0;       // Redis' count, with the request that read it
+  int64_t delta = 0;       // admitted here since, not yet in Redis
+  int64_t expires_at = 0;  // the end of its window (s since the epoch)
+};
+struct SyncTable {
+  std::unordered_map<std::string, SyncedCount> counts;
+  bool scheduled = false;
+};
+thread_local std::unordered_map<std::string, SyncTable> t_synced;  // by RedisServer::key
+
+// Adds ARGV[1] (maybe negative) to KEYS[1]; a new key expires at ARGV[2].
+constexpr const char* kSyncScript =
+    "local new = redis.call('EXISTS', KEYS[1]) == 0 "
+    "redis.call('INCRBY', KEYS[1], ARGV[1]) "
+    "if new then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end "
+    "return 0";
+
+void sync_to_redis(const RedisServer& server) {
+  RedisClients* clients = RedisClients::current();
+  SyncTable& t = t_synced[server.key];
+  t.scheduled = false;
+  std::string wire;
+  size_t count = 0;
+  for (const auto& [key, c] : t.counts) {
+    if (c.delta == 0) continue;
+    redis_command(wire, {"EVAL", kSyncScript, "1", key, std::to_string(c.delta), std::to_string(c.expires_at)});
+    ++count;
+  }
+  t.counts.clear();
+  if (count == 0 || clients == nullptr) return;
+  clients->call(server, wire, count, [](const std::string* error, std::vector<RedisReply>& replies) {
+    std::string why = error != nullptr ? *error : std::string();
+    for (const auto& r : replies) {
+      if (r.type == RedisReply::Type::Error) why = r.text;
+    }
+    if (!why.empty()) log_sender_error("rate-limiting", "failed to sync counters to Redis: " + why);
+  });
+}
+
 // Whether the response already has any header the plugin sets (then they
 // are replaced, else simply added: one pass instead of one per header).
 bool has_quota_headers(const http::HeaderMap& h) {
@@ -115,7 +162,8 @@ class RateLimiting : public Plugin {
         error_code_(static_cast<int>(c.value("error_code", 429.0))),
         error_message_(str_or_empty(c, "error_message")),
         fault_tolerant_(c.value("fault_tolerant", true)),
-        redis_(str_or_empty(c, "policy") == "redis") {
+        redis_(str_or_empty(c, "policy") == "redis"),
+        sync_ms_(c.value("sync_rate", -1.0) > 0 ? static_cast<uint64_t>(c.value("sync_rate", -1.0) * 1000) : 0) {
     // Kong keys counters by the instance's route and service; a hash of
     // them keeps the key short (it is hashed on every request).
     std::string scope = (ctx.route_id.empty() ? kNoId : ctx.route_id) + ":" +
@@ -216,16 +264,17 @@ class RateLimiting : public Plugin {
   Verdict ask_redis(Exchange& x, Slot& s, int64_t now) const {
     RedisClients* clients = RedisClients::current();
     if (clients == nullptr) return Verdict::Continue;
-    thread_local std::string id, wire;
-    id.clear();
+    std::string id;
     append_identifier(x, id);
+    if (sync_ms_ > 0) {
+      if (auto v = decide_synced(x, *static_cast<Quota*>(s.state.get()), id, now)) return *v;
+    }
+    thread_local std::string wire, key;
     wire.clear();
     size_t count = 0;
     for (size_t p = 0; p < std::size(kPeriods); ++p) {
       if (limits_[p] < 0) continue;
-      // Kong's period dates are in milliseconds.
-      std::string key = redis_prefix_ + id + ":" + std::to_string(period_start(p, now) * 1000) + ":" +
-                        kPeriods[p].name;
+      redis_key(key, id, p, now);
       redis_command(wire, {"EVAL", kRedisCountScript, "1", key, "1", std::to_string(kPeriods[p].length_s)});
       ++count;
     }
@@ -233,9 +282,10 @@ class RateLimiting : public Plugin {
     pipeline::ResumeHandle handle(x);
     Exchange* xp = &x;
     clients->call(server_, wire, count,
-                  [this, q, handle, xp, now](const std::string* error, std::vector<RedisReply>& replies) {
+                  [this, q, handle, xp, now, id = std::move(id)](const std::string* error,
+                                                                  std::vector<RedisReply>& replies) {
                     if (!handle.current()) return;  // the request ended meanwhile
-                    redis_answer(*xp, *q, error, replies, now);
+                    redis_answer(*xp, *q, error, replies, now, id);
                     if (xp->local_reply) {
                       xp->wake();
                     } else {
@@ -245,8 +295,62 @@ class RateLimiting : public Plugin {
     return Verdict::Pause;
   }
 
+  // Kong's period dates are in milliseconds.
+  void redis_key(std::string& key, const std::string& id, size_t p, int64_t now) const {
+    key.assign(redis_prefix_).append(id).append(1, ':');
+    key.append(std::to_string(period_start(p, now) * 1000)).append(1, ':').append(kPeriods[p].name);
+  }
+
+  // sync_rate > 0: decides on this worker's counts when it has them all.
+  std::optional<Verdict> decide_synced(Exchange& x, Quota& q, const std::string& id, int64_t now) const {
+    SyncTable& t = t_synced[server_.key];
+    thread_local std::string key;
+    SyncedCount* found[std::size(kPeriods)] = {};
+    uint64_t after[std::size(kPeriods)] = {};
+    int stop = -1;
+    for (size_t p = 0; p < std::size(kPeriods); ++p) {
+      if (limits_[p] < 0) continue;
+      redis_key(key, id, p, now);
+      auto it = t.counts.find(key);
+      if (it == t.counts.end() || it->second.expires_at <= now) return std::nullopt;  // ask Redis
+      found[p] = &it->second;
+      after[p] = static_cast<uint64_t>(std::max<int64_t>(it->second.usage + it->second.delta + 1, 1));
+      if (static_cast<double>(after[p]) > limits_[p]) stop = static_cast<int>(p);
+    }
+    if (stop < 0) {
+      for (auto* c : found) {
+        if (c != nullptr) ++c->delta;
+      }
+      schedule_sync(t);
+    }
+    return decide(x, q, after, stop, now);
+  }
+
+  // sync_rate > 0: what Redis answered becomes this worker's count, this
+  // request included (Redis counted it). A refused one is taken back at the
+  // next sync (delta -1), as Kong's. Kong's own view leaves the request that
+  // read Redis out until the sync (one more request can pass); ours counts it.
+  void remember(const std::string& id, const uint64_t* after, int stop, int64_t now) const {
+    SyncTable& t = t_synced[server_.key];
+    std::string key;
+    for (size_t p = 0; p < std::size(kPeriods); ++p) {
+      if (limits_[p] < 0) continue;
+      redis_key(key, id, p, now);
+      t.counts[key] = SyncedCount{static_cast<int64_t>(after[p]), stop < 0 ? 0 : -1,
+                                  period_start(p, now) + kPeriods[p].length_s};
+    }
+    if (stop < 0) schedule_sync(t);
+  }
+
+  void schedule_sync(SyncTable& t) const {
+    RedisClients* clients = RedisClients::current();
+    if (t.scheduled || clients == nullptr) return;
+    t.scheduled = true;
+    clients->at(clients->now_ms() + sync_ms_, [server = server_] { sync_to_redis(server); });
+  }
+
   void redis_answer(Exchange& x, Quota& q, const std::string* error, const std::vector<RedisReply>& replies,
-                    int64_t now) const {
+                    int64_t now, const std::string& id) const {
     uint64_t after[std::size(kPeriods)] = {};
     int stop = -1;
     size_t i = 0;
@@ -268,6 +372,7 @@ class RateLimiting : public Plugin {
       if (!fault_tolerant_) exit_json(x, 500, "An unexpected error occurred");
       return;
     }
+    if (sync_ms_ > 0) remember(id, after, stop, now);
     decide(x, q, after, stop, now);
   }
 
@@ -342,6 +447,7 @@ class RateLimiting : public Plugin {
   bool redis_;
   RedisServer server_;
   std::string redis_prefix_;  // ratelimit:<route_id>:<service_id>:
+  uint64_t sync_ms_;          // sync_rate > 0: counts are synced with Redis this often
 };
 
 std::optional<std::string> positive(const config::Value& v) {
@@ -372,9 +478,6 @@ void check_limits(const config::Value& c, std::vector<std::pair<std::string, std
     out.push_back({"", "sync_rate can only be used with the redis policy"});
   } else if (policy == "redis" && sync_rate != -1.0 && sync_rate < 0.02) {
     out.push_back({"", "sync_rate must be greater than 0.02, or -1 to disable"});
-  } else if (policy == "redis" && sync_rate != -1.0) {
-    // Kong's batched sync (local deltas flushed every sync_rate seconds).
-    out.push_back({"sync_rate", "only -1 (count in Redis on every request) is supported yet"});
   }
   check_redis_config(c, out);
 }

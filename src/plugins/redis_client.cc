@@ -354,6 +354,21 @@ void RedisClients::call(const RedisServer& to, std::string_view commands, size_t
 
 uint64_t RedisClients::run(uint64_t now_ms, uint64_t max_wait_ms) {
   uint64_t next = UINT64_MAX;
+  if (!timers_.empty()) {
+    std::vector<std::function<void()>> due;
+    for (size_t i = 0; i < timers_.size();) {
+      if (timers_[i].first <= now_ms) {
+        due.push_back(std::move(timers_[i].second));
+        timers_[i] = std::move(timers_.back());
+        timers_.pop_back();
+      } else {
+        next = std::min(next, timers_[i].first);
+        ++i;
+      }
+    }
+    for (auto& fn : due) fn();  // may add timers and calls
+    for (const auto& t : timers_) next = std::min(next, t.first);
+  }
   for (auto& [key, conn] : conns_) next = std::min(next, conn->run(now_ms));
   // A callback above may have made a call that failed at once: next turn.
   for (auto& [key, conn] : conns_) {

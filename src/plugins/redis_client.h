@@ -80,8 +80,13 @@ class RedisClients {
   // `done` gets the `count` replies.
   void call(const RedisServer& to, std::string_view commands, size_t count, Done done);
 
-  // Timeouts and idle closes; returns ms until the next due check (at most
-  // max_wait_ms). The worker calls it once per loop turn.
+  // Runs `fn` on this worker's loop at when_ms or soon after (a batched
+  // sync of counters).
+  void at(uint64_t when_ms, std::function<void()> fn) { timers_.push_back({when_ms, std::move(fn)}); }
+  uint64_t now_ms() const { return loop_.now_ms(); }
+
+  // Timeouts, idle closes and due timers; returns ms until the next due
+  // check (at most max_wait_ms). The worker calls it once per loop turn.
   uint64_t run(uint64_t now_ms, uint64_t max_wait_ms);
 
  private:
@@ -89,6 +94,7 @@ class RedisClients {
   core::EventLoop& loop_;
   client::NameResolver& names_;
   std::unordered_map<std::string, std::unique_ptr<RedisConnection>> conns_;
+  std::vector<std::pair<uint64_t, std::function<void()>>> timers_;  // few: one per synced server
 };
 
 }  // namespace wg::plugins

@@ -159,6 +159,24 @@ def test_refused_auth_is_a_failure(gateway_factory, upstream, redis_server):
     assert redis(redis_server.port, "KEYS", "*") == []
 
 
+def test_sync_rate_counts_locally_and_syncs(gateway_factory, upstream, redis_server):
+    wait_for_fresh_minute()
+    gw = gateway_factory(rl_config(upstream, redis_server.port, minute=4, sync_rate=0.5), workers=1)
+    # The first request reads (and counts in) Redis; the next ones are
+    # decided on the worker's own count until the sync.
+    for i in range(3):
+        r = gw.request("GET", "/limited")
+        assert r.status == 200 and r.header("X-RateLimit-Remaining-Minute") == str(3 - i)
+    key = redis(redis_server.port, "KEYS", "ratelimit:*")[0]
+    assert redis(redis_server.port, "GET", key) == "1"
+    assert wait_until(lambda: redis(redis_server.port, "GET", key) == "3", timeout=3)
+    assert 0 < redis(redis_server.port, "TTL", key) <= 60
+    # Another node counted meanwhile: the next request reads Redis again.
+    redis(redis_server.port, "INCRBY", key, 1)
+    r = gw.request("GET", "/limited")
+    assert r.status == 429 and r.header("X-RateLimit-Remaining-Minute") == "0"
+
+
 def test_redis_timeout_is_a_failure(gateway_factory, upstream, redis_server):
     cfg = rl_config(upstream, redis_server.port, minute=100,
                     redis={"host": HOST, "port": redis_server.port, "timeout": 300})
@@ -198,8 +216,8 @@ def test_redis_config_errors(wasmgate_bin, tmp_path, upstream):
     assert rc == 1 and "TLS to Redis is not supported yet" in out, out
     rc, out = check(wasmgate_bin, tmp_path, cfg(policy="redis", redis={"host": HOST}, sync_rate=0.01))
     assert rc == 1 and "sync_rate must be greater than 0.02, or -1 to disable" in out, out
-    rc, out = check(wasmgate_bin, tmp_path, cfg(policy="redis", redis={"host": HOST}, sync_rate=1))
-    assert rc == 1 and "field 'config.sync_rate': only -1" in out, out
+    rc, out = check(wasmgate_bin, tmp_path, cfg(sync_rate=1))
+    assert rc == 1 and "sync_rate can only be used with the redis policy" in out, out
     rc, out = check(wasmgate_bin, tmp_path, cfg(policy="cluster"))
     assert rc == 1 and "policy 'cluster' is not supported: it needs a database" in out, out
     rc, out = check(wasmgate_bin, tmp_path, cfg(policy="redis", redis={"host": "redis.internal", "port": 6380,
