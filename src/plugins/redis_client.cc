@@ -28,11 +28,7 @@ void redis_command(std::string& out, std::initializer_list<std::string_view> arg
   }
 }
 
-namespace {
-
-// Parses one reply at in[pos..]: 1 and pos past it when whole, 0 when more
-// bytes are needed, -1 when the bytes are not RESP.
-int parse_reply(const std::string& in, size_t& pos, RedisReply* out) {
+int parse_redis_reply(const std::string& in, size_t& pos, RedisReply* out) {
   size_t eol = in.find("\r\n", pos);
   if (eol == std::string::npos) return 0;
   if (eol == pos) return -1;
@@ -79,7 +75,7 @@ int parse_reply(const std::string& in, size_t& pos, RedisReply* out) {
       if (!number()) return -1;
       size_t p = next;
       for (int64_t i = 0; i < n; ++i) {
-        int r = parse_reply(in, p, nullptr);
+        int r = parse_redis_reply(in, p, nullptr);
         if (r <= 0) return r;
       }
       if (out) {
@@ -93,8 +89,6 @@ int parse_reply(const std::string& in, size_t& pos, RedisReply* out) {
       return -1;
   }
 }
-
-}  // namespace
 
 // One connection to one server, on one worker's loop.
 class RedisConnection final : public core::IoHandler {
@@ -264,7 +258,7 @@ class RedisConnection final : public core::IoHandler {
     size_t pos = 0;
     while (!ops_.empty()) {
       RedisReply reply;
-      int r = parse_reply(in_, pos, &reply);
+      int r = parse_redis_reply(in_, pos, &reply);
       if (r == 0) break;
       if (r < 0) {
         fail("not a Redis reply");

@@ -59,6 +59,10 @@ inline constexpr const char* kRedisCountScript =
 // Appends one command in RESP (an array of bulk strings) to `out`.
 void redis_command(std::string& out, std::initializer_list<std::string_view> args);
 
+// Parses one reply at in[pos..]: 1 and pos past it when whole, 0 when more
+// bytes are needed, -1 when the bytes are not RESP. `out` may be null.
+int parse_redis_reply(const std::string& in, size_t& pos, RedisReply* out);
+
 class RedisConnection;
 
 class RedisClients {
