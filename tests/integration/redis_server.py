@@ -51,7 +51,7 @@ class RedisServer:
             pytest.fail("redis-server not installed (scripts/install-deps.sh installs it)")
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
+            [binary, "--port", str(self.port), "--bind", HOST, "-::1", "--save", "", "--appendonly", "no",
              "--enable-debug-command", "local", "--dir", str(tmp_path)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert wait_until(self._up, timeout=10), "redis-server did not start"

@@ -75,7 +75,9 @@ def test_counts_shared_by_two_gateways_under_kongs_keys(gateway_factory, upstrea
 
 
 def test_counters_expire_with_their_window(gateway_factory, upstream, redis_server):
-    gw = gateway_factory(rl_config(upstream, redis_server.port, second=2))
+    # A host name, looked up by the worker's resolver.
+    gw = gateway_factory(rl_config(upstream, redis_server.port, second=2,
+                                   redis={"host": "localhost", "port": redis_server.port}))
     # Start early in a second so the three requests share it.
     time.sleep(1 - time.time() % 1 + 0.05)
     assert [gw.request("GET", "/limited").status for _ in range(3)] == [200, 200, 429]
