@@ -12,7 +12,7 @@ PYTHON     ?= $(shell python3 -c 'import pytest' >/dev/null 2>&1 && echo python3
 # the recipes that use it.
 WASMTIME_DIR = $(shell ./scripts/build-wasmtime.sh)
 
-.PHONY: deps wasmtime build run test unit integration fuzz fuzz-smoke fuzz-build asan test-asan bench clean
+.PHONY: deps wasmtime build run test unit integration fuzz fuzz-smoke fuzz-build asan test-asan bench redis clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -69,6 +69,12 @@ test: unit integration test-asan fuzz-smoke
 bench: build
 	@./scripts/install-deps.sh --bench
 	@bash bench/run.sh
+
+# A throwaway Redis on 127.0.0.1:$(REDIS_PORT) for rate-limiting's policy
+# redis (no persistence). Stop with Ctrl-C.
+REDIS_PORT ?= 6379
+redis: deps
+	@redis-server --bind 127.0.0.1 --port $(REDIS_PORT) --save '' --appendonly no
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -12,6 +12,9 @@ PACKAGES=(
   python3 python3-pytest python3-yaml curl
   # The jwt tests sign their RS/PS/ES/EdDSA tokens with the openssl command.
   openssl
+  # rate-limiting's policy redis: its tests start a real redis-server
+  # (`make redis` starts one for you).
+  redis-server
   # The conformance filters of the other SDKs: C++ (libc++ for wasm32),
   # Rust (Debian's rustc 1.63 has the wasm32-wasi std; rust-lld is lld-14),
   # AssemblyScript (node and npm: Debian's, unless the machine has its own).

@@ -22,6 +22,7 @@ PluginType cors_type();
 PluginType key_auth_type();
 PluginType acl_type();
 PluginType rate_limiting_type();
+PluginType response_ratelimiting_type();
 PluginType response_transformer_type();
 PluginType request_transformer_type();
 PluginType basic_auth_type();
@@ -33,6 +34,11 @@ PluginType http_log_type();
 PluginType tcp_log_type();
 PluginType udp_log_type();
 PluginType bot_detection_type();
+
+// The start (seconds since the epoch) of the rate-limiting window that holds
+// now_s: 0 second, 1 minute, 2 hour, 3 day, 4 month, 5 year, on UTC calendar
+// boundaries as Kong's (rate_limiting.cc).
+int64_t window_start(size_t window, int64_t now_s);
 
 // Field builders the plugin schemas share.
 schema::Field config_record(std::vector<schema::Field> fields);

@@ -1,8 +1,13 @@
-// rate-limiting (PRIORITY 910), policy "local": counts requests per
-// identifier in fixed UTC calendar windows (second .. year), shared by all
-// workers of the node (shared::WindowCounters), and answers 429 past a
-// limit. Kong's headers tell the client its quota.
+// rate-limiting (PRIORITY 910): counts requests per identifier in fixed
+// UTC calendar windows (second .. year) and answers 429 past a limit.
+// Kong's headers tell the client its quota. Policy "local" counts in this
+// node (shared::WindowCounters, seen by all workers); policy "redis" counts
+// in Redis under Kong's keys, so gateways sharing a Redis share the counts:
+// the request pauses while the worker's Redis connection answers
+// (plugins/redis_client.h), the worker goes on with other requests.
 #include <algorithm>
+#include <optional>
+#include <unordered_map>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -10,6 +15,8 @@
 
 #include "plugins/bundled.h"
 #include "config/snapshot.h"
+#include "plugins/log_senders.h"
+#include "plugins/redis_client.h"
 #include "shared/counters.h"
 
 namespace wg::plugins {
@@ -83,6 +90,51 @@ struct Quota {
   bool active = false;  // this request's quota is set
 };
 
+// Kong's sync_rate > 0 with policy redis, per worker and Redis server: the
+// count Redis gave for each counter key and what this worker admitted
+// since. Requests are decided on it without asking Redis; a timer sends
+// the deltas every sync_rate seconds and forgets everything, so the next
+// request of each key reads Redis again (as Kong clears its tables).
+struct SyncedCount {
+  int64_t usage = 0;       // Redis' count, with the request that read it
+  int64_t delta = 0;       // admitted here since, not yet in Redis
+  int64_t expires_at = 0;  // the end of its window (s since the epoch)
+};
+struct SyncTable {
+  std::unordered_map<std::string, SyncedCount> counts;
+  bool scheduled = false;
+};
+thread_local std::unordered_map<std::string, SyncTable> t_synced;  // by RedisServer::key
+
+// Adds ARGV[1] (maybe negative) to KEYS[1]; a new key expires at ARGV[2].
+constexpr const char* kSyncScript =
+    "local new = redis.call('EXISTS', KEYS[1]) == 0 "
+    "redis.call('INCRBY', KEYS[1], ARGV[1]) "
+    "if new then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end "
+    "return 0";
+
+void sync_to_redis(const RedisServer& server) {
+  RedisClients* clients = RedisClients::current();
+  SyncTable& t = t_synced[server.key];
+  t.scheduled = false;
+  std::string wire;
+  size_t count = 0;
+  for (const auto& [key, c] : t.counts) {
+    if (c.delta == 0) continue;
+    redis_command(wire, {"EVAL", kSyncScript, "1", key, std::to_string(c.delta), std::to_string(c.expires_at)});
+    ++count;
+  }
+  t.counts.clear();
+  if (count == 0 || clients == nullptr) return;
+  clients->call(server, wire, count, [](const std::string* error, std::vector<RedisReply>& replies) {
+    std::string why = error != nullptr ? *error : std::string();
+    for (const auto& r : replies) {
+      if (r.type == RedisReply::Type::Error) why = r.text;
+    }
+    if (!why.empty()) log_sender_error("rate-limiting", "failed to sync counters to Redis: " + why);
+  });
+}
+
 // Whether the response already has any header the plugin sets (then they
 // are replaced, else simply added: one pass instead of one per header).
 bool has_quota_headers(const http::HeaderMap& h) {
@@ -108,7 +160,10 @@ class RateLimiting : public Plugin {
         path_(str_or_empty(c, "path")),
         hide_(c.value("hide_client_headers", false)),
         error_code_(static_cast<int>(c.value("error_code", 429.0))),
-        error_message_(str_or_empty(c, "error_message")) {
+        error_message_(str_or_empty(c, "error_message")),
+        fault_tolerant_(c.value("fault_tolerant", true)),
+        redis_(str_or_empty(c, "policy") == "redis"),
+        sync_ms_(c.value("sync_rate", -1.0) > 0 ? static_cast<uint64_t>(c.value("sync_rate", -1.0) * 1000) : 0) {
     // Kong keys counters by the instance's route and service; a hash of
     // them keeps the key short (it is hashed on every request).
     std::string scope = (ctx.route_id.empty() ? kNoId : ctx.route_id) + ":" +
@@ -116,6 +171,11 @@ class RateLimiting : public Plugin {
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string>{}(scope));
     prefix_ = std::string("rl:") + hex + ":";
+    if (redis_) {
+      server_ = redis_server(c);
+      redis_prefix_ = "ratelimit:" + (ctx.route_id.empty() ? kNoId : ctx.route_id) + ":" +
+                      (ctx.service_id.empty() ? kNoId : ctx.service_id) + ":";
+    }
     for (size_t p = 0; p < std::size(kPeriods); ++p) {
       auto it = c.find(kPeriods[p].name);
       limits_[p] = it != c.end() && it->is_number() ? it->get<double>() : -1;
@@ -136,6 +196,7 @@ class RateLimiting : public Plugin {
     if (!s.state) s.state = std::make_shared<Quota>();
     Quota& q = *static_cast<Quota*>(s.state.get());
     q = Quota{};
+    if (redis_) return ask_redis(x, s, now);
     auto& counters = shared::WindowCounters::instance();
     thread_local std::string key;
     key.assign(prefix_);
@@ -163,6 +224,11 @@ class RateLimiting : public Plugin {
         counters.take_back(key, 1, now);
       }
     }
+    return decide(x, q, after, stop, now);
+  }
+
+  // The verdict on counts taken: 429 past a limit, else headers to add.
+  Verdict decide(Exchange& x, Quota& q, const uint64_t* after, int stop, int64_t now) const {
     fill_quota(q, after, stop, now);
     if (stop >= 0) {
       http::HeaderList headers;
@@ -188,6 +254,125 @@ class RateLimiting : public Plugin {
   }
 
  private:
+  // Policy redis, as Kong's with sync_rate -1: one script per configured
+  // period adds 1 to its counter (setting the expiry on the first count)
+  // and returns the new count. Sent together on the worker's connection;
+  // the request waits for the answer. Kong counts refused requests too.
+  Verdict ask_redis(Exchange& x, Slot& s, int64_t now) const {
+    RedisClients* clients = RedisClients::current();
+    if (clients == nullptr) return Verdict::Continue;
+    std::string id;
+    append_identifier(x, id);
+    if (sync_ms_ > 0) {
+      if (auto v = decide_synced(x, *static_cast<Quota*>(s.state.get()), id, now)) return *v;
+    }
+    thread_local std::string wire, key;
+    wire.clear();
+    size_t count = 0;
+    for (size_t p = 0; p < std::size(kPeriods); ++p) {
+      if (limits_[p] < 0) continue;
+      redis_key(key, id, p, now);
+      redis_command(wire, {"EVAL", kRedisCountScript, "1", key, "1", std::to_string(kPeriods[p].length_s)});
+      ++count;
+    }
+    std::shared_ptr<Quota> q = std::static_pointer_cast<Quota>(s.state);
+    pipeline::ResumeHandle handle(x);
+    Exchange* xp = &x;
+    clients->call(server_, wire, count,
+                  [this, q, handle, xp, now, id = std::move(id)](const std::string* error,
+                                                                  std::vector<RedisReply>& replies) {
+                    if (!handle.current()) return;  // the request ended meanwhile
+                    redis_answer(*xp, *q, error, replies, now, id);
+                    if (xp->local_reply) {
+                      xp->wake();
+                    } else {
+                      handle.resume(pipeline::Direction::Request);
+                    }
+                  });
+    return Verdict::Pause;
+  }
+
+  // Kong's period dates are in milliseconds.
+  void redis_key(std::string& key, const std::string& id, size_t p, int64_t now) const {
+    key.assign(redis_prefix_).append(id).append(1, ':');
+    key.append(std::to_string(period_start(p, now) * 1000)).append(1, ':').append(kPeriods[p].name);
+  }
+
+  // sync_rate > 0: decides on this worker's counts when it has them all.
+  std::optional<Verdict> decide_synced(Exchange& x, Quota& q, const std::string& id, int64_t now) const {
+    SyncTable& t = t_synced[server_.key];
+    thread_local std::string key;
+    SyncedCount* found[std::size(kPeriods)] = {};
+    uint64_t after[std::size(kPeriods)] = {};
+    int stop = -1;
+    for (size_t p = 0; p < std::size(kPeriods); ++p) {
+      if (limits_[p] < 0) continue;
+      redis_key(key, id, p, now);
+      auto it = t.counts.find(key);
+      if (it == t.counts.end() || it->second.expires_at <= now) return std::nullopt;  // ask Redis
+      found[p] = &it->second;
+      after[p] = static_cast<uint64_t>(std::max<int64_t>(it->second.usage + it->second.delta + 1, 1));
+      if (static_cast<double>(after[p]) > limits_[p]) stop = static_cast<int>(p);
+    }
+    if (stop < 0) {
+      for (auto* c : found) {
+        if (c != nullptr) ++c->delta;
+      }
+      schedule_sync(t);
+    }
+    return decide(x, q, after, stop, now);
+  }
+
+  // sync_rate > 0: what Redis answered becomes this worker's count, this
+  // request included (Redis counted it). A refused one is taken back at the
+  // next sync (delta -1), as Kong's. Kong's own view leaves the request that
+  // read Redis out until the sync (one more request can pass); ours counts it.
+  void remember(const std::string& id, const uint64_t* after, int stop, int64_t now) const {
+    SyncTable& t = t_synced[server_.key];
+    std::string key;
+    for (size_t p = 0; p < std::size(kPeriods); ++p) {
+      if (limits_[p] < 0) continue;
+      redis_key(key, id, p, now);
+      t.counts[key] = SyncedCount{static_cast<int64_t>(after[p]), stop < 0 ? 0 : -1,
+                                  period_start(p, now) + kPeriods[p].length_s};
+    }
+    if (stop < 0) schedule_sync(t);
+  }
+
+  void schedule_sync(SyncTable& t) const {
+    RedisClients* clients = RedisClients::current();
+    if (t.scheduled || clients == nullptr) return;
+    t.scheduled = true;
+    clients->at(clients->now_ms() + sync_ms_, [server = server_] { sync_to_redis(server); });
+  }
+
+  void redis_answer(Exchange& x, Quota& q, const std::string* error, const std::vector<RedisReply>& replies,
+                    int64_t now, const std::string& id) const {
+    uint64_t after[std::size(kPeriods)] = {};
+    int stop = -1;
+    size_t i = 0;
+    std::string why = error != nullptr ? *error : std::string();
+    for (size_t p = 0; p < std::size(kPeriods) && why.empty(); ++p) {
+      if (limits_[p] < 0) continue;
+      const RedisReply& r = replies[i++];
+      if (r.type != RedisReply::Type::Integer) {
+        why = r.type == RedisReply::Type::Error ? r.text : "unexpected reply";
+        break;
+      }
+      after[p] = static_cast<uint64_t>(std::max<int64_t>(r.integer, 1));
+      if (static_cast<double>(after[p]) > limits_[p]) stop = static_cast<int>(p);
+    }
+    if (!why.empty()) {
+      // Kong: fault tolerant, the request goes on without the headers;
+      // else it fails with 500.
+      log_sender_error("rate-limiting", "failed to get usage: " + why);
+      if (!fault_tolerant_) exit_json(x, 500, "An unexpected error occurred");
+      return;
+    }
+    if (sync_ms_ > 0) remember(id, after, stop, now);
+    decide(x, q, after, stop, now);
+  }
+
   // Kong's get_identifier: what the limit counts by, the client address
   // when that is missing.
   void append_identifier(const Exchange& x, std::string& out) const {
@@ -255,6 +440,11 @@ class RateLimiting : public Plugin {
   int error_code_;
   std::string error_message_;
   std::string prefix_;
+  bool fault_tolerant_;
+  bool redis_;
+  RedisServer server_;
+  std::string redis_prefix_;  // ratelimit:<route_id>:<service_id>:
+  uint64_t sync_ms_;          // sync_rate > 0: counts are synced with Redis this often
 };
 
 std::optional<std::string> positive(const config::Value& v) {
@@ -280,9 +470,13 @@ void check_limits(const config::Value& c, std::vector<std::pair<std::string, std
     }
   }
   std::string policy = str_or_empty(c, "policy");
-  if (policy != "redis" && c.value("sync_rate", -1.0) != -1.0) {
+  double sync_rate = c.value("sync_rate", -1.0);
+  if (policy != "redis" && sync_rate != -1.0) {
     out.push_back({"", "sync_rate can only be used with the redis policy"});
+  } else if (policy == "redis" && sync_rate != -1.0 && sync_rate < 0.02) {
+    out.push_back({"", "sync_rate must be greater than 0.02, or -1 to disable"});
   }
+  check_redis_config(c, out);
 }
 
 schema::EntityCheck when(const char* if_field, const char* value, const char* then_field) {
@@ -296,6 +490,8 @@ schema::EntityCheck when(const char* if_field, const char* value, const char* th
 }
 
 }  // namespace
+
+int64_t window_start(size_t window, int64_t now_s) { return period_start(window, now_s); }
 
 PluginType rate_limiting_type() {
   schema::EntityCheck any_limit;
@@ -317,32 +513,21 @@ PluginType rate_limiting_type() {
         if (v.get_ref<const std::string&>()[0] != '/') return "should start with: /";
         return std::nullopt;
       }),
-      // Only the node-local policy exists here; redis and cluster are refused.
+      // cluster keeps counters in Kong's database, which we do not have.
       Field("policy", Type::String).def("local").choices({"local", "cluster", "redis"})
           .check([](const config::Value& v) -> std::optional<std::string> {
-            if (v.get_ref<const std::string&>() == "local") return std::nullopt;
-            return "policy '" + v.get<std::string>() + "' is not supported yet";
+            if (v.get_ref<const std::string&>() != "cluster") return std::nullopt;
+            return "policy 'cluster' is not supported: it needs a database (use 'local' or 'redis')";
           }),
       Field("fault_tolerant", Type::Boolean).req().def(true),
-      // Kong's redis settings load (decK writes them with defaults); they
-      // matter only with policy redis, refused above.
-      Field("redis", Type::Record).with({
-          Field("host", Type::String), Field("port", Type::Integer).def(6379).range(0, 65535),
-          Field("timeout", Type::Integer).def(2000).range(0, 2147483646), Field("username", Type::String),
-          Field("password", Type::String), Field("database", Type::Integer).def(0),
-          Field("ssl", Type::Boolean).def(false), Field("ssl_verify", Type::Boolean).def(false),
-          Field("server_name", Type::String)}),
+      redis_record(),
       Field("hide_client_headers", Type::Boolean).req().def(false),
       Field("error_code", Type::Number).def(429).range(400, 599),
       Field("error_message", Type::String).def("API rate limit exceeded"),
       Field("sync_rate", Type::Number).req().def(-1),
   };
   fields.insert(fields.end(), rest.begin(), rest.end());
-  // Kong's deprecated flat spellings of the redis settings.
-  for (const char* old : {"redis_host", "redis_port", "redis_password", "redis_username", "redis_ssl",
-                          "redis_ssl_verify", "redis_server_name", "redis_timeout", "redis_database"}) {
-    fields.push_back(Field(old, Type::Json));
-  }
+  add_legacy_redis_fields(fields);
   Field config = config_record(fields);
   config.record_checks = {any_limit, ordering, when("limit_by", "header", "header_name"),
                           when("limit_by", "path", "path")};

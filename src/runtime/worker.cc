@@ -25,7 +25,8 @@ Worker::Worker(Shared& shared, int index)
       http_(loop_, targets_),
       names_(loop_),
       hooks_(http_, names_),
-      log_senders_(loop_, http_, names_) {
+      log_senders_(loop_, http_, names_),
+      redis_(loop_, names_) {
   filters_.set_hooks(&hooks_);
   access_log_.init(shared.access_log_fd, shared.settings.access_log_format == "json");
 }
@@ -94,6 +95,7 @@ void Worker::setup_config() {
 void Worker::run() {
   filters_.make_current();
   log_senders_.make_current();
+  redis_.make_current();
   adopt(shared_.snapshots.get());
   setup_config();
   loop_.add(listen_fd_, this, EPOLLIN | EPOLLET);
@@ -113,6 +115,7 @@ void Worker::run() {
     http_.run(now);
     wait_ms = filters_.run_timers(now, kSweepIntervalMs);
     wait_ms = log_senders_.run(now, wait_ms);
+    wait_ms = redis_.run(now, wait_ms);
     if (now >= next_sweep_ms_) {
       sweep(now);
       next_sweep_ms_ = now + kSweepIntervalMs;

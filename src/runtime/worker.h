@@ -16,6 +16,7 @@
 #include "core/event_loop.h"
 #include "core/settings.h"
 #include "plugins/log_senders.h"
+#include "plugins/redis_client.h"
 #include "proxy/worker_context.h"
 #include "wasm/client_hooks.h"
 #include "wasm/filters.h"
@@ -62,6 +63,7 @@ class Worker final : public core::IoHandler, public proxy::WorkerContext {
   client::NameResolver names_;
   wasm::ClientHooks hooks_;  // filters' http_call and resolve_lua, on http_ and names_
   plugins::LogSenders log_senders_;  // the log plugins' sockets and queues, on loop_, http_ and names_
+  plugins::RedisClients redis_;      // the rate-limiting plugins' Redis connections, on loop_ and names_
   int listen_fd_ = -1;
   uint64_t next_sweep_ms_ = 0;
   std::thread thread_;

@@ -235,8 +235,8 @@ def test_rate_limiting_config_errors(wasmgate_bin, tmp_path, upstream):
     assert rc == 1 and "The limit for hour(10.0) cannot be lower than the limit for second(20.0)" in out, out
     rc, out = check(wasmgate_bin, tmp_path, cfg(minute=5, limit_by="header"))
     assert rc == 1 and "field 'config.header_name': required field missing" in out, out
-    rc, out = check(wasmgate_bin, tmp_path, cfg(minute=5, policy="redis"))
-    assert rc == 1 and "field 'config.policy': policy 'redis' is not supported yet" in out, out
+    rc, out = check(wasmgate_bin, tmp_path, cfg(minute=5, policy="cluster"))
+    assert rc == 1 and "field 'config.policy': policy 'cluster' is not supported: it needs a database" in out, out
     rc, out = check(wasmgate_bin, tmp_path, cfg(minute=0))
     assert rc == 1 and "field 'config.minute': value must be greater than 0" in out, out
 
