@@ -32,6 +32,7 @@ PluginType file_log_type();
 PluginType http_log_type();
 PluginType tcp_log_type();
 PluginType udp_log_type();
+PluginType proxy_cache_type();
 
 // Field builders the plugin schemas share.
 schema::Field config_record(std::vector<schema::Field> fields);
