@@ -355,14 +355,15 @@ def check(wasmgate_bin, tmp_path, plugin_conf):
 def test_config_errors_as_kong(wasmgate_bin, tmp_path):
     rc, out = check(wasmgate_bin, tmp_path, {"strategy": "memory"})
     assert rc == 0, out
+    f = "plugin 'proxy-cache' field 'config.{}': {}".format
     cases = [
-        ({}, "config.strategy: required field missing"),
-        ({"strategy": "redis"}, "config.strategy: expected one of: memory"),
+        ({}, f("strategy", "required field missing")),
+        ({"strategy": "redis"}, f("strategy", "expected one of: memory")),
         ({"strategy": "memory", "response_code": [99]}, "value should be between 100 and 900"),
-        ({"strategy": "memory", "response_code": []}, "config.response_code: length must be at least 1"),
-        ({"strategy": "memory", "response_code": "x"}, "config.response_code: expected an array"),
+        ({"strategy": "memory", "response_code": []}, f("response_code", "length must be at least 1")),
+        ({"strategy": "memory", "response_code": "x"}, f("response_code", "expected an array")),
         ({"strategy": "memory", "response_code": [123.5]}, "expected an integer"),
-        ({"strategy": "memory", "cache_ttl": -1}, "config.cache_ttl: value must be greater than 0"),
+        ({"strategy": "memory", "cache_ttl": -1}, f("cache_ttl", "value must be greater than 0")),
         ({"strategy": "memory", "request_method": ["DELETE"]}, "expected one of: HEAD, GET, POST, PATCH, PUT"),
         ({"strategy": "memory", "memory": {"dictionary_name": "nope"}}, "missing shared dict 'nope'"),
     ]
