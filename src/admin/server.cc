@@ -314,9 +314,30 @@ AdminServer::AdminServer() {
 
 AdminServer::~AdminServer() { stop(); }
 
-void AdminServer::add_route(std::string path, Handler handler) {
+void AdminServer::add_route(std::string path, Handler handler, std::vector<std::string> methods) {
   std::lock_guard<std::mutex> lock(routes_mu_);
-  routes_[std::move(path)] = std::move(handler);
+  routes_[std::move(path)] = Route{std::move(handler), std::move(methods)};
+}
+
+void AdminServer::add_prefix_route(std::string prefix, Handler handler, std::vector<std::string> methods) {
+  std::lock_guard<std::mutex> lock(routes_mu_);
+  prefix_routes_[std::move(prefix)] = Route{std::move(handler), std::move(methods)};
+}
+
+bool AdminServer::Route::allows(const std::string& method) const {
+  for (const auto& m : methods) {
+    if (m == method || (method == "HEAD" && m == "GET")) return true;
+  }
+  return false;
+}
+
+std::string AdminServer::Route::allow_header() const {
+  std::string out;
+  for (const auto& m : methods) {
+    out += (out.empty() ? "" : ", ") + m;
+    if (m == "GET") out += ", HEAD";
+  }
+  return out;
 }
 
 bool AdminServer::start(const std::string& listen, std::string* error) {
@@ -407,22 +428,34 @@ void AdminServer::handle_head(Client& c, size_t head_end) {
     }
     return;
   }
-  Handler handler;
+  Route route;
   {
     std::lock_guard<std::mutex> lock(routes_mu_);
-    if (auto it = routes_.find(req.path); it != routes_.end()) handler = it->second;
+    if (auto it = routes_.find(req.path); it != routes_.end()) {
+      route = it->second;
+    } else {
+      // The longest prefix that matches: the last one not past the path.
+      for (auto p = prefix_routes_.upper_bound(req.path); p != prefix_routes_.begin();) {
+        --p;
+        if (req.path.compare(0, p->first.size(), p->first) == 0) {
+          route = p->second;
+          break;
+        }
+      }
+    }
   }
   bool head_only = req.method == "HEAD";
-  if (!handler) {
+  if (!route.handler) {
     respond(c, json_error(404, "Not found"), head_only);
     return;
   }
-  if (req.method != "GET" && !head_only) {
+  if (!route.allows(req.method)) {
     Response r = json_error(405, "Method not allowed");
-    r.headers.emplace_back("Allow", "GET, HEAD");
+    r.headers.emplace_back("Allow", route.allow_header());
     respond(c, r, false);
     return;
   }
+  const Handler& handler = route.handler;
   Response r;
   try {
     r = handler(req);

@@ -2,15 +2,16 @@
 // loop (core::EventLoop) over a nonblocking listener and at most
 // kMaxClients client sockets, heads parsed by the proxy's parser
 // (http::HeadParser; bare-LF line ends are accepted and Host is optional,
-// as this listener always allowed). HTTP/1.0 and 1.1 GET and HEAD only,
-// one request per connection (answers carry Connection: close).
+// as this listener always allowed). HTTP/1.0 and 1.1, GET and HEAD unless
+// a route takes other methods (DELETE), one request per connection (answers
+// carry Connection: close).
 //
 // Its own thread, not the workers': admin work (rendering /metrics, soon
 // building a config on reload) must never stall proxied requests, and
 // workers stay free of admin state.
 //
 //   unknown path       -> 404 {"message":"Not found"}
-//   method not GET/HEAD -> 405 {"message":"Method not allowed"} + Allow
+//   method not the route's -> 405 {"message":"Method not allowed"} + Allow
 //   malformed head     -> 400 {"message":"Bad request"}
 //   head > 16 KiB      -> 431 {"message":"Request header fields too large"}
 //   handler throws     -> 500 {"message":"An unexpected error occurred"}
@@ -20,7 +21,9 @@
 // Routes registered by default: /metrics (Prometheus text from
 // shared::Metrics::instance()) and /status ({"status":"ok"}). add_route()
 // with the same path replaces a route; routes may be added while running.
-// Paths match exactly; the query string is split off into Request::query.
+// Paths match exactly, or by prefix for routes added with add_prefix_route
+// (when no exact route matches; the longest prefix wins); the query string
+// is split off into Request::query.
 #pragma once
 
 #include <cstdint>
@@ -83,7 +86,10 @@ class AdminServer {
   // The bound port (useful after listening on port 0); 0 when not running.
   uint16_t port() const { return port_; }
 
-  void add_route(std::string path, Handler handler);
+  // methods: what the route answers (HEAD with GET); GET by default.
+  void add_route(std::string path, Handler handler, std::vector<std::string> methods = {"GET"});
+  // Every path starting with `prefix` ("/proxy-cache/") that no exact route has.
+  void add_prefix_route(std::string prefix, Handler handler, std::vector<std::string> methods = {"GET"});
 
  private:
   struct Client;
@@ -92,8 +98,15 @@ class AdminServer {
   void handle_head(Client& c, size_t head_end);
   void respond(Client& c, const Response& r, bool head_only);
 
+  struct Route {
+    Handler handler;
+    std::vector<std::string> methods;
+    bool allows(const std::string& method) const;
+    std::string allow_header() const;
+  };
   std::mutex routes_mu_;
-  std::map<std::string, Handler, std::less<>> routes_;
+  std::map<std::string, Route, std::less<>> routes_;
+  std::map<std::string, Route, std::less<>> prefix_routes_;
 
   int timeout_ms_ = 10000;
   int listen_fd_ = -1;

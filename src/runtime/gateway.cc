@@ -16,6 +16,7 @@
 #include "core/version.h"
 #include "demo/echo_server.h"
 #include "plugins/prometheus.h"
+#include "runtime/proxy_cache_admin.h"
 #include "runtime/reloader.h"
 #include "runtime/worker.h"
 #include "shared/metrics.h"
@@ -105,6 +106,7 @@ int run_gateway(core::Settings settings) {
     r.body += shared::Metrics::instance().render_prometheus();
     return r;
   });
+  add_proxy_cache_routes(admin);
   if (s.admin_listen != "off") {
     std::string error;
     if (!admin.start(s.admin_listen, &error)) {

@@ -17,13 +17,29 @@ size_t CachedResponse::bytes() const {
 
 ResponseCache::ResponseCache(size_t capacity_bytes) : shard_capacity_(capacity_bytes / kShards) {}
 
+namespace {
+struct Registry {
+  std::mutex mu;
+  std::map<std::string, std::unique_ptr<ResponseCache>, std::less<>> stores;
+};
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+}  // namespace
+
 ResponseCache& ResponseCache::named(std::string_view dictionary) {
-  static std::mutex mu;
-  static std::map<std::string, std::unique_ptr<ResponseCache>, std::less<>> stores;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = stores.find(dictionary);
-  if (it == stores.end()) it = stores.emplace(std::string(dictionary), std::make_unique<ResponseCache>()).first;
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto it = r.stores.find(dictionary);
+  if (it == r.stores.end()) it = r.stores.emplace(std::string(dictionary), std::make_unique<ResponseCache>()).first;
   return *it->second;
+}
+
+void ResponseCache::each(const std::function<void(ResponseCache&)>& visit) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  for (auto& [name, store] : r.stores) visit(*store);
 }
 
 ResponseCache::Shard& ResponseCache::shard(std::string_view key) {

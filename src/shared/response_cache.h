@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,8 @@ class ResponseCache {
   // The store of a dictionary name, made on first use (config build time:
   // plugins keep the pointer). Stores live as long as the process.
   static ResponseCache& named(std::string_view dictionary);
+  // Every store made so far (the Admin API's purge visits them all).
+  static void each(const std::function<void(ResponseCache&)>& visit);
 
   // The entry of `key`, unless absent or expired (now in milliseconds
   // since the epoch). A hit makes it the most recently used.

@@ -9,9 +9,11 @@ import json
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
-from conftest import config, large_response_handler, route, service
+from conftest import HOST, config, free_port, large_response_handler, route, service
 
 ROUTE_ID = "5a1e3c1e-0b52-4bd4-9b3a-0d6e3c1a0001"
 OTHER_ROUTE_ID = "5a1e3c1e-0b52-4bd4-9b3a-0d6e3c1a0002"
@@ -342,6 +344,45 @@ def test_body_larger_than_an_entry_is_not_kept(gateway_factory, upstream_factory
         assert (r.status, status(r), len(r.body)) == (200, "Miss", 5 << 20)
         assert hashlib.sha256(r.body).hexdigest() == big.digest
     assert served[0] == 2
+
+
+def admin_call(port, method, path):
+    req = urllib.request.Request(f"http://{HOST}:{port}{path}", method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_admin_api_reads_and_purges(gateway_factory, upstream_factory):
+    h = counting_handler()
+    up = upstream_factory(h)
+    admin = free_port()
+    cfg = config(service("s", up, [route("r", ["/"], id=ROUTE_ID, plugins=[cache_plugin()])]))
+    gw = gateway_factory(cfg, extra_args=["--admin-listen", f"{HOST}:{admin}"])
+    key_a = gw.request("GET", "/a").header("X-Cache-Key")
+    key_b = gw.request("GET", "/b").header("X-Cache-Key")
+    status_code, body = admin_call(admin, "GET", f"/proxy-cache/{key_a}")
+    assert status_code == 200
+    entry = json.loads(body)
+    assert (entry["status"], entry["ttl"], entry["version"]) == (200, 300, 1)
+    assert json.loads(entry["body"])["n"] == 1 and entry["body_len"] == len(entry["body"])
+    assert entry["headers"]["Content-Type"] == "application/json"
+    assert "Content-Length" not in entry["headers"]
+    assert admin_call(admin, "GET", "/proxy-cache/0000")[0] == 404
+    # One entry purged: fetched again; the other still a hit.
+    assert admin_call(admin, "DELETE", f"/proxy-cache/{key_a}")[0] == 204
+    assert admin_call(admin, "DELETE", f"/proxy-cache/{key_a}")[0] == 404
+    assert admin_call(admin, "GET", f"/proxy-cache/{key_a}")[0] == 404
+    assert status(gw.request("GET", "/a")) == "Miss"
+    assert status(gw.request("GET", "/b")) == "Hit"
+    # Everything purged.
+    assert admin_call(admin, "DELETE", "/proxy-cache")[0] == 204
+    assert admin_call(admin, "GET", f"/proxy-cache/{key_b}")[0] == 404
+    assert status(gw.request("GET", "/b")) == "Miss"
+    assert admin_call(admin, "GET", "/proxy-cache")[0] == 405
+    assert h.served[0] == 4
 
 
 def check(wasmgate_bin, tmp_path, plugin_conf):

@@ -319,3 +319,23 @@ TEST(AdminServerLifecycle, DestructorStops) {
 }
 
 }  // namespace
+
+TEST_F(AdminServerTest, RoutesWithOtherMethodsAndPrefixes) {
+  server_.add_route("/things", [](const Request& r) { return Response{204, "", r.method, {}}; }, {"DELETE"});
+  server_.add_prefix_route("/things/", [](const Request& r) { return Response{200, "", r.method + " " + r.path, {}}; },
+                           {"GET", "DELETE"});
+  server_.add_prefix_route("/things/deep/", [](const Request&) { return Response{200, "", "deep", {}}; });
+  EXPECT_EQ(parse(roundtrip(port_, "DELETE /things HTTP/1.1\r\n\r\n")).status, 204);
+  Parsed p = get(port_, "/things");
+  EXPECT_EQ(p.status, 405);
+  EXPECT_TRUE(has_header(p, "Allow: DELETE")) << p.head;
+  p = parse(roundtrip(port_, "DELETE /things/abc?x=1 HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(p.status, 200);
+  EXPECT_EQ(p.body, "DELETE /things/abc");
+  EXPECT_EQ(get(port_, "/things/abc").body, "GET /things/abc");
+  EXPECT_EQ(get(port_, "/things/deep/x").body, "deep");  // the longest prefix
+  p = parse(roundtrip(port_, "PUT /things/abc HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(p.status, 405);
+  EXPECT_TRUE(has_header(p, "Allow: GET, HEAD, DELETE")) << p.head;
+  EXPECT_EQ(get(port_, "/thingsx").status, 404);
+}
