@@ -473,7 +473,9 @@ class ProxyCache : public Plugin {
 
   void commit(Capture& c) const {
     if (c.response == nullptr) return;
-    store_.store(c.key, std::move(c.response), c.storage_ttl_s * 1000, now_ms());
+    // A shared dict's TTL of 0 keeps the entry until it is evicted.
+    constexpr int64_t kForever_ms = int64_t{1} << 50;
+    store_.store(c.key, std::move(c.response), c.storage_ttl_s > 0 ? c.storage_ttl_s * 1000 : kForever_ms, now_ms());
   }
 
   ResponseCache& store_;

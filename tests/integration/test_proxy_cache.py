@@ -207,6 +207,14 @@ def test_storage_ttl_defaults_to_cache_ttl(gateway_factory, upstream_factory):
     assert h.served[0] == 2
 
 
+def test_storage_ttl_zero_keeps_entries(gateway_factory, upstream_factory):
+    gw, h = start(gateway_factory, upstream_factory, {"cache_ttl": 1, "storage_ttl": 0})
+    assert status(gw.request("GET", "/z")) == "Miss"
+    time.sleep(2.2)
+    assert status(gw.request("GET", "/z")) == "Refresh"  # still stored, as a shared dict's TTL 0 keeps it
+    assert h.served[0] == 2
+
+
 def test_cache_control_request_directives(gateway_factory, upstream_factory):
     gw, h = start(gateway_factory, upstream_factory, {"cache_control": True})
     target = "/rq?cc=max-age%3D60"
