@@ -13,7 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from conftest import HOST, config, free_port, large_response_handler, route, service
+from conftest import HOST, config, free_port, large_response_handler, route, service, wait_until
 
 ROUTE_ID = "5a1e3c1e-0b52-4bd4-9b3a-0d6e3c1a0001"
 OTHER_ROUTE_ID = "5a1e3c1e-0b52-4bd4-9b3a-0d6e3c1a0002"
@@ -277,18 +277,29 @@ def test_response_headers_switches_and_kong_debug(gateway_factory, upstream_fact
 
 
 def test_workers_share_the_store_and_reloads_keep_it(gateway_factory, upstream_factory):
-    gw, h = start(gateway_factory, upstream_factory)
-    assert status(gw.request("GET", "/w")) == "Miss"
-    # Each request on its own connection: the workers' listeners take them in turn.
-    for _ in range(12):
-        r = gw.request("GET", "/w")
-        assert (status(r), body_n(r)) == ("Hit", 1)
-    assert h.served[0] == 1
-    gw.reload()
-    time.sleep(0.5)
-    r = gw.request("GET", "/w")
+    h = counting_handler()
+    up = upstream_factory(h)
+    gw = gateway_factory(config(service("s", up, [route("r", ["/"], plugins=[cache_plugin()])])), workers=2)
+    # Each request on its own connection: the workers take them in turn, and
+    # each worker has its own upstream connections.
+    for i in range(20):
+        assert status(gw.request("GET", f"/w{i}")) == "Miss"
+    assert up.connections >= 2, "both workers should have proxied misses"
+    # Whichever worker takes a request, the entry another one stored is there
+    # (20 keys: all landing on the worker that stored them is 1 in 2**20).
+    for i in range(20):
+        r = gw.request("GET", f"/w{i}")
+        assert (status(r), body_n(r)) == ("Hit", i + 1)
+    assert h.served[0] == 20
+    # A new config (its plugins built anew) keeps the store.
+    gw.reload(config(service("s", up, [
+        route("r", ["/"], plugins=[cache_plugin()]),
+        route("new", ["/new"], plugins=[{"name": "request-termination", "config": {"status_code": 418}}]),
+    ])))
+    assert wait_until(lambda: gw.request("GET", "/new").status == 418)
+    r = gw.request("GET", "/w0")
     assert (status(r), body_n(r)) == ("Hit", 1)
-    assert h.served[0] == 1
+    assert h.served[0] == 20
 
 
 def test_consumer_and_route_scope_the_key(gateway_factory, upstream_factory):
