@@ -336,13 +336,14 @@ class ProxyCache : public Plugin {
     if (status == kNone || status == kHit) return Verdict::Continue;
     const bool debug = (s.word & kDebug) != 0;
     auto* capture = static_cast<Capture*>(s.state.get());
+    // Kong sets the key in access: a response not kept still shows it.
+    if (capture != nullptr && (show_key_ || debug)) x.response_headers.replace("X-Cache-Key", capture->key);
     if (capture != nullptr && !keep_response(x, *capture)) {
       s.word = kBypass | (s.word & kDebug);
       capture = nullptr;
       s.state.reset();
     }
     if (show_status_ || debug) x.response_headers.replace("X-Cache-Status", kStatusText[s.word & 0xff]);
-    if (capture != nullptr && (show_key_ || debug)) x.response_headers.replace("X-Cache-Key", capture->key);
     // Another plugin answered after this one's access (Kong caches that
     // answer too), or no body follows (HEAD, 204, 304): the head and what
     // the answer has are the whole response.
