@@ -23,8 +23,8 @@ BOB = "2d5a8a52-8e4b-4c0a-9a51-6a0f2d8d1a02"
 
 def counting_handler():
     """Answers JSON numbering the requests it served; the query chooses the
-    status (status=), the content type (ctype=), Cache-Control (cc=) and
-    Expires (expires=, seconds from now)."""
+    status (status=), the content type (ctype=), Cache-Control (cc=),
+    Expires (expires=, seconds from now) and a chunked body (chunked=)."""
     lock = threading.Lock()
     served = [0]
 
@@ -41,6 +41,11 @@ def counting_handler():
         if "expires" in q:
             t = time.gmtime(time.time() + int(q["expires"]))
             headers.append(("Expires", time.strftime("%a, %d %b %Y %H:%M:%S GMT", t)))
+        if "chunked" in q:  # a streamed body, with trailers when chunked=trailers
+            headers = [hd for hd in headers if hd[0] != "Content-Length"]
+            trailers = [("X-Trailer", "t")] if q["chunked"] == "trailers" else None
+            conn.send_response(int(q.get("status", "200")), headers, body, chunked=True, trailers=trailers)
+            return True
         conn.send_response(int(q.get("status", "200")), headers, b"" if req.method == "HEAD" else body)
         return True
 
@@ -92,6 +97,17 @@ def test_miss_then_hit_without_the_upstream(gateway_factory, upstream_factory):
     assert int(r2.header("Content-Length")) == len(r2.body)
     assert 0 <= int(r2.header("Age")) <= 1
     assert h.served[0] == 1
+
+
+def test_streamed_bodies_are_kept(gateway_factory, upstream_factory):
+    gw, h = start(gateway_factory, upstream_factory)
+    for target in ("/chunked?chunked=1", "/chunked?chunked=trailers"):
+        r1 = gw.request("GET", target)
+        assert (r1.status, status(r1)) == (200, "Miss")
+        r2 = gw.request("GET", target)
+        assert (r2.status, status(r2), r2.body) == (200, "Hit", r1.body)
+        assert r2.header("Transfer-Encoding") is None and int(r2.header("Content-Length")) == len(r1.body)
+    assert h.served[0] == 2
 
 
 def test_cache_key_is_kongs(gateway_factory, upstream_factory):
