@@ -269,6 +269,15 @@ std::string dictionary_name(const config::Value& c) {
   return name.empty() ? "kong_db_cache" : name;
 }
 
+// An optional array of strings (empty when unset).
+std::vector<std::string> strings(const config::Value& c, const char* field) {
+  std::vector<std::string> out;
+  auto it = c.find(field);
+  if (it == c.end() || !it->is_array()) return out;
+  for (const auto& v : *it) out.push_back(v.get<std::string>());
+  return out;
+}
+
 // A miss on its way to the store: made in access, filled by header_filter
 // and the body pieces.
 struct Capture {
@@ -294,11 +303,8 @@ class ProxyCache : public Plugin {
     }
     auto st = c.find("storage_ttl");
     if (st != c.end() && st->is_number()) storage_ttl_ = static_cast<int64_t>(st->get<double>());
-    for (const char* list : {"vary_query_params", "vary_headers"}) {
-      auto it = c.find(list);
-      if (it == c.end() || !it->is_array()) continue;
-      for (const auto& v : *it) (list[5] == 'q' ? vary_query_ : vary_headers_).push_back(v.get<std::string>());
-    }
+    vary_query_ = strings(c, "vary_query_params");
+    vary_headers_ = strings(c, "vary_headers");
     auto rh = c.find("response_headers");
     if (rh != c.end() && rh->is_object()) {
       show_age_ = rh->value("age", true);
