@@ -11,7 +11,8 @@ void register_bundled() {
                     request_size_limiting_type(), cors_type(), key_auth_type(), acl_type(),
                     rate_limiting_type(), response_ratelimiting_type(), response_transformer_type(),
                     request_transformer_type(), basic_auth_type(), hmac_auth_type(), jwt_type(), prometheus_type(),
-                    file_log_type(), http_log_type(), tcp_log_type(), udp_log_type(), bot_detection_type()});
+                    file_log_type(), http_log_type(), tcp_log_type(), udp_log_type(), bot_detection_type(),
+                    proxy_cache_type()});
   });
 }
 

@@ -34,6 +34,7 @@ PluginType http_log_type();
 PluginType tcp_log_type();
 PluginType udp_log_type();
 PluginType bot_detection_type();
+PluginType proxy_cache_type();
 
 // The start (seconds since the epoch) of the rate-limiting window that holds
 // now_s: 0 second, 1 minute, 2 hour, 3 day, 4 month, 5 year, on UTC calendar

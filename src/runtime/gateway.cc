@@ -21,6 +21,7 @@
 #include "demo/echo_server.h"
 #include "plugins/plugin.h"
 #include "plugins/prometheus.h"
+#include "runtime/proxy_cache_admin.h"
 #include "runtime/reloader.h"
 #include "runtime/worker.h"
 #include "shared/metrics.h"
@@ -123,6 +124,7 @@ int run_gateway(core::Settings settings) {
     r.body += shared::Metrics::instance().render_prometheus();
     return r;
   });
+  add_proxy_cache_routes(admin);
   // Kong's Admin API, DB-less: reads of the running config, POST /config.
   admin::KongApi api;
   api.entities = [&reloader] { return reloader.entities(); };

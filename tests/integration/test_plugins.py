@@ -134,10 +134,10 @@ def test_plugin_protocols_limit_where_it_runs(gateway_factory, upstream):
 
 
 def test_unknown_and_unsupported_plugins_refused_by_name(wasmgate_bin, tmp_path, upstream):
-    cfg = config(service("s", upstream, [route("r", ["/"], plugins=[{"name": "proxy-cache"}, {"name": "nope"}])]))
+    cfg = config(service("s", upstream, [route("r", ["/"], plugins=[{"name": "session"}, {"name": "nope"}])]))
     rc, out = check(wasmgate_bin, tmp_path, cfg)
     assert rc == 1
-    assert "plugin 'proxy-cache' field 'name': plugin 'proxy-cache' is not supported yet" in out, out
+    assert "plugin 'session' field 'name': plugin 'session' is not supported yet" in out, out
     assert "plugin 'nope' field 'name': plugin 'nope' not found" in out, out
 
 

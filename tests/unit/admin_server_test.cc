@@ -353,3 +353,4 @@ TEST(AdminServerLifecycle, DestructorStops) {
 }
 
 }  // namespace
+

@@ -282,8 +282,8 @@ TEST(ConfigLoader, NotYetSupportedEntityTypes) {
                           "services:\n  - name: s\n    host: h\n    plugins: []\n"
                           "    routes:\n      - name: r\n        paths: [/]\n        plugins: []\n");
   EXPECT_TRUE(nested_ok.ok) << join(nested_ok.errors);
-  expect_only_error(std::string(kHeader) + "services:\n  - name: s\n    host: h\n    plugins:\n      - name: proxy-cache\n",
-                    "plugin 'proxy-cache' field 'name': plugin 'proxy-cache' is not supported yet");
+  expect_only_error(std::string(kHeader) + "services:\n  - name: s\n    host: h\n    plugins:\n      - name: session\n",
+                    "plugin 'session' field 'name': plugin 'session' is not supported yet");
 }
 
 TEST(ConfigLoader, UpstreamsAreSupported) {

@@ -517,7 +517,7 @@ oauth2_credentials:
   - name: alice-app
   - name: bob-app
 plugins:
-  - name: proxy-cache
+  - name: session
   - name: my-custom
 certificates:
   - {cert: x, key: y}
@@ -539,7 +539,7 @@ services:
                         "plugin 'ldap-auth' field 'name': plugin 'ldap-auth' is not supported yet",
                         "plugin 'my-custom' field 'name': plugin 'my-custom' not found",
                         "plugin 'oauth2' field 'name': plugin 'oauth2' is not supported yet",
-                        "plugin 'proxy-cache' field 'name': plugin 'proxy-cache' is not supported yet",
+                        "plugin 'session' field 'name': plugin 'session' is not supported yet",
                     }));
 }
 
