@@ -169,7 +169,7 @@ std::string render(const Template& t, TemplateEnv& env) {
         }
         for (const auto& a : env.query) {
           if (a.name == p.text) {
-            v = a.flag ? "true" : a.value;
+            v = a.flag ? std::string_view("true") : std::string_view(a.value);
             break;
           }
         }
