@@ -123,6 +123,14 @@ class RateLimiting : public Plugin {
     }
   }
 
+  // Counting by consumer, credential, service or client address reads no
+  // request header: only the response head gets the quota headers.
+  uint32_t heads() const override {
+    const bool reads_request = limit_by_ == "header" || limit_by_ == "path" || !all_protocols();
+    return pipeline::head_bit(pipeline::Direction::Response) |
+           (reads_request ? pipeline::head_bit(pipeline::Direction::Request) : 0);
+  }
+
   // The quota object stays with the slot for the session's next request.
   void detach(Exchange&, Slot& s) const override {
     if (s.state) static_cast<Quota*>(s.state.get())->active = false;
