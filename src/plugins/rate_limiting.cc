@@ -193,7 +193,8 @@ class RateLimiting : public Plugin {
     if (has_quota_headers(h)) {
       write_headers(q, [&](std::string_view n, std::string_view v) { h.replace(n, v); });
     } else {
-      write_headers(q, [&](std::string_view n, std::string_view v) { h.add(n, v); });
+      // None of the names is one the session treats specially.
+      write_headers(q, [&](std::string_view n, std::string_view v) { h.add(n, v, http::HeaderId::Other); });
     }
     return Verdict::Continue;
   }
