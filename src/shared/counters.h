@@ -36,18 +36,33 @@ class WindowCounters {
     uint64_t value = 0;
     int64_t expires_s = 0;
   };
-  // Lookups by string_view without building a std::string.
+  // A key and its hash, computed once per call: it picks the shard and is
+  // the map's hash (lookups by it build no std::string and hash nothing).
+  struct Probe {
+    std::string_view key;
+    size_t hash;
+  };
   struct KeyHash {
     using is_transparent = void;
     size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+    size_t operator()(const Probe& p) const { return p.hash; }
+  };
+  struct KeyEq {
+    using is_transparent = void;
+    bool operator()(const std::string& a, const std::string& b) const { return a == b; }
+    bool operator()(const Probe& p, const std::string& b) const { return p.key == b; }
+    bool operator()(const std::string& a, const Probe& p) const { return a == p.key; }
   };
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>> entries;
+    std::unordered_map<std::string, Entry, KeyHash, KeyEq> entries;
     int64_t next_sweep_s = 0;
   };
   static constexpr size_t kShards = 64;
-  Shard& shard(std::string_view key) const;
+  static Probe probe(std::string_view key) { return {key, std::hash<std::string_view>{}(key)}; }
+  // The shard from the hash's top bits (the map's buckets use it modulo a prime).
+  static_assert(kShards == 64, "shard() takes the hash's top 6 bits");
+  Shard& shard(const Probe& p) const { return shards_[(p.hash * 0x9E3779B97F4A7C15ull) >> 58]; }
   static void sweep(Shard& s, int64_t now_s);
 
   mutable std::array<Shard, kShards> shards_;
