@@ -56,7 +56,7 @@ const config::Consumer* Consumers::by_id_or_username(std::string_view s) const {
 }
 
 const config::KeyauthCredential* Consumers::keyauth(std::string_view key) const {
-  auto it = by_key_.find(std::string(key));
+  auto it = by_key_.find(key);
   return it == by_key_.end() ? nullptr : &keyauth_[it->second];
 }
 
