@@ -57,6 +57,24 @@ std::string_view number_view(double d, char (&buf)[32]) {
   return {buf, static_cast<size_t>(n)};
 }
 
+// The decimal text of a window's start, kept per period and thread: it
+// changes once per window, not per request.
+std::string_view start_text(size_t period, int64_t start) {
+  struct Cached {
+    int64_t start = -1;
+    char text[24];
+    size_t len = 0;
+  };
+  thread_local Cached cache[std::size(kPeriods)];
+  Cached& c = cache[period];
+  if (c.start != start) {
+    auto [end, ec] = std::to_chars(c.text, c.text + sizeof c.text, start);
+    c.len = static_cast<size_t>(end - c.text);
+    c.start = start;
+  }
+  return {c.text, c.len};
+}
+
 // Header names, built once: X-RateLimit-Limit-<Period>, -Remaining-<Period>.
 struct Names {
   std::string limit[std::size(kPeriods)], remaining[std::size(kPeriods)];
@@ -158,7 +176,7 @@ class RateLimiting : public Plugin {
       if (limits_[p] < 0) continue;
       int64_t start = period_start(p, now);
       key.resize(base);
-      key.append(std::to_string(start)).append(1, ':').append(kPeriods[p].name);
+      key.append(start_text(p, start)).append(1, ':').append(kPeriods[p].name);
       after[p] = counters.add(key, 1, start + kPeriods[p].length_s, now);
       if (static_cast<double>(after[p]) > limits_[p]) stop = static_cast<int>(p);
     }
@@ -167,7 +185,7 @@ class RateLimiting : public Plugin {
         if (limits_[p] < 0) continue;
         int64_t start = period_start(p, now);
         key.resize(base);
-        key.append(std::to_string(start)).append(1, ':').append(kPeriods[p].name);
+        key.append(start_text(p, start)).append(1, ':').append(kPeriods[p].name);
         counters.take_back(key, 1, now);
       }
     }
@@ -247,15 +265,19 @@ class RateLimiting : public Plugin {
   template <typename Emit>
   void write_headers(const Quota& q, Emit emit) const {
     const Names& n = names();
-    char buf[32];
+    char buf[32], chosen_buf[32];
+    std::string_view chosen_remaining;  // the chosen period's, printed once
     for (size_t p = 0; p < std::size(kPeriods); ++p) {
       if (limits_[p] < 0) continue;
       emit(n.limit[p], limit_text_[p]);
-      emit(n.remaining[p], number_view(q.shown[p], buf));
+      const bool chosen = static_cast<int>(p) == q.chosen;
+      std::string_view remaining = number_view(q.shown[p], chosen ? chosen_buf : buf);
+      if (chosen) chosen_remaining = remaining;
+      emit(n.remaining[p], remaining);
     }
     if (q.chosen < 0) return;
     emit("RateLimit-Limit", limit_text_[q.chosen]);
-    emit("RateLimit-Remaining", number_view(q.shown[q.chosen], buf));
+    emit("RateLimit-Remaining", chosen_remaining);
     emit("RateLimit-Reset", number_view(static_cast<double>(q.reset), buf));
     if (q.refused) emit("Retry-After", number_view(static_cast<double>(q.reset), buf));
   }
