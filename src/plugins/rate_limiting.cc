@@ -57,24 +57,6 @@ std::string_view number_view(double d, char (&buf)[32]) {
   return {buf, static_cast<size_t>(n)};
 }
 
-// The decimal text of a window's start, kept per period and thread: it
-// changes once per window, not per request.
-std::string_view start_text(size_t period, int64_t start) {
-  struct Cached {
-    int64_t start = -1;
-    char text[24];
-    size_t len = 0;
-  };
-  thread_local Cached cache[std::size(kPeriods)];
-  Cached& c = cache[period];
-  if (c.start != start) {
-    auto [end, ec] = std::to_chars(c.text, c.text + sizeof c.text, start);
-    c.len = static_cast<size_t>(end - c.text);
-    c.start = start;
-  }
-  return {c.text, c.len};
-}
-
 // Header names, built once: X-RateLimit-Limit-<Period>, -Remaining-<Period>.
 struct Names {
   std::string limit[std::size(kPeriods)], remaining[std::size(kPeriods)];
@@ -176,7 +158,7 @@ class RateLimiting : public Plugin {
       if (limits_[p] < 0) continue;
       int64_t start = period_start(p, now);
       key.resize(base);
-      key.append(start_text(p, start)).append(1, ':').append(kPeriods[p].name);
+      key.append(kPeriods[p].name);
       after[p] = counters.add(key, 1, start + kPeriods[p].length_s, now);
       if (static_cast<double>(after[p]) > limits_[p]) stop = static_cast<int>(p);
     }
@@ -185,8 +167,8 @@ class RateLimiting : public Plugin {
         if (limits_[p] < 0) continue;
         int64_t start = period_start(p, now);
         key.resize(base);
-        key.append(start_text(p, start)).append(1, ':').append(kPeriods[p].name);
-        counters.take_back(key, 1, now);
+        key.append(kPeriods[p].name);
+        counters.take_back(key, 1, start + kPeriods[p].length_s, now);
       }
     }
     fill_quota(q, after, stop, now);

@@ -24,10 +24,13 @@ class WindowCounters {
 
   // Adds `by` to the counter of `key` for the window that ends at
   // `expires_s` (seconds since the epoch) and returns the new value. An
-  // entry whose window ended counts from zero again.
+  // entry of another window, or whose window ended, counts from zero
+  // again: a key names a counter across its windows, and its entry is
+  // reused window after window (no allocation while the key is in use).
   uint64_t add(std::string_view key, uint64_t by, int64_t expires_s, int64_t now_s);
-  // Undoes an add of `by` (a request refused after counting).
-  void take_back(std::string_view key, uint64_t by, int64_t now_s);
+  // Undoes an add of `by` to the window ending at `expires_s` (a request
+  // refused after counting).
+  void take_back(std::string_view key, uint64_t by, int64_t expires_s, int64_t now_s);
   // The current value (0 when absent or expired).
   uint64_t get(std::string_view key, int64_t now_s) const;
 
@@ -59,6 +62,9 @@ class WindowCounters {
     int64_t next_sweep_s = 0;
   };
   static constexpr size_t kShards = 64;
+  // How long an entry outlives its window before a sweep drops it, so that
+  // a key counted every second keeps its entry.
+  static constexpr int64_t kKeepS = 2;
   static Probe probe(std::string_view key) { return {key, std::hash<std::string_view>{}(key)}; }
   // The shard from the hash's top bits (the map's buckets use it modulo a prime).
   static_assert(kShards == 64, "shard() takes the hash's top 6 bits");
