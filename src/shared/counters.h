@@ -1,11 +1,12 @@
 // Process-wide windowed counters, shared by every worker: what Kong's
 // rate-limiting keeps in a shared dict with its "local" policy, so a limit
-// of N per minute admits N requests on the node, not N per worker. Entries
-// live until their window ends; they survive config reloads, as Kong's do.
+// of N per minute admits N requests on the node, not N per worker. A key's
+// entry counts one window at a time and lives until shortly after its last
+// window ends; entries survive config reloads, as Kong's do.
 //
 // One mutex per shard (64 shards by key hash): an increment takes one
-// uncontended lock in practice and allocates only for a key's first hit in
-// a window.
+// uncontended lock in practice and allocates only when a key comes back
+// after its entry was swept.
 #pragma once
 
 #include <array>
