@@ -4,11 +4,14 @@
 Used to drive a proxy under callgrind for a fixed number of requests:
 
     nreq.py PORT N [PATH] [--headers wrk|browser] [--expect-len BYTES]
+            [--header 'NAME: VALUE']... [--rotate K]
 
 The request is the one wrk sends (`GET / HTTP/1.1` + `Host: 127.0.0.1:PORT`), so the
 instruction counts match the wall-clock runs. `--headers browser` adds the four
 headers a typical HTTP library sends (User-Agent, Accept, Accept-Encoding,
-Connection), for checking how much header count matters.
+Connection), for checking how much header count matters. `--header` adds one
+header line (repeatable; the plugin runs send an API key); with `--rotate K`
+each `{i}` in those lines becomes 1, 2, .. K, 1, .. in turn, one per request.
 
 If the server closes the connection (e.g. `Connection: close` after
 keepalive_requests), it reconnects and goes on, and reports how many
@@ -27,6 +30,16 @@ def main() -> int:
         i = args.index("--headers")
         headers = args[i + 1]
         del args[i : i + 2]
+    extra = []
+    while "--header" in args:
+        i = args.index("--header")
+        extra.append(args[i + 1])
+        del args[i : i + 2]
+    rotate = 1
+    if "--rotate" in args:
+        i = args.index("--rotate")
+        rotate = int(args[i + 1])
+        del args[i : i + 2]
     if "--expect-len" in args:
         i = args.index("--expect-len")
         expect = int(args[i + 1])
@@ -38,7 +51,9 @@ def main() -> int:
     if headers == "browser":
         head += ("User-Agent: python-requests/2.31.0\r\nAccept-Encoding: gzip, deflate\r\n"
                  "Accept: */*\r\nConnection: keep-alive\r\n")
-    req = (head + "\r\n").encode()
+    # One request per key, built before the first is sent.
+    reqs = [(head + "".join(line.replace("{i}", str(k)) + "\r\n" for line in extra) + "\r\n").encode()
+            for k in range(1, rotate + 1)]
 
     conns = 0
     s = None
@@ -50,7 +65,7 @@ def main() -> int:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conns += 1
             buf = b""
-        s.sendall(req)
+        s.sendall(reqs[done % rotate])
         closing = False
         while True:
             end = buf.find(b"\r\n\r\n")

@@ -17,6 +17,11 @@
 #     it, and nginx with the equivalent Lua handlers (libnginx-mod-http-lua)
 #     against plain nginx: the extra instructions per request and the req/s
 #     ratio to the same proxy without the filter.
+#   - Kong's published plugin cases (issue 11): wasmgate with rate-limiting
+#     (local), key-auth + rate-limiting by consumer with 1 and 10,000
+#     consumers, and prometheus (Kong's default config and all switches on),
+#     against wasmgate without plugins: the extra instructions per request and
+#     the req/s and req/CPU-s ratios, against the targets (5%, 10%, 3%).
 # Results go to stdout and bench/last-run.txt. Loopback only; about 10 minutes
 # (4 without the Wasm part), every step has a time limit. See bench/README.md
 # and bench/RESULTS.md.
@@ -50,6 +55,13 @@
 #   BENCH_WASM_CONF=0   1: also conf-<sdk> for every <sdk> in BENCH_WASM_SDKS
 #   BENCH_FILTERS_DIR=build/filters      where bench_<sdk>.wasm and conf_<sdk>.wasm are
 #   BENCH_NGINX_MODULES=/usr/lib/nginx/modules   ngx_http_lua_module.so, ndk_http_module.so
+#   BENCH_PLUGINS=1     add the plugin runs to BENCH_WALL and BENCH_CG (0: none), with their
+#                       baselines nginx and wasmgate: wasmgate-rl (rate-limiting, local, a
+#                       limit never reached), wasmgate-ka-rl and wasmgate-ka-rl-10k (key-auth +
+#                       rate-limiting limit_by consumer; 1 and 10,000 consumers, the client
+#                       sends one key / rotates through all keys), wasmgate-prom (prometheus,
+#                       Kong's default config, global as in Kong's perf test) and
+#                       wasmgate-prom-all (every prometheus switch on)
 #   WASMGATE_BIN=build/wasmgate
 set -euo pipefail
 
@@ -66,6 +78,11 @@ wall_list=${BENCH_WALL-nginx haproxy wasmgate wasmgate-10k}   # set but empty: n
 cg_list=${BENCH_CG-nginx haproxy wasmgate}
 router=${BENCH_ROUTER:-1}
 wasm=${BENCH_WASM:-1}
+plugins=${BENCH_PLUGINS:-1}
+plugin_runs="wasmgate-rl wasmgate-ka-rl wasmgate-ka-rl-10k wasmgate-prom wasmgate-prom-all"
+is_plugin_run() { [[ " $plugin_runs " == *" $1 "* ]]; }
+# wasmgate-<sdk>: one Wasm filter on the route (not the 10k routes, not a plugin run)
+is_sdk_run() { [[ $1 == wasmgate-?* && $1 != wasmgate-10k ]] && ! is_plugin_run "$1"; }
 wasm_sdks=${BENCH_WASM_SDKS-c cpp as go rust}
 wasm_conf=${BENCH_WASM_CONF:-0}
 filters_dir=${BENCH_FILTERS_DIR:-$root/build/filters}
@@ -178,7 +195,7 @@ wait_ready() {  # $1 port, $2 pid, $3 name, $4 seconds: listening, then one prox
   done
   # Listening is not ready: HAProxy binds before loading the CA store (seconds
   # under valgrind). One request that comes back 200 with the upstream's body is.
-  timeout "$4" python3 "$nreq" "$port" 1 --expect-len $body_len ||
+  timeout "$4" python3 "$nreq" "$port" 1 --expect-len $body_len "${NREQ_EXTRA[@]+"${NREQ_EXTRA[@]}"}" ||
     { tail -20 "$work/$name.log" >&2 || true; die "$name on port $port did not proxy a request"; }
 }
 
@@ -215,7 +232,7 @@ while read -r v; do unset "$v"; done < <(compgen -e | grep '^WASMGATE_' || true)
 #   conf-<sdk>  conf_<sdk>.wasm: its conformance filter (filters/CONFORMANCE.md),
 #               which also reads x-test and increments a counter
 for n in $wall_list $cg_list; do   # wasmgate-<sdk> listed by hand
-  if [[ $n == wasmgate-?* && $n != wasmgate-10k && " $wasm_sdks " != *" ${n#wasmgate-} "* ]]; then
+  if is_sdk_run "$n" && [[ " $wasm_sdks " != *" ${n#wasmgate-} "* ]]; then
     wasm_sdks+=" ${n#wasmgate-}"
   fi
 done
@@ -253,8 +270,15 @@ with_wasm() {  # $1 list of proxies: prints it with the Wasm runs and their base
   fi
   echo $l
 }
-wall_list=$(with_wasm "$wall_list")
-cg_list=$(with_wasm "$cg_list")
+with_plugins() {  # $1 list of proxies: prints it with the plugin runs and their baselines added
+  local l=" $1 " n
+  if [[ $plugins != 0 && -n ${1// /} ]]; then
+    for n in nginx wasmgate $plugin_runs; do [[ $l == *" $n "* ]] || l+="$n "; done
+  fi
+  echo $l
+}
+wall_list=$(with_plugins "$(with_wasm "$wall_list")")
+cg_list=$(with_plugins "$(with_wasm "$cg_list")")
 
 # --- is the machine quiet? (wall-clock numbers mean little when it is not)
 cpu_busy() {  # percent of all CPUs busy over one second
@@ -403,6 +427,83 @@ services:
         filter_chains: [{"name": "c", "filters": [{"name": "$fname", "config": "A"}]}]
 CONF
 done
+# Kong's published plugin cases, on the same one-route service. rate-limiting:
+# policy local with a limit no run reaches (Kong's benchmark refuses nothing),
+# limit_by consumer (Kong's default: the client address when there is no
+# consumer). key-auth + rate-limiting: N consumers, each with key key<i>, the
+# client sends key1 (1 consumer) or each key in turn (10,000; wrk through
+# rotate.lua). prometheus: global, as in Kong's spec/04-perf, with Kong's
+# default config (every switch off) and with every switch on.
+python3 - "$work" "$UP" <<'PY'
+import json, sys
+work, port = sys.argv[1], sys.argv[2]
+rl = {"name": "rate-limiting", "config": {"second": 1000000000, "policy": "local", "limit_by": "consumer"}}
+def write(name, route_plugins=(), consumers=0, global_plugins=()):
+    route = {"name": "bench", "paths": ["/"]}
+    if route_plugins:
+        route["plugins"] = list(route_plugins)
+    conf = {"_format_version": "3.0",
+            "services": [{"name": "bench", "url": f"http://127.0.0.1:{port}", "routes": [route]}]}
+    if consumers:
+        conf["consumers"] = [{"username": f"c{i}", "keyauth_credentials": [{"key": f"key{i}"}]}
+                             for i in range(1, consumers + 1)]
+    if global_plugins:
+        conf["plugins"] = list(global_plugins)
+    with open(f"{work}/{name}.yaml", "w") as f:
+        json.dump(conf, f, indent=1)  # JSON is YAML
+ka = {"name": "key-auth", "config": {"key_names": ["apikey"]}}
+write("wasmgate-rl", [rl])
+write("wasmgate-ka-rl", [ka, rl], consumers=1)
+write("wasmgate-ka-rl-10k", [ka, rl], consumers=10000)
+write("wasmgate-prom", global_plugins=[{"name": "prometheus"}])
+write("wasmgate-prom-all", global_plugins=[{"name": "prometheus", "config": {
+    "per_consumer": True, "status_code_metrics": True, "latency_metrics": True,
+    "bandwidth_metrics": True, "upstream_health_metrics": True}}])
+PY
+cat >"$work/rotate.lua" <<'LUA'
+-- each request carries the next of the keys key1 .. key10000
+local i = 0
+request = function()
+  i = i % 10000 + 1
+  return wrk.format(nil, nil, { ["apikey"] = "key" .. i })
+end
+LUA
+# What the client sends besides wrk's request for run $1: wrk arguments
+# (WRK_EXTRA) and nreq.py arguments (NREQ_EXTRA), also for the readiness check.
+client_extra() {
+  WRK_EXTRA=() NREQ_EXTRA=()
+  case $1 in
+    wasmgate-ka-rl) WRK_EXTRA=(-H "apikey: key1"); NREQ_EXTRA=(--header "apikey: key1") ;;
+    wasmgate-ka-rl-10k) WRK_EXTRA=(-s "$work/rotate.lua"); NREQ_EXTRA=(--header "apikey: key{i}" --rotate 10000) ;;
+  esac
+}
+WRK_EXTRA=() NREQ_EXTRA=()
+# The plugins run: rate-limiting's headers on the answer; key-auth refuses
+# a request without a key.
+plugin_check() {  # $1 port, $2 proxy name, $3 log name
+  timeout 30 python3 - "$1" "$2" <<'PY' || { tail -20 "$work/$3.log" >&2 || true; die "$2: the plugins did not run"; }
+import sys, urllib.request, urllib.error
+port, name = sys.argv[1], sys.argv[2]
+def get(headers):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/", headers=headers)
+    try:
+        r = urllib.request.urlopen(req, timeout=20)
+        return r.status, r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers
+if "-rl" in name:
+    status, h = get({"apikey": "key1"} if "-ka-" in name else {})
+    if status != 200 or h.get("X-RateLimit-Limit-Second") != "1000000000":
+        sys.exit(f"status {status}, X-RateLimit-Limit-Second {h.get('X-RateLimit-Limit-Second')!r}")
+if "-ka-" in name:
+    status, _ = get({})
+    if status != 401:
+        sys.exit(f"no key: status {status}, want 401")
+    if name.endswith("-10k") and get({"apikey": "key10000"})[0] != 200:
+        sys.exit("key10000 refused")
+PY
+}
+
 # nginx's equivalent: the Lua module (with NDK, which it needs) and two handlers.
 ngx_lua_main="load_module $ngx_modules/ndk_http_module.so;
 load_module $ngx_modules/ngx_http_lua_module.so;"
@@ -429,6 +530,9 @@ proxy_cmd() {
       [[ $name == wasmgate-10k ]] && conf=$work/wasmgate-10k.yaml
       CMD=("$bin" start -c "$conf" --workers 1 --access-log off --admin-listen off
            --proxy-listen "127.0.0.1:$port" --log-level warn --drain-timeout 2000) ;;
+    wasmgate-rl|wasmgate-ka-rl|wasmgate-ka-rl-10k|wasmgate-prom|wasmgate-prom-all)
+      CMD=("$bin" start -c "$work/$name.yaml" --workers 1 --access-log off --admin-listen off
+           --proxy-listen "127.0.0.1:$port" --log-level warn --drain-timeout 2000) ;;
     wasmgate-?*)
       local sdk=${name#wasmgate-}
       CMD=("$bin" start -c "$work/wasmgate-$sdk.yaml" --workers 1 --access-log off --admin-listen off
@@ -440,11 +544,11 @@ proxy_cmd() {
 skip() {  # $1 proxy name: true when it cannot run here
   [[ $1 == wasmgate* && $have_wasmgate == 0 ]] && return 0
   [[ $1 == nginx-lua && $have_lua == 0 ]] && return 0
-  [[ $1 == wasmgate-?* && $1 != wasmgate-10k && -z ${HAVE_SDK[${1#wasmgate-}]:-} ]] && return 0
+  is_sdk_run "$1" && [[ -z ${HAVE_SDK[${1#wasmgate-}]:-} ]] && return 0
   return 1
 }
 filtered() {  # $1 proxy name: true for the runs with the header-adding filter
-  [[ $1 == nginx-lua || ( $1 == wasmgate-?* && $1 != wasmgate-10k ) ]]
+  [[ $1 == nginx-lua ]] || is_sdk_run "$1"
 }
 base_of() {  # $1 filtered proxy: the same proxy without the filter
   if [[ $1 == nginx-lua ]]; then echo nginx; else echo wasmgate; fi
@@ -505,15 +609,18 @@ busy_pct() {  # $1 $2: cpu_line_busy before and after
 wall_run() {  # $1 proxy, $2 round: one warm-up and one measured wrk run
   local name=$1 k="$1/$2" pid a0 a1 c0 c1 t0 t1 l0 l1 f="$work/wrk.$1.$2"
   proxy_cmd "$name" "$PX"
+  client_extra "$name"
   start_bg "$name" "${in_quota[@]}" "${on_proxy_cpu[@]}" "${CMD[@]}"
   pid=$LAST_PID
   wait_ready "$PX" "$pid" "$name" 30
   if filtered "$name"; then chain_check "$PX" "$name"; fi
-  timeout $(( warmup + 30 )) "${on_load_cpu[@]}" wrk -t"$threads" -c"$conns" -d"${warmup}s" "http://127.0.0.1:$PX/" >/dev/null
+  if is_plugin_run "$name"; then plugin_check "$PX" "$name" "$name"; fi
+  timeout $(( warmup + 30 )) "${on_load_cpu[@]}" wrk -t"$threads" -c"$conns" -d"${warmup}s" \
+    "${WRK_EXTRA[@]+"${WRK_EXTRA[@]}"}" "http://127.0.0.1:$PX/" >/dev/null
   a0=$(upstream_accepts)
   c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N); l0=$(cpu_line_busy "${load_cpu:-0}")
   timeout $(( duration + 60 )) "${on_load_cpu[@]}" wrk -t"$threads" -c"$conns" -d"${duration}s" --latency \
-    "http://127.0.0.1:$PX/" >"$f"
+    "${WRK_EXTRA[@]+"${WRK_EXTRA[@]}"}" "http://127.0.0.1:$PX/" >"$f"
   c1=$(cpu_ticks "$pid"); t1=$(date +%s.%N); l1=$(cpu_line_busy "${load_cpu:-0}")
   a1=$(upstream_accepts)
   stop "$pid"
@@ -555,18 +662,20 @@ done
 cg_trace() {  # $1 proxy, $2 requests measured; sets CG_TOTAL to the instructions
   local name=$1 n=$2 f="$work/callgrind.out.$1.$2"
   proxy_cmd "$name" "$CG" cg
+  client_extra "$name"
   start_bg "cg-$name-$n" "${on_proxy_cpu[@]}" valgrind --tool=callgrind --callgrind-out-file="$f" "${CMD[@]}"
   local pid=$LAST_PID
   wait_ready "$CG" "$pid" "cg-$name-$n" 120                   # start-up, and one request
   if filtered "$name"; then chain_check "$CG" "cg-$name-$n"; fi
-  timeout 300 python3 "$nreq" "$CG" 200 --expect-len $body_len  # warm-up
-  timeout 300 python3 "$nreq" "$CG" "$n" --expect-len $body_len
+  if is_plugin_run "$name"; then plugin_check "$CG" "$name" "cg-$name-$n"; fi
+  timeout 300 python3 "$nreq" "$CG" 200 --expect-len $body_len "${NREQ_EXTRA[@]+"${NREQ_EXTRA[@]}"}"  # warm-up
+  timeout 300 python3 "$nreq" "$CG" "$n" --expect-len $body_len "${NREQ_EXTRA[@]+"${NREQ_EXTRA[@]}"}"
   stop "$pid" 60
   [[ -s $f ]] || die "callgrind wrote no profile for $name (see $work/cg-$name-$n.log)"
   if [[ -n ${BENCH_CG_KEEP:-} ]]; then
     mkdir -p "$BENCH_CG_KEEP"; cp "$f" "$BENCH_CG_KEEP/"
     # the compiled filters, for naming the profile's Wasm code (bench/wasm_names.py)
-    if [[ $name == wasmgate-?* && -d $work/wasm-cache ]]; then
+    if is_sdk_run "$name" && [[ -d $work/wasm-cache ]]; then
       cp "$work/filters/${name#wasmgate-}/"*.wasm "$work/wasm-cache/"*.cwasm "$BENCH_CG_KEEP/" 2>/dev/null || true
     fi
   fi
@@ -685,6 +794,44 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
     done
     for n in "${wasm_notes[@]+"${wasm_notes[@]}"}"; do echo "NOTE: $n"; done
     echo "(req/s ratios move by 10-30% with other load on this machine; the instruction figures are the stable ones)"
+  fi
+  plugin_list=()
+  for name in $plugin_runs; do
+    if [[ " $wall_list $cg_list " == *" $name "* ]] && ! skip "$name"; then plugin_list+=("$name"); fi
+  done
+  if (( ${#plugin_list[@]} > 0 )); then
+    echo
+    echo "Kong's plugin cases vs wasmgate without plugins (extra: instructions/request more than it;"
+    echo "cost: extra / its instructions; req/s and req/CPU-s: ratio to it). rl: rate-limiting local;"
+    echo "ka-rl: key-auth + rate-limiting by consumer, 1 consumer; ka-rl-10k: 10,000 consumers, keys"
+    echo "in turn; prom: prometheus, Kong's default config; prom-all: every switch on."
+    printf '%-20s %10s %7s %6s %9s %6s %9s %6s  %s\n' run instr/req extra cost req/s ratio req/CPU-s ratio "target (cost, 1 - ratio)"
+    ib=${IPR[wasmgate]:-}
+    for name in "${plugin_list[@]}"; do
+      i=${IPR[$name]:-} extra=- cost=- rps=- r=- rpc=- rr=- target=- verdict=""
+      case $name in
+        wasmgate-rl) target=5 ;; wasmgate-ka-rl*) target=10 ;; wasmgate-prom) target=3 ;;
+      esac
+      if [[ -n $i && -n $ib ]]; then
+        extra=$(( i - ib ))
+        cost=$(awk -v e="$extra" -v b="$ib" 'BEGIN { printf "%.1f%%", 100 * e / b }')
+        [[ $target != - ]] && { if awk -v e="$extra" -v b="$ib" -v t="$target" 'BEGIN { exit !(100 * e <= t * b) }'
+          then verdict="instr met"; else verdict="instr MISSED"; fi; }
+      fi
+      if [[ -n ${BEST[$name]:-} ]]; then
+        k=${BEST[$name]}; rps=$(printf '%.0f' "${RPS[$k]}"); rpc=${RPC[$k]}
+        if [[ -n ${BEST[wasmgate]:-} ]]; then
+          r=$(ratio "${RPS[$k]}" "${RPS[${BEST[wasmgate]}]}"); rr=$(ratio "${RPC[$k]}" "${RPC[${BEST[wasmgate]}]}")
+          if [[ $target != - ]]; then
+            if awk -v r="$r" -v t="$target" 'BEGIN { exit !(r >= 1 - t / 100) }'; then verdict+="${verdict:+, }req/s met"
+            else verdict+="${verdict:+, }req/s missed"; fi
+          fi
+        fi
+      fi
+      [[ $target == - ]] && verdict="(no target)" || verdict="$target%: $verdict"
+      printf '%-20s %10s %7s %6s %9s %6s %9s %6s  %s\n' "$name" "${i:--}" "$extra" "$cost" "$rps" "$r" "$rpc" "$rr" "$verdict"
+    done
+    echo "(Kong 3.10, its published figures: rate-limiting -12% req/s, key-auth + rate-limiting -24%)"
   fi
   if [[ -n $router_out ]]; then
     echo

@@ -27,15 +27,15 @@ class Chain {
   // Whether any handler runs in phase p / takes direction d's body.
   bool runs(Phase p) const { return (phases_ & phase_bit(p)) != 0; }
   bool takes_body(Direction d) const { return bodies_[static_cast<int>(d)]; }
-  // Whether any handler looks at the heads (false: they only log, from the
-  // exchange's facts).
-  bool sees_heads() const { return heads_; }
+  // Whether any handler reads or changes direction d's head (Handler::heads;
+  // false: the handlers work from the exchange's facts, or the other head).
+  bool sees_head(Direction d) const { return (heads_ & head_bit(d)) != 0; }
 
  private:
   std::vector<std::shared_ptr<const Handler>> handlers_;
   uint32_t phases_ = 0;
   bool bodies_[2] = {false, false};
-  bool heads_ = false;
+  uint32_t heads_ = 0;
 };
 
 // Something a config brings that every worker sets up when the config is

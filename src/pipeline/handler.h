@@ -21,6 +21,9 @@ namespace wg::pipeline {
 enum class Phase : uint8_t { Rewrite, Access, Response, HeaderFilter, BodyFilter, Log, Count };
 
 constexpr uint32_t phase_bit(Phase p) { return 1u << static_cast<unsigned>(p); }
+// A head (the request's or the response's) in Handler::heads().
+constexpr uint32_t head_bit(Direction d) { return 1u << static_cast<unsigned>(d); }
+inline constexpr uint32_t kBothHeads = head_bit(Direction::Request) | head_bit(Direction::Response);
 const char* phase_name(Phase p);
 
 // What a handler tells the runner after a call.
@@ -90,10 +93,12 @@ class Handler {
   // Whether it logs requests it never got to see (one answered before its
   // turn): Kong's plugins do; a Proxy-Wasm filter has no context for them.
   virtual bool logs_unseen_requests() const { return true; }
-  // Whether its log phase reads the heads (Exchange's header maps). A
-  // chain of handlers that only log without them spares the session the
-  // copies of both heads (Chain::sees_heads).
-  virtual bool log_reads_heads() const { return true; }
+  // The heads it reads or changes in any phase, its log phase too
+  // (head_bit()s of the Exchange's request_headers / response_headers and
+  // of what goes with them: upstream_uri). A head no handler of the chain
+  // uses is not copied into its map: the session sends it as for a route
+  // without handlers (Chain::sees_head).
+  virtual uint32_t heads() const { return kBothHeads; }
   // The request is over (also when it was cut short); the slot is reset after.
   virtual void detach(Exchange& x, Slot& s) const = 0;
   // Why its last call failed, for the log line.

@@ -31,12 +31,20 @@ const char* phase_name(Phase p) {
 }
 
 void Chain::add(std::shared_ptr<const Handler> h) {
+  // A handler that runs in no phase and takes no body would only be
+  // attached and detached: a route with only such handlers runs none.
+  const bool body = h->body_mode(Direction::Request) != BodyMode::None ||
+                    h->body_mode(Direction::Response) != BodyMode::None;
+  if (h->phases() == 0 && !body) return;
   phases_ |= h->phases();
   for (Direction d : {Direction::Request, Direction::Response}) {
     if (h->body_mode(d) != BodyMode::None) bodies_[static_cast<int>(d)] = true;
   }
-  heads_ = heads_ || (h->phases() & ~phase_bit(Phase::Log)) != 0 || h->log_reads_heads() ||
-           bodies_[0] || bodies_[1];
+  // The response phases run on the response head's map; a body through
+  // the handlers is framed from the maps: both heads.
+  heads_ |= h->heads();
+  if (h->runs(Phase::Response) || h->runs(Phase::HeaderFilter)) heads_ |= head_bit(Direction::Response);
+  if (bodies_[0] || bodies_[1]) heads_ = kBothHeads;
   // Stable: equal priorities keep the order they were added in.
   auto at = handlers_.end();
   while (at != handlers_.begin() && (*(at - 1))->priority() < h->priority()) --at;

@@ -56,7 +56,7 @@ const config::Consumer* Consumers::by_id_or_username(std::string_view s) const {
 }
 
 const config::KeyauthCredential* Consumers::keyauth(std::string_view key) const {
-  auto it = by_key_.find(std::string(key));
+  auto it = by_key_.find(key);
   return it == by_key_.end() ? nullptr : &keyauth_[it->second];
 }
 
@@ -85,11 +85,42 @@ const std::vector<std::string>& Consumers::groups(std::string_view consumer_id) 
   return it == groups_.end() ? kNone : it->second;
 }
 
+namespace {
+
+// Whether the request already has a header authenticate() sets (a client's
+// own X-Consumer-ID, or an earlier auth plugin's): then each is replaced,
+// else simply added, one pass over the map instead of one per header.
+bool has_consumer_headers(const http::HeaderMap& h) {
+  for (const auto& e : h) {
+    std::string_view n = e.name;
+    if (n.size() < 11 || (n[0] | 0x20) != 'x') continue;  // most names: one compare
+    if (http::iequals(n.substr(0, 11), "x-consumer-") || http::iequals(n, "x-credential-identifier") ||
+        http::iequals(n, "x-anonymous-consumer")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const std::string* credential_id,
                   const std::string* identifier) {
   x.consumer_id = consumer.id;
   x.credential_id = credential_id != nullptr ? *credential_id : "";
   http::HeaderMap& h = x.request_headers;
+  if (!has_consumer_headers(h)) {
+    // None of these names is one the session treats specially (HeaderId::Other).
+    auto add = [&](std::string_view name, const std::string& value) {
+      if (!value.empty()) h.add(name, value, http::HeaderId::Other);
+    };
+    add("X-Consumer-ID", consumer.id);
+    add("X-Consumer-Custom-ID", consumer.custom_id);
+    add("X-Consumer-Username", consumer.username);
+    add("X-Credential-Identifier", identifier != nullptr ? *identifier : x.credential_id);
+    if (credential_id == nullptr) h.add("X-Anonymous-Consumer", "true", http::HeaderId::Other);
+    return;
+  }
   auto set_or_clear = [&](std::string_view name, const std::string& value) {
     if (value.empty()) {
       h.remove(name);

@@ -51,7 +51,14 @@ class Consumers {
 
   std::vector<config::Consumer> consumers_;
   std::vector<config::KeyauthCredential> keyauth_;
-  std::unordered_map<std::string, size_t> by_id_, by_username_, by_key_;
+  // Looked up by a string_view without building a std::string (key-auth's
+  // key, on every request).
+  struct ViewHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, size_t> by_id_, by_username_;
+  std::unordered_map<std::string, size_t, ViewHash, std::equal_to<>> by_key_;
   std::unordered_map<std::string, std::vector<std::string>> groups_;
   void index_auth_credentials(const config::Declarative& d);
   std::vector<config::BasicauthCredential> basicauth_;

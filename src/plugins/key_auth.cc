@@ -24,9 +24,14 @@ std::string without_arg(std::string_view target, std::string_view name) {
   return kept.empty() ? out : out + "?" + kept;
 }
 
-size_t header_count(const Exchange& x, std::string_view name) {
+// How many request headers are named `name`, and the first one's value:
+// one pass over the head.
+size_t header_count(const Exchange& x, std::string_view name, std::string_view* first) {
   size_t n = 0;
-  for (const auto& h : x.request_headers) n += h.name.size() == name.size() && http::iequals(h.name, name) ? 1 : 0;
+  for (const auto& h : x.request_headers) {
+    if (h.name.size() != name.size() || !http::iequals(h.name, name)) continue;
+    if (n++ == 0) *first = h.value;
+  }
   return n;
 }
 
@@ -65,14 +70,19 @@ class KeyAuth : public Plugin {
  private:
   // Finds the key and its consumer; the reason it could not, or null.
   const char* identify(Exchange& x) const {
-    std::string key;
+    // A view into the request map's bytes; a copy when the key is hidden
+    // (changing the map may compact its storage).
+    std::string_view key;
+    std::string hidden;
     for (const auto& name : key_names_) {
       if (in_header_) {
-        size_t n = header_count(x, name);
+        size_t n = header_count(x, name, &key);
         if (n > 1) return "Duplicate API key found";
         if (n == 1) {
-          key = std::string(request_header(x, name));
-          if (hide_) x.request_headers.remove(name);
+          if (hide_) {
+            key = hidden.assign(key);
+            x.request_headers.remove(name);
+          }
           break;
         }
       }
@@ -82,8 +92,11 @@ class KeyAuth : public Plugin {
         std::string_view v = query_arg(target, name, &n);
         if (n > 1) return "Duplicate API key found";
         if (n == 1) {
-          key = std::string(v);
-          if (hide_) x.request_headers.replace(":path", without_arg(target, name));
+          key = v;
+          if (hide_) {
+            key = hidden.assign(key);
+            x.request_headers.replace(":path", without_arg(target, name));
+          }
           break;
         }
       }

@@ -46,6 +46,9 @@ class Plugin : public pipeline::Handler {
   // Whether the request's scheme is one of its `protocols` (on_phase checks
   // it; a plugin overriding on_log directly asks).
   bool serves(const pipeline::Exchange& x) const;
+  // Whether it runs for every scheme (else serves() reads the request
+  // head's :scheme, so the plugin uses that head: Handler::heads).
+  bool all_protocols() const { return http_ && https_; }
   // The phases a plugin implements (only those in its `phases` are called).
   virtual pipeline::Verdict rewrite(pipeline::Exchange&, pipeline::Slot&) const { return pipeline::Verdict::Continue; }
   virtual pipeline::Verdict access(pipeline::Exchange&, pipeline::Slot&) const { return pipeline::Verdict::Continue; }

@@ -45,9 +45,16 @@ bool may_apply(const BuildContext& ctx, const config::Declarative& d, size_t r) 
 }
 
 class Prometheus : public Plugin {
+  static bool counts(const config::Value& c) {
+    return c.value("status_code_metrics", false) || c.value("latency_metrics", false) ||
+           c.value("bandwidth_metrics", false);
+  }
+
  public:
   Prometheus(const config::Value& c, const BuildContext& ctx)
-      : Plugin("prometheus", 13, pipeline::phase_bit(pipeline::Phase::Log)),
+      // With every per-request switch off (Kong's default) it counts
+      // nothing per request: no phase, so routes run no handler for it.
+      : Plugin("prometheus", 13, counts(c) ? pipeline::phase_bit(pipeline::Phase::Log) : 0),
         per_consumer_(c.value("per_consumer", false)),
         status_(c.value("status_code_metrics", false)),
         latency_(c.value("latency_metrics", false)),
@@ -75,7 +82,7 @@ class Prometheus : public Plugin {
   }
 
   // Counting needs the exchange's facts, not its headers.
-  bool log_reads_heads() const override { return false; }
+  uint32_t heads() const override { return 0; }
 
   void on_log(Exchange& x, Slot&) const override {
     if (route_keys_.empty() || x.match == nullptr) return;

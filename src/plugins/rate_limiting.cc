@@ -183,6 +183,14 @@ class RateLimiting : public Plugin {
     }
   }
 
+  // Counting by consumer, credential, service or client address reads no
+  // request header: only the response head gets the quota headers.
+  uint32_t heads() const override {
+    const bool reads_request = limit_by_ == "header" || limit_by_ == "path" || !all_protocols();
+    return pipeline::head_bit(pipeline::Direction::Response) |
+           (reads_request ? pipeline::head_bit(pipeline::Direction::Request) : 0);
+  }
+
   // The quota object stays with the slot for the session's next request.
   void detach(Exchange&, Slot& s) const override {
     if (s.state) static_cast<Quota*>(s.state.get())->active = false;
@@ -211,7 +219,7 @@ class RateLimiting : public Plugin {
       if (limits_[p] < 0) continue;
       int64_t start = period_start(p, now);
       key.resize(base);
-      key.append(std::to_string(start)).append(1, ':').append(kPeriods[p].name);
+      key.append(kPeriods[p].name);
       after[p] = counters.add(key, 1, start + kPeriods[p].length_s, now);
       if (static_cast<double>(after[p]) > limits_[p]) stop = static_cast<int>(p);
     }
@@ -220,8 +228,8 @@ class RateLimiting : public Plugin {
         if (limits_[p] < 0) continue;
         int64_t start = period_start(p, now);
         key.resize(base);
-        key.append(std::to_string(start)).append(1, ':').append(kPeriods[p].name);
-        counters.take_back(key, 1, now);
+        key.append(kPeriods[p].name);
+        counters.take_back(key, 1, start + kPeriods[p].length_s, now);
       }
     }
     return decide(x, q, after, stop, now);
@@ -248,7 +256,8 @@ class RateLimiting : public Plugin {
     if (has_quota_headers(h)) {
       write_headers(q, [&](std::string_view n, std::string_view v) { h.replace(n, v); });
     } else {
-      write_headers(q, [&](std::string_view n, std::string_view v) { h.add(n, v); });
+      // None of the names is one the session treats specially.
+      write_headers(q, [&](std::string_view n, std::string_view v) { h.add(n, v, http::HeaderId::Other); });
     }
     return Verdict::Continue;
   }
@@ -420,15 +429,19 @@ class RateLimiting : public Plugin {
   template <typename Emit>
   void write_headers(const Quota& q, Emit emit) const {
     const Names& n = names();
-    char buf[32];
+    char buf[32], chosen_buf[32];
+    std::string_view chosen_remaining;  // the chosen period's, printed once
     for (size_t p = 0; p < std::size(kPeriods); ++p) {
       if (limits_[p] < 0) continue;
       emit(n.limit[p], limit_text_[p]);
-      emit(n.remaining[p], number_view(q.shown[p], buf));
+      const bool chosen = static_cast<int>(p) == q.chosen;
+      std::string_view remaining = number_view(q.shown[p], chosen ? chosen_buf : buf);
+      if (chosen) chosen_remaining = remaining;
+      emit(n.remaining[p], remaining);
     }
     if (q.chosen < 0) return;
     emit("RateLimit-Limit", limit_text_[q.chosen]);
-    emit("RateLimit-Remaining", number_view(q.shown[q.chosen], buf));
+    emit("RateLimit-Remaining", chosen_remaining);
     emit("RateLimit-Reset", number_view(static_cast<double>(q.reset), buf));
     if (q.refused) emit("Retry-After", number_view(static_cast<double>(q.reset), buf));
   }

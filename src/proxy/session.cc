@@ -297,7 +297,7 @@ bool Session::route_request() {
   }
   runner_->begin(snap_->chain(route_), x_, worker_->settings().handler_body_limit());
   if (!runner_->active()) return true;  // no handlers: one compare
-  prepare_exchange(route, runner_->chain().sees_heads());
+  prepare_exchange(route, runner_->chain().sees_head(pipeline::Direction::Request));
   switch (runner_->request_head()) {
     case pipeline::Step::Go:
       return true;
@@ -313,8 +313,9 @@ bool Session::route_request() {
 
 // What the handlers see of the request: its head in the Exchange's map
 // (one copy of the head's bytes, the parser's views rebased onto it: no
-// allocation; only when they look at heads) and the facts about it.
-void Session::prepare_exchange(const config::Route& route, bool heads) {
+// allocation; only when one of them uses the request head) and the facts
+// about it.
+void Session::prepare_exchange(const config::Route& route, bool request_head) {
   pipeline::Exchange& x = *x_;
   x.request_headers.clear();
   x.response_headers.clear();
@@ -325,7 +326,7 @@ void Session::prepare_exchange(const config::Route& route, bool heads) {
   x.resume_request = x.resume_response = x.close_requested = false;
   x.body = nullptr;
   if (!x.properties.empty()) x.properties.clear();
-  if (heads) {
+  if (request_head) {
     http::HeaderMap& m = x.request_headers;
     m.keep({in_.data + in_.start, req_.head_len});
     m.push_pseudo(":method", req_.method);
@@ -342,7 +343,7 @@ void Session::prepare_exchange(const config::Route& route, bool heads) {
   x.match = match_;
   if (!x.consumer_id.empty()) x.consumer_id.clear();
   if (!x.credential_id.empty()) x.credential_id.clear();
-  if (heads) x.upstream_uri.assign(scratch_upstream_path_);
+  if (request_head) x.upstream_uri.assign(scratch_upstream_path_);
   x.route_name = route.name;
   x.service_name = service_->cfg.name;
   x.protocol = req_.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
@@ -358,7 +359,8 @@ void Session::after_access() {
                 close_after_ || !req_body_.done);
     return;
   }
-  const std::string& uri = handlers_have_heads() ? x_->upstream_uri : scratch_upstream_path_;
+  const std::string& uri =
+      handlers_have_head(pipeline::Direction::Request) ? x_->upstream_uri : scratch_upstream_path_;
   x_->log.upstream_uri.assign(uri);
   build_upstream_head(uri);
   start_upstream();

@@ -103,10 +103,12 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void reject_head(int status);
   void begin_request();
   bool route_request();
-  void prepare_exchange(const config::Route& route, bool heads);
-  // Whether the handlers got the heads (the Exchange's maps): not when they
-  // only log (pipeline::Chain::sees_heads).
-  bool handlers_have_heads() const { return runner_->active() && runner_->chain().sees_heads(); }
+  void prepare_exchange(const config::Route& route, bool request_head);
+  // Whether the handlers got direction d's head (the Exchange's map): not
+  // when none of them uses it (pipeline::Chain::sees_head).
+  bool handlers_have_head(pipeline::Direction d) const {
+    return runner_->active() && runner_->chain().sees_head(d);
+  }
   void after_access();
   void handler_ended(pipeline::Direction d);
   void handler_reply();

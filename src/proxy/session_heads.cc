@@ -13,7 +13,7 @@ namespace wg::proxy {
 // The request headers to send upstream: the Exchange's map when the
 // handlers had the request (they may have changed it), else the parsed head.
 void Session::outgoing_request_headers(const http::Header** headers, size_t* n) const {
-  if (handlers_have_heads()) {
+  if (handlers_have_head(pipeline::Direction::Request)) {
     *headers = x_->request_headers.data();
     *n = x_->request_headers.size();
   } else {
@@ -30,7 +30,7 @@ void Session::build_upstream_head(std::string_view upstream_path) {
   std::string_view method = req_.method;
   std::string_view host = route.preserve_host ? req_.host : host_for_peer();
   preserve_host_ = route.preserve_host;
-  if (handlers_have_heads() && x_->request_headers.pseudo_changed()) {
+  if (handlers_have_head(pipeline::Direction::Request) && x_->request_headers.pseudo_changed()) {
     // A handler changed a pseudo-header (the map's entries carry their
     // HeaderIds; pseudo-headers are skipped below).
     for (size_t i = 0; i < num_headers; ++i) {
@@ -159,7 +159,7 @@ void Session::build_client_head(Framing framing, uint64_t length) {
   h.framing = framing;
   h.length = length;
   h.extra = set_cookie_;
-  if (handlers_have_heads()) {
+  if (handlers_have_head(pipeline::Direction::Response)) {
     const http::HeaderMap& m = x_->response_headers;
     if (m.pseudo_changed()) {
       int st = 0;
@@ -207,7 +207,8 @@ void Session::write_response_head(const ResponseHead& h) {
       if (resp_body_.kind == http::BodyKind::Chunked) o.append("Transfer-Encoding: chunked\r\n");
       if (resp_body_.kind == http::BodyKind::UntilClose) close_after_ = true;
       // A handler removed Content-Length from a body it let through as is.
-      if (resp_body_.kind == http::BodyKind::Length && !has_length && handlers_have_heads()) {
+      if (resp_body_.kind == http::BodyKind::Length && !has_length &&
+          handlers_have_head(pipeline::Direction::Response)) {
         o.append("Content-Length: ");
         append_uint(o, resp_.content_length);
         o.append("\r\n");

@@ -315,7 +315,7 @@ bool Session::parse_response_head() {
     x_->log.upstream_status = resp_.status;
     report_passive(shared::Outcome::Success, resp_.status);
     resp_body_.start(x_->head_request ? http::BodyKind::None : resp_.body, resp_.content_length);
-    if (handlers_have_heads()) {
+    if (handlers_have_head(pipeline::Direction::Response)) {
       // The handlers' copy of the head (the read buffer moves on).
       pipeline::Exchange& x = *x_;
       x.response_has_body = !resp_body_.done;

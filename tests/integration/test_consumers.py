@@ -226,6 +226,30 @@ def test_rate_limiting_by_consumer_with_key_auth(gateway_factory, upstream):
     assert gw.request("GET", "/", headers=[("apikey", "bob-key")]).status == 200
 
 
+def test_rate_limiting_alone_sends_the_request_as_the_client_sent_it(gateway_factory, upstream):
+    # Counting by client address reads no request header, so the gateway
+    # leaves the request head out of the handlers' maps: it must go up as
+    # for a route without plugins (path stripped under the service's path,
+    # query kept, the client's headers as sent), and the answer still
+    # carries the quota headers.
+    gw = gateway_factory(config(service("s", upstream, [
+        route("r", ["/api"], plugins=[{"name": "rate-limiting", "config": {"hour": 1000}}]),
+        route("h", ["/team"], plugins=[{"name": "rate-limiting", "config": {
+            "hour": 2, "limit_by": "header", "header_name": "X-Team"}}]),
+    ], path="/base")))
+    r = gw.request("GET", "/api/x?q=1", headers=[("X-Down", "two"), ("X-Consumer-ID", "the client's own")])
+    assert r.status == 200, r.body
+    assert (r.header("X-RateLimit-Limit-Hour"), r.header("X-RateLimit-Remaining-Hour")) == ("1000", "999")
+    assert r.json()["path"] == "/base/x?q=1"
+    h = upstream_headers(r)
+    assert h["x-down"] == "two" and h["x-consumer-id"] == "the client's own"
+    # Counting by a header reads the request head: each team has its own count.
+    for team, left in (("a", "1"), ("a", "0"), ("b", "1")):
+        r = gw.request("GET", "/team", headers=[("X-Team", team)])
+        assert (r.status, r.header("X-RateLimit-Remaining-Hour")) == (200, left), (team, r.status)
+    assert gw.request("GET", "/team", headers=[("X-Team", "a")]).status == 429
+
+
 def test_rate_limiting_config_errors(wasmgate_bin, tmp_path, upstream):
     def cfg(**c):
         return config(service("s", upstream, [route("r", ["/"], plugins=[{"name": "rate-limiting", "config": c}])]))

@@ -34,10 +34,24 @@ TEST(WindowCounters, TakeBackUndoesAnAdd) {
   WindowCounters& c = WindowCounters::instance();
   EXPECT_EQ(c.add("test:back", 1, 5000, 4000), 1u);
   EXPECT_EQ(c.add("test:back", 1, 5000, 4000), 2u);
-  c.take_back("test:back", 1, 4000);
+  c.take_back("test:back", 1, 6000, 4000);  // another window: nothing happens
+  EXPECT_EQ(c.get("test:back", 4000), 2u);
+  c.take_back("test:back", 1, 5000, 4000);
   EXPECT_EQ(c.get("test:back", 4000), 1u);
-  c.take_back("test:back", 5, 4000);  // never below zero
+  c.take_back("test:back", 5, 5000, 4000);  // never below zero
   EXPECT_EQ(c.get("test:back", 4000), 0u);
-  c.take_back("test:none", 1, 4000);  // absent: nothing happens
+  c.take_back("test:none", 1, 5000, 4000);  // absent: nothing happens
   EXPECT_EQ(c.get("test:none", 4000), 0u);
+}
+
+TEST(WindowCounters, AKeyKeepsItsEntryAcrossWindows) {
+  WindowCounters& c = WindowCounters::instance();
+  EXPECT_EQ(c.add("test:w", 3, 7060, 7000), 3u);
+  // The next window (a month window ends after 30 days, so February's
+  // entry is still live on March 1st): a window of its own.
+  EXPECT_EQ(c.add("test:w", 1, 7120, 7059), 1u);
+  EXPECT_EQ(c.add("test:w", 1, 7120, 7061), 2u);
+  // Long after that window ended: the count starts again.
+  EXPECT_EQ(c.get("test:w", 8000), 0u);
+  EXPECT_EQ(c.add("test:w", 1, 8060, 8000), 1u);
 }

@@ -314,12 +314,12 @@ TEST_F(Pipeline, AProxyWasmLikeHandlerDoesNotLogRequestsItNeverSaw) {
   EXPECT_EQ(calls(), (std::vector<std::string>{"a:access", "a:log", "quiet:log"}));
 }
 
-TEST(ChainTest, OnlyHandlersThatLogWithoutHeadsSpareTheHeads) {
+TEST(ChainTest, HeadsNoHandlerUsesAreSpared) {
   class Counter final : public Handler {
    public:
-    explicit Counter(bool reads) : Handler("plugin", "counter", 13, phase_bit(Phase::Log), BodyMode::None,
-                                           BodyMode::None), reads_(reads) {}
-    bool log_reads_heads() const override { return reads_; }
+    Counter(uint32_t heads, uint32_t phases = phase_bit(Phase::Log))
+        : Handler("plugin", "counter", 13, phases, BodyMode::None, BodyMode::None), heads_(heads) {}
+    uint32_t heads() const override { return heads_; }
     bool attach(Exchange&, Slot&) const override { return true; }
     Verdict on_phase(Phase, Exchange&, Slot&) const override { return Verdict::Continue; }
     Verdict on_body(Direction, Exchange&, Slot&, std::string&, bool) const override { return Verdict::Continue; }
@@ -329,20 +329,36 @@ TEST(ChainTest, OnlyHandlersThatLogWithoutHeadsSpareTheHeads) {
     std::string failure(const Slot&) const override { return {}; }
 
    private:
-    bool reads_;
+    uint32_t heads_;
   };
+  const uint32_t request = head_bit(Direction::Request), response = head_bit(Direction::Response);
   std::vector<std::string> log;
   Chain only_counting;
-  only_counting.add(std::make_shared<Counter>(false));
-  EXPECT_FALSE(only_counting.sees_heads());
+  only_counting.add(std::make_shared<Counter>(0));
+  EXPECT_FALSE(only_counting.sees_head(Direction::Request));
+  EXPECT_FALSE(only_counting.sees_head(Direction::Response));
   Chain reading_in_log;  // a log plugin that serializes headers
-  reading_in_log.add(std::make_shared<Counter>(false));
-  reading_in_log.add(std::make_shared<Counter>(true));
-  EXPECT_TRUE(reading_in_log.sees_heads());
-  Chain with_access;
-  with_access.add(std::make_shared<Counter>(false));
+  reading_in_log.add(std::make_shared<Counter>(0));
+  reading_in_log.add(std::make_shared<Counter>(kBothHeads));
+  EXPECT_TRUE(reading_in_log.sees_head(Direction::Request));
+  EXPECT_TRUE(reading_in_log.sees_head(Direction::Response));
+  Chain with_access;  // a handler that says nothing uses both
+  with_access.add(std::make_shared<Counter>(0));
   with_access.add(std::make_shared<Probe>("p", 5, &log, phase_bit(Phase::Access), BodyMode::None, BodyMode::None));
-  EXPECT_TRUE(with_access.sees_heads());
+  EXPECT_TRUE(with_access.sees_head(Direction::Request));
+  EXPECT_TRUE(with_access.sees_head(Direction::Response));
+  Chain counting_in_access;  // rate-limiting by consumer: only its answer's head
+  counting_in_access.add(std::make_shared<Counter>(response, phase_bit(Phase::Access) | phase_bit(Phase::HeaderFilter)));
+  EXPECT_FALSE(counting_in_access.sees_head(Direction::Request));
+  EXPECT_TRUE(counting_in_access.sees_head(Direction::Response));
+  Chain filtering;  // header_filter works on the response head's map, whatever it says
+  filtering.add(std::make_shared<Counter>(request, phase_bit(Phase::HeaderFilter)));
+  EXPECT_TRUE(filtering.sees_head(Direction::Request));
+  EXPECT_TRUE(filtering.sees_head(Direction::Response));
+  Chain idle;  // no phase, no body: left out
+  idle.add(std::make_shared<Counter>(kBothHeads, 0));
+  EXPECT_TRUE(idle.empty());
+  EXPECT_FALSE(idle.sees_head(Direction::Request));
 }
 
 TEST_F(Pipeline, AHandlerThatCannotAttachFailsTheRequest) {

@@ -68,7 +68,7 @@ class PrometheusPlugin : public ::testing::Test {
 
 TEST_F(PrometheusPlugin, LabelsSourceAndConsumer) {
   auto p = make(Value::parse(R"({"status_code_metrics": true, "per_consumer": true})"));
-  EXPECT_FALSE(p->log_reads_heads());
+  EXPECT_EQ(p->heads(), 0u);
   EXPECT_TRUE(p->runs(pipeline::Phase::Log));
   EXPECT_FALSE(p->runs(pipeline::Phase::Access));
   // An upstream answer, for a known consumer.
@@ -97,6 +97,7 @@ TEST_F(PrometheusPlugin, LabelsSourceAndConsumer) {
 TEST_F(PrometheusPlugin, SwitchesOffCountNothing) {
   decl.routes[0].id = "unit-route-quiet";
   auto p = make(Value::parse("{}"));
+  EXPECT_EQ(p->phases(), 0u);  // Kong's default: nothing per request, no phase to run
   x.log.status = 200;
   p->on_log(x, slot);
   EXPECT_FALSE(contains(scrape(), "unit-route-quiet"));
