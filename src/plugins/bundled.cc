@@ -1,5 +1,7 @@
 #include "plugins/bundled.h"
 
+#include <cstdio>
+#include <functional>
 #include <mutex>
 
 namespace wg::plugins {
@@ -43,6 +45,17 @@ std::string_view query_arg(std::string_view target, std::string_view name, int* 
 std::string str_or_empty(const config::Value& v, const char* key) {
   auto it = v.find(key);
   return it != v.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::string scope_ids(const BuildContext& ctx) {
+  static const std::string kNoId = "00000000-0000-0000-0000-000000000000";
+  return (ctx.route_id.empty() ? kNoId : ctx.route_id) + ":" + (ctx.service_id.empty() ? kNoId : ctx.service_id);
+}
+
+std::string hashed_scope_prefix(const char* tag, const std::string& scope) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string>{}(scope));
+  return std::string(tag) + ":" + hex + ":";
 }
 
 }  // namespace wg::plugins

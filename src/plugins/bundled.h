@@ -48,6 +48,13 @@ std::string str_or_empty(const config::Value& v, const char* key);
 // and, in *count, how many times it appears.
 std::string_view query_arg(std::string_view target, std::string_view name, int* count);
 
+// Kong's "<route id>:<service id>" of an instance's scope (the zero UUID for
+// what it is not scoped to): the rate-limiting plugins key counters by it.
+std::string scope_ids(const BuildContext& ctx);
+// "<tag>:<hash of scope>:", a short prefix for node-local counter keys
+// (hashed on every request, so kept short).
+std::string hashed_scope_prefix(const char* tag, const std::string& scope);
+
 // Adds the types to the registry and their config schemas to the loader (plugin.cc).
 void register_types(std::vector<PluginType> types);
 

@@ -30,7 +30,6 @@ struct Period {
 constexpr Period kPeriods[] = {{"second", "Second", 1},         {"minute", "Minute", 60},
                                {"hour", "Hour", 3600},           {"day", "Day", 86400},
                                {"month", "Month", 2592000},      {"year", "Year", 31536000}};
-constexpr const char* kNoId = "00000000-0000-0000-0000-000000000000";
 
 // The start of the period containing `now` (UTC calendar boundaries).
 int64_t period_start(size_t period, int64_t now) {
@@ -166,15 +165,11 @@ class RateLimiting : public Plugin {
         sync_ms_(c.value("sync_rate", -1.0) > 0 ? static_cast<uint64_t>(c.value("sync_rate", -1.0) * 1000) : 0) {
     // Kong keys counters by the instance's route and service; a hash of
     // them keeps the key short (it is hashed on every request).
-    std::string scope = (ctx.route_id.empty() ? kNoId : ctx.route_id) + ":" +
-                        (ctx.service_id.empty() ? kNoId : ctx.service_id);
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string>{}(scope));
-    prefix_ = std::string("rl:") + hex + ":";
+    const std::string scope = scope_ids(ctx);
+    prefix_ = hashed_scope_prefix("rl", scope);
     if (redis_) {
       server_ = redis_server(c);
-      redis_prefix_ = "ratelimit:" + (ctx.route_id.empty() ? kNoId : ctx.route_id) + ":" +
-                      (ctx.service_id.empty() ? kNoId : ctx.service_id) + ":";
+      redis_prefix_ = "ratelimit:" + scope + ":";
     }
     for (size_t p = 0; p < std::size(kPeriods); ++p) {
       auto it = c.find(kPeriods[p].name);

@@ -31,7 +31,6 @@ struct Period {
 constexpr Period kPeriods[] = {{"second", 1},     {"minute", 60},      {"hour", 3600},
                                {"day", 86400},    {"month", 2592000}, {"year", 31536000}};
 constexpr size_t kNumPeriods = std::size(kPeriods);
-constexpr const char* kNoId = "00000000-0000-0000-0000-000000000000";
 
 std::string number_text(double d) {
   if (d == std::floor(d) && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
@@ -72,16 +71,12 @@ class ResponseRateLimiting : public Plugin {
         hide_(c.value("hide_client_headers", false)),
         fault_tolerant_(c.value("fault_tolerant", true)),
         redis_(str_or_empty(c, "policy") == "redis") {
-    std::string scope = (ctx.route_id.empty() ? kNoId : ctx.route_id) + ":" +
-                        (ctx.service_id.empty() ? kNoId : ctx.service_id);
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string>{}(scope));
-    prefix_ = std::string("rrl:") + hex + ":";
+    const std::string scope = scope_ids(ctx);
+    prefix_ = hashed_scope_prefix("rrl", scope);
     if (redis_) {
       server_ = redis_server(c);
       // Kong's keys: response-ratelimit:<route>:<service>:<id>:<ms>:<name>:<period>.
-      redis_prefix_ = "response-ratelimit:" + (ctx.route_id.empty() ? kNoId : ctx.route_id) + ":" +
-                      (ctx.service_id.empty() ? kNoId : ctx.service_id) + ":";
+      redis_prefix_ = "response-ratelimit:" + scope + ":";
     }
     auto limits = c.find("limits");
     if (limits == c.end() || !limits->is_object()) return;
