@@ -1,6 +1,8 @@
 // The bundled plugins' types, one per file in this folder.
 #pragma once
 
+#include <optional>
+
 #include "config/typedefs.h"
 #include "plugins/plugin.h"
 
@@ -40,6 +42,15 @@ PluginType proxy_cache_type();
 // now_s: 0 second, 1 minute, 2 hour, 3 day, 4 month, 5 year, on UTC calendar
 // boundaries as Kong's (rate_limiting.cc).
 int64_t window_start(size_t window, int64_t now_s);
+// The rate-limiting plugins' shared pieces (rate_limiting.cc): a limit as
+// Kong's tostring prints it; Kong's "value must be greater than 0"; and
+// Kong's check that a longer window allows no less than a shorter one in a
+// record of second..year limits ("<article> limit for ... cannot be lower
+// than ...": rate-limiting writes "The", response-ratelimiting "the").
+std::string number_text(double d);
+std::optional<std::string> positive_number(const config::Value& v);
+void check_window_order(const config::Value& limits, const char* article,
+                        std::vector<std::pair<std::string, std::string>>& out);
 
 // Field builders the plugin schemas share.
 schema::Field config_record(std::vector<schema::Field> fields);

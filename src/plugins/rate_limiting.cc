@@ -46,13 +46,6 @@ int64_t period_start(size_t period, int64_t now) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-std::string number_text(double d) {
-  if (d == std::floor(d) && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.14g", d);
-  return buf;
-}
-
 // A number as Kong's tostring prints it, into `buf` (no allocation).
 std::string_view number_view(double d, char (&buf)[32]) {
   if (d == std::floor(d) && std::fabs(d) < 1e15) {
@@ -455,28 +448,9 @@ class RateLimiting : public Plugin {
   uint64_t sync_ms_;          // sync_rate > 0: counts are synced with Redis this often
 };
 
-std::optional<std::string> positive(const config::Value& v) {
-  if (v.get<double>() > 0) return std::nullopt;
-  return "value must be greater than 0";
-}
-
 // Kong: a longer period may not allow less than a shorter one.
 void check_limits(const config::Value& c, std::vector<std::pair<std::string, std::string>>& out) {
-  auto limit = [&](size_t p) -> double {
-    auto it = c.find(kPeriods[p].name);
-    return it != c.end() && it->is_number() ? it->get<double>() : -1;
-  };
-  for (size_t lo = 0; lo < std::size(kPeriods); ++lo) {
-    if (limit(lo) < 0) continue;
-    for (size_t hi = lo + 1; hi < std::size(kPeriods); ++hi) {
-      if (limit(hi) < 0 || limit(hi) >= limit(lo)) continue;
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "The limit for %s(%.1f) cannot be lower than the limit for %s(%.1f)",
-                    kPeriods[hi].name, limit(hi), kPeriods[lo].name, limit(lo));
-      out.push_back({"", buf});
-      return;
-    }
-  }
+  check_window_order(c, "The", out);
   std::string policy = str_or_empty(c, "policy");
   double sync_rate = c.value("sync_rate", -1.0);
   if (policy != "redis" && sync_rate != -1.0) {
@@ -512,7 +486,7 @@ PluginType rate_limiting_type() {
   ordering.fields = {"second", "minute", "hour", "day", "month", "year"};
   ordering.custom = check_limits;
   std::vector<Field> fields;
-  for (const auto& p : kPeriods) fields.push_back(Field(p.name, Type::Number).check(positive));
+  for (const auto& p : kPeriods) fields.push_back(Field(p.name, Type::Number).check(positive_number));
   std::vector<Field> rest = {
       Field("limit_by", Type::String).def("consumer").choices({"consumer", "credential", "ip", "service", "header",
                                                                 "path"}),
@@ -543,6 +517,37 @@ PluginType rate_limiting_type() {
           [](const config::Value& c, const BuildContext& ctx, std::string*) -> std::shared_ptr<Plugin> {
             return std::make_shared<RateLimiting>(c, ctx);
           }};
+}
+
+std::string number_text(double d) {
+  if (d == std::floor(d) && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.14g", d);
+  return buf;
+}
+
+std::optional<std::string> positive_number(const config::Value& v) {
+  if (v.get<double>() > 0) return std::nullopt;
+  return "value must be greater than 0";
+}
+
+void check_window_order(const config::Value& limits, const char* article,
+                        std::vector<std::pair<std::string, std::string>>& out) {
+  auto limit = [&](size_t p) -> double {
+    auto it = limits.find(kPeriods[p].name);
+    return it != limits.end() && it->is_number() ? it->get<double>() : -1;
+  };
+  for (size_t lo = 0; lo < std::size(kPeriods); ++lo) {
+    if (limit(lo) < 0) continue;
+    for (size_t hi = lo + 1; hi < std::size(kPeriods); ++hi) {
+      if (limit(hi) < 0 || limit(hi) >= limit(lo)) continue;
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "%s limit for %s(%.1f) cannot be lower than the limit for %s(%.1f)", article,
+                    kPeriods[hi].name, limit(hi), kPeriods[lo].name, limit(lo));
+      out.push_back({"", buf});
+      return;
+    }
+  }
 }
 
 }  // namespace wg::plugins

@@ -32,13 +32,6 @@ constexpr Period kPeriods[] = {{"second", 1},     {"minute", 60},      {"hour", 
                                {"day", 86400},    {"month", 2592000}, {"year", 31536000}};
 constexpr size_t kNumPeriods = std::size(kPeriods);
 
-std::string number_text(double d) {
-  if (d == std::floor(d) && std::fabs(d) < 1e15) return std::to_string(static_cast<long long>(d));
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.14g", d);
-  return buf;
-}
-
 // One named limit, with everything a request needs built once.
 struct Limit {
   std::string name;
@@ -353,35 +346,16 @@ class ResponseRateLimiting : public Plugin {
   std::string redis_prefix_;
 };
 
-std::optional<std::string> positive(const config::Value& v) {
-  if (v.get<double>() > 0) return std::nullopt;
-  return "value must be greater than 0";
-}
-
 // Kong: within one limit, a longer period may not allow less than a shorter.
 void check_order(const config::Value& c, std::vector<std::pair<std::string, std::string>>& out) {
-  auto limit = [&](size_t p) -> double {
-    auto it = c.find(kPeriods[p].name);
-    return it != c.end() && it->is_number() ? it->get<double>() : -1;
-  };
-  for (size_t lo = 0; lo < kNumPeriods; ++lo) {
-    if (limit(lo) < 0) continue;
-    for (size_t hi = lo + 1; hi < kNumPeriods; ++hi) {
-      if (limit(hi) < 0 || limit(hi) >= limit(lo)) continue;
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "the limit for %s(%.1f) cannot be lower than the limit for %s(%.1f)",
-                    kPeriods[hi].name, limit(hi), kPeriods[lo].name, limit(lo));
-      out.push_back({"", buf});
-      return;
-    }
-  }
+  check_window_order(c, "the", out);
 }
 
 }  // namespace
 
 PluginType response_ratelimiting_type() {
   std::vector<Field> periods;
-  for (const auto& p : kPeriods) periods.push_back(Field(p.name, Type::Number).check(positive));
+  for (const auto& p : kPeriods) periods.push_back(Field(p.name, Type::Number).check(positive_number));
   Field one_limit = Field("", Type::Record).req().with(periods);
   schema::EntityCheck any_period;
   any_period.kind = schema::EntityCheck::Kind::AtLeastOneOf;
