@@ -33,13 +33,15 @@ enum test {
   T_BAD_HEADER,
   T_TRAILERS,
   T_RESOLVE,
-  T_GRPC
+  T_GRPC,
+  T_POSTPONE
 };
 
 static const char* const test_names[] = {"",       "headers",   "req-body", "resp-body",  "local-req", "local-resp",
                                          "http-call", "http-call2", "shared", "queue",   "queue-stat", "tick-stat",
                                          "metrics", "properties", "log",     "trap",      "loop",       "hog",
-                                         "foreign", "vm-state", "bad-header", "trailers", "resolve", "grpc"};
+                                         "foreign", "vm-state", "bad-header", "trailers", "resolve", "grpc",
+                                         "postpone"};
 
 typedef struct ctx {
   uint32_t id;
@@ -51,6 +53,8 @@ typedef struct ctx {
   char* tag;
   uint32_t m_requests, m_gauge, m_histogram;
   uint32_t queue;
+  uint32_t postponed[8]; /* postpone: HTTP contexts waiting for the next tick */
+  int postponed_count;
 
   /* HTTP */
   enum test test;
@@ -142,8 +146,16 @@ PW_EXPORT(proxy_on_configure) uint32_t proxy_on_configure(uint32_t root_id, uint
 }
 
 PW_EXPORT(proxy_on_tick) void proxy_on_tick(uint32_t root_id) {
-  (void)root_id;
   pw_shared_counter_add("ticks", 1, 0);
+  /* postpone: the root resumes the requests it holds, each made current
+   * first (a request that went away meanwhile is no longer found). */
+  ctx* r = find(root_id);
+  for (int i = 0; r && i < r->postponed_count; ++i) {
+    if (find(r->postponed[i]) == 0 || pw_set_effective_context(r->postponed[i]) != PW_OK) continue;
+    pw_add_header(PW_REQUEST_HEADERS, "x-postponed", r->tag);
+    pw_continue_request();
+  }
+  if (r) r->postponed_count = 0;
 }
 
 PW_EXPORT(proxy_on_queue_ready) void proxy_on_queue_ready(uint32_t root_id, uint32_t queue_id) {
@@ -265,6 +277,12 @@ PW_EXPORT(proxy_on_request_headers) uint32_t proxy_on_request_headers(uint32_t i
       free(body);
       return PW_PAUSE;
     }
+    case T_POSTPONE:
+      if (r && r->postponed_count < (int)(sizeof r->postponed / sizeof r->postponed[0])) {
+        r->postponed[r->postponed_count++] = c->id;
+        return PW_PAUSE;
+      }
+      break;
     case T_HTTP_CALL:
     case T_HTTP_CALL2: {
       char* target = pw_get_header(PW_REQUEST_HEADERS, "x-call-target");

@@ -352,6 +352,17 @@ def test_foreign_functions(conf_gateway, upstream):
     assert seen.header("x-foreign-missing") == "1"  # NotFound
 
 
+def test_request_resumed_from_a_tick(conf_gateway, upstream):
+    # (C filter only.) The root holds the request and resumes it from on_tick
+    # through proxy_set_effective_context, as the Go SDK's postpone_requests.
+    gw = conf_gateway("c", upstream, tags=("tick-p",))
+    started = time.monotonic()
+    resp = get(gw, test="postpone")
+    assert resp.status == 200, resp
+    assert upstream.requests[-1].header("x-postponed") == "tick-p"
+    assert time.monotonic() - started < 2  # the next tick (100 ms), not a timeout
+
+
 @pytest.mark.parametrize("isolation,expected", [
     # one instance per module: both filters of the chain count in it, requests keep counting
     ("none", [["1", "2"], ["3", "4"]]),
