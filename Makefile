@@ -12,7 +12,7 @@ PYTHON     ?= $(shell python3 -c 'import pytest' >/dev/null 2>&1 && echo python3
 # the recipes that use it.
 WASMTIME_DIR = $(shell ./scripts/build-wasmtime.sh)
 
-.PHONY: deps wasmtime build run test unit integration fuzz fuzz-smoke fuzz-build asan test-asan bench redis clean
+.PHONY: deps wasmtime build run test unit integration sdk-examples fuzz fuzz-smoke fuzz-build asan test-asan bench redis clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -42,6 +42,15 @@ unit: build
 integration: build
 	@WASMGATE_BIN=$(CURDIR)/$(BUILD)/wasmgate $(PYTHON) -m pytest -q tests/integration
 
+# The Proxy-Wasm SDKs' own examples through the gateway (docs/sdk-examples.md),
+# from SDK checkouts named by PROXY_WASM_GO_SDK, PROXY_WASM_RUST_SDK,
+# PROXY_WASM_CPP_SDK and PROXY_WASM_AS_SDK; an SDK not named is skipped
+# (SKIP lines), so this passes on a machine without any checkout.
+sdk-examples: build
+	@JOBS=$(JOBS) ./scripts/build-sdk-examples.sh $(CURDIR)/$(BUILD)/sdk-examples
+	@WASMGATE_BIN=$(CURDIR)/$(BUILD)/wasmgate WASMGATE_SDK_EXAMPLES_DIR=$(CURDIR)/$(BUILD)/sdk-examples \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/sdk_examples
+
 fuzz-build: wasmtime
 	@CXX=clang++-19 cmake -S . -B $(BUILD_FUZZ) -G Ninja -DWASMGATE_FUZZ=ON -DWASMGATE_TESTS=OFF \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWASMGATE_WASMTIME_DIR=$(WASMTIME_DIR) >/dev/null
@@ -64,7 +73,7 @@ test-asan: asan
 	@ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS)
 	@WASMGATE_BIN=$(CURDIR)/$(BUILD_ASAN)/wasmgate WASMGATE_SANITIZED=1 $(PYTHON) -m pytest -q tests/integration
 
-test: unit integration test-asan fuzz-smoke
+test: unit integration sdk-examples test-asan fuzz-smoke
 
 bench: build
 	@./scripts/install-deps.sh --bench
