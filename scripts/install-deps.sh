@@ -31,6 +31,14 @@ if [[ "${1:-}" == "--bench" ]]; then
   PACKAGES+=(wrk nginx-light haproxy valgrind libnginx-mod-http-lua)
 fi
 
+# `make sdk-examples` with PROXY_WASM_RUST_SDK: the Rust SDK's main branch
+# needs rustc >= 1.85 (newer than Debian's), so rustup's toolchain with its
+# wasm32-wasip1 std (docs/sdk-examples.md); the build script says so if absent.
+if [[ -n "${PROXY_WASM_RUST_SDK:-}" ]] && command -v rustup >/dev/null 2>&1 &&
+   ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+  rustup target add wasm32-wasip1
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

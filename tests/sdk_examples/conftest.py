@@ -12,6 +12,7 @@ PASS, FAIL, XFAIL (a known difference from Envoy, named), SKIP (with reason).
 """
 from __future__ import annotations
 
+import collections
 import importlib.util
 import itertools
 import json
@@ -51,6 +52,9 @@ LOWER_CASE_NAMES = "issue 16: filters get header names as the client sent them, 
 REROUTE = "issue 16: a filter changing :authority/:path does not re-match the route as Envoy does"
 RELOAD_KEEPS_VMS = "issue 16: a reload re-runs on_vm_start against live shared data; Envoy keeps the VMs"
 VM_CONFIGURATION = "issue 16: no VM configuration (proxy_get_buffer_bytes answers NotFound)"
+# Found by this suite, outside issue 16's list (docs/sdk-examples.md):
+LOCAL_REPLY_CALLBACKS = ("a filter's local response skips the Wasm filters' response callbacks; Envoy runs "
+                         "on_http_response_headers for it (docs/architecture.md, Not yet built)")
 
 
 def known_difference(reason):
@@ -230,3 +234,5 @@ def pytest_terminal_summary(terminalreporter):
         tr.write_line(f"{sdk:>4} SDK: " + (f"{env}={state}" if state else f"SKIPPED ({env} is not set)"))
     for verdict, label, why in _results:
         tr.write_line(f"{verdict:<5} {label}" + (f"  [{why}]" if why else ""))
+    counts = collections.Counter(v for v, _, _ in _results)
+    tr.write_line(", ".join(f"{counts[v]} {v}" for v in ("PASS", "FAIL", "XFAIL", "XPASS", "SKIP") if counts[v]))
