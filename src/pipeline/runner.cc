@@ -148,23 +148,28 @@ bool Runner::attach(size_t i) {
   return true;
 }
 
+bool Runner::sees_local_reply(size_t i, bool in_request_place) const {
+  const Handler& h = chain_->at(i);
+  if (!h.runs(Phase::HeaderFilter)) return false;
+  if (h.kind() == "plugin") return true;
+  return in_request_place && h.kind() == "filter" && slots_[i].attached;
+}
+
 void Runner::filter_local_reply() {
   if (chain_ == nullptr) return;
   Exchange& x = *x_;
+  const bool in_request_place = !x.response_phase;
   bool any = false;
-  for (size_t i = 0; i < chain_->size() && !any; ++i) {
-    any = chain_->at(i).kind() == "plugin" && chain_->at(i).runs(Phase::HeaderFilter);
-  }
+  for (size_t i = 0; i < chain_->size() && !any; ++i) any = sees_local_reply(i, in_request_place);
   if (!any) return;
   x.response_headers.clear();
   x.response_headers.push_pseudo(":status", std::to_string(x.local_status));
   for (const auto& [name, value] : x.local_headers) x.response_headers.add(name, value);
   x.response_phase = true;
   for (size_t i = 0; i < chain_->size(); ++i) {
-    const Handler& h = chain_->at(i);
-    if (h.kind() != "plugin" || !h.runs(Phase::HeaderFilter)) continue;
+    if (!sees_local_reply(i, in_request_place)) continue;
     if (!slots_[i].attached && !attach(i)) continue;
-    h.on_phase(Phase::HeaderFilter, x, slots_[i]);  // the answer is chosen: only its headers may change
+    chain_->at(i).on_phase(Phase::HeaderFilter, x, slots_[i]);  // the answer is chosen: only its headers may change
   }
   x.local_headers.clear();
   for (const auto& e : x.response_headers) {

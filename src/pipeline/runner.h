@@ -93,7 +93,11 @@ class Runner {
   // A handler answered (Exchange::local_*): as Kong does after
   // kong.response.exit, every plugin's header_filter sees that answer's
   // headers (Exchange::response_headers) and may change them; they go back
-  // into local_headers. Wasm filters are not called on it.
+  // into local_headers. An answer given in the request's place also goes
+  // through the response headers callback of each Wasm filter that saw the
+  // request (as Envoy encodes a local reply through the filters that
+  // decoded it); one given while an upstream response was being filtered
+  // does not (Envoy sends that one directly).
   void filter_local_reply();
 
   // Each handler's log phase, then its detach. Once per request; the
@@ -105,6 +109,7 @@ class Runner {
   Step after_call(Verdict v, size_t i, bool& resumed, Phase p);
   Step end(Ending why, size_t i);
   bool attach(size_t i);
+  bool sees_local_reply(size_t i, bool in_request_place) const;
   Step feed_from(Direction d, size_t from, std::string data, bool eos);
   Step run_trailers(Direction d, size_t from);
   Step pass_held_on(Direction d, size_t i);

@@ -132,6 +132,9 @@ def test_local_response_from_request_headers(conf_gateway, upstream, sdk):
         assert resp.status == 403
         assert resp.body == b"local:L"
         assert resp.header("x-local") == "L"
+        # As in Envoy, the answer goes through the filter's response headers
+        # callback (the Rust SDK's http_headers example logs its own reply).
+        assert resp.headers_all("x-chain-resp") == ["L"]
         assert c.request("GET", "/fine").status == 200
     assert all(r.target != "/deny" for r in upstream.requests)
 
@@ -144,6 +147,9 @@ def test_local_response_from_response_headers(conf_gateway, upstream, sdk):
         assert resp.status == 451
         assert resp.body == b"late:L"
         assert resp.header("x-local-late") == "L"
+        # Given while the upstream's response was being filtered: sent as it
+        # is (Envoy sends such a reply directly), not filtered again.
+        assert resp.header("x-chain-resp") is None
         assert c.request("GET", "/fine").status == 200
     assert any(r.target == "/late" for r in upstream.requests)
 

@@ -52,9 +52,6 @@ LOWER_CASE_NAMES = "issue 16: filters get header names as the client sent them, 
 REROUTE = "issue 16: a filter changing :authority/:path does not re-match the route as Envoy does"
 RELOAD_KEEPS_VMS = "issue 16: a reload re-runs on_vm_start against live shared data; Envoy keeps the VMs"
 VM_CONFIGURATION = "issue 16: no VM configuration (proxy_get_buffer_bytes answers NotFound)"
-# Found by this suite, outside issue 16's list (docs/sdk-examples.md):
-LOCAL_REPLY_CALLBACKS = ("a filter's local response skips the Wasm filters' response callbacks; Envoy runs "
-                         "on_http_response_headers for it (docs/architecture.md, Not yet built)")
 
 
 def known_difference(reason):

@@ -22,8 +22,8 @@ constexpr size_t kLimit = 1024;
 class Probe final : public Handler {
  public:
   Probe(std::string name, int priority, std::vector<std::string>* log, uint32_t phases = ~0u,
-        BodyMode req = BodyMode::Stream, BodyMode resp = BodyMode::Stream)
-      : Handler("plugin", std::move(name), priority, phases, req, resp), log_(log) {}
+        BodyMode req = BodyMode::Stream, BodyMode resp = BodyMode::Stream, std::string kind = "plugin")
+      : Handler(std::move(kind), std::move(name), priority, phases, req, resp), log_(log) {}
 
   // The verdict for the next call of `what` ("access", "body:request", ...).
   void answer(const std::string& what, Verdict v) { verdicts_[what] = v; }
@@ -122,6 +122,20 @@ struct Fixture : ::testing::Test {
     auto p = std::make_shared<Probe>(std::move(name), priority, &log, phases, req, resp);
     chain.add(p);
     return p;
+  }
+  // A Proxy-Wasm-like handler (kind "filter"): request and response heads.
+  std::shared_ptr<Probe> add_filter(std::string name) {
+    auto p = std::make_shared<Probe>(std::move(name), kFilterPriority, &log,
+                                     phase_bit(Phase::Access) | phase_bit(Phase::HeaderFilter), BodyMode::None,
+                                     BodyMode::None, "filter");
+    chain.add(p);
+    return p;
+  }
+  bool called(const std::string& what) const {
+    for (const auto& l : log) {
+      if (l == what) return true;
+    }
+    return false;
   }
   void begin() {
     x.serial = next_exchange_serial();
@@ -249,6 +263,42 @@ TEST_F(Pipeline, AnswersLocallyFromTheRequestHead) {
   // b never ran in access and was never attached; a still logs and detaches.
   EXPECT_EQ(log, (std::vector<std::string>{"a:attach", "a:rewrite", "b:attach", "b:rewrite", "a:access", "a:log",
                                            "a:detach", "b:log", "b:detach"}));
+}
+
+// As Envoy encodes a local reply through the filters that decoded the
+// request: the answering filter sees its own answer's head, a filter after
+// it (which never saw the request) does not; plugins' header_filter always.
+TEST_F(Pipeline, ALocalReplyGoesThroughTheHeadOfFiltersThatSawTheRequest) {
+  add("p", 20, phase_bit(Phase::Access) | phase_bit(Phase::HeaderFilter));
+  auto f1 = add_filter("f1");
+  add_filter("f2");
+  begin();
+  f1->respond_in("access");
+  ASSERT_EQ(r.request_head(), Step::Ended);
+  EXPECT_FALSE(called("f1:header_filter"));
+  r.filter_local_reply();
+  EXPECT_TRUE(called("p:header_filter"));
+  EXPECT_TRUE(called("f1:header_filter"));
+  EXPECT_FALSE(called("f2:header_filter"));
+  EXPECT_FALSE(called("f2:attach"));
+  r.finish();
+}
+
+// A reply given while the upstream's response is filtered goes out as it is
+// for filters (Envoy sends it directly); plugins' header_filter still runs.
+TEST_F(Pipeline, ALateLocalReplySkipsTheFilters) {
+  add("p", 20, phase_bit(Phase::Access) | phase_bit(Phase::HeaderFilter));
+  auto f1 = add_filter("f1");
+  begin();
+  ASSERT_EQ(r.request_head(), Step::Go);
+  f1->respond_in("header_filter");
+  x.response_phase = true;  // the upstream's head arrived (the session sets it)
+  ASSERT_EQ(r.response_head(), Step::Ended);
+  log.clear();
+  r.filter_local_reply();
+  EXPECT_TRUE(called("p:header_filter"));
+  EXPECT_FALSE(called("f1:header_filter"));
+  r.finish();
 }
 
 TEST_F(Pipeline, AnswersLocallyFromTheResponseHeadAndBody) {
