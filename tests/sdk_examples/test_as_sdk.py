@@ -9,7 +9,7 @@ configurable root ids (docs/sdk-examples.md).
 """
 import pytest
 
-from conftest import LOWER_CASE_NAMES, fixed, known_difference, one_route
+from conftest import LOWER_CASE_NAMES, fixed, known_difference, one_route, wait_until
 
 example = pytest.mark.example
 
@@ -162,7 +162,6 @@ def singleton(run_example):
 @example("singleton")
 def test_singleton_token_allows(singleton):
     """once the singleton fetched the token, x-auth: foo is let through: 200"""
-    from conftest import wait_until
     assert wait_until(lambda: singleton.request("GET", "/", headers=[("x-auth", "foo")]).status == 200, 8), \
         singleton.filter_lines()
 
