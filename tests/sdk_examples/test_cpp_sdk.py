@@ -46,7 +46,7 @@ def test_http_wasm_example_adds_response_header(http_wasm_example):
 @known_difference(ROOT_ID)
 def test_http_wasm_example_rewrites_body(http_wasm_example):
     """the response body's first 12 bytes become Hello, world"""
-    assert http_wasm_example.response.body == b"Hello, worldXYZ\n", http_wasm_example.response
+    assert http_wasm_example.response.body == b"Hello, worldcdefXYZ\n", http_wasm_example.response
 
 
 @example("http_wasm_example")
