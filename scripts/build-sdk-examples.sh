@@ -67,7 +67,8 @@ skip_sdk() { echo "SKIP $1 SDK: $2 is not set (the path of a $3 checkout)"; }
 # with a replace directive onto the checkout; its dependencies come from the
 # Go module proxy on first use.
 build_go() {
-  local sdk=$PROXY_WASM_GO_SDK
+  local sdk
+  sdk=$(cd "$PROXY_WASM_GO_SDK" && pwd) || { echo "  PROXY_WASM_GO_SDK=$PROXY_WASM_GO_SDK: no such directory"; failed=1; return; }
   echo "Go SDK ($sdk)"
   local go=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
   for ex in $GO_EXAMPLES; do
@@ -89,7 +90,8 @@ build_go() {
 # wasm32-wasip1`), not Debian's rustc 1.63 that filters/rust uses. One
 # target directory for all examples: the SDK crate is compiled once.
 build_rust() {
-  local sdk=$PROXY_WASM_RUST_SDK
+  local sdk
+  sdk=$(cd "$PROXY_WASM_RUST_SDK" && pwd) || { echo "  PROXY_WASM_RUST_SDK=$PROXY_WASM_RUST_SDK: no such directory"; failed=1; return; }
   echo "Rust SDK ($sdk)"
   local cargo=${WASMGATE_SDK_CARGO:-$HOME/.cargo/bin/cargo}
   [ -x "$cargo" ] || cargo=$(command -v cargo)
@@ -106,7 +108,8 @@ build_rust() {
 # SDK's intrinsics compiled in (PROTOBUF=none). The SDK marks its exports
 # `used` only: wasm-ld exports a callback when asked by name.
 build_cpp() {
-  local sdk=$PROXY_WASM_CPP_SDK
+  local sdk
+  sdk=$(cd "$PROXY_WASM_CPP_SDK" && pwd) || { echo "  PROXY_WASM_CPP_SDK=$PROXY_WASM_CPP_SDK: no such directory"; failed=1; return; }
   echo "C++ SDK ($sdk)"
   local exports=(-Wl,--export=malloc)
   local name
@@ -129,7 +132,8 @@ build_cpp() {
 # whose @solo-io/proxy-runtime is a link to the checkout), not npm's.
 AS_VERSION=0.21.3
 build_as() {
-  local sdk=$PROXY_WASM_AS_SDK
+  local sdk
+  sdk=$(cd "$PROXY_WASM_AS_SDK" && pwd) || { echo "  PROXY_WASM_AS_SDK=$PROXY_WASM_AS_SDK: no such directory"; failed=1; return; }
   echo "AssemblyScript SDK ($sdk)"
   local tool=$out/as/tool
   if [ ! -x "$tool/node_modules/.bin/asc" ]; then
