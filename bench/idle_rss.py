@@ -68,8 +68,12 @@ def raise_nofile(want):
     if hard < want:
         with open("/proc/sys/fs/nr_open") as f:
             nr_open = int(f.read())
-        hard = min(max(want, hard), nr_open)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # root only: raises the hard limit
+        lifted = min(max(want, hard), nr_open)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (lifted, lifted))  # needs CAP_SYS_RESOURCE
+        except (ValueError, OSError):
+            sys.exit(f"idle_rss.py: {want} descriptors needed, the hard limit is {hard} and this process may not "
+                     "raise it (root with CAP_SYS_RESOURCE can); the proxy would hit the same limit")
     else:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 

@@ -50,6 +50,7 @@
 #   BENCH_ROUTER=1      build and run the router micro-benchmark (0 to skip)
 #   BENCH_BUILD_DIR=build-bench   where the micro-benchmark is built
 #   BENCH_CG_KEEP=DIR   keep the callgrind profiles in DIR
+#   BENCH_CG_START=300  seconds a proxy may take to start under callgrind (a large filter compiles there)
 #   BENCH_NGINX_KEEPALIVE   nginx `upstream { keepalive N; }` (default: max(32, CONNS))
 #   BENCH_WASM=1        add the Wasm filter runs to BENCH_WALL and BENCH_CG (0: none):
 #                       wasmgate-<sdk> for each SDK, nginx-lua, and their baselines
@@ -682,7 +683,7 @@ cg_trace() {  # $1 proxy, $2 requests measured; sets CG_TOTAL to the instruction
   client_extra "$name"
   start_bg "cg-$name-$n" "${on_proxy_cpu[@]}" valgrind --tool=callgrind --callgrind-out-file="$f" "${CMD[@]}"
   local pid=$LAST_PID
-  wait_ready "$CG" "$pid" "cg-$name-$n" 120                   # start-up, and one request
+  wait_ready "$CG" "$pid" "cg-$name-$n" "${BENCH_CG_START:-300}"  # start-up, and one request
   if filtered "$name"; then chain_check "$CG" "cg-$name-$n"; fi
   if is_plugin_run "$name"; then plugin_check "$CG" "$name" "cg-$name-$n"; fi
   timeout 300 python3 "$nreq" "$CG" 200 --expect-len $body_len "${NREQ_EXTRA[@]+"${NREQ_EXTRA[@]}"}"  # warm-up
