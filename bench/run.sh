@@ -38,12 +38,19 @@
 #   BENCH_WALL="nginx haproxy wasmgate wasmgate-10k"  proxies timed with wrk ("" for none)
 #   BENCH_CG="nginx haproxy wasmgate"                  proxies traced with callgrind ("" for none)
 #   BENCH_QUIET_WAIT=0  seconds to wait for the machine to be idle (< 15% busy) first
-#   BENCH_PROXY_QUOTA=  percent of one CPU the proxy may use in the wrk runs (a cgroup
-#                       cpu quota; needs root): the proxy, not wrk and the upstream, is then
-#                       the bottleneck, so req/s ratios show the proxy's own cost, kernel included
+#   BENCH_PROXY_QUOTA=40  percent of one CPU the proxy may use in the wrk runs (a cgroup
+#                       cpu quota; needs root, else the default falls back to uncapped): the
+#                       proxy, not wrk and the upstream, is then the bottleneck, so req/s ratios
+#                       show the proxy's own cost, kernel included. Empty: uncapped
+#   BENCH_SYSCALLS="nginx haproxy wasmgate"  proxies whose syscalls per request are counted
+#                       (strace -c -f attached after a warm-up, over BENCH_SYSCALL_N=2000
+#                       keep-alive requests on one connection; "" for none)
+#   BENCH_IDLE="wasmgate nginx"  proxies whose RSS per idle keep-alive client connection is
+#                       measured (bench/idle_rss.py, BENCH_IDLE_CONNS=2000 connections; "" for none)
 #   BENCH_ROUTER=1      build and run the router micro-benchmark (0 to skip)
 #   BENCH_BUILD_DIR=build-bench   where the micro-benchmark is built
 #   BENCH_CG_KEEP=DIR   keep the callgrind profiles in DIR
+#   BENCH_CG_START=300  seconds a proxy may take to start under callgrind (a large filter compiles there)
 #   BENCH_NGINX_KEEPALIVE   nginx `upstream { keepalive N; }` (default: max(32, CONNS))
 #   BENCH_WASM=1        add the Wasm filter runs to BENCH_WALL and BENCH_CG (0: none):
 #                       wasmgate-<sdk> for each SDK, nginx-lua, and their baselines
@@ -96,11 +103,11 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 # --- tools
 missing=()
-for tool in wrk nginx haproxy valgrind taskset python3 timeout awk; do
+for tool in wrk nginx haproxy valgrind strace pgrep taskset python3 timeout awk; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
-  die "missing: ${missing[*]} (install with: ./scripts/install-deps.sh --bench, or apt-get install wrk nginx-light haproxy valgrind)"
+  die "missing: ${missing[*]} (install with: ./scripts/install-deps.sh --bench, or apt-get install wrk nginx-light haproxy valgrind strace)"
 fi
 have_wasmgate=1
 if [[ ! -x "$bin" ]]; then
@@ -128,9 +135,20 @@ fi
 # --- optional CPU quota for the proxy in the wrk runs. On this 2-core
 # machine the load side (wrk + upstream on one CPU) saturates before a fast
 # proxy does, and then req/s says more about the load side than the proxy.
-quota=${BENCH_PROXY_QUOTA:-}
+# Capped by default (40%): what a user pays per request is the proxy's CPU,
+# kernel included, and only a capped proxy shows it. BENCH_PROXY_QUOTA=
+# (empty) runs uncapped; without a writable cgroup (not root) the default
+# falls back to uncapped with a note, an explicit value is an error.
+quota=${BENCH_PROXY_QUOTA-40}
 cg_dir=""
 in_quota=()
+quota_note=""
+if [[ -n $quota && -z ${BENCH_PROXY_QUOTA+set} ]] &&
+   ! [[ -w /sys/fs/cgroup/cpu && -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]] &&
+   ! [[ -w /sys/fs/cgroup && -f /sys/fs/cgroup/cgroup.controllers ]]; then
+  quota_note="no writable cgroup cpu controller (not root?): the wrk runs are not capped"
+  quota=""
+fi
 if [[ -n $quota ]]; then
   [[ $quota =~ ^[1-9][0-9]*$ ]] && (( quota <= 100 )) || die "BENCH_PROXY_QUOTA must be a percentage (1-100)"
   if [[ -w /sys/fs/cgroup/cpu && -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]]; then  # cgroup v1
@@ -665,7 +683,7 @@ cg_trace() {  # $1 proxy, $2 requests measured; sets CG_TOTAL to the instruction
   client_extra "$name"
   start_bg "cg-$name-$n" "${on_proxy_cpu[@]}" valgrind --tool=callgrind --callgrind-out-file="$f" "${CMD[@]}"
   local pid=$LAST_PID
-  wait_ready "$CG" "$pid" "cg-$name-$n" 120                   # start-up, and one request
+  wait_ready "$CG" "$pid" "cg-$name-$n" "${BENCH_CG_START:-300}"  # start-up, and one request
   if filtered "$name"; then chain_check "$CG" "cg-$name-$n"; fi
   if is_plugin_run "$name"; then plugin_check "$CG" "$name" "cg-$name-$n"; fi
   timeout 300 python3 "$nreq" "$CG" 200 --expect-len $body_len "${NREQ_EXTRA[@]+"${NREQ_EXTRA[@]}"}"  # warm-up
@@ -694,6 +712,57 @@ for name in $cg_list; do
   IPR[$name]=$(( (i2 - i1) / (n2 - n1) ))
 done
 
+# --- syscalls per proxied request: strace -c -f attached to the warmed-up
+# proxy (every thread, and nginx's worker) for a fixed number of keep-alive
+# requests on one connection; the counts divided by that number
+sc_list=${BENCH_SYSCALLS-nginx haproxy wasmgate}
+sc_n=${BENCH_SYSCALL_N:-2000}
+[[ $sc_n =~ ^[1-9][0-9]*$ ]] || die "BENCH_SYSCALL_N must be a whole number"
+declare -A SC_TOTAL SC_TOP
+sc_trace() {  # $1 proxy: sets SC_TOTAL[$1] and SC_TOP[$1] (the busiest syscalls, per request)
+  local name=$1 f="$work/strace.$1"
+  proxy_cmd "$name" "$PX"
+  client_extra "$name"
+  start_bg "sc-$name" "${on_proxy_cpu[@]}" "${CMD[@]}"
+  local pid=$LAST_PID
+  wait_ready "$PX" "$pid" "sc-$name" 60
+  if filtered "$name"; then chain_check "$PX" "sc-$name"; fi
+  timeout 120 python3 "$nreq" "$PX" 200 --expect-len $body_len "${NREQ_EXTRA[@]+"${NREQ_EXTRA[@]}"}"  # warm-up
+  local targets=(-p "$pid") child
+  for child in $(pgrep -P "$pid" || true); do targets+=(-p "$child"); done  # nginx's worker
+  strace -c -f -o "$f" "${targets[@]}" 2>/dev/null &
+  local st=$!
+  sleep 1  # attached to every thread
+  timeout 300 python3 "$nreq" "$PX" "$sc_n" --expect-len $body_len "${NREQ_EXTRA[@]+"${NREQ_EXTRA[@]}"}"
+  kill -INT "$st"; wait "$st" || true
+  stop "$pid" 10
+  [[ -s $f ]] || die "strace wrote no summary for $name"
+  # Rows: % time, seconds, usecs/call, calls, [errors], syscall.
+  SC_TOTAL[$name]=$(awk -v n="$sc_n" '$1 ~ /^[0-9.]+$/ && $NF != "total" && NF >= 5 { c += $4 }
+    END { printf "%.1f", c / n }' "$f")
+  SC_TOP[$name]=$(awk -v n="$sc_n" '$1 ~ /^[0-9.]+$/ && $NF != "total" && NF >= 5 && $4 / n >= 0.05 {
+    printf "%s %.2f\n", $NF, $4 / n }' "$f" | sort -k2,2nr | awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }')
+}
+for name in $sc_list; do
+  skip "$name" && continue
+  sc_trace "$name"
+done
+
+# --- memory per idle keep-alive client connection (bench/idle_rss.py)
+idle_list=${BENCH_IDLE-wasmgate nginx}
+idle_n=${BENCH_IDLE_CONNS:-2000}
+[[ $idle_n =~ ^[1-9][0-9]*$ ]] || die "BENCH_IDLE_CONNS must be a whole number"
+declare -A IDLE
+for name in $idle_list; do
+  case $name in
+    wasmgate) [[ $have_wasmgate == 1 ]] || continue; flag=() ;;
+    nginx) flag=(--nginx) ;;
+    *) die "BENCH_IDLE: unknown proxy '$name' (wasmgate, nginx)" ;;
+  esac
+  IDLE[$name]=$(timeout 600 python3 "$root/bench/idle_rss.py" "$bin" "$idle_n" --upstream "$UP" "${flag[@]+"${flag[@]}"}" 2>&1 |
+    tail -1)
+done
+
 busy_after=$(cpu_busy)
 
 # --- router micro-benchmark
@@ -714,6 +783,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
   echo "wasmgate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -n), $ncpu CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), Debian $(cat /etc/debian_version 2>/dev/null || echo '?')"
   echo "$(nginx -v 2>&1 | sed 's|.*nginx/|nginx |'), $(haproxy -v | awk 'NR == 1 {print "HAProxy " $3}'), $( (wrk -v 2>&1 || true) | awk 'NR == 1 {print $1 " " $2}'), $(valgrind --version)$( [[ $have_wasmgate == 1 ]] && echo ", $wg_version")"
   echo "placement: $placement; nginx upstream keepalive $ngx_keepalive; all CPUs busy before the run ${busy_before}%, after ${busy_after}%"
+  [[ -z $quota_note ]] || echo "NOTE: $quota_note"
   if (( busy_before > 15 )); then
     echo "WARNING: the machine was ${busy_before}% busy before the run: wall-clock numbers are unreliable"
   fi
@@ -832,6 +902,22 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
       printf '%-20s %10s %7s %6s %9s %6s %9s %6s  %s\n' "$name" "${i:--}" "$extra" "$cost" "$rps" "$r" "$rpc" "$rr" "$verdict"
     done
     echo "(Kong 3.10, its published figures: rate-limiting -12% req/s, key-auth + rate-limiting -24%)"
+  fi
+  if (( ${#SC_TOTAL[@]} > 0 )); then
+    echo
+    echo "syscalls per proxied request: strace -c -f over $sc_n keep-alive requests on one connection"
+    echo "(all threads; the busiest syscalls, each at least 0.05 per request)"
+    for name in $sc_list; do
+      [[ -n ${SC_TOTAL[$name]:-} ]] || continue
+      printf '%-18s %6s  %s\n' "$name" "${SC_TOTAL[$name]}" "${SC_TOP[$name]}"
+    done
+  fi
+  if (( ${#IDLE[@]} > 0 )); then
+    echo
+    echo "memory per idle keep-alive client connection (bench/idle_rss.py, $idle_n connections, one worker):"
+    for name in $idle_list; do
+      [[ -n ${IDLE[$name]:-} ]] && echo "  ${IDLE[$name]}"
+    done
   fi
   if [[ -n $router_out ]]; then
     echo

@@ -28,7 +28,7 @@ command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 if [[ "${1:-}" == "--bench" ]]; then
   # libnginx-mod-http-lua: nginx + Lua for the Wasm filter comparison (Debian 12's
   # nginx-light is a transitional package for nginx, which loads the module).
-  PACKAGES+=(wrk nginx-light haproxy valgrind libnginx-mod-http-lua)
+  PACKAGES+=(wrk nginx-light haproxy valgrind libnginx-mod-http-lua strace procps)
 fi
 
 # `make sdk-examples` with PROXY_WASM_RUST_SDK: the Rust SDK's main branch

@@ -51,13 +51,36 @@ int open_access_log(const std::string& spec) {
   return ::open(spec.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
+// The kernel's ceiling for a process's descriptors (fs.nr_open), at most
+// 2^20; 0 when unknown.
+rlim_t kernel_fd_ceiling() {
+  FILE* f = fopen("/proc/sys/fs/nr_open", "re");
+  if (f == nullptr) return 0;
+  unsigned long long n = 0;
+  if (fscanf(f, "%llu", &n) != 1) n = 0;
+  fclose(f);
+  return static_cast<rlim_t>(std::min<unsigned long long>(n, 1ull << 20));
+}
+
 // Every client and upstream connection is a descriptor: take as many as
-// the hard limit allows (nginx's worker_rlimit_nofile), so idle keep-alive
-// connections are bounded by memory, not by the default 1,024.
+// the system lets us (nginx's worker_rlimit_nofile), so idle keep-alive
+// connections are bounded by memory, not by the default 1,024. Root (or
+// CAP_SYS_RESOURCE) may lift the hard limit too, up to fs.nr_open; anyone
+// else gets the hard limit. The descriptor table grows only as it is used.
 void raise_fd_limit() {
   rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
   rlim_t was = rl.rlim_cur;
+  const rlim_t ceiling = kernel_fd_ceiling();
+  if (ceiling > rl.rlim_max) {
+    rlimit lifted{ceiling, ceiling};
+    if (setrlimit(RLIMIT_NOFILE, &lifted) == 0) {
+      WG_LOG(Notice, "file descriptor limit raised from %llu to %llu", static_cast<unsigned long long>(was),
+             static_cast<unsigned long long>(ceiling));
+      return;
+    }
+  }
+  if (rl.rlim_cur >= rl.rlim_max) return;
   rl.rlim_cur = rl.rlim_max;
   if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
     WG_LOG(Notice, "file descriptor limit raised from %llu to %llu", static_cast<unsigned long long>(was),

@@ -323,7 +323,13 @@ struct Vm::FuncCache {
     size_t nresults = 0;
     bool i64_result = false;
     bool plain = true;        // only i32/i64 parameters and results
+    // The argument count a call must bring: nparams when the signature is
+    // one call_raw handles (plain, at most 16 parameters and one result),
+    // else kNotCallable. One compare per call instead of four.
+    uint32_t call_nargs = kNotCallable;
+    uint32_t nraw = 1;        // value slots the call needs (at least one)
   };
+  static constexpr uint32_t kNotCallable = ~0u;
   struct Hash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -360,6 +366,8 @@ int Vm::function_index(std::string_view name) {
         f.plain = f.plain && (k == WASM_I32 || k == WASM_I64);
       }
       wasm_functype_delete(type);
+      if (f.plain && f.nparams <= 16 && f.nresults <= 1) f.call_nargs = static_cast<uint32_t>(f.nparams);
+      f.nraw = static_cast<uint32_t>(std::max<size_t>({f.nparams, f.nresults, 1}));
     }
     int index = -1;
     if (f.found) {
@@ -396,7 +404,7 @@ CallResult Vm::call(int index, const uint64_t* args, size_t nargs, uint64_t* res
 bool Vm::call_raw(int index, const uint64_t* args, size_t nargs, uint64_t* result) {
   auto* ctx = static_cast<wasmtime_context_t*>(context_);
   const FuncCache::Func& entry = funcs_->funcs[static_cast<size_t>(index)];
-  if (entry.nparams != nargs || nargs > 16 || entry.nresults > 1 || !entry.plain) {
+  if (entry.call_nargs != nargs) {
     last_interrupted_ = false;
     last_error_ = "exported function '" + funcs_->names[static_cast<size_t>(index)] + "' has an unexpected signature";
     return false;
@@ -405,6 +413,7 @@ bool Vm::call_raw(int index, const uint64_t* args, size_t nargs, uint64_t* resul
   // and so grow (and move) the cache while this call runs.
   const wasmtime_func_t func = entry.func;
   const size_t nresults = entry.nresults;
+  const size_t nraw = entry.nraw;
   const bool i64_result = entry.i64_result;
   // Unchecked call: the signature was checked above against the cached type.
   // An i32 parameter is read from the slot's low half: writing the whole
@@ -427,8 +436,7 @@ bool Vm::call_raw(int index, const uint64_t* args, size_t nargs, uint64_t* resul
     }
   }
   wasm_trap_t* trap = nullptr;
-  size_t nraw = nargs > nresults ? nargs : nresults;
-  wasmtime_error_t* err = wasmtime_func_call_unchecked(ctx, &func, raw, nraw == 0 ? 1 : nraw, &trap);
+  wasmtime_error_t* err = wasmtime_func_call_unchecked(ctx, &func, raw, nraw, &trap);
   if (err != nullptr) {
     last_interrupted_ = false;
     last_error_ = take_error(err);

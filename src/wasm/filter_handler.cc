@@ -15,6 +15,19 @@ BodyMode reads_body(const Module& m, const char* body, const char* trailers) {
   return m.exports_function(body) || m.exports_function(trailers) ? BodyMode::Stream : BodyMode::None;
 }
 
+// The phases a filter is called in. Access always: the filter's context
+// is created when the request reaches it there (Kong's order), whatever it
+// exports. header_filter and log only when the module exports the callback
+// they would call: a phase with nothing to call costs the runner a
+// dispatch per request and the filter nothing it could see (detach still
+// ends the context with proxy_on_done / proxy_on_delete).
+uint32_t filter_phases(const Module& m) {
+  uint32_t phases = phase_bit(Phase::Access);
+  if (m.exports_function("proxy_on_response_headers")) phases |= phase_bit(Phase::HeaderFilter);
+  if (m.exports_function("proxy_on_log")) phases |= phase_bit(Phase::Log);
+  return phases;
+}
+
 Verdict verdict(Action a) {
   switch (a) {
     case Action::Continue:
@@ -30,8 +43,7 @@ Verdict verdict(Action a) {
 }  // namespace
 
 FilterHandler::FilterHandler(FilterRef ref)
-    : pipeline::Handler("filter", ref.name, pipeline::kFilterPriority,
-                        phase_bit(Phase::Access) | phase_bit(Phase::HeaderFilter) | phase_bit(Phase::Log),
+    : pipeline::Handler("filter", ref.name, pipeline::kFilterPriority, filter_phases(*ref.module),
                         reads_body(*ref.module, "proxy_on_request_body", "proxy_on_request_trailers"),
                         reads_body(*ref.module, "proxy_on_response_body", "proxy_on_response_trailers")),
       ref_(std::move(ref)) {}
