@@ -99,7 +99,9 @@ struct Access {
   static std::vector<FilterVm::QueueRegistration>& queues(FilterVm& f) { return f.queues_; }
   static HeaderNameCache& header_names(FilterVm& f) { return f.header_names_; }
   static Abi abi(FilterVm& f) { return f.abi_; }
-  static const std::string* vm_config(FilterVm& f) { return f.vm_config_; }
+  static const std::string& vm_config(FilterVm& f) { return f.vm_configuration_; }
+  static SharedState& shared_state(FilterVm& f) { return *f.shared_state_; }
+  static bool scratch(FilterVm& f) { return f.scratch_; }
   static const std::string* plugin_config(FilterVm& f) { return f.plugin_config_; }
   static const std::string* foreign_args(FilterVm& f) { return f.foreign_args_; }
   static uint32_t next_call_token(FilterVm& f) { return f.next_call_token_++; }

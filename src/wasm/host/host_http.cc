@@ -40,7 +40,7 @@ std::string* body_buffer(FilterVm& f, uint64_t type) {
 
 std::string_view buffer(FilterVm& f, uint64_t type, bool* available) {
   *available = true;
-  if (type == 6 && Access::vm_config(f) != nullptr) return *Access::vm_config(f);
+  if (type == 6) return Access::vm_config(f);  // as Envoy: in every callback, not only on_vm_start
   if (type == 7 && Access::plugin_config(f) != nullptr) return *Access::plugin_config(f);
   if (type == 8 && Access::foreign_args(f) != nullptr) return *Access::foreign_args(f);
   if (std::string* b = body_buffer(f, type)) return *b;
@@ -267,9 +267,16 @@ std::string dotted(std::string_view path) {
 // the plugin's are this filter's.
 bool property(FilterVm& f, std::string_view path, std::string* out) {
   std::string key = dotted(path);
-  if (key == "plugin_name" || key == "plugin_root_id" || key == "plugin_vm_id") {
+  // Envoy's answers: the plugin's name (the filter's), its configured
+  // root_id (empty unless set) and its vm_id (always empty: wasmgate has
+  // no named VMs).
+  if (key == "plugin_name" || key == "plugin_root_id") {
     const FilterVm::Context* root = Access::root_of(f);
-    *out = root ? root->info->filter_name : "";
+    *out = root == nullptr ? "" : key == "plugin_name" ? root->info->filter_name : root->info->root_id;
+    return true;
+  }
+  if (key == "plugin_vm_id") {
+    out->clear();
     return true;
   }
   return Access::stream(f) != nullptr && pipeline::get_property(*Access::stream(f), key, out);
