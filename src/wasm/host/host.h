@@ -113,6 +113,10 @@ struct Access {
   static std::shared_ptr<FilterVm> shared(FilterVm& f) { return f.shared_from_this(); }
 };
 
+// Proxy-Wasm's clear_route_cache (an import in ABI 0.1.0, a foreign function
+// after): the request is matched again after the request head phase.
+uint32_t clear_route_cache(FilterVm& f);
+
 // What a filter may put in a header map: a token name (or a pseudo-header
 // ":name") and a value without CR, LF or NUL, so nothing a filter writes
 // can split or forge a head on the wire.

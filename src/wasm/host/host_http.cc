@@ -254,6 +254,14 @@ WG_HOST(proxy_continue_response) {
   return answer_with(r, resume(Access::self(host), 1, false));
 }
 
+// The request is matched again once the request head phase ends (the
+// session's reroute); asked later, it changes nothing, as in Envoy once the
+// request went upstream.
+WG_HOST(proxy_clear_route_cache) {
+  WG_UNUSED_HOST;
+  return answer_with(r, clear_route_cache(Access::self(host)));
+}
+
 // Properties: Envoy's attribute paths, segments separated by NUL.
 std::string dotted(std::string_view path) {
   std::string key(path);
@@ -311,6 +319,12 @@ WG_HOST(proxy_set_property) {
 
 }  // namespace
 
+uint32_t clear_route_cache(FilterVm& f) {
+  pipeline::Exchange* s = Access::stream(f);
+  if (s != nullptr && !s->response_phase) s->clear_route_cache = true;
+  return kOk;
+}
+
 bool valid_header(std::string_view k, std::string_view v) { return valid_name(k) && valid_value(v); }
 
 bool valid_headers(const HeaderList& list) {
@@ -337,7 +351,7 @@ void add_http(std::vector<HostFunc>* t) {
                           {"env", "proxy_close_stream", "i", "i", proxy_close_stream},
                           {"env", "proxy_continue_request", "", "i", proxy_continue_request},
                           {"env", "proxy_continue_response", "", "i", proxy_continue_response},
-                          {"env", "proxy_clear_route_cache", "", "i", answer<kOk>},
+                          {"env", "proxy_clear_route_cache", "", "i", proxy_clear_route_cache},
                           {"env", "proxy_get_property", "iiii", "i", proxy_get_property},
                           {"env", "proxy_set_property", "iiii", "i", proxy_set_property},
                       });
