@@ -19,8 +19,8 @@ def build_filters(wasmgate_bin):
     return pathlib.Path(wasmgate_bin).parent / "filters"
 
 
-def chain(*entries):
-    return [{"name": "c", "filters": list(entries)}]
+def chain(*entries, name="c"):
+    return [{"name": name, "filters": list(entries)}]
 
 
 def conf(config_text="A", **extra):
@@ -86,7 +86,7 @@ def test_root_id_on_the_chain_entry_wins(gateway_factory, wasm_cache, meta_filte
     cfg = config(service("s", upstream, [
         route("a", ["/a"], strip_path=False, filter_chains=chain({"name": "envoyish", "config": "A",
                                                                   "root_id": "from_entry"})),
-        route("b", ["/b"], strip_path=False, filter_chains=chain({"name": "envoyish", "config": "A"})),
+        route("b", ["/b"], strip_path=False, filter_chains=chain({"name": "envoyish", "config": "A"}, name="c2")),
     ]))
     gw = start(gateway_factory, wasm_cache, d, cfg)
     resp = get(gw, "plugin", path="/a")

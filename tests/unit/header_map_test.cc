@@ -655,7 +655,7 @@ TEST(HeaderMap, ClearEmptiesAndTheMapIsReusableAcrossRequests) {
                            {"x-added-" + id, added}};
     if (i % 5 == 0) expected.emplace_back(":filter", id);
     ASSERT_EQ(to_list(m), expected) << "request " << i;
-    ASSERT_EQ(serialize(m), serialize_pairs(expected)) << "request " << i;
+    ASSERT_EQ(serialize(m), serialize_pairs(lower_names(expected))) << "request " << i;
     ASSERT_EQ(m.pseudo_changed(), i % 5 == 0) << i;
     ASSERT_EQ(m.find("X-ADDED-" + id)->id, HeaderId::Other);
   }
