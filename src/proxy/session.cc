@@ -281,7 +281,7 @@ bool Session::route_request() {
 // raw_path the path as sent (normalised here), query what follows '?'. Takes
 // the route: its service, balancer and the upstream path. False when the
 // request was answered (400, 404, https-only, no service).
-bool Session::match_route(router::RequestKeys keys, std::string_view raw_path, std::string_view query,
+bool Session::match_route(router::RequestKeys& keys, std::string_view raw_path, std::string_view query,
                           bool has_query) {
   std::string_view path;
   if (!router::normalize_path(raw_path, scratch_path_, &path)) {
@@ -331,8 +331,10 @@ bool Session::match_route(router::RequestKeys keys, std::string_view raw_path, s
 // not run again and the new route's do not run (docs/filter-authors.md).
 // False when the new match answered the request (404, ...).
 bool Session::reroute() {
-  if (!handlers_have_head(pipeline::Direction::Request)) return true;
   const http::HeaderMap& m = x_->request_headers;
+  // The common case costs two loads: no pseudo-header touched, no clear.
+  if (!m.pseudo_changed() && !x_->clear_route_cache) return true;
+  if (!handlers_have_head(pipeline::Direction::Request)) return true;
   const std::string_view target = m.get_exact(":path"), host = m.get_exact(":authority");
   const bool moved = m.pseudo_changed() && (target != routed_target_ || host != req_.host);
   if (!moved && !x_->clear_route_cache) return true;

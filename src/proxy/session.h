@@ -103,7 +103,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void reject_head(int status);
   void begin_request();
   bool route_request();
-  bool match_route(router::RequestKeys keys, std::string_view raw_path, std::string_view query, bool has_query);
+  bool match_route(router::RequestKeys& keys, std::string_view raw_path, std::string_view query, bool has_query);
   bool reroute();
   void prepare_exchange(const config::Route& route, bool request_head);
   // Whether the handlers got direction d's head (the Exchange's map): not
