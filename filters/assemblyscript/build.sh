@@ -42,3 +42,7 @@ trap 'rm -f "$tmp"' EXIT
 # calls wasi_unstable.proc_exit(255).
 node_modules/.bin/asc "$entry" -b "$tmp" --use abort=abort_proc_exit --optimize
 mv -f "$tmp" "$out"
+# The runtime finds the root context by plugin_root_id: a filter registered
+# under a name ships NAME.meta.json with that root_id (conf_as does).
+meta="$here/$(basename "$out" .wasm).meta.json"
+if [ -f "$meta" ]; then cp "$meta" "$(dirname "$out")/"; fi

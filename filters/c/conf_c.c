@@ -34,14 +34,19 @@ enum test {
   T_TRAILERS,
   T_RESOLVE,
   T_GRPC,
-  T_POSTPONE
+  T_POSTPONE,
+  T_PLUGIN,
+  T_HEADER_NAMES,
+  T_REROUTE,
+  T_VM_STARTS
 };
 
 static const char* const test_names[] = {"",       "headers",   "req-body", "resp-body",  "local-req", "local-resp",
                                          "http-call", "http-call2", "shared", "queue",   "queue-stat", "tick-stat",
                                          "metrics", "properties", "log",     "trap",      "loop",       "hog",
                                          "foreign", "vm-state", "bad-header", "trailers", "resolve", "grpc",
-                                         "postpone"};
+                                         "postpone",
+                                         "plugin", "header-names", "reroute", "vm-starts"};
 
 typedef struct ctx {
   uint32_t id;
@@ -75,6 +80,8 @@ typedef struct ctx {
 
 /* vm-state: requests this instance has seen (what isolation modes change). */
 static int vm_requests = 0;
+/* plugin: the vm_configuration_size on_vm_start was given. */
+static uint32_t vm_config_size = 0;
 
 static ctx* contexts = 0;
 
@@ -125,6 +132,16 @@ PW_EXPORT(proxy_on_delete) void proxy_on_delete(uint32_t id) {
     free(c);
     return;
   }
+}
+
+/* vm-starts: every start-up counts in shared data, so a test sees how many
+ * ran against the live shared data. */
+PW_EXPORT(proxy_on_vm_start) uint32_t proxy_on_vm_start(uint32_t root_id, uint32_t size) {
+  (void)root_id;
+  vm_config_size = size;
+  pw_shared_counter_add("vm-starts", 1, 0);
+  pw_log(PW_INFO, "conformance vm start");
+  return 1;
 }
 
 PW_EXPORT(proxy_on_configure) uint32_t proxy_on_configure(uint32_t root_id, uint32_t size) {
@@ -344,6 +361,47 @@ PW_EXPORT(proxy_on_request_headers) uint32_t proxy_on_request_headers(uint32_t i
       pw_add_header(PW_REQUEST_HEADERS, "x-bad-name-status", pw_itoa((int)st, buf));
       break;
     }
+    case T_HEADER_NAMES: {
+      /* (C only) the request's header names as the host hands them, and a
+       * lookup in another case than the client's. */
+      pw_pairs pairs = {0, 0, 0};
+      pw_get_header_pairs(PW_REQUEST_HEADERS, &pairs);
+      size_t len = 1;
+      for (size_t i = 0; i < pairs.count; ++i) len += pairs.pairs[i].key_size + 1;
+      char* names = (char*)calloc(1, len);
+      for (size_t i = 0, at = 0; i < pairs.count; ++i) {
+        if (i) names[at++] = ',';
+        memcpy(names + at, pairs.pairs[i].key, pairs.pairs[i].key_size);
+        at += pairs.pairs[i].key_size;
+      }
+      pw_add_header(PW_REQUEST_HEADERS, "x-header-names", names);
+      free(names);
+      pw_pairs_free(&pairs);
+      char* v = pw_get_header(PW_REQUEST_HEADERS, "X-READ-ME");
+      pw_add_header(PW_REQUEST_HEADERS, "x-lookup", v ? v : "none");
+      free(v);
+      break;
+    }
+    case T_REROUTE: {
+      /* (C only) x-reroute-authority / x-reroute-path replace :authority /
+       * :path; x-reroute-header: add header x-route with its value and
+       * clear the route cache (foreign function clear_route_cache). */
+      char* authority = pw_get_header(PW_REQUEST_HEADERS, "x-reroute-authority");
+      char* path = pw_get_header(PW_REQUEST_HEADERS, "x-reroute-path");
+      char* route = pw_get_header(PW_REQUEST_HEADERS, "x-reroute-header");
+      if (authority) pw_replace_header(PW_REQUEST_HEADERS, ":authority", authority);
+      if (path) pw_replace_header(PW_REQUEST_HEADERS, ":path", path);
+      if (route) {
+        char buf[16];
+        pw_add_header(PW_REQUEST_HEADERS, "x-route", route);
+        pw_add_header(PW_REQUEST_HEADERS, "x-clear-status",
+                      pw_itoa((int)pw_call_foreign_function("clear_route_cache", "", 0, 0, 0), buf));
+      }
+      free(authority);
+      free(path);
+      free(route);
+      break;
+    }
     case T_FOREIGN: {
       /* (C only) compress then uncompress through the host's foreign
        * functions; an unknown name must answer NotFound (1). */
@@ -522,6 +580,30 @@ PW_EXPORT(proxy_on_response_headers) uint32_t proxy_on_response_headers(uint32_t
       break;
     case T_TICK_STAT:
       add_shared_header("x-ticks", "ticks", "0");
+      break;
+    case T_PLUGIN: {
+      /* (C only) Envoy's plugin settings: [root id], [vm id], the VM
+       * configuration (buffer 6, read here, outside on_vm_start) and the
+       * size on_vm_start was given. */
+      char buf[16];
+      char* root = pw_get_property("plugin_root_id", 0);
+      char* vm_id = pw_get_property("plugin_vm_id", 0);
+      char* text = concat3("[", root ? root : "none", root ? strlen(root) : 4, "]");
+      pw_add_header(PW_RESPONSE_HEADERS, "x-root-id", text);
+      free(text);
+      text = concat3("[", vm_id ? vm_id : "none", vm_id ? strlen(vm_id) : 4, "]");
+      pw_add_header(PW_RESPONSE_HEADERS, "x-vm-id", text);
+      free(text);
+      free(root);
+      free(vm_id);
+      char* vm_config = pw_get_vm_configuration(0);
+      pw_add_header(PW_RESPONSE_HEADERS, "x-vm-config", vm_config[0] ? vm_config : "none");
+      free(vm_config);
+      pw_add_header(PW_RESPONSE_HEADERS, "x-vm-config-size", pw_itoa((int)vm_config_size, buf));
+      break;
+    }
+    case T_VM_STARTS:
+      add_shared_header("x-vm-starts", "vm-starts", "0");
       break;
     case T_PROPERTIES: {
       static const char* const path[] = {"request", "path"};

@@ -166,6 +166,9 @@ FilterChain bind_chain(const Value& v) {
     FilterEntry entry;
     entry.name = str(f, "name");
     get(f, "enabled", entry.enabled);
+    auto root_id = f.find("root_id");
+    entry.has_root_id = root_id != f.end() && root_id->is_string();
+    if (entry.has_root_id) entry.root_id = root_id->get<std::string>();
     // A string is passed as is; structured JSON is passed as JSON text.
     auto config = f.find("config");
     if (config != f.end() && !config->is_null()) entry.config = config->is_string() ? config->get<std::string>() : to_json(*config);

@@ -126,6 +126,10 @@ struct FilterEntry {
   std::string name;
   std::string config;  // passed to proxy_on_configure as text (JSON re-serialized)
   bool enabled = true;
+  // wasmgate's extension: Envoy's root_id for this entry (plugin_root_id);
+  // unset, NAME.meta.json's applies.
+  std::string root_id;
+  bool has_root_id = false;
 };
 
 struct FilterChain {

@@ -434,7 +434,8 @@ Schema targets() {
 // ---- filter chains (Kong's WasmX entity) --------------------------------
 
 Schema filter_chains() {
-  Field filter = record("", {str("name").req(), Field("config", Type::Json), boolean("enabled", true)});
+  // root_id: wasmgate's extension (Envoy's plugin root_id; Kong has none).
+  Field filter = record("", {str("name").req(), Field("config", Type::Json), boolean("enabled", true), str("root_id")});
   EntityCheck one_parent;
   one_parent.kind = EntityCheck::Kind::OnlyOneOf;
   one_parent.fields = {"service", "route"};

@@ -92,6 +92,10 @@ struct Exchange {
   bool resume_request = false;
   bool resume_response = false;
   bool close_requested = false;  // reset the client connection
+  // A handler asked for the request to be matched again after the request
+  // head phase (Proxy-Wasm's clear_route_cache; changing :authority or
+  // :path does it too).
+  bool clear_route_cache = false;
 
   // Kong's upstream URI: the path the service gets (the routed path after
   // strip_path, under the service's path), then '?' and the query when the

@@ -252,18 +252,44 @@ void Session::begin_request() {
 
 bool Session::route_request() {
   snap_ = worker_->snapshot();
+  routed_target_ = req_.target;
+  router::RequestKeys keys;
+  keys.method = req_.method;
+  keys.host = req_.host;
+  keys.headers = req_.headers;
+  keys.num_headers = req_.num_headers;
+  const bool has_query = !req_.query.empty() || req_.target.find('?') != std::string_view::npos;
+  if (!match_route(keys, req_.path, req_.query, has_query)) return false;
+  runner_->begin(snap_->chain(route_), x_, worker_->settings().handler_body_limit());
+  if (!runner_->active()) return true;  // no handlers: one compare
+  prepare_exchange(snap_->decl.routes[route_], runner_->chain().sees_head(pipeline::Direction::Request));
+  switch (runner_->request_head()) {
+    case pipeline::Step::Go:
+      return true;
+    case pipeline::Step::Paused:
+      state_ = State::HandlerWait;
+      return true;
+    case pipeline::Step::Ended:
+      break;
+  }
+  handler_ended(pipeline::Direction::Request);
+  return false;
+}
+
+// The one place a request is matched, first from its head (route_request)
+// and again when a handler re-routes it (reroute): keys without the path,
+// raw_path the path as sent (normalised here), query what follows '?'. Takes
+// the route: its service, balancer and the upstream path. False when the
+// request was answered (400, 404, https-only, no service).
+bool Session::match_route(router::RequestKeys& keys, std::string_view raw_path, std::string_view query,
+                          bool has_query) {
   std::string_view path;
-  if (!router::normalize_path(req_.path, scratch_path_, &path)) {
+  if (!router::normalize_path(raw_path, scratch_path_, &path)) {
     local_reply(400, "Bad request", true);
     return false;
   }
   path_ = path;
-  router::RequestKeys keys;
-  keys.method = req_.method;
-  keys.host = req_.host;
   keys.path = path;
-  keys.headers = req_.headers;
-  keys.num_headers = req_.num_headers;
   *match_ = snap_->router.match(keys);
   // An unread request body would be taken for the next request: close instead.
   bool body_pending = !req_body_.done;
@@ -291,24 +317,49 @@ bool Session::route_request() {
   fwd_prefix_ = stripped ? path.substr(0, match_->prefix_len) : std::string_view();
   std::string_view postfix = router::sanitize_postfix(stripped ? path.substr(match_->prefix_len) : path.substr(1));
   router::upstream_path_v0(service_->cfg.path, route.strip_path, path, postfix, scratch_upstream_path_);
-  if (!req_.query.empty() || req_.target.find('?') != std::string_view::npos) {
+  if (has_query) {
     scratch_upstream_path_.push_back('?');
-    scratch_upstream_path_.append(req_.query);
+    scratch_upstream_path_.append(query);
   }
-  runner_->begin(snap_->chain(route_), x_, worker_->settings().handler_body_limit());
-  if (!runner_->active()) return true;  // no handlers: one compare
-  prepare_exchange(route, runner_->chain().sees_head(pipeline::Direction::Request));
-  switch (runner_->request_head()) {
-    case pipeline::Step::Go:
-      return true;
-    case pipeline::Step::Paused:
-      state_ = State::HandlerWait;
-      return true;
-    case pipeline::Step::Ended:
-      break;
+  return true;
+}
+
+// Envoy's route cache: a handler that changed :authority or :path during
+// the request head phase, or cleared the cache (Proxy-Wasm's
+// clear_route_cache), has the request matched again, and it goes to the new
+// route's service. The chain that ran stays the request's: its handlers do
+// not run again and the new route's do not run (docs/filter-authors.md).
+// False when the new match answered the request (404, ...).
+bool Session::reroute() {
+  const http::HeaderMap& m = x_->request_headers;
+  // The common case costs two loads: no pseudo-header touched, no clear.
+  if (!m.pseudo_changed() && !x_->clear_route_cache) return true;
+  if (!handlers_have_head(pipeline::Direction::Request)) return true;
+  const std::string_view target = m.get_exact(":path"), host = m.get_exact(":authority");
+  const bool moved = m.pseudo_changed() && (target != routed_target_ || host != req_.host);
+  if (!moved && !x_->clear_route_cache) return true;
+  x_->clear_route_cache = false;
+  router::RequestKeys keys;
+  keys.method = req_.method;
+  keys.host = host;
+  keys.headers = m.begin();
+  keys.num_headers = m.size();
+  const size_t q = target.find('?');
+  const int before = route_;
+  if (!match_route(keys, target.substr(0, q), q == std::string_view::npos ? std::string_view() : target.substr(q + 1),
+                   q != std::string_view::npos)) {
+    return false;
   }
-  handler_ended(pipeline::Direction::Request);
-  return false;
+  if (route_ == before) return true;  // same route: a rewritten :path still goes as the handler wrote it
+  // A new route: the path it sends is the new route's upstream path.
+  const config::Route& route = snap_->decl.routes[route_];
+  routed_target_ = target;
+  x_->route = &route;
+  x_->service = service_;
+  x_->route_name = route.name;
+  x_->service_name = service_->cfg.name;
+  x_->upstream_uri.assign(scratch_upstream_path_);
+  return true;
 }
 
 // What the handlers see of the request: its head in the Exchange's map
@@ -324,6 +375,7 @@ void Session::prepare_exchange(const config::Route& route, bool request_head) {
   x.response_phase = false;
   x.local_reply = false;
   x.resume_request = x.resume_response = x.close_requested = false;
+  x.clear_route_cache = false;
   x.body = nullptr;
   if (!x.properties.empty()) x.properties.clear();
   if (request_head) {
@@ -352,6 +404,7 @@ void Session::prepare_exchange(const config::Route& route, bool request_head) {
 // The request head passed every handler: its body's way, the peer (Kong
 // balances after access, so handlers can steer it), the upstream head.
 void Session::after_access() {
+  if (runner_->active() && !reroute()) return;
   if (runner_->active() && !req_body_.done) req_wire_.active = runner_->start_body(pipeline::Direction::Request);
   compute_hash(path_);
   if (!pick_peer()) {

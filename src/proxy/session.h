@@ -103,6 +103,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void reject_head(int status);
   void begin_request();
   bool route_request();
+  bool match_route(router::RequestKeys& keys, std::string_view raw_path, std::string_view query, bool has_query);
+  bool reroute();
   void prepare_exchange(const config::Route& route, bool request_head);
   // Whether the handlers got direction d's head (the Exchange's map): not
   // when none of them uses it (pipeline::Chain::sees_head).
@@ -197,6 +199,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   const upstream::Balancer* balancer_ = nullptr;
   int route_ = -1;
   std::string_view path_;        // the normalised request path (in scratch_path_)
+  std::string_view routed_target_;  // the target the route was matched on (a re-routing handler's :path)
   std::string_view fwd_prefix_;  // prefix removed by strip_path (X-Forwarded-Prefix)
   int peer_ = -1;                // peer of the current try, -1 between tries
   uint64_t tried_mask_ = 0;      // peers that already failed this request

@@ -38,7 +38,7 @@ void Session::build_upstream_head(std::string_view upstream_path) {
       if (hd.name == ":method") {
         method = hd.value;
       } else if (hd.name == ":path") {
-        if (hd.value != req_.target) upstream_path = hd.value;  // a handler rewrote the path: sent as is
+        if (hd.value != routed_target_) upstream_path = hd.value;  // a handler rewrote the path: sent as is
       } else if (hd.name == ":authority") {
         if (hd.value != req_.host) {
           host = hd.value;

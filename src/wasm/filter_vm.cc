@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "shared/metrics.h"
 #include "wasm/host/host.h"
+#include "wasm/shared_state.h"
 
 namespace wg::wasm {
 namespace {
@@ -85,8 +86,11 @@ static_assert(std::size(kCallbackNames) == static_cast<size_t>(Callback::Count))
 }  // namespace
 
 std::unique_ptr<FilterVm> FilterVm::create(std::shared_ptr<const Module> module, const Limits& limits,
-                                           std::string* error) {
+                                           const VmSetup& setup, std::string* error) {
   auto f = std::unique_ptr<FilterVm>(new FilterVm());
+  f->vm_configuration_ = setup.configuration;
+  f->scratch_ = setup.scratch != nullptr;
+  f->shared_state_ = f->scratch_ ? setup.scratch : &SharedState::live();
   if (!detect_abi(*module, &f->abi_)) {
     *error = "missing or unknown Proxy-Wasm ABI version (no proxy_abi_version_* export)";
     return nullptr;
@@ -174,8 +178,9 @@ bool FilterVm::call_at(int index, const char* fn, const uint64_t* args, size_t n
   return true;
 }
 
-uint32_t FilterVm::add_root(const std::string& filter_name, const std::string& config, std::string* error) {
-  root_infos_.push_back(std::make_unique<RootInfo>(RootInfo{filter_name, config}));
+uint32_t FilterVm::add_root(const std::string& filter_name, const std::string& root_id, const std::string& config,
+                            std::string* error) {
+  root_infos_.push_back(std::make_unique<RootInfo>(RootInfo{filter_name, root_id, config}));
   Context root;
   root.id = next_id_++;
   root.info = root_infos_.back().get();
@@ -186,10 +191,9 @@ uint32_t FilterVm::add_root(const std::string& filter_name, const std::string& c
     *error = last_error_;
     return 0;
   }
-  static const std::string kEmptyVmConfig;
-  vm_config_ = &kEmptyVmConfig;
-  bool started = call(Callback::VmStart, {root.id, 0}, &ok);
-  vm_config_ = nullptr;
+  // Every root context's start runs on_vm_start, as proxy-wasm-cpp-host's
+  // WasmBase::start does for each plugin it starts in a VM.
+  bool started = call(Callback::VmStart, {root.id, vm_configuration_.size()}, &ok);
   if (!started) {
     *error = last_error_;
     return 0;
@@ -216,8 +220,11 @@ void FilterVm::log_output(uint32_t fd, std::string_view text) {
   if (text.empty()) return;
   const Context* root = find_context(current_ctx_);
   if (root != nullptr && root->root != 0) root = find_context(root->root);
-  WG_LOG(Info, "[wasm] filter %s (%s): %.*s", root ? root->info->filter_name.c_str() : vm_->module().name().c_str(),
-         fd == 1 ? "stdout" : "stderr", static_cast<int>(text.size()), text.data());
+  const log::Level level = scratch_ ? log::Level::Debug : log::Level::Info;  // a check's start-up stays quiet
+  if (!log::enabled(level)) return;
+  log::write(level, "[wasm]%s filter %s (%s): %.*s", scratch_ ? " (check)" : "",
+             root ? root->info->filter_name.c_str() : vm_->module().name().c_str(), fd == 1 ? "stdout" : "stderr",
+             static_cast<int>(text.size()), text.data());
 }
 
 FilterVm::Context* FilterVm::find_context(uint32_t id) {

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -17,27 +19,39 @@ namespace wg::wasm {
 
 namespace {
 
-// NAME.meta.json's config_schema, when the file exists.
-void load_schema(const std::string& dir, const std::string& name,
-                 std::unordered_map<std::string, config::JsonSchema>* out, std::vector<std::string>* errors) {
+// NAME.meta.json, when the file exists: config_schema, root_id, vm_config.
+void load_meta(const std::string& dir, const std::string& name, std::unordered_map<std::string, FilterMeta>* out,
+               std::vector<std::string>* errors) {
   std::ifstream in(dir + "/" + name + ".meta.json");
   if (!in) return;
   std::stringstream ss;
   ss << in.rdbuf();
-  nlohmann::json meta = nlohmann::json::parse(ss.str(), nullptr, false);
-  if (meta.is_discarded() || !meta.is_object()) {
-    errors->push_back("filter '" + name + "': " + name + ".meta.json is not a JSON object");
+  nlohmann::json json = nlohmann::json::parse(ss.str(), nullptr, false);
+  const std::string where = "filter '" + name + "': " + name + ".meta.json ";
+  if (json.is_discarded() || !json.is_object()) {
+    errors->push_back(where + "is not a JSON object");
     return;
   }
-  auto it = meta.find("config_schema");
-  if (it == meta.end()) return;
-  std::string error;
-  auto schema = config::JsonSchema::compile(*it, &error);
-  if (!schema) {
-    errors->push_back("filter '" + name + "': " + name + ".meta.json config_schema: " + error);
-    return;
+  FilterMeta meta;
+  if (auto it = json.find("config_schema"); it != json.end()) {
+    std::string error;
+    meta.config_schema = config::JsonSchema::compile(*it, &error);
+    if (!meta.config_schema) {
+      errors->push_back(where + "config_schema: " + error);
+      return;
+    }
   }
-  out->emplace(name, std::move(*schema));
+  if (auto it = json.find("root_id"); it != json.end()) {
+    if (!it->is_string()) {
+      errors->push_back(where + "root_id: expected a string");
+      return;
+    }
+    meta.root_id = it->get<std::string>();
+  }
+  if (auto it = json.find("vm_config"); it != json.end() && !it->is_null()) {
+    meta.vm_config = it->is_string() ? it->get<std::string>() : it->dump();
+  }
+  out->emplace(name, std::move(meta));
 }
 
 // A filter with a schema takes JSON that the schema accepts.
@@ -72,7 +86,7 @@ void FilterRegistry::scan(const std::string& dir, const std::string& cache_dir, 
     return;
   }
   std::unordered_map<std::string, std::shared_ptr<const Module>> found;
-  std::unordered_map<std::string, config::JsonSchema> schemas;
+  std::unordered_map<std::string, FilterMeta> metas;
   while (dirent* e = readdir(d)) {
     std::string file = e->d_name;
     if (file.size() <= 5 || file.compare(file.size() - 5, 5, ".wasm") != 0) continue;
@@ -93,16 +107,22 @@ void FilterRegistry::scan(const std::string& dir, const std::string& cache_dir, 
       continue;
     }
     found[name] = mod;
-    load_schema(dir, name, &schemas, errors);
+    load_meta(dir, name, &metas, errors);
   }
   closedir(d);
   modules_ = std::move(found);
-  schemas_ = std::move(schemas);
+  metas_ = std::move(metas);
 }
 
 const config::JsonSchema* FilterRegistry::schema(const std::string& name) const {
-  auto it = schemas_.find(name);
-  return it == schemas_.end() ? nullptr : &it->second;
+  const FilterMeta& m = meta(name);
+  return m.config_schema ? &*m.config_schema : nullptr;
+}
+
+const FilterMeta& FilterRegistry::meta(const std::string& name) const {
+  static const FilterMeta kNone;
+  auto it = metas_.find(name);
+  return it == metas_.end() ? kNone : it->second;
 }
 
 std::shared_ptr<const Module> FilterRegistry::find(const std::string& name) const {
@@ -118,6 +138,8 @@ std::vector<std::string> FilterRegistry::names() const {
 
 namespace {
 
+constexpr size_t kMaxRemembered = 4096;  // configurations starts() remembers
+
 // Sets up a config's filters in each worker (see WorkerFilters::prepare).
 class PlanSetup final : public pipeline::WorkerSetup {
  public:
@@ -129,6 +151,43 @@ class PlanSetup final : public pipeline::WorkerSetup {
  private:
   FilterPlan plan_;
 };
+
+// A chain entry with what NAME.meta.json adds: the entry's root_id wins
+// over the file's (Envoy's root_id is per plugin, so per entry).
+FilterRef make_ref(const config::FilterEntry& f, std::shared_ptr<const Module> mod) {
+  const FilterMeta& meta = FilterRegistry::instance().meta(f.name);
+  FilterRef ref;
+  ref.name = f.name;
+  ref.root_id = f.has_root_id ? f.root_id : meta.root_id;
+  ref.config = f.config;
+  ref.vm_config = meta.vm_config;
+  ref.module = std::move(mod);
+  ref.key = ref.name + std::string(1, '\0') + ref.root_id + std::string(1, '\0') + ref.config;
+  return ref;
+}
+
+// Whether the filter starts with its configuration: on_vm_start and
+// on_configure in a scratch VM, against scratch shared data and queues (a
+// check must not disturb what live filters share, nor log as they do). A
+// configuration this process already started with the same module and VM
+// configuration is not checked again (as Envoy's canary cache), so a
+// reload of an unchanged config starts nothing but what the workers keep.
+bool starts(const FilterRef& f, const Limits& limits, std::string* error) {
+  static std::mutex mu;
+  static std::unordered_set<std::string> started;
+  const std::string key = f.module->hash() + std::string(1, '\0') + f.vm_config + std::string(1, '\0') + f.key;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (started.count(key) != 0) return true;
+  }
+  SharedState scratch;
+  auto vm = FilterVm::create(f.module, limits, VmSetup{f.vm_config, &scratch}, error);
+  if (!vm || vm->add_root(f.name, f.root_id, f.config, error) == 0) return false;
+  std::lock_guard<std::mutex> lock(mu);
+  if (started.size() >= kMaxRemembered) started.clear();  // many distinct configs over time: start over
+  started.insert(key);
+  return true;
+}
 
 FilterPlan build_plan(const config::Declarative& decl, const Limits& limits, std::vector<std::string>* errors) {
   FilterPlan plan;
@@ -151,14 +210,13 @@ FilterPlan build_plan(const config::Declarative& decl, const Limits& limits, std
         errors->push_back("filter_chain '" + label + "' field 'filters': " + error);
         continue;
       }
-      auto vm = FilterVm::create(mod, limits, &error);
-      if (vm && vm->add_root(f.name, f.config, &error) == 0) vm.reset();
-      if (!vm) {
+      FilterRef ref = make_ref(f, mod);
+      if (!starts(ref, limits, &error)) {
         errors->push_back("filter_chain '" + label + "' field 'filters': filter '" + f.name +
                           "' refused its configuration: " + error);
         continue;
       }
-      chains[i].push_back({f.name, f.config, mod, f.name + std::string(1, '\0') + f.config});
+      chains[i].push_back(std::move(ref));
     }
   }
   // A route runs its service's chain first, then its own (Kong 3.4+).
@@ -218,8 +276,12 @@ bool parse_isolation(const std::string& s, Isolation* out) {
   return true;
 }
 
+// One VM per module and VM configuration (Envoy's vm_key), or per filter
+// configuration. A reload that keeps both keeps the VM and its state.
 std::string WorkerFilters::entry_key(const FilterRef& f) const {
-  return isolation_ == Isolation::Filter ? f.key : f.module->hash();
+  std::string key = f.module->hash() + std::string(1, '\0') + f.vm_config;
+  if (isolation_ == Isolation::Filter) key += std::string(1, '\0') + f.key;
+  return key;
 }
 
 // Not instantiated yet in this worker, replaced after a trap, of an older
@@ -242,7 +304,7 @@ WorkerFilters::Handle WorkerFilters::instantiate(const FilterRef& f) {
   }
   if (!e.vm) {
     std::string error;
-    std::unique_ptr<FilterVm> vm = FilterVm::create(f.module, limits_, &error);
+    std::unique_ptr<FilterVm> vm = FilterVm::create(f.module, limits_, VmSetup{f.vm_config, nullptr}, &error);
     if (!vm) {
       WG_LOG(Error, "filter %s: cannot instantiate: %s", f.name.c_str(), error.c_str());
       return {};
@@ -253,7 +315,7 @@ WorkerFilters::Handle WorkerFilters::instantiate(const FilterRef& f) {
   auto it = e.roots.find(f.key);
   if (it == e.roots.end()) {
     std::string error;
-    uint32_t root = e.vm->add_root(f.name, f.config, &error);
+    uint32_t root = e.vm->add_root(f.name, f.root_id, f.config, &error);
     if (root == 0) {
       WG_LOG(Error, "filter %s: cannot configure: %s", f.name.c_str(), error.c_str());
       return {};

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -20,9 +21,11 @@ namespace wg::wasm {
 
 struct FilterRef {
   std::string name;
+  std::string root_id;    // plugin_root_id: the chain entry's, else NAME.meta.json's, else empty
   std::string config;
+  std::string vm_config;  // NAME.meta.json's vm_config: its VMs' configuration
   std::shared_ptr<const Module> module;
-  std::string key;  // name + NUL + config: one root context per distinct pair
+  std::string key;  // name, root_id and config: one root context per distinct triple
   // Where a worker caches this filter's instance: slot in the plan numbered
   // plan_id (a per-request lookup is an index, not a hash).
   uint64_t plan_id = 0;
@@ -36,9 +39,18 @@ struct FilterPlan {
   uint32_t slots = 0;  // FilterRefs in by_route (FilterRef::slot < slots)
 };
 
+// What NAME.meta.json says of filter NAME: the JSON Schema of its
+// configuration (as Kong's filters carry), and Envoy's plugin settings that
+// Kong's filter entries have no field for: the root id and the VM
+// configuration (docs/filter-authors.md).
+struct FilterMeta {
+  std::optional<config::JsonSchema> config_schema;
+  std::string root_id;
+  std::string vm_config;  // a JSON value other than a string is passed as JSON text
+};
+
 // Loads every NAME.wasm of dir (compiled once, cached by hash in cache_dir),
-// with the JSON Schema of its configuration from NAME.meta.json
-// ({"config_schema": {...}}, as Kong's filters carry) when there is one.
+// with its NAME.meta.json when there is one.
 class FilterRegistry {
  public:
   static FilterRegistry& instance();
@@ -47,11 +59,13 @@ class FilterRegistry {
   std::shared_ptr<const Module> find(const std::string& name) const;
   // nullptr when the filter has no schema.
   const config::JsonSchema* schema(const std::string& name) const;
+  // Empty for a filter without NAME.meta.json.
+  const FilterMeta& meta(const std::string& name) const;
   std::vector<std::string> names() const;
 
  private:
   std::unordered_map<std::string, std::shared_ptr<const Module>> modules_;
-  std::unordered_map<std::string, config::JsonSchema> schemas_;
+  std::unordered_map<std::string, FilterMeta> metas_;
 };
 
 // Builds every route's chain of filter handlers and checks it: unknown

@@ -10,6 +10,16 @@ void put32(char*& out, uint32_t v) {
   std::memcpy(out, &v, 4);
   out += 4;
 }
+
+// Copies a header name lower-cased: filters get HTTP/2's lower-case names,
+// as Envoy hands them, whatever the client's spelling (which stays on the
+// wire). Branch-free per byte, so it costs about what the memcpy did.
+void put_lower(char* out, std::string_view name) {
+  for (size_t i = 0; i < name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    out[i] = static_cast<char>(c | (static_cast<unsigned char>(c - 'A') < 26 ? 0x20 : 0));
+  }
+}
 }  // namespace
 
 
@@ -69,7 +79,7 @@ void serialize_to(const http::HeaderMap& m, char* out) {
     put32(out, static_cast<uint32_t>(e.value.size()));
   }
   for (const http::Header& e : m) {
-    if (!e.name.empty()) std::memcpy(out, e.name.data(), e.name.size());
+    put_lower(out, e.name);
     out += e.name.size();
     *out++ = '\0';
     if (!e.value.empty()) std::memcpy(out, e.value.data(), e.value.size());

@@ -20,7 +20,8 @@ std::string serialize_pairs(const HeaderList& list);
 // input is an empty map. At most 1024 pairs.
 bool parse_pairs(std::string_view data, HeaderList* out);
 
-// A header map in the same format, written without a HeaderList between.
+// A header map in the same format, written without a HeaderList between;
+// names lower-cased (what filters iterating the pairs see, as in Envoy).
 size_t serialized_size(const HeaderMap& m);
 void serialize_to(const HeaderMap& m, char* out);  // serialized_size(m) bytes
 std::string serialize(const HeaderMap& m);

@@ -28,6 +28,7 @@ namespace wg::wasm {
 namespace host {
 struct Access;
 }
+struct SharedState;
 
 enum class Abi { V0_1_0, V0_2_0, V0_2_1 };
 
@@ -94,20 +95,33 @@ class WorkerHooks {
   ~WorkerHooks() = default;
 };
 
+// What a VM is made with besides its module.
+struct VmSetup {
+  // The VM configuration (NAME.meta.json's vm_config): its size goes to
+  // proxy_on_vm_start, its bytes are buffer 6 (Envoy's vm_config.configuration).
+  std::string configuration;
+  // A configuration check's own shared data and queues (its start-up must
+  // not touch the live ones); nullptr: the live ones. A scratch VM also
+  // counts no metric and logs at debug level only.
+  SharedState* scratch = nullptr;
+};
+
 class FilterVm : public std::enable_shared_from_this<FilterVm> {
  public:
   static std::unique_ptr<FilterVm> create(std::shared_ptr<const Module> module, const Limits& limits,
-                                          std::string* error);
+                                          const VmSetup& setup, std::string* error);
   ~FilterVm();
 
   Abi abi() const { return abi_; }
   bool broken() const { return broken_; }
   const std::string& last_error() const { return last_error_; }
 
-  // Creates and configures a root context for one filter configuration;
-  // returns its id, or 0 with *error set (on_vm_start or on_configure
-  // refused, or the module trapped).
-  uint32_t add_root(const std::string& filter_name, const std::string& config, std::string* error);
+  // Creates and configures a root context for one filter configuration
+  // (root_id: what plugin_root_id answers, the id SDKs register their
+  // contexts under); returns its id, or 0 with *error set (on_vm_start or
+  // on_configure refused, or the module trapped).
+  uint32_t add_root(const std::string& filter_name, const std::string& root_id, const std::string& config,
+                    std::string* error);
 
   void set_hooks(WorkerHooks* hooks) { hooks_ = hooks; }
   // Hands the calls and time counted since the last flush to the shared
@@ -154,6 +168,7 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   // What a root context was configured with; its HTTP contexts point at it.
   struct RootInfo {
     std::string filter_name;
+    std::string root_id;
     std::string configuration;
   };
   // Plain data, so creating and deleting one per request costs no strings.
@@ -220,7 +235,9 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   uint32_t current_ctx_ = 0;
   pipeline::Exchange* stream_ = nullptr;
   const std::string* plugin_config_ = nullptr;  // during on_configure
-  const std::string* vm_config_ = nullptr;      // during on_vm_start
+  std::string vm_configuration_;                // buffer 6, whenever asked
+  SharedState* shared_state_ = nullptr;         // the live shared data and queues, or a check's scratch
+  bool scratch_ = false;                        // only checks a configuration
   HttpCallResult* call_result_ = nullptr;       // during on_http_call_response
   const std::string* foreign_args_ = nullptr;   // during on_foreign_function
   uint32_t callout_status_ = 0;                 // proxy_get_status: the last callout's

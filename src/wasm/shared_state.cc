@@ -2,10 +2,12 @@
 
 namespace wg::wasm {
 
-SharedData& SharedData::instance() {
-  static SharedData d;
-  return d;
+SharedState& SharedState::live() {
+  static SharedState state;
+  return state;
 }
+
+SharedData& SharedData::instance() { return SharedState::live().data; }
 
 bool SharedData::get(std::string_view key, std::string* value, uint32_t* cas) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -26,10 +28,7 @@ bool SharedData::set(std::string_view key, std::string_view value, uint32_t cas)
   return true;
 }
 
-SharedQueues& SharedQueues::instance() {
-  static SharedQueues q;
-  return q;
-}
+SharedQueues& SharedQueues::instance() { return SharedState::live().queues; }
 
 static std::string queue_key(std::string_view vm_id, std::string_view name) {
   std::string k(vm_id);

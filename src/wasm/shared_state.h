@@ -1,6 +1,8 @@
 // Proxy-Wasm state shared by every worker's VMs: the key-value store
 // (get/set with compare-and-swap) and the shared queues. One process-wide
-// instance each, behind a mutex: these calls are rare next to header work.
+// instance each (SharedState::live()), behind a mutex: these calls are rare
+// next to header work. A VM that only checks a configuration gets a scratch
+// SharedState of its own, so a check never touches what live filters share.
 #pragma once
 
 #include <atomic>
@@ -61,6 +63,13 @@ class SharedQueues {
   std::mutex mu_;
   std::vector<std::unique_ptr<Queue>> queues_;  // id - 1
   std::unordered_map<std::string, uint32_t> by_key_;
+};
+
+// The store and the queues a VM reaches.
+struct SharedState {
+  SharedData data;
+  SharedQueues queues;
+  static SharedState& live();  // what every worker's VMs share
 };
 
 }  // namespace wg::wasm

@@ -33,6 +33,6 @@ class AddChainHeaders extends Context {
   }
 }
 
-// The runtime looks the factory up by the plugin_root_id property; wasmgate
-// answers with the filter's name, the file name without .wasm.
-registerRootContext((context_id: u32): RootContext => new BenchRoot(context_id), "bench_as");
+// The runtime looks the factory up by the plugin_root_id property: the
+// filter's root_id, empty unless configured (bench/run.sh configures none).
+registerRootContext((context_id: u32): RootContext => new BenchRoot(context_id), "");

@@ -128,10 +128,6 @@ export function setProperty(path: string, value: string): u32 {
   return imports.proxy_set_property(changetype<usize>(p), p.byteLength, changetype<usize>(v), v.byteLength);
 }
 
-export function getPluginRootId(): string {
-  return or(getProperty("plugin_root_id"), "");
-}
-
 // `v` or, when null, `d`. Use this rather than `v === null ? d : v` as a call
 // argument: assemblyscript 0.14 releases such a ternary's non-null operand
 // once too often (ARC double free -> abort in ~lib/rt/pure.ts).

@@ -6,10 +6,10 @@
 // misplaced out-pointer in RootContext.onConfigure), so host calls go through
 // the raw imports, via the small helpers in host.ts.
 
-// Every proxy_on_* export and malloc/free come from the runtime, except
-// proxy_on_context_create, which we wrap (see below).
+// Every proxy_on_* export and malloc/free come from the runtime.
 export {
   proxy_abi_version_0_2_0,
+  proxy_on_context_create,
   proxy_on_vm_start,
   proxy_validate_configuration,
   proxy_on_configure,
@@ -35,7 +35,6 @@ export {
 } from "@solo-io/proxy-runtime/exports";
 export { malloc, free } from "@solo-io/proxy-runtime/malloc";
 
-import { proxy_on_context_create as runtime_on_context_create } from "@solo-io/proxy-runtime/exports";
 import {
   RootContext, Context, registerRootContext, send_local_response, continue_request,
   FilterHeadersStatusValues, FilterDataStatusValues, GrpcStatusValues, HeaderPair, Headers,
@@ -47,21 +46,17 @@ import {
   BUF_PLUGIN_CONFIG, METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM,
   getHeader, addHeader, replaceHeader, removeHeader, getBufferBytes, getBufferString, setBufferBytes,
   getProperty, setProperty, getShared, sharedIncrement, setShared, logAt, getLogLevel, defineMetric,
-  getPluginRootId, or, scratchU32, scratchPtr, scratchSize, takeScratchString,
+  or, scratchU32, scratchPtr, scratchSize, takeScratchString,
 } from "./host";
 
 const STOP: FilterHeadersStatusValues = FilterHeadersStatusValues.StopIteration; // Pause (1)
 const CONTINUE: FilterHeadersStatusValues = FilterHeadersStatusValues.Continue;
 
 // The runtime picks the root-context factory by the `plugin_root_id` property
-// and aborts when none is registered under that name. Register ours under
-// whatever name the host reports, just before the runtime looks it up.
-export function proxy_on_context_create(context_id: u32, root_context_id: u32): void {
-  if (root_context_id == 0) {
-    registerRootContext((id: u32): RootContext => new ConfRoot(id), getPluginRootId());
-  }
-  runtime_on_context_create(context_id, root_context_id);
-}
+// and aborts when none is registered under that name: ours is registered
+// under "conf_as", the root_id that conf_as.meta.json gives the filter (as
+// an Envoy config names it in the plugin's root_id).
+registerRootContext((id: u32): RootContext => new ConfRoot(id), "conf_as");
 
 class ConfRoot extends RootContext {
   tag: string = "-";

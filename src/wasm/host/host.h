@@ -99,7 +99,9 @@ struct Access {
   static std::vector<FilterVm::QueueRegistration>& queues(FilterVm& f) { return f.queues_; }
   static HeaderNameCache& header_names(FilterVm& f) { return f.header_names_; }
   static Abi abi(FilterVm& f) { return f.abi_; }
-  static const std::string* vm_config(FilterVm& f) { return f.vm_config_; }
+  static const std::string& vm_config(FilterVm& f) { return f.vm_configuration_; }
+  static SharedState& shared_state(FilterVm& f) { return *f.shared_state_; }
+  static bool scratch(FilterVm& f) { return f.scratch_; }
   static const std::string* plugin_config(FilterVm& f) { return f.plugin_config_; }
   static const std::string* foreign_args(FilterVm& f) { return f.foreign_args_; }
   static uint32_t next_call_token(FilterVm& f) { return f.next_call_token_++; }
@@ -110,6 +112,10 @@ struct Access {
   static bool set_effective_context(FilterVm& f, uint32_t id);
   static std::shared_ptr<FilterVm> shared(FilterVm& f) { return f.shared_from_this(); }
 };
+
+// Proxy-Wasm's clear_route_cache (an import in ABI 0.1.0, a foreign function
+// after): the request is matched again after the request head phase.
+uint32_t clear_route_cache(FilterVm& f);
 
 // What a filter may put in a header map: a token name (or a pseudo-header
 // ":name") and a value without CR, LF or NUL, so nothing a filter writes

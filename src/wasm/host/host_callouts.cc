@@ -95,6 +95,9 @@ uint32_t resolve_lua(FilterVm& f, const Args& in, std::string_view arg) {
   return Access::give(f, in, address, 4);
 }
 
+// Envoy's "clear_route_cache" (ABI 0.2.x dropped the import): no argument, no result.
+uint32_t clear_route_cache_fn(FilterVm& f, const Args&, std::string_view) { return clear_route_cache(f); }
+
 struct Foreign {
   std::string_view name;
   ForeignFunction fn;
@@ -103,6 +106,7 @@ constexpr Foreign kForeignFunctions[] = {
     {"compress", compress_fn},
     {"uncompress", uncompress_fn},
     {"resolve_lua", resolve_lua},
+    {"clear_route_cache", clear_route_cache_fn},
 };
 
 // Unknown names answer NotFound, as Envoy does.

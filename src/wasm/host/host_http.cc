@@ -40,7 +40,7 @@ std::string* body_buffer(FilterVm& f, uint64_t type) {
 
 std::string_view buffer(FilterVm& f, uint64_t type, bool* available) {
   *available = true;
-  if (type == 6 && Access::vm_config(f) != nullptr) return *Access::vm_config(f);
+  if (type == 6) return Access::vm_config(f);  // as Envoy: in every callback, not only on_vm_start
   if (type == 7 && Access::plugin_config(f) != nullptr) return *Access::plugin_config(f);
   if (type == 8 && Access::foreign_args(f) != nullptr) return *Access::foreign_args(f);
   if (std::string* b = body_buffer(f, type)) return *b;
@@ -254,6 +254,14 @@ WG_HOST(proxy_continue_response) {
   return answer_with(r, resume(Access::self(host), 1, false));
 }
 
+// The request is matched again once the request head phase ends (the
+// session's reroute); asked later, it changes nothing, as in Envoy once the
+// request went upstream.
+WG_HOST(proxy_clear_route_cache) {
+  WG_UNUSED_HOST;
+  return answer_with(r, clear_route_cache(Access::self(host)));
+}
+
 // Properties: Envoy's attribute paths, segments separated by NUL.
 std::string dotted(std::string_view path) {
   std::string key(path);
@@ -267,9 +275,16 @@ std::string dotted(std::string_view path) {
 // the plugin's are this filter's.
 bool property(FilterVm& f, std::string_view path, std::string* out) {
   std::string key = dotted(path);
-  if (key == "plugin_name" || key == "plugin_root_id" || key == "plugin_vm_id") {
+  // Envoy's answers: the plugin's name (the filter's), its configured
+  // root_id (empty unless set) and its vm_id (always empty: wasmgate has
+  // no named VMs).
+  if (key == "plugin_name" || key == "plugin_root_id") {
     const FilterVm::Context* root = Access::root_of(f);
-    *out = root ? root->info->filter_name : "";
+    *out = root == nullptr ? "" : key == "plugin_name" ? root->info->filter_name : root->info->root_id;
+    return true;
+  }
+  if (key == "plugin_vm_id") {
+    out->clear();
     return true;
   }
   return Access::stream(f) != nullptr && pipeline::get_property(*Access::stream(f), key, out);
@@ -304,6 +319,12 @@ WG_HOST(proxy_set_property) {
 
 }  // namespace
 
+uint32_t clear_route_cache(FilterVm& f) {
+  pipeline::Exchange* s = Access::stream(f);
+  if (s != nullptr && !s->response_phase) s->clear_route_cache = true;
+  return kOk;
+}
+
 bool valid_header(std::string_view k, std::string_view v) { return valid_name(k) && valid_value(v); }
 
 bool valid_headers(const HeaderList& list) {
@@ -330,7 +351,7 @@ void add_http(std::vector<HostFunc>* t) {
                           {"env", "proxy_close_stream", "i", "i", proxy_close_stream},
                           {"env", "proxy_continue_request", "", "i", proxy_continue_request},
                           {"env", "proxy_continue_response", "", "i", proxy_continue_response},
-                          {"env", "proxy_clear_route_cache", "", "i", answer<kOk>},
+                          {"env", "proxy_clear_route_cache", "", "i", proxy_clear_route_cache},
                           {"env", "proxy_get_property", "iiii", "i", proxy_get_property},
                           {"env", "proxy_set_property", "iiii", "i", proxy_set_property},
                       });

@@ -21,11 +21,14 @@ WG_HOST(proxy_log) {
   if (a[0] > 5) return answer_with(r, kBadArgument);
   static const log::Level levels[] = {log::Level::Debug, log::Level::Debug, log::Level::Info,
                                       log::Level::Warn,  log::Level::Error, log::Level::Error};
-  log::Level level = levels[a[0]];
+  FilterVm& f = Access::self(host);
+  // A configuration check's VM logs at debug only: its start-up is not one
+  // of the filter's (the workers' VMs start it).
+  log::Level level = Access::scratch(f) ? log::Level::Debug : levels[a[0]];
   if (log::enabled(level)) {
-    const FilterVm::Context* root = Access::root_of(Access::self(host));
-    log::write(level, "[wasm] filter %s: %.*s", root ? root->info->filter_name.c_str() : "?",
-               static_cast<int>(msg.size()), msg.data());
+    const FilterVm::Context* root = Access::root_of(f);
+    log::write(level, "[wasm]%s filter %s: %.*s", Access::scratch(f) ? " (check)" : "",
+               root ? root->info->filter_name.c_str() : "?", static_cast<int>(msg.size()), msg.data());
   }
   return answer_with(r, kOk);
 }
@@ -64,8 +67,9 @@ WG_HOST(proxy_set_tick_period_milliseconds) {
 WG_HOST(proxy_get_configuration) {
   WG_UNUSED_HOST;
   FilterVm& f = Access::self(host);
-  const std::string* cfg = Access::plugin_config(f) != nullptr ? Access::plugin_config(f) : Access::vm_config(f);
-  return answer_with(r, Access::give(f, Args(vm, a), cfg ? std::string_view(*cfg) : std::string_view(), 0));
+  // ABI 0.1.0: the plugin's configuration in on_configure, the VM's otherwise.
+  const std::string& cfg = Access::plugin_config(f) != nullptr ? *Access::plugin_config(f) : Access::vm_config(f);
+  return answer_with(r, Access::give(f, Args(vm, a), cfg, 0));
 }
 
 WG_HOST(proxy_set_effective_context) {
