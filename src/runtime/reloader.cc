@@ -56,9 +56,23 @@ std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, 
   return snap;
 }
 
-bool Reloader::load_initial(std::vector<std::string>* errors) {
+bool Reloader::load_initial(std::vector<std::string>* errors, const std::string* text) {
   std::lock_guard<std::mutex> lock(mu_);
-  return publish(*errors, nullptr);
+  return publish(*errors, text);
+}
+
+bool Reloader::publish_store(const config::Value& entities) {
+  std::string text = config::to_json(entities);
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> errors;
+  if (!publish(errors, &text)) {
+    std::string all;
+    for (const auto& e : errors) all += "\n  " + e;
+    WG_LOG(Error, "publishing the store's entities failed; the previous config keeps serving:%s", all.c_str());
+    return false;
+  }
+  WG_LOG(Info, "store changes published (generation %llu)", static_cast<unsigned long long>(generation_));
+  return true;
 }
 
 bool Reloader::reload(std::vector<std::string>* errors_out) {

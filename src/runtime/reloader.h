@@ -39,7 +39,8 @@ class Reloader {
   explicit Reloader(Shared& shared) : shared_(shared) {}
 
   // The first config: built and published, or false with its problems.
-  bool load_initial(std::vector<std::string>* errors);
+  // With `text`, that config (the store's contents) instead of the file.
+  bool load_initial(std::vector<std::string>* errors, const std::string* text = nullptr);
   // Reads the config file again and publishes it; on failure logs every
   // problem, keeps the running config and returns false (problems in
   // *errors when given). Safe from any thread: reloads are serialised.
@@ -49,6 +50,10 @@ class Reloader {
   // On failure nothing changes, and the problems are in *normalized /
   // *errors.
   bool apply_text(const std::string& text, config::Normalized* normalized, std::vector<std::string>* errors);
+  // Database mode: publishes the store's contents (`entities`, a
+  // normalized config) after API writes; on failure logs every problem and
+  // keeps the running config.
+  bool publish_store(const config::Value& entities);
   // Recompiles the running config (not the file) so names are resolved
   // again.
   void refresh_dns();
