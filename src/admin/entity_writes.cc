@@ -230,10 +230,77 @@ Value compose(const Request& req, const Schema& schema, const Value* stored, con
   return entity;
 }
 
+// Kong's cache key as a unique constraint (a plugin's name and scope, an
+// acl's consumer and group, a target's upstream and address): 409 when
+// another entity has the same values.
+bool check_cache_key(const Schema& schema, const Value& list, long at, const Value& entity, Response* refusal) {
+  if (schema.cache_key.size() < 2) return true;
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (static_cast<long>(i) == at) continue;
+    bool same = std::all_of(schema.cache_key.begin(), schema.cache_key.end(), [&](const std::string& f) {
+      return list[i].value(f, Value()) == entity.value(f, Value());
+    });
+    if (!same) continue;
+    std::vector<std::string> names(schema.cache_key.begin(), schema.cache_key.end());
+    std::sort(names.begin(), names.end());  // Kong prints the key's fields sorted
+    std::string shown;
+    Value fields = Value::object();
+    for (const auto& f : names) {
+      const Value v = entity.value(f, Value());
+      fields[f] = v;
+      std::string rendered = v.is_null() ? "null" : v.is_object() ? config::lua_table("id", v.value("id", Value())) : config::show(v);
+      if (v.is_string()) rendered = "\"" + rendered + "\"";
+      shown += (shown.empty() ? "" : ",") + f + "=" + rendered;
+    }
+    Value err = config::unique_violation(names.front(), Value());
+    err["message"] = "UNIQUE violation detected on '{" + shown + "}'";
+    err["fields"] = std::move(fields);
+    *refusal = json(409, err);
+    return false;
+  }
+  return true;
+}
+
+// The part of the store the declarative normalizer needs to check `entity`
+// (of `type`) as the loader would: the entities it references, and theirs,
+// and for targets and filter chains the siblings the loader's per-parent
+// checks compare it with. Everything else is stored and already valid, so
+// a write costs the same with 10 or 10,000 entities around it.
+Value check_slice(const Value& all, const std::string& type, const Value& entity) {
+  Value slice = store::empty_config();
+  std::set<std::pair<std::string, std::string>> seen = {{type, entity.value("id", "")}};
+  slice[type].push_back(entity);
+  std::vector<std::pair<std::string, Value>> work = {{type, entity}};
+  while (!work.empty()) {
+    auto [t, v] = std::move(work.back());
+    work.pop_back();
+    for (const auto& f : config::entity_schema(t)->fields) {
+      std::string id = f.type == Type::Foreign && !f.unsupported ? ref_id(v, f.name.c_str()) : "";
+      if (id.empty() || !seen.insert({f.reference, id}).second) continue;
+      for (const auto& candidate : list_of(all, f.reference.c_str())) {
+        if (candidate.value("id", "") != id) continue;
+        slice[f.reference].push_back(candidate);
+        work.emplace_back(f.reference, candidate);
+      }
+    }
+  }
+  const char* parents[] = {"upstream", "service", "route"};
+  if (type == "targets" || type == "filter_chains") {
+    for (const auto& sibling : list_of(all, type.c_str())) {
+      if (sibling.value("id", "") == entity.value("id", "")) continue;
+      bool shares = std::any_of(std::begin(parents), std::end(parents), [&](const char* p) {
+        return !ref_id(entity, p).empty() && ref_id(sibling, p) == ref_id(entity, p);
+      });
+      if (shares) slice[type].push_back(sibling);
+    }
+  }
+  return slice;
+}
+
 Response upsert(const WriteContext& ctx, const Request& req, const Endpoint& e, const Schema& schema,
                 const std::string* key, const Scope* scope) {
-  Value next = *ctx.store->current();
-  Value& list = next[e.entity];
+  std::shared_ptr<const Value> current = ctx.store->current();
+  const Value& list = list_of(*current, e.entity);
   long at = key != nullptr ? locate(list, e, *key, scope) : -1;
   if (req.method == "PATCH" && at < 0) return message(404, "Not found");
   Value body;
@@ -246,33 +313,34 @@ Response upsert(const WriteContext& ctx, const Request& req, const Endpoint& e, 
   config::schema::validate(schema, entity, errors);
   if (errors.empty() && schema.name == "plugins") check_plugin_config(entity, errors);
   if (!errors.empty()) return json(400, config::schema_violation(errors));
-  if (!resolve_references(schema, next, entity, &refusal)) return refusal;
+  if (!resolve_references(schema, *current, entity, &refusal)) return refusal;
   if (!check_unique(schema, list, at, entity, &refusal)) return refusal;
+  if (!check_cache_key(schema, list, at, entity, &refusal)) return refusal;
   if (schema.name == "basicauth_credentials" && password_given) {
     // Kong hashes the password when it is written, salted with the consumer.
     entity["password"] = config::basicauth_password_hash(ref_id(entity, "consumer"), entity["password"].get<std::string>());
   }
   const std::string id = entity["id"].get<std::string>();
-  if (at >= 0) {
-    list[static_cast<size_t>(at)] = std::move(entity);
-  } else {
-    list.push_back(std::move(entity));
-  }
 
-  // The whole candidate through the declarative loader's checks (targets
-  // per upstream, one filter chain per service, ...).
-  next["_transform"] = false;  // stored passwords are hashed already
-  config::Normalized n = config::normalize(std::move(next));
+  // The declarative loader's own checks over the change and what it touches.
+  config::Normalized n = config::normalize(check_slice(*current, e.entity, entity));
   if (!n.problems.empty()) return refused(n.problems);
-  n.config["_transform"] = false;
-  const Value* written = nullptr;
-  for (const auto& v : list_of(n.config, e.entity)) {
-    if (v.value("id", "") == id) written = &v;
+  Value answer;
+  for (auto& v : n.config[e.entity]) {
+    if (v.value("id", "") == id) answer = std::move(v);
   }
-  if (written == nullptr) return message(500, "An unexpected error occurred");
-  Value answer = *written;
+  if (!answer.is_object()) return message(500, "An unexpected error occurred");
+
+  // The next config: the store's contents with the change.
+  Value next = *current;
+  Value& next_list = next[e.entity];
+  if (at >= 0) {
+    next_list[static_cast<size_t>(at)] = answer;
+  } else {
+    next_list.push_back(answer);
+  }
   std::string error;
-  if (!ctx.store->commit(std::move(n.config), {store::put_row(e.entity, answer)}, &error)) {
+  if (!ctx.store->commit(std::move(next), {store::put_row(e.entity, answer)}, &error)) {
     WG_LOG(Error, "store write failed: %s", error.c_str());
     return message(500, "An unexpected error occurred");
   }

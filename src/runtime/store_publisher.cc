@@ -1,5 +1,6 @@
 #include "runtime/store_publisher.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace wg::runtime {
@@ -31,10 +32,15 @@ void StorePublisher::run() {
     pending_ = false;
     lock.unlock();
     // The latest contents: every write committed so far, whichever woke us.
+    auto began = std::chrono::steady_clock::now();
     reloader_.publish_store(*source_());
+    auto took = std::chrono::steady_clock::now() - began;
     lock.lock();
-    // Writes arriving now wait for the interval, then go out together.
-    wake_.wait_for(lock, std::chrono::milliseconds(interval_ms_), [this] { return stopping_; });
+    // Writes arriving now wait, then go out together: for the interval, or
+    // as long as the build took when that is longer, so a big config's
+    // rebuilds take at most half the admin side's time from its writes.
+    auto pause = std::max<std::chrono::steady_clock::duration>(std::chrono::milliseconds(interval_ms_), took);
+    wake_.wait_for(lock, pause, [this] { return stopping_; });
   }
 }
 

@@ -205,9 +205,19 @@ def test_upstreams_and_targets(gateway_factory, upstream, tmp_path):
     call(admin, "POST", "/services", {"name": "s", "host": "pool"})
     call(admin, "POST", "/services/s/routes", {"paths": ["/pool"]})
     assert live(gw, "/pool")
-    # The same target twice in one upstream is refused by the loader's check.
+    # The same target twice in one upstream: Kong's cache key is unique.
     status, err = call(admin, "POST", "/upstreams/pool/targets", {"target": f"{HOST}:{upstream.port}"})
-    assert status == 400 and err["code"] == 2, err
+    assert status == 409 and err["code"] == 5, err
+    assert err["message"] == f"UNIQUE violation detected on '{{target=\"{HOST}:{upstream.port}\",upstream={{id=\"{up['id']}\"}}}}'"
+    # ... and so is a plugin's name and scope.
+    assert call(admin, "POST", "/services/s/plugins", {"name": "correlation-id"})[0] == 201
+    status, err = call(admin, "POST", "/services/s/plugins", {"name": "correlation-id"})
+    assert status == 409 and err["code"] == 5 and err["fields"]["name"] == "correlation-id", err
+    # The loader's own per-upstream check sees the same address written another way.
+    status, err = call(admin, "POST", "/upstreams/pool/targets", {"target": "localhost:8000"})
+    assert status == 201
+    status, err = call(admin, "POST", "/upstreams/pool/targets", {"target": "localhost"})
+    assert status == 400 and err["code"] == 2 and "duplicate target" in json.dumps(err), err
     status, tgt = call(admin, "PATCH", f"/upstreams/pool/targets/{tgt['id']}", {"weight": 5})
     assert status == 200 and tgt["weight"] == 5
     assert call(admin, "DELETE", "/upstreams/pool") == (204, None)
