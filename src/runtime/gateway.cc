@@ -79,7 +79,13 @@ std::unique_ptr<store::EntityStore> open_store(const core::Settings& s, std::vec
     errors->push_back("database " + s.database + ": " + error);
     return nullptr;
   }
-  if (store->seeded()) return store;
+  if (store->seeded()) {
+    // Read from disk: checked whole once, as a declarative file would be
+    // (later publishes bind it without normalizing again).
+    config::Normalized check = config::normalize(*store->current());
+    for (const auto& p : check.problems) errors->push_back("database " + s.database + ": " + p.line());
+    return check.problems.empty() ? std::move(store) : nullptr;
+  }
   config::Normalized seed;
   if (!build_snapshot(s, 0, *errors, nullptr, &seed)) return nullptr;
   if (!store->seed(seed.config, &error)) {
@@ -122,12 +128,8 @@ int run_gateway(core::Settings settings) {
   Reloader reloader(*shared);
   std::vector<std::string> errors;
   std::unique_ptr<store::EntityStore> store;
-  std::string store_text;
-  if (s.database != "off") {
-    store = open_store(s, &errors);
-    if (store) store_text = config::to_json(*store->current());
-  }
-  if (!errors.empty() || !reloader.load_initial(&errors, store ? &store_text : nullptr)) {
+  if (s.database != "off") store = open_store(s, &errors);
+  if (!errors.empty() || !reloader.load_initial(&errors, store ? store->current() : nullptr)) {
     for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
     WG_LOG(Error, "invalid configuration, not starting");
     return 1;
@@ -214,7 +216,7 @@ int run_gateway(core::Settings settings) {
     if (sig == SIGHUP) {
       // With a store, the store is the config: publish it again.
       if (store) {
-        reloader.publish_store(*store->current());
+        reloader.publish_store(store->current());
       } else {
         reloader.reload();
       }

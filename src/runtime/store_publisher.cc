@@ -33,7 +33,7 @@ void StorePublisher::run() {
     lock.unlock();
     // The latest contents: every write committed so far, whichever woke us.
     auto began = std::chrono::steady_clock::now();
-    reloader_.publish_store(*source_());
+    reloader_.publish_store(source_());
     auto took = std::chrono::steady_clock::now() - began;
     lock.lock();
     // Writes arriving now wait, then go out together: for the interval, or

@@ -324,3 +324,47 @@ def test_a_fresh_store_is_seeded_from_the_config_file(gateway_factory, upstream,
     assert gw.request("GET", "/seed").status == 200
     assert call(admin, "DELETE", "/routes/seeded-api")[0] == 204
     assert live(gw, "/seed", 404)
+
+
+def test_200_api_changes_under_load_fail_no_request(gateway_factory, upstream, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    call(admin, "POST", "/services", {"name": "s", "url": up_url(upstream)})
+    call(admin, "POST", "/services/s/routes", {"name": "stable", "paths": ["/stable"]})
+    status, plugin = call(admin, "POST", "/routes/stable/plugins",
+                          {"name": "response-transformer", "config": {"add": {"headers": ["x-gen:0"]}}})
+    assert status == 201, plugin
+    assert live(gw, "/stable")
+    failures, served, stop = [], [0], threading.Event()
+
+    def load():
+        while not stop.is_set():
+            try:
+                with gw.conn() as c:  # keep-alive: the connection lives across every swap
+                    while not stop.is_set():
+                        r = c.request("GET", "/stable")
+                        if r.status != 200:
+                            failures.append(r.status)
+                        served[0] += 1
+            except Exception as e:  # a reset or a refused connection is a failure
+                failures.append(repr(e))
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(1, 201):
+            if i % 3 == 0:
+                status, _ = call(admin, "PATCH", f"/plugins/{plugin['id']}",
+                                 {"config": {"add": {"headers": [f"x-gen:{i}"]}}})
+            elif i % 3 == 1:
+                status, _ = call(admin, "POST", "/services/s/routes", {"name": f"churn-{i}", "paths": [f"/churn/{i}"]})
+            else:
+                status, _ = call(admin, "DELETE", f"/routes/churn-{i - 1}")
+            assert status in (200, 201, 204), (i, status)
+            time.sleep(0.005)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert failures == [] and served[0] > 200, (failures[:5], served[0])
+    assert wait_until(lambda: gw.request("GET", "/stable").header("x-gen") == "198", 1.0)
