@@ -30,6 +30,8 @@ struct Nested {
   const char* foreign;    // its field referring to the parent
 };
 const Nested* nested(std::string_view parent, std::string_view child);
+// Every entity URL pattern, Kong-style ("/services/{services}/routes").
+std::vector<std::string> entity_patterns();
 
 // The list of one entity type in a normalized config (empty when absent).
 const config::Value& list_of(const config::Value& all, const char* entity);

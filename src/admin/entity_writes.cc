@@ -217,6 +217,12 @@ Value compose(const Request& req, const Schema& schema, const Value* stored, con
       entity[schema.endpoint_key] = *key;
     }
   }
+  // Kong's key-auth key is `auto`: a credential created without one gets a
+  // random key (the declarative loader keeps requiring it: a file's keys
+  // must not change on every reload).
+  if (schema.name == "keyauth_credentials" && stored == nullptr && (!entity.contains("key") || entity["key"].is_null())) {
+    entity["key"] = random_uuid();
+  }
   if (stored != nullptr) {
     entity["id"] = (*stored)["id"];
   } else if (!entity.contains("id") || entity["id"].is_null()) {

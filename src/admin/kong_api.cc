@@ -479,6 +479,15 @@ void install_kong_api(AdminServer& server, KongApi api_in) {
     v["config"] = config::to_json(*api->entities());
     return json(200, v);
   });
+  server.add_api_route("/endpoints", [](const Request& r) {
+    if (r.method != "GET") return method_not_allowed();
+    // Kong's GET /endpoints: every route the Admin API serves, sorted.
+    std::set<std::string> all = {"/", "/status", "/config", "/endpoints", "/metrics", "/plugins/enabled",
+                                 "/schemas/{db_entity_name}", "/schemas/{db_entity_name}/validate",
+                                 "/schemas/plugins/{name}", "/schemas/plugins/validate", "/plugins/schema/{name}"};
+    for (auto& p : entity_patterns()) all.insert(std::move(p));
+    return json(200, Value{{"data", Value(all)}, {"next", nullptr}});
+  });
   server.add_api_route("/plugins/enabled", [api](const Request& r) {
     if (r.method != "GET") return method_not_allowed();
     std::set<std::string> names;

@@ -173,6 +173,9 @@ def test_consumers_credentials_and_cascade(gateway_factory, upstream, tmp_path):
     assert status == 201
     status, key = call(admin, "POST", "/consumers/alice/key-auth", {"key": "alice-key"})
     assert status == 201 and key["consumer"] == {"id": alice["id"]}
+    status, generated = call(admin, "POST", "/consumers/alice/key-auth")  # Kong's key is `auto`
+    assert status == 201 and len(generated["key"]) >= 32, generated
+    assert call(admin, "DELETE", f"/consumers/alice/key-auth/{generated['id']}") == (204, None)
     status, basic = call(admin, "POST", f"/consumers/{alice['id']}/basic-auth", {"username": "al", "password": "pw"})
     assert status == 201 and basic["password"] != "pw" and len(basic["password"]) == 40
     assert call(admin, "POST", "/consumers/alice/acls", {"group": "admins"})[0] == 201
@@ -368,3 +371,13 @@ def test_200_api_changes_under_load_fail_no_request(gateway_factory, upstream, t
             t.join(10)
     assert failures == [] and served[0] > 200, (failures[:5], served[0])
     assert wait_until(lambda: gw.request("GET", "/stable").header("x-gen") == "198", 1.0)
+
+
+def test_endpoints_lists_the_api(gateway_factory, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    status, body = call(admin, "GET", "/endpoints")
+    assert status == 200 and body["next"] is None
+    for path in ("/", "/services", "/services/{services}", "/services/{services}/routes",
+                 "/consumers/{consumers}/key-auth/{key-auths}", "/upstreams/{upstreams}/targets", "/endpoints"):
+        assert path in body["data"], path
+    assert body["data"] == sorted(body["data"])
