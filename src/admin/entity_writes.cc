@@ -81,9 +81,11 @@ bool read_body(const Request& req, const Schema& schema, Value* out, Response* r
     *refusal = message(400, "Cannot parse JSON body");
     return false;
   }
-  if (type.rfind("application/x-www-form-urlencoded", 0) == 0) {
+  bool form = type.rfind("application/x-www-form-urlencoded", 0) == 0;
+  if (form || type.rfind("multipart/form-data", 0) == 0) {
     std::string error;
-    if (!parse_form(req.body, out, &error)) {
+    bool parsed = form ? parse_form(req.body, out, &error) : parse_multipart(req.body, *header, out, &error);
+    if (!parsed) {
       *refusal = message(400, error);
       return false;
     }

@@ -156,6 +156,48 @@ bool parse_form(std::string_view body, Value* out, std::string* error) {
   return true;
 }
 
+bool parse_multipart(std::string_view body, std::string_view content_type, Value* out, std::string* error) {
+  *out = Value::object();
+  size_t b = content_type.find("boundary=");
+  if (b == std::string_view::npos) {
+    *error = "multipart body without a boundary";
+    return false;
+  }
+  std::string_view boundary = content_type.substr(b + 9);
+  boundary = boundary.substr(0, boundary.find(';'));
+  if (boundary.size() >= 2 && boundary.front() == '"') boundary = boundary.substr(1, boundary.find('"', 1) - 1);
+  const std::string delimiter = "--" + std::string(boundary);
+  const std::string next_delimiter = "\r\n" + delimiter;
+  size_t at = body.find(delimiter);
+  if (boundary.empty() || at == std::string_view::npos) {
+    *error = "multipart body without its boundary";
+    return false;
+  }
+  for (;;) {
+    size_t head = at + delimiter.size();
+    if (body.substr(head, 2) == "--") return true;  // the closing delimiter
+    size_t head_end = body.find("\r\n\r\n", head);
+    size_t end = head_end == std::string_view::npos ? head_end : body.find(next_delimiter, head_end);
+    if (end == std::string_view::npos) {
+      *error = "multipart body cut short";
+      return false;
+    }
+    std::string_view part_head = body.substr(head, head_end - head);
+    size_t name_at = part_head.find("name=\"");
+    if (name_at != std::string_view::npos) {
+      std::string_view rest = part_head.substr(name_at + 6);
+      std::string key(rest.substr(0, rest.find('"')));
+      std::vector<Step> steps = key_steps(key);
+      if (!steps.empty() && !steps[0].append &&
+          !place(*out, steps, 0, Value(std::string(body.substr(head_end + 4, end - head_end - 4))))) {
+        *error = "cannot combine '" + key + "' with the other parameters";
+        return false;
+      }
+    }
+    at = end + 2;
+  }
+}
+
 void infer_types(const config::schema::Field& field, Value& value) {
   switch (field.type) {
     case Type::Array:

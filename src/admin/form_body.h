@@ -1,5 +1,5 @@
 // Kong's Admin API request bodies besides JSON: application/x-www-form-
-// urlencoded with Kong's nested-parameter syntax (kong/api/api_helpers.lua
+// urlencoded (or multipart/form-data) with Kong's nested-parameter syntax (kong/api/api_helpers.lua
 // normalize_nested_params): `config.minute=5` and `config[minute]=5` are
 // records, `paths[]=/a` appends, `paths[1]=/a` sets the first element
 // (1-based, as Lua counts). Every value arrives as text; infer_types()
@@ -21,6 +21,12 @@ std::string form_decode(std::string_view s);
 // A form body as a JSON object; false (with *error) on a key whose nesting
 // contradicts another key's (`a=1&a.b=2`).
 bool parse_form(std::string_view body, config::Value* out, std::string* error);
+
+// A multipart/form-data body (`content_type` carries its boundary) read
+// the same way: each part's `name` is a key with Kong's nested syntax and
+// its content the text value. False (with *error) on a body without the
+// boundary's parts or with contradicting keys.
+bool parse_multipart(std::string_view body, std::string_view content_type, config::Value* out, std::string* error);
 
 // Converts the text values of `value` to the types `field` wants: numbers,
 // booleans, a single value where an array is wanted becomes a one-element

@@ -1,4 +1,4 @@
-// The Admin API's form-encoded bodies (admin/form_body.h): any bytes must
+// The Admin API's form-encoded and multipart bodies (admin/form_body.h): any bytes must
 // parse or be refused with a reason, never crash; a parsed body is an
 // object, and inferring a plugin entity's types over it must not crash.
 #include <cstddef>
@@ -14,6 +14,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   wg::config::Value body;
   std::string error;
+  wg::config::Value parts;
+  std::string multipart_error;
+  if (!wg::admin::parse_multipart(in, "multipart/form-data; boundary=b", &parts, &multipart_error) &&
+      multipart_error.empty()) {
+    abort();
+  }
   if (!wg::admin::parse_form(in, &body, &error)) {
     if (error.empty()) abort();  // refusals say why
     return 0;

@@ -117,6 +117,12 @@ def test_form_bodies_with_kongs_nested_syntax(gateway_factory, upstream, tmp_pat
     assert live(gw, "/x")
     statuses = [gw.request("GET", "/x").status for _ in range(4)]
     assert 429 in statuses, statuses
+    # multipart/form-data parts are form fields too (curl -F).
+    parts = b"".join(b"--XyZ\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n" % kv
+                     for kv in ((b"name", b"mp"), (b"paths[]", b"/mp"), (b"strip_path", b"false")))
+    status, mp = call(admin, "POST", "/services/f/routes", parts + b"--XyZ--\r\n",
+                      headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+    assert status == 201 and mp["paths"] == ["/mp"] and mp["strip_path"] is False, mp
     # PATCH merges a plugin's config field by field.
     status, plugin = call(admin, "PATCH", f"/plugins/{plugin['id']}", {"config": {"minute": 100}})
     assert status == 200 and plugin["config"]["minute"] == 100 and plugin["config"]["policy"] == "local"

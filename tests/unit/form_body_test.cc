@@ -48,3 +48,21 @@ TEST(FormBody, TypesFollowTheSchema) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(FormBody, MultipartPartsAreFormFields) {
+  std::string body =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nm\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"config.minute\"\r\n\r\n5\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"paths[]\"\r\n\r\n/m\r\n--XyZ--\r\n";
+  Value v;
+  std::string error;
+  ASSERT_TRUE(wg::admin::parse_multipart(body, "multipart/form-data; boundary=XyZ", &v, &error)) << error;
+  EXPECT_EQ(v, Value::parse(R"({"name":"m","config":{"minute":"5"},"paths":["/m"]})"));
+  EXPECT_FALSE(wg::admin::parse_multipart("--XyZ\r\nname=\"a\"", "multipart/form-data; boundary=XyZ", &v, &error));
+  EXPECT_FALSE(error.empty());
+  EXPECT_FALSE(wg::admin::parse_multipart(body, "multipart/form-data", &v, &error));
+}
+
+}  // namespace
