@@ -24,6 +24,7 @@
 #include "runtime/proxy_cache_admin.h"
 #include "runtime/reloader.h"
 #include "runtime/store_publisher.h"
+#include "runtime/upstream_health_admin.h"
 #include "store/entity_store.h"
 #include "runtime/worker.h"
 #include "shared/metrics.h"
@@ -159,6 +160,7 @@ int run_gateway(core::Settings settings) {
     return r;
   });
   add_proxy_cache_routes(admin);
+  add_upstream_health_routes(admin, shared->snapshots, plugins::node_id());
   // Kong's Admin API: DB-less, reads of the running config and POST
   // /config; with a store, reads of the store and entity writes, published
   // (coalesced) by the store publisher.

@@ -387,3 +387,26 @@ def test_endpoints_lists_the_api(gateway_factory, tmp_path):
                  "/consumers/{consumers}/key-auth/{key-auths}", "/upstreams/{upstreams}/targets", "/endpoints"):
         assert path in body["data"], path
     assert body["data"] == sorted(body["data"])
+
+
+def test_upstream_health_and_manual_target_health(gateway_factory, upstream, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    call(admin, "POST", "/upstreams",
+         {"name": "pool", "healthchecks": {"passive": {"unhealthy": {"http_failures": 3}}}})
+    status, tgt = call(admin, "POST", "/upstreams/pool/targets", {"target": f"{HOST}:{upstream.port}"})
+    assert status == 201
+    call(admin, "POST", "/services", {"name": "s", "host": "pool"})
+    call(admin, "POST", "/services/s/routes", {"paths": ["/pool"]})
+    assert live(gw, "/pool")
+    status, body = call(admin, "GET", "/upstreams/pool/health")
+    assert status == 200 and body["next"] is None and len(body["data"]) == 1, body
+    entry = body["data"][0]
+    assert entry["id"] == tgt["id"] and entry["health"] == "HEALTHY"
+    assert entry["data"]["addresses"] == [{"ip": HOST, "port": upstream.port, "weight": 100, "health": "HEALTHY"}]
+    assert call(admin, "POST", f"/upstreams/pool/targets/{tgt['id']}/unhealthy") == (204, None)
+    assert call(admin, "GET", "/upstreams/pool/health")[1]["data"][0]["health"] == "UNHEALTHY"
+    assert gw.request("GET", "/pool").status == 503
+    assert call(admin, "POST", f"/upstreams/pool/targets/{HOST}:{upstream.port}/healthy") == (204, None)
+    assert gw.request("GET", "/pool").status == 200
+    assert call(admin, "GET", "/upstreams/nope/health")[0] == 404
+    assert call(admin, "POST", "/upstreams/pool/targets/nope/healthy")[0] == 404
