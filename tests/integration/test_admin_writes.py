@@ -6,6 +6,7 @@ persistence across a restart and a kill -9 mid-burst, coalesced rebuilds
 with every write live on the proxy within a second, and the admin token."""
 
 import json
+import pathlib
 import signal
 import threading
 import time
@@ -37,9 +38,9 @@ def call(admin, method, path, body=None, form=None, headers=None, token=None):
         return e.code, (json.loads(raw) if raw else None)
 
 
-def start(gateway_factory, db, cfg=None, token=None, admin=None):
+def start(gateway_factory, db, cfg=None, token=None, admin=None, extra=()):
     admin = admin or free_port()
-    args = ["--admin-listen", f"{HOST}:{admin}", "--database", f"sqlite:{db}"]
+    args = ["--admin-listen", f"{HOST}:{admin}", "--database", f"sqlite:{db}", *extra]
     args += ["--admin-token", token] if token else []
     return gateway_factory(cfg or config(), extra_args=args), admin
 
@@ -410,3 +411,24 @@ def test_upstream_health_and_manual_target_health(gateway_factory, upstream, tmp
     assert gw.request("GET", "/pool").status == 200
     assert call(admin, "GET", "/upstreams/nope/health")[0] == 404
     assert call(admin, "POST", "/upstreams/pool/targets/nope/healthy")[0] == 404
+
+
+def test_filter_chains_through_the_api(gateway_factory, wasmgate_bin, wasm_cache, upstream, tmp_path):
+    filters = pathlib.Path(wasmgate_bin).parent / "filters"
+    assert (filters / "demo.wasm").exists()
+    gw, admin = start(gateway_factory, tmp_path / "kong.db",
+                      extra=["--filters-dir", str(filters), "--wasm-cache-dir", str(wasm_cache)])
+    call(admin, "POST", "/services", {"name": "s", "url": up_url(upstream)})
+    call(admin, "POST", "/services/s/routes", {"name": "r", "paths": ["/w"]})
+    status, fc = call(admin, "POST", "/routes/r/filter-chains",
+                      {"name": "fc", "filters": [{"name": "demo", "config": "one"}]})
+    assert status == 201 and fc["route"]["id"] and fc["enabled"] is True, fc
+    assert wait_until(lambda: gw.request("GET", "/w").header("x-wasm-filter") == "one", 2.0)
+    status, fc = call(admin, "PATCH", "/filter-chains/fc", {"filters": [{"name": "demo", "config": "two"}]})
+    assert status == 200 and fc["filters"][0]["config"] == "two", fc
+    assert wait_until(lambda: gw.request("GET", "/w").header("x-wasm-filter") == "two", 2.0)
+    # One filter chain per route (the loader's check), as Kong.
+    status, err = call(admin, "POST", "/routes/r/filter-chains", {"filters": [{"name": "demo"}]})
+    assert status == 400 and err["code"] == 2 and "already has a filter chain" in json.dumps(err), err
+    assert call(admin, "DELETE", "/routes/r") == (204, None)  # cascades to its filter chain
+    assert call(admin, "GET", "/filter-chains")[1]["data"] == []
