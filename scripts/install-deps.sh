@@ -7,6 +7,8 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev
   libssl-dev libpcre2-dev libc-ares-dev zlib1g-dev
+  # the database mode's embedded store (--database sqlite:PATH)
+  libsqlite3-dev
   wasi-libc libclang-rt-19-dev-wasm32
   clang-19 libclang-rt-19-dev lld-19
   python3 python3-pytest python3-yaml curl

@@ -42,6 +42,11 @@ std::vector<Flag> start_flags(Settings& s) {
   return {
       {"config", 'c', "declarative config file (Kong _format_version 3.0)",
        [&s](const std::string& v) { s.config_path = v; return true; }},
+      {"database", 0, "where entities live: off (from --config) or sqlite:PATH (written through the Admin API) (off)",
+       [&s](const std::string& v) {
+         s.database = v;
+         return v == "off" || (v.rfind("sqlite:", 0) == 0 && v.size() > 7);
+       }},
       {"proxy-listen", 0, "proxy address, ADDR:PORT (127.0.0.1:8000)",
        [&s](const std::string& v) { s.proxy_listen = v; return true; }},
       {"admin-listen", 0, "Admin API address, ADDR:PORT or off (127.0.0.1:8001)",

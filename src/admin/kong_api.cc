@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 
+#include "admin/endpoints.h"
+#include "admin/entity_writes.h"
 #include "config/entity_schemas.h"
 #include "config/errors.h"
 #include "config/schema.h"
@@ -15,93 +17,6 @@ namespace wg::admin {
 namespace {
 
 using config::Value;
-
-// ---- the entities and their endpoints ----------------------------------------
-
-struct Endpoint {
-  const char* path;    // "key-auths"
-  const char* entity;  // "keyauth_credentials"
-  std::vector<const char*> keys;  // fields an entity is also found by, besides its id
-};
-
-const std::vector<Endpoint>& endpoints() {
-  static const std::vector<Endpoint> kAll = {
-      {"services", "services", {"name"}},
-      {"routes", "routes", {"name"}},
-      {"upstreams", "upstreams", {"name"}},
-      {"targets", "targets", {"target"}},
-      {"consumers", "consumers", {"username", "custom_id"}},
-      {"plugins", "plugins", {}},
-      {"filter-chains", "filter_chains", {"name"}},
-      {"key-auths", "keyauth_credentials", {"key"}},
-      {"basic-auths", "basicauth_credentials", {"username"}},
-      {"jwts", "jwt_secrets", {"key"}},
-      {"hmac-auths", "hmacauth_credentials", {"username"}},
-      {"acls", "acls", {}},
-  };
-  return kAll;
-}
-
-const Endpoint* endpoint(std::string_view path) {
-  for (const auto& e : endpoints()) {
-    if (path == e.path) return &e;
-  }
-  return nullptr;
-}
-
-// /{parent}/{id}/{child}: the child endpoint and the child's field that
-// names the parent.
-struct Nested {
-  const char* parent;
-  const char* child;      // as in the URL
-  const char* endpoint;   // the child's own endpoint
-  const char* foreign;    // its field referring to the parent
-};
-
-const Nested* nested(std::string_view parent, std::string_view child) {
-  static const Nested kAll[] = {
-      {"services", "routes", "routes", "service"},
-      {"services", "plugins", "plugins", "service"},
-      {"services", "filter-chains", "filter-chains", "service"},
-      {"routes", "plugins", "plugins", "route"},
-      {"routes", "filter-chains", "filter-chains", "route"},
-      {"consumers", "plugins", "plugins", "consumer"},
-      {"consumers", "key-auth", "key-auths", "consumer"},
-      {"consumers", "basic-auth", "basic-auths", "consumer"},
-      {"consumers", "jwt", "jwts", "consumer"},
-      {"consumers", "hmac-auth", "hmac-auths", "consumer"},
-      {"consumers", "acls", "acls", "consumer"},
-      {"upstreams", "targets", "targets", "upstream"},
-  };
-  for (const auto& n : kAll) {
-    if (parent == n.parent && child == n.child) return &n;
-  }
-  return nullptr;
-}
-
-const Value& list_of(const Value& all, const char* entity) {
-  static const Value kEmpty = Value::array();
-  auto it = all.find(entity);
-  return it != all.end() && it->is_array() ? *it : kEmpty;
-}
-
-// The entity with this id or endpoint key, or null.
-const Value* find(const Value& all, const Endpoint& e, const std::string& key) {
-  for (const auto& v : list_of(all, e.entity)) {
-    if (v.value("id", "") == key) return &v;
-    for (const char* k : e.keys) {
-      auto f = v.find(k);
-      if (f != v.end() && f->is_string() && f->get_ref<const std::string&>() == key) return &v;
-    }
-  }
-  return nullptr;
-}
-
-std::string ref_id(const Value& v, const char* field) {
-  auto f = v.find(field);
-  if (f == v.end() || !f->is_object()) return "";
-  return f->value("id", "");
-}
 
 // ---- answers ---------------------------------------------------------------------
 
@@ -119,6 +34,8 @@ Response message(int status, const std::string& text) {
 }
 
 Response not_found() { return message(404, "Not found"); }
+
+Response method_not_allowed() { return message(405, "Method not allowed"); }
 
 // Kong's DB-less answer to a write on an entity endpoint.
 Response unsupported(const std::string& method, const char* entity) {
@@ -379,7 +296,7 @@ Response root(const KongApi& api) {
   std::set<std::string> enabled;
   for (const auto& p : list_of(*api.entities(), "plugins")) enabled.insert(p.value("name", ""));
   v["plugins"] = Value{{"available_on_server", available}, {"enabled_in_cluster", Value(enabled)}};
-  v["configuration"] = Value{{"database", "off"},
+  v["configuration"] = Value{{"database", api.store != nullptr ? "sqlite" : "off"},
                              {"proxy_listen", Value::array({api.proxy_listen})},
                              {"admin_listen", Value::array({api.admin_listen})}};
   return json(200, v);
@@ -402,17 +319,25 @@ std::vector<const Value*> children_of(const Value& all, const Endpoint& child, c
   return out;
 }
 
+WriteContext write_context(const KongApi& api) { return WriteContext{api.store, api.changed}; }
+
 Response collection(const KongApi& api, const Request& req) {
   const Endpoint* e = endpoint(req.params.at("entity"));
   if (e == nullptr || std::string_view(e->path) == "targets") return not_found();
-  if (is_write(req.method)) return unsupported(req.method, e->entity);
+  if (is_write(req.method)) {
+    if (api.store == nullptr) return unsupported(req.method, e->entity);
+    return write_entity(write_context(api), req, *e, nullptr, nullptr);
+  }
   return page(req, all_of(*api.entities(), *e));
 }
 
 Response item(const KongApi& api, const Request& req) {
   const Endpoint* e = endpoint(req.params.at("entity"));
   if (e == nullptr || std::string_view(e->path) == "targets") return not_found();
-  if (is_write(req.method)) return unsupported(req.method, e->entity);
+  if (is_write(req.method)) {
+    if (api.store == nullptr) return unsupported(req.method, e->entity);
+    return write_entity(write_context(api), req, *e, &req.params.at("id"), nullptr);
+  }
   auto all = api.entities();
   const Value* v = find(*all, *e, req.params.at("id"));
   return v != nullptr ? json(200, *v) : not_found();
@@ -426,7 +351,7 @@ Response child_collection(const KongApi& api, const Request& req) {
   auto all = api.entities();
   const Value* p = find(*all, *parent, req.params.at("id"));
   if (parent_path == "routes" && child_path == "service") {
-    if (is_write(req.method)) return unsupported(req.method, "services");
+    if (is_write(req.method)) return api.store == nullptr ? unsupported(req.method, "services") : method_not_allowed();
     if (p == nullptr) return not_found();
     const Value* s = find(*all, *endpoint("services"), ref_id(*p, "service"));
     return s != nullptr ? json(200, *s) : not_found();
@@ -434,8 +359,12 @@ Response child_collection(const KongApi& api, const Request& req) {
   const Nested* n = nested(parent_path, child_path);
   if (n == nullptr) return not_found();
   const Endpoint* child = endpoint(n->endpoint);
-  if (is_write(req.method)) return unsupported(req.method, child->entity);
+  if (is_write(req.method) && api.store == nullptr) return unsupported(req.method, child->entity);
   if (p == nullptr) return not_found();
+  if (is_write(req.method)) {
+    Scope scope{n->foreign, p->value("id", "")};
+    return write_entity(write_context(api), req, *child, nullptr, &scope);
+  }
   return page(req, children_of(*all, *child, n->foreign, p->value("id", "")));
 }
 
@@ -444,15 +373,18 @@ Response child_item(const KongApi& api, const Request& req) {
   const Nested* n = nested(req.params.at("entity"), req.params.at("child"));
   if (parent == nullptr || n == nullptr) return not_found();
   const Endpoint* child = endpoint(n->endpoint);
-  if (is_write(req.method)) return unsupported(req.method, child->entity);
+  if (is_write(req.method) && api.store == nullptr) return unsupported(req.method, child->entity);
   auto all = api.entities();
   const Value* p = find(*all, *parent, req.params.at("id"));
+  if (is_write(req.method)) {
+    if (p == nullptr) return not_found();
+    Scope scope{n->foreign, p->value("id", "")};
+    return write_entity(write_context(api), req, *child, &req.params.at("child_id"), &scope);
+  }
   const Value* c = find(*all, *child, req.params.at("child_id"));
   if (p == nullptr || c == nullptr || ref_id(*c, n->foreign) != p->value("id", "")) return not_found();
   return json(200, *c);
 }
-
-Response method_not_allowed() { return message(405, "Method not allowed"); }
 
 // ---- /schemas/.../validate ------------------------------------------------------
 
@@ -534,14 +466,27 @@ void install_kong_api(AdminServer& server, KongApi api_in) {
     Value v = Value::object();
     v["database"] = Value{{"reachable", true}};
     v["configuration_hash"] = configuration_hash(*api->entities());
+    if (api->generation) v["config_generation"] = api->generation();
     return json(200, v);
   });
   server.add_api_route("/config", [api](const Request& r) {
+    if (api->store != nullptr && (r.method == "POST" || r.method == "GET")) {
+      return message(400, "this endpoint is only available when Kong is configured to not use a database");
+    }
     if (r.method == "POST") return post_config(*api, r);
     if (r.method != "GET") return method_not_allowed();
     Value v = Value::object();
     v["config"] = config::to_json(*api->entities());
     return json(200, v);
+  });
+  server.add_api_route("/endpoints", [](const Request& r) {
+    if (r.method != "GET") return method_not_allowed();
+    // Kong's GET /endpoints: every route the Admin API serves, sorted.
+    std::set<std::string> all = {"/", "/status", "/config", "/endpoints", "/metrics", "/plugins/enabled",
+                                 "/schemas/{db_entity_name}", "/schemas/{db_entity_name}/validate",
+                                 "/schemas/plugins/{name}", "/schemas/plugins/validate", "/plugins/schema/{name}"};
+    for (auto& p : entity_patterns()) all.insert(std::move(p));
+    return json(200, Value{{"data", Value(all)}, {"next", nullptr}});
   });
   server.add_api_route("/plugins/enabled", [api](const Request& r) {
     if (r.method != "GET") return method_not_allowed();

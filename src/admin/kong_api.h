@@ -2,10 +2,13 @@
 // mode (database "off"): the entities read by id or endpoint key, whole or
 // nested under their parent, paginated and filtered by tags; POST /config
 // replaces the whole config and GET /config returns it; writes to single
-// entities answer Kong's "operation unsupported". The gateway wires it to
+// entities answer Kong's "operation unsupported". With a database (a
+// store set), entities are written one by one (entity_writes.h) and
+// /config answers as Kong's database modes do. The gateway wires it to
 // the runtime's one reload path (runtime/reloader.h).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +17,7 @@
 
 #include "admin/server.h"
 #include "config/declarative.h"
+#include "store/entity_store.h"
 
 namespace wg::admin {
 
@@ -22,6 +26,13 @@ struct KongApi {
   std::function<std::shared_ptr<const config::Value>()> entities;
   // Replaces the running config; false with its problems when refused.
   std::function<bool(const std::string& text, config::Normalized* refused, std::vector<std::string>* errors)> apply;
+  // Database mode: the store every write goes to (entities() reads it too),
+  // and what to call once a write is committed; null when DB-less.
+  store::EntityStore* store = nullptr;
+  std::function<void()> changed;
+  // Snapshots built so far (/status shows it: coalesced writes rebuild
+  // far fewer times than they are written).
+  std::function<uint64_t()> generation;
   std::vector<std::pair<std::string, int>> plugins_available;  // bundled plugin names and PRIORITY
   std::string version;
   std::string node_id;

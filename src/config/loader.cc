@@ -39,6 +39,8 @@ bool load_text(std::string_view text, Declarative& out, std::vector<std::string>
   return ok;
 }
 
+void load_normalized(const Value& normalized, Declarative& out) { bind_entities(normalized, out); }
+
 bool load_file(const std::string& path, Declarative& out, std::vector<std::string>& errors, Normalized* normalized) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {

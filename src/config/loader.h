@@ -20,6 +20,10 @@ namespace wg::config {
 // problems in structured form, valid or not.
 bool load_text(std::string_view text, Declarative& out, std::vector<std::string>& errors,
                Normalized* normalized = nullptr);
+// A config normalized already (the store's contents, each entity checked
+// when it was written and the whole once when the store opened): bound
+// without reading text or normalizing again.
+void load_normalized(const Value& normalized, Declarative& out);
 bool load_file(const std::string& path, Declarative& out, std::vector<std::string>& errors,
                Normalized* normalized = nullptr);
 

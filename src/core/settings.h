@@ -8,6 +8,10 @@ namespace wg::core {
 
 struct Settings {
   std::string config_path;  // empty: the embedded demo config
+  // "off" (DB-less: entities come from the config file) or "sqlite:PATH"
+  // (entities live in that file, written through the Admin API; a fresh
+  // store is seeded from the config file or the demo).
+  std::string database = "off";
   std::string proxy_listen = "127.0.0.1:8000";
   std::string admin_listen = "127.0.0.1:8001";
   // Required as Kong-Admin-Token on every admin call when set; mandatory

@@ -23,6 +23,9 @@
 #include "plugins/prometheus.h"
 #include "runtime/proxy_cache_admin.h"
 #include "runtime/reloader.h"
+#include "runtime/store_publisher.h"
+#include "runtime/upstream_health_admin.h"
+#include "store/entity_store.h"
 #include "runtime/worker.h"
 #include "shared/metrics.h"
 #include "upstream/dns.h"
@@ -88,6 +91,36 @@ void raise_fd_limit() {
   }
 }
 
+// A burst of Admin API writes is published at most this often.
+constexpr int kStorePublishIntervalMs = 100;
+
+// The store --database names, seeded on its first start with the config
+// file (or the demo) normalized; null with the problems in *errors.
+std::unique_ptr<store::EntityStore> open_store(const core::Settings& s, std::vector<std::string>* errors) {
+  std::string error;
+  std::unique_ptr<store::EntityStore> store = store::EntityStore::open(s.database, &error);
+  if (!store) {
+    errors->push_back("database " + s.database + ": " + error);
+    return nullptr;
+  }
+  if (store->seeded()) {
+    // Read from disk: checked whole once, as a declarative file would be
+    // (later publishes bind it without normalizing again).
+    config::Normalized check = config::normalize(*store->current());
+    for (const auto& p : check.problems) errors->push_back("database " + s.database + ": " + p.line());
+    return check.problems.empty() ? std::move(store) : nullptr;
+  }
+  config::Normalized seed;
+  if (!build_snapshot(s, 0, *errors, nullptr, &seed)) return nullptr;
+  if (!store->seed(seed.config, &error)) {
+    errors->push_back("database " + s.database + ": cannot seed: " + error);
+    return nullptr;
+  }
+  WG_LOG(Notice, "store %s seeded from %s", s.database.c_str(),
+         s.config_path.empty() ? "the demo config" : s.config_path.c_str());
+  return store;
+}
+
 }  // namespace
 
 int run_gateway(core::Settings settings) {
@@ -118,7 +151,9 @@ int run_gateway(core::Settings settings) {
 
   Reloader reloader(*shared);
   std::vector<std::string> errors;
-  if (!reloader.load_initial(&errors)) {
+  std::unique_ptr<store::EntityStore> store;
+  if (s.database != "off") store = open_store(s, &errors);
+  if (!errors.empty() || !reloader.load_initial(&errors, store ? store->current() : nullptr)) {
     for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
     WG_LOG(Error, "invalid configuration, not starting");
     return 1;
@@ -148,9 +183,21 @@ int run_gateway(core::Settings settings) {
     return r;
   });
   add_proxy_cache_routes(admin);
-  // Kong's Admin API, DB-less: reads of the running config, POST /config.
+  add_upstream_health_routes(admin, shared->snapshots, plugins::node_id());
+  // Kong's Admin API: DB-less, reads of the running config and POST
+  // /config; with a store, reads of the store and entity writes, published
+  // (coalesced) by the store publisher.
+  StorePublisher publisher(reloader, [&store] { return store->current(); }, kStorePublishIntervalMs);
   admin::KongApi api;
-  api.entities = [&reloader] { return reloader.entities(); };
+  if (store) {
+    api.store = store.get();
+    api.entities = [&store] { return store->current(); };
+    api.changed = [&publisher] { publisher.changed(); };
+    publisher.start();
+  } else {
+    api.entities = [&reloader] { return reloader.entities(); };
+  }
+  api.generation = [&reloader] { return reloader.generation(); };
   api.apply = [&reloader](const std::string& text, config::Normalized* refused, std::vector<std::string>* errs) {
     return reloader.apply_text(text, refused, errs);
   };
@@ -183,13 +230,21 @@ int run_gateway(core::Settings settings) {
   HealthChecker checker(shared->snapshots);
   checker.start();
   WG_LOG(Notice, "wasmgate " WASMGATE_VERSION " ready on %s (%d workers)", s.proxy_listen.c_str(), s.workers);
-  if (s.admin_listen != "off") WG_LOG(Notice, "admin listener on %s (Kong Admin API, DB-less)", s.admin_listen.c_str());
+  if (s.admin_listen != "off") {
+    WG_LOG(Notice, "admin listener on %s (Kong Admin API, %s)", s.admin_listen.c_str(),
+           store ? s.database.c_str() : "DB-less");
+  }
 
   for (;;) {
     int sig = 0;
     if (sigwait(&sigs, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      reloader.reload();
+      // With a store, the store is the config: publish it again.
+      if (store) {
+        reloader.publish_store(store->current());
+      } else {
+        reloader.reload();
+      }
       continue;
     }
     if (sig == SIGUSR1) {
@@ -203,6 +258,7 @@ int run_gateway(core::Settings settings) {
   for (auto& w : workers) w->join();
   checker.stop();
   admin.stop();
+  publisher.stop();
   WG_LOG(Notice, "wasmgate stopped");
   return 0;
 }

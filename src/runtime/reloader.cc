@@ -10,8 +10,12 @@
 namespace wg::runtime {
 namespace {
 
-bool load_config(const core::Settings& s, const std::string* text, config::Declarative& decl,
-                 std::vector<std::string>& errors, config::Normalized* normalized) {
+bool load_config(const core::Settings& s, const std::string* text, const config::Value* store,
+                 config::Declarative& decl, std::vector<std::string>& errors, config::Normalized* normalized) {
+  if (store != nullptr) {
+    config::load_normalized(*store, decl);
+    return true;
+  }
   if (text != nullptr) return config::load_text(*text, decl, errors, normalized);
   if (s.config_path.empty()) return config::load_text(config::kDemoConfig, decl, errors, normalized);
   return config::load_file(s.config_path, decl, errors, normalized);
@@ -28,10 +32,10 @@ wasm::Limits wasm_limits(const core::Settings& s) {
 
 std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, uint64_t generation,
                                                        std::vector<std::string>& errors, const std::string* text,
-                                                       config::Normalized* normalized) {
+                                                       config::Normalized* normalized, const config::Value* store) {
   plugins::register_bundled();  // before loading: their schemas validate plugin configs
   config::Declarative decl;
-  if (!load_config(s, text, decl, errors, normalized)) return nullptr;
+  if (!load_config(s, text, store, decl, errors, normalized)) return nullptr;
   for (const auto& w : decl.warnings) WG_LOG(Warn, "%s", w.c_str());
   std::string filters_dir = s.filters_dir;
   if (filters_dir.empty() && s.config_path.empty()) {
@@ -56,9 +60,22 @@ std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, 
   return snap;
 }
 
-bool Reloader::load_initial(std::vector<std::string>* errors) {
+bool Reloader::load_initial(std::vector<std::string>* errors, std::shared_ptr<const config::Value> store) {
   std::lock_guard<std::mutex> lock(mu_);
-  return publish(*errors, nullptr);
+  return publish(*errors, nullptr, nullptr, std::move(store));
+}
+
+bool Reloader::publish_store(std::shared_ptr<const config::Value> entities) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> errors;
+  if (!publish(errors, nullptr, nullptr, std::move(entities))) {
+    std::string all;
+    for (const auto& e : errors) all += "\n  " + e;
+    WG_LOG(Error, "publishing the store's entities failed; the previous config keeps serving:%s", all.c_str());
+    return false;
+  }
+  WG_LOG(Info, "store changes published (generation %llu)", static_cast<unsigned long long>(generation_));
+  return true;
 }
 
 bool Reloader::reload(std::vector<std::string>* errors_out) {
@@ -86,15 +103,16 @@ bool Reloader::apply_text(const std::string& text, config::Normalized* normalize
 
 // Builds from the file (or `text`) and publishes; the caller holds mu_.
 // A refused config's normalized form (its problems) goes to *failed.
-bool Reloader::publish(std::vector<std::string>& errors, const std::string* text, config::Normalized* failed) {
+bool Reloader::publish(std::vector<std::string>& errors, const std::string* text, config::Normalized* failed,
+                       std::shared_ptr<const config::Value> store) {
   config::Normalized n;
-  auto snap = build_snapshot(shared_.settings, generation_ + 1, errors, text, &n);
+  auto snap = build_snapshot(shared_.settings, generation_ + 1, errors, text, &n, store.get());
   if (!snap) {
     if (failed != nullptr) *failed = std::move(n);
     return false;
   }
   ++generation_;
-  entities_ = std::make_shared<const config::Value>(std::move(n.config));
+  entities_ = store ? std::move(store) : std::make_shared<const config::Value>(std::move(n.config));
   shared_.snapshots.publish(std::move(snap));
   return true;
 }

@@ -28,18 +28,21 @@ wasm::Limits wasm_limits(const core::Settings& s);
 // nullptr with every problem in errors when the config must be refused.
 // Used by `wasmgate check` too.
 // With `text`, that config instead of the file's; with `normalized`, the
-// loaded config as normalized JSON (and its problems) is kept there.
+// loaded config as normalized JSON (and its problems) is kept there. With
+// `store`, the store's contents (normalized already) instead of either.
 std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, uint64_t generation,
                                                        std::vector<std::string>& errors,
                                                        const std::string* text = nullptr,
-                                                       config::Normalized* normalized = nullptr);
+                                                       config::Normalized* normalized = nullptr,
+                                                       const config::Value* store = nullptr);
 
 class Reloader {
  public:
   explicit Reloader(Shared& shared) : shared_(shared) {}
 
   // The first config: built and published, or false with its problems.
-  bool load_initial(std::vector<std::string>* errors);
+  // With `store`, that config (the store's contents) instead of the file.
+  bool load_initial(std::vector<std::string>* errors, std::shared_ptr<const config::Value> store = nullptr);
   // Reads the config file again and publishes it; on failure logs every
   // problem, keeps the running config and returns false (problems in
   // *errors when given). Safe from any thread: reloads are serialised.
@@ -49,6 +52,10 @@ class Reloader {
   // On failure nothing changes, and the problems are in *normalized /
   // *errors.
   bool apply_text(const std::string& text, config::Normalized* normalized, std::vector<std::string>* errors);
+  // Database mode: publishes the store's contents (`entities`, a
+  // normalized config) after API writes; on failure logs every problem and
+  // keeps the running config.
+  bool publish_store(std::shared_ptr<const config::Value> entities);
   // Recompiles the running config (not the file) so names are resolved
   // again.
   void refresh_dns();
@@ -63,7 +70,8 @@ class Reloader {
   uint64_t generation_ = 0;
   std::shared_ptr<const config::Value> entities_;
 
-  bool publish(std::vector<std::string>& errors, const std::string* text, config::Normalized* failed = nullptr);
+  bool publish(std::vector<std::string>& errors, const std::string* text, config::Normalized* failed = nullptr,
+               std::shared_ptr<const config::Value> store = nullptr);
 };
 
 }  // namespace wg::runtime

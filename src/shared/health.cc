@@ -66,6 +66,13 @@ void TargetHealth::apply(bool success, int successes_needed, Outcome o, int tcp_
   }
 }
 
+void TargetHealth::set(bool healthy, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  successes_ = tcp_failures_ = timeouts_ = http_failures_ = 0;
+  healthy_.store(healthy);
+  WG_LOG(Notice, "target %s set %s through the Admin API", name.c_str(), healthy ? "healthy" : "unhealthy");
+}
+
 HealthRegistry& HealthRegistry::instance() {
   static HealthRegistry r;
   return r;

@@ -25,6 +25,9 @@ class TargetHealth {
   void report_passive(const config::PassiveHealthcheck& p, Outcome o, int status, const std::string& name);
   // Result of an active probe.
   void report_active(const config::ActiveHealthcheck& a, Outcome o, int status, const std::string& name);
+  // Kong's manual override (Admin API .../healthy, .../unhealthy): the
+  // state is set and the counters start over.
+  void set(bool healthy, const std::string& name);
   // Next time (monotonic ms) an active probe is due; owned by the checker thread.
   uint64_t next_probe_ms = 0;
 

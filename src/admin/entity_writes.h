@@ -1,0 +1,36 @@
+// Kong's entity writes in database mode: POST creates, PUT upserts, PATCH
+// merges, DELETE removes (with Kong's on_delete rules), top-level or under
+// a parent (/consumers/{c}/key-auth). Every write builds the next full
+// config (the store's contents plus the change), checks the entity as Kong
+// does (schema, then references, then unique fields, answering with
+// Kong's error of each class), runs the declarative loader's normalizer
+// over the whole candidate, and only then commits the changed rows and
+// reports the change (the runtime publishes it, coalesced).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "admin/endpoints.h"
+#include "admin/server.h"
+#include "store/entity_store.h"
+
+namespace wg::admin {
+
+struct WriteContext {
+  store::EntityStore* store = nullptr;
+  std::function<void()> changed;  // after each committed write
+};
+
+// The parent of a nested form: the child's field naming it and its id.
+struct Scope {
+  const char* foreign;
+  std::string parent_id;
+};
+
+// POST (key null: a collection), PUT, PATCH or DELETE on one entity of
+// `e`, named by `key` (its id or endpoint key), under `scope` when nested.
+Response write_entity(const WriteContext& ctx, const Request& req, const Endpoint& e, const std::string* key,
+                      const Scope* scope);
+
+}  // namespace wg::admin

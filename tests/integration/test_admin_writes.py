@@ -1,0 +1,434 @@
+"""Kong's Admin API with a database (--database sqlite:PATH), against the
+running gateway: POST/PUT/PATCH/DELETE per entity family, top-level and
+nested, JSON and form bodies, each error class in Kong's shape, Kong's
+cascade rules, pagination over 2,500 entities created through the API,
+persistence across a restart and a kill -9 mid-burst, coalesced rebuilds
+with every write live on the proxy within a second, and the admin token."""
+
+import json
+import pathlib
+import signal
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from conftest import HOST, config, free_port, wait_until
+
+
+def call(admin, method, path, body=None, form=None, headers=None, token=None):
+    headers = dict(headers or {})
+    data = None
+    if form is not None:
+        data = (form if isinstance(form, str) else urllib.parse.urlencode(form)).encode()
+        headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+    elif body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    if token:
+        headers["Kong-Admin-Token"] = token
+    req = urllib.request.Request(f"http://{HOST}:{admin}{path}", data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            raw = r.read()
+            return r.status, (json.loads(raw) if raw else None)
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        return e.code, (json.loads(raw) if raw else None)
+
+
+def start(gateway_factory, db, cfg=None, token=None, admin=None, extra=()):
+    admin = admin or free_port()
+    args = ["--admin-listen", f"{HOST}:{admin}", "--database", f"sqlite:{db}", *extra]
+    args += ["--admin-token", token] if token else []
+    return gateway_factory(cfg or config(), extra_args=args), admin
+
+
+def live(gw, path, status=200, timeout=1.0, headers=None):
+    """Whether `path` answers `status` on the proxy within `timeout` s."""
+    return wait_until(lambda: gw.request("GET", path, headers=headers).status == status, timeout, 0.01)
+
+
+def up_url(upstream):
+    return f"http://{HOST}:{upstream.port}"
+
+
+def test_services_and_routes_crud_live_on_the_proxy(gateway_factory, upstream, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    status, root = call(admin, "GET", "/")
+    assert status == 200 and root["configuration"]["database"] == "sqlite"
+    status, svc = call(admin, "POST", "/services", {"name": "orders", "url": up_url(upstream)})
+    assert status == 201, svc
+    assert svc["host"] == HOST and svc["port"] == upstream.port and svc["protocol"] == "http"
+    assert svc["retries"] == 5 and svc["connect_timeout"] == 60000 and len(svc["id"]) == 36
+    assert isinstance(svc["created_at"], int)
+    assert call(admin, "GET", "/services/orders") == (200, svc)
+    assert call(admin, "GET", f"/services/{svc['id']}") == (200, svc)
+
+    status, rt = call(admin, "POST", "/services/orders/routes", {"name": "orders-api", "paths": ["/orders"]})
+    assert status == 201 and rt["service"] == {"id": svc["id"]} and rt["strip_path"] is True, rt
+    assert live(gw, "/orders"), "a created route answers on the proxy within 1 s"
+
+    status, rt2 = call(admin, "PATCH", "/routes/orders-api", {"paths": ["/v2/orders"]})
+    assert status == 200 and rt2["id"] == rt["id"] and rt2["paths"] == ["/v2/orders"] and rt2["name"] == "orders-api"
+    assert live(gw, "/v2/orders") and live(gw, "/orders", 404)
+
+    # PUT by endpoint key: creates, then replaces in place with the same id.
+    status, billing = call(admin, "PUT", "/services/billing", {"url": up_url(upstream) + "/b"})
+    assert status == 200 and billing["name"] == "billing" and billing["path"] == "/b"
+    status, again = call(admin, "PUT", "/services/billing", {"url": up_url(upstream) + "/c"})
+    assert status == 200 and again["id"] == billing["id"] and again["path"] == "/c"
+    assert [s["name"] for s in call(admin, "GET", "/services")[1]["data"]] == ["orders", "billing"]
+    # PUT by id, nested under its service.
+    status, put_rt = call(admin, "PUT", "/services/billing/routes/11111111-1111-4111-8111-111111111111",
+                          {"name": "billing-api", "paths": ["/billing"]})
+    assert status == 200 and put_rt["service"] == {"id": billing["id"]}
+    assert put_rt["id"] == "11111111-1111-4111-8111-111111111111"
+    assert live(gw, "/billing")
+
+    # Kong refuses to delete a service its routes still reference.
+    status, err = call(admin, "DELETE", "/services/orders")
+    assert status == 400 and err == {
+        "code": 4, "name": "foreign key violation", "fields": {"@referenced_by": "routes"},
+        "message": "an existing 'routes' entity references this 'services' entity"}
+    assert call(admin, "DELETE", "/services/billing/routes/orders-api")[0] == 404  # not under that service
+    assert call(admin, "DELETE", "/routes/orders-api") == (204, None)
+    assert call(admin, "DELETE", "/routes/orders-api") == (204, None)  # already gone: Kong says 204 too
+    assert call(admin, "DELETE", "/services/orders") == (204, None)
+    assert call(admin, "GET", "/services/orders")[0] == 404
+    assert live(gw, "/v2/orders", 404)
+
+
+def test_form_bodies_with_kongs_nested_syntax(gateway_factory, upstream, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    status, svc = call(admin, "POST", "/services", form={"name": "f", "url": up_url(upstream), "retries": "2"})
+    assert status == 201 and svc["retries"] == 2, svc
+    status, rt = call(admin, "POST", "/services/f/routes",
+                      form="name=fr&paths[]=/fa&paths[]=/fb&strip_path=false&methods=GET")
+    assert status == 201, rt
+    assert rt["paths"] == ["/fa", "/fb"] and rt["strip_path"] is False and rt["methods"] == ["GET"]
+    status, rt = call(admin, "PATCH", "/routes/fr", form="paths[1]=/x&paths[2]=/y")
+    assert status == 200 and rt["paths"] == ["/x", "/y"], rt
+    status, plugin = call(admin, "POST", "/services/f/plugins",
+                          form="name=rate-limiting&config.minute=2&config[policy]=local")
+    assert status == 201, plugin
+    assert plugin["config"]["minute"] == 2 and plugin["config"]["policy"] == "local"
+    assert plugin["service"] == {"id": svc["id"]}
+    assert live(gw, "/x")
+    statuses = [gw.request("GET", "/x").status for _ in range(4)]
+    assert 429 in statuses, statuses
+    # multipart/form-data parts are form fields too (curl -F).
+    parts = b"".join(b"--XyZ\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n" % kv
+                     for kv in ((b"name", b"mp"), (b"paths[]", b"/mp"), (b"strip_path", b"false")))
+    status, mp = call(admin, "POST", "/services/f/routes", parts + b"--XyZ--\r\n",
+                      headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+    assert status == 201 and mp["paths"] == ["/mp"] and mp["strip_path"] is False, mp
+    # PATCH merges a plugin's config field by field.
+    status, plugin = call(admin, "PATCH", f"/plugins/{plugin['id']}", {"config": {"minute": 100}})
+    assert status == 200 and plugin["config"]["minute"] == 100 and plugin["config"]["policy"] == "local"
+
+
+def test_errors_in_kongs_shape(gateway_factory, upstream, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    assert call(admin, "POST", "/services", {"name": "a", "url": up_url(upstream)})[0] == 201
+    # 400 schema violation
+    status, err = call(admin, "POST", "/services", {"name": "b", "host": "h", "port": "abc"})
+    assert status == 400 and err["code"] == 2 and err["name"] == "schema violation"
+    assert err["fields"] == {"port": "expected an integer"} and err["message"] == "schema violation (port: expected an integer)"
+    status, err = call(admin, "POST", "/services", {"name": "b"})
+    assert status == 400 and err["code"] == 2 and "host" in err["fields"], err
+    status, err = call(admin, "POST", "/plugins", {"name": "no-such-plugin"})
+    assert status == 400 and err["code"] == 2 and "name" in err["fields"], err
+    status, err = call(admin, "POST", "/plugins", {"name": "rate-limiting", "config": {"minute": -1}})
+    assert status == 400 and err["code"] == 2 and "config" in err["fields"], err
+    # 409 unique violation
+    status, err = call(admin, "POST", "/services", {"name": "a", "url": up_url(upstream)})
+    assert status == 409 and err == {"code": 5, "name": "unique constraint violation",
+                                     "message": "UNIQUE violation detected on '{name=\"a\"}'",
+                                     "fields": {"name": "a"}}
+    # 400 foreign key violation
+    missing = "00000000-0000-4000-8000-000000000000"
+    status, err = call(admin, "POST", "/routes", {"paths": ["/z"], "service": {"id": missing}})
+    assert status == 400 and err["code"] == 4 and err["name"] == "foreign key violation", err
+    assert missing in err["message"]
+    # 404
+    assert call(admin, "PATCH", "/services/nope", {"retries": 1}) == (404, {"message": "Not found"})
+    assert call(admin, "POST", "/services/nope/routes", {"paths": ["/n"]})[0] == 404
+    # 405
+    assert call(admin, "POST", "/services/a", {"name": "x"})[0] == 405
+    assert call(admin, "PUT", "/services", {"name": "x"})[0] == 405
+    # 415, and an unreadable JSON body
+    status, err = call(admin, "POST", "/services", b"name=x", headers={"Content-Type": "text/plain"})
+    assert status == 415, err
+    status, err = call(admin, "POST", "/services", b"{nope", headers={"Content-Type": "application/json"})
+    assert status == 400 and err == {"message": "Cannot parse JSON body"}
+    # /config is DB-less only, as in Kong
+    status, err = call(admin, "POST", "/config", {"_format_version": "3.0"})
+    assert status == 400 and "not use a database" in err["message"]
+    # Nothing refused was stored.
+    assert [s["name"] for s in call(admin, "GET", "/services")[1]["data"]] == ["a"]
+
+
+def test_consumers_credentials_and_cascade(gateway_factory, upstream, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    call(admin, "POST", "/services", {"name": "s", "url": up_url(upstream)})
+    call(admin, "POST", "/services/s/routes", {"name": "r", "paths": ["/r"]})
+    status, plugin = call(admin, "POST", "/routes/r/plugins", {"name": "key-auth"})
+    assert status == 201 and plugin["route"]["id"], plugin
+    status, alice = call(admin, "POST", "/consumers", {"username": "alice"})
+    assert status == 201
+    status, key = call(admin, "POST", "/consumers/alice/key-auth", {"key": "alice-key"})
+    assert status == 201 and key["consumer"] == {"id": alice["id"]}
+    status, generated = call(admin, "POST", "/consumers/alice/key-auth")  # Kong's key is `auto`
+    assert status == 201 and len(generated["key"]) >= 32, generated
+    assert call(admin, "DELETE", f"/consumers/alice/key-auth/{generated['id']}") == (204, None)
+    status, basic = call(admin, "POST", f"/consumers/{alice['id']}/basic-auth", {"username": "al", "password": "pw"})
+    assert status == 201 and basic["password"] != "pw" and len(basic["password"]) == 40
+    assert call(admin, "POST", "/consumers/alice/acls", {"group": "admins"})[0] == 201
+    assert call(admin, "POST", "/consumers/alice/jwt", {"key": "jwt-key"})[0] == 201
+    status, hmac = call(admin, "POST", "/consumers/alice/hmac-auth", {"username": "hm"})
+    assert status == 201 and hmac["secret"]
+    assert call(admin, "POST", "/consumers/alice/plugins", {"name": "request-termination"})[0] == 201
+    assert call(admin, "GET", "/key-auths/alice-key")[1]["id"] == key["id"]
+    # request-termination scoped to alice answers 503 for her; without a key, 401.
+    assert live(gw, "/r", 503, headers=[("apikey", "alice-key")])
+    assert gw.request("GET", "/r").status == 401
+    # Deleting a consumer cascades to its credentials, acls and plugins.
+    assert call(admin, "DELETE", "/consumers/alice") == (204, None)
+    for path in ("/key-auths/alice-key", "/basic-auths/al", "/jwts/jwt-key", "/hmac-auths/hm"):
+        assert call(admin, "GET", path)[0] == 404, path
+    assert call(admin, "GET", "/acls")[1]["data"] == []
+    assert [p["name"] for p in call(admin, "GET", "/plugins")[1]["data"]] == ["key-auth"]
+    assert live(gw, "/r", 401, headers=[("apikey", "alice-key")])
+    # Deleting a route cascades to its plugins.
+    assert call(admin, "DELETE", "/routes/r") == (204, None)
+    assert call(admin, "GET", "/plugins")[1]["data"] == []
+
+
+def test_upstreams_and_targets(gateway_factory, upstream, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    status, up = call(admin, "POST", "/upstreams", {"name": "pool"})
+    assert status == 201 and up["algorithm"] == "round-robin"
+    status, tgt = call(admin, "POST", "/upstreams/pool/targets", {"target": f"{HOST}:{upstream.port}"})
+    assert status == 201 and tgt["upstream"] == {"id": up["id"]} and tgt["weight"] == 100
+    call(admin, "POST", "/services", {"name": "s", "host": "pool"})
+    call(admin, "POST", "/services/s/routes", {"paths": ["/pool"]})
+    assert live(gw, "/pool")
+    # The same target twice in one upstream: Kong's cache key is unique.
+    status, err = call(admin, "POST", "/upstreams/pool/targets", {"target": f"{HOST}:{upstream.port}"})
+    assert status == 409 and err["code"] == 5, err
+    assert err["message"] == f"UNIQUE violation detected on '{{target=\"{HOST}:{upstream.port}\",upstream={{id=\"{up['id']}\"}}}}'"
+    # ... and so is a plugin's name and scope.
+    assert call(admin, "POST", "/services/s/plugins", {"name": "correlation-id"})[0] == 201
+    status, err = call(admin, "POST", "/services/s/plugins", {"name": "correlation-id"})
+    assert status == 409 and err["code"] == 5 and err["fields"]["name"] == "correlation-id", err
+    # The loader's own per-upstream check sees the same address written another way.
+    status, err = call(admin, "POST", "/upstreams/pool/targets", {"target": "localhost:8000"})
+    assert status == 201
+    status, err = call(admin, "POST", "/upstreams/pool/targets", {"target": "localhost"})
+    assert status == 400 and err["code"] == 2 and "duplicate target" in json.dumps(err), err
+    status, tgt = call(admin, "PATCH", f"/upstreams/pool/targets/{tgt['id']}", {"weight": 5})
+    assert status == 200 and tgt["weight"] == 5
+    assert call(admin, "DELETE", "/upstreams/pool") == (204, None)
+    assert call(admin, "GET", "/upstreams/pool/targets")[0] == 404
+
+
+def test_pagination_across_2500_entities_created_through_the_api(gateway_factory, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    for i in range(2500):
+        tags = ["even"] if i % 2 == 0 else ["odd"]
+        status, _ = call(admin, "POST", "/consumers", {"username": f"user-{i:04d}", "tags": tags})
+        assert status == 201
+    names, path, pages = [], "/consumers?size=1000", 0
+    while path:
+        status, body = call(admin, "GET", path)
+        assert status == 200
+        names += [c["username"] for c in body["data"]]
+        path, pages = body["next"], pages + 1
+    assert pages == 3 and names == [f"user-{i:04d}" for i in range(2500)]
+    status, body = call(admin, "GET", "/consumers")
+    assert len(body["data"]) == 100 and body["next"] and body["offset"]
+    status, body = call(admin, "GET", "/consumers?tags=odd&size=1000")
+    assert len(body["data"]) == 1000 and body["data"][0]["username"] == "user-0001"
+    assert call(admin, "GET", "/consumers?size=1001")[0] == 400
+
+
+def test_entities_survive_a_restart(gateway_factory, upstream, tmp_path):
+    db = tmp_path / "kong.db"
+    gw, admin = start(gateway_factory, db)
+    call(admin, "POST", "/services", {"name": "kept", "url": up_url(upstream)})
+    status, rt = call(admin, "POST", "/services/kept/routes", {"name": "kept-api", "paths": ["/kept"]})
+    assert status == 201
+    call(admin, "POST", "/consumers", {"username": "bob"})
+    gw.stop(signal.SIGTERM)
+    # The --config file seeds a fresh store only: the store wins on restart.
+    gw2, admin2 = start(gateway_factory, db, cfg=config())
+    assert call(admin2, "GET", "/routes/kept-api") == (200, rt)
+    assert call(admin2, "GET", "/consumers/bob")[0] == 200
+    assert gw2.request("GET", "/kept").status == 200
+
+
+def test_kill9_during_a_write_burst_keeps_every_acknowledged_write(gateway_factory, tmp_path):
+    db = tmp_path / "kong.db"
+    gw, admin = start(gateway_factory, db)
+    acked, stop = [], threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            try:
+                status, _ = call(admin, "POST", "/consumers", {"username": f"c{i}"})
+            except OSError:
+                return
+            if status == 201:
+                acked.append(f"c{i}")
+            i += 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    assert wait_until(lambda: len(acked) >= 100, 20)
+    gw.stop(signal.SIGKILL)
+    stop.set()
+    t.join(10)
+    gw2, admin2 = start(gateway_factory, db)
+    stored = set()
+    path = "/consumers?size=1000"
+    while path:
+        body = call(admin2, "GET", path)[1]
+        stored |= {c["username"] for c in body["data"]}
+        path = body["next"]
+    assert set(acked) <= stored, sorted(set(acked) - stored)[:5]
+
+
+def test_rapid_writes_coalesce_and_are_live_within_a_second(gateway_factory, upstream, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    call(admin, "POST", "/services", {"name": "s", "url": up_url(upstream)})
+    assert live(gw, "/", 404)
+    before = call(admin, "GET", "/status")[1]["config_generation"]
+    for i in range(200):
+        assert call(admin, "POST", "/services/s/routes", {"paths": [f"/burst/{i}"]})[0] == 201
+    last = time.monotonic()
+    assert live(gw, "/burst/199", 200, timeout=1.0), "the last write is live within 1 s"
+    assert time.monotonic() - last < 1.0
+    assert all(gw.request("GET", f"/burst/{i}").status == 200 for i in range(0, 200, 20))
+    wait_until(lambda: False, 0.3)
+    rebuilds = call(admin, "GET", "/status")[1]["config_generation"] - before
+    assert 1 <= rebuilds <= 40, rebuilds  # far fewer rebuilds than writes
+
+
+def test_admin_token_on_writes(gateway_factory, upstream, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db", token="s3cret")
+    status, _ = call(admin, "POST", "/services", {"name": "t", "url": up_url(upstream)})
+    assert status == 401
+    assert call(admin, "POST", "/services", {"name": "t", "url": up_url(upstream)}, token="wrong")[0] == 401
+    assert call(admin, "POST", "/services", {"name": "t", "url": up_url(upstream)}, token="s3cret")[0] == 201
+    assert call(admin, "DELETE", "/services/t")[0] == 401
+    assert call(admin, "GET", "/services/t", token="s3cret")[0] == 200
+
+
+def test_a_fresh_store_is_seeded_from_the_config_file(gateway_factory, upstream, tmp_path):
+    cfg = config({"name": "seeded", "url": up_url(upstream), "routes": [{"name": "seeded-api", "paths": ["/seed"]}]})
+    gw, admin = start(gateway_factory, tmp_path / "kong.db", cfg=cfg)
+    assert call(admin, "GET", "/routes/seeded-api")[0] == 200
+    assert gw.request("GET", "/seed").status == 200
+    assert call(admin, "DELETE", "/routes/seeded-api")[0] == 204
+    assert live(gw, "/seed", 404)
+
+
+def test_200_api_changes_under_load_fail_no_request(gateway_factory, upstream, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    call(admin, "POST", "/services", {"name": "s", "url": up_url(upstream)})
+    call(admin, "POST", "/services/s/routes", {"name": "stable", "paths": ["/stable"]})
+    status, plugin = call(admin, "POST", "/routes/stable/plugins",
+                          {"name": "response-transformer", "config": {"add": {"headers": ["x-gen:0"]}}})
+    assert status == 201, plugin
+    assert live(gw, "/stable")
+    failures, served, stop = [], [0], threading.Event()
+
+    def load():
+        while not stop.is_set():
+            try:
+                with gw.conn() as c:  # keep-alive: the connection lives across every swap
+                    while not stop.is_set():
+                        r = c.request("GET", "/stable")
+                        if r.status != 200:
+                            failures.append(r.status)
+                        served[0] += 1
+            except Exception as e:  # a reset or a refused connection is a failure
+                failures.append(repr(e))
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(1, 201):
+            if i % 3 == 0:
+                status, _ = call(admin, "PATCH", f"/plugins/{plugin['id']}",
+                                 {"config": {"add": {"headers": [f"x-gen:{i}"]}}})
+            elif i % 3 == 1:
+                status, _ = call(admin, "POST", "/services/s/routes", {"name": f"churn-{i}", "paths": [f"/churn/{i}"]})
+            else:
+                status, _ = call(admin, "DELETE", f"/routes/churn-{i - 1}")
+            assert status in (200, 201, 204), (i, status)
+            time.sleep(0.005)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert failures == [] and served[0] > 200, (failures[:5], served[0])
+    assert wait_until(lambda: gw.request("GET", "/stable").header("x-gen") == "198", 1.0)
+
+
+def test_endpoints_lists_the_api(gateway_factory, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    status, body = call(admin, "GET", "/endpoints")
+    assert status == 200 and body["next"] is None
+    for path in ("/", "/services", "/services/{services}", "/services/{services}/routes",
+                 "/consumers/{consumers}/key-auth/{key-auths}", "/upstreams/{upstreams}/targets", "/endpoints"):
+        assert path in body["data"], path
+    assert body["data"] == sorted(body["data"])
+
+
+def test_upstream_health_and_manual_target_health(gateway_factory, upstream, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    call(admin, "POST", "/upstreams",
+         {"name": "pool", "healthchecks": {"passive": {"unhealthy": {"http_failures": 3}}}})
+    status, tgt = call(admin, "POST", "/upstreams/pool/targets", {"target": f"{HOST}:{upstream.port}"})
+    assert status == 201
+    call(admin, "POST", "/services", {"name": "s", "host": "pool"})
+    call(admin, "POST", "/services/s/routes", {"paths": ["/pool"]})
+    assert live(gw, "/pool")
+    status, body = call(admin, "GET", "/upstreams/pool/health")
+    assert status == 200 and body["next"] is None and len(body["data"]) == 1, body
+    entry = body["data"][0]
+    assert entry["id"] == tgt["id"] and entry["health"] == "HEALTHY"
+    assert entry["data"]["addresses"] == [{"ip": HOST, "port": upstream.port, "weight": 100, "health": "HEALTHY"}]
+    assert call(admin, "POST", f"/upstreams/pool/targets/{tgt['id']}/unhealthy") == (204, None)
+    assert call(admin, "GET", "/upstreams/pool/health")[1]["data"][0]["health"] == "UNHEALTHY"
+    assert gw.request("GET", "/pool").status == 503
+    assert call(admin, "POST", f"/upstreams/pool/targets/{HOST}:{upstream.port}/healthy") == (204, None)
+    assert gw.request("GET", "/pool").status == 200
+    assert call(admin, "GET", "/upstreams/nope/health")[0] == 404
+    assert call(admin, "POST", "/upstreams/pool/targets/nope/healthy")[0] == 404
+
+
+def test_filter_chains_through_the_api(gateway_factory, wasmgate_bin, wasm_cache, upstream, tmp_path):
+    filters = pathlib.Path(wasmgate_bin).parent / "filters"
+    assert (filters / "demo.wasm").exists()
+    gw, admin = start(gateway_factory, tmp_path / "kong.db",
+                      extra=["--filters-dir", str(filters), "--wasm-cache-dir", str(wasm_cache)])
+    call(admin, "POST", "/services", {"name": "s", "url": up_url(upstream)})
+    call(admin, "POST", "/services/s/routes", {"name": "r", "paths": ["/w"]})
+    status, fc = call(admin, "POST", "/routes/r/filter-chains",
+                      {"name": "fc", "filters": [{"name": "demo", "config": "one"}]})
+    assert status == 201 and fc["route"]["id"] and fc["enabled"] is True, fc
+    assert wait_until(lambda: gw.request("GET", "/w").header("x-wasm-filter") == "one", 2.0)
+    status, fc = call(admin, "PATCH", "/filter-chains/fc", {"filters": [{"name": "demo", "config": "two"}]})
+    assert status == 200 and fc["filters"][0]["config"] == "two", fc
+    assert wait_until(lambda: gw.request("GET", "/w").header("x-wasm-filter") == "two", 2.0)
+    # One filter chain per route (the loader's check), as Kong.
+    status, err = call(admin, "POST", "/routes/r/filter-chains", {"filters": [{"name": "demo"}]})
+    assert status == 400 and err["code"] == 2 and "already has a filter chain" in json.dumps(err), err
+    assert call(admin, "DELETE", "/routes/r") == (204, None)  # cascades to its filter chain
+    assert call(admin, "GET", "/filter-chains")[1]["data"] == []
