@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/net.h"
+#include "runtime/reloader.h"
 
 namespace wg::runtime {
 namespace {
@@ -26,7 +27,8 @@ Worker::Worker(Shared& shared, int index)
       names_(loop_),
       hooks_(http_, names_),
       log_senders_(loop_, http_, names_),
-      redis_(loop_, names_) {
+      redis_(loop_, names_),
+      lua_(lua_limits(shared.settings), shared.settings.lua_plugins_dir) {
   filters_.set_hooks(&hooks_);
   access_log_.init(shared.access_log_fd, shared.settings.access_log_format == "json");
 }
@@ -96,6 +98,7 @@ void Worker::run() {
   filters_.make_current();
   log_senders_.make_current();
   redis_.make_current();
+  lua_.make_current();
   adopt(shared_.snapshots.get());
   setup_config();
   loop_.add(listen_fd_, this, EPOLLIN | EPOLLET);

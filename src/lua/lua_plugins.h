@@ -1,0 +1,32 @@
+// Lua plugins as pipeline handlers: each plugin directory NAME/ (handler.lua,
+// schema.lua) of --lua-plugins-dir, and the bundled Lua-only plugins
+// pre-function and post-function, registered with the plugin registry like
+// the native ones (plugins::register_types), so `plugins:` entries name them
+// and their configs go through the one schema engine.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lua/vm.h"
+
+namespace wg::lua {
+
+// Registers the plugins of `dir` ("" none) and the bundled Lua plugins, once
+// per process (later calls only return the first call's problems). Each
+// problem is a line of `errors`: "lua plugin 'NAME': why".
+void register_lua_plugins(const std::string& dir, const Limits& limits, std::vector<std::string>* errors);
+
+// A worker's Lua: its state, made at worker start and current on its thread.
+class WorkerLua {
+ public:
+  WorkerLua(const Limits& limits, const std::string& dir) : vm_(limits, dir) {}
+  void make_current() { vm_.make_current(); }
+  Vm& vm() { return vm_; }
+
+ private:
+  Vm vm_;
+};
+
+}  // namespace wg::lua
