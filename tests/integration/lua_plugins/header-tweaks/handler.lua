@@ -21,7 +21,10 @@ function HeaderTweaks:access(conf)
 end
 
 function HeaderTweaks:header_filter(conf)
-  kong.response.set_header(conf.response_header, kong.ctx.shared.seen_at_access .. "/" .. kong.ctx.plugin.mine)
+  -- A response another plugin answered in access never ran ours: Kong still
+  -- runs header_filter on it.
+  local seen = kong.ctx.shared.seen_at_access or "unseen"
+  kong.response.set_header(conf.response_header, seen .. "/" .. (kong.ctx.plugin.mine or "unset"))
   kong.response.add_header("X-Upstream-Status", tostring(kong.service.response.get_status()))
   kong.response.clear_header("X-Secret")
   local headers = kong.response.get_headers()
