@@ -84,14 +84,38 @@ bool call_method(Vm& vm, const char* method, int nargs, std::string* error) {
   return true;
 }
 
-// The registry table `name` of the state, made on first use.
-void push_cache(lua_State* L, const char* name) {
-  lua_getfield(L, LUA_REGISTRYINDEX, name);
-  if (lua_istable(L, -1)) return;
+// Coroutines that ran to their end are kept for the next call (a new one
+// per call costs an allocation and garbage): a LuaJIT coroutine that
+// returned can be resumed again with a new function from the C API.
+constexpr int kThreadPoolSize = 16;
+
+// Pushes a coroutine (from the pool, or new) on L's stack and returns it.
+lua_State* take_thread(const Vm& vm) {
+  lua_State* L = vm.state();
+  vm.push_kept(Vm::kThreads);
+  int n = static_cast<int>(lua_objlen(L, -1));
+  if (n == 0) {
+    lua_pop(L, 1);
+    return lua_newthread(L);
+  }
+  lua_rawgeti(L, -1, n);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, n);
+  lua_remove(L, -2);
+  return lua_tothread(L, -1);
+}
+
+// Puts back a coroutine that returned (at `index` of L's stack).
+void give_thread(const Vm& vm, lua_State* co, int index) {
+  lua_State* L = vm.state();
+  lua_settop(co, 0);
+  vm.push_kept(Vm::kThreads);
+  int n = static_cast<int>(lua_objlen(L, -1));
+  if (n < kThreadPoolSize) {
+    lua_pushvalue(L, index);
+    lua_rawseti(L, -2, n + 1);
+  }
   lua_pop(L, 1);
-  lua_newtable(L);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, LUA_REGISTRYINDEX, name);
 }
 
 constexpr const char* kPhaseMethods[] = {"rewrite", "access", "response", "header_filter", "body_filter", "log"};
@@ -134,7 +158,7 @@ class LuaPlugin final : public plugins::Plugin {
   // loading them on first use there (init_worker, then configure).
   bool push_module_and_conf(Vm& vm, std::string* error) const {
     lua_State* L = vm.state();
-    push_cache(L, "wasmgate.modules");
+    vm.push_kept(Vm::kModules);
     lua_rawgeti(L, -1, static_cast<int>(code_->id));
     if (lua_isnil(L, -1)) {
       lua_pop(L, 1);
@@ -152,7 +176,7 @@ class LuaPlugin final : public plugins::Plugin {
       lua_rawseti(L, -3, static_cast<int>(code_->id));
     }
     lua_remove(L, -2);  // the modules cache
-    push_cache(L, "wasmgate.configs");
+    vm.push_kept(Vm::kConfigs);
     lua_rawgeti(L, -1, static_cast<int>(instance_));
     if (lua_isnil(L, -1)) {
       lua_pop(L, 1);
@@ -181,10 +205,8 @@ class LuaPlugin final : public plugins::Plugin {
     lua_State* L = vm->state();
     const int top = lua_gettop(L);
     std::string error;
-    lua_State* co = lua_newthread(L);  // anchored on L's stack until settop
-    lua_getfield(L, LUA_REGISTRYINDEX, "wasmgate.hooks");
-    lua_getfield(L, -1, "run");
-    lua_remove(L, -2);
+    lua_State* co = take_thread(*vm);  // anchored on L's stack until settop
+    vm->push_kept(Vm::kRun);
     if (!push_module_and_conf(*vm, &error)) {
       lua_settop(L, top);
       return fail(s, error);
@@ -211,6 +233,7 @@ class LuaPlugin final : public plugins::Plugin {
         const char* out = lua_tolstring(co, -1, &n);
         body->assign(out, n);
       }
+      give_thread(*vm, co, top + 1);
     } else if (rc == LUA_YIELD) {
       v = exited ? Verdict::Respond : fail(s, "a Lua plugin yielded, which this gateway does not support yet");
     } else {

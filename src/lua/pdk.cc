@@ -406,6 +406,14 @@ int l_encode_args(lua_State* L) {
   return 1;
 }
 
+// Requests whose kong.ctx / ngx.ctx tables exist (end_request has work).
+thread_local uint64_t live_contexts = 0;
+
+int l_ctx_made(lua_State*) {
+  ++live_contexts;
+  return 0;
+}
+
 int l_node_id(lua_State* L) {
   push_view(L, plugins::node_id());
   return 1;
@@ -442,6 +450,7 @@ const luaL_Reg kPrimitives[] = {
     {"node_id", l_node_id},
     {"memory_used", l_memory_used},
     {"instance", l_instance},
+    {"ctx_made", l_ctx_made},
     {nullptr, nullptr},
 };
 
@@ -461,17 +470,25 @@ void install_pdk(Vm& vm) {
   if (vm.pcall(1, 1) != 0) {
     throw std::runtime_error(std::string("the PDK prelude fails: ") + lua_tostring(L, -1));
   }
-  // What the prelude returns (its hooks for the C side) stays in the registry.
-  lua_setfield(L, LUA_REGISTRYINDEX, "wasmgate.hooks");
+  // What the prelude returns: its hooks for the C side.
+  lua_getfield(L, -1, "run");
+  vm.keep(Vm::kRun);
+  lua_getfield(L, -1, "end_request");
+  vm.keep(Vm::kEndRequest);
+  lua_pop(L, 1);
 }
 
 void end_request(Vm& vm, uint64_t serial) {
+  if (live_contexts == 0) return;  // most requests: no Lua call at all
   lua_State* L = vm.state();
-  lua_getfield(L, LUA_REGISTRYINDEX, "wasmgate.hooks");
-  lua_getfield(L, -1, "end_request");
-  lua_remove(L, -2);
+  vm.push_kept(Vm::kEndRequest);
   lua_pushnumber(L, static_cast<double>(serial));
-  if (vm.pcall(1, 0) != 0) lua_pop(L, 1);
+  if (vm.pcall(1, 1) != 0) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (lua_toboolean(L, -1)) --live_contexts;
+  lua_pop(L, 1);
 }
 
 }  // namespace wg::lua

@@ -37,10 +37,15 @@ local function request_ctx()
   if not r then
     r = { shared = {}, plugin = {}, ngx = {} }
     requests[serial] = r
+    wg.ctx_made()
   end
   return r
 end
-function hooks.end_request(serial) requests[serial] = nil end
+function hooks.end_request(serial)
+  if requests[serial] == nil then return false end
+  requests[serial] = nil
+  return true
+end
 
 ------------------------------------------------------------------ logging
 local levels = { STDERR = 0, EMERG = 1, ALERT = 2, CRIT = 3, ERR = 4, WARN = 5, NOTICE = 6, INFO = 7, DEBUG = 8 }

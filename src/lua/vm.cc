@@ -46,6 +46,10 @@ Vm::Vm(const Limits& limits, std::string plugins_dir) : limits_(limits), plugins
   luaJIT_setmode(L_, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
   lua_sethook(L_, &Vm::count_hook, LUA_MASKCOUNT, kHookEvery);
   reset_budget();
+  for (Kept k : {kModules, kConfigs, kThreads}) {
+    lua_newtable(L_);
+    keep(k);
+  }
   install_pdk(*this);
 }
 

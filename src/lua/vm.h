@@ -45,6 +45,13 @@ class Vm {
     capped_ = true;
   }
 
+  // Values the C side reaches on every call, kept by integer reference
+  // (a string key would be hashed each time).
+  enum Kept { kRun, kEndRequest, kModules, kConfigs, kThreads, kKeptCount };
+  void push_kept(Kept k) const { lua_rawgeti(L_, LUA_REGISTRYINDEX, kept_[k]); }
+  // Keeps the value on top of the stack (popped) as k.
+  void keep(Kept k) { kept_[k] = luaL_ref(L_, LUA_REGISTRYINDEX); }
+
   // The worker's state (nullptr on other threads).
   static Vm* current() { return current_; }
   void make_current() { current_ = this; }
@@ -58,6 +65,7 @@ class Vm {
   size_t used_ = 0;
   uint64_t remaining_ = 0;
   bool capped_ = true;
+  int kept_[kKeptCount] = {};
   lua_State* L_ = nullptr;
   static thread_local Vm* current_;
 };
