@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <unordered_set>
 #include <fstream>
 #include <sstream>
 
@@ -25,6 +26,32 @@ using pipeline::Phase;
 using pipeline::Slot;
 using pipeline::Verdict;
 
+uint64_t next_id() {
+  static std::atomic<uint64_t> ids{0};
+  return ids.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+// The ids of the Code and plugin instances some config snapshot still
+// holds: a worker drops what its state keeps for the others when it adopts
+// a config (WorkerLua::collect). Touched only when configs are built and
+// dropped, never per request.
+std::mutex live_mu;
+std::unordered_set<uint64_t> live_ids;
+
+struct LiveId {
+  uint64_t id;
+  LiveId() : id(next_id()) {
+    std::lock_guard<std::mutex> lock(live_mu);
+    live_ids.insert(id);
+  }
+  ~LiveId() {
+    std::lock_guard<std::mutex> lock(live_mu);
+    live_ids.erase(id);
+  }
+  LiveId(const LiveId&) = delete;
+  LiveId& operator=(const LiveId&) = delete;
+};
+
 // One plugin's handler code as a config build read it: a reload reads the
 // file again, so a changed handler.lua applies to requests of the new
 // config while those of the old finish on the old code.
@@ -33,13 +60,8 @@ struct Code {
   std::string chunkname;  // "@/dir/NAME/handler.lua"
   std::string source;
   int priority_arg = 0;   // bundled handlers get their PRIORITY as an argument
-  uint64_t id = 0;        // the key of its module in each worker's state
+  LiveId live;            // live.id: the key of its module in each worker's state
 };
-
-uint64_t next_id() {
-  static std::atomic<uint64_t> ids{0};
-  return ids.fetch_add(1, std::memory_order_relaxed) + 1;
-}
 
 // Runs the code's chunk in `vm` and leaves its module table on the stack;
 // false with *error otherwise (nothing left on the stack).
@@ -126,8 +148,7 @@ class LuaPlugin final : public plugins::Plugin {
       : Plugin(code->name, priority, phases, pipeline::BodyMode::None,
                body_filter ? pipeline::BodyMode::Buffer : pipeline::BodyMode::None),
         code_(std::move(code)),
-        conf_(std::move(conf)),
-        instance_(next_id()) {}
+        conf_(std::move(conf)) {}
 
   Verdict on_body(Direction d, Exchange& x, Slot& s, std::string& body, bool end_of_stream) const override {
     if (d != Direction::Response) return Verdict::Continue;
@@ -159,7 +180,7 @@ class LuaPlugin final : public plugins::Plugin {
   bool push_module_and_conf(Vm& vm, std::string* error) const {
     lua_State* L = vm.state();
     vm.push_kept(Vm::kModules);
-    lua_rawgeti(L, -1, static_cast<int>(code_->id));
+    lua_rawgeti(L, -1, static_cast<int>(code_->live.id));
     if (lua_isnil(L, -1)) {
       lua_pop(L, 1);
       if (!load_module(vm, *code_, error)) {
@@ -173,16 +194,16 @@ class LuaPlugin final : public plugins::Plugin {
         return false;
       }
       lua_pushvalue(L, -1);
-      lua_rawseti(L, -3, static_cast<int>(code_->id));
+      lua_rawseti(L, -3, static_cast<int>(code_->live.id));
     }
     lua_remove(L, -2);  // the modules cache
     vm.push_kept(Vm::kConfigs);
-    lua_rawgeti(L, -1, static_cast<int>(instance_));
+    lua_rawgeti(L, -1, static_cast<int>(live_.id));
     if (lua_isnil(L, -1)) {
       lua_pop(L, 1);
       push_value(L, conf_);
       lua_pushvalue(L, -1);
-      lua_rawseti(L, -3, static_cast<int>(instance_));
+      lua_rawseti(L, -3, static_cast<int>(live_.id));
       // Kong's configure(configs): here once per instance and worker, with
       // that instance's config.
       lua_pushvalue(L, -3);
@@ -221,7 +242,7 @@ class LuaPlugin final : public plugins::Plugin {
     lua_xmove(L, co, nargs + 1);
     CallState& cs = call_state();
     CallState saved = cs;
-    cs = CallState{&x, p, &name(), instance_, false};
+    cs = CallState{&x, p, &name(), live_.id, false};
     vm->reset_budget();
     int rc = lua_resume(co, nargs);
     const bool exited = cs.exited;
@@ -250,7 +271,7 @@ class LuaPlugin final : public plugins::Plugin {
 
   std::shared_ptr<const Code> code_;
   config::Value conf_;
-  uint64_t instance_;
+  LiveId live_;  // live_.id: the instance (its config table's key, kong.ctx.plugin's)
 };
 
 // What a plugin's files are: read again by every config build.
@@ -277,7 +298,6 @@ std::shared_ptr<LockedVm> config_vm;
 std::shared_ptr<plugins::Plugin> make_plugin(const Source& src, const config::Value& conf, std::string* error) {
   auto code = std::make_shared<Code>();
   code->name = src.name;
-  code->id = next_id();
   if (src.bundled != nullptr) {
     code->source = src.bundled->handler;
     code->chunkname = "=" + src.name + "/handler.lua";
@@ -388,7 +408,48 @@ void register_dir(const std::string& dir, std::vector<std::string>* errors) {
   }
 }
 
+// Drops the entries of the kept table k whose (numeric) keys are not live.
+void drop_dead(Vm& vm, Vm::Kept k, const std::unordered_set<uint64_t>& live) {
+  lua_State* L = vm.state();
+  vm.push_kept(k);
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    lua_pop(L, 1);
+    if (live.count(static_cast<uint64_t>(lua_tonumber(L, -1))) == 0) {
+      lua_pushvalue(L, -1);
+      lua_pushnil(L);
+      lua_rawset(L, -4);  // clearing a field lua_next is on is allowed
+    }
+  }
+  lua_pop(L, 1);
+}
+
 }  // namespace
+
+void WorkerLua::collect() {
+  std::unordered_set<uint64_t> live;
+  {
+    std::lock_guard<std::mutex> lock(live_mu);
+    live = live_ids;
+  }
+  drop_dead(vm_, Vm::kModules, live);
+  drop_dead(vm_, Vm::kConfigs, live);
+  // Modules a plugin required (kong.plugins.NAME.*) load again for new code.
+  lua_State* L = vm_.state();
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "loaded");
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING && std::strncmp(lua_tostring(L, -1), "kong.plugins.", 13) == 0) {
+      lua_pushvalue(L, -1);
+      lua_pushnil(L);
+      lua_rawset(L, -4);
+    }
+  }
+  lua_pop(L, 2);
+  lua_gc(L, LUA_GCCOLLECT, 0);
+}
 
 void register_lua_plugins(const std::string& dir, const Limits& limits, std::vector<std::string>* errors) {
   static std::once_flag once;

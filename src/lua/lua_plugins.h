@@ -24,6 +24,9 @@ class WorkerLua {
   WorkerLua(const Limits& limits, const std::string& dir) : vm_(limits, dir) {}
   void make_current() { vm_.make_current(); }
   Vm& vm() { return vm_; }
+  // After a new config: forgets the modules and config tables of plugins
+  // no config holds any more (requests still on them load them again).
+  void collect();
 
  private:
   Vm vm_;

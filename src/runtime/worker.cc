@@ -90,6 +90,7 @@ void Worker::begin_drain() {
 // What the current config's extensions set up in each worker (Wasm starts
 // its filters so their ticks and queues run before the first request).
 void Worker::setup_config() {
+  lua_.collect();
   if (!snapshot_->chains) return;
   for (const auto& setup : snapshot_->chains->worker_setups) setup->setup_worker();
 }
