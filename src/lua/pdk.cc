@@ -309,6 +309,20 @@ int l_error(lua_State* L) {
   return answered(L);
 }
 
+// wg.sleep(seconds): ngx.sleep. The coroutine yields; the plugin pauses the
+// request and the worker resumes it when the time is over (WorkerLua::run).
+int l_sleep(lua_State* L) {
+  CallState& cs = call_state();
+  if (cs.x == nullptr || (cs.phase != pipeline::Phase::Rewrite && cs.phase != pipeline::Phase::Access)) {
+    return luaL_error(L, "ngx.sleep is only available in rewrite and access in this gateway");
+  }
+  double seconds = luaL_checknumber(L, 1);
+  if (seconds < 0) return luaL_error(L, "invalid sleep duration");
+  cs.sleep_ms = static_cast<uint64_t>(seconds * 1000.0 + 0.5);
+  if (cs.sleep_ms == 0) cs.sleep_ms = 1;  // at least one loop turn: others run meanwhile
+  return lua_yield(L, 0);
+}
+
 // wg.log(level, message): level is nginx's (ngx.ERR = 4, ...).
 int l_log(lua_State* L) {
   int level = static_cast<int>(luaL_checkinteger(L, 1));
@@ -451,6 +465,7 @@ const luaL_Reg kPrimitives[] = {
     {"memory_used", l_memory_used},
     {"instance", l_instance},
     {"ctx_made", l_ctx_made},
+    {"sleep", l_sleep},
     {nullptr, nullptr},
 };
 

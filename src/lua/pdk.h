@@ -21,6 +21,7 @@ struct CallState {
   const std::string* plugin = nullptr;  // the plugin's name, for log lines
   uint64_t instance = 0;                // the plugin instance (kong.ctx.plugin)
   bool exited = false;                  // kong.response.exit / error answered
+  uint64_t sleep_ms = 0;                // ngx.sleep yielded for this long
 };
 CallState& call_state();
 

@@ -73,6 +73,7 @@ function ngx.log(level, ...) wg.log(level, joined(...)) end
 ngx.now = wg.now
 function ngx.time() return math.floor(wg.now()) end
 function ngx.update_time() end
+ngx.sleep = wg.sleep
 ngx.worker = { id = function() return 0 end, count = function() return 1 end }
 ngx.config = { subsystem = "http", ngx_lua_version = 10025 }
 setmetatable(ngx, { __index = function(_, k)

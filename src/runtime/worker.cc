@@ -120,6 +120,7 @@ void Worker::run() {
     wait_ms = filters_.run_timers(now, kSweepIntervalMs);
     wait_ms = log_senders_.run(now, wait_ms);
     wait_ms = redis_.run(now, wait_ms);
+    wait_ms = lua_.run(wait_ms);  // Lua plugins whose ngx.sleep is over
     if (now >= next_sweep_ms_) {
       sweep(now);
       next_sweep_ms_ = now + kSweepIntervalMs;

@@ -252,3 +252,39 @@ def test_reload_loads_new_handler_code(gateway_factory, tmp_path, upstream):
     assert gw.wait_stderr("config reloaded")
     assert gw.request("GET", "/").status == 200
     assert upstream.requests[-1].header("x-version") == "two"
+
+
+def test_ngx_sleep_pauses_only_its_request(lua_gateway, upstream):
+    import concurrent.futures
+    import time
+    plugins = [plugin("sleeper"), plugin("header-tweaks", {"value": "after"})]
+    gw = lua_gateway(one_route(upstream, plugins), workers=1)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        t0 = time.monotonic()
+        slow = pool.submit(gw.request, "GET", "/slow", headers=[("X-Sleep-Ms", "600")])
+        time.sleep(0.1)
+        fast = gw.request("GET", "/fast")
+        fast_done = time.monotonic() - t0
+        assert fast.status == 200
+        # the one worker served the fast request while the slow one slept
+        assert fast_done < 0.5
+        assert not slow.done()
+        slept = slow.result()
+    assert slept.status == 200
+    seen = [r for r in upstream.requests if r.target == "/slow"][-1]
+    assert int(seen.header("x-slept-ms")) >= 550
+    # the handlers after the sleeping one ran once it woke
+    assert seen.header("x-lua-access") == "after:nobody"
+
+
+def test_exit_and_error_after_ngx_sleep(lua_gateway, upstream):
+    gw = lua_gateway(one_route(upstream, [plugin("sleeper", {"times": 1})]), workers=1)
+    done = gw.request("GET", "/x", headers=[("X-Sleep-Ms", "50"), ("X-After-Sleep", "exit")])
+    assert done.status == 202
+    assert done.body == b"woke and answered"
+    failed = gw.request("GET", "/y", headers=[("X-Sleep-Ms", "50"), ("X-After-Sleep", "error")])
+    assert failed.status == 500
+    assert json.loads(failed.body) == {"message": "An unexpected error occurred"}
+    assert gw.wait_stderr(r"plugin sleeper failed this request: .*failed after sleeping")
+    assert gw.request("GET", "/z").status == 200
+    assert all(r.target not in ("/x", "/y") for r in upstream.requests)
