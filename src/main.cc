@@ -92,6 +92,8 @@ std::vector<Flag> start_flags(Settings& s) {
        [&s](const std::string& v) { return parse_int(v, 1, 1 << 20, &s.lua_budget_millions); }},
       {"lua-memory", 0, "MiB of memory per worker's Lua state (256)",
        [&s](const std::string& v) { return parse_int(v, 1, 1 << 16, &s.lua_memory_mb); }},
+      {"lua-shared-dict", 0, "ngx.shared dictionaries every worker sees, NAME:SIZE[k|m][,...] (none)",
+       [&s](const std::string& v) { s.lua_shared_dicts = v; return true; }},
       {"dns-resolver", 0, "DNS servers, ip:port[,ip:port] (default: /etc/resolv.conf)",
        [&s](const std::string& v) { s.dns_resolver = v; return true; }},
       {"upstream-keepalive-pool-size", 0, "idle upstream connections kept per worker and destination, 0: none (512)",

@@ -10,6 +10,7 @@
 
 #include "config/snapshot.h"
 #include "core/log.h"
+#include "lua/shared_dict.h"
 #include "lua/vm.h"
 #include "plugins/plugin.h"
 #include "plugins/uri_args.h"
@@ -323,6 +324,96 @@ int l_sleep(lua_State* L) {
   return lua_yield(L, 0);
 }
 
+// ---- ngx.shared.DICT over lua/shared_dict (the dictionary by index).
+uint64_t monotonic_now_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+int l_dict_id(lua_State* L) {
+  int id = shared_dict(arg_view(L, 1));
+  if (id < 0) return 0;
+  lua_pushinteger(L, id);
+  return 1;
+}
+
+int push_dict_value(lua_State* L, const DictValue& v) {
+  switch (v.kind) {
+    case DictValue::Kind::String:
+      push_view(L, v.text);
+      return 1;
+    case DictValue::Kind::Number:
+      lua_pushnumber(L, v.number);
+      return 1;
+    case DictValue::Kind::Boolean:
+      lua_pushboolean(L, v.boolean);
+      return 1;
+    default:
+      lua_pushnil(L);
+      return 1;
+  }
+}
+
+// wg.dict_get(id, key) -> value or nil
+int l_dict_get(lua_State* L) {
+  return push_dict_value(L, dict_get(static_cast<int>(luaL_checkinteger(L, 1)), arg_view(L, 2), monotonic_now_ms()));
+}
+
+// wg.dict_set(id, key, value, exptime, mode) -> true | false, why
+int l_dict_set(lua_State* L) {
+  DictValue v;
+  switch (lua_type(L, 3)) {
+    case LUA_TSTRING:
+      v.kind = DictValue::Kind::String;
+      v.text = std::string(arg_view(L, 3));
+      break;
+    case LUA_TNUMBER:
+      v.kind = DictValue::Kind::Number;
+      v.number = lua_tonumber(L, 3);
+      break;
+    case LUA_TBOOLEAN:
+      v.kind = DictValue::Kind::Boolean;
+      v.boolean = lua_toboolean(L, 3) != 0;
+      break;
+    case LUA_TNIL:
+      break;
+    default:
+      return luaL_error(L, "bad value type");
+  }
+  double exptime = luaL_optnumber(L, 4, 0);
+  uint64_t ttl_ms = exptime > 0 ? static_cast<uint64_t>(exptime * 1000.0 + 0.5) : 0;
+  std::string why = dict_set(static_cast<int>(luaL_checkinteger(L, 1)), arg_view(L, 2), v, ttl_ms,
+                             static_cast<int>(luaL_optinteger(L, 5, 0)), monotonic_now_ms());
+  if (why.empty()) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  push_view(L, why);
+  return 2;
+}
+
+// wg.dict_incr(id, key, by[, init]) -> new value | nil, why
+int l_dict_incr(lua_State* L) {
+  std::string why;
+  bool has_init = lua_isnumber(L, 4) != 0;
+  double n = dict_incr(static_cast<int>(luaL_checkinteger(L, 1)), arg_view(L, 2), luaL_checknumber(L, 3), has_init,
+                       has_init ? lua_tonumber(L, 4) : 0, monotonic_now_ms(), &why);
+  if (!why.empty()) {
+    lua_pushnil(L);
+    push_view(L, why);
+    return 2;
+  }
+  lua_pushnumber(L, n);
+  return 1;
+}
+
+int l_dict_flush(lua_State* L) {
+  dict_flush_all(static_cast<int>(luaL_checkinteger(L, 1)));
+  return 0;
+}
+
 // wg.log(level, message): level is nginx's (ngx.ERR = 4, ...).
 int l_log(lua_State* L) {
   int level = static_cast<int>(luaL_checkinteger(L, 1));
@@ -466,6 +557,11 @@ const luaL_Reg kPrimitives[] = {
     {"instance", l_instance},
     {"ctx_made", l_ctx_made},
     {"sleep", l_sleep},
+    {"dict_id", l_dict_id},
+    {"dict_get", l_dict_get},
+    {"dict_set", l_dict_set},
+    {"dict_incr", l_dict_incr},
+    {"dict_flush", l_dict_flush},
     {nullptr, nullptr},
 };
 

@@ -74,6 +74,28 @@ ngx.now = wg.now
 function ngx.time() return math.floor(wg.now()) end
 function ngx.update_time() end
 ngx.sleep = wg.sleep
+
+-- ngx.shared.NAME: the dictionaries --lua-shared-dict declares (every
+-- worker sees the same ones).
+local dict_methods = {
+  get = function(self, key) return wg.dict_get(self.id, key) end,
+  set = function(self, key, value, exptime) local ok, err = wg.dict_set(self.id, key, value, exptime, 0) return ok, err, false end,
+  safe_set = function(self, key, value, exptime) return wg.dict_set(self.id, key, value, exptime, 0) end,
+  add = function(self, key, value, exptime) local ok, err = wg.dict_set(self.id, key, value, exptime, 1) return ok, err, false end,
+  safe_add = function(self, key, value, exptime) return wg.dict_set(self.id, key, value, exptime, 1) end,
+  replace = function(self, key, value, exptime) local ok, err = wg.dict_set(self.id, key, value, exptime, 2) return ok, err, false end,
+  delete = function(self, key) wg.dict_set(self.id, key, nil, 0, 0) end,
+  incr = function(self, key, value, init) return wg.dict_incr(self.id, key, value, init) end,
+  flush_all = function(self) wg.dict_flush(self.id) end,
+}
+local dict_mt = { __index = dict_methods }
+ngx.shared = setmetatable({}, { __index = function(t, name)
+  local id = wg.dict_id(name)
+  if not id then return nil end
+  local d = setmetatable({ id = id, name = name }, dict_mt)
+  rawset(t, name, d)
+  return d
+end })
 ngx.worker = { id = function() return 0 end, count = function() return 1 end }
 ngx.config = { subsystem = "http", ngx_lua_version = 10025 }
 setmetatable(ngx, { __index = function(_, k)

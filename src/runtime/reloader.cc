@@ -5,6 +5,7 @@
 #include "config/loader.h"
 #include "core/log.h"
 #include "lua/lua_plugins.h"
+#include "lua/shared_dict.h"
 #include "plugins/chains.h"
 #include "plugins/plugin.h"
 
@@ -39,6 +40,9 @@ std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, 
                                                        config::Normalized* normalized) {
   plugins::register_bundled();  // before loading: their schemas validate plugin configs
   lua::register_lua_plugins(s.lua_plugins_dir, lua_limits(s), &errors);
+  if (std::string why; !lua::declare_shared_dicts(s.lua_shared_dicts, &why)) {
+    errors.push_back("--lua-shared-dict: " + why);
+  }
   if (!errors.empty()) return nullptr;
   config::Declarative decl;
   if (!load_config(s, text, decl, errors, normalized)) return nullptr;

@@ -288,3 +288,33 @@ def test_exit_and_error_after_ngx_sleep(lua_gateway, upstream):
     assert gw.wait_stderr(r"plugin sleeper failed this request: .*failed after sleeping")
     assert gw.request("GET", "/z").status == 200
     assert all(r.target not in ("/x", "/y") for r in upstream.requests)
+
+
+def test_shared_dict_counts_across_workers(lua_gateway, upstream):
+    gw = lua_gateway(one_route(upstream, [plugin("counter")]), extra=["--lua-shared-dict", "counts:1m"], workers=2)
+    n = 40
+    for i in range(n):  # a connection each: the kernel spreads them over both workers
+        assert gw.request("GET", f"/r{i}").status == 200
+    counts = sorted(int(r.header("x-count")) for r in upstream.requests)
+    # one counter for every worker: each request got its own number
+    assert counts == list(range(1, n + 1))
+    # ... while each worker's own count stayed below: both workers served
+    assert max(int(r.header("x-served-here")) for r in upstream.requests) < n
+    assert upstream.requests[0].header("x-first") == "/r0:mine"
+    assert all(r.header("x-first") == "/r0" for r in upstream.requests[1:])
+
+
+def test_undeclared_shared_dict_is_nil(lua_gateway, upstream):
+    gw = lua_gateway(one_route(upstream, [plugin("counter", {"dict": "nope"})]))
+    resp = gw.request("GET", "/")
+    assert resp.status == 500
+    assert json.loads(resp.body) == {"message": "no shared dict nope"}
+
+
+def test_bad_shared_dict_flag_refuses_to_start(wasmgate_bin, tmp_path, upstream):
+    path = tmp_path / "kong.json"
+    path.write_text(json.dumps(one_route(upstream, [])))
+    res = run_cli(wasmgate_bin, "start", "-c", str(path), "--lua-shared-dict", "counts", "--admin-listen", "off",
+                  "--proxy-listen", "127.0.0.1:1", timeout=30)
+    assert res.returncode != 0
+    assert "invalid shared dictionary 'counts'" in res.stdout + res.stderr
