@@ -14,6 +14,9 @@ PACKAGES=(
   python3 python3-pytest python3-yaml curl
   # The jwt tests sign their RS/PS/ES/EdDSA tokens with the openssl command.
   openssl
+  # Lua plugins: LuaJIT (OpenResty's branch, found by pkg-config as luajit)
+  # and lua-cjson (the `cjson` module, LuaJIT's 5.1 ABI).
+  libluajit2-5.1-dev lua-cjson
   # rate-limiting's policy redis: its tests start a real redis-server
   # (`make redis` starts one for you).
   redis-server

@@ -91,6 +91,14 @@ std::vector<Flag> start_flags(Settings& s) {
        }},
       {"wasm-max-body", 0, "MiB of body a filter may hold back (buffer) per request and direction (64)",
        [&s](const std::string& v) { return parse_int(v, 1, 4096, &s.wasm_max_body_mb); }},
+      {"lua-plugins-dir", 0, "directory of Kong Lua plugins (NAME/handler.lua, NAME/schema.lua)",
+       [&s](const std::string& v) { s.lua_plugins_dir = v; return true; }},
+      {"lua-budget", 0, "millions of Lua VM instructions a plugin call may run before it is cut (100)",
+       [&s](const std::string& v) { return parse_int(v, 1, 1 << 20, &s.lua_budget_millions); }},
+      {"lua-memory", 0, "MiB of memory per worker's Lua state (256)",
+       [&s](const std::string& v) { return parse_int(v, 1, 1 << 16, &s.lua_memory_mb); }},
+      {"lua-shared-dict", 0, "ngx.shared dictionaries every worker sees, NAME:SIZE[k|m][,...] (none)",
+       [&s](const std::string& v) { s.lua_shared_dicts = v; return true; }},
       {"dns-resolver", 0, "DNS servers, ip:port[,ip:port] (default: /etc/resolv.conf)",
        [&s](const std::string& v) { s.dns_resolver = v; return true; }},
       {"upstream-keepalive-pool-size", 0, "idle upstream connections kept per worker and destination, 0: none (512)",
@@ -180,12 +188,15 @@ int cmd_check(int argc, char** argv) {
   Settings s;
   bool dump = false;
   if (const char* dir = std::getenv("WASMGATE_FILTERS_DIR")) s.filters_dir = dir;
+  if (const char* dir = std::getenv("WASMGATE_LUA_PLUGINS_DIR")) s.lua_plugins_dir = dir;
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--dump") {
       dump = true;
     } else if ((arg == "--filters-dir" || arg == "--wasm-cache-dir") && i + 1 < argc) {
       (arg == "--filters-dir" ? s.filters_dir : s.wasm_cache_dir) = argv[++i];
+    } else if (arg == "--lua-plugins-dir" && i + 1 < argc) {
+      s.lua_plugins_dir = argv[++i];
     } else if (s.config_path.empty() && arg.rfind("--", 0) != 0) {
       s.config_path = arg;
     } else {
@@ -194,7 +205,7 @@ int cmd_check(int argc, char** argv) {
     }
   }
   if (s.config_path.empty()) {
-    std::fprintf(stderr, "usage: wasmgate check [--dump] FILE [--filters-dir DIR] [--wasm-cache-dir DIR]\n");
+    std::fprintf(stderr, "usage: wasmgate check [--dump] FILE [--filters-dir DIR] [--wasm-cache-dir DIR] [--lua-plugins-dir DIR]\n");
     return 2;
   }
   std::vector<std::string> errors;

@@ -32,7 +32,11 @@ struct Settings {
   int wasm_budget_ms = 100;      // per call into a filter
   int wasm_memory_mb = 64;       // per filter instance
   std::string wasm_isolation = "none";
-  int wasm_max_body_mb = 64;     // body a filter chain may buffer, per request and direction
+  int wasm_max_body_mb = 64;
+  std::string lua_plugins_dir;  // every NAME/handler.lua + NAME/schema.lua there is Lua plugin NAME
+  int lua_budget_millions = 100;  // VM instructions per call into a Lua plugin, in millions
+  int lua_memory_mb = 256;        // per worker's Lua state
+  std::string lua_shared_dicts;   // ngx.shared dictionaries: "name:size,..." (size in bytes, k or m)     // body a filter chain may buffer, per request and direction
   // Kong's upstream keep-alive (kong.conf's upstream_keepalive_*): idle
   // connections kept per worker and destination (0: none kept), requests
   // per connection (0: no limit), seconds one may stay idle (0: no limit).

@@ -155,6 +155,8 @@ class ResumeHandle {
     const Exchange* x = owner_ != nullptr ? owner_->current_exchange() : nullptr;
     return x != nullptr && x->serial == serial_;
   }
+  // The exchange, while it is the one the handle was taken on (else nullptr).
+  Exchange* exchange() const { return current() ? owner_->current_exchange() : nullptr; }
   // Resumes the side paused in direction d; ignored when the request ended.
   void resume(Direction d) const {
     if (!current()) return;

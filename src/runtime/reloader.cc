@@ -4,6 +4,8 @@
 
 #include "config/loader.h"
 #include "core/log.h"
+#include "lua/lua_plugins.h"
+#include "lua/shared_dict.h"
 #include "plugins/chains.h"
 #include "plugins/plugin.h"
 
@@ -23,6 +25,13 @@ bool load_config(const core::Settings& s, const std::string* text, const config:
 
 }  // namespace
 
+lua::Limits lua_limits(const core::Settings& s) {
+  lua::Limits l;
+  l.instructions = static_cast<uint64_t>(s.lua_budget_millions) * 1'000'000;
+  l.memory_bytes = static_cast<size_t>(s.lua_memory_mb) << 20;
+  return l;
+}
+
 wasm::Limits wasm_limits(const core::Settings& s) {
   wasm::Limits l;
   l.call_budget_ms = static_cast<uint32_t>(s.wasm_budget_ms);
@@ -34,6 +43,11 @@ std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, 
                                                        std::vector<std::string>& errors, const std::string* text,
                                                        config::Normalized* normalized, const config::Value* store) {
   plugins::register_bundled();  // before loading: their schemas validate plugin configs
+  lua::register_lua_plugins(s.lua_plugins_dir, lua_limits(s), &errors);
+  if (std::string why; !lua::declare_shared_dicts(s.lua_shared_dicts, &why)) {
+    errors.push_back("--lua-shared-dict: " + why);
+  }
+  if (!errors.empty()) return nullptr;
   config::Declarative decl;
   if (!load_config(s, text, store, decl, errors, normalized)) return nullptr;
   for (const auto& w : decl.warnings) WG_LOG(Warn, "%s", w.c_str());

@@ -14,6 +14,7 @@
 
 #include "config/declarative.h"
 #include "config/snapshot.h"
+#include "lua/vm.h"
 #include "core/settings.h"
 #include "runtime/worker.h"
 #include "wasm/filters.h"
@@ -22,6 +23,8 @@ namespace wg::runtime {
 
 // The Wasm limits the --wasm-* settings give.
 wasm::Limits wasm_limits(const core::Settings& s);
+// The --lua-* limits of a worker's Lua state.
+lua::Limits lua_limits(const core::Settings& s);
 
 // Loads the config file (the embedded demo config when none is set), scans
 // the filters directory and compiles a snapshot with this generation;

@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/net.h"
+#include "runtime/reloader.h"
 
 namespace wg::runtime {
 namespace {
@@ -26,7 +27,8 @@ Worker::Worker(Shared& shared, int index)
       names_(loop_),
       hooks_(http_, names_),
       log_senders_(loop_, http_, names_),
-      redis_(loop_, names_) {
+      redis_(loop_, names_),
+      lua_(lua_limits(shared.settings), shared.settings.lua_plugins_dir) {
   filters_.set_hooks(&hooks_);
   access_log_.init(shared.access_log_fd, shared.settings.access_log_format == "json");
 }
@@ -88,6 +90,7 @@ void Worker::begin_drain() {
 // What the current config's extensions set up in each worker (Wasm starts
 // its filters so their ticks and queues run before the first request).
 void Worker::setup_config() {
+  lua_.collect();
   if (!snapshot_->chains) return;
   for (const auto& setup : snapshot_->chains->worker_setups) setup->setup_worker();
 }
@@ -96,6 +99,7 @@ void Worker::run() {
   filters_.make_current();
   log_senders_.make_current();
   redis_.make_current();
+  lua_.make_current();
   adopt(shared_.snapshots.get());
   setup_config();
   loop_.add(listen_fd_, this, EPOLLIN | EPOLLET);
@@ -116,6 +120,7 @@ void Worker::run() {
     wait_ms = filters_.run_timers(now, kSweepIntervalMs);
     wait_ms = log_senders_.run(now, wait_ms);
     wait_ms = redis_.run(now, wait_ms);
+    wait_ms = lua_.run(wait_ms);  // Lua plugins whose ngx.sleep is over
     if (now >= next_sweep_ms_) {
       sweep(now);
       next_sweep_ms_ = now + kSweepIntervalMs;

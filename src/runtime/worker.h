@@ -16,6 +16,7 @@
 #include "core/event_loop.h"
 #include "core/settings.h"
 #include "plugins/log_senders.h"
+#include "lua/lua_plugins.h"
 #include "plugins/redis_client.h"
 #include "proxy/worker_context.h"
 #include "wasm/client_hooks.h"
@@ -64,6 +65,7 @@ class Worker final : public core::IoHandler, public proxy::WorkerContext {
   wasm::ClientHooks hooks_;  // filters' http_call and resolve_lua, on http_ and names_
   plugins::LogSenders log_senders_;  // the log plugins' sockets and queues, on loop_, http_ and names_
   plugins::RedisClients redis_;      // the rate-limiting plugins' Redis connections, on loop_ and names_
+  lua::WorkerLua lua_;               // the worker's Lua state (Lua plugins); never shared
   int listen_fd_ = -1;
   uint64_t next_sweep_ms_ = 0;
   std::thread thread_;

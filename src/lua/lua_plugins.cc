@@ -1,0 +1,584 @@
+#include "lua/lua_plugins.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <unordered_set>
+#include <fstream>
+#include <sstream>
+
+#include "lua/bundled_sources.h"
+#include "lua/convert.h"
+#include "lua/pdk.h"
+#include "lua/schema_dsl.h"
+#include "core/log.h"
+#include "plugins/bundled.h"
+
+namespace wg::lua {
+namespace {
+
+using pipeline::Direction;
+using pipeline::Exchange;
+using pipeline::Phase;
+using pipeline::Slot;
+using pipeline::Verdict;
+
+uint64_t next_id() {
+  static std::atomic<uint64_t> ids{0};
+  return ids.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+// The ids of the Code and plugin instances some config snapshot still
+// holds: a worker drops what its state keeps for the others when it adopts
+// a config (WorkerLua::collect). Touched only when configs are built and
+// dropped, never per request.
+std::mutex live_mu;
+std::unordered_set<uint64_t> live_ids;
+
+struct LiveId {
+  uint64_t id;
+  LiveId() : id(next_id()) {
+    std::lock_guard<std::mutex> lock(live_mu);
+    live_ids.insert(id);
+  }
+  ~LiveId() {
+    std::lock_guard<std::mutex> lock(live_mu);
+    live_ids.erase(id);
+  }
+  LiveId(const LiveId&) = delete;
+  LiveId& operator=(const LiveId&) = delete;
+};
+
+// One plugin's handler code as a config build read it: a reload reads the
+// file again, so a changed handler.lua applies to requests of the new
+// config while those of the old finish on the old code.
+struct Code {
+  std::string name;
+  std::string chunkname;  // "@/dir/NAME/handler.lua"
+  std::string source;
+  int priority_arg = 0;   // bundled handlers get their PRIORITY as an argument
+  LiveId live;            // live.id: the key of its module in each worker's state
+};
+
+// Runs the code's chunk in `vm` and leaves its module table on the stack;
+// false with *error otherwise (nothing left on the stack).
+bool load_module(Vm& vm, const Code& code, std::string* error) {
+  lua_State* L = vm.state();
+  if (luaL_loadbuffer(L, code.source.data(), code.source.size(), code.chunkname.c_str()) != 0) {
+    *error = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return false;
+  }
+  lua_pushlstring(L, code.name.data(), code.name.size());
+  lua_pushinteger(L, code.priority_arg);
+  if (vm.pcall(2, 1) != 0) {
+    *error = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return false;
+  }
+  if (!lua_istable(L, -1)) {
+    *error = "handler.lua must return a table";
+    lua_pop(L, 1);
+    return false;
+  }
+  return true;
+}
+
+// Calls module:method(...) with the module and its `nargs` arguments on top
+// of the stack, and pops them; false with *error when it raised.
+bool call_method(Vm& vm, const char* method, int nargs, std::string* error) {
+  lua_State* L = vm.state();
+  int module = lua_gettop(L) - nargs;
+  lua_getfield(L, module, method);
+  if (!lua_isfunction(L, -1)) {
+    lua_pop(L, 2 + nargs);
+    return true;
+  }
+  lua_insert(L, module);  // method, module (its self), arguments
+  if (vm.pcall(nargs + 1, 0) != 0) {
+    *error = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return false;
+  }
+  return true;
+}
+
+// Coroutines that ran to their end are kept for the next call (a new one
+// per call costs an allocation and garbage): a LuaJIT coroutine that
+// returned can be resumed again with a new function from the C API.
+constexpr int kThreadPoolSize = 16;
+
+// Pushes a coroutine (from the pool, or new) on L's stack and returns it.
+lua_State* take_thread(const Vm& vm) {
+  lua_State* L = vm.state();
+  vm.push_kept(Vm::kThreads);
+  int n = static_cast<int>(lua_objlen(L, -1));
+  if (n == 0) {
+    lua_pop(L, 1);
+    return lua_newthread(L);
+  }
+  lua_rawgeti(L, -1, n);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, n);
+  lua_remove(L, -2);
+  return lua_tothread(L, -1);
+}
+
+// Puts back a coroutine that returned (at `index` of L's stack).
+void give_thread(const Vm& vm, lua_State* co, int index) {
+  lua_State* L = vm.state();
+  lua_settop(co, 0);
+  vm.push_kept(Vm::kThreads);
+  int n = static_cast<int>(lua_objlen(L, -1));
+  if (n < kThreadPoolSize) {
+    lua_pushvalue(L, index);
+    lua_rawseti(L, -2, n + 1);
+  }
+  lua_pop(L, 1);
+}
+
+uint64_t monotonic_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+// How one resume of a plugin's coroutine ended.
+enum class Outcome { Done, Exited, Slept, Failed };
+
+// Resumes `co` (on L's stack at `anchor`) with nargs arguments as `cs`;
+// *error gets the message and traceback of a failure, *sleep_ms the time
+// an ngx.sleep asked for.
+Outcome resume(Vm& vm, lua_State* co, int nargs, const CallState& as, std::string* error, uint64_t* sleep_ms) {
+  CallState& cs = call_state();
+  CallState saved = cs;
+  cs = as;
+  vm.reset_budget();
+  int rc = lua_resume(co, nargs);
+  const CallState after = cs;
+  cs = saved;
+  if (rc == 0) return Outcome::Done;
+  if (rc == LUA_YIELD) {
+    if (after.exited) return Outcome::Exited;
+    if (after.sleep_ms > 0) {
+      *sleep_ms = after.sleep_ms;
+      return Outcome::Slept;
+    }
+    *error = "a Lua plugin yielded outside ngx.sleep, which this gateway does not support yet";
+    return Outcome::Failed;
+  }
+  lua_State* L = vm.state();
+  vm.begin_recovery();
+  const char* msg = lua_tostring(co, -1);
+  luaL_traceback(L, co, msg != nullptr ? msg : "(error object is not a string)", 0);
+  *error = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  lua_settop(co, 0);
+  vm.end_recovery();
+  return Outcome::Failed;
+}
+
+constexpr const char* kPhaseMethods[] = {"rewrite", "access", "response", "header_filter", "body_filter", "log"};
+
+class LuaPlugin final : public plugins::Plugin {
+ public:
+  LuaPlugin(std::shared_ptr<const Code> code, int priority, uint32_t phases, bool body_filter, config::Value conf)
+      : Plugin(code->name, priority, phases, pipeline::BodyMode::None,
+               body_filter ? pipeline::BodyMode::Buffer : pipeline::BodyMode::None),
+        code_(std::move(code)),
+        conf_(std::move(conf)) {}
+
+  Verdict on_body(Direction d, Exchange& x, Slot& s, std::string& body, bool end_of_stream) const override {
+    if (d != Direction::Response) return Verdict::Continue;
+    if (!end_of_stream) return Verdict::Pause;  // the whole body, once
+    return call(Phase::BodyFilter, x, s, &body);
+  }
+  void on_log(Exchange& x, Slot& s) const override { call(Phase::Log, x, s, nullptr); }
+  void detach(Exchange& x, Slot& s) const override {
+    if (Vm* vm = Vm::current()) end_request(*vm, x.serial);
+    s.state.reset();
+  }
+  std::string failure(const Slot& s) const override {
+    return s.state ? *std::static_pointer_cast<std::string>(s.state) : std::string();
+  }
+
+ protected:
+  Verdict rewrite(Exchange& x, Slot& s) const override { return call(Phase::Rewrite, x, s, nullptr); }
+  Verdict access(Exchange& x, Slot& s) const override { return call(Phase::Access, x, s, nullptr); }
+  Verdict header_filter(Exchange& x, Slot& s) const override { return call(Phase::HeaderFilter, x, s, nullptr); }
+
+ private:
+  Verdict fail(Slot& s, std::string why) const {
+    s.state = std::make_shared<std::string>(std::move(why));
+    return Verdict::Fail;
+  }
+
+  // Pushes this instance's module and config table in the worker's state,
+  // loading them on first use there (init_worker, then configure).
+  bool push_module_and_conf(Vm& vm, std::string* error) const {
+    lua_State* L = vm.state();
+    vm.push_kept(Vm::kModules);
+    lua_rawgeti(L, -1, static_cast<int>(code_->live.id));
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      if (!load_module(vm, *code_, error)) {
+        lua_pop(L, 1);
+        return false;
+      }
+      lua_pushvalue(L, -1);
+      if (!call_method(vm, "init_worker", 0, error)) {
+        lua_pop(L, 2);
+        *error = "init_worker: " + *error;
+        return false;
+      }
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, -3, static_cast<int>(code_->live.id));
+    }
+    lua_remove(L, -2);  // the modules cache
+    vm.push_kept(Vm::kConfigs);
+    lua_rawgeti(L, -1, static_cast<int>(live_.id));
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      push_value(L, conf_);
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, -3, static_cast<int>(live_.id));
+      // Kong's configure(configs): here once per instance and worker, with
+      // that instance's config.
+      lua_pushvalue(L, -3);
+      lua_createtable(L, 1, 0);
+      lua_pushvalue(L, -3);
+      lua_rawseti(L, -2, 1);
+      if (!call_method(vm, "configure", 1, error)) {
+        lua_pop(L, 3);
+        *error = "configure: " + *error;
+        return false;
+      }
+    }
+    lua_remove(L, -2);  // the configs cache
+    return true;
+  }
+
+  Verdict call(Phase p, Exchange& x, Slot& s, std::string* body) const {
+    Vm* vm = Vm::current();
+    if (vm == nullptr) return fail(s, "no Lua state on this thread");
+    lua_State* L = vm->state();
+    const int top = lua_gettop(L);
+    std::string error;
+    lua_State* co = take_thread(*vm);  // anchored on L's stack until settop
+    vm->push_kept(Vm::kRun);
+    if (!push_module_and_conf(*vm, &error)) {
+      lua_settop(L, top);
+      return fail(s, error);
+    }
+    lua_pushstring(L, kPhaseMethods[static_cast<int>(p)]);
+    lua_insert(L, -2);  // run, module, method, conf
+    int nargs = 3;
+    if (body != nullptr) {
+      lua_pushlstring(L, body->data(), body->size());
+      ++nargs;
+    }
+    lua_xmove(L, co, nargs + 1);
+    uint64_t sleep_ms = 0;
+    Verdict v = Verdict::Continue;
+    switch (resume(*vm, co, nargs, CallState{&x, p, &name(), live_.id, false, 0}, &error, &sleep_ms)) {
+      case Outcome::Done:
+        if (body != nullptr && lua_isstring(co, -1)) {
+          size_t n = 0;
+          const char* out = lua_tolstring(co, -1, &n);
+          body->assign(out, n);
+        }
+        give_thread(*vm, co, top + 1);
+        break;
+      case Outcome::Exited:
+        v = Verdict::Respond;
+        break;
+      case Outcome::Slept:
+        v = sleep(*vm, top + 1, p, x, s, sleep_ms);
+        break;
+      case Outcome::Failed:
+        v = fail(s, std::move(error));
+        break;
+    }
+    lua_settop(L, top);
+    return v;
+  }
+
+  // The coroutine at `anchor` sleeps: kept until the worker wakes it.
+  Verdict sleep(Vm& vm, int anchor, Phase p, Exchange& x, Slot& s, uint64_t ms) const {
+    WorkerLua* worker = WorkerLua::current();
+    if (worker == nullptr) return fail(s, "ngx.sleep outside a worker");
+    lua_State* L = vm.state();
+    lua_pushvalue(L, anchor);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    worker->sleep({monotonic_ms() + ms, pipeline::ResumeHandle(x), ref, p, &name(), live_.id});
+    return Verdict::Pause;
+  }
+
+  std::shared_ptr<const Code> code_;
+  config::Value conf_;
+  LiveId live_;  // live_.id: the instance (its config table's key, kong.ctx.plugin's)
+};
+
+// What a plugin's files are: read again by every config build.
+struct Source {
+  std::string name;
+  std::string handler_path;          // "" for a bundled plugin
+  const BundledSource* bundled = nullptr;
+};
+
+bool read_file(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream s;
+  s << in.rdbuf();
+  *out = s.str();
+  return true;
+}
+
+std::shared_ptr<LockedVm> config_vm;
+
+// Makes the handler for one validated config: the code read now, loaded in
+// the config state to learn its PRIORITY and phases and to run its
+// init_worker once (an error there refuses the config).
+std::shared_ptr<plugins::Plugin> make_plugin(const Source& src, const config::Value& conf, std::string* error) {
+  auto code = std::make_shared<Code>();
+  code->name = src.name;
+  if (src.bundled != nullptr) {
+    code->source = src.bundled->handler;
+    code->chunkname = "=" + src.name + "/handler.lua";
+    code->priority_arg = src.bundled->priority;
+  } else {
+    if (!read_file(src.handler_path, &code->source)) {
+      *error = "cannot read " + src.handler_path;
+      return nullptr;
+    }
+    code->chunkname = "@" + src.handler_path;
+  }
+  std::lock_guard<std::mutex> lock(config_vm->mu);
+  Vm& vm = *config_vm->vm;
+  lua_State* L = vm.state();
+  if (!load_module(vm, *code, error)) return nullptr;
+  lua_getfield(L, -1, "PRIORITY");
+  if (!lua_isnumber(L, -1)) {
+    lua_pop(L, 2);
+    *error = "handler.lua has no PRIORITY";
+    return nullptr;
+  }
+  int priority = static_cast<int>(lua_tointeger(L, -1));
+  lua_pop(L, 1);
+  uint32_t phases = 0;
+  bool body_filter = false;
+  for (int p = 0; p < static_cast<int>(Phase::Count); ++p) {
+    const char* method = kPhaseMethods[p];
+    lua_getfield(L, -1, method);
+    bool has = lua_isfunction(L, -1);
+    lua_pop(L, 1);
+    // The function plugins run only the phases their config has code for.
+    if (has && src.bundled != nullptr) has = conf.contains(method) && !conf[method].empty();
+    if (!has || static_cast<Phase>(p) == Phase::Response) continue;
+    if (static_cast<Phase>(p) == Phase::BodyFilter) {
+      body_filter = true;
+    } else {
+      phases |= pipeline::phase_bit(static_cast<Phase>(p));
+    }
+  }
+  if (!call_method(vm, "init_worker", 0, error)) {
+    *error = "init_worker failed: " + *error;
+    return nullptr;
+  }
+  return std::make_shared<LuaPlugin>(code, priority, phases, body_filter, conf);
+}
+
+// Evaluates a schema chunk in the config state and registers the plugin.
+bool register_one(Source src, const char* schema_text, const std::string& chunkname, std::string* error) {
+  PluginSchema schema;
+  {
+    std::lock_guard<std::mutex> lock(config_vm->mu);
+    Vm& vm = *config_vm->vm;
+    lua_State* L = vm.state();
+    if (luaL_loadbuffer(L, schema_text, std::strlen(schema_text), chunkname.c_str()) != 0) {
+      *error = lua_tostring(L, -1);
+      lua_pop(L, 1);
+      return false;
+    }
+    lua_pushlstring(L, src.name.data(), src.name.size());
+    if (vm.pcall(1, 1) != 0) {
+      *error = lua_tostring(L, -1);
+      lua_pop(L, 1);
+      return false;
+    }
+    bool ok = translate_schema(config_vm, -1, &schema, error);
+    lua_pop(L, 1);
+    if (!ok) return false;
+  }
+  plugins::PluginType type;
+  type.name = src.name;
+  type.config = std::move(schema.config);
+  type.no_consumer = schema.no_consumer;
+  type.make = [src](const config::Value& conf, const plugins::BuildContext&, std::string* why) {
+    return make_plugin(src, conf, why);
+  };
+  std::vector<plugins::PluginType> types;
+  types.push_back(std::move(type));
+  plugins::register_types(std::move(types));
+  return true;
+}
+
+void register_dir(const std::string& dir, std::vector<std::string>* errors) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) {
+    errors->push_back("lua plugins directory '" + dir + "': cannot open it");
+    return;
+  }
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name.empty() || name[0] == '.') continue;
+    struct stat st{};
+    if (stat((dir + "/" + name + "/handler.lua").c_str(), &st) == 0) names.push_back(name);
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    std::string base = dir + "/" + name;
+    std::string schema_text;
+    std::string error;
+    if (!read_file(base + "/schema.lua", &schema_text)) {
+      errors->push_back("lua plugin '" + name + "': cannot read " + base + "/schema.lua");
+      continue;
+    }
+    if (!register_one({name, base + "/handler.lua", nullptr}, schema_text.c_str(), "@" + base + "/schema.lua", &error)) {
+      errors->push_back("lua plugin '" + name + "': " + error);
+    }
+  }
+}
+
+// Drops the entries of the kept table k whose (numeric) keys are not live.
+void drop_dead(Vm& vm, Vm::Kept k, const std::unordered_set<uint64_t>& live) {
+  lua_State* L = vm.state();
+  vm.push_kept(k);
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    lua_pop(L, 1);
+    if (live.count(static_cast<uint64_t>(lua_tonumber(L, -1))) == 0) {
+      lua_pushvalue(L, -1);
+      lua_pushnil(L);
+      lua_rawset(L, -4);  // clearing a field lua_next is on is allowed
+    }
+  }
+  lua_pop(L, 1);
+}
+
+}  // namespace
+
+thread_local WorkerLua* WorkerLua::current_ = nullptr;
+
+uint64_t WorkerLua::run(uint64_t max_wait_ms) {
+  if (sleepers_.empty()) return max_wait_ms;
+  const uint64_t now = monotonic_ms();
+  std::vector<Sleeper> due;
+  uint64_t wait = max_wait_ms;
+  for (size_t i = 0; i < sleepers_.size();) {
+    if (sleepers_[i].due_ms <= now) {
+      due.push_back(sleepers_[i]);
+      sleepers_[i] = sleepers_.back();
+      sleepers_.pop_back();
+    } else {
+      wait = std::min(wait, sleepers_[i].due_ms - now);
+      ++i;
+    }
+  }
+  // Those that sleep again wait for a later turn: a loop of ngx.sleep(0)
+  // cannot hold the worker.
+  for (const Sleeper& s : due) wake(s);
+  return sleepers_.empty() ? wait : std::min<uint64_t>(wait, 1);
+}
+
+void WorkerLua::wake(const Sleeper& s) {
+  lua_State* L = vm_.state();
+  const int top = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s.thread_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, s.thread_ref);
+  lua_State* co = lua_tothread(L, -1);
+  Exchange* x = s.handle.exchange();
+  if (x == nullptr || co == nullptr) {  // the request ended meanwhile
+    lua_settop(L, top);
+    return;
+  }
+  std::string error;
+  uint64_t ms = 0;
+  switch (resume(vm_, co, 0, CallState{x, s.phase, s.plugin, s.instance, false, 0}, &error, &ms)) {
+    case Outcome::Done:
+      give_thread(vm_, co, top + 1);
+      s.handle.resume(Direction::Request);
+      break;
+    case Outcome::Exited:
+      x->wake();
+      break;
+    case Outcome::Slept: {
+      Sleeper again = s;
+      again.due_ms = monotonic_ms() + ms;
+      lua_pushvalue(L, top + 1);
+      again.thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+      sleep(again);
+      break;
+    }
+    case Outcome::Failed:
+      // Outside the runner's call: logged here as the runner would, and
+      // answered with the same 500.
+      WG_LOG(Error, "plugin %s failed this request: %s", s.plugin->c_str(), error.c_str());
+      plugins::exit_json(*x, 500, "An unexpected error occurred");
+      x->wake();
+      break;
+  }
+  lua_settop(L, top);
+}
+
+void WorkerLua::collect() {
+  std::unordered_set<uint64_t> live;
+  {
+    std::lock_guard<std::mutex> lock(live_mu);
+    live = live_ids;
+  }
+  drop_dead(vm_, Vm::kModules, live);
+  drop_dead(vm_, Vm::kConfigs, live);
+  // Modules a plugin required (kong.plugins.NAME.*) load again for new code.
+  lua_State* L = vm_.state();
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "loaded");
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING && std::strncmp(lua_tostring(L, -1), "kong.plugins.", 13) == 0) {
+      lua_pushvalue(L, -1);
+      lua_pushnil(L);
+      lua_rawset(L, -4);
+    }
+  }
+  lua_pop(L, 2);
+  lua_gc(L, LUA_GCCOLLECT, 0);
+}
+
+void register_lua_plugins(const std::string& dir, const Limits& limits, std::vector<std::string>* errors) {
+  static std::once_flag once;
+  static std::vector<std::string> first_errors;
+  std::call_once(once, [&] {
+    config_vm = std::make_shared<LockedVm>();
+    config_vm->vm = std::make_unique<Vm>(limits, dir);
+    for (const BundledSource* b = kBundledSources; b->name != nullptr; ++b) {
+      std::string error;
+      if (!register_one({b->name, "", b}, b->schema, std::string("=") + b->name + "/schema.lua", &error)) {
+        first_errors.push_back(std::string("lua plugin '") + b->name + "': " + error);
+      }
+    }
+    if (!dir.empty()) register_dir(dir, &first_errors);
+  });
+  errors->insert(errors->end(), first_errors.begin(), first_errors.end());
+}
+
+}  // namespace wg::lua

@@ -1,0 +1,605 @@
+// The C primitives under the PDK (see pdk.h): each reads or changes the
+// Exchange of the call in progress. They are reached from the prelude's Lua
+// as upvalue-free functions of one table, `wg`, handed to it once.
+#include "lua/pdk.h"
+
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+#include <string_view>
+
+#include "config/snapshot.h"
+#include "core/log.h"
+#include "lua/shared_dict.h"
+#include "lua/vm.h"
+#include "plugins/plugin.h"
+#include "plugins/uri_args.h"
+
+namespace wg::lua {
+
+CallState& call_state() {
+  static thread_local CallState state;
+  return state;
+}
+
+namespace {
+
+using pipeline::Exchange;
+
+std::string_view arg_view(lua_State* L, int i) {
+  size_t n = 0;
+  const char* s = luaL_checklstring(L, i, &n);
+  return {s, n};
+}
+
+void push_view(lua_State* L, std::string_view s) { lua_pushlstring(L, s.data(), s.size()); }
+
+// The exchange of the call in progress; a Lua error outside a request.
+Exchange& exchange(lua_State* L) {
+  CallState& cs = call_state();
+  if (cs.x == nullptr) luaL_error(L, "no request in this context");
+  return *cs.x;
+}
+
+http::HeaderMap& headers_of(lua_State* L, Exchange& x, int which) {
+  if (which == 1) {
+    if (!x.response_phase) luaL_error(L, "the response head is not there yet in this phase");
+    return x.response_headers;
+  }
+  return x.request_headers;
+}
+
+// Header names as Kong's PDK takes them: Host is the request's :authority.
+std::string_view map_name(int which, std::string_view name) {
+  if (which == 0 && name.size() == 4 && http::to_lower(name) == "host") return ":authority";
+  return name;
+}
+
+// wg.header(which, name) -> the first value, or nil. which: 0 request, 1 response.
+int l_header(lua_State* L) {
+  Exchange& x = exchange(L);
+  int which = static_cast<int>(luaL_checkinteger(L, 1));
+  if (which == 1 && !x.response_phase) return 0;
+  const http::HeaderMap::Entry* e = headers_of(L, x, which).find(map_name(which, arg_view(L, 2)));
+  if (e == nullptr) return 0;
+  push_view(L, e->value);
+  return 1;
+}
+
+// wg.headers(which) -> {lower-case name = value, or {values} when repeated}.
+int l_headers(lua_State* L) {
+  Exchange& x = exchange(L);
+  int which = static_cast<int>(luaL_checkinteger(L, 1));
+  lua_newtable(L);
+  if (which == 1 && !x.response_phase) return 1;
+  for (const auto& h : headers_of(L, x, which)) {
+    std::string name = h.name == ":authority" ? std::string("host") : http::to_lower(h.name);
+    if (name.empty() || name[0] == ':') continue;
+    lua_getfield(L, -1, name.c_str());
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      push_view(L, h.value);
+    } else if (lua_isstring(L, -1)) {  // a second value: both in a list
+      lua_createtable(L, 2, 0);
+      lua_insert(L, -2);
+      lua_rawseti(L, -2, 1);
+      push_view(L, h.value);
+      lua_rawseti(L, -2, 2);
+    } else {
+      push_view(L, h.value);
+      lua_rawseti(L, -2, static_cast<int>(lua_objlen(L, -2)) + 1);
+    }
+    lua_setfield(L, -2, name.c_str());
+  }
+  return 1;
+}
+
+// wg.set_header(which, op, name[, value]): op 0 set, 1 add, 2 clear.
+int l_set_header(lua_State* L) {
+  Exchange& x = exchange(L);
+  int which = static_cast<int>(luaL_checkinteger(L, 1));
+  int op = static_cast<int>(luaL_checkinteger(L, 2));
+  http::HeaderMap& map = headers_of(L, x, which);
+  std::string_view name = map_name(which, arg_view(L, 3));
+  if (op == 2) {
+    map.remove(name);
+    return 0;
+  }
+  std::string_view value = arg_view(L, 4);
+  if (op == 0) {
+    map.replace(name, value);
+  } else {
+    map.add(name, value);
+  }
+  return 0;
+}
+
+// wg.fact(name) -> one fact of the request (see the cases).
+int l_fact(lua_State* L) {
+  Exchange& x = exchange(L);
+  std::string_view key = arg_view(L, 1);
+  auto pseudo = [&](std::string_view name) { push_view(L, x.request_headers.get_exact(name)); };
+  if (key == "method") {
+    push_view(L, x.method);
+  } else if (key == "target") {
+    pseudo(":path");
+  } else if (key == "scheme") {
+    pseudo(":scheme");
+  } else if (key == "authority") {
+    pseudo(":authority");
+  } else if (key == "server_port") {
+    lua_pushinteger(L, x.server_port);
+  } else if (key == "client_ip") {
+    push_view(L, x.client_ip);
+  } else if (key == "client_port") {
+    lua_pushinteger(L, x.client_port);
+  } else if (key == "http_version") {
+    lua_pushnumber(L, x.minor_version == 0 ? 1.0 : 1.1);
+  } else if (key == "serial") {
+    lua_pushnumber(L, static_cast<double>(x.serial));
+  } else if (key == "upstream_uri") {
+    push_view(L, x.upstream_uri);
+  } else if (key == "status") {  // the response's, once there is one
+    if (x.response_phase) {
+      lua_pushinteger(L, std::atoi(std::string(x.response_headers.get_exact(":status")).c_str()));
+    } else if (x.local_reply) {
+      lua_pushinteger(L, x.local_status);
+    } else {
+      return 0;
+    }
+  } else if (key == "upstream_status") {
+    if (x.log.upstream_status == 0) return 0;
+    lua_pushinteger(L, x.log.upstream_status);
+  } else if (key == "consumer_id") {
+    if (x.consumer_id.empty()) return 0;
+    push_view(L, x.consumer_id);
+  } else if (key == "credential_id") {
+    if (x.credential_id.empty()) return 0;
+    push_view(L, x.credential_id);
+  } else if (key == "request_id") {
+    push_view(L, plugins::request_id(x));
+  } else if (key == "start_ms") {
+    lua_pushnumber(L, static_cast<double>(x.timings.start_ms));
+  } else {
+    return luaL_error(L, "unknown request fact '%s'", std::string(key).c_str());
+  }
+  return 1;
+}
+
+// wg.route() / wg.service() -> a table of the entity's fields Kong's
+// kong.router.get_route / get_service give, or nil.
+int l_route(lua_State* L) {
+  Exchange& x = exchange(L);
+  if (x.route == nullptr) return 0;
+  const config::Route& r = *x.route;
+  lua_createtable(L, 0, 8);
+  push_view(L, r.id);
+  lua_setfield(L, -2, "id");
+  if (!r.name.empty()) {
+    push_view(L, r.name);
+    lua_setfield(L, -2, "name");
+  }
+  auto list = [&](const std::vector<std::string>& v, const char* field) {
+    lua_createtable(L, static_cast<int>(v.size()), 0);
+    for (size_t i = 0; i < v.size(); ++i) {
+      push_view(L, v[i]);
+      lua_rawseti(L, -2, static_cast<int>(i) + 1);
+    }
+    lua_setfield(L, -2, field);
+  };
+  list(r.paths, "paths");
+  list(r.hosts, "hosts");
+  list(r.methods, "methods");
+  list(r.protocols, "protocols");
+  list(r.tags, "tags");
+  lua_pushboolean(L, r.strip_path);
+  lua_setfield(L, -2, "strip_path");
+  lua_pushboolean(L, r.preserve_host);
+  lua_setfield(L, -2, "preserve_host");
+  return 1;
+}
+
+int l_service(lua_State* L) {
+  Exchange& x = exchange(L);
+  if (x.service == nullptr) return 0;
+  const config::Service& s = x.service->cfg;
+  lua_createtable(L, 0, 8);
+  push_view(L, s.id);
+  lua_setfield(L, -2, "id");
+  if (!s.name.empty()) {
+    push_view(L, s.name);
+    lua_setfield(L, -2, "name");
+  }
+  push_view(L, s.host);
+  lua_setfield(L, -2, "host");
+  lua_pushinteger(L, s.port);
+  lua_setfield(L, -2, "port");
+  push_view(L, s.protocol);
+  lua_setfield(L, -2, "protocol");
+  if (!s.path.empty()) {
+    push_view(L, s.path);
+    lua_setfield(L, -2, "path");
+  }
+  return 1;
+}
+
+// wg.set_upstream(what, value): "path", "query" (raw), "method".
+int l_set_upstream(lua_State* L) {
+  Exchange& x = exchange(L);
+  std::string_view what = arg_view(L, 1);
+  std::string_view value = arg_view(L, 2);
+  if (what == "path") {
+    plugins::set_upstream_path(x, value);
+  } else if (what == "query") {
+    plugins::set_upstream_query(x, value);
+  } else if (what == "method") {
+    x.method = std::string(value);
+    x.request_headers.replace(":method", value);
+  } else {
+    return luaL_error(L, "cannot set '%s'", std::string(what).c_str());
+  }
+  return 0;
+}
+
+// wg.set_status(n): the response's status (header_filter).
+int l_set_status(lua_State* L) {
+  Exchange& x = exchange(L);
+  int status = static_cast<int>(luaL_checkinteger(L, 1));
+  if (status < 100 || status > 999) return luaL_error(L, "code out of range");
+  if (!x.response_phase) return luaL_error(L, "the response status cannot be set in this phase");
+  x.response_headers.replace(":status", std::to_string(status));
+  return 0;
+}
+
+http::HeaderList header_list(lua_State* L, int index) {
+  http::HeaderList out;
+  if (lua_type(L, index) != LUA_TTABLE) return out;
+  lua_pushnil(L);
+  while (lua_next(L, index) != 0) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      std::string name = lua_tostring(L, -2);
+      if (lua_type(L, -1) == LUA_TTABLE) {
+        for (int i = 1;; ++i) {
+          lua_rawgeti(L, -1, i);
+          if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            break;
+          }
+          out.emplace_back(name, lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+          lua_pop(L, 1);
+        }
+      } else if (const char* v = lua_tostring(L, -1)) {
+        out.emplace_back(name, v);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  return out;
+}
+
+// The call stops here: the plugin answered. Only rewrite and access may.
+int answered(lua_State* L) {
+  call_state().exited = true;
+  return lua_yield(L, 0);
+}
+
+void check_exit_phase(lua_State* L) {
+  pipeline::Phase p = call_state().phase;
+  if (p != pipeline::Phase::Rewrite && p != pipeline::Phase::Access) {
+    luaL_error(L, "kong.response.exit and kong.response.error are only allowed in rewrite and access in this gateway");
+  }
+}
+
+// wg.exit(status, body or nil, headers or nil): kong.response.exit.
+int l_exit(lua_State* L) {
+  Exchange& x = exchange(L);
+  check_exit_phase(L);
+  int status = static_cast<int>(luaL_checkinteger(L, 1));
+  std::string body = lua_isstring(L, 2) ? std::string(arg_view(L, 2)) : std::string();
+  plugins::exit_with(x, status, std::move(body), header_list(L, 3));
+  return answered(L);
+}
+
+// wg.error(status, message or nil, headers or nil): kong.response.error.
+int l_error(lua_State* L) {
+  Exchange& x = exchange(L);
+  check_exit_phase(L);
+  int status = static_cast<int>(luaL_checkinteger(L, 1));
+  std::string_view message = lua_isstring(L, 2) ? arg_view(L, 2) : std::string_view();
+  plugins::exit_error(x, status, message, header_list(L, 3));
+  return answered(L);
+}
+
+// wg.sleep(seconds): ngx.sleep. The coroutine yields; the plugin pauses the
+// request and the worker resumes it when the time is over (WorkerLua::run).
+int l_sleep(lua_State* L) {
+  CallState& cs = call_state();
+  if (cs.x == nullptr || (cs.phase != pipeline::Phase::Rewrite && cs.phase != pipeline::Phase::Access)) {
+    return luaL_error(L, "ngx.sleep is only available in rewrite and access in this gateway");
+  }
+  double seconds = luaL_checknumber(L, 1);
+  if (seconds < 0) return luaL_error(L, "invalid sleep duration");
+  cs.sleep_ms = static_cast<uint64_t>(seconds * 1000.0 + 0.5);
+  if (cs.sleep_ms == 0) cs.sleep_ms = 1;  // at least one loop turn: others run meanwhile
+  return lua_yield(L, 0);
+}
+
+// ---- ngx.shared.DICT over lua/shared_dict (the dictionary by index).
+uint64_t monotonic_now_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+int l_dict_id(lua_State* L) {
+  int id = shared_dict(arg_view(L, 1));
+  if (id < 0) return 0;
+  lua_pushinteger(L, id);
+  return 1;
+}
+
+int push_dict_value(lua_State* L, const DictValue& v) {
+  switch (v.kind) {
+    case DictValue::Kind::String:
+      push_view(L, v.text);
+      return 1;
+    case DictValue::Kind::Number:
+      lua_pushnumber(L, v.number);
+      return 1;
+    case DictValue::Kind::Boolean:
+      lua_pushboolean(L, v.boolean);
+      return 1;
+    default:
+      lua_pushnil(L);
+      return 1;
+  }
+}
+
+// wg.dict_get(id, key) -> value or nil
+int l_dict_get(lua_State* L) {
+  return push_dict_value(L, dict_get(static_cast<int>(luaL_checkinteger(L, 1)), arg_view(L, 2), monotonic_now_ms()));
+}
+
+// wg.dict_set(id, key, value, exptime, mode) -> true | false, why
+int l_dict_set(lua_State* L) {
+  DictValue v;
+  switch (lua_type(L, 3)) {
+    case LUA_TSTRING:
+      v.kind = DictValue::Kind::String;
+      v.text = std::string(arg_view(L, 3));
+      break;
+    case LUA_TNUMBER:
+      v.kind = DictValue::Kind::Number;
+      v.number = lua_tonumber(L, 3);
+      break;
+    case LUA_TBOOLEAN:
+      v.kind = DictValue::Kind::Boolean;
+      v.boolean = lua_toboolean(L, 3) != 0;
+      break;
+    case LUA_TNIL:
+      break;
+    default:
+      return luaL_error(L, "bad value type");
+  }
+  double exptime = luaL_optnumber(L, 4, 0);
+  uint64_t ttl_ms = exptime > 0 ? static_cast<uint64_t>(exptime * 1000.0 + 0.5) : 0;
+  std::string why = dict_set(static_cast<int>(luaL_checkinteger(L, 1)), arg_view(L, 2), v, ttl_ms,
+                             static_cast<int>(luaL_optinteger(L, 5, 0)), monotonic_now_ms());
+  if (why.empty()) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  push_view(L, why);
+  return 2;
+}
+
+// wg.dict_incr(id, key, by[, init]) -> new value | nil, why
+int l_dict_incr(lua_State* L) {
+  std::string why;
+  bool has_init = lua_isnumber(L, 4) != 0;
+  double n = dict_incr(static_cast<int>(luaL_checkinteger(L, 1)), arg_view(L, 2), luaL_checknumber(L, 3), has_init,
+                       has_init ? lua_tonumber(L, 4) : 0, monotonic_now_ms(), &why);
+  if (!why.empty()) {
+    lua_pushnil(L);
+    push_view(L, why);
+    return 2;
+  }
+  lua_pushnumber(L, n);
+  return 1;
+}
+
+int l_dict_flush(lua_State* L) {
+  dict_flush_all(static_cast<int>(luaL_checkinteger(L, 1)));
+  return 0;
+}
+
+// wg.log(level, message): level is nginx's (ngx.ERR = 4, ...).
+int l_log(lua_State* L) {
+  int level = static_cast<int>(luaL_checkinteger(L, 1));
+  std::string_view msg = arg_view(L, 2);
+  const std::string* plugin = call_state().plugin;
+  const char* who = plugin != nullptr ? plugin->c_str() : "lua";
+  int n = static_cast<int>(msg.size());
+  if (level <= 4) {
+    WG_LOG(Error, "[lua] %s: %.*s", who, n, msg.data());
+  } else if (level == 5) {
+    WG_LOG(Warn, "[lua] %s: %.*s", who, n, msg.data());
+  } else if (level == 6) {
+    WG_LOG(Notice, "[lua] %s: %.*s", who, n, msg.data());
+  } else if (level == 7) {
+    WG_LOG(Info, "[lua] %s: %.*s", who, n, msg.data());
+  } else {
+    WG_LOG(Debug, "[lua] %s: %.*s", who, n, msg.data());
+  }
+  return 0;
+}
+
+// wg.now() -> seconds since the epoch, with milliseconds (ngx.now).
+int l_now(lua_State* L) {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec / 1000000) / 1000.0);
+  return 1;
+}
+
+// wg.decode_args(query) -> {name = value | true | {values}} (Kong's get_query).
+int l_decode_args(lua_State* L) {
+  plugins::Args args = plugins::decode_args(arg_view(L, 1));
+  lua_newtable(L);
+  for (const auto& a : args) {
+    lua_getfield(L, -1, a.name.c_str());
+    auto push_value = [&] {
+      if (a.flag) {
+        lua_pushboolean(L, 1);
+      } else {
+        push_view(L, a.value);
+      }
+    };
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      push_value();
+    } else if (lua_type(L, -1) != LUA_TTABLE) {
+      lua_createtable(L, 2, 0);
+      lua_insert(L, -2);
+      lua_rawseti(L, -2, 1);
+      push_value();
+      lua_rawseti(L, -2, 2);
+    } else {
+      push_value();
+      lua_rawseti(L, -2, static_cast<int>(lua_objlen(L, -2)) + 1);
+    }
+    lua_setfield(L, -2, a.name.c_str());
+  }
+  return 1;
+}
+
+// wg.encode_args(table) -> Kong's set_query string (names sorted; a value
+// true is a bare name, a list repeats the name).
+int l_encode_args(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  plugins::Args args;
+  auto add = [&](const std::string& name, int value_index) {
+    if (lua_type(L, value_index) == LUA_TBOOLEAN) {
+      if (lua_toboolean(L, value_index)) args.push_back({name, "", true});
+    } else if (const char* v = lua_tostring(L, value_index)) {
+      args.push_back({name, v, false});
+    }
+  };
+  lua_pushnil(L);
+  while (lua_next(L, 1) != 0) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      std::string name = lua_tostring(L, -2);
+      if (lua_type(L, -1) == LUA_TTABLE) {
+        for (int i = 1;; ++i) {
+          lua_rawgeti(L, -1, i);
+          if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            break;
+          }
+          add(name, lua_gettop(L));
+          lua_pop(L, 1);
+        }
+      } else {
+        add(name, lua_gettop(L));
+      }
+    }
+    lua_pop(L, 1);
+  }
+  std::string out = plugins::encode_args_sorted(args);
+  push_view(L, out);
+  return 1;
+}
+
+// Requests whose kong.ctx / ngx.ctx tables exist (end_request has work).
+thread_local uint64_t live_contexts = 0;
+
+int l_ctx_made(lua_State*) {
+  ++live_contexts;
+  return 0;
+}
+
+int l_node_id(lua_State* L) {
+  push_view(L, plugins::node_id());
+  return 1;
+}
+
+int l_memory_used(lua_State* L) {
+  void* ud = nullptr;
+  lua_getallocf(L, &ud);
+  lua_pushnumber(L, static_cast<double>(static_cast<Vm*>(ud)->memory_used()));
+  return 1;
+}
+
+// wg.instance() -> the plugin instance of the call (kong.ctx.plugin's key).
+int l_instance(lua_State* L) {
+  lua_pushnumber(L, static_cast<double>(call_state().instance));
+  return 1;
+}
+
+const luaL_Reg kPrimitives[] = {
+    {"header", l_header},
+    {"headers", l_headers},
+    {"set_header", l_set_header},
+    {"fact", l_fact},
+    {"route", l_route},
+    {"service", l_service},
+    {"set_upstream", l_set_upstream},
+    {"set_status", l_set_status},
+    {"exit", l_exit},
+    {"error", l_error},
+    {"log", l_log},
+    {"now", l_now},
+    {"decode_args", l_decode_args},
+    {"encode_args", l_encode_args},
+    {"node_id", l_node_id},
+    {"memory_used", l_memory_used},
+    {"instance", l_instance},
+    {"ctx_made", l_ctx_made},
+    {"sleep", l_sleep},
+    {"dict_id", l_dict_id},
+    {"dict_get", l_dict_get},
+    {"dict_set", l_dict_set},
+    {"dict_incr", l_dict_incr},
+    {"dict_flush", l_dict_flush},
+    {nullptr, nullptr},
+};
+
+}  // namespace
+
+void install_pdk(Vm& vm) {
+  lua_State* L = vm.state();
+  if (luaL_loadbuffer(L, kPrelude, std::strlen(kPrelude), "=wasmgate.pdk") != 0) {
+    throw std::runtime_error(std::string("the PDK prelude does not load: ") + lua_tostring(L, -1));
+  }
+  lua_newtable(L);
+  luaL_register(L, nullptr, kPrimitives);
+  lua_pushlightuserdata(L, nullptr);
+  lua_setfield(L, -2, "null");
+  lua_pushlstring(L, vm.plugins_dir().data(), vm.plugins_dir().size());
+  lua_setfield(L, -2, "plugins_dir");
+  if (vm.pcall(1, 1) != 0) {
+    throw std::runtime_error(std::string("the PDK prelude fails: ") + lua_tostring(L, -1));
+  }
+  // What the prelude returns: its hooks for the C side.
+  lua_getfield(L, -1, "run");
+  vm.keep(Vm::kRun);
+  lua_getfield(L, -1, "end_request");
+  vm.keep(Vm::kEndRequest);
+  lua_pop(L, 1);
+}
+
+void end_request(Vm& vm, uint64_t serial) {
+  if (live_contexts == 0) return;  // most requests: no Lua call at all
+  lua_State* L = vm.state();
+  vm.push_kept(Vm::kEndRequest);
+  lua_pushnumber(L, static_cast<double>(serial));
+  if (vm.pcall(1, 1) != 0) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (lua_toboolean(L, -1)) --live_contexts;
+  lua_pop(L, 1);
+}
+
+}  // namespace wg::lua

@@ -1,0 +1,38 @@
+// Kong's Plugin Development Kit (`kong.*`) and the `ngx` subset plugins use,
+// for one Lua state. The primitives that read and change the request are C
+// functions over the Exchange of the call in progress (CallState); the PDK
+// tables around them are Lua (prelude.cc), so adding a PDK function is
+// usually a few lines of Lua over an existing primitive.
+#pragma once
+
+#include <string>
+
+#include "pipeline/handler.h"
+
+namespace wg::lua {
+
+class Vm;
+
+// What the primitives act on: set by the plugin around each call into Lua
+// (thread-local: one worker, one state, one call at a time).
+struct CallState {
+  pipeline::Exchange* x = nullptr;
+  pipeline::Phase phase = pipeline::Phase::Access;
+  const std::string* plugin = nullptr;  // the plugin's name, for log lines
+  uint64_t instance = 0;                // the plugin instance (kong.ctx.plugin)
+  bool exited = false;                  // kong.response.exit / error answered
+  uint64_t sleep_ms = 0;                // ngx.sleep yielded for this long
+};
+CallState& call_state();
+
+// Installs `kong`, `ngx`, the module searcher for kong.plugins.*, and
+// `kong.db.schema.typedefs` into the state.
+void install_pdk(Vm& vm);
+
+// Drops what the state kept for a request (kong.ctx, ngx.ctx) when it ends.
+void end_request(Vm& vm, uint64_t serial);
+
+// The Lua source of the PDK tables (prelude.cc).
+extern const char* const kPrelude;
+
+}  // namespace wg::lua

@@ -1,0 +1,4 @@
+return {
+  name = "faulty",
+  fields = { { config = { type = "record", fields = {} } } },
+}

@@ -1,0 +1,6 @@
+return {
+  name = "sleeper",
+  fields = {
+    { config = { type = "record", fields = { { times = { type = "integer", default = 2, between = { 1, 10 } } } } } },
+  },
+}
