@@ -27,7 +27,7 @@ constexpr uint64_t kLingerMs = 2000;
 
 void Session::open(WorkerContext* worker, int fd, const sockaddr_storage& peer) {
   worker_ = worker;
-  fd_ = fd;
+  client_.attach(fd);
   closed = false;
   peer_closed_ = false;
   hup_seen_ = false;
@@ -62,6 +62,7 @@ void Session::on_io(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hup_seen_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+  if ((events & EPOLLOUT) && client_.read_wants_write()) readable_ = true;
   drive();
 }
 
@@ -75,8 +76,10 @@ void Session::close() {
   finalize();  // a request cut short is logged too
   closed = true;
   release_upstream(false);
-  ::close(fd_);
-  fd_ = -1;
+  const int fd = client_.fd();
+  client_.finish();
+  ::close(fd);
+  client_.attach(-1);
   worker_->buffers().release(in_);
   return_space();
   snap_.reset();
@@ -115,7 +118,7 @@ void Session::drive() {
         // bytes do not turn our close into a reset that destroys the reply.
         char sink[4096];
         while (readable_) {
-          ssize_t n = ::read(fd_, sink, sizeof sink);
+          ssize_t n = ::read(client_.fd(), sink, sizeof sink);  // past TLS: bytes to drop
           if (n > 0) continue;
           if (would_block(n)) {
             readable_ = false;
@@ -140,13 +143,13 @@ bool Session::read_client() {
   if (in_.end == in_.cap) in_.compact();
   if (in_.end == in_.cap) return false;
   size_t room = in_.cap - in_.end;
-  ssize_t n = ::read(fd_, in_.data + in_.end, room);
+  ssize_t n = client_.read(in_.data + in_.end, room);
   if (n > 0) {
     in_.end += static_cast<size_t>(n);
     // A short read drained the socket: skip the read that would only say
     // EAGAIN (the next arrival raises a new edge), unless the peer's close
     // is pending, which must still be read.
-    if (static_cast<size_t>(n) < room && !hup_seen_) readable_ = false;
+    if (client_.drained(static_cast<size_t>(n), room) && !hup_seen_) readable_ = false;
     return true;
   }
   if (would_block(n)) {
@@ -490,7 +493,8 @@ void Session::finish_exchange() {
   return_space();  // an idle connection holds no exchange space
   if (close_after_ || worker_->draining()) {
     // Half-close, then linger so the client reads the whole answer.
-    ::shutdown(fd_, SHUT_WR);
+    client_.finish();  // TLS: close_notify first
+    ::shutdown(client_.fd(), SHUT_WR);
     state_ = State::Closing;
     deadline_ = worker_->loop().now_ms() + kLingerMs;
     return;

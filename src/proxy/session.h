@@ -31,6 +31,7 @@
 #include "http/body_framer.h"
 #include "router/router.h"
 #include "shared/health.h"
+#include "transport/stream.h"
 #include "upstream/balancer.h"
 #include "upstream/pool.h"
 
@@ -163,7 +164,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void update_deadline();
 
   WorkerContext* worker_ = nullptr;
-  int fd_ = -1;
+  transport::Stream client_;  // the client socket, plain or TLS
   bool readable_ = false;
   bool writable_ = true;
   bool peer_closed_ = false;

@@ -139,7 +139,7 @@ int Session::upstream_connected() {
   if (!up_->writable) return 0;
   int err = 0;
   socklen_t len = sizeof err;
-  getsockopt(up_->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  getsockopt(up_->io.fd(), SOL_SOCKET, SO_ERROR, &err, &len);
   if (err != 0) {
     WG_LOG(Warn, "connect to %s failed: %s", up_->endpoint.c_str(), strerror(err));
     upstream_failed(502, true, shared::Outcome::TcpFailure);
@@ -178,7 +178,7 @@ bool Session::step_send_request() {
       int cnt = 0;
       if (head_left > 0) iov[cnt++] = {up_head_.data() + up_head_off_, head_left};
       if (ready > 0) iov[cnt++] = {in_.data + in_.start, ready};
-      ssize_t n = ::writev(up_->fd, iov, cnt);
+      ssize_t n = up_->io.writev(iov, cnt);
       if (n < 0) {
         if (would_block(n)) {
           up_->writable = false;
@@ -240,7 +240,7 @@ bool Session::flush_client_out(size_t body) {
     iovec iov[2] = {{client_out_.data() + client_out_off_, head_left}, {nullptr, 0}};
     int cnt = 1;
     if (body > 0) iov[cnt++] = {up_->in.data + up_->in.start, body};
-    ssize_t n = ::writev(fd_, iov, cnt);
+    ssize_t n = client_.writev(iov, cnt);
     if (n < 0) {
       if (would_block(n)) {
         writable_ = false;
@@ -382,7 +382,7 @@ bool Session::step_receive_response() {
     } else if (resp_head_done_) {
       if (resp_body_ready_ > 0) {
         if (!writable_) return progress;
-        ssize_t n = ::write(fd_, b.data + b.start, resp_body_ready_);
+        ssize_t n = client_.write(b.data + b.start, resp_body_ready_);
         if (n < 0) {
           if (would_block(n)) {
             writable_ = false;
@@ -420,10 +420,10 @@ bool Session::step_receive_response() {
     if (b.end == b.cap) b.compact();
     if (b.end == b.cap) return progress;  // waiting for the client to drain
     size_t room = b.cap - b.end;
-    ssize_t n = ::read(up_->fd, b.data + b.end, room);
+    ssize_t n = up_->io.read(b.data + b.end, room);
     if (n > 0) {
       b.end += static_cast<size_t>(n);
-      if (static_cast<size_t>(n) < room && !up_->hup) up_->readable = false;  // drained, as above
+      if (up_->io.drained(static_cast<size_t>(n), room) && !up_->hup) up_->readable = false;  // drained, as above
       progress = true;
       continue;
     }

@@ -29,7 +29,7 @@ void Conn::on_io(uint32_t events) {
   }
   if (events & EPOLLIN) {
     char probe;
-    ssize_t n = ::recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(io.fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       readable = false;
       return;
@@ -38,10 +38,22 @@ void Conn::on_io(uint32_t events) {
   }
 }
 
+void Conn::reset() {
+  io.attach(-1);
+  connected = readable = writable = hup = closed = false;
+  requests = 0;
+  owner = nullptr;
+  pool = nullptr;
+  endpoint.clear();
+  in = core::Buffer();
+  idle_deadline = 0;
+}
+
 Pool::~Pool() {
   for (auto& [ep, list] : idle_) {
     for (Conn* c : list) {
-      ::close(c->fd);
+      c->io.finish();
+      ::close(c->io.fd());
       buffers_.release(c->in);
       delete c;
     }
@@ -78,9 +90,9 @@ Conn* Pool::connect(const sockaddr* addr, socklen_t len, const std::string& endp
   } else {
     c = spare_.back();
     spare_.pop_back();
-    *c = Conn();
+    c->reset();
   }
-  c->fd = fd;
+  c->io.attach(fd);
   c->pool = this;
   c->endpoint = endpoint;
   c->connected = rc == 0;
@@ -114,8 +126,9 @@ void Pool::close(Conn* c) {
   if (c->owner == nullptr) remove_idle(c);
   c->closed = true;
   c->owner = nullptr;
-  ::close(c->fd);
-  c->fd = -1;
+  c->io.finish();
+  ::close(c->io.fd());
+  c->io.attach(-1);
   buffers_.release(c->in);
   graveyard_.push_back(c);
 }
@@ -127,7 +140,9 @@ void Pool::sweep(uint64_t now_ms) {
         Conn* c = list[i];
         list.erase(list.begin() + static_cast<long>(i));
         c->closed = true;
-        ::close(c->fd);
+        c->io.finish();
+        ::close(c->io.fd());
+        c->io.attach(-1);
         buffers_.release(c->in);
         graveyard_.push_back(c);
       } else {

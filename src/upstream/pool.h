@@ -11,6 +11,7 @@
 
 #include "core/buffer.h"
 #include "core/event_loop.h"
+#include "transport/stream.h"
 
 namespace wg::upstream {
 
@@ -26,7 +27,7 @@ class ConnOwner {
 class Pool;
 
 struct Conn final : core::IoHandler {
-  int fd = -1;
+  transport::Stream io;  // the socket, plain or TLS
   bool connected = false;  // TCP handshake done
   bool readable = false;   // edge seen, not yet drained to EAGAIN
   bool writable = false;
@@ -40,6 +41,8 @@ struct Conn final : core::IoHandler {
   uint64_t idle_deadline = 0;
 
   void on_io(uint32_t events) override;
+  // Fresh state for a recycled object (io is detached).
+  void reset();
 };
 
 class Pool {
