@@ -25,9 +25,18 @@ constexpr uint64_t kLingerMs = 2000;
 
 // ---------------------------------------------------------------- lifecycle
 
-void Session::open(WorkerContext* worker, int fd, const sockaddr_storage& peer) {
+void Session::open(WorkerContext* worker, int fd, const sockaddr_storage& peer, const ListenerInfo& listener) {
   worker_ = worker;
   client_.attach(fd);
+  listen_port_ = listener.port;
+  https_ = listener.tls != nullptr;
+  tls_ready_ = !https_;
+  if (https_) {
+    // The handshake picks a certificate of the running configuration: the
+    // session holds that snapshot until the handshake is over.
+    snap_ = worker->snapshot();
+    client_.start_tls(listener.tls->accept(worker->certificates()));
+  }
   closed = false;
   peer_closed_ = false;
   hup_seen_ = false;
@@ -98,7 +107,7 @@ void Session::drive() {
     bool progress = false;
     switch (state_) {
       case State::ReadHead:
-        progress = step_read_head();
+        progress = tls_ready_ ? step_read_head() : step_handshake();
         break;
       case State::Proxy:
         progress = req_wire_.active ? step_send_filtered_request() : step_send_request();
@@ -158,6 +167,20 @@ bool Session::read_client() {
   }
   peer_closed_ = true;
   return false;
+}
+
+// The TLS handshake, before the first request: any readiness moves it on.
+bool Session::step_handshake() {
+  const int done = client_.handshake();
+  if (done == 0) return false;
+  if (done < 0) {
+    WG_LOG(Info, "client %s: TLS handshake failed: %s", client_ip_, client_.tls_error());
+    close();
+    return true;
+  }
+  tls_ready_ = true;
+  snap_.reset();
+  return true;
 }
 
 bool Session::step_read_head() {
@@ -267,6 +290,7 @@ bool Session::route_request() {
   keys.path = path;
   keys.headers = req_.headers;
   keys.num_headers = req_.num_headers;
+  if (https_) keys.sni = tls::server_name(client_.ssl());
   *match_ = snap_->router.match(keys);
   // An unread request body would be taken for the next request: close instead.
   bool body_pending = !req_body_.done;
@@ -276,7 +300,14 @@ bool Session::route_request() {
   }
   route_ = match_->route;
   const config::Route& route = snap_->decl.routes[match_->route];
-  if (!route.allows("http")) {
+  if (https_ && !route.allows("https")) {
+    // An http-only route is not one for TLS requests (Kong matches the
+    // protocol with the other fields).
+    route_ = -1;
+    local_reply(404, "no Route matched with those values", close_after_ || body_pending);
+    return false;
+  }
+  if (!https_ && !route.allows("http")) {
     https_redirect(route, body_pending);
     return false;
   }
@@ -335,12 +366,12 @@ void Session::prepare_exchange(const config::Route& route, bool request_head) {
     m.push_pseudo(":method", req_.method);
     m.push_pseudo(":path", req_.target);
     m.push_pseudo(":authority", req_.host);
-    m.push_literal(":scheme", "http");
+    m.push_literal(":scheme", https_ ? "https" : "http");
     m.push_parsed(req_.headers, req_.num_headers, true);
   }
   x.client_ip = client_ip_;
   x.client_port = client_port_;
-  x.server_port = static_cast<uint16_t>(worker_->listen_port());
+  x.server_port = listen_port_;
   x.route = &route;
   x.service = service_;
   x.match = match_;

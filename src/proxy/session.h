@@ -39,11 +39,12 @@ namespace wg::proxy {
 
 class WorkerContext;
 struct ExchangeSpace;
+struct ListenerInfo;
 
 class Session final : public core::IoHandler, public upstream::ConnOwner, public pipeline::ExchangeOwner {
  public:
   Session() = default;
-  void open(WorkerContext* worker, int fd, const sockaddr_storage& peer);
+  void open(WorkerContext* worker, int fd, const sockaddr_storage& peer, const ListenerInfo& listener);
   void on_io(uint32_t events) override;
   void on_upstream_io() override;
   // A handler resumed or answered this request from a callback the session
@@ -100,6 +101,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   };
 
   void drive();
+  bool step_handshake();
   bool step_read_head();
   void reject_head(int status);
   void begin_request();
@@ -137,6 +139,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void finish_peer();
   void upstream_failed(int status, bool retryable, shared::Outcome outcome);
   int upstream_connected();
+  std::string_view upstream_server_name() const;
+  const std::string& tls_pool_key(const std::string& endpoint);
   bool step_send_request();
   int read_more_body();
   bool step_receive_response();
@@ -169,6 +173,9 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   bool writable_ = true;
   bool peer_closed_ = false;
   bool hup_seen_ = false;  // the peer's close (or an error) was signalled
+  uint16_t listen_port_ = 0;  // of the listener that accepted the connection
+  bool https_ = false;        // the connection is TLS: the request's scheme is https
+  bool tls_ready_ = true;     // the TLS handshake is done (always on plain connections)
   char client_ip_[46] = {0};
   uint16_t client_port_ = 0;
   State state_ = State::ReadHead;
@@ -225,6 +232,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   http::BodyFramer resp_body_;
   size_t resp_body_ready_ = 0;  // claimed response bytes in up_->in not yet sent
   std::string scratch_path_, scratch_upstream_path_;
+  std::string tls_key_;  // keep-alive key of an upstream TLS connection
 };
 
 }  // namespace wg::proxy

@@ -12,6 +12,7 @@
 #include "proxy/worker_context.h"
 #include "proxy/session.h"
 #include "proxy/wire.h"
+#include "tls/client.h"
 
 namespace wg::proxy {
 namespace {
@@ -67,16 +68,19 @@ void Session::connect_upstream() {
   const upstream::Peer& peer = balancer_->peers()[peer_];
   if (x_->log.tries <= pipeline::LogFields::kLoggedTries) x_->log.try_peers[x_->log.tries - 1] = peer.endpoint;
   balancer_->on_start(*worker_->balancer_state(*snap_, service_->balancer), peer_);
-  up_ = worker_->upstreams().take_idle(peer.endpoint);
+  const tls::ClientTls* tls = service_->tls.get();
+  const std::string& key = tls == nullptr ? peer.endpoint : tls_pool_key(peer.endpoint);
+  up_ = worker_->upstreams().take_idle(key);
   if (up_ == nullptr) {
     int err = 0;
     up_ = worker_->upstreams().connect(reinterpret_cast<const sockaddr*>(&peer.addr), peer.addr_len, peer.endpoint,
-                                       &err);
+                                       key, &err);
     if (up_ == nullptr) {
       WG_LOG(Warn, "connect to %s failed: %s", peer.name.c_str(), strerror(err));
       upstream_failed(502, true, shared::Outcome::TcpFailure);
       return;
     }
+    if (tls != nullptr) up_->io.start_tls(tls->connect(upstream_server_name()));
   }
   up_->owner = this;
   worker_->buffers().acquire(up_->in);
@@ -85,6 +89,23 @@ void Session::connect_upstream() {
   resp_parser_.reset();
   resp_head_done_ = false;
   resp_body_ready_ = 0;
+}
+
+// The host the upstream is asked for (the Host sent, without its port):
+// the server name sent as SNI and verified against the certificate.
+std::string_view Session::upstream_server_name() const {
+  return http::host_without_port(std::string_view(up_head_).substr(host_value_pos_, host_value_len_));
+}
+
+// Keep-alive reuse of a TLS connection needs the same service (its TLS
+// settings) and the same server name. Built in a reused buffer.
+const std::string& Session::tls_pool_key(const std::string& endpoint) {
+  tls_key_.assign(endpoint);
+  tls_key_.push_back(' ');
+  tls_key_.append(service_->cfg.id);
+  tls_key_.push_back(' ');
+  tls_key_.append(upstream_server_name());
+  return tls_key_;
 }
 
 // Passive health checks: what this try says about its peer.
@@ -135,18 +156,26 @@ void Session::upstream_failed(int status, bool retryable, shared::Outcome outcom
 // 1 when the upstream connection is up, 0 while connecting, -1 when the
 // connect failed (the try was handed to upstream_failed).
 int Session::upstream_connected() {
-  if (up_->connected) return 1;
-  if (!up_->writable) return 0;
-  int err = 0;
-  socklen_t len = sizeof err;
-  getsockopt(up_->io.fd(), SOL_SOCKET, SO_ERROR, &err, &len);
-  if (err != 0) {
-    WG_LOG(Warn, "connect to %s failed: %s", up_->endpoint.c_str(), strerror(err));
-    upstream_failed(502, true, shared::Outcome::TcpFailure);
-    return -1;
+  if (!up_->connected) {
+    if (!up_->writable) return 0;
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(up_->io.fd(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      WG_LOG(Warn, "connect to %s failed: %s", up_->endpoint.c_str(), strerror(err));
+      upstream_failed(502, true, shared::Outcome::TcpFailure);
+      return -1;
+    }
+    up_->connected = true;
   }
-  up_->connected = true;
-  return 1;
+  const int tls = up_->io.handshake();  // 1 at once on a plain connection
+  if (tls > 0) return 1;
+  if (tls == 0) return 0;
+  // Not retried: another try would meet the same certificate.
+  WG_LOG(Warn, "upstream %s (%s): TLS handshake failed: %s", up_->endpoint.c_str(),
+         std::string(upstream_server_name()).c_str(), up_->io.tls_error());
+  upstream_failed(502, false, shared::Outcome::TcpFailure);
+  return -1;
 }
 
 bool Session::step_send_request() {
@@ -357,7 +386,7 @@ void Session::after_header_filter() {
 }
 
 bool Session::step_receive_response() {
-  if (up_ == nullptr || !up_->connected) return false;
+  if (up_ == nullptr || !up_->connected || !up_->io.ready()) return false;
   bool progress = false;
   for (;;) {
     core::Buffer& b = up_->in;

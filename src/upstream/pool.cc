@@ -45,6 +45,7 @@ void Conn::reset() {
   owner = nullptr;
   pool = nullptr;
   endpoint.clear();
+  key.clear();
   in = core::Buffer();
   idle_deadline = 0;
 }
@@ -62,15 +63,16 @@ Pool::~Pool() {
   for (Conn* c : spare_) delete c;
 }
 
-Conn* Pool::take_idle(const std::string& endpoint) {
-  auto it = idle_.find(endpoint);
+Conn* Pool::take_idle(const std::string& key) {
+  auto it = idle_.find(key);
   if (it == idle_.end() || it->second.empty()) return nullptr;
   Conn* c = it->second.back();  // most recently used: least likely to be closed by the peer
   it->second.pop_back();
   return c;
 }
 
-Conn* Pool::connect(const sockaddr* addr, socklen_t len, const std::string& endpoint, int* err) {
+Conn* Pool::connect(const sockaddr* addr, socklen_t len, const std::string& endpoint, const std::string& key,
+                    int* err) {
   int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *err = errno;
@@ -95,6 +97,7 @@ Conn* Pool::connect(const sockaddr* addr, socklen_t len, const std::string& endp
   c->io.attach(fd);
   c->pool = this;
   c->endpoint = endpoint;
+  c->key = key;
   c->connected = rc == 0;
   c->writable = rc == 0;
   loop_.add(fd, c, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
@@ -102,7 +105,7 @@ Conn* Pool::connect(const sockaddr* addr, socklen_t len, const std::string& endp
 }
 
 void Pool::put_idle(Conn* c, uint64_t idle_deadline) {
-  auto& list = idle_[c->endpoint];
+  auto& list = idle_[c->key];
   if (list.size() >= max_idle_per_endpoint_) {
     close(c);
     return;
@@ -114,7 +117,7 @@ void Pool::put_idle(Conn* c, uint64_t idle_deadline) {
 }
 
 void Pool::remove_idle(Conn* c) {
-  auto it = idle_.find(c->endpoint);
+  auto it = idle_.find(c->key);
   if (it == idle_.end()) return;
   auto& list = it->second;
   auto pos = std::find(list.begin(), list.end(), c);

@@ -36,7 +36,8 @@ struct Conn final : core::IoHandler {
   uint32_t requests = 0;   // requests sent on this connection so far
   ConnOwner* owner = nullptr;  // null while idle in the pool
   Pool* pool = nullptr;
-  std::string endpoint;
+  std::string endpoint;  // ip:port, for the log
+  std::string key;       // what keep-alive reuse matches: the endpoint, plus the TLS parameters over it
   core::Buffer in;
   uint64_t idle_deadline = 0;
 
@@ -50,10 +51,10 @@ class Pool {
   Pool(core::EventLoop& loop, core::BufferPool& buffers) : loop_(loop), buffers_(buffers) {}
   ~Pool();
 
-  // An idle keep-alive connection to endpoint, or nullptr.
-  Conn* take_idle(const std::string& endpoint);
+  // An idle keep-alive connection with this key, or nullptr.
+  Conn* take_idle(const std::string& key);
   // Starts a non-blocking connect; nullptr with *err set when it failed at once.
-  Conn* connect(const sockaddr* addr, socklen_t len, const std::string& endpoint, int* err);
+  Conn* connect(const sockaddr* addr, socklen_t len, const std::string& endpoint, const std::string& key, int* err);
   // Returns a healthy connection with no pending bytes for reuse.
   void put_idle(Conn* c, uint64_t idle_timeout_ms);
   void close(Conn* c);
