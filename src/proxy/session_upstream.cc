@@ -461,6 +461,9 @@ bool Session::step_receive_response() {
       return progress;
     }
     // EOF or reset from the upstream.
+    if (n < 0 && up_->io.tls_error()[0] != '\0') {
+      WG_LOG(Warn, "upstream %s: TLS error: %s", up_->endpoint.c_str(), up_->io.tls_error());
+    }
     if (!resp_head_done_) {
       bool nothing_received = b.empty();
       if (nothing_received) {

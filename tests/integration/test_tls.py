@@ -342,3 +342,134 @@ def test_listen_flags(gateway_factory, upstream, wasmgate_bin, tmp_path):
                         "--admin-listen", "off"], capture_output=True, text=True, timeout=10)
     assert p.returncode != 0
     assert "proxy_protocol" in p.stderr
+
+
+# ---------------------------------------------------------------- upstream TLS
+
+class TlsUpstream(Upstream):
+    """The conftest upstream behind TLS; records the SNI and client certificate of each handshake."""
+
+    def __init__(self, pair: Pair, client_ca: Pair = None, **kw):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        import tempfile, os
+        d = tempfile.mkdtemp()
+        with open(os.path.join(d, "c.pem"), "w") as f:
+            f.write(pair.cert_pem)
+        with open(os.path.join(d, "k.pem"), "w") as f:
+            f.write(pair.key_pem)
+        self.ctx.load_cert_chain(os.path.join(d, "c.pem"), os.path.join(d, "k.pem"))
+        if client_ca is not None:
+            self.ctx.verify_mode = ssl.CERT_REQUIRED
+            self.ctx.load_verify_locations(cadata=client_ca.cert_pem)
+        self.snis, self.client_cns, self.handshake_errors = [], [], []
+        self.ctx.sni_callback = lambda sock, name, ctx: self.snis.append(name)
+        super().__init__(**kw)
+
+    def _accept_loop(self):
+        while not self.stopped:
+            try:
+                s, _ = self.lsock.accept()
+            except OSError:
+                return
+            s.settimeout(5)
+            try:
+                s = self.ctx.wrap_socket(s, server_side=True)
+            except (ssl.SSLError, OSError) as e:
+                self.handshake_errors.append(str(e))
+                s.close()
+                continue
+            peer = s.getpeercert()
+            if peer:
+                self.client_cns.append(dict(x[0] for x in peer["subject"])["commonName"])
+            with self.lock:
+                idx = self.connections
+                self.connections += 1
+                c = UpConn(self, s, idx)
+                self.conns.append(c)
+            import threading
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+
+def https_config(up, name="secure.test", cas=None, **svc):
+    d = {"_format_version": "3.0",
+         "upstreams": [{"name": "u", "host_header": name, "targets": [{"target": f"{HOST}:{up.port}"}]}],
+         "services": [dict({"name": "s", "protocol": "https", "host": "u", "port": 443,
+                            "routes": [{"name": "r", "paths": ["/"]}]}, **svc)]}
+    if cas:
+        d["ca_certificates"] = [{"id": ca_id, "cert": ca_pair.cert_pem} for ca_id, ca_pair in cas]
+    return d
+
+
+CA_ID = "6c5d0ea6-3a0c-4a3c-8f4f-0b1f3f7a2b11"
+
+
+def test_upstream_https_verified(gateway_factory, ca):
+    up = TlsUpstream(make_leaf(ca, ["secure.test"]))
+    try:
+        gw = gateway_factory(https_config(up, cas=[(CA_ID, ca)], tls_verify=True, ca_certificates=[CA_ID]))
+        with gw.conn() as c:
+            for i in range(3):  # keep-alive to the upstream over TLS too
+                r = c.request("GET", f"/x{i}")
+                assert r.status == 200, r
+        assert up.snis == ["secure.test"]
+        assert up.connections == 1
+        assert up.requests[-1].header("Host") == f"secure.test:{up.port}"  # SNI: the Host without its port
+    finally:
+        up.close()
+
+
+@pytest.mark.parametrize("problem,reason", [("expired", "certificate has expired"),
+                                            ("wrong_name", "hostname mismatch"),
+                                            ("unknown_ca", "unable to get local issuer certificate")])
+def test_upstream_bad_certificate_refused_with_tls_verify(gateway_factory, ca, problem, reason):
+    if problem == "expired":
+        pair = make_leaf(ca, ["secure.test"], expired=True)
+    elif problem == "wrong_name":
+        pair = make_leaf(ca, ["other.test"])
+    else:
+        pair = make_leaf(make_ca("stranger"), ["secure.test"])
+    up = TlsUpstream(pair)
+    try:
+        gw = gateway_factory(https_config(up, cas=[(CA_ID, ca)], tls_verify=True, ca_certificates=[CA_ID]))
+        r = gw.request("GET", "/")
+        assert r.status == 502
+        assert r.json() == {"message": "An invalid response was received from the upstream server"}
+        assert gw.wait_stderr(rf"upstream 127\.0\.0\.1:{up.port} \(secure\.test\): TLS handshake failed: {reason}")
+        assert up.requests == []
+        # Without tls_verify (Kong's default) the same upstream is used.
+        gw2 = gateway_factory(https_config(up))
+        assert gw2.request("GET", "/").status == 200
+    finally:
+        up.close()
+
+
+def test_upstream_mtls_client_certificate(gateway_factory, ca):
+    client_ca = make_ca("client CA")
+    client = make_leaf(client_ca, ["gateway-client"], client=True)
+    up = TlsUpstream(make_leaf(ca, ["secure.test"]), client_ca=client_ca)
+    cert_id = "0b6a3d52-9d1f-4c1e-8f3e-7b9d2f6c1a22"
+    try:
+        # No client certificate: the upstream refuses it (TLS 1.3: with an
+        # alert after the client's side of the handshake, on the first read).
+        gw = gateway_factory(https_config(up))
+        assert gw.request("GET", "/").status == 502
+        assert gw.wait_stderr(r"upstream 127\.0\.0\.1:\d+: TLS error: tlsv13 alert certificate required")
+        cfg = https_config(up, client_certificate={"id": cert_id})
+        cfg["certificates"] = [{"id": cert_id, "cert": client.cert_pem, "key": client.key_pem}]
+        gw2 = gateway_factory(cfg)
+        r = gw2.request("GET", "/")
+        assert r.status == 200, r
+        assert up.client_cns == ["gateway-client"]
+    finally:
+        up.close()
+
+
+def test_upstream_https_sni_not_sent_for_an_address(gateway_factory, ca):
+    up = TlsUpstream(make_leaf(ca, ["secure.test"]))
+    try:
+        gw = gateway_factory(config({"name": "s", "url": f"https://{HOST}:{up.port}",
+                                     "routes": [{"name": "r", "paths": ["/"]}]}))
+        assert gw.request("GET", "/").status == 200
+        assert up.snis == [None]
+    finally:
+        up.close()
