@@ -30,7 +30,6 @@ void Session::open(WorkerContext* worker, int fd, const sockaddr_storage& peer, 
   client_.attach(fd);
   listen_port_ = listener.port;
   https_ = listener.tls != nullptr;
-  tls_ready_ = !https_;
   if (https_) {
     // The handshake picks a certificate of the running configuration: the
     // session holds that snapshot until the handshake is over.
@@ -47,7 +46,7 @@ void Session::open(WorkerContext* worker, int fd, const sockaddr_storage& peer, 
   peer_ = -1;
   readable_ = false;
   writable_ = true;
-  state_ = State::ReadHead;
+  state_ = https_ ? State::Handshake : State::ReadHead;
   close_after_ = false;
   in_request_ = false;
   if (peer.ss_family == AF_INET) {
@@ -96,7 +95,7 @@ void Session::close() {
 }
 
 void Session::close_if_idle() {
-  if (state_ == State::ReadHead && in_.empty()) close();
+  if ((state_ == State::ReadHead && in_.empty()) || state_ == State::Handshake) close();
 }
 
 // The single place that moves the session forward. Each step returns true
@@ -106,8 +105,11 @@ void Session::drive() {
     if (closed) return;
     bool progress = false;
     switch (state_) {
+      case State::Handshake:
+        progress = step_handshake();
+        break;
       case State::ReadHead:
-        progress = tls_ready_ ? step_read_head() : step_handshake();
+        progress = step_read_head();
         break;
       case State::Proxy:
         progress = req_wire_.active ? step_send_filtered_request() : step_send_request();
@@ -178,7 +180,7 @@ bool Session::step_handshake() {
     close();
     return true;
   }
-  tls_ready_ = true;
+  state_ = State::ReadHead;
   snap_.reset();
   return true;
 }
@@ -623,6 +625,7 @@ void Session::update_deadline() {
       }
       break;
     }
+    case State::Handshake:
     case State::HandlerWait:
     case State::LocalReply:
       break;
@@ -644,6 +647,7 @@ void Session::check_timeout(uint64_t now_ms) {
              worker_->settings().client_timeout_ms);
       reject_head(408);
       break;
+    case State::Handshake:
     case State::LocalReply:
     case State::Closing:
       close();

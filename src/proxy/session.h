@@ -70,8 +70,9 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   bool closed = false;
 
  private:
+  // Handshake: TLS, before the first request head.
   // HandlerWait: a handler paused a head phase and has not resumed it yet.
-  enum class State : uint8_t { ReadHead, Proxy, HandlerWait, LocalReply, Closing };
+  enum class State : uint8_t { Handshake, ReadHead, Proxy, HandlerWait, LocalReply, Closing };
   // How the client learns where the response body ends.
   enum class Framing : uint8_t { Upstream, Length, Chunked, Close };
   // The wire side of one direction's body when it goes through the
@@ -138,7 +139,11 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void report_passive(shared::Outcome outcome, int status);
   void finish_peer();
   void upstream_failed(int status, bool retryable, shared::Outcome outcome);
-  int upstream_connected();
+  // 1 when the upstream connection is ready for the request, 0 while
+  // connecting (TCP, then TLS), -1 when that failed (the try was handed to
+  // upstream_failed). Inline: it is asked several times per request.
+  int upstream_connected() { return up_->connected ? 1 : finish_connect(); }
+  int finish_connect();
   std::string_view upstream_server_name() const;
   const std::string& tls_pool_key(const std::string& endpoint);
   bool step_send_request();
@@ -175,7 +180,6 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   bool hup_seen_ = false;  // the peer's close (or an error) was signalled
   uint16_t listen_port_ = 0;  // of the listener that accepted the connection
   bool https_ = false;        // the connection is TLS: the request's scheme is https
-  bool tls_ready_ = true;     // the TLS handshake is done (always on plain connections)
   char client_ip_[46] = {0};
   uint16_t client_port_ = 0;
   State state_ = State::ReadHead;

@@ -153,10 +153,10 @@ void Session::upstream_failed(int status, bool retryable, shared::Outcome outcom
   local_reply(status, status == 504 ? kMsgTimeout : kMsgBadGateway, close_after_ || !req_body_.done);
 }
 
-// 1 when the upstream connection is up, 0 while connecting, -1 when the
-// connect failed (the try was handed to upstream_failed).
-int Session::upstream_connected() {
-  if (!up_->connected) {
+// upstream_connected's slow path: the TCP connect's outcome, then the TLS
+// handshake (connect_timeout covers both, as nginx's).
+int Session::finish_connect() {
+  if (!up_->tcp_connected) {
     if (!up_->writable) return 0;
     int err = 0;
     socklen_t len = sizeof err;
@@ -166,10 +166,13 @@ int Session::upstream_connected() {
       upstream_failed(502, true, shared::Outcome::TcpFailure);
       return -1;
     }
-    up_->connected = true;
+    up_->tcp_connected = true;
   }
   const int tls = up_->io.handshake();  // 1 at once on a plain connection
-  if (tls > 0) return 1;
+  if (tls > 0) {
+    up_->connected = true;
+    return 1;
+  }
   if (tls == 0) return 0;
   // Not retried: another try would meet the same certificate.
   WG_LOG(Warn, "upstream %s (%s): TLS handshake failed: %s", up_->endpoint.c_str(),
@@ -386,7 +389,7 @@ void Session::after_header_filter() {
 }
 
 bool Session::step_receive_response() {
-  if (up_ == nullptr || !up_->connected || !up_->io.ready()) return false;
+  if (up_ == nullptr || !up_->connected) return false;
   bool progress = false;
   for (;;) {
     core::Buffer& b = up_->in;

@@ -62,8 +62,6 @@ class Stream {
     if (ssl_ == nullptr || tls_done_) return 1;
     return tls_handshake();
   }
-  // Plain, or TLS with its handshake done.
-  bool ready() const { return ssl_ == nullptr || tls_done_; }
   // A TLS read was blocked on the socket becoming writable (a handshake
   // message or ticket on its way out): a writable edge is also a read edge.
   bool read_wants_write() const { return read_wants_write_; }

@@ -40,7 +40,7 @@ void Conn::on_io(uint32_t events) {
 
 void Conn::reset() {
   io.attach(-1);
-  connected = readable = writable = hup = closed = false;
+  tcp_connected = connected = readable = writable = hup = closed = false;
   requests = 0;
   owner = nullptr;
   pool = nullptr;
@@ -98,7 +98,7 @@ Conn* Pool::connect(const sockaddr* addr, socklen_t len, const std::string& endp
   c->pool = this;
   c->endpoint = endpoint;
   c->key = key;
-  c->connected = rc == 0;
+  c->tcp_connected = rc == 0;  // connected: once the session has checked (and TLS is up)
   c->writable = rc == 0;
   loop_.add(fd, c, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
   return c;

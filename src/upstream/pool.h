@@ -28,7 +28,8 @@ class Pool;
 
 struct Conn final : core::IoHandler {
   transport::Stream io;  // the socket, plain or TLS
-  bool connected = false;  // TCP handshake done
+  bool tcp_connected = false;  // TCP handshake done
+  bool connected = false;      // ready for requests: TCP and, over TLS, the TLS handshake done
   bool readable = false;   // edge seen, not yet drained to EAGAIN
   bool writable = false;
   bool hup = false;

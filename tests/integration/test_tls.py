@@ -473,3 +473,20 @@ def test_upstream_https_sni_not_sent_for_an_address(gateway_factory, ca):
         assert up.snis == [None]
     finally:
         up.close()
+
+
+def test_stalled_handshake_times_out(gateway_factory, upstream):
+    gw = tls_gateway(gateway_factory, config(service("s", upstream, routes=[route("r", ["/"])])),
+                     ["--client-timeout", "300"])
+    s = socket.create_connection((HOST, gw.tls_port), timeout=5)
+    s.sendall(b"\x16\x03\x01")  # the first bytes of a ClientHello, and no more
+    t0 = __import__("time").monotonic()
+    try:
+        data = s.recv(100)
+    except ConnectionResetError:
+        data = b""
+    waited = __import__("time").monotonic() - t0
+    assert data == b"" and 0.2 < waited < 3, (data, waited)
+    s.close()
+    with tls_conn(gw, "x.test") as c:
+        assert c.request("GET", "/").status == 200
