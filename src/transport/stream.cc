@@ -19,6 +19,11 @@ void Stream::start_tls(SSL* ssl) {
   tls_done_ = false;
   read_wants_write_ = false;
   tls_error_ = "";
+  tls_failed_ = ssl == nullptr;
+  if (tls_failed_) {
+    tls_error_ = "cannot make a TLS connection";
+    return;
+  }
   SSL_set_fd(ssl_, fd_);
   // Partial writes and retries with the same bytes from a moved buffer:
   // the session retries a write from wherever its pending bytes now are.

@@ -30,10 +30,12 @@ class Stream {
     free_tls();
     fd_ = fd;
     tls_done_ = false;
+    tls_failed_ = false;
     read_wants_write_ = false;
   }
   // Runs TLS over the stream from now on; takes ownership of ssl (already
-  // in accept or connect state).
+  // in accept or connect state). A null ssl (OpenSSL could not make one)
+  // fails the handshake rather than leaving the stream plain.
   void start_tls(SSL* ssl);
   int fd() const { return fd_; }
   bool tls() const { return ssl_ != nullptr; }
@@ -59,7 +61,7 @@ class Stream {
   // The TLS handshake, driven on every readiness event until done:
   // 1 done (or plain), 0 waiting for the socket, -1 failed (see tls_error()).
   int handshake() {
-    if (ssl_ == nullptr || tls_done_) return 1;
+    if (ssl_ == nullptr || tls_done_) return tls_failed_ ? -1 : 1;
     return tls_handshake();
   }
   // A TLS read was blocked on the socket becoming writable (a handshake
@@ -82,6 +84,7 @@ class Stream {
   SSL* ssl_ = nullptr;
   bool tls_done_ = false;
   bool read_wants_write_ = false;
+  bool tls_failed_ = false;  // start_tls had no SSL to start
   const char* tls_error_ = "";
 };
 
