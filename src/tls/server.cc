@@ -9,6 +9,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#include <time.h>
+
+#include <atomic>
 #include <cstring>
 
 namespace wg::tls {
@@ -30,6 +35,95 @@ std::string last_error(const char* what) {
   const char* r = e != 0 ? ERR_reason_error_string(e) : nullptr;
   ERR_clear_error();
   return std::string(what) + (r != nullptr ? std::string(": ") + r : std::string());
+}
+
+// Session ticket keys, one ring for the process (so any worker opens any
+// worker's tickets): tickets are sealed with the current key, which is
+// replaced every kTicketKeyLifetimeS; the one before still opens tickets
+// (renewed on use) for another lifetime. A reader that loaded `current`
+// uses that slot and the one before; rotation writes the third. Rotation
+// happens in a handshake's callback, when due, by whichever thread sees
+// it first.
+constexpr int64_t kTicketKeyLifetimeS = 12 * 3600;
+
+struct TicketKey {
+  unsigned char name[16];
+  unsigned char aes[32];
+  unsigned char hmac[32];
+};
+
+class TicketKeys {
+ public:
+  TicketKeys() {
+    fill(keys_[0]);
+    next_rotation_.store(now_s() + kTicketKeyLifetimeS);
+  }
+  int seal(unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac) {
+    rotate_if_due();
+    const TicketKey& k = keys_[current_.load(std::memory_order_acquire)];
+    std::memcpy(name, k.name, sizeof k.name);
+    if (RAND_bytes(iv, 16) != 1) return -1;
+    if (EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes, iv) != 1) return -1;
+    return init_mac(mac, k) ? 1 : -1;
+  }
+  // 1: opened with the current key, 2: with the previous (renew the ticket), 0: unknown key.
+  int open(const unsigned char name[16], const unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac) const {
+    const uint32_t cur = current_.load(std::memory_order_acquire);
+    const uint32_t slots[2] = {cur, (cur + 2) % 3};
+    for (int i = 0; i < 2; ++i) {
+      const TicketKey& k = keys_[slots[i]];
+      if (std::memcmp(name, k.name, sizeof k.name) != 0) continue;
+      if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes, iv) != 1 || !init_mac(mac, k)) return -1;
+      return i == 0 ? 1 : 2;
+    }
+    return 0;
+  }
+
+ private:
+  static int64_t now_s() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return ts.tv_sec;
+  }
+  static void fill(TicketKey& k) {
+    RAND_bytes(k.name, sizeof k.name);
+    RAND_bytes(k.aes, sizeof k.aes);
+    RAND_bytes(k.hmac, sizeof k.hmac);
+  }
+  static bool init_mac(EVP_MAC_CTX* mac, const TicketKey& k) {
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(k.hmac), sizeof k.hmac),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("sha256"), 0),
+        OSSL_PARAM_construct_end()};
+    return EVP_MAC_CTX_set_params(mac, params) == 1;
+  }
+  void rotate_if_due() {
+    const int64_t now = now_s();
+    if (now < next_rotation_.load(std::memory_order_relaxed)) return;
+    if (rotating_.test_and_set()) return;
+    if (now >= next_rotation_.load(std::memory_order_relaxed)) {
+      const uint32_t next = (current_.load(std::memory_order_relaxed) + 1) % 3;
+      fill(keys_[next]);
+      current_.store(next, std::memory_order_release);
+      next_rotation_.store(now + kTicketKeyLifetimeS, std::memory_order_relaxed);
+    }
+    rotating_.clear();
+  }
+
+  TicketKey keys_[3] = {};
+  std::atomic<uint32_t> current_{0};
+  std::atomic<int64_t> next_rotation_{0};
+  std::atomic_flag rotating_;
+};
+
+TicketKeys& ticket_keys() {
+  static TicketKeys keys;
+  return keys;
+}
+
+int on_ticket_key(SSL*, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
+                  int seal) {
+  return seal ? ticket_keys().seal(name, iv, cipher, mac) : ticket_keys().open(name, iv, cipher, mac);
 }
 
 // ALPN: HTTP/1.1 only for now (h2 comes with HTTP/2). A client that offers
@@ -166,6 +260,7 @@ bool configure_server_context(SSL_CTX* ctx) {
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
   SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+  SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
   SSL_CTX_set_read_ahead(ctx, 0);
   return true;
 }

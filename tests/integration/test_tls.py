@@ -232,9 +232,11 @@ def test_keepalive_over_tls_and_large_bodies(gateway_factory, upstream):
     assert all(len(q.body) == len(body) and q.body == body for q in upstream.requests)
 
 
-def test_session_resumption_with_tickets(gateway_factory, upstream):
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_session_resumption_with_tickets(gateway_factory, upstream, version):
+    # Tickets are sealed with the process's key ring (rotated every 12 h).
     gw = tls_gateway(gateway_factory, config(service("s", upstream, routes=[route("r", ["/"])])))
-    ctx = client_context(version=ssl.TLSVersion.TLSv1_2)
+    ctx = client_context(version=version)
     with tls_conn(gw, "t.test", ctx) as c:
         assert c.request("GET", "/").status == 200
         session = c.sock.session
