@@ -12,6 +12,8 @@ PACKAGES=(
   wasi-libc libclang-rt-19-dev-wasm32
   clang-19 libclang-rt-19-dev lld-19
   python3 python3-pytest python3-yaml curl
+  # The TLS tests make their certificates with Python's cryptography package.
+  python3-cryptography
   # The jwt tests sign their RS/PS/ES/EdDSA tokens with the openssl command.
   openssl
   # Lua plugins: LuaJIT (OpenResty's branch, found by pkg-config as luajit)

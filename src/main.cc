@@ -47,8 +47,12 @@ std::vector<Flag> start_flags(Settings& s) {
          s.database = v;
          return v == "off" || (v.rfind("sqlite:", 0) == 0 && v.size() > 7);
        }},
-      {"proxy-listen", 0, "proxy address, ADDR:PORT (127.0.0.1:8000)",
+      {"proxy-listen", 0, "proxy addresses, Kong's syntax: ADDR:PORT [ssl], ... (127.0.0.1:8000)",
        [&s](const std::string& v) { s.proxy_listen = v; return true; }},
+      {"ssl-cert", 0, "default certificate of the ssl listeners, PEM file (a self-signed one)",
+       [&s](const std::string& v) { s.ssl_cert = v; return true; }},
+      {"ssl-cert-key", 0, "key of --ssl-cert, PEM file",
+       [&s](const std::string& v) { s.ssl_cert_key = v; return true; }},
       {"admin-listen", 0, "Admin API address, ADDR:PORT or off (127.0.0.1:8001)",
        [&s](const std::string& v) { s.admin_listen = v; return true; }},
       {"admin-token", 0, "token the Admin API requires as Kong-Admin-Token (none; required off loopback)",

@@ -85,6 +85,8 @@ Service bind_service(const Value& v) {
   get(v, "write_timeout", s.write_timeout_ms);
   get(v, "read_timeout", s.read_timeout_ms);
   get(v, "enabled", s.enabled);
+  get(v, "tls_verify", s.tls_verify);
+  get(v, "tls_verify_depth", s.tls_verify_depth);
   return s;
 }
 
@@ -198,10 +200,25 @@ void bind_auth_credentials(const Value& n, const std::unordered_map<std::string,
 }  // namespace
 
 void bind_entities(const Value& n, Declarative& out) {
-  std::unordered_map<std::string, int> services, routes, upstreams;
+  std::unordered_map<std::string, int> services, routes, upstreams, certificates, ca_certificates;
+  for (const auto& v : at(n, "certificates")) {
+    certificates[str(v, "id")] = static_cast<int>(out.certificates.size());
+    out.certificates.push_back(
+        Certificate{str(v, "id"), str(v, "cert"), str(v, "key"), str(v, "cert_alt"), str(v, "key_alt")});
+  }
+  for (const auto& v : at(n, "snis")) {
+    out.snis.push_back(Sni{str(v, "id"), http::to_lower(str(v, "name")), index_of(certificates, ref_id(v, "certificate"))});
+  }
+  for (const auto& v : at(n, "ca_certificates")) {
+    ca_certificates[str(v, "id")] = static_cast<int>(out.ca_certificates.size());
+    out.ca_certificates.push_back(CaCertificate{str(v, "id"), str(v, "cert")});
+  }
   for (const auto& v : at(n, "services")) {
     services[str(v, "id")] = static_cast<int>(out.services.size());
     out.services.push_back(bind_service(v));
+    Service& s = out.services.back();
+    s.client_certificate = index_of(certificates, ref_id(v, "client_certificate"));
+    for (const auto& ca : strings(v, "ca_certificates")) s.ca_certificates.push_back(index_of(ca_certificates, ca));
   }
   for (const auto& v : at(n, "routes")) {
     routes[str(v, "id")] = static_cast<int>(out.routes.size());

@@ -25,6 +25,7 @@ struct Nesting {
   const char* foreign;
 };
 constexpr Nesting kNesting[] = {
+    {"certificates", "snis", "snis", "certificate"},
     {"services", "routes", "routes", "service"},
     {"services", "filter_chains", "filter_chains", "service"},
     {"services", "plugins", "plugins", "service"},

@@ -21,6 +21,30 @@ struct Service {
   int write_timeout_ms = 60000;
   int read_timeout_ms = 60000;
   bool enabled = true;
+  // Upstream TLS (protocol https). Kong's defaults: no verification.
+  bool tls_verify = false;
+  int tls_verify_depth = -1;             // -1: OpenSSL's default
+  std::vector<int> ca_certificates;      // indexes into Declarative::ca_certificates
+  int client_certificate = -1;           // index into Declarative::certificates (mTLS)
+};
+
+// TLS termination: a certificate (and its alternate, RSA + ECDSA), PEM.
+struct Certificate {
+  std::string id;
+  std::string cert, key, cert_alt, key_alt;
+};
+
+// A server name and the certificate served for it ("*.example.com",
+// "example.*" and "*" as Kong allows).
+struct Sni {
+  std::string id;
+  std::string name;  // lower-cased
+  int certificate = -1;
+};
+
+struct CaCertificate {
+  std::string id;
+  std::string cert;  // PEM
 };
 
 struct HeaderMatcher {
@@ -208,6 +232,9 @@ struct PluginInstance {
 };
 
 struct Declarative {
+  std::vector<Certificate> certificates;
+  std::vector<Sni> snis;
+  std::vector<CaCertificate> ca_certificates;
   std::vector<FilterChain> filter_chains;
   std::vector<Upstream> upstreams;
   std::vector<Service> services;

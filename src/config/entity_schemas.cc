@@ -8,6 +8,7 @@
 #include "config/typedefs.h"
 #include "http/message.h"
 #include "router/regex.h"
+#include "tls/server.h"
 
 namespace wg::config {
 namespace {
@@ -136,11 +137,16 @@ void expand_url(Value& s, Found& errors) {
   if (slash != std::string::npos) s["path"] = rest.substr(slash);
 }
 
+Field uuid_element() {
+  Field f("", Type::String);
+  f.uuid = true;
+  return f;
+}
+
 Schema services() {
   Field protocol = str("protocol").req().def("http").check([](const Value& v) -> Reason {
     const auto& p = v.get_ref<const std::string&>();
-    // Upstream TLS is not there yet: services speak plain http.
-    if (p != "http") return "protocol '" + p + "' is not supported yet";
+    if (p != "http" && p != "https") return "protocol '" + p + "' is not supported yet";
     return {};
   });
   for (const auto& p : typedefs::kong_protocols()) protocol.one_of.push_back(p);
@@ -155,10 +161,10 @@ Schema services() {
       typedefs::timeout("write_timeout"),
       typedefs::timeout("read_timeout"),
       typedefs::tags(),
-      typedefs::foreign("client_certificate", "certificates").not_yet(),
-      Field("tls_verify", Type::Boolean).not_yet(),
-      integer("tls_verify_depth").not_yet(),
-      Field("ca_certificates", Type::Array).not_yet(),
+      typedefs::foreign("client_certificate", "certificates"),
+      Field("tls_verify", Type::Boolean),
+      integer("tls_verify_depth").range(0, 64),
+      Field("ca_certificates", Type::Array).of(uuid_element()),
       boolean("enabled", true),
   });
   s.shorthands = {{"url", expand_url}};
@@ -582,6 +588,88 @@ Schema jwt_secrets() {
   return s;
 }
 
+// ---- certificates, snis, ca_certificates (TLS) ----------------------------
+
+Reason check_certificate_pem(const Value& v) {
+  if (!tls::valid_certificate(v.get_ref<const std::string&>())) return "invalid certificate: unable to load certificate";
+  return {};
+}
+
+// Each pair must load and match (Kong checks the same when it stores one);
+// the alternate pair comes whole or not at all.
+void check_certificate_pairs(const Value& e, Found& out) {
+  auto text = [&e](const char* k) -> std::string {
+    auto it = e.find(k);
+    return it != e.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const std::string cert = text("cert"), key = text("key"), cert_alt = text("cert_alt"), key_alt = text("key_alt");
+  if (cert.empty() || key.empty()) return;  // required fields report it
+  std::string why = tls::check_pair(cert, key);
+  if (!why.empty()) out.push_back({"", why});
+  if (cert_alt.empty() != key_alt.empty()) {
+    out.push_back({"", "all or none of these fields must be set: 'cert_alt', 'key_alt'"});
+    return;
+  }
+  if (!cert_alt.empty()) {
+    why = tls::check_pair(cert_alt, key_alt);
+    if (!why.empty()) out.push_back({"", "alternate " + why});
+  }
+}
+
+Schema certificates() {
+  EntityCheck pairs;
+  pairs.fields = {"cert", "key", "cert_alt", "key_alt"};
+  pairs.custom = check_certificate_pairs;
+  Schema s = entity("certificates", "certificate", "id", {
+      str("cert").req().check(check_certificate_pem),
+      str("key").req(),
+      str("cert_alt").check(check_certificate_pem),
+      str("key_alt"),
+      typedefs::tags(),
+  });
+  s.checks = {pairs};
+  s.nested = {"snis"};
+  return s;
+}
+
+// Kong's wildcard_host: a name, with at most one '*' as its whole first or
+// last label.
+Reason check_sni_name(const Value& v) {
+  const auto& n = v.get_ref<const std::string&>();
+  if (n.empty()) return "length must be at least 1";
+  const size_t star = n.find('*');
+  if (star != std::string::npos) {
+    if (n.find('*', star + 1) != std::string::npos) return "only one wildcard must be specified";
+    const bool leftmost = star == 0 && (n.size() == 1 || n[1] == '.');
+    const bool rightmost = star == n.size() - 1 && (n.size() == 1 || n[star - 1] == '.');
+    if (!leftmost && !rightmost) return "wildcard must be leftmost or rightmost character";
+  }
+  for (char c : n) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '.' || c == '*' || c == '_';
+    if (!ok) return "invalid hostname: " + n;
+  }
+  return {};
+}
+
+Schema snis() {
+  Schema s = entity("snis", "sni", "name", {
+      str("name").req().is_unique().check(check_sni_name),
+      typedefs::foreign("certificate", "certificates").req(),
+      typedefs::tags(),
+  });
+  return s;
+}
+
+Schema ca_certificates() {
+  Schema s = entity("ca_certificates", "ca_certificate", "id", {
+      str("cert").req().check(check_certificate_pem),
+      str("cert_digest"),
+      typedefs::tags(),
+  });
+  return s;
+}
+
 std::map<std::string, PluginSchema>& plugin_registry() {
   static std::map<std::string, PluginSchema> registry;
   return registry;
@@ -593,8 +681,10 @@ const std::vector<const Schema*>& entity_schemas() {
   static const Schema kUpstreams = upstreams(), kTargets = targets(), kServices = services(), kRoutes = routes(),
                       kChains = filter_chains(), kConsumers = consumers(), kKeyauth = keyauth_credentials(),
                       kAcls = acls(), kBasicauth = basicauth_credentials(), kHmacauth = hmacauth_credentials(),
-                      kJwtSecrets = jwt_secrets(), kPlugins = plugins();
-  static const std::vector<const Schema*> kAll = {&kUpstreams, &kTargets,   &kServices, &kRoutes,    &kChains,
+                      kJwtSecrets = jwt_secrets(), kPlugins = plugins(), kCertificates = certificates(),
+                      kSnis = snis(), kCaCertificates = ca_certificates();
+  static const std::vector<const Schema*> kAll = {&kCertificates, &kSnis, &kCaCertificates,
+                                                  &kUpstreams, &kTargets,   &kServices, &kRoutes,    &kChains,
                                                   &kConsumers, &kKeyauth,   &kAcls,     &kBasicauth, &kHmacauth,
                                                   &kJwtSecrets, &kPlugins};
   return kAll;
@@ -609,7 +699,7 @@ const Schema* entity_schema(const std::string& plural) {
 
 bool entity_not_supported_yet(const std::string& plural) {
   static const std::set<std::string> kNotYet = {
-      "consumer_groups", "certificates", "snis", "ca_certificates", "vaults", "key_sets", "keys",
+      "consumer_groups", "vaults", "key_sets", "keys",
       "parameters", "oauth2_credentials", "mtls_auth_credentials", "workspaces", "rbac_users", "licenses"};
   return kNotYet.count(plural) > 0;
 }

@@ -6,18 +6,69 @@
 
 namespace wg::config {
 
+namespace {
+
+// A context per certificates entity and the sni names that pick them. The
+// entities were checked when the file was validated, so a failure here is
+// unexpected: that certificate is skipped with a warning.
+std::shared_ptr<const tls::CertStore> build_certificates(const Declarative& decl, std::vector<std::string>* warnings) {
+  if (decl.certificates.empty()) return nullptr;
+  auto store = std::make_shared<tls::CertStore>();
+  std::vector<int> index(decl.certificates.size(), -1);
+  int added = 0;
+  for (size_t i = 0; i < decl.certificates.size(); ++i) {
+    const Certificate& c = decl.certificates[i];
+    std::string err;
+    if (!store->add(c.cert, c.key, c.cert_alt, c.key_alt, &err)) {
+      warnings->push_back("certificate " + c.id + ": " + err);
+      continue;
+    }
+    index[i] = added++;
+  }
+  for (const Sni& s : decl.snis) {
+    if (s.certificate >= 0 && index[static_cast<size_t>(s.certificate)] >= 0) {
+      store->snis().add(s.name, index[static_cast<size_t>(s.certificate)]);
+    }
+  }
+  return store;
+}
+
+// An https service's client context, from its TLS fields.
+std::shared_ptr<const tls::ClientTls> build_upstream_tls(const Declarative& decl, const Service& svc,
+                                                         std::vector<std::string>* warnings) {
+  tls::ClientOptions o;
+  o.verify = svc.tls_verify;
+  o.verify_depth = svc.tls_verify_depth;
+  for (int ca : svc.ca_certificates) {
+    if (ca >= 0) o.cas.push_back(decl.ca_certificates[static_cast<size_t>(ca)].cert);
+  }
+  if (svc.client_certificate >= 0) {
+    const Certificate& c = decl.certificates[static_cast<size_t>(svc.client_certificate)];
+    o.cert = c.cert;
+    o.key = c.key;
+  }
+  std::string err;
+  auto t = tls::ClientTls::create(o, &err);
+  if (!t) warnings->push_back("service " + (svc.name.empty() ? svc.id : svc.name) + ": " + err);
+  return t;
+}
+
+}  // namespace
+
 std::shared_ptr<const Snapshot> compile(Declarative decl, uint64_t generation,
                                         std::shared_ptr<const pipeline::ChainSet> chains) {
   auto snap = std::make_shared<Snapshot>();
   snap->chains = std::move(chains);
   snap->generation = generation;
   snap->decl = std::move(decl);
+  snap->certificates = build_certificates(snap->decl, &snap->warnings);
   for (const auto& u : snap->decl.upstreams) {
     snap->balancers.push_back(upstream::Balancer::build(u, &snap->warnings));
   }
   for (const auto& svc : snap->decl.services) {
     ServiceRuntime rt;
     rt.cfg = svc;
+    if (svc.protocol == "https") rt.tls = build_upstream_tls(snap->decl, svc, &snap->warnings);
     for (size_t i = 0; i < snap->decl.upstreams.size(); ++i) {
       if (snap->decl.upstreams[i].name == svc.host) {
         rt.balancer = static_cast<int>(i);

@@ -13,6 +13,8 @@
 #include "router/router.h"
 #include "upstream/balancer.h"
 #include "pipeline/chain.h"
+#include "tls/client.h"
+#include "tls/server.h"
 
 namespace wg::config {
 
@@ -20,6 +22,8 @@ struct ServiceRuntime {
   Service cfg;
   int balancer = -1;          // index into Snapshot::balancers
   bool via_upstream = false;  // host names an upstream entity (else one plain target)
+  // Protocol https: the client context of its TLS settings (else null).
+  std::shared_ptr<const tls::ClientTls> tls;
 };
 
 struct Snapshot {
@@ -29,6 +33,9 @@ struct Snapshot {
   std::vector<std::unique_ptr<upstream::Balancer>> balancers;
   std::vector<ServiceRuntime> services;
   router::Router router;
+  // The certificates entities, by sni name, for TLS termination (null
+  // when there are none: every handshake gets the default certificate).
+  std::shared_ptr<const tls::CertStore> certificates;
   // Per route: the handlers its requests run (plugins, Wasm filters).
   // Shared between the snapshots of one loaded file (a DNS refresh).
   std::shared_ptr<const pipeline::ChainSet> chains;

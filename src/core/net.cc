@@ -34,3 +34,82 @@ bool parse_listen_address(const std::string& text, sockaddr_storage* out, sockle
 }
 
 }  // namespace wg::core
+
+namespace wg::core {
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == sep) {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+std::vector<std::string> words(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s) {
+    if (c == ' ' || c == '\t') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+bool ignored_flag(const std::string& f) {
+  return f == "http2" || f == "reuseport" || f == "deferred" || f == "bind" || f.rfind("ipv6only=", 0) == 0 ||
+         f.rfind("so_keepalive=", 0) == 0;
+}
+
+}  // namespace
+
+bool parse_listen_list(const std::string& text, std::vector<ListenSpec>* out, std::string* err) {
+  out->clear();
+  for (const std::string& entry : split(text, ',')) {
+    std::vector<std::string> w = words(entry);
+    if (w.empty()) {
+      *err = "empty entry";
+      return false;
+    }
+    ListenSpec spec;
+    spec.address = w[0];
+    if (!parse_listen_address(spec.address, &spec.addr, &spec.addr_len)) {
+      *err = "invalid address '" + spec.address + "'";
+      return false;
+    }
+    for (size_t i = 1; i < w.size(); ++i) {
+      const std::string& f = w[i];
+      if (f == "ssl") {
+        spec.ssl = true;
+      } else if (f.rfind("backlog=", 0) == 0) {
+        const std::string n = f.substr(8);
+        if (n.empty() || n.size() > 9 || n.find_first_not_of("0123456789") != std::string::npos) {
+          *err = "invalid " + f;
+          return false;
+        }
+        spec.backlog = std::stoi(n);
+      } else if (ignored_flag(f)) {
+        spec.ignored.push_back(f);
+      } else {
+        *err = "flag '" + f + "' is not supported" + (f == "proxy_protocol" ? " yet" : "");
+        return false;
+      }
+    }
+    out->push_back(std::move(spec));
+  }
+  return true;
+}
+
+}  // namespace wg::core

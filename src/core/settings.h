@@ -14,6 +14,9 @@ struct Settings {
   std::string database = "off";
   std::string proxy_listen = "127.0.0.1:8000";
   std::string admin_listen = "127.0.0.1:8001";
+  // The default certificate of the ssl listeners (PEM files); none: a
+  // self-signed one made at start.
+  std::string ssl_cert, ssl_cert_key;
   // Required as Kong-Admin-Token on every admin call when set; mandatory
   // when the admin listener is not on loopback.
   std::string admin_token;

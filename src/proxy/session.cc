@@ -25,9 +25,17 @@ constexpr uint64_t kLingerMs = 2000;
 
 // ---------------------------------------------------------------- lifecycle
 
-void Session::open(WorkerContext* worker, int fd, const sockaddr_storage& peer) {
+void Session::open(WorkerContext* worker, int fd, const sockaddr_storage& peer, const ListenerInfo& listener) {
   worker_ = worker;
-  fd_ = fd;
+  client_.attach(fd);
+  listen_port_ = listener.port;
+  https_ = listener.tls != nullptr;
+  if (https_) {
+    // The handshake picks a certificate of the running configuration: the
+    // session holds that snapshot until the handshake is over.
+    snap_ = worker->snapshot();
+    client_.start_tls(listener.tls->accept(worker->certificates()));
+  }
   closed = false;
   peer_closed_ = false;
   hup_seen_ = false;
@@ -38,7 +46,7 @@ void Session::open(WorkerContext* worker, int fd, const sockaddr_storage& peer) 
   peer_ = -1;
   readable_ = false;
   writable_ = true;
-  state_ = State::ReadHead;
+  state_ = https_ ? State::Handshake : State::ReadHead;
   close_after_ = false;
   in_request_ = false;
   if (peer.ss_family == AF_INET) {
@@ -62,6 +70,7 @@ void Session::on_io(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hup_seen_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+  if ((events & EPOLLOUT) && client_.read_wants_write()) readable_ = true;
   drive();
 }
 
@@ -75,8 +84,10 @@ void Session::close() {
   finalize();  // a request cut short is logged too
   closed = true;
   release_upstream(false);
-  ::close(fd_);
-  fd_ = -1;
+  const int fd = client_.fd();
+  client_.finish();
+  ::close(fd);
+  client_.attach(-1);
   worker_->buffers().release(in_);
   return_space();
   snap_.reset();
@@ -84,7 +95,7 @@ void Session::close() {
 }
 
 void Session::close_if_idle() {
-  if (state_ == State::ReadHead && in_.empty()) close();
+  if ((state_ == State::ReadHead && in_.empty()) || state_ == State::Handshake) close();
 }
 
 // The single place that moves the session forward. Each step returns true
@@ -94,6 +105,9 @@ void Session::drive() {
     if (closed) return;
     bool progress = false;
     switch (state_) {
+      case State::Handshake:
+        progress = step_handshake();
+        break;
       case State::ReadHead:
         progress = step_read_head();
         break;
@@ -115,7 +129,7 @@ void Session::drive() {
         // bytes do not turn our close into a reset that destroys the reply.
         char sink[4096];
         while (readable_) {
-          ssize_t n = ::read(fd_, sink, sizeof sink);
+          ssize_t n = ::read(client_.fd(), sink, sizeof sink);  // past TLS: bytes to drop
           if (n > 0) continue;
           if (would_block(n)) {
             readable_ = false;
@@ -140,13 +154,13 @@ bool Session::read_client() {
   if (in_.end == in_.cap) in_.compact();
   if (in_.end == in_.cap) return false;
   size_t room = in_.cap - in_.end;
-  ssize_t n = ::read(fd_, in_.data + in_.end, room);
+  ssize_t n = client_.read(in_.data + in_.end, room);
   if (n > 0) {
     in_.end += static_cast<size_t>(n);
     // A short read drained the socket: skip the read that would only say
     // EAGAIN (the next arrival raises a new edge), unless the peer's close
     // is pending, which must still be read.
-    if (static_cast<size_t>(n) < room && !hup_seen_) readable_ = false;
+    if (client_.drained(static_cast<size_t>(n), room) && !hup_seen_) readable_ = false;
     return true;
   }
   if (would_block(n)) {
@@ -155,6 +169,20 @@ bool Session::read_client() {
   }
   peer_closed_ = true;
   return false;
+}
+
+// The TLS handshake, before the first request: any readiness moves it on.
+bool Session::step_handshake() {
+  const int done = client_.handshake();
+  if (done == 0) return false;
+  if (done < 0) {
+    WG_LOG(Info, "client %s: TLS handshake failed: %s", client_ip_, client_.tls_error());
+    close();
+    return true;
+  }
+  state_ = State::ReadHead;
+  snap_.reset();
+  return true;
 }
 
 bool Session::step_read_head() {
@@ -290,6 +318,7 @@ bool Session::match_route(router::RequestKeys& keys, std::string_view raw_path, 
   }
   path_ = path;
   keys.path = path;
+  if (https_) keys.sni = tls::server_name(client_.ssl());
   *match_ = snap_->router.match(keys);
   // An unread request body would be taken for the next request: close instead.
   bool body_pending = !req_body_.done;
@@ -299,7 +328,14 @@ bool Session::match_route(router::RequestKeys& keys, std::string_view raw_path, 
   }
   route_ = match_->route;
   const config::Route& route = snap_->decl.routes[match_->route];
-  if (!route.allows("http")) {
+  if (https_ && !route.allows("https")) {
+    // An http-only route is not one for TLS requests (Kong matches the
+    // protocol with the other fields).
+    route_ = -1;
+    local_reply(404, "no Route matched with those values", close_after_ || body_pending);
+    return false;
+  }
+  if (!https_ && !route.allows("http")) {
     https_redirect(route, body_pending);
     return false;
   }
@@ -384,12 +420,12 @@ void Session::prepare_exchange(const config::Route& route, bool request_head) {
     m.push_pseudo(":method", req_.method);
     m.push_pseudo(":path", req_.target);
     m.push_pseudo(":authority", req_.host);
-    m.push_literal(":scheme", "http");
+    m.push_literal(":scheme", https_ ? "https" : "http");
     m.push_parsed(req_.headers, req_.num_headers, true);
   }
   x.client_ip = client_ip_;
   x.client_port = client_port_;
-  x.server_port = static_cast<uint16_t>(worker_->listen_port());
+  x.server_port = listen_port_;
   x.route = &route;
   x.service = service_;
   x.match = match_;
@@ -543,7 +579,8 @@ void Session::finish_exchange() {
   return_space();  // an idle connection holds no exchange space
   if (close_after_ || worker_->draining()) {
     // Half-close, then linger so the client reads the whole answer.
-    ::shutdown(fd_, SHUT_WR);
+    client_.finish();  // TLS: close_notify first
+    ::shutdown(client_.fd(), SHUT_WR);
     state_ = State::Closing;
     deadline_ = worker_->loop().now_ms() + kLingerMs;
     return;
@@ -641,6 +678,7 @@ void Session::update_deadline() {
       }
       break;
     }
+    case State::Handshake:
     case State::HandlerWait:
     case State::LocalReply:
       break;
@@ -662,6 +700,7 @@ void Session::check_timeout(uint64_t now_ms) {
              worker_->settings().client_timeout_ms);
       reject_head(408);
       break;
+    case State::Handshake:
     case State::LocalReply:
     case State::Closing:
       close();

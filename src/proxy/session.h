@@ -31,6 +31,7 @@
 #include "http/body_framer.h"
 #include "router/router.h"
 #include "shared/health.h"
+#include "transport/stream.h"
 #include "upstream/balancer.h"
 #include "upstream/pool.h"
 
@@ -38,11 +39,12 @@ namespace wg::proxy {
 
 class WorkerContext;
 struct ExchangeSpace;
+struct ListenerInfo;
 
 class Session final : public core::IoHandler, public upstream::ConnOwner, public pipeline::ExchangeOwner {
  public:
   Session() = default;
-  void open(WorkerContext* worker, int fd, const sockaddr_storage& peer);
+  void open(WorkerContext* worker, int fd, const sockaddr_storage& peer, const ListenerInfo& listener);
   void on_io(uint32_t events) override;
   void on_upstream_io() override;
   // A handler resumed or answered this request from a callback the session
@@ -68,8 +70,9 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   bool closed = false;
 
  private:
+  // Handshake: TLS, before the first request head.
   // HandlerWait: a handler paused a head phase and has not resumed it yet.
-  enum class State : uint8_t { ReadHead, Proxy, HandlerWait, LocalReply, Closing };
+  enum class State : uint8_t { Handshake, ReadHead, Proxy, HandlerWait, LocalReply, Closing };
   // How the client learns where the response body ends.
   enum class Framing : uint8_t { Upstream, Length, Chunked, Close };
   // The wire side of one direction's body when it goes through the
@@ -99,6 +102,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   };
 
   void drive();
+  bool step_handshake();
   bool step_read_head();
   void reject_head(int status);
   void begin_request();
@@ -137,7 +141,13 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void report_passive(shared::Outcome outcome, int status);
   void finish_peer();
   void upstream_failed(int status, bool retryable, shared::Outcome outcome);
-  int upstream_connected();
+  // 1 when the upstream connection is ready for the request, 0 while
+  // connecting (TCP, then TLS), -1 when that failed (the try was handed to
+  // upstream_failed). Inline: it is asked several times per request.
+  int upstream_connected() { return up_->connected ? 1 : finish_connect(); }
+  int finish_connect();
+  std::string_view upstream_server_name() const;
+  const std::string& tls_pool_key(const std::string& endpoint);
   bool step_send_request();
   int read_more_body();
   bool step_receive_response();
@@ -165,11 +175,13 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void update_deadline();
 
   WorkerContext* worker_ = nullptr;
-  int fd_ = -1;
+  transport::Stream client_;  // the client socket, plain or TLS
   bool readable_ = false;
   bool writable_ = true;
   bool peer_closed_ = false;
   bool hup_seen_ = false;  // the peer's close (or an error) was signalled
+  uint16_t listen_port_ = 0;  // of the listener that accepted the connection
+  bool https_ = false;        // the connection is TLS: the request's scheme is https
   char client_ip_[46] = {0};
   uint16_t client_port_ = 0;
   State state_ = State::ReadHead;
@@ -227,6 +239,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   http::BodyFramer resp_body_;
   size_t resp_body_ready_ = 0;  // claimed response bytes in up_->in not yet sent
   std::string scratch_path_, scratch_upstream_path_;
+  std::string tls_key_;  // keep-alive key of an upstream TLS connection
 };
 
 }  // namespace wg::proxy

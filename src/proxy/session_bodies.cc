@@ -67,7 +67,7 @@ bool Session::step_send_filtered_request() {
     size_t pending = w.head_released ? up_head_.size() - up_head_off_ : 0;
     if (pending > 0) {
       if (!up_->writable) return progress;
-      ssize_t n = ::write(up_->fd, up_head_.data() + up_head_off_, pending);
+      ssize_t n = up_->io.write(up_head_.data() + up_head_off_, pending);
       if (n < 0) {
         if (would_block(n)) {
           up_->writable = false;

@@ -121,11 +121,17 @@ void Session::build_upstream_head(std::string_view upstream_path) {
     h.append(", ");
   }
   h.append(client_ip_);
-  h.append("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
+  // Two appends of constant length: a length known at compile time is
+  // copied inline (a chosen one cost 20 instructions per request).
+  if (https_) {
+    h.append("\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ");
+  } else {
+    h.append("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
+  }
   // nginx's $host: lower-cased, without the port.
   http::append_lower(h, http::host_without_port(req_.host));
   h.append("\r\nX-Forwarded-Port: ");
-  append_uint(h, static_cast<uint64_t>(worker_->listen_port()));
+  append_uint(h, static_cast<uint64_t>(listen_port_));
   h.append("\r\nX-Forwarded-Path: ");
   h.append(req_.path);
   h.append("\r\n");

@@ -12,6 +12,7 @@
 #include "proxy/worker_context.h"
 #include "proxy/session.h"
 #include "proxy/wire.h"
+#include "tls/client.h"
 
 namespace wg::proxy {
 namespace {
@@ -67,16 +68,19 @@ void Session::connect_upstream() {
   const upstream::Peer& peer = balancer_->peers()[peer_];
   if (x_->log.tries <= pipeline::LogFields::kLoggedTries) x_->log.try_peers[x_->log.tries - 1] = peer.endpoint;
   balancer_->on_start(*worker_->balancer_state(*snap_, service_->balancer), peer_);
-  up_ = worker_->upstreams().take_idle(peer.endpoint);
+  const tls::ClientTls* tls = service_->tls.get();
+  const std::string& key = tls == nullptr ? peer.endpoint : tls_pool_key(peer.endpoint);
+  up_ = worker_->upstreams().take_idle(key);
   if (up_ == nullptr) {
     int err = 0;
     up_ = worker_->upstreams().connect(reinterpret_cast<const sockaddr*>(&peer.addr), peer.addr_len, peer.endpoint,
-                                       &err);
+                                       key, &err);
     if (up_ == nullptr) {
       WG_LOG(Warn, "connect to %s failed: %s", peer.name.c_str(), strerror(err));
       upstream_failed(502, true, shared::Outcome::TcpFailure);
       return;
     }
+    if (tls != nullptr) up_->io.start_tls(tls->connect(upstream_server_name()));
   }
   up_->owner = this;
   worker_->buffers().acquire(up_->in);
@@ -85,6 +89,23 @@ void Session::connect_upstream() {
   resp_parser_.reset();
   resp_head_done_ = false;
   resp_body_ready_ = 0;
+}
+
+// The host the upstream is asked for (the Host sent, without its port):
+// the server name sent as SNI and verified against the certificate.
+std::string_view Session::upstream_server_name() const {
+  return http::host_without_port(std::string_view(up_head_).substr(host_value_pos_, host_value_len_));
+}
+
+// Keep-alive reuse of a TLS connection needs the same service (its TLS
+// settings) and the same server name. Built in a reused buffer.
+const std::string& Session::tls_pool_key(const std::string& endpoint) {
+  tls_key_.assign(endpoint);
+  tls_key_.push_back(' ');
+  tls_key_.append(service_->cfg.id);
+  tls_key_.push_back(' ');
+  tls_key_.append(upstream_server_name());
+  return tls_key_;
 }
 
 // Passive health checks: what this try says about its peer.
@@ -132,21 +153,32 @@ void Session::upstream_failed(int status, bool retryable, shared::Outcome outcom
   local_reply(status, status == 504 ? kMsgTimeout : kMsgBadGateway, close_after_ || !req_body_.done);
 }
 
-// 1 when the upstream connection is up, 0 while connecting, -1 when the
-// connect failed (the try was handed to upstream_failed).
-int Session::upstream_connected() {
-  if (up_->connected) return 1;
-  if (!up_->writable) return 0;
-  int err = 0;
-  socklen_t len = sizeof err;
-  getsockopt(up_->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-  if (err != 0) {
-    WG_LOG(Warn, "connect to %s failed: %s", up_->endpoint.c_str(), strerror(err));
-    upstream_failed(502, true, shared::Outcome::TcpFailure);
-    return -1;
+// upstream_connected's slow path: the TCP connect's outcome, then the TLS
+// handshake (connect_timeout covers both, as nginx's).
+int Session::finish_connect() {
+  if (!up_->tcp_connected) {
+    if (!up_->writable) return 0;
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(up_->io.fd(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      WG_LOG(Warn, "connect to %s failed: %s", up_->endpoint.c_str(), strerror(err));
+      upstream_failed(502, true, shared::Outcome::TcpFailure);
+      return -1;
+    }
+    up_->tcp_connected = true;
   }
-  up_->connected = true;
-  return 1;
+  const int tls = up_->io.handshake();  // 1 at once on a plain connection
+  if (tls > 0) {
+    up_->connected = true;
+    return 1;
+  }
+  if (tls == 0) return 0;
+  // Not retried: another try would meet the same certificate.
+  WG_LOG(Warn, "upstream %s (%s): TLS handshake failed: %s", up_->endpoint.c_str(),
+         std::string(upstream_server_name()).c_str(), up_->io.tls_error());
+  upstream_failed(502, false, shared::Outcome::TcpFailure);
+  return -1;
 }
 
 bool Session::step_send_request() {
@@ -178,7 +210,7 @@ bool Session::step_send_request() {
       int cnt = 0;
       if (head_left > 0) iov[cnt++] = {up_head_.data() + up_head_off_, head_left};
       if (ready > 0) iov[cnt++] = {in_.data + in_.start, ready};
-      ssize_t n = ::writev(up_->fd, iov, cnt);
+      ssize_t n = up_->io.writev(iov, cnt);
       if (n < 0) {
         if (would_block(n)) {
           up_->writable = false;
@@ -240,7 +272,7 @@ bool Session::flush_client_out(size_t body) {
     iovec iov[2] = {{client_out_.data() + client_out_off_, head_left}, {nullptr, 0}};
     int cnt = 1;
     if (body > 0) iov[cnt++] = {up_->in.data + up_->in.start, body};
-    ssize_t n = ::writev(fd_, iov, cnt);
+    ssize_t n = client_.writev(iov, cnt);
     if (n < 0) {
       if (would_block(n)) {
         writable_ = false;
@@ -382,7 +414,7 @@ bool Session::step_receive_response() {
     } else if (resp_head_done_) {
       if (resp_body_ready_ > 0) {
         if (!writable_) return progress;
-        ssize_t n = ::write(fd_, b.data + b.start, resp_body_ready_);
+        ssize_t n = client_.write(b.data + b.start, resp_body_ready_);
         if (n < 0) {
           if (would_block(n)) {
             writable_ = false;
@@ -420,10 +452,10 @@ bool Session::step_receive_response() {
     if (b.end == b.cap) b.compact();
     if (b.end == b.cap) return progress;  // waiting for the client to drain
     size_t room = b.cap - b.end;
-    ssize_t n = ::read(up_->fd, b.data + b.end, room);
+    ssize_t n = up_->io.read(b.data + b.end, room);
     if (n > 0) {
       b.end += static_cast<size_t>(n);
-      if (static_cast<size_t>(n) < room && !up_->hup) up_->readable = false;  // drained, as above
+      if (up_->io.drained(static_cast<size_t>(n), room) && !up_->hup) up_->readable = false;  // drained, as above
       progress = true;
       continue;
     }
@@ -432,6 +464,9 @@ bool Session::step_receive_response() {
       return progress;
     }
     // EOF or reset from the upstream.
+    if (n < 0 && up_->io.tls_error()[0] != '\0') {
+      WG_LOG(Warn, "upstream %s: TLS error: %s", up_->endpoint.c_str(), up_->io.tls_error());
+    }
     if (!resp_head_done_) {
       bool nothing_received = b.empty();
       if (nothing_received) {

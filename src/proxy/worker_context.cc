@@ -30,7 +30,7 @@ void WorkerContext::delete_sessions() {
   spare_.clear();
 }
 
-void WorkerContext::open_session(int fd, const sockaddr_storage& peer) {
+void WorkerContext::open_session(int fd, const sockaddr_storage& peer, const ListenerInfo& listener) {
   Session* s;
   if (spare_.empty()) {
     s = new Session();
@@ -44,7 +44,7 @@ void WorkerContext::open_session(int fd, const sockaddr_storage& peer) {
   sessions_ = s;
   ++live_sessions_;
   shared::WorkerStats::add(stats_->accepted);
-  s->open(this, fd, peer);
+  s->open(this, fd, peer, listener);
 }
 
 void WorkerContext::session_closed(Session* s) {

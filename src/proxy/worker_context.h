@@ -27,6 +27,7 @@
 #include "core/event_loop.h"
 #include "core/settings.h"
 #include "proxy/access_log.h"
+#include "tls/server.h"
 #include "shared/node_stats.h"
 #include "upstream/balancer.h"
 #include "upstream/pool.h"
@@ -34,6 +35,12 @@
 namespace wg::proxy {
 
 class Session;
+
+// What a session needs to know of the listener that accepted it.
+struct ListenerInfo {
+  uint16_t port = 0;
+  const tls::ServerTls* tls = nullptr;  // null: plain HTTP
+};
 
 // What one exchange needs and an idle connection does not (about 12 KiB):
 // the header slots of its request and response heads, the Exchange its
@@ -61,7 +68,8 @@ class WorkerContext {
   AccessLog& access_log() { return access_log_; }
   const std::shared_ptr<const config::Snapshot>& snapshot() const { return snapshot_; }
   bool draining() const { return draining_; }
-  int listen_port() const { return listen_port_; }
+  // The certificates of the running configuration (null when it has none).
+  const tls::CertStore* certificates() const { return snapshot_ ? snapshot_->certificates.get() : nullptr; }
   void session_closed(Session* s);
   // This worker's connection and request counts (kong_nginx_* metrics).
   shared::WorkerStats& stats() { return *stats_; }
@@ -83,7 +91,7 @@ class WorkerContext {
 
  protected:
   // A new session for accepted socket fd (recycled when one is spare).
-  void open_session(int fd, const sockaddr_storage& peer);
+  void open_session(int fd, const sockaddr_storage& peer, const ListenerInfo& listener);
   // New requests start on s; per-snapshot balancer state starts afresh.
   void adopt(std::shared_ptr<const config::Snapshot> s);
   // Times out sessions past their deadline and idle upstream connections.
@@ -115,7 +123,6 @@ class WorkerContext {
   std::shared_ptr<const config::Snapshot> snapshot_;
   uint64_t snapshot_generation_ = 0;
   bool draining_ = false;
-  int listen_port_ = 0;
 
  private:
   shared::WorkerStats* stats_;  // owned by shared::NodeStats

@@ -121,6 +121,36 @@ std::unique_ptr<store::EntityStore> open_store(const core::Settings& s, std::vec
   return store;
 }
 
+// --proxy-listen in Kong's syntax; the TLS server context when a listener
+// has "ssl" (with --ssl-cert/--ssl-cert-key, or a self-signed pair).
+bool setup_listeners(Shared& shared) {
+  const core::Settings& s = shared.settings;
+  std::string err;
+  if (!core::parse_listen_list(s.proxy_listen, &shared.listens, &err)) {
+    WG_LOG(Error, "invalid --proxy-listen '%s': %s", s.proxy_listen.c_str(), err.c_str());
+    return false;
+  }
+  bool any_ssl = false;
+  for (const core::ListenSpec& l : shared.listens) {
+    any_ssl |= l.ssl;
+    for (const std::string& f : l.ignored) {
+      WG_LOG(Notice, "listen %s: flag '%s' accepted and not acted on (not supported yet)", l.address.c_str(), f.c_str());
+    }
+  }
+  if (s.ssl_cert.empty() != s.ssl_cert_key.empty()) {
+    WG_LOG(Error, "--ssl-cert and --ssl-cert-key go together");
+    return false;
+  }
+  if (!any_ssl) return true;
+  shared.server_tls = tls::ServerTls::create(s.ssl_cert, s.ssl_cert_key, &err);
+  if (!shared.server_tls) {
+    WG_LOG(Error, "TLS: %s", err.c_str());
+    return false;
+  }
+  if (s.ssl_cert.empty()) WG_LOG(Notice, "no --ssl-cert: serving a self-signed default certificate (CN=localhost)");
+  return true;
+}
+
 }  // namespace
 
 int run_gateway(core::Settings settings) {
@@ -145,6 +175,7 @@ int run_gateway(core::Settings settings) {
     std::fprintf(stderr, "wasmgate: cannot open error log '%s'\n", s.error_log.c_str());
     return 1;
   }
+  if (!setup_listeners(*shared)) return 1;
   upstream::Resolver::set_servers(s.dns_resolver);
   raise_fd_limit();
   if (s.workers <= 0) s.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -36,53 +36,60 @@ Worker::Worker(Shared& shared, int index)
 Worker::~Worker() {
   // Sessions go before the Wasm instances and calls they may still name.
   delete_sessions();
-  if (listen_fd_ >= 0) ::close(listen_fd_);
+  for (auto& l : listeners_) {
+    if (l->fd >= 0) ::close(l->fd);
+  }
 }
 
 bool Worker::listen() {
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-  if (!core::parse_listen_address(shared_.settings.proxy_listen, &addr, &len)) {
-    WG_LOG(Error, "invalid --proxy-listen address '%s'", shared_.settings.proxy_listen.c_str());
-    return false;
+  for (const core::ListenSpec& spec : shared_.listens) {
+    auto l = std::make_unique<Listener>();
+    l->worker = this;
+    l->fd = ::socket(spec.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // Each worker has its own socket on the same port; the kernel spreads
+    // connections across them, so workers never contend on accept.
+    setsockopt(l->fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (::bind(l->fd, reinterpret_cast<const sockaddr*>(&spec.addr), spec.addr_len) != 0 ||
+        ::listen(l->fd, spec.backlog) != 0) {
+      WG_LOG(Error, "cannot listen on %s: %s", spec.address.c_str(), strerror(errno));
+      ::close(l->fd);
+      return false;
+    }
+    l->info.port = ntohs(spec.addr.ss_family == AF_INET
+                             ? reinterpret_cast<const sockaddr_in*>(&spec.addr)->sin_port
+                             : reinterpret_cast<const sockaddr_in6*>(&spec.addr)->sin6_port);
+    l->info.tls = spec.ssl ? shared_.server_tls.get() : nullptr;
+    listeners_.push_back(std::move(l));
   }
-  listen_fd_ = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  // Each worker has its own socket on the same port; the kernel spreads
-  // connections across them, so workers never contend on accept.
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(listen_fd_, 4096) != 0) {
-    WG_LOG(Error, "cannot listen on %s: %s", shared_.settings.proxy_listen.c_str(), strerror(errno));
-    return false;
-  }
-  listen_port_ = ntohs(addr.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&addr)->sin_port
-                                                 : reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
   return true;
 }
 
-void Worker::on_io(uint32_t) { accept_all(); }
+void Listener::on_io(uint32_t) { worker->accept_all(*this); }
 
-void Worker::accept_all() {
+void Worker::accept_all(const Listener& l) {
   for (;;) {
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
-    int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(l.fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) WG_LOG(Error, "accept: %s", strerror(errno));
       return;
     }
-    open_session(fd, peer);
+    open_session(fd, peer, l.info);
   }
 }
 
 void Worker::begin_drain() {
   draining_ = true;
   log_senders_.begin_drain();
-  loop_.remove(listen_fd_);
-  ::close(listen_fd_);
-  listen_fd_ = -1;
+  for (auto& l : listeners_) {
+    loop_.remove(l->fd);
+    ::close(l->fd);
+    l->fd = -1;
+  }
   pool_.close_all_idle();
   // Idle client connections are closed by the run loop, every turn while draining.
 }
@@ -102,8 +109,10 @@ void Worker::run() {
   lua_.make_current();
   adopt(shared_.snapshots.get());
   setup_config();
-  loop_.add(listen_fd_, this, EPOLLIN | EPOLLET);
-  accept_all();
+  for (auto& l : listeners_) {
+    loop_.add(l->fd, l.get(), EPOLLIN | EPOLLET);
+    accept_all(*l);
+  }
   uint64_t drain_deadline = 0;
   uint64_t wait_ms = kSweepIntervalMs;
   for (;;) {

@@ -14,6 +14,7 @@
 #include "client/target.h"
 #include "config/snapshot.h"
 #include "core/event_loop.h"
+#include "core/net.h"
 #include "core/settings.h"
 #include "plugins/log_senders.h"
 #include "lua/lua_plugins.h"
@@ -34,24 +35,37 @@ struct Shared {
   int access_log_fd = -1;  // -1: off
   wasm::Limits wasm_limits;  // from the --wasm-* flags
   wasm::Isolation wasm_isolation = wasm::Isolation::None;
+  std::vector<core::ListenSpec> listens;  // --proxy-listen, parsed
+  // TLS termination (default certificate, ciphers, tickets): made at start
+  // when a listener has "ssl", shared by every worker.
+  std::unique_ptr<tls::ServerTls> server_tls;
 };
 
-class Worker final : public core::IoHandler, public proxy::WorkerContext {
+class Worker;
+
+// One listening socket of a worker (each worker has its own, SO_REUSEPORT).
+struct Listener final : core::IoHandler {
+  Worker* worker = nullptr;
+  int fd = -1;
+  proxy::ListenerInfo info;
+  void on_io(uint32_t events) override;
+};
+
+class Worker final : public proxy::WorkerContext {
  public:
   Worker(Shared& shared, int index);
   ~Worker();
-  // Binds the listening socket; false (with a logged reason) on failure.
+  // Binds the listening sockets; false (with a logged reason) on failure.
   bool listen();
   void start() { thread_ = std::thread([this] { run(); }); }
   void join() {
     if (thread_.joinable()) thread_.join();
   }
 
-  void on_io(uint32_t events) override;  // the listening socket
+  void accept_all(const Listener& l);
 
  private:
   void run();
-  void accept_all();
   void begin_drain();
   void setup_config();
 
@@ -66,7 +80,7 @@ class Worker final : public core::IoHandler, public proxy::WorkerContext {
   plugins::LogSenders log_senders_;  // the log plugins' sockets and queues, on loop_, http_ and names_
   plugins::RedisClients redis_;      // the rate-limiting plugins' Redis connections, on loop_ and names_
   lua::WorkerLua lua_;               // the worker's Lua state (Lua plugins); never shared
-  int listen_fd_ = -1;
+  std::vector<std::unique_ptr<Listener>> listeners_;
   uint64_t next_sweep_ms_ = 0;
   std::thread thread_;
 };

@@ -29,7 +29,7 @@ void Conn::on_io(uint32_t events) {
   }
   if (events & EPOLLIN) {
     char probe;
-    ssize_t n = ::recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(io.fd(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       readable = false;
       return;
@@ -38,10 +38,23 @@ void Conn::on_io(uint32_t events) {
   }
 }
 
+void Conn::reset() {
+  io.attach(-1);
+  tcp_connected = connected = readable = writable = hup = closed = false;
+  requests = 0;
+  owner = nullptr;
+  pool = nullptr;
+  endpoint.clear();
+  key.clear();
+  in = core::Buffer();
+  idle_deadline = 0;
+}
+
 Pool::~Pool() {
   for (auto& [ep, list] : idle_) {
     for (Conn* c : list) {
-      ::close(c->fd);
+      c->io.finish();
+      ::close(c->io.fd());
       buffers_.release(c->in);
       delete c;
     }
@@ -50,15 +63,16 @@ Pool::~Pool() {
   for (Conn* c : spare_) delete c;
 }
 
-Conn* Pool::take_idle(const std::string& endpoint) {
-  auto it = idle_.find(endpoint);
+Conn* Pool::take_idle(const std::string& key) {
+  auto it = idle_.find(key);
   if (it == idle_.end() || it->second.empty()) return nullptr;
   Conn* c = it->second.back();  // most recently used: least likely to be closed by the peer
   it->second.pop_back();
   return c;
 }
 
-Conn* Pool::connect(const sockaddr* addr, socklen_t len, const std::string& endpoint, int* err) {
+Conn* Pool::connect(const sockaddr* addr, socklen_t len, const std::string& endpoint, const std::string& key,
+                    int* err) {
   int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *err = errno;
@@ -78,19 +92,20 @@ Conn* Pool::connect(const sockaddr* addr, socklen_t len, const std::string& endp
   } else {
     c = spare_.back();
     spare_.pop_back();
-    *c = Conn();
+    c->reset();
   }
-  c->fd = fd;
+  c->io.attach(fd);
   c->pool = this;
   c->endpoint = endpoint;
-  c->connected = rc == 0;
+  c->key = key;
+  c->tcp_connected = rc == 0;  // connected: once the session has checked (and TLS is up)
   c->writable = rc == 0;
   loop_.add(fd, c, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
   return c;
 }
 
 void Pool::put_idle(Conn* c, uint64_t idle_deadline) {
-  auto& list = idle_[c->endpoint];
+  auto& list = idle_[c->key];
   if (list.size() >= max_idle_per_endpoint_) {
     close(c);
     return;
@@ -102,7 +117,7 @@ void Pool::put_idle(Conn* c, uint64_t idle_deadline) {
 }
 
 void Pool::remove_idle(Conn* c) {
-  auto it = idle_.find(c->endpoint);
+  auto it = idle_.find(c->key);
   if (it == idle_.end()) return;
   auto& list = it->second;
   auto pos = std::find(list.begin(), list.end(), c);
@@ -114,8 +129,9 @@ void Pool::close(Conn* c) {
   if (c->owner == nullptr) remove_idle(c);
   c->closed = true;
   c->owner = nullptr;
-  ::close(c->fd);
-  c->fd = -1;
+  c->io.finish();
+  ::close(c->io.fd());
+  c->io.attach(-1);
   buffers_.release(c->in);
   graveyard_.push_back(c);
 }
@@ -127,7 +143,9 @@ void Pool::sweep(uint64_t now_ms) {
         Conn* c = list[i];
         list.erase(list.begin() + static_cast<long>(i));
         c->closed = true;
-        ::close(c->fd);
+        c->io.finish();
+        ::close(c->io.fd());
+        c->io.attach(-1);
         buffers_.release(c->in);
         graveyard_.push_back(c);
       } else {

@@ -11,6 +11,7 @@
 
 #include "core/buffer.h"
 #include "core/event_loop.h"
+#include "transport/stream.h"
 
 namespace wg::upstream {
 
@@ -26,8 +27,9 @@ class ConnOwner {
 class Pool;
 
 struct Conn final : core::IoHandler {
-  int fd = -1;
-  bool connected = false;  // TCP handshake done
+  transport::Stream io;  // the socket, plain or TLS
+  bool tcp_connected = false;  // TCP handshake done
+  bool connected = false;      // ready for requests: TCP and, over TLS, the TLS handshake done
   bool readable = false;   // edge seen, not yet drained to EAGAIN
   bool writable = false;
   bool hup = false;
@@ -35,11 +37,14 @@ struct Conn final : core::IoHandler {
   uint32_t requests = 0;   // requests sent on this connection so far
   ConnOwner* owner = nullptr;  // null while idle in the pool
   Pool* pool = nullptr;
-  std::string endpoint;
+  std::string endpoint;  // ip:port, for the log
+  std::string key;       // what keep-alive reuse matches: the endpoint, plus the TLS parameters over it
   core::Buffer in;
   uint64_t idle_deadline = 0;
 
   void on_io(uint32_t events) override;
+  // Fresh state for a recycled object (io is detached).
+  void reset();
 };
 
 class Pool {
@@ -47,10 +52,10 @@ class Pool {
   Pool(core::EventLoop& loop, core::BufferPool& buffers) : loop_(loop), buffers_(buffers) {}
   ~Pool();
 
-  // An idle keep-alive connection to endpoint, or nullptr.
-  Conn* take_idle(const std::string& endpoint);
+  // An idle keep-alive connection with this key, or nullptr.
+  Conn* take_idle(const std::string& key);
   // Starts a non-blocking connect; nullptr with *err set when it failed at once.
-  Conn* connect(const sockaddr* addr, socklen_t len, const std::string& endpoint, int* err);
+  Conn* connect(const sockaddr* addr, socklen_t len, const std::string& endpoint, const std::string& key, int* err);
   // Returns a healthy connection with no pending bytes for reuse.
   void put_idle(Conn* c, uint64_t idle_timeout_ms);
   void close(Conn* c);

@@ -37,10 +37,12 @@ SUMMARY = re.compile(r"^ok: \d+ services, \d+ routes, \d+ upstreams, \d+ targets
 ENTITY_TYPES = ("services", "routes", "upstreams", "targets", "filter_chains", "consumers", "keyauth_credentials",
                 "acls", "plugins")
 ENTITY_TYPES += ("basicauth_credentials", "hmacauth_credentials", "jwt_secrets")
+ENTITY_TYPES += ("certificates", "snis", "ca_certificates")
 NESTED = {
     "services": ("routes", "filter_chains", "plugins"),
     "routes": ("filter_chains", "plugins"),
     "upstreams": ("targets",),
+    "certificates": ("snis",),
     "consumers": ("plugins", "keyauth_credentials", "acls"),
 }
 NESTED["consumers"] += ("basicauth_credentials", "hmacauth_credentials", "jwt_secrets")

@@ -508,16 +508,15 @@ services:
 
 
 def test_check_nondefault_unsupported_value_refused(wasmgate_bin, tmp_path):
-    # tls_verify is accepted only at its default (unset); a value that would change behaviour is refused.
+    # use_srv_name is accepted only at its default (false); a value that would change behaviour is refused.
     text = """_format_version: "3.0"
-services:
+upstreams:
   - name: t
-    url: http://127.0.0.1:9001
-    tls_verify: true
+    use_srv_name: true
 """
     rc, out = _check(wasmgate_bin, tmp_path, text)
     assert rc == 1, out
-    assert re.search(r"(?m)^\w+ 't' field 'tls_verify': .+$", out), out
+    assert re.search(r"(?m)^\w+ 't' field 'use_srv_name': .+$", out), out
 
 
 def test_check_unknown_field_refused(wasmgate_bin, tmp_path):

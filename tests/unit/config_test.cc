@@ -148,14 +148,14 @@ TEST(ConfigLoader, UrlShorthand) {
     EXPECT_EQ(s.port, c.port) << c.url;
     EXPECT_EQ(s.path, c.path) << c.url;
   }
-  // https fills the default port 443 but is refused as a protocol for now.
+  // https fills the default port 443 (upstream TLS).
   Declarative d;
   std::vector<std::string> errors;
   Normalized n;
-  EXPECT_FALSE(load_text(std::string(kHeader) + "services:\n  - name: s\n    url: https://example.com\n", d, errors, &n));
+  EXPECT_TRUE(load_text(std::string(kHeader) + "services:\n  - name: s\n    url: https://example.com\n", d, errors, &n))
+      << join(errors);
   EXPECT_EQ(n.config["services"][0]["port"], 443);
-  Loaded l{false, {}, errors};
-  EXPECT_TRUE(has(l, "service 's' field 'protocol': protocol 'https' is not supported yet")) << join(l.errors);
+  EXPECT_EQ(d.services[0].protocol, "https");
 }
 
 TEST(ConfigLoader, UrlErrors) {
@@ -328,11 +328,11 @@ TEST(ConfigLoader, ServiceFieldErrors) {
       {"    connect_timeout: 0\n", "service 's' field 'connect_timeout': value should be between 1 and 2147483646"},
       {"    path: nope\n", "service 's' field 'path': should start with: /"},
       {"    enabled: maybe\n", "service 's' field 'enabled': expected a boolean"},
-      {"    protocol: https\n", "service 's' field 'protocol': protocol 'https' is not supported yet"},
       {"    protocol: grpc\n", "service 's' field 'protocol': protocol 'grpc' is not supported yet"},
       {"    protocol: gopher\n",
        "service 's' field 'protocol': expected one of: grpc, grpcs, http, https, tcp, tls, tls_passthrough, udp"},
-      {"    tls_verify: true\n", "service 's' field 'tls_verify': not supported yet"},
+      {"    tls_verify: yes please\n", "service 's' field 'tls_verify': expected a boolean"},
+      {"    tls_verify_depth: 65\n", "service 's' field 'tls_verify_depth': value should be between 0 and 64"},
       {"    routes: {}\n", "service 's' field 'routes': expected an array"},
   };
   for (const auto& c : cases) expect_only_error(pre + c.yaml, c.error);

@@ -166,7 +166,8 @@ TEST(EntitySchemas, FieldBoundsAndMessages) {
       {"services", "tags", "\"t\"", "tags: expected a set"},
       {"services", "tags", "[1]", "tags: expected a string"},
       {"services", "colour", "\"red\"", "colour: unknown field"},
-      {"services", "tls_verify", "true", "tls_verify: not supported yet"},
+      {"services", "tls_verify", "true", ""},
+      {"services", "tls_verify_depth", "65", "tls_verify_depth: value should be between 0 and 64"},
       {"services", "id", "\"not-a-uuid\"", "id: expected a valid UUID"},
       {"routes", "protocols", "[]", "protocols: length must be at least 1"},
       {"routes", "protocols", "[\"ftp\"]", "protocols: unknown protocol 'ftp'"},
@@ -533,7 +534,7 @@ services:
              &errors);
   std::sort(errors.begin(), errors.end());
   EXPECT_EQ(errors, (std::vector<std::string>{
-                        "certificate '0' field '-': entity type 'certificates' is not supported yet",
+                        "certificate '0' field 'cert': invalid certificate: unable to load certificate",
                         "oauth2_credential '0' field '-': entity type 'oauth2_credentials' is not supported yet",
                         "oauth2_credential '1' field '-': entity type 'oauth2_credentials' is not supported yet",
                         "plugin 'ldap-auth' field 'name': plugin 'ldap-auth' is not supported yet",
