@@ -48,7 +48,8 @@ int64_t period_start(size_t period, int64_t now) {
 
 // A number as Kong's tostring prints it, into `buf` (no allocation).
 std::string_view number_view(double d, char (&buf)[32]) {
-  if (d == std::floor(d) && std::fabs(d) < 1e15) {
+  // A whole number (every count and reset is one): without a floor() call.
+  if (d > -1e15 && d < 1e15 && static_cast<double>(static_cast<long long>(d)) == d) {
     auto [end, ec] = std::to_chars(buf, buf + sizeof buf, static_cast<long long>(d));
     return {buf, static_cast<size_t>(end - buf)};
   }
@@ -167,7 +168,10 @@ class RateLimiting : public Plugin {
     for (size_t p = 0; p < std::size(kPeriods); ++p) {
       auto it = c.find(kPeriods[p].name);
       limits_[p] = it != c.end() && it->is_number() ? it->get<double>() : -1;
-      if (limits_[p] >= 0) limit_text_[p] = number_text(limits_[p]);
+      if (limits_[p] < 0) continue;
+      limit_text_[p] = number_text(limits_[p]);
+      limit_line_[p] = names().limit[p] + ": " + limit_text_[p] + "\r\n";
+      ratelimit_limit_line_[p] = "RateLimit-Limit: " + limit_text_[p] + "\r\n";
     }
   }
 
@@ -228,7 +232,9 @@ class RateLimiting : public Plugin {
     fill_quota(q, after, stop, now);
     if (stop >= 0) {
       http::HeaderList headers;
-      if (!hide_) write_headers(q, [&](std::string_view n, std::string_view v) { headers.emplace_back(n, v); });
+      if (!hide_) {
+        write_headers(q, [&](std::string_view n, std::string_view v, std::string_view) { headers.emplace_back(n, v); });
+      }
       q.active = false;  // the 429 carries them; header_filter adds nothing
       return exit_error(x, error_code_, error_message_, std::move(headers));
     }
@@ -242,10 +248,18 @@ class RateLimiting : public Plugin {
     if (!q.active) return Verdict::Continue;
     http::HeaderMap& h = x.response_headers;
     if (has_quota_headers(h)) {
-      write_headers(q, [&](std::string_view n, std::string_view v) { h.replace(n, v); });
+      write_headers(q, [&](std::string_view n, std::string_view v, std::string_view) { h.replace(n, v); });
     } else {
-      // None of the names is one the session treats specially.
-      write_headers(q, [&](std::string_view n, std::string_view v) { h.add(n, v, http::HeaderId::Other); });
+      // Added as wire lines, the limits' without a copy (built with the
+      // config, which outlives the request). None of the names is one the
+      // session treats specially.
+      write_headers(q, [&](std::string_view n, std::string_view v, std::string_view line) {
+        if (line.empty()) {
+          h.add_line(n, v, http::HeaderId::Other);
+        } else {
+          h.push_line(line, n.size(), http::HeaderId::Other);
+        }
+      });
     }
     return Verdict::Continue;
   }
@@ -414,6 +428,8 @@ class RateLimiting : public Plugin {
     }
   }
 
+  // emit(name, value, line): line is the header's wire line when it is a
+  // constant of the config (the limits), else empty.
   template <typename Emit>
   void write_headers(const Quota& q, Emit emit) const {
     const Names& n = names();
@@ -421,21 +437,23 @@ class RateLimiting : public Plugin {
     std::string_view chosen_remaining;  // the chosen period's, printed once
     for (size_t p = 0; p < std::size(kPeriods); ++p) {
       if (limits_[p] < 0) continue;
-      emit(n.limit[p], limit_text_[p]);
+      emit(n.limit[p], limit_text_[p], limit_line_[p]);
       const bool chosen = static_cast<int>(p) == q.chosen;
       std::string_view remaining = number_view(q.shown[p], chosen ? chosen_buf : buf);
       if (chosen) chosen_remaining = remaining;
-      emit(n.remaining[p], remaining);
+      emit(n.remaining[p], remaining, std::string_view());
     }
     if (q.chosen < 0) return;
-    emit("RateLimit-Limit", limit_text_[q.chosen]);
-    emit("RateLimit-Remaining", chosen_remaining);
-    emit("RateLimit-Reset", number_view(static_cast<double>(q.reset), buf));
-    if (q.refused) emit("Retry-After", number_view(static_cast<double>(q.reset), buf));
+    emit("RateLimit-Limit", limit_text_[q.chosen], ratelimit_limit_line_[q.chosen]);
+    emit("RateLimit-Remaining", chosen_remaining, std::string_view());
+    emit("RateLimit-Reset", number_view(static_cast<double>(q.reset), buf), std::string_view());
+    if (q.refused) emit("Retry-After", number_view(static_cast<double>(q.reset), buf), std::string_view());
   }
 
   double limits_[std::size(kPeriods)];
   std::string limit_text_[std::size(kPeriods)];
+  // "X-RateLimit-Limit-<Period>: <limit>\r\n" and "RateLimit-Limit: <limit>\r\n".
+  std::string limit_line_[std::size(kPeriods)], ratelimit_limit_line_[std::size(kPeriods)];
   std::string limit_by_, header_name_, path_;
   bool hide_;
   int error_code_;

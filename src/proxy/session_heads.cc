@@ -90,7 +90,7 @@ void Session::build_upstream_head(std::string_view upstream_path) {
       default:
         break;
     }
-    append_header(h, hd.name, hd.value);
+    append_header(h, hd);
   }
   // A body that goes through the handlers gets its framing when they first
   // let bytes out (frame_request_output).
@@ -199,7 +199,7 @@ void Session::write_response_head(const ResponseHead& h) {
       has_length = true;
     }
     if (hd.id == http::HeaderId::Server) has_server = true;
-    append_header(o, hd.name, hd.value);
+    append_header(o, hd);
   }
   o.append(h.extra);
   switch (h.framing) {
