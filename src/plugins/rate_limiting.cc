@@ -183,10 +183,12 @@ class RateLimiting : public Plugin {
            (reads_request ? pipeline::head_bit(pipeline::Direction::Request) : 0);
   }
 
-  // The quota object stays with the slot for the session's next request.
+  // The quota object stays with the slot for the session's next request
+  // (access resets it).
   void detach(Exchange&, Slot& s) const override {
     if (s.state) static_cast<Quota*>(s.state.get())->active = false;
   }
+  bool keeps_state() const override { return true; }
 
  protected:
   Verdict access(Exchange& x, Slot& s) const override {
