@@ -48,7 +48,17 @@ int64_t period_start(size_t period, int64_t now) {
 
 // A number as Kong's tostring prints it, into `buf` (no allocation).
 std::string_view number_view(double d, char (&buf)[32]) {
-  // A whole number (every count and reset is one): without a floor() call.
+  // A whole number that is not negative (every count and reset): its
+  // digits from the end of buf, without a floor() call.
+  if (d >= 0 && d < 1e15 && static_cast<double>(static_cast<uint64_t>(d)) == d) {
+    uint64_t v = static_cast<uint64_t>(d);
+    char* p = buf + sizeof buf;
+    do {
+      *--p = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    return {p, static_cast<size_t>(buf + sizeof buf - p)};
+  }
   if (d > -1e15 && d < 1e15 && static_cast<double>(static_cast<long long>(d)) == d) {
     auto [end, ec] = std::to_chars(buf, buf + sizeof buf, static_cast<long long>(d));
     return {buf, static_cast<size_t>(end - buf)};
@@ -143,6 +153,22 @@ bool has_quota_headers(const http::HeaderMap& h) {
   return false;
 }
 
+// What a limit counts by (Kong's limit_by), compared per request.
+enum class By : uint8_t { Consumer, Credential, Ip, Service, Header, Path };
+By limit_by_kind(std::string_view s) {
+  if (s == "credential") return By::Credential;
+  if (s == "ip") return By::Ip;
+  if (s == "service") return By::Service;
+  if (s == "header") return By::Header;
+  if (s == "path") return By::Path;
+  return By::Consumer;  // the default
+}
+
+std::string_view period_name(size_t p) {
+  static constexpr std::string_view kNames[] = {"second", "minute", "hour", "day", "month", "year"};
+  return kNames[p];
+}
+
 class RateLimiting : public Plugin {
  public:
   RateLimiting(const config::Value& c, const BuildContext& ctx)
@@ -151,6 +177,7 @@ class RateLimiting : public Plugin {
         limit_by_(str_or_empty(c, "limit_by")),
         header_name_(str_or_empty(c, "header_name")),
         path_(str_or_empty(c, "path")),
+        by_(limit_by_kind(limit_by_)),
         hide_(c.value("hide_client_headers", false)),
         error_code_(static_cast<int>(c.value("error_code", 429.0))),
         error_message_(str_or_empty(c, "error_message")),
@@ -178,7 +205,7 @@ class RateLimiting : public Plugin {
   // Counting by consumer, credential, service or client address reads no
   // request header: only the response head gets the quota headers.
   uint32_t heads() const override {
-    const bool reads_request = limit_by_ == "header" || limit_by_ == "path" || !all_protocols();
+    const bool reads_request = by_ == By::Header || by_ == By::Path || !all_protocols();
     return pipeline::head_bit(pipeline::Direction::Response) |
            (reads_request ? pipeline::head_bit(pipeline::Direction::Request) : 0);
   }
@@ -213,7 +240,7 @@ class RateLimiting : public Plugin {
       if (limits_[p] < 0) continue;
       int64_t start = period_start(p, now);
       key.resize(base);
-      key.append(kPeriods[p].name);
+      key.append(period_name(p));
       after[p] = counters.add(key, 1, start + kPeriods[p].length_s, now);
       if (static_cast<double>(after[p]) > limits_[p]) stop = static_cast<int>(p);
     }
@@ -222,7 +249,7 @@ class RateLimiting : public Plugin {
         if (limits_[p] < 0) continue;
         int64_t start = period_start(p, now);
         key.resize(base);
-        key.append(kPeriods[p].name);
+        key.append(period_name(p));
         counters.take_back(key, 1, start + kPeriods[p].length_s, now);
       }
     }
@@ -389,16 +416,16 @@ class RateLimiting : public Plugin {
   // Kong's get_identifier: what the limit counts by, the client address
   // when that is missing.
   void append_identifier(const Exchange& x, std::string& out) const {
-    if (limit_by_ == "consumer") {
+    if (by_ == By::Consumer) {
       if (!x.consumer_id.empty()) return void(out.append(x.consumer_id));
       if (!x.credential_id.empty()) return void(out.append(x.credential_id));
-    } else if (limit_by_ == "credential") {
+    } else if (by_ == By::Credential) {
       if (!x.credential_id.empty()) return void(out.append(x.credential_id));
-    } else if (limit_by_ == "service") {
+    } else if (by_ == By::Service) {
       if (x.service != nullptr) return void(out.append(x.service->cfg.id));
-    } else if (limit_by_ == "header") {
+    } else if (by_ == By::Header) {
       if (x.request_headers.find(header_name_) != nullptr) return void(out.append(request_header(x, header_name_)));
-    } else if (limit_by_ == "path") {
+    } else if (by_ == By::Path) {
       std::string_view p = request_header(x, ":path");
       p = p.substr(0, p.find('?'));
       if (p == path_) return void(out.append(path_));
@@ -457,6 +484,7 @@ class RateLimiting : public Plugin {
   // "X-RateLimit-Limit-<Period>: <limit>\r\n" and "RateLimit-Limit: <limit>\r\n".
   std::string limit_line_[std::size(kPeriods)], ratelimit_limit_line_[std::size(kPeriods)];
   std::string limit_by_, header_name_, path_;
+  By by_;  // limit_by_, told apart once
   bool hide_;
   int error_code_;
   std::string error_message_;
