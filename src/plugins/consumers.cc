@@ -171,7 +171,8 @@ void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const
     if (credential_id == nullptr) h.add("X-Anonymous-Consumer", "true", http::HeaderId::Other);
     return;
   }
-  replace_consumer_headers(h, consumer, credential_id == nullptr, identifier != nullptr ? *identifier : x.credential_id);
+  replace_consumer_headers(h, consumer, credential_id == nullptr,
+                           identifier != nullptr ? *identifier : x.credential_id);
 }
 
 }  // namespace wg::plugins

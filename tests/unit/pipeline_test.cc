@@ -613,7 +613,8 @@ namespace {
 // access counts the requests it saw in the state it finds or makes.
 class Keeper final : public Handler {
  public:
-  explicit Keeper(bool keeps) : Handler("plugin", "keeper", 10, phase_bit(Phase::Access), BodyMode::None, BodyMode::None), keeps_(keeps) {}
+  explicit Keeper(bool keeps)
+      : Handler("plugin", "keeper", 10, phase_bit(Phase::Access), BodyMode::None, BodyMode::None), keeps_(keeps) {}
   bool attach(Exchange&, Slot&) const override { return true; }
   Verdict on_phase(Phase, Exchange&, Slot& s) const override {
     if (!s.state) s.state = std::make_shared<int>(0);
