@@ -124,6 +124,20 @@ void HeaderMap::add(std::string_view name, std::string_view value, HeaderId id) 
   if (stored_ > kCompactAfter) compact();
 }
 
+void HeaderMap::add_line(std::string_view name, std::string_view value, HeaderId id) {
+  note_name(name);
+  char* p = allocate(name.size() + value.size() + 4);
+  copy_bytes(p, name);
+  char* v = p + name.size();
+  v[0] = ':';
+  v[1] = ' ';
+  copy_bytes(v + 2, value);
+  v[2 + value.size()] = '\r';
+  v[3 + value.size()] = '\n';
+  push({{p, name.size()}, {v + 2, value.size()}, id, false, true});
+  if (stored_ > kCompactAfter) compact();
+}
+
 void HeaderMap::replace(std::string_view name, std::string_view value) {
   note_name(name);
   bool replaced = false;
@@ -132,6 +146,7 @@ void HeaderMap::replace(std::string_view name, std::string_view value) {
     if (iequals(items_[i].name, name)) {
       if (replaced) continue;  // later duplicates go
       items_[i].value = copy(value);
+      items_[i].wire_line = false;  // the value moved away from the name
       replaced = true;
     }
     items_[out++] = items_[i];
@@ -195,6 +210,7 @@ void HeaderMap::compact() {
   for (size_t i = 0; i < size_; ++i) {
     items_[i].name = copy(items_[i].name);
     items_[i].value = copy(items_[i].value);
+    items_[i].wire_line = false;
   }
 }
 

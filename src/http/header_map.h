@@ -49,6 +49,18 @@ class HeaderMap {
   // Copying operations (what a filter asks for).
   void add(std::string_view name, std::string_view value) { add(name, value, classify_header(name)); }
   void add(std::string_view name, std::string_view value, HeaderId id);  // id: name's HeaderId
+  // As add(), stored as its wire line "name: value\r\n" (Header::wire_line),
+  // so the head writer copies it in one piece: for headers a handler adds
+  // on every request (rate-limiting's quota).
+  void add_line(std::string_view name, std::string_view value, HeaderId id);
+  // Appends a header given as its whole wire line "name: value\r\n" whose
+  // name is the first name_size bytes, without a copy: the bytes must
+  // outlive the request (a line a handler built at config time; the
+  // config snapshot lives as long as the request).
+  void push_line(std::string_view line, size_t name_size, HeaderId id) {
+    note_name(line);
+    push({line.substr(0, name_size), line.substr(name_size + 2, line.size() - name_size - 4), id, false, true});
+  }
   // The first header of that name (any case) takes the value; the others
   // go. Appended when there is none.
   void replace(std::string_view name, std::string_view value);

@@ -43,6 +43,10 @@ struct Header {
   std::string_view value;
   HeaderId id = HeaderId::Other;
   bool hop_by_hop = false;  // named in Connection, or hop-by-hop by RFC 9110
+  // "name: value\r\n" lies contiguous from name.data() (a line a handler
+  // added whole, HeaderMap::add_line / push_line): a head writer copies it
+  // in one piece. The parser leaves it false.
+  bool wire_line = false;
 };
 
 inline constexpr size_t kMaxHeaders = 128;

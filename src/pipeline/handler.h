@@ -55,6 +55,10 @@ struct Slot {
   // (a consumer-scoped plugin's instance); it shares the slot's other fields.
   const Handler* delegate = nullptr;
   bool attached = false;
+  // The handler (Handler::uid) whose `state` a slot keeps from an earlier
+  // request (Handler::keeps_state): the runner drops it before another
+  // handler attaches to the slot.
+  uint64_t state_of = 0;
 };
 
 class Handler {
@@ -73,6 +77,8 @@ class Handler {
   Handler& operator=(const Handler&) = delete;
 
   const std::string& kind() const { return kind_; }
+  // Unique in the process (config reloads included), unlike its address.
+  uint64_t uid() const { return uid_; }
   const std::string& name() const { return name_; }
   int priority() const { return priority_; }
   bool runs(Phase p) const { return (phases_ & phase_bit(p)) != 0; }
@@ -101,6 +107,11 @@ class Handler {
   virtual uint32_t heads() const { return kBothHeads; }
   // The request is over (also when it was cut short); the slot is reset after.
   virtual void detach(Exchange& x, Slot& s) const = 0;
+  // Whether the slot's `state` stays for the session's next request that
+  // runs this handler (which then finds it in attach and its phases and
+  // resets what it needs): a handler that would make the same object on
+  // every request saves the allocation.
+  virtual bool keeps_state() const { return false; }
   // Why its last call failed, for the log line.
   virtual std::string failure(const Slot& s) const = 0;
 
@@ -110,6 +121,8 @@ class Handler {
   int priority_;
   uint32_t phases_;
   BodyMode body_[2];
+  uint64_t uid_ = next_handler_uid();
+  static uint64_t next_handler_uid();
 };
 
 }  // namespace wg::pipeline

@@ -1,5 +1,7 @@
 #include "pipeline/runner.h"
 
+#include <atomic>
+
 #include "core/log.h"
 
 namespace wg::pipeline {
@@ -8,6 +10,11 @@ uint64_t next_exchange_serial() {
   // Per thread: an exchange and its handles stay on one worker.
   thread_local uint64_t serial = 0;
   return ++serial;
+}
+
+uint64_t Handler::next_handler_uid() {
+  static std::atomic<uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 const char* phase_name(Phase p) {
@@ -143,7 +150,9 @@ Step Runner::end(Ending why, size_t i) {
 
 bool Runner::attach(size_t i) {
   Slot& s = slots_[i];
-  if (!chain_->at(i).attach(*x_, s)) return false;
+  const Handler& h = chain_->at(i);
+  if (s.state && s.state_of != h.uid()) s.state.reset();  // another handler's, kept from an earlier request
+  if (!h.attach(*x_, s)) return false;
   s.attached = true;
   return true;
 }
@@ -188,7 +197,11 @@ void Runner::finish() {
     if (h.runs(Phase::Log) && (s.attached || (h.logs_unseen_requests() && attach(i)))) h.on_log(*x_, s);
     if (!s.attached) continue;
     h.detach(*x_, s);
-    s.state.reset();
+    if (h.keeps_state()) {
+      s.state_of = h.uid();
+    } else {
+      s.state.reset();
+    }
     s.word = 0;
     s.delegate = nullptr;
     s.attached = false;

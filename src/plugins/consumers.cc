@@ -13,6 +13,7 @@ Consumers::Consumers(const config::Declarative& d) : consumers_(d.consumers) {
     if (k.consumer < 0) continue;
     by_key_[k.key] = keyauth_.size();
     keyauth_.push_back(k);
+    keyauth_lines_.push_back(consumer_lines(consumers_[k.consumer], k.id));
   }
   index_jwt(d.jwt_secrets);
   for (const auto& a : d.acls) {
@@ -102,7 +103,56 @@ bool has_consumer_headers(const http::HeaderMap& h) {
   return false;
 }
 
+// The request has some of the consumer headers already: each is replaced,
+// or removed when it has no value now.
+void replace_consumer_headers(http::HeaderMap& h, const config::Consumer& consumer, bool anonymous,
+                              const std::string& identifier) {
+  auto set_or_clear = [&](std::string_view name, const std::string& value) {
+    if (value.empty()) {
+      h.remove(name);
+    } else {
+      h.replace(name, value);
+    }
+  };
+  set_or_clear("X-Consumer-ID", consumer.id);
+  set_or_clear("X-Consumer-Custom-ID", consumer.custom_id);
+  set_or_clear("X-Consumer-Username", consumer.username);
+  set_or_clear("X-Credential-Identifier", identifier);
+  if (!anonymous) {
+    h.remove("X-Anonymous-Consumer");
+  } else {
+    h.replace("X-Anonymous-Consumer", "true");
+  }
+}
+
 }  // namespace
+
+ConsumerLines consumer_lines(const config::Consumer& consumer, std::string_view identifier) {
+  ConsumerLines out;
+  auto add = [&](std::string_view name, std::string_view value) {
+    if (value.empty()) return;
+    ConsumerLines::Line& l = out.lines[out.count++];
+    l.offset = static_cast<uint32_t>(out.text.size());
+    l.name_size = static_cast<uint32_t>(name.size());
+    out.text.append(name).append(": ").append(value).append("\r\n");
+    l.size = static_cast<uint32_t>(out.text.size() - l.offset);
+  };
+  add("X-Consumer-ID", consumer.id);
+  add("X-Consumer-Custom-ID", consumer.custom_id);
+  add("X-Consumer-Username", consumer.username);
+  add("X-Credential-Identifier", identifier);
+  return out;
+}
+
+void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const std::string& credential_id,
+                  const ConsumerLines& lines) {
+  x.consumer_id = consumer.id;
+  x.credential_id = credential_id;
+  http::HeaderMap& h = x.request_headers;
+  if (has_consumer_headers(h)) return replace_consumer_headers(h, consumer, false, credential_id);
+  // None of these names is one the session treats specially (HeaderId::Other).
+  for (size_t i = 0; i < lines.count; ++i) h.push_line(lines.line(i), lines.lines[i].name_size, http::HeaderId::Other);
+}
 
 void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const std::string* credential_id,
                   const std::string* identifier) {
@@ -121,22 +171,8 @@ void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const
     if (credential_id == nullptr) h.add("X-Anonymous-Consumer", "true", http::HeaderId::Other);
     return;
   }
-  auto set_or_clear = [&](std::string_view name, const std::string& value) {
-    if (value.empty()) {
-      h.remove(name);
-    } else {
-      h.replace(name, value);
-    }
-  };
-  set_or_clear("X-Consumer-ID", consumer.id);
-  set_or_clear("X-Consumer-Custom-ID", consumer.custom_id);
-  set_or_clear("X-Consumer-Username", consumer.username);
-  set_or_clear("X-Credential-Identifier", identifier != nullptr ? *identifier : x.credential_id);
-  if (credential_id != nullptr) {
-    h.remove("X-Anonymous-Consumer");
-  } else {
-    h.replace("X-Anonymous-Consumer", "true");
-  }
+  replace_consumer_headers(h, consumer, credential_id == nullptr,
+                           identifier != nullptr ? *identifier : x.credential_id);
 }
 
 }  // namespace wg::plugins

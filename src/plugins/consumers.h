@@ -24,6 +24,22 @@ struct JwtCredential {
   config::PublicKey key;        // rsa_public_key parsed; null when unset
 };
 
+// Kong's consumer headers for one consumer and credential (X-Consumer-ID,
+// X-Consumer-Custom-ID and X-Consumer-Username when set,
+// X-Credential-Identifier), as wire lines built with the config: a request
+// authenticated by that credential gets them without a copy
+// (http::HeaderMap::push_line).
+struct ConsumerLines {
+  struct Line {
+    uint32_t offset = 0, size = 0, name_size = 0;  // in text
+  };
+  std::string text;
+  Line lines[4];
+  uint8_t count = 0;
+  std::string_view line(size_t i) const { return std::string_view(text).substr(lines[i].offset, lines[i].size); }
+};
+ConsumerLines consumer_lines(const config::Consumer& consumer, std::string_view identifier);
+
 class Consumers {
  public:
   explicit Consumers(const config::Declarative& d);
@@ -34,6 +50,10 @@ class Consumers {
   // The key-auth credential with this key, or null.
   const config::KeyauthCredential* keyauth(std::string_view key) const;
   const config::Consumer& consumer_of(const config::KeyauthCredential& c) const { return consumers_[c.consumer]; }
+  // The headers a request authenticated by key-auth credential c carries.
+  const ConsumerLines& lines_of(const config::KeyauthCredential& c) const {
+    return keyauth_lines_[static_cast<size_t>(&c - keyauth_.data())];
+  }
   // The jwt_secret with this key, or null.
   const JwtCredential* jwt(std::string_view key) const;
   const config::Consumer& consumer_of(const JwtCredential& c) const { return consumers_[c.secret.consumer]; }
@@ -51,6 +71,7 @@ class Consumers {
 
   std::vector<config::Consumer> consumers_;
   std::vector<config::KeyauthCredential> keyauth_;
+  std::vector<ConsumerLines> keyauth_lines_;  // per keyauth_ entry
   // Looked up by a string_view without building a std::string (key-auth's
   // key, on every request).
   struct ViewHash {
@@ -76,5 +97,9 @@ class Consumers {
 // username, as Kong does).
 void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const std::string* credential_id,
                   const std::string* identifier = nullptr);
+// The same for a credential whose headers were built with the config
+// (lines: consumer_lines(consumer, *credential_id)).
+void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const std::string& credential_id,
+                  const ConsumerLines& lines);
 
 }  // namespace wg::plugins

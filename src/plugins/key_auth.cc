@@ -104,7 +104,7 @@ class KeyAuth : public Plugin {
     if (key.empty()) return "No API key found in request";
     const config::KeyauthCredential* cred = consumers_->keyauth(key);
     if (cred == nullptr) return "Unauthorized";
-    authenticate(x, consumers_->consumer_of(*cred), &cred->id);
+    authenticate(x, consumers_->consumer_of(*cred), cred->id, consumers_->lines_of(*cred));
     return nullptr;
   }
 

@@ -48,7 +48,18 @@ int64_t period_start(size_t period, int64_t now) {
 
 // A number as Kong's tostring prints it, into `buf` (no allocation).
 std::string_view number_view(double d, char (&buf)[32]) {
-  if (d == std::floor(d) && std::fabs(d) < 1e15) {
+  // A whole number that is not negative (every count and reset): its
+  // digits from the end of buf, without a floor() call.
+  if (d >= 0 && d < 1e15 && static_cast<double>(static_cast<uint64_t>(d)) == d) {
+    uint64_t v = static_cast<uint64_t>(d);
+    char* p = buf + sizeof buf;
+    do {
+      *--p = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    return {p, static_cast<size_t>(buf + sizeof buf - p)};
+  }
+  if (d > -1e15 && d < 1e15 && static_cast<double>(static_cast<long long>(d)) == d) {
     auto [end, ec] = std::to_chars(buf, buf + sizeof buf, static_cast<long long>(d));
     return {buf, static_cast<size_t>(end - buf)};
   }
@@ -142,6 +153,22 @@ bool has_quota_headers(const http::HeaderMap& h) {
   return false;
 }
 
+// What a limit counts by (Kong's limit_by), compared per request.
+enum class By : uint8_t { Consumer, Credential, Ip, Service, Header, Path };
+By limit_by_kind(std::string_view s) {
+  if (s == "credential") return By::Credential;
+  if (s == "ip") return By::Ip;
+  if (s == "service") return By::Service;
+  if (s == "header") return By::Header;
+  if (s == "path") return By::Path;
+  return By::Consumer;  // the default
+}
+
+std::string_view period_name(size_t p) {
+  static constexpr std::string_view kNames[] = {"second", "minute", "hour", "day", "month", "year"};
+  return kNames[p];
+}
+
 class RateLimiting : public Plugin {
  public:
   RateLimiting(const config::Value& c, const BuildContext& ctx)
@@ -150,6 +177,7 @@ class RateLimiting : public Plugin {
         limit_by_(str_or_empty(c, "limit_by")),
         header_name_(str_or_empty(c, "header_name")),
         path_(str_or_empty(c, "path")),
+        by_(limit_by_kind(limit_by_)),
         hide_(c.value("hide_client_headers", false)),
         error_code_(static_cast<int>(c.value("error_code", 429.0))),
         error_message_(str_or_empty(c, "error_message")),
@@ -167,22 +195,27 @@ class RateLimiting : public Plugin {
     for (size_t p = 0; p < std::size(kPeriods); ++p) {
       auto it = c.find(kPeriods[p].name);
       limits_[p] = it != c.end() && it->is_number() ? it->get<double>() : -1;
-      if (limits_[p] >= 0) limit_text_[p] = number_text(limits_[p]);
+      if (limits_[p] < 0) continue;
+      limit_text_[p] = number_text(limits_[p]);
+      limit_line_[p] = names().limit[p] + ": " + limit_text_[p] + "\r\n";
+      ratelimit_limit_line_[p] = "RateLimit-Limit: " + limit_text_[p] + "\r\n";
     }
   }
 
   // Counting by consumer, credential, service or client address reads no
   // request header: only the response head gets the quota headers.
   uint32_t heads() const override {
-    const bool reads_request = limit_by_ == "header" || limit_by_ == "path" || !all_protocols();
+    const bool reads_request = by_ == By::Header || by_ == By::Path || !all_protocols();
     return pipeline::head_bit(pipeline::Direction::Response) |
            (reads_request ? pipeline::head_bit(pipeline::Direction::Request) : 0);
   }
 
-  // The quota object stays with the slot for the session's next request.
+  // The quota object stays with the slot for the session's next request
+  // (access resets it).
   void detach(Exchange&, Slot& s) const override {
     if (s.state) static_cast<Quota*>(s.state.get())->active = false;
   }
+  bool keeps_state() const override { return true; }
 
  protected:
   Verdict access(Exchange& x, Slot& s) const override {
@@ -207,7 +240,7 @@ class RateLimiting : public Plugin {
       if (limits_[p] < 0) continue;
       int64_t start = period_start(p, now);
       key.resize(base);
-      key.append(kPeriods[p].name);
+      key.append(period_name(p));
       after[p] = counters.add(key, 1, start + kPeriods[p].length_s, now);
       if (static_cast<double>(after[p]) > limits_[p]) stop = static_cast<int>(p);
     }
@@ -216,7 +249,7 @@ class RateLimiting : public Plugin {
         if (limits_[p] < 0) continue;
         int64_t start = period_start(p, now);
         key.resize(base);
-        key.append(kPeriods[p].name);
+        key.append(period_name(p));
         counters.take_back(key, 1, start + kPeriods[p].length_s, now);
       }
     }
@@ -228,7 +261,9 @@ class RateLimiting : public Plugin {
     fill_quota(q, after, stop, now);
     if (stop >= 0) {
       http::HeaderList headers;
-      if (!hide_) write_headers(q, [&](std::string_view n, std::string_view v) { headers.emplace_back(n, v); });
+      if (!hide_) {
+        write_headers(q, [&](std::string_view n, std::string_view v, std::string_view) { headers.emplace_back(n, v); });
+      }
       q.active = false;  // the 429 carries them; header_filter adds nothing
       return exit_error(x, error_code_, error_message_, std::move(headers));
     }
@@ -242,10 +277,18 @@ class RateLimiting : public Plugin {
     if (!q.active) return Verdict::Continue;
     http::HeaderMap& h = x.response_headers;
     if (has_quota_headers(h)) {
-      write_headers(q, [&](std::string_view n, std::string_view v) { h.replace(n, v); });
+      write_headers(q, [&](std::string_view n, std::string_view v, std::string_view) { h.replace(n, v); });
     } else {
-      // None of the names is one the session treats specially.
-      write_headers(q, [&](std::string_view n, std::string_view v) { h.add(n, v, http::HeaderId::Other); });
+      // Added as wire lines, the limits' without a copy (built with the
+      // config, which outlives the request). None of the names is one the
+      // session treats specially.
+      write_headers(q, [&](std::string_view n, std::string_view v, std::string_view line) {
+        if (line.empty()) {
+          h.add_line(n, v, http::HeaderId::Other);
+        } else {
+          h.push_line(line, n.size(), http::HeaderId::Other);
+        }
+      });
     }
     return Verdict::Continue;
   }
@@ -373,16 +416,16 @@ class RateLimiting : public Plugin {
   // Kong's get_identifier: what the limit counts by, the client address
   // when that is missing.
   void append_identifier(const Exchange& x, std::string& out) const {
-    if (limit_by_ == "consumer") {
+    if (by_ == By::Consumer) {
       if (!x.consumer_id.empty()) return void(out.append(x.consumer_id));
       if (!x.credential_id.empty()) return void(out.append(x.credential_id));
-    } else if (limit_by_ == "credential") {
+    } else if (by_ == By::Credential) {
       if (!x.credential_id.empty()) return void(out.append(x.credential_id));
-    } else if (limit_by_ == "service") {
+    } else if (by_ == By::Service) {
       if (x.service != nullptr) return void(out.append(x.service->cfg.id));
-    } else if (limit_by_ == "header") {
+    } else if (by_ == By::Header) {
       if (x.request_headers.find(header_name_) != nullptr) return void(out.append(request_header(x, header_name_)));
-    } else if (limit_by_ == "path") {
+    } else if (by_ == By::Path) {
       std::string_view p = request_header(x, ":path");
       p = p.substr(0, p.find('?'));
       if (p == path_) return void(out.append(path_));
@@ -414,6 +457,8 @@ class RateLimiting : public Plugin {
     }
   }
 
+  // emit(name, value, line): line is the header's wire line when it is a
+  // constant of the config (the limits), else empty.
   template <typename Emit>
   void write_headers(const Quota& q, Emit emit) const {
     const Names& n = names();
@@ -421,22 +466,25 @@ class RateLimiting : public Plugin {
     std::string_view chosen_remaining;  // the chosen period's, printed once
     for (size_t p = 0; p < std::size(kPeriods); ++p) {
       if (limits_[p] < 0) continue;
-      emit(n.limit[p], limit_text_[p]);
+      emit(n.limit[p], limit_text_[p], limit_line_[p]);
       const bool chosen = static_cast<int>(p) == q.chosen;
       std::string_view remaining = number_view(q.shown[p], chosen ? chosen_buf : buf);
       if (chosen) chosen_remaining = remaining;
-      emit(n.remaining[p], remaining);
+      emit(n.remaining[p], remaining, std::string_view());
     }
     if (q.chosen < 0) return;
-    emit("RateLimit-Limit", limit_text_[q.chosen]);
-    emit("RateLimit-Remaining", chosen_remaining);
-    emit("RateLimit-Reset", number_view(static_cast<double>(q.reset), buf));
-    if (q.refused) emit("Retry-After", number_view(static_cast<double>(q.reset), buf));
+    emit("RateLimit-Limit", limit_text_[q.chosen], ratelimit_limit_line_[q.chosen]);
+    emit("RateLimit-Remaining", chosen_remaining, std::string_view());
+    emit("RateLimit-Reset", number_view(static_cast<double>(q.reset), buf), std::string_view());
+    if (q.refused) emit("Retry-After", number_view(static_cast<double>(q.reset), buf), std::string_view());
   }
 
   double limits_[std::size(kPeriods)];
   std::string limit_text_[std::size(kPeriods)];
+  // "X-RateLimit-Limit-<Period>: <limit>\r\n" and "RateLimit-Limit: <limit>\r\n".
+  std::string limit_line_[std::size(kPeriods)], ratelimit_limit_line_[std::size(kPeriods)];
   std::string limit_by_, header_name_, path_;
+  By by_;  // limit_by_, told apart once
   bool hide_;
   int error_code_;
   std::string error_message_;

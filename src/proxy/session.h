@@ -99,6 +99,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
     Framing framing = Framing::Upstream;
     uint64_t length = 0;         // for Framing::Length
     std::string_view extra;      // whole header lines of ours (Location, Set-Cookie)
+    bool wire_lines = false;     // headers is a handler's map: it may hold wire lines (Header::wire_line)
   };
 
   void drive();

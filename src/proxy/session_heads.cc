@@ -10,6 +10,45 @@
 
 namespace wg::proxy {
 
+namespace {
+
+// What a response head's header loop saw that the writer adds lines of its
+// own for.
+struct SeenHeaders {
+  std::string_view via;
+  bool server = false, length = false;
+};
+
+// A response head's headers but hop-by-hop and pseudo ones. kLines: they
+// come from a handler's map and may hold wire lines; a parsed head never
+// does, and its loop (the plain proxy's) spares the test.
+template <bool kLines>
+SeenHeaders append_response_headers(std::string& o, const http::Header* headers, size_t n, bool from_upstream,
+                                    bool upstream_framing) {
+  SeenHeaders seen;
+  for (size_t i = 0; i < n; ++i) {
+    const http::Header& hd = headers[i];
+    if (hd.hop_by_hop || hd.name[0] == ':') continue;
+    if (hd.id == http::HeaderId::Via && from_upstream) {
+      seen.via = hd.value;
+      continue;
+    }
+    if (hd.id == http::HeaderId::ContentLength) {
+      if (!upstream_framing) continue;  // ours replaces it
+      seen.length = true;
+    }
+    if (hd.id == http::HeaderId::Server) seen.server = true;
+    if constexpr (kLines) {
+      append_header(o, hd);
+    } else {
+      append_header(o, hd.name, hd.value);
+    }
+  }
+  return seen;
+}
+
+}  // namespace
+
 // The request headers to send upstream: the Exchange's map when the
 // handlers had the request (they may have changed it), else the parsed head.
 void Session::outgoing_request_headers(const http::Header** headers, size_t* n) const {
@@ -90,7 +129,7 @@ void Session::build_upstream_head(std::string_view upstream_path) {
       default:
         break;
     }
-    append_header(h, hd.name, hd.value);
+    append_header(h, hd);
   }
   // A body that goes through the handlers gets its framing when they first
   // let bytes out (frame_request_output).
@@ -175,6 +214,7 @@ void Session::build_client_head(Framing framing, uint64_t length) {
     }
     h.headers = m.data();
     h.num_headers = m.size();
+    h.wire_lines = true;
     // The upstream's bytes are gone, but the map kept a copy of the head;
     // a new status gets its standard phrase.
     h.reason = h.status == resp_.status ? m.kept(resp_.reason) : std::string_view();
@@ -191,22 +231,12 @@ void Session::write_response_head(const ResponseHead& h) {
   o.push_back(' ');
   o.append(h.reason.empty() ? http::reason_phrase(h.status) : h.reason);
   o.append("\r\n");
-  std::string_view via;
-  bool has_server = false, has_length = false;
-  for (size_t i = 0; i < h.num_headers; ++i) {
-    const http::Header& hd = h.headers[i];
-    if (hd.hop_by_hop || hd.name[0] == ':') continue;
-    if (hd.id == http::HeaderId::Via && h.from_upstream) {
-      via = hd.value;
-      continue;
-    }
-    if (hd.id == http::HeaderId::ContentLength) {
-      if (h.framing != Framing::Upstream) continue;  // ours replaces it
-      has_length = true;
-    }
-    if (hd.id == http::HeaderId::Server) has_server = true;
-    append_header(o, hd.name, hd.value);
-  }
+  const bool upstream_framing = h.framing == Framing::Upstream;
+  const SeenHeaders seen =
+      h.wire_lines ? append_response_headers<true>(o, h.headers, h.num_headers, h.from_upstream, upstream_framing)
+                   : append_response_headers<false>(o, h.headers, h.num_headers, h.from_upstream, upstream_framing);
+  const std::string_view via = seen.via;
+  const bool has_server = seen.server, has_length = seen.length;
   o.append(h.extra);
   switch (h.framing) {
     case Framing::Upstream:

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "core/version.h"
+#include "http/message.h"
 
 #define kServerToken "wasmgate/" WASMGATE_VERSION
 
@@ -39,6 +40,15 @@ inline void append_header(std::string& out, std::string_view name, std::string_v
   out.append(": ", 2);
   out.append(value);
   out.append("\r\n", 2);
+}
+
+// A header of a head: its wire line in one piece when it has one.
+inline void append_header(std::string& out, const http::Header& h) {
+  if (h.wire_line) {
+    out.append(h.name.data(), h.name.size() + h.value.size() + 4);
+  } else {
+    append_header(out, h.name, h.value);
+  }
 }
 
 // RFC 9110 9.2.2: methods that can be retried after a failure mid-exchange.

@@ -931,3 +931,53 @@ TEST(HeaderMap, FiltersGetLowerCaseNamesAndTheMapKeepsTheSpelling) {
   ASSERT_NE(m.find("THIS-IS-KEY"), nullptr);
   EXPECT_EQ(m.find("this-is-key")->value, "Value-Stays");
 }
+
+namespace {
+
+// How the session's head writers put an entry on the wire (proxy/wire.h).
+std::string wire_of(const HeaderMap& m) {
+  std::string out;
+  for (const auto& e : m) {
+    if (e.wire_line) {
+      out.append(e.name.data(), e.name.size() + e.value.size() + 4);
+    } else {
+      out.append(e.name).append(": ").append(e.value).append("\r\n");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(HeaderMapLines, AddLineAndPushLineAreEntriesWithTheirWireLine) {
+  HeaderMap m;
+  static const std::string kLimit = "X-RateLimit-Limit-Second: 10\r\n";
+  m.add("a", "1");
+  m.push_line(kLimit, kLimit.find(":"), HeaderId::Other);
+  std::string value = "9";
+  m.add_line("X-RateLimit-Remaining-Second", value, HeaderId::Other);
+  value = "*";
+  m.add_line("x-empty", "", HeaderId::Other);
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_FALSE(m.data()[0].wire_line);
+  EXPECT_TRUE(m.data()[1].wire_line);
+  EXPECT_EQ(m.data()[1].name.data(), kLimit.data());  // not copied
+  EXPECT_EQ(m.data()[1].name, "X-RateLimit-Limit-Second");
+  EXPECT_EQ(m.data()[1].value, "10");
+  EXPECT_EQ(m.data()[2].value, "9");
+  EXPECT_EQ(m.find("x-ratelimit-remaining-second"), &m.data()[2]);
+  EXPECT_EQ(wire_of(m), "a: 1\r\nX-RateLimit-Limit-Second: 10\r\nX-RateLimit-Remaining-Second: 9\r\nx-empty: \r\n");
+}
+
+TEST(HeaderMapLines, ReplacingALineValueLeavesAnOrdinaryEntry) {
+  HeaderMap m;
+  m.add_line("X-One", "1", HeaderId::Other);
+  m.push_line("X-Two: 2\r\n", 5, HeaderId::Other);
+  m.replace("x-one", "longer value");
+  m.replace("X-TWO", "22");
+  EXPECT_FALSE(m.data()[0].wire_line);
+  EXPECT_FALSE(m.data()[1].wire_line);
+  EXPECT_EQ(wire_of(m), "X-One: longer value\r\nX-Two: 22\r\n");
+  m.remove("x-one");
+  EXPECT_EQ(wire_of(m), "X-Two: 22\r\n");
+}

@@ -656,3 +656,61 @@ TEST(Properties, HandlersShareTheirOwnButCannotOverwriteTheHosts) {
 }
 
 }  // namespace
+
+namespace {
+
+// A handler that keeps its slot's state across requests (or not): each
+// access counts the requests it saw in the state it finds or makes.
+class Keeper final : public Handler {
+ public:
+  explicit Keeper(bool keeps)
+      : Handler("plugin", "keeper", 10, phase_bit(Phase::Access), BodyMode::None, BodyMode::None), keeps_(keeps) {}
+  bool attach(Exchange&, Slot&) const override { return true; }
+  Verdict on_phase(Phase, Exchange&, Slot& s) const override {
+    if (!s.state) s.state = std::make_shared<int>(0);
+    last_seen = ++*static_cast<int*>(s.state.get());
+    return Verdict::Continue;
+  }
+  Verdict on_body(Direction, Exchange&, Slot&, std::string&, bool) const override { return Verdict::Continue; }
+  Verdict on_trailers(Direction, Exchange&, Slot&) const override { return Verdict::Continue; }
+  void on_log(Exchange&, Slot&) const override {}
+  void detach(Exchange&, Slot&) const override {}
+  bool keeps_state() const override { return keeps_; }
+  std::string failure(const Slot&) const override { return {}; }
+  mutable int last_seen = 0;
+
+ private:
+  bool keeps_;
+};
+
+void one_request(Runner& r, const Chain& chain, Exchange& x) {
+  x.serial = next_exchange_serial();
+  r.begin(&chain, &x, kLimit);
+  ASSERT_EQ(r.request_head(), Step::Go);
+  r.finish();
+}
+
+}  // namespace
+
+TEST(SlotState, AKeepingHandlerFindsItsStateOnTheNextRequestOthersStartAfresh) {
+  Exchange x;
+  Runner r;
+  auto keeper = std::make_shared<Keeper>(true);
+  auto other = std::make_shared<Keeper>(true);  // same type, another handler
+  auto plain = std::make_shared<Keeper>(false);
+  Chain with_keeper, with_other, with_plain;
+  with_keeper.add(keeper);
+  with_other.add(other);
+  with_plain.add(plain);
+  one_request(r, with_keeper, x);
+  one_request(r, with_keeper, x);
+  EXPECT_EQ(keeper->last_seen, 2);  // the same state, kept
+  one_request(r, with_other, x);
+  EXPECT_EQ(other->last_seen, 1);  // the slot's state was keeper's: dropped
+  one_request(r, with_keeper, x);
+  EXPECT_EQ(keeper->last_seen, 1);
+  one_request(r, with_plain, x);
+  one_request(r, with_plain, x);
+  EXPECT_EQ(plain->last_seen, 1);  // reset after each request
+  EXPECT_NE(keeper->uid(), other->uid());
+}
