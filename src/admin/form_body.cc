@@ -5,18 +5,13 @@
 #include <vector>
 
 #include "config/entity_schemas.h"
+#include "http/form_decode.h"
 
 namespace wg::admin {
 namespace {
 
 using config::Value;
 using config::schema::Type;
-
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 // One step of a nested key: a record key, or an array append ("[]").
 struct Step {
@@ -120,22 +115,6 @@ void infer_scalar(Type type, Value& v) {
 
 }  // namespace
 
-std::string form_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 bool parse_form(std::string_view body, Value* out, std::string* error) {
   *out = Value::object();
   while (!body.empty()) {
@@ -144,8 +123,8 @@ bool parse_form(std::string_view body, Value* out, std::string* error) {
     body = amp == std::string_view::npos ? std::string_view() : body.substr(amp + 1);
     if (pair.empty()) continue;
     size_t eq = pair.find('=');
-    std::string key = form_decode(pair.substr(0, eq));
-    std::string text = eq == std::string_view::npos ? "" : form_decode(pair.substr(eq + 1));
+    std::string key = http::form_decode(pair.substr(0, eq));
+    std::string text = eq == std::string_view::npos ? "" : http::form_decode(pair.substr(eq + 1));
     std::vector<Step> steps = key_steps(key);
     if (steps.empty() || steps[0].append) continue;
     if (!place(*out, steps, 0, Value(std::move(text)))) {

@@ -15,9 +15,6 @@
 
 namespace wg::admin {
 
-// The percent-decoded (with '+' as space) text of a query or form part.
-std::string form_decode(std::string_view s);
-
 // A form body as a JSON object; false (with *error) on a key whose nesting
 // contradicts another key's (`a=1&a.b=2`).
 bool parse_form(std::string_view body, config::Value* out, std::string* error);

@@ -7,6 +7,7 @@
 
 #include "config/entities.h"
 #include "config/snapshot.h"
+#include "http/form_decode.h"
 #include "http/message.h"
 #include "plugins/consumers.h"
 
@@ -103,30 +104,6 @@ void put_headers(std::string& out, It begin, It end, NameOf name_of, ValueOf val
   }
 }
 
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decoding as ngx.req.get_uri_args ('+' is a space).
-std::string unescape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 // Kong's kong.request.get_query(): an argument without '=' is true, a
 // repeated one an array of its values; first-seen order.
 void put_query(std::string& out, std::string_view target) {
@@ -141,9 +118,10 @@ void put_query(std::string& out, std::string_view target) {
       query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
       if (pair.empty()) continue;
       size_t eq = pair.find('=');
-      std::string name = unescape(pair.substr(0, eq));
+      std::string name = http::form_decode(pair.substr(0, eq));
       if (name.empty()) continue;
-      std::string value = eq == std::string_view::npos ? std::string("\x01") : unescape(pair.substr(eq + 1));
+      std::string value =
+          eq == std::string_view::npos ? std::string("\x01") : http::form_decode(pair.substr(eq + 1));
       auto it = args.begin();
       while (it != args.end() && it->first != name) ++it;
       if (it == args.end()) {

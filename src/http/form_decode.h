@@ -1,0 +1,13 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace wg::http {
+
+// The percent-decoded text of one part of a query string or form body, with
+// '+' as a space (as ngx.req.get_uri_args and Kong's form parsing read it); a
+// '%' not followed by two hex digits stays as written.
+std::string form_decode(std::string_view s);
+
+}  // namespace wg::http
