@@ -252,6 +252,7 @@ int run_gateway(core::Settings settings) {
     }
   }
 
+  shared->workers_set_up = std::make_unique<std::latch>(s.workers);
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < s.workers; ++i) {
     workers.push_back(std::make_unique<Worker>(*shared, i));

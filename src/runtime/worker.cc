@@ -109,6 +109,7 @@ void Worker::run() {
   lua_.make_current();
   adopt(shared_.snapshots.get());
   setup_config();
+  if (shared_.workers_set_up) shared_.workers_set_up->arrive_and_wait();
   for (auto& l : listeners_) {
     loop_.add(l->fd, l.get(), EPOLLIN | EPOLLET);
     accept_all(*l);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <latch>
 #include <cstdint>
 #include <memory>
 #include <thread>
@@ -39,6 +40,11 @@ struct Shared {
   // TLS termination (default certificate, ciphers, tickets): made at start
   // when a listener has "ssl", shared by every worker.
   std::unique_ptr<tls::ServerTls> server_tls;
+  // Every worker starts its config's extensions (Wasm's proxy_on_vm_start,
+  // on_configure) before any worker accepts, as Envoy starts every worker's
+  // VMs before its listeners: a VM start that resets shared data must not
+  // run after another worker served requests. Made with the worker count.
+  std::unique_ptr<std::latch> workers_set_up;
 };
 
 class Worker;

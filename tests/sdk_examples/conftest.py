@@ -44,14 +44,9 @@ SDK_ENV = {
 
 MODULES_DIR = pathlib.Path(os.environ.get("WASMGATE_SDK_EXAMPLES_DIR") or REPO / "build" / "sdk-examples")
 
-# The differences from Envoy issue 16 lists, being fixed on their own branch:
-# an expectation that fails because of one is an expected failure naming it
-# (strict: once fixed, the XPASS says which marks to remove).
-ROOT_ID = "issue 16: plugin_root_id answers the filter's name, Envoy the configured root_id (empty by default)"
-LOWER_CASE_NAMES = "issue 16: filters get header names as the client sent them, Envoy hands them lower-case"
-REROUTE = "issue 16: a filter changing :authority/:path does not re-match the route as Envoy does"
-RELOAD_KEEPS_VMS = "issue 16: a reload re-runs on_vm_start against live shared data; Envoy keeps the VMs"
-VM_CONFIGURATION = "issue 16: no VM configuration (proxy_get_buffer_bytes answers NotFound)"
+# A known difference from Envoy: an expectation that fails because of it is a
+# strict expected failure naming it (once fixed, the XPASS says which mark to
+# remove). Issue 16's five differences are fixed; none is marked today.
 
 
 def known_difference(reason):

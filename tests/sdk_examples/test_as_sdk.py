@@ -9,7 +9,7 @@ configurable root ids (docs/sdk-examples.md).
 """
 import pytest
 
-from conftest import LOWER_CASE_NAMES, fixed, known_difference, one_route, wait_until
+from conftest import fixed, one_route, wait_until
 
 example = pytest.mark.example
 
@@ -128,7 +128,6 @@ def test_remove_headers_by_prefix(remove_headers):
 
 
 @example("remove-headers")
-@known_difference(LOWER_CASE_NAMES)
 def test_remove_headers_capitalised_upstream(remove_headers):
     """the same when the upstream spells them X-Envoy-Upstream-Service-Time, Server (Envoy hands names lower-case)"""
     r = remove_headers.request("GET", "/capitalised")

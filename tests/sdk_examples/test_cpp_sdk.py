@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from conftest import ROOT_ID, fixed, known_difference, not_applicable, one_route, wait_until
+from conftest import fixed, not_applicable, one_route, wait_until
 
 example = pytest.mark.example
 EMPTY_ROOT_ID = {"root_id": ""}
@@ -34,7 +34,6 @@ def test_http_wasm_example_loads_and_proxies(http_wasm_example):
 
 
 @example("http_wasm_example")
-@known_difference(ROOT_ID)
 def test_http_wasm_example_adds_response_header(http_wasm_example):
     """the response carries X-Wasm-custom: FOO and content-type text/plain; charset=utf-8"""
     r = http_wasm_example.response
@@ -43,14 +42,12 @@ def test_http_wasm_example_adds_response_header(http_wasm_example):
 
 
 @example("http_wasm_example")
-@known_difference(ROOT_ID)
 def test_http_wasm_example_rewrites_body(http_wasm_example):
     """the response body's first 12 bytes become Hello, world"""
     assert http_wasm_example.response.body == b"Hello, worldcdefXYZ\n", http_wasm_example.response
 
 
 @example("http_wasm_example")
-@known_difference(ROOT_ID)
 def test_http_wasm_example_logs_request(http_wasm_example):
     """logs onCreate N, the request headers (:path -> /example), onRequestBody request-body-text, onDone/onLog/onDelete"""
     ex = http_wasm_example
@@ -60,14 +57,12 @@ def test_http_wasm_example_logs_request(http_wasm_example):
 
 
 @example("http_wasm_example")
-@known_difference(ROOT_ID)
 def test_http_wasm_example_root_context(http_wasm_example):
     """its root context logs onStart and onConfigure, then onTick every second"""
     assert http_wasm_example.wait_log("onStart", "onConfigure", "onTick", timeout=3), http_wasm_example.filter_lines()
 
 
 @example("http_proto_example")
-@known_difference(ROOT_ID)
 def test_http_proto_example_without_protobuf(run_example):
     """built without protobuf (PROTOBUF=none), its root context logs onStart without protobuf"""
     name = "cpp_http_proto_example"

@@ -12,13 +12,11 @@ Log lines are the gateway's error log (`[wasm] filter NAME: message`).
 """
 import json
 import re
-import time
 import uuid
 
 import pytest
 
-from conftest import (LOWER_CASE_NAMES, RELOAD_KEEPS_VMS, REROUTE, VM_CONFIGURATION, HOST, fixed, helpers,
-                      chain, known_difference, not_applicable, one_route, wait_until)
+from conftest import (HOST, fixed, helpers, chain, not_applicable, one_route, wait_until)
 
 example = pytest.mark.example
 
@@ -257,7 +255,6 @@ def test_http_headers_logs_response_headers(http_headers):
 
 
 @example("http_headers")
-@known_difference(LOWER_CASE_NAMES)
 def test_http_headers_logs_request_header_lower_case(http_headers):
     """logs the request header as this-is-key: this-is-value (HTTP/1.1 This-Is-Key on the wire)"""
     assert http_headers.wait_log("request header --> this-is-key: this-is-value", timeout=2), \
@@ -290,7 +287,6 @@ def test_http_routing_answers(http_routing):
 
 
 @example("http_routing")
-@known_difference(REROUTE)
 def test_http_routing_reaches_canary(http_routing):
     """about half the requests get :authority rewritten to *-canary and reach the canary"""
     assert b"hello from primary!\n" in http_routing.bodies
@@ -444,12 +440,9 @@ def test_shared_data_across_workers(run_example):
     """with two workers (Envoy --concurrency 2) the counter is one: twenty requests, shared value: 20"""
     ex = run_example("go", "shared_data", lambda port, ups: one_route(ups["up"], ("go_shared_data", "")),
                      upstreams={"up": fixed()}, workers=2)
-    # Each worker runs the example's OnVMStart (it resets the counter) when
-    # it starts its filters, which may be after the other worker served
-    # requests: Envoy starts every worker's VM before its listeners accept.
-    # That start-up order is part of issue 16's start-up item (see
-    # docs/sdk-examples.md); here the workers get time to start first.
-    time.sleep(2)
+    # Each worker runs the example's OnVMStart (it resets the counter): no
+    # worker accepts before every worker ran it, as Envoy starts every
+    # worker's VM before its listeners accept, so nothing waits here.
     for _ in range(20):  # a connection each: the kernel spreads them over both workers' listeners
         assert ex.request("GET", "/").status == 200
     assert ex.wait_log("shared value: 20"), ex.filter_lines()
@@ -457,7 +450,6 @@ def test_shared_data_across_workers(run_example):
 
 
 @example("shared_data")
-@known_difference(RELOAD_KEEPS_VMS)
 def test_shared_data_survives_reload(shared_data):
     """after a reload of the unchanged config the counter goes on (Envoy keeps the VM and its data)"""
     before = len(re.findall("shared value: ", shared_data.log()))
@@ -533,7 +525,6 @@ def test_vm_plugin_configuration_plugin(vm_plugin_configuration):
 
 
 @example("vm_plugin_configuration")
-@known_difference(VM_CONFIGURATION)
 def test_vm_plugin_configuration_vm(vm_plugin_configuration):
     """logs the VM configuration ("name": "vm configuration")"""
     assert vm_plugin_configuration.wait_log('name": "vm configuration', timeout=2), \

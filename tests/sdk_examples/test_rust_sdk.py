@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import LOWER_CASE_NAMES, fixed, known_difference, not_applicable, one_route, wait_until
+from conftest import fixed, not_applicable, one_route, wait_until
 
 example = pytest.mark.example
 
@@ -113,7 +113,6 @@ def test_http_headers_logs_request_pseudo_headers(http_headers):
 
 
 @example("http_headers")
-@known_difference(LOWER_CASE_NAMES)
 def test_http_headers_logs_request_headers_lower_case(http_headers):
     """logs #N -> user-agent: curl/7.81.0 and accept: */* (sent as User-Agent, Accept)"""
     assert re.search(r"#\d+ -> user-agent: curl/7\.81\.0", http_headers.log()), http_headers.filter_lines()
@@ -127,7 +126,6 @@ def test_http_headers_logs_response_status(http_headers):
 
 
 @example("http_headers")
-@known_difference(LOWER_CASE_NAMES)
 def test_http_headers_logs_response_headers_lower_case(http_headers):
     """logs #N <- hello: World and powered-by: proxy-wasm (the filter gave Hello, Powered-By)"""
     assert re.search(r"#\d+ <- hello: World", http_headers.log()), http_headers.filter_lines()
