@@ -136,8 +136,10 @@ def test_unnamed_service_and_route_use_host_and_id(gateway_factory, upstream):
            "plugins": [prom(status_code_metrics=True)]}
     gw, admin = start(gateway_factory, cfg)
     assert gw.request("GET", "/").status == 200
-    s = scrape(admin)
-    assert requests_total(s, service=HOST, route=rid, code="200", source="service", consumer="") == 1
+    # The log phase counts the request just after its response is written:
+    # wait for it rather than race it.
+    assert wait_until(lambda: requests_total(scrape(admin), service=HOST, route=rid, code="200",
+                                             source="service", consumer="") == 1, 3), scrape(admin).text
 
 
 # ---- per consumer -----------------------------------------------------------
