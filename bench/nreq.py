@@ -4,7 +4,7 @@
 Used to drive a proxy under callgrind for a fixed number of requests:
 
     nreq.py PORT N [PATH] [--headers wrk|browser] [--expect-len BYTES]
-            [--header 'NAME: VALUE']... [--rotate K]
+            [--header 'NAME: VALUE']... [--rotate K] [--tls]
 
 The request is the one wrk sends (`GET / HTTP/1.1` + `Host: 127.0.0.1:PORT`), so the
 instruction counts match the wall-clock runs. `--headers browser` adds the four
@@ -12,6 +12,8 @@ headers a typical HTTP library sends (User-Agent, Accept, Accept-Encoding,
 Connection), for checking how much header count matters. `--header` adds one
 header line (repeatable; the plugin runs send an API key); with `--rotate K`
 each `{i}` in those lines becomes 1, 2, .. K, 1, .. in turn, one per request.
+`--tls` speaks HTTPS (no certificate check: the bench's certificate is
+self-signed), the same one request at a time over one connection.
 
 If the server closes the connection (e.g. `Connection: close` after
 keepalive_requests), it reconnects and goes on, and reports how many
@@ -19,6 +21,7 @@ connections it used on stderr when there was more than one. Exits non-zero on
 any non-200 answer or a body of another length than --expect-len.
 """
 import socket
+import ssl
 import sys
 
 
@@ -35,6 +38,12 @@ def main() -> int:
         i = args.index("--header")
         extra.append(args[i + 1])
         del args[i : i + 2]
+    tls = None
+    if "--tls" in args:
+        args.remove("--tls")
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
     rotate = 1
     if "--rotate" in args:
         i = args.index("--rotate")
@@ -63,6 +72,8 @@ def main() -> int:
         if s is None:
             s = socket.create_connection(("127.0.0.1", port), timeout=120)
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if tls is not None:
+                s = tls.wrap_socket(s, server_hostname="bench.local")
             conns += 1
             buf = b""
         s.sendall(reqs[done % rotate])

@@ -22,6 +22,9 @@
 #     consumers, and prometheus (Kong's default config and all switches on),
 #     against wasmgate without plugins: the extra instructions per request and
 #     the req/s and req/CPU-s ratios, against the targets (5%, 10%, 3%).
+#   - TLS (issue 14): HTTPS keep-alive (`<proxy>-tls`) and a new TLS
+#     connection per request (`<proxy>-tlsnew`: full handshakes per second),
+#     the three proxies with the same ECDSA P-256 certificate, against nginx's.
 # Results go to stdout and bench/last-run.txt. Loopback only; about 10 minutes
 # (4 without the Wasm part), every step has a time limit. See bench/README.md
 # and bench/RESULTS.md.
@@ -62,6 +65,9 @@
 #   BENCH_WASM_CONF=0   1: also conf-<sdk> for every <sdk> in BENCH_WASM_SDKS
 #   BENCH_FILTERS_DIR=build/filters      where bench_<sdk>.wasm and conf_<sdk>.wasm are
 #   BENCH_NGINX_MODULES=/usr/lib/nginx/modules   ngx_http_lua_module.so, ndk_http_module.so
+#   BENCH_TLS=1         add the TLS runs to BENCH_WALL (nginx-tls haproxy-tls wasmgate-tls,
+#                       nginx-tlsnew haproxy-tlsnew wasmgate-tlsnew) and the keep-alive ones to
+#                       BENCH_CG (0: none)
 #   BENCH_PLUGINS=1     add the plugin runs to BENCH_WALL and BENCH_CG (0: none), with their
 #                       baselines nginx and wasmgate: wasmgate-rl (rate-limiting, local, a
 #                       limit never reached), wasmgate-ka-rl and wasmgate-ka-rl-10k (key-auth +
@@ -86,10 +92,13 @@ cg_list=${BENCH_CG-nginx haproxy wasmgate}
 router=${BENCH_ROUTER:-1}
 wasm=${BENCH_WASM:-1}
 plugins=${BENCH_PLUGINS:-1}
+tls=${BENCH_TLS:-1}
+tls_runs="nginx-tls haproxy-tls wasmgate-tls nginx-tlsnew haproxy-tlsnew wasmgate-tlsnew"
+is_tls_run() { [[ " $tls_runs " == *" $1 "* ]]; }
 plugin_runs="wasmgate-rl wasmgate-ka-rl wasmgate-ka-rl-10k wasmgate-prom wasmgate-prom-all"
 is_plugin_run() { [[ " $plugin_runs " == *" $1 "* ]]; }
 # wasmgate-<sdk>: one Wasm filter on the route (not the 10k routes, not a plugin run)
-is_sdk_run() { [[ $1 == wasmgate-?* && $1 != wasmgate-10k ]] && ! is_plugin_run "$1"; }
+is_sdk_run() { [[ $1 == wasmgate-?* && $1 != wasmgate-10k ]] && ! is_plugin_run "$1" && ! is_tls_run "$1"; }
 wasm_sdks=${BENCH_WASM_SDKS-c cpp as go rust}
 wasm_conf=${BENCH_WASM_CONF:-0}
 filters_dir=${BENCH_FILTERS_DIR:-$root/build/filters}
@@ -295,8 +304,23 @@ with_plugins() {  # $1 list of proxies: prints it with the plugin runs and their
   fi
   echo $l
 }
-wall_list=$(with_plugins "$(with_wasm "$wall_list")")
-cg_list=$(with_plugins "$(with_wasm "$cg_list")")
+with_tls() {  # $1 list of proxies, $2 runs to add: prints it with the TLS runs added
+  local l=" $1 " n
+  if [[ $tls != 0 && -n ${1// /} ]]; then
+    for n in $2; do [[ $l == *" $n "* ]] || l+="$n "; done
+  fi
+  echo $l
+}
+wall_list=$(with_tls "$(with_plugins "$(with_wasm "$wall_list")")" "$tls_runs")
+cg_list=$(with_tls "$(with_plugins "$(with_wasm "$cg_list")")" "nginx-tls haproxy-tls wasmgate-tls")
+
+# One certificate for every TLS run (ECDSA P-256, the common choice; HAProxy
+# reads the certificate and key from one file).
+if [[ " $wall_list $cg_list " == *-tls* ]]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=bench.local \
+    -days 2 -keyout "$work/tls.key" -out "$work/tls.crt" >/dev/null 2>&1 || die "openssl could not make the bench certificate"
+  cat "$work/tls.crt" "$work/tls.key" >"$work/tls.pem"
+fi
 
 # --- is the machine quiet? (wall-clock numbers mean little when it is not)
 cpu_busy() {  # percent of all CPUs busy over one second
@@ -355,7 +379,13 @@ PY
 # (about a third of the requests at -c50 with keepalive 32). Default: the larger
 # of 32 and BENCH_CONNS.
 ngx_keepalive=${BENCH_NGINX_KEEPALIVE:-$(( conns > 32 ? conns : 32 ))}
-nginx_conf() {  # $1 dir, $2 port, $3 extra main-level directives, $4 extra location directives
+nginx_conf() {  # $1 dir, $2 port, $3 extra main-level directives, $4 extra location directives, $5 TLS (1)
+  local listen="127.0.0.1:$2" tls_conf=""
+  if [[ ${5:-} == 1 ]]; then
+    listen+=" ssl"
+    tls_conf="ssl_certificate $work/tls.crt; ssl_certificate_key $work/tls.key;
+    ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache off; ssl_session_tickets off;"
+  fi
   mkdir -p "$1"
   cat >"$1/nginx.conf" <<CONF
 worker_processes 1;
@@ -374,7 +404,8 @@ http {
     keepalive_requests 1000000;
   }
   server {
-    listen 127.0.0.1:$2;
+    listen $listen;
+    $tls_conf
     location / {
       proxy_pass http://u;
       proxy_http_version 1.1;
@@ -385,7 +416,9 @@ http {
 }
 CONF
 }
-haproxy_conf() {  # $1 file, $2 port
+haproxy_conf() {  # $1 file, $2 port, $3 TLS (1)
+  local bind="127.0.0.1:$2"
+  [[ ${3:-} == 1 ]] && bind+=" ssl crt $work/tls.pem no-tls-tickets"
   cat >"$1" <<CONF
 global
   nbthread 1
@@ -397,7 +430,7 @@ defaults
   timeout server 60s
   http-reuse always
 frontend f
-  bind 127.0.0.1:$2
+  bind $bind
   default_backend b
 backend b
   server s1 127.0.0.1:$UP
@@ -493,8 +526,11 @@ client_extra() {
   case $1 in
     wasmgate-ka-rl) WRK_EXTRA=(-H "apikey: key1"); NREQ_EXTRA=(--header "apikey: key1") ;;
     wasmgate-ka-rl-10k) WRK_EXTRA=(-s "$work/rotate.lua"); NREQ_EXTRA=(--header "apikey: key{i}" --rotate 10000) ;;
+    *-tls) NREQ_EXTRA=(--tls) ;;
+    *-tlsnew) WRK_EXTRA=(-H "Connection: close"); NREQ_EXTRA=(--tls) ;;
   esac
 }
+scheme_of() { if is_tls_run "$1"; then echo https; else echo http; fi; }
 WRK_EXTRA=() NREQ_EXTRA=()
 # The plugins run: rate-limiting's headers on the answer; key-auth refuses
 # a request without a key.
@@ -534,20 +570,25 @@ ngx_lua_loc='access_by_lua_block { ngx.req.set_header("x-chain", "A") }
 proxy_cmd() {
   local name=$1 port=$2 mode=${3:-}
   case $name in
-    nginx|nginx-lua)
-      local main="" loc=""
+    nginx|nginx-lua|nginx-tls|nginx-tlsnew)
+      local main="" loc="" with_tls=""
       [[ $mode == cg ]] && main="master_process off;"
       [[ $name == nginx-lua ]] && { main+=$'\n'$ngx_lua_main; loc=$ngx_lua_loc; }
-      nginx_conf "$work/ngx-$port" "$port" "$main" "$loc"
+      is_tls_run "$name" && with_tls=1
+      nginx_conf "$work/ngx-$port" "$port" "$main" "$loc" "$with_tls"
       CMD=(nginx -e "$work/ngx-$port/error.log" -p "$work/ngx-$port" -c "$work/ngx-$port/nginx.conf") ;;
-    haproxy)
-      haproxy_conf "$work/haproxy-$port.cfg" "$port"
+    haproxy|haproxy-tls|haproxy-tlsnew)
+      haproxy_conf "$work/haproxy-$port.cfg" "$port" "$(is_tls_run "$name" && echo 1)"
       CMD=(haproxy -db -f "$work/haproxy-$port.cfg") ;;
     wasmgate|wasmgate-10k)
       local conf=$work/wasmgate.yaml
       [[ $name == wasmgate-10k ]] && conf=$work/wasmgate-10k.yaml
       CMD=("$bin" start -c "$conf" --workers 1 --access-log off --admin-listen off
            --proxy-listen "127.0.0.1:$port" --log-level warn --drain-timeout 2000) ;;
+    wasmgate-tls|wasmgate-tlsnew)
+      CMD=("$bin" start -c "$work/wasmgate.yaml" --workers 1 --access-log off --admin-listen off
+           --proxy-listen "127.0.0.1:$port ssl" --ssl-cert "$work/tls.crt" --ssl-cert-key "$work/tls.key"
+           --log-level warn --drain-timeout 2000) ;;
     wasmgate-rl|wasmgate-ka-rl|wasmgate-ka-rl-10k|wasmgate-prom|wasmgate-prom-all)
       CMD=("$bin" start -c "$work/$name.yaml" --workers 1 --access-log off --admin-listen off
            --proxy-listen "127.0.0.1:$port" --log-level warn --drain-timeout 2000) ;;
@@ -634,11 +675,11 @@ wall_run() {  # $1 proxy, $2 round: one warm-up and one measured wrk run
   if filtered "$name"; then chain_check "$PX" "$name"; fi
   if is_plugin_run "$name"; then plugin_check "$PX" "$name" "$name"; fi
   timeout $(( warmup + 30 )) "${on_load_cpu[@]}" wrk -t"$threads" -c"$conns" -d"${warmup}s" \
-    "${WRK_EXTRA[@]+"${WRK_EXTRA[@]}"}" "http://127.0.0.1:$PX/" >/dev/null
+    "${WRK_EXTRA[@]+"${WRK_EXTRA[@]}"}" "$(scheme_of "$name")://127.0.0.1:$PX/" >/dev/null
   a0=$(upstream_accepts)
   c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N); l0=$(cpu_line_busy "${load_cpu:-0}")
   timeout $(( duration + 60 )) "${on_load_cpu[@]}" wrk -t"$threads" -c"$conns" -d"${duration}s" --latency \
-    "${WRK_EXTRA[@]+"${WRK_EXTRA[@]}"}" "http://127.0.0.1:$PX/" >"$f"
+    "${WRK_EXTRA[@]+"${WRK_EXTRA[@]}"}" "$(scheme_of "$name")://127.0.0.1:$PX/" >"$f"
   c1=$(cpu_ticks "$pid"); t1=$(date +%s.%N); l1=$(cpu_line_busy "${load_cpu:-0}")
   a1=$(upstream_accepts)
   stop "$pid"
@@ -902,6 +943,31 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
       printf '%-20s %10s %7s %6s %9s %6s %9s %6s  %s\n' "$name" "${i:--}" "$extra" "$cost" "$rps" "$r" "$rpc" "$rr" "$verdict"
     done
     echo "(Kong 3.10, its published figures: rate-limiting -12% req/s, key-auth + rate-limiting -24%)"
+  fi
+  tls_shown=()
+  for name in $tls_runs; do
+    [[ -n ${BEST[$name]:-} || -n ${IPR[$name]:-} ]] && tls_shown+=("$name")
+  done
+  if (( ${#tls_shown[@]} > 0 )); then
+    echo
+    echo "TLS (issue 14): one ECDSA P-256 certificate, TLS 1.3 (what wrk and the proxies agree on), plain upstream."
+    echo "<proxy>-tls: HTTPS keep-alive; <proxy>-tlsnew: Connection: close, a full handshake per request"
+    echo "(wrk resumes no session). vs ngx: ratio to nginx's run of the same kind. Target: >= nginx's req/CPU-s."
+    printf '%-18s %9s %6s %9s %6s %11s %6s  %s\n' run req/s "vs ngx" req/CPU-s "vs ngx" instr/req "vs ngx" verdict
+    for name in "${tls_shown[@]}"; do
+      ref=nginx-${name#*-} rps=- r=- rpc=- rr=- i=${IPR[$name]:--} ri=- verdict=""
+      if [[ -n ${BEST[$name]:-} ]]; then
+        k=${BEST[$name]}; rps=$(printf '%.0f' "${RPS[$k]}"); rpc=${RPC[$k]}
+        if [[ -n ${BEST[$ref]:-} ]]; then
+          r=$(ratio "${RPS[$k]}" "${RPS[${BEST[$ref]}]}"); rr=$(ratio "${RPC[$k]}" "${RPC[${BEST[$ref]}]}")
+        fi
+      fi
+      [[ $i != - ]] && ri=$(ratio "$i" "${IPR[$ref]:-}")
+      if [[ $name == wasmgate-* && $rr != - ]]; then
+        if awk -v r="$rr" 'BEGIN { exit !(r >= 1) }'; then verdict="req/CPU-s met"; else verdict="req/CPU-s missed"; fi
+      fi
+      printf '%-18s %9s %6s %9s %6s %11s %6s  %s\n' "$name" "$rps" "$r" "$rpc" "$rr" "$i" "$ri" "$verdict"
+    done
   fi
   if (( ${#SC_TOTAL[@]} > 0 )); then
     echo
