@@ -1,0 +1,121 @@
+"""Proxy-Wasm gRPC callouts (proxy_grpc_call, proxy_grpc_stream and their
+callbacks) over the gateway's HTTP/2 client, against a real gRPC server
+(grpcio, tests/integration/grpc_server.py), driven by filters/c/grpc_c.c:
+the filter pauses the request until its call ends, then sends upstream, in
+x-grpc-* headers, what its callbacks saw."""
+import pathlib
+
+import pytest
+
+from conftest import config, free_port, route, service
+from grpc_server import GrpcServer
+
+
+@pytest.fixture
+def grpc_server():
+    s = GrpcServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def grpc_gateway(gateway_factory, wasmgate_bin, wasm_cache, upstream):
+    filters = pathlib.Path(wasmgate_bin).parent / "filters"
+
+    def make(*services):
+        r = route("r", ["/"], strip_path=False,
+                  filter_chains=[{"name": "c", "filters": [{"name": "grpc_c", "config": ""}]}])
+        cfg = config(service("s", upstream, [r]), *services)
+        args = ["--filters-dir", str(filters), "--wasm-cache-dir", str(wasm_cache)]
+        return gateway_factory(cfg, extra_args=args)
+    return make
+
+
+def call(gw, up, **headers):
+    """One request whose filter makes the callout headers describe; what
+    the upstream `up` then saw of it."""
+    hs = [("x-grpc-" + k.replace("_", "-"), str(v)) for k, v in headers.items()]
+    with gw.conn() as c:
+        resp = c.request("GET", "/", headers=hs)
+    assert resp.status == 200, resp
+    return up.requests[-1]
+
+
+def test_unary_call_gets_the_reply(grpc_gateway, upstream, grpc_server):
+    gw = grpc_gateway()
+    seen = call(gw, upstream, mode="unary", upstream=f"127.0.0.1:{grpc_server.port}", message="hello")
+    assert seen.header("x-grpc-open") == "0"
+    # Unary, as Envoy delivers it: the reply alone, no metadata callbacks, no close.
+    assert seen.header("x-grpc-callbacks") == "M"
+    assert seen.header("x-grpc-reply") == "echo:hello;md=from-filter"
+    assert seen.header("x-grpc-status") == "0"
+
+
+def test_unary_call_to_a_service_by_name(grpc_gateway, upstream, grpc_server):
+    gw = grpc_gateway(service("grpcsvc", grpc_server.port))
+    seen = call(gw, upstream, mode="unary", upstream="grpcsvc", message="by-name")
+    assert seen.header("x-grpc-reply") == "echo:by-name;md=from-filter"
+
+
+def test_two_unary_calls_share_a_connection(grpc_gateway, upstream, grpc_server):
+    gw = grpc_gateway()
+    for i in range(3):
+        seen = call(gw, upstream, mode="unary", upstream=f"127.0.0.1:{grpc_server.port}", message=f"m{i}")
+        assert seen.header("x-grpc-reply") == f"echo:m{i};md=from-filter"
+
+
+def test_unary_error_status_and_message(grpc_gateway, upstream, grpc_server):
+    gw = grpc_gateway()
+    seen = call(gw, upstream, mode="unary", upstream=f"127.0.0.1:{grpc_server.port}", method="Fail", message="x")
+    assert seen.header("x-grpc-callbacks") == "C"
+    assert seen.header("x-grpc-status") == "5"  # NOT_FOUND, from the server
+    assert seen.header("x-grpc-status-message") == "no such thing"
+
+
+def test_unknown_method_is_unimplemented(grpc_gateway, upstream, grpc_server):
+    gw = grpc_gateway()
+    seen = call(gw, upstream, mode="unary", upstream=f"127.0.0.1:{grpc_server.port}", method="Nope", message="x")
+    assert seen.header("x-grpc-status") == "12"
+
+
+def test_server_down_is_unavailable(grpc_gateway, upstream):
+    gw = grpc_gateway()
+    seen = call(gw, upstream, mode="unary", upstream=f"127.0.0.1:{free_port()}", message="x")
+    assert seen.header("x-grpc-open") == "0"
+    assert seen.header("x-grpc-callbacks") == "C"
+    assert seen.header("x-grpc-status") == "14"
+
+
+def test_deadline_exceeded(grpc_gateway, upstream, grpc_server):
+    gw = grpc_gateway()
+    seen = call(gw, upstream, mode="unary", upstream=f"127.0.0.1:{grpc_server.port}", method="Slow",
+                message="x", timeout=300)
+    assert seen.header("x-grpc-status") == "4"
+
+
+def test_unknown_upstream_is_a_parse_failure(grpc_gateway, upstream):
+    gw = grpc_gateway()
+    seen = call(gw, upstream, mode="unary", upstream="no-such-service", message="x")
+    assert seen.header("x-grpc-open") == "4"  # ParseFailure, Envoy's answer
+    assert seen.header("x-grpc-callbacks") is None
+
+
+def test_bidirectional_stream(grpc_gateway, upstream, grpc_server):
+    gw = grpc_gateway()
+    seen = call(gw, upstream, mode="stream", upstream=f"127.0.0.1:{grpc_server.port}", method="Chat",
+                message="a,b,c")
+    assert seen.header("x-grpc-open") == "0"
+    assert seen.header("x-grpc-callbacks") == "IMMMTC"
+    assert seen.header("x-grpc-reply") == "echo:a|echo:b|echo:c"
+    assert seen.header("x-grpc-initial") == "yes"
+    assert seen.header("x-grpc-trailing") == "done"
+    assert seen.header("x-grpc-status") == "0"
+
+
+def test_cancelled_stream_takes_no_more(grpc_gateway, upstream, grpc_server):
+    gw = grpc_gateway()
+    seen = call(gw, upstream, mode="cancel", upstream=f"127.0.0.1:{grpc_server.port}", method="Chat")
+    assert seen.header("x-grpc-cancel") == "0 1"  # cancel OK, then the token is gone: NotFound
+    # The gateway goes on serving calls after the reset.
+    seen = call(gw, upstream, mode="unary", upstream=f"127.0.0.1:{grpc_server.port}", message="after")
+    assert seen.header("x-grpc-reply") == "echo:after;md=from-filter"
