@@ -41,7 +41,7 @@ std::string timeout_header(uint32_t ms) {
     char unit;
   } kUnits[] = {{1, 'm'}, {1000, 'S'}, {60000, 'M'}, {3600000, 'H'}};
   for (const auto& u : kUnits) {
-    uint64_t v = (ms + u.per_ms - 1) / u.per_ms;  // round up: never a shorter deadline
+    uint64_t v = (uint64_t{ms} + u.per_ms - 1) / u.per_ms;  // round up: never a shorter deadline
     if (v <= 99999999) return std::to_string(v) + u.unit;
   }
   return "99999999H";

@@ -120,6 +120,9 @@ void H2Connection::on_io(uint32_t events) {
     return;
   }
   flush();
+  // After a GOAWAY (the upstream's, or nghttp2's own for a protocol error)
+  // nothing more can happen here: streams still open will not be answered.
+  if (fd_ >= 0 && !session_.busy()) die("the connection was ended with a GOAWAY");
 }
 
 }  // namespace wg::client

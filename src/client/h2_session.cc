@@ -161,7 +161,10 @@ void H2Session::reset(int32_t id, uint32_t error) {
 bool H2Session::feed(const char* data, size_t len) {
   if (failed_) return false;
   ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), len);
-  if (n < 0) failed_ = true;
+  // A connection error nghttp2 handled itself (bad frames: it queued a
+  // GOAWAY) or a GOAWAY that left nothing to wait for: the session reads
+  // no more.
+  if (n < 0 || nghttp2_session_want_read(session_) == 0) failed_ = true;
   return !failed_;
 }
 
