@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "http/message.h"
+#include "tls/client.h"
 
 namespace wg::client {
 namespace {
@@ -28,15 +29,24 @@ grpc::Status status_of_reset(uint32_t h2_error) {
   }
 }
 
-std::string address_key(const Endpoint& ep) {
-  return std::string(reinterpret_cast<const char*>(&ep.addr), ep.len);
+// A connection serves calls to one peer address with one TLS setup and
+// server name.
+std::string connection_key(const Endpoint& ep) {
+  std::string key(reinterpret_cast<const char*>(&ep.addr), ep.len);
+  if (ep.tls) {
+    key.append(std::to_string(reinterpret_cast<uintptr_t>(ep.tls.get()))).push_back(' ');
+    key.append(http::host_without_port(ep.host));
+  }
+  return key;
 }
 
 }  // namespace
 
 struct GrpcClient::Conn {
-  Conn(core::EventLoop& loop, const Endpoint& ep) : key(address_key(ep)), h2(loop, ep, nullptr, ep.host) {}
-  std::string key;  // the peer's address
+  Conn(core::EventLoop& loop, const Endpoint& ep)
+      : key(connection_key(ep)), tls(ep.tls), h2(loop, ep, tls.get(), std::string(http::host_without_port(ep.host))) {}
+  std::string key;
+  std::shared_ptr<const tls::ClientTls> tls;  // kept while the key names it
   H2Connection h2;
   uint64_t idle_since = 0;  // when its last stream ended; 0: in use
 };
@@ -119,7 +129,7 @@ GrpcClient::~GrpcClient() {
 }
 
 GrpcClient::Conn* GrpcClient::connection_for(const Endpoint& ep) {
-  const std::string key = address_key(ep);
+  const std::string key = connection_key(ep);
   for (auto& c : conns_) {
     if (c->key == key && !c->h2.dead() && c->h2.session().accepts_streams() &&
         c->h2.session().open_streams() < kMaxStreamsPerConnection) {
@@ -141,7 +151,7 @@ uint64_t GrpcClient::start(GrpcCallSpec spec, std::unique_ptr<GrpcHandler> handl
   calls_.emplace(c.id, std::move(owned));
 
   Fields head = {{":method", "POST"},
-                 {":scheme", "http"},
+                 {":scheme", ep.tls ? "https" : "http"},
                  {":path", "/" + spec.service + "/" + spec.method},
                  {":authority", ep.host},
                  {"content-type", "application/grpc"},

@@ -47,7 +47,9 @@ def _chat(requests, context):
 
 
 class GrpcServer:
-    def __init__(self):
+    """tls: a (cert PEM, key PEM) pair to serve gRPC over TLS (ALPN h2) instead of h2c."""
+
+    def __init__(self, tls=None):
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         raw = dict(request_deserializer=None, response_serializer=None)
         handlers = {
@@ -57,7 +59,11 @@ class GrpcServer:
             "Chat": grpc.stream_stream_rpc_method_handler(_chat, **raw),
         }
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Echo", handlers),))
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        if tls is None:
+            self.port = self.server.add_insecure_port("127.0.0.1:0")
+        else:
+            creds = grpc.ssl_server_credentials([(tls[1].encode(), tls[0].encode())])
+            self.port = self.server.add_secure_port("127.0.0.1:0", creds)
         self.server.start()
 
     def close(self):

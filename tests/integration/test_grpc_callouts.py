@@ -57,6 +57,23 @@ def test_unary_call_to_a_service_by_name(grpc_gateway, upstream, grpc_server):
     assert seen.header("x-grpc-reply") == "echo:by-name;md=from-filter"
 
 
+def test_unary_call_over_tls_to_an_https_service(grpc_gateway, upstream):
+    # A service of protocol https: TLS with ALPN h2 (its tls settings:
+    # Kong's default, no verification).
+    from test_tls import make_ca, make_leaf
+    leaf = make_leaf(make_ca(), ["localhost"])
+    server = GrpcServer(tls=(leaf.cert_pem, leaf.key_pem))
+    try:
+        gw = grpc_gateway({"name": "grpcs-svc", "protocol": "https", "host": "127.0.0.1", "port": server.port})
+        seen = call(gw, upstream, mode="unary", upstream="grpcs-svc", message="secret")
+        assert seen.header("x-grpc-reply") == "echo:secret;md=from-filter"
+        # The same server in cleartext is not gRPC over TLS: the call fails.
+        seen = call(gw, upstream, mode="unary", upstream=f"127.0.0.1:{server.port}", message="x")
+        assert seen.header("x-grpc-status") == "14"
+    finally:
+        server.close()
+
+
 def test_two_unary_calls_share_a_connection(grpc_gateway, upstream, grpc_server):
     gw = grpc_gateway()
     for i in range(3):
