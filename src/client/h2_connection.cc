@@ -60,7 +60,7 @@ void H2Connection::die(const char* why) {
 
 bool H2Connection::ready() {
   if (ready_) return true;
-  if (tls_ && !connected_) return false;  // TLS starts once the TCP connect is done
+  if (!connected_) return false;  // nothing is written (TLS does not start) before the TCP connect is done
   int h = stream_.handshake();
   if (h < 0) {
     WG_LOG(Warn, "gRPC upstream TLS handshake failed: %s", stream_.tls_error());

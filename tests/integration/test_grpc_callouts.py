@@ -4,6 +4,8 @@ callbacks) over the gateway's HTTP/2 client, against a real gRPC server
 the filter pauses the request until its call ends, then sends upstream, in
 x-grpc-* headers, what its callbacks saw."""
 import pathlib
+import socket
+import time
 
 import pytest
 
@@ -101,13 +103,33 @@ def test_server_down_is_unavailable(grpc_gateway, upstream):
     assert seen.header("x-grpc-open") == "0"
     assert seen.header("x-grpc-callbacks") == "C"
     assert seen.header("x-grpc-status") == "14"
+    assert seen.header("x-grpc-status-message") == (
+        "upstream connect error or disconnect/reset before end of stream: connection refused")
 
 
 def test_deadline_exceeded(grpc_gateway, upstream, grpc_server):
     gw = grpc_gateway()
     seen = call(gw, upstream, mode="unary", upstream=f"127.0.0.1:{grpc_server.port}", method="Slow",
                 message="x", timeout=300)
-    assert seen.header("x-grpc-status") == "4"
+    assert seen.header("x-grpc-status") == "4"  # grpcio enforces the grpc-timeout we sent, or our deadline fires
+
+
+def test_deadline_of_a_silent_upstream(grpc_gateway, upstream):
+    # A socket that takes connections and never answers (not even HTTP/2's
+    # SETTINGS): only the gateway's own deadline ends the call.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        gw = grpc_gateway()
+        t0 = time.monotonic()
+        seen = call(gw, upstream, mode="unary", upstream=f"127.0.0.1:{silent.getsockname()[1]}", message="x",
+                    timeout=300)
+        assert 0.25 < time.monotonic() - t0 < 3
+        assert seen.header("x-grpc-status") == "4"
+        assert seen.header("x-grpc-status-message") == "deadline exceeded"
+    finally:
+        silent.close()
 
 
 def test_unknown_upstream_is_a_parse_failure(grpc_gateway, upstream):
