@@ -47,13 +47,21 @@ def _chat(requests, context):
 
 
 class GrpcServer:
-    """tls: a (cert PEM, key PEM) pair to serve gRPC over TLS (ALPN h2) instead of h2c."""
+    """tls: a (cert PEM, key PEM) pair to serve gRPC over TLS (ALPN h2) instead of h2c.
+    peers: the client address ("ipv4:127.0.0.1:PORT") of each Unary call, which tells
+    the connection it came on."""
 
     def __init__(self, tls=None):
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        self.peers = []
+
+        def unary(request, context):
+            self.peers.append(context.peer())
+            return _unary(request, context)
+
         raw = dict(request_deserializer=None, response_serializer=None)
         handlers = {
-            "Unary": grpc.unary_unary_rpc_method_handler(_unary, **raw),
+            "Unary": grpc.unary_unary_rpc_method_handler(unary, **raw),
             "Fail": grpc.unary_unary_rpc_method_handler(_fail, **raw),
             "Slow": grpc.unary_unary_rpc_method_handler(_slow, **raw),
             "Chat": grpc.stream_stream_rpc_method_handler(_chat, **raw),

@@ -3,6 +3,7 @@ callbacks) over the gateway's HTTP/2 client, against a real gRPC server
 (grpcio, tests/integration/grpc_server.py), driven by filters/c/grpc_c.c:
 the filter pauses the request until its call ends, then sends upstream, in
 x-grpc-* headers, what its callbacks saw."""
+import concurrent.futures
 import pathlib
 import socket
 import time
@@ -29,7 +30,7 @@ def grpc_gateway(gateway_factory, wasmgate_bin, wasm_cache, upstream):
                   filter_chains=[{"name": "c", "filters": [{"name": "grpc_c", "config": ""}]}])
         cfg = config(service("s", upstream, [r]), *services)
         args = ["--filters-dir", str(filters), "--wasm-cache-dir", str(wasm_cache)]
-        return gateway_factory(cfg, extra_args=args)
+        return gateway_factory(cfg, extra_args=args, workers=1)
     return make
 
 
@@ -76,11 +77,24 @@ def test_unary_call_over_tls_to_an_https_service(grpc_gateway, upstream):
         server.close()
 
 
-def test_two_unary_calls_share_a_connection(grpc_gateway, upstream, grpc_server):
+def test_calls_share_one_connection_also_in_parallel(grpc_gateway, upstream, grpc_server):
     gw = grpc_gateway()
+    target = f"127.0.0.1:{grpc_server.port}"
     for i in range(3):
-        seen = call(gw, upstream, mode="unary", upstream=f"127.0.0.1:{grpc_server.port}", message=f"m{i}")
+        seen = call(gw, upstream, mode="unary", upstream=target, message=f"m{i}")
         assert seen.header("x-grpc-reply") == f"echo:m{i};md=from-filter"
+
+    def one(i):
+        hs = [("x-grpc-mode", "unary"), ("x-grpc-upstream", target), ("x-grpc-message", f"p{i}")]
+        with gw.conn() as c:
+            assert c.request("GET", "/", headers=hs).status == 200
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(8)))
+    replies = sorted(r.header("x-grpc-reply") for r in upstream.requests[-8:])
+    assert replies == sorted(f"echo:p{i};md=from-filter" for i in range(8))
+    # One worker (the fixture's), one peer: every call went over the same HTTP/2 connection.
+    assert len(grpc_server.peers) == 11
+    assert len(set(grpc_server.peers)) == 1
 
 
 def test_unary_error_status_and_message(grpc_gateway, upstream, grpc_server):
