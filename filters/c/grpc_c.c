@@ -11,7 +11,8 @@
  *   x-grpc-open       the status proxy_grpc_call / proxy_grpc_stream answered
  *   x-grpc-callbacks  the callbacks in order: I initial metadata, M message,
  *                     T trailing metadata, C close
- *   x-grpc-reply      the messages received, joined by '|'
+ *   x-grpc-reply      the messages received, joined by '|' (the first 2 KiB)
+ *   x-grpc-reply-size the bytes of all messages received
  *   x-grpc-initial    initial metadata "x-initial"; x-grpc-trailing: trailing "x-trailing"
  *   x-grpc-status     the gRPC status (0 for a unary reply); x-grpc-status-message: proxy_get_status's message
  *   x-grpc-cancel     (cancel mode) cancel's status, then a send after it
@@ -22,6 +23,7 @@
 typedef struct {
   uint32_t ctx, token;
   int unary;
+  int64_t reply_bytes;
   char callbacks[64];
   char reply[2048];
   char initial[128], trailing[128];
@@ -141,6 +143,7 @@ static void finish(call_state* c, uint32_t status, int with_message) {
   if (c->initial[0]) pw_add_header(PW_REQUEST_HEADERS, "x-grpc-initial", c->initial);
   if (c->trailing[0]) pw_add_header(PW_REQUEST_HEADERS, "x-grpc-trailing", c->trailing);
   add_number("x-grpc-status", status);
+  add_number("x-grpc-reply-size", c->reply_bytes);
   if (with_message) {
     uint32_t code = 0;
     char* msg = 0;
@@ -173,6 +176,7 @@ PW_EXPORT(proxy_on_grpc_receive) void proxy_on_grpc_receive(uint32_t root, uint3
   size_t got = 0;
   char* msg = pw_get_buffer(PW_GRPC_RECEIVE_BUFFER, 0, size, &got);
   if (msg) append(c->reply, sizeof c->reply, "|", msg, got);
+  c->reply_bytes += (int64_t)got;
   free(msg);
   /* A unary call's reply ends it (no close follows); a stream goes on. */
   if (c->unary) finish(c, 0, 0);

@@ -6,6 +6,7 @@ Methods:
               initial metadata x-initial: yes and trailing x-trailing: done.
 * Fail     -- aborts with NOT_FOUND and "no such thing".
 * Slow     -- sleeps 2 s, then answers like Unary (for deadlines).
+* Big      -- answers as many bytes as the request's decimal value says.
 * Chat     -- bidirectional: b"echo:" + each request, then trailing metadata.
 Anything else answers UNIMPLEMENTED (grpcio's own answer).
 """
@@ -39,6 +40,10 @@ def _slow(request: bytes, context) -> bytes:
     return _unary(request, context)
 
 
+def _big(request: bytes, context) -> bytes:
+    return b"b" * int(request)
+
+
 def _chat(requests, context):
     context.send_initial_metadata((("x-initial", "yes"),))
     for r in requests:
@@ -52,7 +57,8 @@ class GrpcServer:
     the connection it came on."""
 
     def __init__(self, tls=None):
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
+                                  options=[("grpc.max_send_message_length", 16 << 20)])
         self.peers = []
 
         def unary(request, context):
@@ -64,6 +70,7 @@ class GrpcServer:
             "Unary": grpc.unary_unary_rpc_method_handler(unary, **raw),
             "Fail": grpc.unary_unary_rpc_method_handler(_fail, **raw),
             "Slow": grpc.unary_unary_rpc_method_handler(_slow, **raw),
+            "Big": grpc.unary_unary_rpc_method_handler(_big, **raw),
             "Chat": grpc.stream_stream_rpc_method_handler(_chat, **raw),
         }
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Echo", handlers),))

@@ -97,6 +97,23 @@ def test_calls_share_one_connection_also_in_parallel(grpc_gateway, upstream, grp
     assert len(set(grpc_server.peers)) == 1
 
 
+def test_large_replies_flow_control_and_the_4_mib_limit(grpc_gateway, upstream, grpc_server):
+    # 3 MiB: more than the stream's 1 MiB window, so it only arrives if the
+    # client keeps opening it (WINDOW_UPDATE); twice, on one connection.
+    gw = grpc_gateway()
+    target = f"127.0.0.1:{grpc_server.port}"
+    for _ in range(2):
+        seen = call(gw, upstream, mode="unary", upstream=target, method="Big", message=3 << 20)
+        assert seen.header("x-grpc-status") == "0"
+        assert seen.header("x-grpc-reply-size") == str(3 << 20)
+    # Over gRPC's default 4 MiB receive limit: RESOURCE_EXHAUSTED, and the
+    # connection serves on.
+    seen = call(gw, upstream, mode="unary", upstream=target, method="Big", message=5 << 20)
+    assert seen.header("x-grpc-status") == "8"
+    seen = call(gw, upstream, mode="unary", upstream=target, message="after")
+    assert seen.header("x-grpc-reply") == "echo:after;md=from-filter"
+
+
 def test_unary_error_status_and_message(grpc_gateway, upstream, grpc_server):
     gw = grpc_gateway()
     seen = call(gw, upstream, mode="unary", upstream=f"127.0.0.1:{grpc_server.port}", method="Fail", message="x")
