@@ -182,6 +182,16 @@ def test_bidirectional_stream(grpc_gateway, upstream, grpc_server):
     assert seen.header("x-grpc-status") == "0"
 
 
+def test_stream_to_an_unknown_method_is_trailers_only(grpc_gateway, upstream, grpc_server):
+    # grpcio answers UNIMPLEMENTED in one header block (trailers-only): the
+    # filter gets it as trailing metadata, then the close; no initial metadata.
+    gw = grpc_gateway()
+    seen = call(gw, upstream, mode="stream", upstream=f"127.0.0.1:{grpc_server.port}", method="Nope",
+                message="a")
+    assert seen.header("x-grpc-callbacks") == "TC"
+    assert seen.header("x-grpc-status") == "12"
+
+
 def test_cancelled_stream_takes_no_more(grpc_gateway, upstream, grpc_server):
     gw = grpc_gateway()
     seen = call(gw, upstream, mode="cancel", upstream=f"127.0.0.1:{grpc_server.port}", method="Chat")
