@@ -44,11 +44,15 @@ std::string connection_key(const Endpoint& ep) {
 
 struct GrpcClient::Conn {
   Conn(core::EventLoop& loop, const Endpoint& ep)
-      : key(connection_key(ep)), tls(ep.tls), h2(loop, ep, tls.get(), std::string(http::host_without_port(ep.host))) {}
+      : key(connection_key(ep)),
+        tls(ep.tls),
+        h2(loop, ep, tls.get(), std::string(http::host_without_port(ep.host))),
+        connect_deadline_ms(loop.now_ms() + kConnectTimeoutMs) {}
   std::string key;
   std::shared_ptr<const tls::ClientTls> tls;  // kept while the key names it
   H2Connection h2;
   uint64_t idle_since = 0;  // when its last stream ended; 0: in use
+  uint64_t connect_deadline_ms;  // until the upstream is heard from
 };
 
 // A call is its stream's sink: what nghttp2 reports becomes events,
@@ -220,6 +224,9 @@ void GrpcClient::end_call(Call& c, uint32_t status, std::string message) {
 
 void GrpcClient::run(uint64_t now_ms) {
   if (calls_.empty() && conns_.empty()) return;
+  for (auto& c : conns_) {
+    if (!c->h2.dead() && !c->h2.heard() && now_ms >= c->connect_deadline_ms) c->h2.die("connect timeout");
+  }
   for (auto& [id, c] : calls_) {
     if (c->ended || c->deadline_ms == 0 || now_ms < c->deadline_ms) continue;
     if (c->conn != nullptr) {

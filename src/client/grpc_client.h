@@ -52,6 +52,9 @@ class GrpcClient {
   static constexpr size_t kMaxMessage = 4u << 20;  // a received message (gRPC's default limit)
   static constexpr uint64_t kIdleMs = 60000;       // an unused connection closes after this
   static constexpr size_t kMaxStreamsPerConnection = 100;
+  // TCP connect, TLS handshake and the upstream's first frame, together
+  // (Envoy's default cluster connect_timeout): streams have no deadline.
+  static constexpr uint64_t kConnectTimeoutMs = 5000;
 
   GrpcClient(core::EventLoop& loop, TargetResolver& targets);
   ~GrpcClient();

@@ -108,6 +108,7 @@ void H2Connection::on_io(uint32_t events) {
   for (;;) {
     ssize_t n = stream_.read(buf, sizeof buf);
     if (n > 0) {
+      heard_ = true;
       if (!session_.feed(buf, static_cast<size_t>(n))) {
         flush();  // nghttp2's GOAWAY, if the socket takes it
         die("HTTP/2 protocol error from the upstream");

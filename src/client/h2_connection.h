@@ -34,6 +34,9 @@ class H2Connection final : public core::IoHandler {
   // Writes what the session has queued, as far as the socket takes it.
   void flush();
   bool dead() const { return fd_ < 0; }
+  // Whether the upstream has sent anything yet (its SETTINGS come first):
+  // until then the connection is still being set up.
+  bool heard() const { return heard_; }
   // Closes the connection: every open stream hears on_close(lost).
   void die(const char* why);
   const char* failure() const { return failure_; }  // why it died, for the caller's status message
@@ -50,6 +53,7 @@ class H2Connection final : public core::IoHandler {
   bool tls_ = false;
   bool connected_ = false;  // the TCP connect finished (the first writable edge)
   bool ready_ = false;
+  bool heard_ = false;
   const char* failure_ = "";
 };
 

@@ -170,6 +170,25 @@ def test_unknown_upstream_is_a_parse_failure(grpc_gateway, upstream):
     assert seen.header("x-grpc-callbacks") is None
 
 
+def test_stream_to_a_silent_upstream_times_out_connecting(grpc_gateway, upstream):
+    # Streams have no deadline; a connection that never hears its upstream
+    # gives up after 5 s (Envoy's default connect_timeout).
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        gw = grpc_gateway()
+        t0 = time.monotonic()
+        seen = call(gw, upstream, mode="stream", upstream=f"127.0.0.1:{silent.getsockname()[1]}",
+                    method="Chat", message="a")
+        assert 4.5 < time.monotonic() - t0 < 8
+        assert seen.header("x-grpc-callbacks") == "C"
+        assert seen.header("x-grpc-status") == "14"
+        assert seen.header("x-grpc-status-message").endswith(": connect timeout")
+    finally:
+        silent.close()
+
+
 def test_bidirectional_stream(grpc_gateway, upstream, grpc_server):
     gw = grpc_gateway()
     seen = call(gw, upstream, mode="stream", upstream=f"127.0.0.1:{grpc_server.port}", method="Chat",
