@@ -7,6 +7,8 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev
   libssl-dev libpcre2-dev libc-ares-dev zlib1g-dev
+  # HTTP/2 (the gRPC client of src/client/, and downstream h2)
+  libnghttp2-dev
   # the database mode's embedded store (--database sqlite:PATH)
   libsqlite3-dev
   wasi-libc libclang-rt-19-dev-wasm32
@@ -44,6 +46,13 @@ fi
 if [[ -n "${PROXY_WASM_RUST_SDK:-}" ]] && command -v rustup >/dev/null 2>&1 &&
    ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
   rustup target add wasm32-wasip1
+fi
+
+# The gRPC callout tests run a real gRPC server (grpcio). Debian's package
+# serves Debian's python3; a python3 of its own (pyenv, a venv) gets PyPI's.
+PACKAGES+=(python3-grpcio)
+if ! python3 -c 'import grpc' >/dev/null 2>&1 && [[ "$(command -v python3)" != /usr/bin/python3 ]]; then
+  python3 -m pip install -q grpcio
 fi
 
 missing=()

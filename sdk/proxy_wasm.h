@@ -215,9 +215,10 @@ uint32_t proxy_http_call(const char* upstream, size_t upstream_size, const char*
                          const char* body, size_t body_size, const char* trailers, size_t trailers_size,
                          uint32_t timeout_ms, uint32_t* token);
 
-/* gRPC callouts (Envoy). wasmgate has no gRPC upstreams yet: calls and
- * streams answer PW_PARSE_FAILURE (Envoy's answer for an unknown upstream),
- * send/cancel/close PW_NOT_FOUND; ngx_wasm_module traps. */
+/* gRPC callouts (Envoy's): upstream is a service or upstream name or
+ * "ip:port" (PW_PARSE_FAILURE when unknown); answers come in
+ * proxy_on_grpc_* on the root context, a unary call's as the reply alone
+ * or only the close (docs/behaviour.md). ngx_wasm_module traps. */
 PW_IMPORT(proxy_grpc_call)
 uint32_t proxy_grpc_call(const char* upstream, size_t upstream_size, const char* service, size_t service_size,
                          const char* method, size_t method_size, const char* initial_metadata,

@@ -45,8 +45,12 @@ bool ConfigTargets::resolve(const std::string& target, Endpoint* out) {
   const auto& snap = current_;
   if (!snap) return false;
   int balancer = -1;
+  out->tls = nullptr;
   for (size_t i = 0; i < snap->services.size() && balancer < 0; ++i) {
-    if (snap->services[i].cfg.name == target) balancer = snap->services[i].balancer;
+    if (snap->services[i].cfg.name == target) {
+      balancer = snap->services[i].balancer;
+      out->tls = snap->services[i].tls;
+    }
   }
   for (size_t i = 0; i < snap->decl.upstreams.size() && balancer < 0; ++i) {
     if (snap->decl.upstreams[i].name == target) balancer = static_cast<int>(i);  // upstreams come first

@@ -22,6 +22,9 @@ struct Endpoint {
   sockaddr_storage addr{};
   socklen_t len = 0;
   std::string host;  // the Host header when the request sets none
+  // A service of protocol https: its upstream TLS settings (null: plain).
+  // The gRPC client honours it; the HTTP/1.1 client does not yet.
+  std::shared_ptr<const tls::ClientTls> tls;
 };
 
 // "ip:port", "[v6]:port" or "localhost:port"; host is the text itself.

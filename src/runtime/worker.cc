@@ -24,8 +24,9 @@ Worker::Worker(Shared& shared, int index)
       filters_(shared.wasm_limits, shared.wasm_isolation),
       targets_(snapshot_, [this](const config::Snapshot& s, int idx) { return balancer_state(s, idx); }),
       http_(loop_, targets_),
+      grpc_(loop_, targets_),
       names_(loop_),
-      hooks_(http_, names_),
+      hooks_(http_, grpc_, names_),
       log_senders_(loop_, http_, names_),
       redis_(loop_, names_),
       lua_(lua_limits(shared.settings), shared.settings.lua_plugins_dir) {
@@ -124,9 +125,10 @@ void Worker::run() {
       setup_config();
     }
     const uint64_t now = loop_.now_ms();
-    // Answers to outbound calls (Wasm's http_calls, http-log), then Wasm
-    // ticks and queues, then the log plugins' due sends.
+    // Answers to outbound calls (Wasm's http_calls and gRPC calls,
+    // http-log), then Wasm ticks and queues, then the log plugins' due sends.
     http_.run(now);
+    grpc_.run(now);
     wait_ms = filters_.run_timers(now, kSweepIntervalMs);
     wait_ms = log_senders_.run(now, wait_ms);
     wait_ms = redis_.run(now, wait_ms);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <thread>
 
+#include "client/grpc_client.h"
 #include "client/http_client.h"
 #include "client/name_resolver.h"
 #include "client/target.h"
@@ -81,8 +82,9 @@ class Worker final : public proxy::WorkerContext {
   // Outbound calls: to ip:port or a service/upstream of the running config.
   client::ConfigTargets targets_;
   client::HttpClient http_;
+  client::GrpcClient grpc_;  // HTTP/2: filters' grpc_call and grpc_stream
   client::NameResolver names_;
-  wasm::ClientHooks hooks_;  // filters' http_call and resolve_lua, on http_ and names_
+  wasm::ClientHooks hooks_;  // filters' http_call, gRPC calls and resolve_lua, on http_, grpc_ and names_
   plugins::LogSenders log_senders_;  // the log plugins' sockets and queues, on loop_, http_ and names_
   plugins::RedisClients redis_;      // the rate-limiting plugins' Redis connections, on loop_ and names_
   lua::WorkerLua lua_;               // the worker's Lua state (Lua plugins); never shared

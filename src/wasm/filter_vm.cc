@@ -80,7 +80,8 @@ constexpr const char* kCallbackNames[] = {
     "proxy_on_response_headers", "proxy_on_response_body",    "proxy_on_response_trailers",
     "proxy_on_log",             "proxy_on_done",              "proxy_on_delete",
     "proxy_on_http_call_response", "proxy_on_tick",           "proxy_on_queue_ready",
-    "proxy_on_foreign_function",
+    "proxy_on_foreign_function", "proxy_on_grpc_receive_initial_metadata", "proxy_on_grpc_receive",
+    "proxy_on_grpc_receive_trailing_metadata", "proxy_on_grpc_close",
 };
 static_assert(std::size(kCallbackNames) == static_cast<size_t>(Callback::Count));
 }  // namespace
@@ -242,6 +243,8 @@ void FilterVm::enter(uint32_t ctx, pipeline::Exchange* s) {
 void FilterVm::leave() {
   stream_ = nullptr;
   call_result_ = nullptr;
+  grpc_metadata_ = nullptr;
+  grpc_message_ = nullptr;
 }
 
 // After a callback the worker drove: tell each stream the filter resumed or
@@ -402,6 +405,61 @@ void FilterVm::on_foreign_function(uint32_t ctx, uint32_t function_id, const std
   leave();
   if (!ok) fail_stream(s, root_id);
   wake_streams();
+}
+
+void FilterVm::callout_callback(Callback cb, Context& c, std::initializer_list<uint64_t> args) {
+  pipeline::Exchange* s = c.stream;
+  const uint32_t root_id = c.root != 0 ? c.root : c.id;
+  enter(c.id, s);
+  uint64_t argv[4] = {root_id, 0, 0, 0};
+  size_t n = 1;
+  for (uint64_t v : args) argv[n++] = v;
+  bool ok = call(cb, argv, n, nullptr);
+  leave();
+  if (!ok) fail_stream(s, root_id);
+  wake_streams();
+}
+
+void FilterVm::forget_grpc(uint32_t token) {
+  for (size_t i = 0; i < grpc_calls_.size(); ++i) {
+    if (grpc_calls_[i].token == token) {
+      grpc_calls_.erase(grpc_calls_.begin() + static_cast<std::ptrdiff_t>(i));
+      return;
+    }
+  }
+}
+
+// gRPC answers go to the root context, as http_call's do; SDKs switch to
+// the caller with proxy_set_effective_context, and until they do, host
+// calls act on the caller's stream.
+void FilterVm::on_grpc_metadata(uint32_t ctx, uint32_t token, HeaderMap& md, bool trailing) {
+  Context* c = find_context(ctx);
+  if (c == nullptr || broken_) return;
+  grpc_metadata_ = &md;
+  grpc_trailing_ = trailing;
+  callout_callback(trailing ? Callback::GrpcReceiveTrailingMetadata : Callback::GrpcReceiveInitialMetadata, *c,
+                   {token, md.size()});
+}
+
+void FilterVm::on_grpc_message(uint32_t ctx, uint32_t token, std::string& message, bool last) {
+  if (last) forget_grpc(token);
+  Context* c = find_context(ctx);
+  if (c == nullptr) return;  // the request it was for has ended
+  if (broken_) return resume_without_filter(*c);
+  grpc_message_ = &message;
+  callout_status_ = 0;
+  callout_message_.clear();
+  callout_callback(Callback::GrpcReceive, *c, {token, message.size()});
+}
+
+void FilterVm::on_grpc_close(uint32_t ctx, uint32_t token, uint32_t status, const std::string& message) {
+  forget_grpc(token);
+  Context* c = find_context(ctx);
+  if (c == nullptr) return;
+  if (broken_) return resume_without_filter(*c);
+  callout_status_ = status;  // proxy_get_status in the callback
+  callout_message_ = message;
+  callout_callback(Callback::GrpcClose, *c, {token, status});
 }
 
 void FilterVm::on_tick(uint32_t root) {

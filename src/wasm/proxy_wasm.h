@@ -51,6 +51,10 @@ enum class Callback : uint8_t {
   Tick,
   QueueReady,
   ForeignFunction,
+  GrpcReceiveInitialMetadata,
+  GrpcReceive,
+  GrpcReceiveTrailingMetadata,
+  GrpcClose,
   Count
 };
 
@@ -73,6 +77,17 @@ struct HttpCallResult {
   HeaderMap trailers;  // a chunked answer's trailer section
 };
 
+// A gRPC call or stream a filter opened (proxy_grpc_call, proxy_grpc_stream).
+struct GrpcCallSpec {
+  std::string target;  // "host:port", or a service or upstream name
+  std::string service;
+  std::string method;
+  HeaderList metadata;  // the initial metadata
+  std::string message;  // a unary call's request
+  uint32_t timeout_ms = 0;
+  bool stream = false;  // a stream: messages go through grpc_send
+};
+
 class FilterVm;
 
 // What a VM asks of the worker it runs in. Scratch VMs that only check a
@@ -90,6 +105,15 @@ class WorkerHooks {
   // *refused set when no more resolutions can be started.
   virtual bool resolve_name(std::shared_ptr<FilterVm> vm, uint32_t ctx, const std::string& name,
                             std::string* address, bool* refused) = 0;
+  // Opens a gRPC call or stream: the worker's id for it, or 0 when the
+  // target does not resolve. What comes back is delivered later through
+  // FilterVm::on_grpc_* (with the ABI's unary rules applied).
+  virtual uint64_t dispatch_grpc(std::shared_ptr<FilterVm> vm, uint32_t ctx, uint32_t token, GrpcCallSpec spec) = 0;
+  // On an open call (the id dispatch_grpc gave): a message (end: the last),
+  // a half-close, a reset after which nothing more is delivered.
+  virtual bool grpc_send(uint64_t call, std::string_view message, bool end) = 0;
+  virtual bool grpc_close(uint64_t call) = 0;
+  virtual bool grpc_cancel(uint64_t call) = 0;
 
  protected:
   ~WorkerHooks() = default;
@@ -150,6 +174,12 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   // as buffer 8 (resolve_lua: u8 address length, the address, the name).
   void on_foreign_function(uint32_t ctx, uint32_t function_id, const std::string& args);
   void on_queue_ready(uint32_t root, uint32_t queue_id);
+  // A gRPC call's answer, piece by piece (proxy_on_grpc_receive_*,
+  // proxy_on_grpc_close). last: the token is done after this callback (a
+  // unary call's reply); on_grpc_close always ends it.
+  void on_grpc_metadata(uint32_t ctx, uint32_t token, HeaderMap& md, bool trailing);
+  void on_grpc_message(uint32_t ctx, uint32_t token, std::string& message, bool last);
+  void on_grpc_close(uint32_t ctx, uint32_t token, uint32_t status, const std::string& message);
 
   struct TickTimer {
     uint32_t root;
@@ -164,6 +194,12 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
     const std::atomic<uint64_t>* enqueued = nullptr;  // the queue's count, polled lock-free
   };
   std::vector<QueueRegistration>& queue_registrations() { return queues_; }
+  // An open gRPC call: the filter's token, the worker's call id.
+  struct GrpcCall {
+    uint32_t token;
+    uint64_t call;
+    bool stream;
+  };
 
   // What a root context was configured with; its HTTP contexts point at it.
   struct RootInfo {
@@ -202,6 +238,10 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   static const char* callback_name(Callback cb);
   bool call_at(int index, const char* fn, const uint64_t* args, size_t nargs, uint64_t* result);
   bool exports(Callback cb) const { return callbacks_[static_cast<size_t>(cb)] >= 0; }
+  // Runs a callout callback for ctx as the ABI wants it (the root's id
+  // first, then args), then wakes what it resumed.
+  void callout_callback(Callback cb, Context& c, std::initializer_list<uint64_t> args);
+  void forget_grpc(uint32_t token);
   Action headers_callback(Callback cb, uint32_t ctx, pipeline::Exchange& s, size_t count, bool eos);
   Context* find_context(uint32_t id);
   int fn_index(const char* fn);
@@ -240,6 +280,12 @@ class FilterVm : public std::enable_shared_from_this<FilterVm> {
   bool scratch_ = false;                        // only checks a configuration
   HttpCallResult* call_result_ = nullptr;       // during on_http_call_response
   const std::string* foreign_args_ = nullptr;   // during on_foreign_function
+  HeaderMap* grpc_metadata_ = nullptr;          // during on_grpc_receive_*_metadata
+  bool grpc_trailing_ = false;                  // which of the two it is (map 5, else 4)
+  const std::string* grpc_message_ = nullptr;   // during on_grpc_receive (buffer 5)
+  // The gRPC calls and streams this VM's filters have open (a few at a
+  // time: a vector).
+  std::vector<GrpcCall> grpc_calls_;
   uint32_t callout_status_ = 0;                 // proxy_get_status: the last callout's
   std::string callout_message_;
   std::vector<pipeline::Exchange*> woken_;              // streams resumed or answered in this callback

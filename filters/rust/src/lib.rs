@@ -1,7 +1,7 @@
 //! wasmgate's conformance filter on the Rust SDK (crate `proxy-wasm` 0.2.1):
 //! the behaviour of filters/CONFORMANCE.md, row by row. The configuration is
 //! the tag; the request header `x-test` picks the test. `http-call2` is C/C++
-//! only and not implemented here.
+//! only and not implemented here; `grpc-call` is Rust only.
 //!
 //! The SDK's host-call wrappers panic (trap) on a status they do not expect,
 //! e.g. when the host answers Unimplemented; that is the SDK's own behaviour
@@ -167,6 +167,22 @@ impl Context for Http {
         }
         self.resume_http_request();
     }
+
+    // `grpc-call`: the reply, or the failure's status and message.
+    fn on_grpc_call_response(&mut self, _token_id: u32, status_code: u32, response_size: usize) {
+        self.add_http_request_header("x-grpc-status", &status_code.to_string());
+        if status_code == 0 {
+            let reply = self
+                .get_grpc_call_response_body(0, response_size)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            self.add_http_request_header("x-grpc-reply", &reply);
+        } else {
+            let (_, message) = self.get_grpc_status();
+            self.add_http_request_header("x-grpc-status-message", &message.unwrap_or_default());
+        }
+        self.resume_http_request();
+    }
 }
 
 impl HttpContext for Http {
@@ -206,6 +222,25 @@ impl HttpContext for Http {
                     Ok(_) => Action::Pause,
                     Err(_) => {
                         self.add_http_request_header("x-call-status", "failed");
+                        Action::Continue
+                    }
+                };
+            }
+            "grpc-call" => {
+                let target = self.get_http_request_header("x-call-target").unwrap_or_default();
+                let method = self.get_http_request_header("x-grpc-method").unwrap_or_default();
+                let call = self.dispatch_grpc_call(
+                    &target,
+                    "test.Echo",
+                    &method,
+                    vec![("x-md", b"from-rust")],
+                    Some(b"rust"),
+                    Duration::from_millis(2000),
+                );
+                return match call {
+                    Ok(_) => Action::Pause,
+                    Err(status) => {
+                        self.add_http_request_header("x-grpc-dispatch", &format!("{:?}", status));
                         Action::Continue
                     }
                 };

@@ -104,6 +104,13 @@ struct Access {
   static bool scratch(FilterVm& f) { return f.scratch_; }
   static const std::string* plugin_config(FilterVm& f) { return f.plugin_config_; }
   static const std::string* foreign_args(FilterVm& f) { return f.foreign_args_; }
+  // Map 4 (initial) or 5 (trailing) while its callback runs, else null.
+  static HeaderMap* grpc_metadata(FilterVm& f, uint64_t type) {
+    return f.grpc_metadata_ != nullptr && (type == 5) == f.grpc_trailing_ ? f.grpc_metadata_ : nullptr;
+  }
+  static const std::string* grpc_message(FilterVm& f) { return f.grpc_message_; }
+  static std::vector<FilterVm::GrpcCall>& grpc_calls(FilterVm& f) { return f.grpc_calls_; }
+  static void forget_grpc_call(FilterVm& f, uint32_t token) { f.forget_grpc(token); }
   static uint32_t next_call_token(FilterVm& f) { return f.next_call_token_++; }
   static uint32_t callout_status(FilterVm& f) { return f.callout_status_; }
   static const std::string& callout_message(FilterVm& f) { return f.callout_message_; }

@@ -1,7 +1,7 @@
 // Calls out of the filter: proxy_http_call (run by the worker, answered
-// in on_http_call_response), foreign functions (a registry by name), the
-// gRPC calls (answered with a status: no gRPC upstreams yet) and the
-// status of the last callout.
+// in on_http_call_response), foreign functions (a registry by name), gRPC
+// calls and streams (run by the worker's gRPC client, answered in
+// proxy_on_grpc_*) and the status of the last callout.
 #include <zlib.h>
 
 #include <algorithm>
@@ -122,7 +122,8 @@ WG_HOST(proxy_call_foreign_function) {
 }
 
 // The status of the last callout, as Envoy keeps it: an http_call that
-// got no answer is (11 BrokenConnection, "reset"); one that did, (0, "").
+// got no answer is (11 BrokenConnection, "reset"); one that did, (0, "");
+// in proxy_on_grpc_close, the gRPC status and its message.
 WG_HOST(proxy_get_status) {
   WG_UNUSED_HOST;
   FilterVm& f = Access::self(host);
@@ -131,15 +132,98 @@ WG_HOST(proxy_get_status) {
   return answer_with(r, Access::give(f, in, Access::callout_message(f), 1));
 }
 
-// gRPC callouts need gRPC (HTTP/2) upstreams, which the gateway does not
-// have yet. Every upstream is unknown, and Envoy's answer to an unknown
-// upstream is ParseFailure; no call or stream exists, so a token is not
-// found. A filter gets a status it can handle rather than a trap (which
-// is what ngx_wasm_module gives it).
-WG_HOST(proxy_grpc_open) {
+// ---- gRPC: calls and streams run by the worker's gRPC client (HTTP/2);
+// the answers come in proxy_on_grpc_*. The upstream is a target as
+// http_call's: "host:port", or the name of a service or upstream. Statuses
+// as Envoy's: an unknown upstream is ParseFailure, a malformed argument
+// BadArgument, a token that is no open call NotFound.
+
+// Decodes and starts a call (stream: proxy_grpc_stream's arguments, which
+// lack the message and the timeout); the token goes to the out-pointer.
+uint32_t grpc_open(FilterVm& f, Args& in, bool stream) {
+  std::string_view target = in.bytes(0), service = in.bytes(2), method = in.bytes(4), metadata = in.bytes(6);
+  std::string_view message = stream ? std::string_view() : in.bytes(8);
+  if (!in.ok()) return kInvalidMemoryAccess;
+  GrpcCallSpec spec;
+  if (!parse_pairs(metadata, &spec.metadata) || !valid_headers(spec.metadata)) return kBadArgument;
+  if (target.empty() || service.empty() || method.empty()) return kBadArgument;
+  WorkerHooks* hooks = Access::hooks(f);
+  if (hooks == nullptr) return kInternalFailure;  // a scratch VM checking a config
+  const size_t token_arg = stream ? 8 : 11;
+  const uint32_t token = Access::next_call_token(f);
+  if (in.put_u32(token_arg, token) != kOk) return kInvalidMemoryAccess;
+  spec.target.assign(target);
+  spec.service.assign(service);
+  spec.method.assign(method);
+  spec.message.assign(message);
+  spec.timeout_ms = stream ? 0 : in.u32(10);
+  spec.stream = stream;
+  uint64_t call = hooks->dispatch_grpc(Access::shared(f), Access::current_ctx(f), token, std::move(spec));
+  if (call == 0) return kParseFailure;  // unknown upstream
+  Access::grpc_calls(f).push_back({token, call, stream});
+  return kOk;
+}
+
+WG_HOST(proxy_grpc_call) {
   WG_UNUSED_HOST;
-  WG_LOG(Debug, "a filter asked for a gRPC call: not supported yet");
-  return answer_with(r, kParseFailure);
+  Args in(vm, a);
+  return answer_with(r, grpc_open(Access::self(host), in, false));
+}
+
+WG_HOST(proxy_grpc_stream) {
+  WG_UNUSED_HOST;
+  Args in(vm, a);
+  return answer_with(r, grpc_open(Access::self(host), in, true));
+}
+
+// The open call with this token, or null.
+const FilterVm::GrpcCall* grpc_call(FilterVm& f, uint32_t token) {
+  for (const auto& c : Access::grpc_calls(f)) {
+    if (c.token == token) return &c;
+  }
+  return nullptr;
+}
+
+// proxy_grpc_send(token, message, end_stream): streams only.
+WG_HOST(proxy_grpc_send) {
+  WG_UNUSED_HOST;
+  FilterVm& f = Access::self(host);
+  Args in(vm, a);
+  std::string_view message = in.bytes(1);
+  if (!in.ok()) return answer_with(r, kInvalidMemoryAccess);
+  const FilterVm::GrpcCall* c = grpc_call(f, in.u32(0));
+  if (c == nullptr) return answer_with(r, kNotFound);
+  if (!c->stream) return answer_with(r, kBadArgument);
+  // A stream whose server side has ended takes nothing more; its close is on its way.
+  Access::hooks(f)->grpc_send(c->call, message, in.u32(3) != 0);
+  return answer_with(r, kOk);
+}
+
+// proxy_grpc_close(token): half-closes a stream; a unary call is cancelled
+// (as Envoy does: it has nothing to half-close).
+WG_HOST(proxy_grpc_close) {
+  WG_UNUSED_HOST;
+  FilterVm& f = Access::self(host);
+  const FilterVm::GrpcCall* c = grpc_call(f, static_cast<uint32_t>(a[0]));
+  if (c == nullptr) return answer_with(r, kNotFound);
+  if (c->stream) {
+    Access::hooks(f)->grpc_close(c->call);
+  } else {
+    Access::hooks(f)->grpc_cancel(c->call);
+    Access::forget_grpc_call(f, c->token);
+  }
+  return answer_with(r, kOk);
+}
+
+// proxy_grpc_cancel(token): resets the call; no callback follows.
+WG_HOST(proxy_grpc_cancel) {
+  WG_UNUSED_HOST;
+  FilterVm& f = Access::self(host);
+  const FilterVm::GrpcCall* c = grpc_call(f, static_cast<uint32_t>(a[0]));
+  if (c == nullptr) return answer_with(r, kNotFound);
+  Access::hooks(f)->grpc_cancel(c->call);
+  Access::forget_grpc_call(f, c->token);
+  return answer_with(r, kOk);
 }
 
 }  // namespace
@@ -149,11 +233,11 @@ void add_callouts(std::vector<HostFunc>* t) {
                           {"env", "proxy_http_call", "iiiiiiiiii", "i", proxy_http_call},
                           {"env", "proxy_call_foreign_function", "iiiiii", "i", proxy_call_foreign_function},
                           {"env", "proxy_get_status", "iii", "i", proxy_get_status},
-                          {"env", "proxy_grpc_call", "iiiiiiiiiiii", "i", proxy_grpc_open},
-                          {"env", "proxy_grpc_stream", "iiiiiiiii", "i", proxy_grpc_open},
-                          {"env", "proxy_grpc_send", "iiii", "i", answer<kNotFound>},
-                          {"env", "proxy_grpc_cancel", "i", "i", answer<kNotFound>},
-                          {"env", "proxy_grpc_close", "i", "i", answer<kNotFound>},
+                          {"env", "proxy_grpc_call", "iiiiiiiiiiii", "i", proxy_grpc_call},
+                          {"env", "proxy_grpc_stream", "iiiiiiiii", "i", proxy_grpc_stream},
+                          {"env", "proxy_grpc_send", "iiii", "i", proxy_grpc_send},
+                          {"env", "proxy_grpc_cancel", "i", "i", proxy_grpc_cancel},
+                          {"env", "proxy_grpc_close", "i", "i", proxy_grpc_close},
                       });
 }
 

@@ -12,8 +12,10 @@ namespace {
 
 // Header maps: 0 request headers, 1 request trailers, 2 response
 // headers, 3 response trailers, 6 and 7 the headers and trailers of the
-// http_call response being delivered. gRPC metadata is always empty.
+// http_call response being delivered, 4 and 5 the gRPC metadata being
+// delivered (initial, trailing).
 HeaderMap* map(FilterVm& f, uint64_t type) {
+  if (type == 4 || type == 5) return Access::grpc_metadata(f, type);
   pipeline::Exchange* s = Access::stream(f);
   if (type == 0 && s != nullptr) return &s->request_headers;
   if (type == 6 || type == 7) {
@@ -29,8 +31,9 @@ HeaderMap* map(FilterVm& f, uint64_t type) {
 }
 
 // Buffers: 0/1 the request/response body of the body callback in
-// progress, 4 the http_call response body, 6/7 VM and plugin configuration,
-// 8 the arguments of on_foreign_function.
+// progress, 4 the http_call response body, 5 the gRPC message being
+// delivered, 6/7 VM and plugin configuration, 8 the arguments of
+// on_foreign_function.
 std::string* body_buffer(FilterVm& f, uint64_t type) {
   if (type == 4) return Access::call_result(f) != nullptr ? &Access::call_result(f)->body : nullptr;
   pipeline::Exchange* s = Access::stream(f);
@@ -43,6 +46,7 @@ std::string_view buffer(FilterVm& f, uint64_t type, bool* available) {
   if (type == 6) return Access::vm_config(f);  // as Envoy: in every callback, not only on_vm_start
   if (type == 7 && Access::plugin_config(f) != nullptr) return *Access::plugin_config(f);
   if (type == 8 && Access::foreign_args(f) != nullptr) return *Access::foreign_args(f);
+  if (type == 5 && Access::grpc_message(f) != nullptr) return *Access::grpc_message(f);
   if (std::string* b = body_buffer(f, type)) return *b;
   *available = false;
   return {};
