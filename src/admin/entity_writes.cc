@@ -200,6 +200,24 @@ Response refused(const std::vector<config::Problem>& problems) {
   return json(400, config::schema_violation(errors));
 }
 
+// A build's problem lines as one schema violation: "... field 'F': why"
+// becomes F's error, any other line an entity check ('@entity').
+Response build_refused(const std::vector<std::string>& lines) {
+  static const std::string kField = " field '";
+  std::vector<config::FieldError> errors;
+  for (const auto& line : lines) {
+    size_t at = line.find(kField);
+    size_t end = at == std::string::npos ? at : line.find("': ", at + kField.size());
+    if (end == std::string::npos) {
+      errors.push_back(config::FieldError{{}, line});
+      continue;
+    }
+    std::string field = line.substr(at + kField.size(), end - at - kField.size());
+    errors.push_back(config::FieldError{{config::PathPart{field}}, line.substr(end + 3)});
+  }
+  return json(400, config::schema_violation(errors));
+}
+
 // The entity a POST, PUT or PATCH writes: the body, merged over the stored
 // entity for PATCH, with its id, parent and timestamps settled.
 Value compose(const Request& req, const Schema& schema, const Value* stored, const std::string* key,
@@ -333,6 +351,11 @@ Response upsert(const WriteContext& ctx, const Request& req, const Endpoint& e, 
   // The declarative loader's own checks over the change and what it touches.
   config::Normalized n = config::normalize(check_slice(*current, e.entity, entity));
   if (!n.problems.empty()) return refused(n.problems);
+  // What only a build finds (a plugin's own checks, a filter's config, a
+  // filter missing from the filters directory), before anything is stored.
+  if (std::vector<std::string> problems; ctx.check_build && !ctx.check_build(n.config, &problems)) {
+    return build_refused(problems);
+  }
   Value answer;
   for (auto& v : n.config[e.entity]) {
     if (v.value("id", "") == id) answer = std::move(v);

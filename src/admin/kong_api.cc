@@ -319,7 +319,7 @@ std::vector<const Value*> children_of(const Value& all, const Endpoint& child, c
   return out;
 }
 
-WriteContext write_context(const KongApi& api) { return WriteContext{api.store, api.changed}; }
+WriteContext write_context(const KongApi& api) { return WriteContext{api.store, api.changed, api.check_build}; }
 
 Response collection(const KongApi& api, const Request& req) {
   const Endpoint* e = endpoint(req.params.at("entity"));

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "demo/echo_server.h"
+#include "lua/lua_plugins.h"
 #include "plugins/plugin.h"
 #include "plugins/prometheus.h"
 #include "runtime/proxy_cache_admin.h"
@@ -105,7 +106,11 @@ std::unique_ptr<store::EntityStore> open_store(const core::Settings& s, std::vec
   }
   if (store->seeded()) {
     // Read from disk: checked whole once, as a declarative file would be
-    // (later publishes bind it without normalizing again).
+    // (later publishes bind it without normalizing again). The plugins'
+    // schemas check the stored plugins, so they are registered first.
+    plugins::register_bundled();
+    lua::register_lua_plugins(s.lua_plugins_dir, lua_limits(s), errors);
+    if (!errors->empty()) return nullptr;
     config::Normalized check = config::normalize(*store->current());
     for (const auto& p : check.problems) errors->push_back("database " + s.database + ": " + p.line());
     return check.problems.empty() ? std::move(store) : nullptr;
@@ -224,6 +229,9 @@ int run_gateway(core::Settings settings) {
     api.store = store.get();
     api.entities = [&store] { return store->current(); };
     api.changed = [&publisher] { publisher.changed(); };
+    api.check_build = [&reloader](const config::Value& entities, std::vector<std::string>* problems) {
+      return reloader.check_store(entities, problems);
+    };
     publisher.start();
   } else {
     api.entities = [&reloader] { return reloader.entities(); };

@@ -59,6 +59,11 @@ class Reloader {
   // normalized config) after API writes; on failure logs every problem and
   // keeps the running config.
   bool publish_store(std::shared_ptr<const config::Value> entities);
+  // Database mode, before a write is committed: whether `entities` (a
+  // normalized config: the entity written and what it references) would
+  // build (its filter chains, its plugins' builds), without publishing;
+  // false with the problems in *errors. Waits for a build in progress.
+  bool check_store(const config::Value& entities, std::vector<std::string>* errors);
   // Recompiles the running config (not the file) so names are resolved
   // again.
   void refresh_dns();

@@ -151,7 +151,9 @@ def test_errors_in_kongs_shape(gateway_factory, upstream, tmp_path):
     missing = "00000000-0000-4000-8000-000000000000"
     status, err = call(admin, "POST", "/routes", {"paths": ["/z"], "service": {"id": missing}})
     assert status == 400 and err["code"] == 4 and err["name"] == "foreign key violation", err
-    assert missing in err["message"]
+    assert err["message"] == f"the foreign key '{{id=\"{missing}\"}}' does not reference an existing 'services' entity."
+    assert err["fields"] == {"service": {"id": missing}}
+    assert call(admin, "GET", "/routes")[1]["data"] == []
     # 404
     assert call(admin, "PATCH", "/services/nope", {"retries": 1}) == (404, {"message": "Not found"})
     assert call(admin, "POST", "/services/nope/routes", {"paths": ["/n"]})[0] == 404
@@ -432,3 +434,33 @@ def test_filter_chains_through_the_api(gateway_factory, wasmgate_bin, wasm_cache
     assert status == 400 and err["code"] == 2 and "already has a filter chain" in json.dumps(err), err
     assert call(admin, "DELETE", "/routes/r") == (204, None)  # cascades to its filter chain
     assert call(admin, "GET", "/filter-chains")[1]["data"] == []
+
+
+def test_a_change_the_build_refuses_is_not_stored(gateway_factory, wasmgate_bin, wasm_cache, upstream, tmp_path):
+    filters = pathlib.Path(wasmgate_bin).parent / "filters"
+    db = tmp_path / "kong.db"
+    gw, admin = start(gateway_factory, db, extra=["--filters-dir", str(filters), "--wasm-cache-dir", str(wasm_cache)])
+    call(admin, "POST", "/services", {"name": "s", "url": up_url(upstream)})
+    call(admin, "POST", "/services/s/routes", {"name": "r", "paths": ["/b"]})
+    assert live(gw, "/b")
+    generation = call(admin, "GET", "/status")[1]["config_generation"]
+    # The entity schemas take both; only building them finds what is wrong.
+    status, err = call(admin, "POST", "/routes/r/plugins",
+                       {"name": "http-log", "config": {"http_endpoint": "https://127.0.0.1:9/log"}})
+    assert status == 400 and err["code"] == 2 and err["name"] == "schema violation", err
+    assert list(err["fields"]) == ["config"] and "only http://" in err["fields"]["config"], err
+    assert err["message"] == f"schema violation (config: {err['fields']['config']})"
+    status, err = call(admin, "POST", "/routes/r/filter-chains", {"filters": [{"name": "no-such-filter"}]})
+    assert status == 400 and err["code"] == 2 and "no such filter: 'no-such-filter'" in err["fields"]["filters"], err
+    # Nothing was stored, nothing was published, and the proxy serves as before.
+    assert call(admin, "GET", "/plugins")[1]["data"] == []
+    assert call(admin, "GET", "/filter-chains")[1]["data"] == []
+    assert call(admin, "GET", "/status")[1]["config_generation"] == generation
+    assert gw.request("GET", "/b").status == 200
+    # The same entities, corrected, go through.
+    status, plugin = call(admin, "POST", "/routes/r/plugins",
+                          {"name": "http-log", "config": {"http_endpoint": f"{up_url(upstream)}/log"}})
+    assert status == 201, plugin
+    gw.stop()
+    gw, admin = start(gateway_factory, db, extra=["--filters-dir", str(filters), "--wasm-cache-dir", str(wasm_cache)])
+    assert [p["name"] for p in call(admin, "GET", "/plugins")[1]["data"]] == ["http-log"]
