@@ -188,7 +188,7 @@ int run_gateway(core::Settings settings) {
   Reloader reloader(*shared);
   std::vector<std::string> errors;
   std::unique_ptr<store::EntityStore> store;
-  if (s.database != "off") store = open_store(s, &errors);
+  if (!s.database.empty() && s.database != "off") store = open_store(s, &errors);
   if (!errors.empty() || !reloader.load_initial(&errors, store ? store->current() : nullptr)) {
     for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
     WG_LOG(Error, "invalid configuration, not starting");

@@ -6,8 +6,10 @@ persistence across a restart and a kill -9 mid-burst, coalesced rebuilds
 with every write live on the proxy within a second, and the admin token."""
 
 import json
+import os
 import pathlib
 import signal
+import subprocess
 import threading
 import time
 import urllib.error
@@ -464,3 +466,42 @@ def test_a_change_the_build_refuses_is_not_stored(gateway_factory, wasmgate_bin,
     gw.stop()
     gw, admin = start(gateway_factory, db, extra=["--filters-dir", str(filters), "--wasm-cache-dir", str(wasm_cache)])
     assert [p["name"] for p in call(admin, "GET", "/plugins")[1]["data"]] == ["http-log"]
+
+
+def test_without_a_config_entities_live_in_the_default_store(wasmgate_bin, tmp_path):
+    admin, state = free_port(), tmp_path / "state"
+    args = [str(wasmgate_bin), "start", "--proxy-listen", f"{HOST}:{free_port()}", "--admin-listen",
+            f"{HOST}:{admin}", "--workers", "1", "--access-log", "off"]
+    env = {k: v for k, v in os.environ.items() if k != "WASMGATE_DATABASE"}
+    env["XDG_STATE_HOME"] = str(state)
+
+    def connection_refused(port):
+        try:
+            call(port, "GET", "/status")
+        except urllib.error.URLError:
+            return True
+        return False
+
+    def run(check):
+        p = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            assert wait_until(lambda: p.poll() is not None or not connection_refused(admin), 10), "not up"
+            assert p.poll() is None, p.stderr.read().decode()
+            check()
+        finally:
+            p.kill()
+            p.wait(5)
+
+    def first():
+        status, root = call(admin, "GET", "/")
+        assert status == 200 and root["configuration"]["database"] == "sqlite", root
+        assert [r["name"] for r in call(admin, "GET", "/routes")[1]["data"]] == ["demo"]  # seeded with the demo
+        assert call(admin, "POST", "/services", {"name": "kept", "url": "http://127.0.0.1:9"})[0] == 201
+
+    def second():
+        assert call(admin, "GET", "/services/kept")[0] == 200
+
+    run(first)
+    assert (state / "wasmgate" / "wasmgate.db").exists()
+    assert wait_until(lambda: connection_refused(admin), 5)
+    run(second)
