@@ -22,6 +22,7 @@
 #include "lua/lua_plugins.h"
 #include "plugins/plugin.h"
 #include "plugins/prometheus.h"
+#include "runtime/filters_admin.h"
 #include "runtime/proxy_cache_admin.h"
 #include "runtime/reloader.h"
 #include "runtime/store_publisher.h"
@@ -220,6 +221,7 @@ int run_gateway(core::Settings settings) {
   });
   add_proxy_cache_routes(admin);
   add_upstream_health_routes(admin, shared->snapshots, plugins::node_id());
+  add_filter_routes(admin, reloader);
   // Kong's Admin API: DB-less, reads of the running config and POST
   // /config; with a store, reads of the store and entity writes, published
   // (coalesced) by the store publisher.

@@ -161,6 +161,17 @@ bool Reloader::check_store(const config::Value& entities, std::vector<std::strin
   return prepare(shared_.settings, *errors, nullptr, nullptr, &entities, decl, chains);
 }
 
+std::vector<Reloader::LoadedFilter> Reloader::filters() const {
+  std::lock_guard<std::mutex> lock(mu_);  // a build rescans the registry
+  const wasm::FilterRegistry& registry = wasm::FilterRegistry::instance();
+  std::vector<LoadedFilter> out;
+  for (const auto& name : registry.names()) {
+    LoadedFilter f{name, registry.find(name), registry.meta(name).config_schema_json};
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
 std::shared_ptr<const config::Value> Reloader::entities() const {
   std::lock_guard<std::mutex> lock(mu_);
   return entities_;

@@ -68,6 +68,13 @@ class Reloader {
   // again.
   void refresh_dns();
   uint64_t generation() const;
+  // The filters directory's filters as the last build loaded them.
+  struct LoadedFilter {
+    std::string name;
+    std::shared_ptr<const wasm::Module> module;
+    config::Value config_schema;  // NAME.meta.json's, as written; null: none
+  };
+  std::vector<LoadedFilter> filters() const;
   // The running config's entities as normalized JSON (ids, defaults,
   // references as {"id": ...}): what the Admin API reads.
   std::shared_ptr<const config::Value> entities() const;

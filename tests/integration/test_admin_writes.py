@@ -505,3 +505,83 @@ def test_without_a_config_entities_live_in_the_default_store(wasmgate_bin, tmp_p
     assert (state / "wasmgate" / "wasmgate.db").exists()
     assert wait_until(lambda: connection_refused(admin), 5)
     run(second)
+
+
+def test_foreign_entity_endpoints(gateway_factory, upstream, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    status, svc = call(admin, "POST", "/services", {"name": "s", "url": up_url(upstream)})
+    call(admin, "POST", "/services/s/routes", {"name": "r", "paths": ["/f"]})
+    assert call(admin, "GET", "/routes/r/service") == (200, svc)
+    status, patched = call(admin, "PATCH", "/routes/r/service", {"retries": 2})
+    assert status == 200 and patched["id"] == svc["id"] and patched["retries"] == 2, patched
+    status, put = call(admin, "PUT", "/routes/r/service", {"name": "s", "url": up_url(upstream) + "/p"})
+    assert status == 200 and put["id"] == svc["id"] and put["path"] == "/p", put
+    assert call(admin, "DELETE", "/routes/r/service")[0] == 405  # Kong: delete the route or the service itself
+    assert call(admin, "POST", "/routes/r/service", {"name": "x"})[0] == 405
+    assert call(admin, "GET", "/routes/nope/service")[0] == 404
+    # A route without a service: PUT creates one and the route names it.
+    call(admin, "POST", "/routes", {"name": "lone", "paths": ["/lone"]})
+    assert call(admin, "GET", "/routes/lone/service")[0] == 404
+    assert call(admin, "PATCH", "/routes/lone/service", {"retries": 1})[0] == 404
+    status, made = call(admin, "PUT", "/routes/lone/service", {"name": "made", "url": up_url(upstream)})
+    assert status == 200 and made["name"] == "made", made
+    assert call(admin, "GET", "/routes/lone")[1]["service"] == {"id": made["id"]}
+    assert live(gw, "/lone")
+    # Every reference has one: a plugin's route.
+    status, plugin = call(admin, "POST", "/routes/r/plugins", {"name": "cors"})
+    assert call(admin, "GET", f"/plugins/{plugin['id']}/route")[1]["name"] == "r"
+    assert call(admin, "GET", f"/plugins/{plugin['id']}/consumer")[0] == 404
+    assert call(admin, "GET", "/targets")[0] == 404  # Kong disables the top-level /targets
+
+
+def test_manual_health_of_one_address(gateway_factory, upstream, upstream_factory, tmp_path):
+    other = upstream_factory()
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    call(admin, "POST", "/upstreams", {"name": "pool", "healthchecks": {"passive": {"unhealthy": {"http_failures": 3}}}})
+    status, tgt = call(admin, "POST", "/upstreams/pool/targets", {"target": f"{HOST}:{upstream.port}"})
+    assert status == 201, tgt
+    call(admin, "POST", "/upstreams/pool/targets", {"target": f"{HOST}:{other.port}"})
+    call(admin, "POST", "/services", {"name": "s", "host": "pool"})
+    call(admin, "POST", "/services/s/routes", {"paths": ["/pool"]})
+    assert live(gw, "/pool")
+    health = call(admin, "GET", "/upstreams/pool/health")[1]["data"]
+    addresses = [a for t in health if t["id"] == tgt["id"] for a in t["data"]["addresses"]]
+    assert len(addresses) == 1, health
+    address = f"{addresses[0]['ip']}:{addresses[0]['port']}"
+    path = f"/upstreams/pool/targets/{tgt['id']}/{address}"
+    assert call(admin, "POST", path + "/unhealthy") == (204, None)
+    entry = [t for t in call(admin, "GET", "/upstreams/pool/health")[1]["data"] if t["id"] == tgt["id"]][0]
+    assert entry["data"]["addresses"][0]["health"] == "UNHEALTHY", entry
+    before, other_before = len(upstream.requests), len(other.requests)
+    for _ in range(6):  # every request now goes to the other target
+        assert gw.request("GET", "/pool").status == 200
+    assert len(upstream.requests) == before and len(other.requests) == other_before + 6
+    assert call(admin, "POST", path + "/healthy") == (204, None)
+    entry = [t for t in call(admin, "GET", "/upstreams/pool/health")[1]["data"] if t["id"] == tgt["id"]][0]
+    assert entry["data"]["addresses"][0]["health"] == "HEALTHY", entry
+    assert call(admin, "POST", f"/upstreams/pool/targets/{tgt['id']}/10.9.9.9:1/healthy")[0] == 404
+    assert call(admin, "GET", path + "/healthy")[0] == 405
+
+
+def test_filters_and_their_schemas(gateway_factory, wasmgate_bin, wasm_cache, tmp_path):
+    filters = pathlib.Path(wasmgate_bin).parent / "filters"
+    gw, admin = start(gateway_factory, tmp_path / "kong.db",
+                      extra=["--filters-dir", str(filters), "--wasm-cache-dir", str(wasm_cache)])
+    status, body = call(admin, "GET", "/filters")
+    assert status == 200 and body["next"] is None
+    by_name = {f["name"]: f for f in body["data"]}
+    on_disk = sorted(p.stem for p in filters.glob("*.wasm"))
+    assert sorted(by_name) == on_disk
+    demo = by_name["demo"]
+    assert demo["abi_version"] in ("0.1.0", "0.2.0", "0.2.1"), demo
+    assert f"proxy_abi_version_{demo['abi_version'].replace('.', '_')}" in demo["exports"]
+    assert "proxy_on_request_headers" in demo["exports"]
+    with_schema = [n for n in on_disk if (filters / f"{n}.meta.json").exists()
+                   and "config_schema" in json.loads((filters / f"{n}.meta.json").read_text())]
+    for name in with_schema:
+        assert by_name[name]["config_schema"] is True
+        expected = json.loads((filters / f"{name}.meta.json").read_text())["config_schema"]
+        assert call(admin, "GET", f"/schemas/filters/{name}") == (200, expected)
+    if not (filters / "demo.meta.json").exists():
+        assert call(admin, "GET", "/schemas/filters/demo") == (200, {"type": "string"})
+    assert call(admin, "GET", "/schemas/filters/nope") == (404, {"message": "Filter 'nope' not found"})
