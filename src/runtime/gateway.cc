@@ -255,6 +255,9 @@ int run_gateway(core::Settings settings) {
       return 1;
     }
     admin.set_token(s.admin_token);
+    // A slow admin client is cut off as a slow proxy client would be, and
+    // within the listener's own 10 s at most (it serves few clients).
+    admin.set_timeout_ms(std::min(10000, s.client_timeout_ms));
     std::string error;
     if (!admin.start(s.admin_listen, &error)) {
       WG_LOG(Error, "admin listener %s: %s", s.admin_listen.c_str(), error.c_str());
