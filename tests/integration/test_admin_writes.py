@@ -16,6 +16,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import pytest
+
 from conftest import HOST, config, free_port, wait_until
 
 
@@ -585,3 +587,73 @@ def test_filters_and_their_schemas(gateway_factory, wasmgate_bin, wasm_cache, tm
     if not (filters / "demo.meta.json").exists():
         assert call(admin, "GET", "/schemas/filters/demo") == (200, {"type": "string"})
     assert call(admin, "GET", "/schemas/filters/nope") == (404, {"message": "Filter 'nope' not found"})
+
+
+@pytest.mark.slow
+def test_30s_of_load_while_routes_plugins_and_filter_chains_change_200_times(
+        gateway_factory, wasmgate_bin, wasm_cache, upstream, tmp_path):
+    filters = pathlib.Path(wasmgate_bin).parent / "filters"
+    gw, admin = start(gateway_factory, tmp_path / "kong.db",
+                      extra=["--filters-dir", str(filters), "--wasm-cache-dir", str(wasm_cache), "--workers", "2"])
+    call(admin, "POST", "/services", {"name": "s", "url": up_url(upstream)})
+    call(admin, "POST", "/services/s/routes", {"name": "stable", "paths": ["/stable"]})
+    status, plugin = call(admin, "POST", "/routes/stable/plugins",
+                          {"name": "response-transformer", "config": {"add": {"headers": ["x-gen:0"]}}})
+    assert status == 201, plugin
+    status, chain = call(admin, "POST", "/routes/stable/filter-chains",
+                         {"name": "fc", "filters": [{"name": "demo", "config": "f0"}]})
+    assert status == 201, chain
+    assert wait_until(lambda: gw.request("GET", "/stable").header("x-wasm-filter") == "f0", 2.0)
+    failures, served, stop = [], [0, 0], threading.Event()
+
+    def keep_alive():  # one connection across every swap
+        while not stop.is_set():
+            try:
+                with gw.conn() as c:
+                    while not stop.is_set():
+                        r = c.request("GET", "/stable")
+                        if r.status != 200 or r.header("x-wasm-filter") is None:
+                            failures.append((r.status, r.header("x-wasm-filter")))
+                        served[0] += 1
+                        time.sleep(0.002)  # bounded: a few hundred requests a second
+            except Exception as e:  # a reset or a refused connection is a failure
+                failures.append(repr(e))
+
+    def new_connections():
+        while not stop.is_set():
+            try:
+                r = gw.request("GET", "/stable")
+                if r.status != 200:
+                    failures.append(r.status)
+                served[1] += 1
+            except Exception as e:
+                failures.append(repr(e))
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=keep_alive), threading.Thread(target=new_connections)]
+    for t in threads:
+        t.start()
+    began = time.monotonic()
+    try:
+        for i in range(1, 201):
+            kind = i % 4
+            if kind == 0:
+                status, _ = call(admin, "PATCH", f"/plugins/{plugin['id']}",
+                                 {"config": {"add": {"headers": [f"x-gen:{i}"]}}})
+            elif kind == 1:
+                status, _ = call(admin, "POST", "/services/s/routes", {"name": f"churn-{i}", "paths": [f"/churn/{i}"]})
+            elif kind == 2:
+                status, _ = call(admin, "DELETE", f"/routes/churn-{i - 1}")
+            else:
+                status, _ = call(admin, "PATCH", "/filter-chains/fc", {"filters": [{"name": "demo", "config": f"f{i}"}]})
+            assert status in (200, 201, 204), (i, status)
+            # 200 changes spread over 30 s.
+            time.sleep(max(0.0, began + i * 0.15 - time.monotonic()))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert time.monotonic() - began >= 29
+    assert failures == [] and served[0] > 2000 and served[1] > 500, (failures[:5], served)
+    assert wait_until(lambda: gw.request("GET", "/stable").header("x-gen") == "200", 1.0)
+    assert gw.request("GET", "/stable").header("x-wasm-filter") == "f199"
