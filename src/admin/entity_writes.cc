@@ -115,7 +115,9 @@ long locate(const Value& list, const Endpoint& e, const std::string& key, const 
   for (size_t i = 0; i < list.size(); ++i) {
     const Value& v = list[i];
     if (scope != nullptr && ref_id(v, scope->foreign) != scope->parent_id) continue;
-    if (v.value("id", "") == key) return static_cast<long>(i);
+    if (auto id = v.find("id"); id != v.end() && id->is_string() && id->get_ref<const std::string&>() == key) {
+      return static_cast<long>(i);
+    }
     for (const char* k : e.keys) {
       auto f = v.find(k);
       if (f != v.end() && f->is_string() && f->get_ref<const std::string&>() == key) return static_cast<long>(i);
@@ -166,6 +168,13 @@ bool resolve_references(const Schema& schema, const Value& all, Value& entity, R
   return true;
 }
 
+// Whether `entity`'s field `name` holds `value` (compared in place: this
+// runs once per stored entity on every write).
+bool same_field(const Value& entity, const char* name, const Value& value) {
+  auto f = entity.find(name);
+  return f != entity.end() ? *f == value : value.is_null();
+}
+
 // Kong's 409 when another entity of the type has the same id or the same
 // value of a unique field.
 bool check_unique(const Schema& schema, const Value& list, long at, const Value& entity, Response* refusal) {
@@ -177,7 +186,7 @@ bool check_unique(const Schema& schema, const Value& list, long at, const Value&
     auto mine = entity.find(name);
     if (mine == entity.end() || mine->is_null()) continue;
     for (size_t i = 0; i < list.size(); ++i) {
-      if (static_cast<long>(i) == at || list[i].value(name, Value()) != *mine) continue;
+      if (static_cast<long>(i) == at || !same_field(list[i], name.c_str(), *mine)) continue;
       if (name == "id") {
         Value err = config::unique_violation("id", *mine);
         err["code"] = static_cast<int>(config::ErrorCode::PrimaryKeyViolation);
@@ -261,10 +270,12 @@ Value compose(const Request& req, const Schema& schema, const Value* stored, con
 // another entity has the same values.
 bool check_cache_key(const Schema& schema, const Value& list, long at, const Value& entity, Response* refusal) {
   if (schema.cache_key.size() < 2) return true;
+  static const Value kNull;
   for (size_t i = 0; i < list.size(); ++i) {
     if (static_cast<long>(i) == at) continue;
     bool same = std::all_of(schema.cache_key.begin(), schema.cache_key.end(), [&](const std::string& f) {
-      return list[i].value(f, Value()) == entity.value(f, Value());
+      auto mine = entity.find(f);
+      return same_field(list[i], f.c_str(), mine != entity.end() ? *mine : kNull);
     });
     if (!same) continue;
     std::vector<std::string> names(schema.cache_key.begin(), schema.cache_key.end());
