@@ -81,7 +81,6 @@ test: unit integration sdk-examples test-asan fuzz-smoke
 bench: build
 	@./scripts/install-deps.sh --bench
 	@bash bench/run.sh
-	@python3 bench/api_write_latency.py build/wasmgate
 
 # A throwaway Redis on 127.0.0.1:$(REDIS_PORT) for rate-limiting's policy
 # redis (no persistence). Stop with Ctrl-C.
