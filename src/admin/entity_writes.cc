@@ -364,7 +364,10 @@ Response upsert(const WriteContext& ctx, const Request& req, const Endpoint& e, 
   if (!n.problems.empty()) return refused(n.problems);
   // What only a build finds (a plugin's own checks, a filter's config, a
   // filter missing from the filters directory), before anything is stored.
-  if (std::vector<std::string> problems; ctx.check_build && !ctx.check_build(n.config, &problems)) {
+  // Only plugins and filter chains build anything that can fail; a write of
+  // anything else neither waits for a publish nor rescans the filters.
+  bool builds = !list_of(n.config, "plugins").empty() || !list_of(n.config, "filter_chains").empty();
+  if (std::vector<std::string> problems; builds && ctx.check_build && !ctx.check_build(n.config, &problems)) {
     return build_refused(problems);
   }
   Value answer;
