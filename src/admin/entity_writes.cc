@@ -65,9 +65,9 @@ std::string lower(std::string s) {
   return s;
 }
 
-// The body as an object, by its Content-Type as Kong's before_filter
-// accepts them; false with the answer when it cannot be read.
-bool read_body(const Request& req, const Schema& schema, Value* out, Response* refusal) {
+}  // namespace
+
+bool read_entity_body(const Request& req, const Schema& schema, Value* out, Response* refusal) {
   const std::string* header = req.header("Content-Type");
   std::string type = header != nullptr ? lower(*header) : "";
   if (req.body.empty() && (type.empty() || type.rfind("application/json", 0) == 0 ||
@@ -95,6 +95,8 @@ bool read_body(const Request& req, const Schema& schema, Value* out, Response* r
   *refusal = message(415, "Unsupported Media Type");
   return false;
 }
+
+namespace {
 
 // Kong's PATCH: fields given replace the stored ones; records (a plugin's
 // config) merge field by field; arrays are replaced whole.
@@ -342,7 +344,7 @@ Response upsert(const WriteContext& ctx, const Request& req, const Endpoint& e, 
   if (req.method == "PATCH" && at < 0) return message(404, "Not found");
   Value body;
   Response refusal;
-  if (!read_body(req, schema, &body, &refusal)) return refusal;
+  if (!read_entity_body(req, schema, &body, &refusal)) return refusal;
   bool password_given = body.contains("password") && body["password"].is_string();
   Value entity = compose(req, schema, at >= 0 ? &list[static_cast<size_t>(at)] : nullptr, key, scope, std::move(body));
 

@@ -18,6 +18,7 @@
 
 #include "admin/endpoints.h"
 #include "admin/server.h"
+#include "config/schema.h"
 #include "config/value.h"
 #include "store/entity_store.h"
 
@@ -36,6 +37,12 @@ struct Scope {
   const char* foreign;
   std::string parent_id;
 };
+
+// The body as an object, by its Content-Type as Kong's before_filter
+// accepts them: JSON, or a form or multipart body with Kong's nested syntax
+// typed by `schema`; false with the answer (400, 415) when it cannot be read.
+bool read_entity_body(const Request& req, const config::schema::Schema& schema, config::Value* out,
+                      Response* refusal);
 
 // POST (key null: a collection), PUT, PATCH or DELETE on one entity of
 // `e`, named by `key` (its id or endpoint key), under `scope` when nested.

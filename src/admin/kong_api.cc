@@ -464,7 +464,9 @@ Response validate_entity(const Request& req) {
   if (schema == nullptr) return message(404, "No entity named '" + req.params.at("entity") + "'");
   Value body;
   Response refusal;
-  if (!json_body(req, &body, &refusal)) return refusal;
+  const std::string* type = req.header("Content-Type");
+  bool form = type != nullptr && (type->find("form") != std::string::npos);  // urlencoded or multipart
+  if (!(form ? read_entity_body(req, *schema, &body, &refusal) : json_body(req, &body, &refusal))) return refusal;
   std::vector<config::FieldError> errors;
   config::schema::validate(*schema, body, errors);
   if (schema->name == "plugins" && errors.empty()) return validate_plugin_config(body);

@@ -216,6 +216,12 @@ def test_schema_validation(gateway_factory, upstream):
     assert status == 400 and "not enabled" in body["fields"]["name"]
     assert call(admin, "POST", "/schemas/nothing/validate", "{}")[0] == 404
     assert call(admin, "POST", "/schemas/services/validate", "not json")[0] == 400
+    # Form bodies too, with Kong's nested syntax, typed by the schema.
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert call(admin, "POST", "/schemas/services/validate", "name=x&url=http://h:1/p&retries=2", form)[0] == 200
+    status, body = call(admin, "POST", "/schemas/plugins/validate", "name=rate-limiting&config.minute=-1", form)
+    assert status == 400 and "minute" in body["fields"]["config"], body
+    assert call(admin, "POST", "/schemas/plugins/validate", "name=rate-limiting&config.minute=5", form)[0] == 200
 
 
 def test_schemas(gateway_factory, upstream):
