@@ -26,15 +26,18 @@ build: wasmtime
 
 run: build
 	@echo
-	@echo "wasmgate is starting on the embedded demo config. Try, from another shell:"
+	@echo "wasmgate is starting on the demo config, seeded into the store $(BUILD)/demo.db on the first run"
+	@echo "(rm it to start over). Try, from another shell:"
 	@echo "  curl -i http://127.0.0.1:8000/demo/hello     # through the demo Wasm filter to the demo upstream on :8002"
 	@echo "  curl -i http://127.0.0.1:8000/demo/wasm/deny # answered by the Wasm filter itself (403)"
 	@echo "  curl -i http://127.0.0.1:8000/nope           # 404: no Route matched"
 	@echo "  curl http://127.0.0.1:8001/metrics           # filter metrics and per-filter counters (Prometheus)"
-	@echo "  curl http://127.0.0.1:8001/routes            # Kong's Admin API (DB-less): the running config's routes"
+	@echo "  curl http://127.0.0.1:8001/routes            # Kong's Admin API: the stored routes"
+	@echo "  curl -X POST http://127.0.0.1:8001/services/demo/routes -d name=mine -d 'paths[]=/mine'"
+	@echo "  curl -i http://127.0.0.1:8000/mine           # the new route, live at once (and after a restart)"
 	@echo "Stop with Ctrl-C."
 	@echo
-	@./$(BUILD)/wasmgate start
+	@./$(BUILD)/wasmgate start --database sqlite:$(BUILD)/demo.db
 
 unit: build
 	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
@@ -78,7 +81,6 @@ test: unit integration sdk-examples test-asan fuzz-smoke
 bench: build
 	@./scripts/install-deps.sh --bench
 	@bash bench/run.sh
-	@python3 bench/api_write_latency.py build/wasmgate
 
 # A throwaway Redis on 127.0.0.1:$(REDIS_PORT) for rate-limiting's policy
 # redis (no persistence). Stop with Ctrl-C.

@@ -11,6 +11,8 @@
 #     serving N1 requests and one serving N2, and (I2 - I1) / (N2 - N1), which
 #     cancels start-up, warm-up and shutdown;
 #   - wasmgate with 10,000 routes, and the router micro-benchmark (optional);
+#   - an Admin API write to the change live on the proxy, with 10 and 10,000
+#     routes, its CPU time, and the 10,000-route snapshot's RSS;
 #   - Wasm filters: wasmgate with one header-adding Proxy-Wasm filter on the
 #     route (each SDK's minimal filter, build/filters/bench_<sdk>.wasm, and on
 #     request its conformance filter, conf_<sdk>.wasm) against wasmgate without
@@ -50,6 +52,9 @@
 #                       keep-alive requests on one connection; "" for none)
 #   BENCH_IDLE="wasmgate nginx"  proxies whose RSS per idle keep-alive client connection is
 #                       measured (bench/idle_rss.py, BENCH_IDLE_CONNS=2000 connections; "" for none)
+#   BENCH_API_WRITE=1   time Admin API writes to the change answering on the proxy, with 10
+#                       and 10,000 routes, and the 10,000-route snapshot's memory
+#                       (bench/api_write_latency.py, BENCH_API_WRITES=20 writes each; 0 to skip)
 #   BENCH_ROUTER=1      build and run the router micro-benchmark (0 to skip)
 #   BENCH_BUILD_DIR=build-bench   where the micro-benchmark is built
 #   BENCH_CG_KEEP=DIR   keep the callgrind profiles in DIR
@@ -804,6 +809,12 @@ for name in $idle_list; do
     tail -1)
 done
 
+# --- Admin API write -> live on the proxy, 10 and 10,000 routes (bench/api_write_latency.py)
+api_out=""
+if [[ ${BENCH_API_WRITE:-1} == 1 && $have_wasmgate == 1 ]]; then
+  api_out=$(timeout 900 python3 "$root/bench/api_write_latency.py" "$bin" "${BENCH_API_WRITES:-20}" 2>&1 | tail -4)
+fi
+
 busy_after=$(cpu_busy)
 
 # --- router micro-benchmark
@@ -984,6 +995,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
     for name in $idle_list; do
       [[ -n ${IDLE[$name]:-} ]] && echo "  ${IDLE[$name]}"
     done
+  fi
+  if [[ -n $api_out ]]; then
+    echo
+    echo "$api_out"
   fi
   if [[ -n $router_out ]]; then
     echo

@@ -42,7 +42,9 @@ std::vector<Flag> start_flags(Settings& s) {
   return {
       {"config", 'c', "declarative config file (Kong _format_version 3.0)",
        [&s](const std::string& v) { s.config_path = v; return true; }},
-      {"database", 0, "where entities live: off (from --config) or sqlite:PATH (written through the Admin API) (off)",
+      {"database", 0,
+       "where entities live: off (from --config) or sqlite:PATH (written through the Admin API) (off with --config, "
+       "else sqlite:$XDG_STATE_HOME/wasmgate/wasmgate.db)",
        [&s](const std::string& v) {
          s.database = v;
          return v == "off" || (v.rfind("sqlite:", 0) == 0 && v.size() > 7);
@@ -139,6 +141,18 @@ void usage(FILE* out) {
   }
 }
 
+// Kong keeps its database under its prefix; ours, with no --config, is a
+// per-user state file: $XDG_STATE_HOME/wasmgate/wasmgate.db, else
+// ~/.local/state/wasmgate/wasmgate.db, else ./wasmgate.db (no HOME). The
+// store creates the directories.
+std::string default_database() {
+  const char* state = std::getenv("XDG_STATE_HOME");
+  const char* home = std::getenv("HOME");
+  if (state != nullptr && state[0] == '/') return std::string("sqlite:") + state + "/wasmgate/wasmgate.db";
+  if (home != nullptr && home[0] == '/') return std::string("sqlite:") + home + "/.local/state/wasmgate/wasmgate.db";
+  return "sqlite:wasmgate.db";
+}
+
 // Applies env vars first, then command-line flags (which win).
 bool parse_start(int argc, char** argv, Settings& s) {
   auto flags = start_flags(s);
@@ -182,6 +196,9 @@ bool parse_start(int argc, char** argv, Settings& s) {
       return false;
     }
   }
+  // The default: a config file is DB-less (as Kong's declarative
+  // mode); without one, entities live in the embedded store.
+  if (s.database.empty()) s.database = s.config_path.empty() ? default_database() : "off";
   return true;
 }
 

@@ -1,6 +1,7 @@
 #include "admin/endpoints.h"
 
 #include "config/entity_schemas.h"
+#include "config/schema.h"
 
 namespace wg::admin {
 
@@ -52,6 +53,22 @@ const Endpoint* endpoint(std::string_view path) {
   return nullptr;
 }
 
+const Endpoint* endpoint_of(std::string_view entity) {
+  for (const auto& e : kEndpoints) {
+    if (entity == e.entity) return endpoint(e.path);
+  }
+  return nullptr;
+}
+
+const Endpoint* foreign_endpoint(const Endpoint& e, std::string_view field) {
+  const config::schema::Schema* schema = config::entity_schema(e.entity);
+  if (schema == nullptr || std::string_view(e.path) == "targets") return nullptr;  // Kong disables /targets
+  for (const auto& f : schema->fields) {
+    if (f.name == field && f.type == config::schema::Type::Foreign && !f.unsupported) return endpoint_of(f.reference);
+  }
+  return nullptr;
+}
+
 std::vector<std::string> entity_patterns() {
   std::vector<std::string> out;
   for (const auto& e : kEndpoints) {
@@ -65,7 +82,14 @@ std::vector<std::string> entity_patterns() {
     out.push_back(parent);
     out.push_back(parent + "/{" + n.endpoint + "}");
   }
-  out.push_back("/routes/{routes}/service");
+  for (const auto& e : kEndpoints) {
+    const config::schema::Schema* schema = config::entity_schema(e.entity);
+    if (schema == nullptr) continue;
+    for (const auto& f : schema->fields) {
+      if (foreign_endpoint(e, f.name) == nullptr) continue;
+      out.push_back(std::string("/") + e.path + "/{" + e.path + "}/" + f.name);
+    }
+  }
   return out;
 }
 

@@ -20,6 +20,12 @@ struct Endpoint {
 
 // Null for an unknown path, or for a type this build has no schema for.
 const Endpoint* endpoint(std::string_view path);
+// The endpoint of an entity type ("keyauth_credentials"), or null.
+const Endpoint* endpoint_of(std::string_view entity);
+// The reference field `field` of `e`'s entities ("/routes/{r}/service":
+// Kong's foreign entity endpoint) names an entity of this endpoint; null
+// when `field` is no reference.
+const Endpoint* foreign_endpoint(const Endpoint& e, std::string_view field);
 
 // /{parent}/{id}/{child}: the child endpoint and the child's field that
 // names the parent.

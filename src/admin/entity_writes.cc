@@ -65,9 +65,9 @@ std::string lower(std::string s) {
   return s;
 }
 
-// The body as an object, by its Content-Type as Kong's before_filter
-// accepts them; false with the answer when it cannot be read.
-bool read_body(const Request& req, const Schema& schema, Value* out, Response* refusal) {
+}  // namespace
+
+bool read_entity_body(const Request& req, const Schema& schema, Value* out, Response* refusal) {
   const std::string* header = req.header("Content-Type");
   std::string type = header != nullptr ? lower(*header) : "";
   if (req.body.empty() && (type.empty() || type.rfind("application/json", 0) == 0 ||
@@ -96,6 +96,8 @@ bool read_body(const Request& req, const Schema& schema, Value* out, Response* r
   return false;
 }
 
+namespace {
+
 // Kong's PATCH: fields given replace the stored ones; records (a plugin's
 // config) merge field by field; arrays are replaced whole.
 void merge(Value& into, const Value& patch) {
@@ -115,7 +117,9 @@ long locate(const Value& list, const Endpoint& e, const std::string& key, const 
   for (size_t i = 0; i < list.size(); ++i) {
     const Value& v = list[i];
     if (scope != nullptr && ref_id(v, scope->foreign) != scope->parent_id) continue;
-    if (v.value("id", "") == key) return static_cast<long>(i);
+    if (auto id = v.find("id"); id != v.end() && id->is_string() && id->get_ref<const std::string&>() == key) {
+      return static_cast<long>(i);
+    }
     for (const char* k : e.keys) {
       auto f = v.find(k);
       if (f != v.end() && f->is_string() && f->get_ref<const std::string&>() == key) return static_cast<long>(i);
@@ -166,6 +170,13 @@ bool resolve_references(const Schema& schema, const Value& all, Value& entity, R
   return true;
 }
 
+// Whether `entity`'s field `name` holds `value` (compared in place: this
+// runs once per stored entity on every write).
+bool same_field(const Value& entity, const char* name, const Value& value) {
+  auto f = entity.find(name);
+  return f != entity.end() ? *f == value : value.is_null();
+}
+
 // Kong's 409 when another entity of the type has the same id or the same
 // value of a unique field.
 bool check_unique(const Schema& schema, const Value& list, long at, const Value& entity, Response* refusal) {
@@ -177,7 +188,7 @@ bool check_unique(const Schema& schema, const Value& list, long at, const Value&
     auto mine = entity.find(name);
     if (mine == entity.end() || mine->is_null()) continue;
     for (size_t i = 0; i < list.size(); ++i) {
-      if (static_cast<long>(i) == at || list[i].value(name, Value()) != *mine) continue;
+      if (static_cast<long>(i) == at || !same_field(list[i], name.c_str(), *mine)) continue;
       if (name == "id") {
         Value err = config::unique_violation("id", *mine);
         err["code"] = static_cast<int>(config::ErrorCode::PrimaryKeyViolation);
@@ -197,6 +208,24 @@ bool check_unique(const Schema& schema, const Value& list, long at, const Value&
 Response refused(const std::vector<config::Problem>& problems) {
   std::vector<config::FieldError> errors;
   for (const auto& p : problems) errors.push_back(p.error);
+  return json(400, config::schema_violation(errors));
+}
+
+// A build's problem lines as one schema violation: "... field 'F': why"
+// becomes F's error, any other line an entity check ('@entity').
+Response build_refused(const std::vector<std::string>& lines) {
+  static const std::string kField = " field '";
+  std::vector<config::FieldError> errors;
+  for (const auto& line : lines) {
+    size_t at = line.find(kField);
+    size_t end = at == std::string::npos ? at : line.find("': ", at + kField.size());
+    if (end == std::string::npos) {
+      errors.push_back(config::FieldError{{}, line});
+      continue;
+    }
+    std::string field = line.substr(at + kField.size(), end - at - kField.size());
+    errors.push_back(config::FieldError{{config::PathPart{field}}, line.substr(end + 3)});
+  }
   return json(400, config::schema_violation(errors));
 }
 
@@ -243,10 +272,12 @@ Value compose(const Request& req, const Schema& schema, const Value* stored, con
 // another entity has the same values.
 bool check_cache_key(const Schema& schema, const Value& list, long at, const Value& entity, Response* refusal) {
   if (schema.cache_key.size() < 2) return true;
+  static const Value kNull;
   for (size_t i = 0; i < list.size(); ++i) {
     if (static_cast<long>(i) == at) continue;
     bool same = std::all_of(schema.cache_key.begin(), schema.cache_key.end(), [&](const std::string& f) {
-      return list[i].value(f, Value()) == entity.value(f, Value());
+      auto mine = entity.find(f);
+      return same_field(list[i], f.c_str(), mine != entity.end() ? *mine : kNull);
     });
     if (!same) continue;
     std::vector<std::string> names(schema.cache_key.begin(), schema.cache_key.end());
@@ -313,7 +344,7 @@ Response upsert(const WriteContext& ctx, const Request& req, const Endpoint& e, 
   if (req.method == "PATCH" && at < 0) return message(404, "Not found");
   Value body;
   Response refusal;
-  if (!read_body(req, schema, &body, &refusal)) return refusal;
+  if (!read_entity_body(req, schema, &body, &refusal)) return refusal;
   bool password_given = body.contains("password") && body["password"].is_string();
   Value entity = compose(req, schema, at >= 0 ? &list[static_cast<size_t>(at)] : nullptr, key, scope, std::move(body));
 
@@ -333,6 +364,14 @@ Response upsert(const WriteContext& ctx, const Request& req, const Endpoint& e, 
   // The declarative loader's own checks over the change and what it touches.
   config::Normalized n = config::normalize(check_slice(*current, e.entity, entity));
   if (!n.problems.empty()) return refused(n.problems);
+  // What only a build finds (a plugin's own checks, a filter's config, a
+  // filter missing from the filters directory), before anything is stored.
+  // Only plugins and filter chains build anything that can fail; a write of
+  // anything else neither waits for a publish nor rescans the filters.
+  bool builds = !list_of(n.config, "plugins").empty() || !list_of(n.config, "filter_chains").empty();
+  if (std::vector<std::string> problems; builds && ctx.check_build && !ctx.check_build(n.config, &problems)) {
+    return build_refused(problems);
+  }
   Value answer;
   for (auto& v : n.config[e.entity]) {
     if (v.value("id", "") == id) answer = std::move(v);

@@ -319,7 +319,7 @@ std::vector<const Value*> children_of(const Value& all, const Endpoint& child, c
   return out;
 }
 
-WriteContext write_context(const KongApi& api) { return WriteContext{api.store, api.changed}; }
+WriteContext write_context(const KongApi& api) { return WriteContext{api.store, api.changed, api.check_build}; }
 
 Response collection(const KongApi& api, const Request& req) {
   const Endpoint* e = endpoint(req.params.at("entity"));
@@ -343,6 +343,38 @@ Response item(const KongApi& api, const Request& req) {
   return v != nullptr ? json(200, *v) : not_found();
 }
 
+// Kong's foreign entity endpoints (/routes/{r}/service, /plugins/{p}/consumer,
+// ...): the entity a reference names, read (GET), changed (PATCH),
+// replaced or, when the reference is unset, created and referenced (PUT);
+// DELETE is refused (405) while the reference is set.
+Response foreign_entity(const KongApi& api, const Request& req, const Endpoint& owner, const Value* entity,
+                        const std::string& field, const Endpoint& target) {
+  if (is_write(req.method) && api.store == nullptr) return unsupported(req.method, target.entity);
+  if (req.method == "POST") return method_not_allowed();
+  if (entity == nullptr) return not_found();
+  const std::string target_id = ref_id(*entity, field.c_str());
+  if (req.method == "GET") {
+    const Value* t = find(*api.entities(), target, target_id);
+    return t != nullptr ? json(200, *t) : not_found();
+  }
+  if (target_id.empty() && req.method != "PUT") return not_found();
+  if (req.method == "DELETE") return method_not_allowed();
+  if (!target_id.empty()) return write_entity(write_context(api), req, target, &target_id, nullptr);
+  Request create = req;
+  create.method = "POST";
+  Response made = write_entity(write_context(api), create, target, nullptr, nullptr);
+  if (made.status != 201) return made;
+  Request refer;
+  refer.method = "PATCH";
+  refer.headers = {{"Content-Type", "application/json"}};
+  refer.body = config::to_json(Value{{field, Value{{"id", Value::parse(made.body)["id"]}}}});
+  const std::string owner_id = entity->value("id", "");
+  Response referred = write_entity(write_context(api), refer, owner, &owner_id, nullptr);
+  if (referred.status != 200) return referred;
+  made.status = 200;
+  return made;
+}
+
 Response child_collection(const KongApi& api, const Request& req) {
   const std::string& parent_path = req.params.at("entity");
   const std::string& child_path = req.params.at("child");
@@ -350,11 +382,8 @@ Response child_collection(const KongApi& api, const Request& req) {
   if (parent == nullptr) return not_found();
   auto all = api.entities();
   const Value* p = find(*all, *parent, req.params.at("id"));
-  if (parent_path == "routes" && child_path == "service") {
-    if (is_write(req.method)) return api.store == nullptr ? unsupported(req.method, "services") : method_not_allowed();
-    if (p == nullptr) return not_found();
-    const Value* s = find(*all, *endpoint("services"), ref_id(*p, "service"));
-    return s != nullptr ? json(200, *s) : not_found();
+  if (const Endpoint* target = foreign_endpoint(*parent, child_path)) {
+    return foreign_entity(api, req, *parent, p, child_path, *target);
   }
   const Nested* n = nested(parent_path, child_path);
   if (n == nullptr) return not_found();
@@ -435,7 +464,9 @@ Response validate_entity(const Request& req) {
   if (schema == nullptr) return message(404, "No entity named '" + req.params.at("entity") + "'");
   Value body;
   Response refusal;
-  if (!json_body(req, &body, &refusal)) return refusal;
+  const std::string* type = req.header("Content-Type");
+  bool form = type != nullptr && (type->find("form") != std::string::npos);  // urlencoded or multipart
+  if (!(form ? read_entity_body(req, *schema, &body, &refusal) : json_body(req, &body, &refusal))) return refusal;
   std::vector<config::FieldError> errors;
   config::schema::validate(*schema, body, errors);
   if (schema->name == "plugins" && errors.empty()) return validate_plugin_config(body);
@@ -484,7 +515,13 @@ void install_kong_api(AdminServer& server, KongApi api_in) {
     // Kong's GET /endpoints: every route the Admin API serves, sorted.
     std::set<std::string> all = {"/", "/status", "/config", "/endpoints", "/metrics", "/plugins/enabled",
                                  "/schemas/{db_entity_name}", "/schemas/{db_entity_name}/validate",
-                                 "/schemas/plugins/{name}", "/schemas/plugins/validate", "/plugins/schema/{name}"};
+                                 "/schemas/plugins/{name}", "/schemas/plugins/validate", "/plugins/schema/{name}",
+                                 // served by the runtime (runtime/*_admin.h)
+                                 "/filters", "/schemas/filters/{name}", "/upstreams/{upstreams}/health",
+                                 "/upstreams/{upstreams}/targets/{targets}/healthy",
+                                 "/upstreams/{upstreams}/targets/{targets}/unhealthy",
+                                 "/upstreams/{upstreams}/targets/{targets}/{address}/healthy",
+                                 "/upstreams/{upstreams}/targets/{targets}/{address}/unhealthy"};
     for (auto& p : entity_patterns()) all.insert(std::move(p));
     return json(200, Value{{"data", Value(all)}, {"next", nullptr}});
   });

@@ -30,6 +30,9 @@ struct KongApi {
   // and what to call once a write is committed; null when DB-less.
   store::EntityStore* store = nullptr;
   std::function<void()> changed;
+  // Database mode: whether a normalized config would build (see
+  // WriteContext::check_build).
+  std::function<bool(const config::Value& entities, std::vector<std::string>* errors)> check_build;
   // Snapshots built so far (/status shows it: coalesced writes rebuild
   // far fewer times than they are written).
   std::function<uint64_t()> generation;

@@ -91,7 +91,7 @@ Value foreign_key_violation(const std::string& field, const std::string& referen
   std::string message = "the foreign key '" + lua_table("id", key) + "' does not reference an existing '" +
                         referenced_type + "' entity.";
   Value fields = Value::object();
-  fields[field] = message;
+  fields[field] = Value{{"id", key}};  // Kong shows the key that names nothing
   return error_object(ErrorCode::ForeignKeyViolation, "foreign key violation", message, std::move(fields));
 }
 

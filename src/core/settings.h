@@ -10,8 +10,10 @@ struct Settings {
   std::string config_path;  // empty: the embedded demo config
   // "off" (DB-less: entities come from the config file) or "sqlite:PATH"
   // (entities live in that file, written through the Admin API; a fresh
-  // store is seeded from the config file or the demo).
-  std::string database = "off";
+  // store is seeded from the config file or the demo). Empty until the
+  // command line is read: then "off" with a config file, else the default
+  // store (default_database()).
+  std::string database;
   std::string proxy_listen = "127.0.0.1:8000";
   std::string admin_listen = "127.0.0.1:8001";
   // The default certificate of the ssl listeners (PEM files); none: a

@@ -19,8 +19,10 @@
 #include "core/log.h"
 #include "core/version.h"
 #include "demo/echo_server.h"
+#include "lua/lua_plugins.h"
 #include "plugins/plugin.h"
 #include "plugins/prometheus.h"
+#include "runtime/filters_admin.h"
 #include "runtime/proxy_cache_admin.h"
 #include "runtime/reloader.h"
 #include "runtime/store_publisher.h"
@@ -105,7 +107,11 @@ std::unique_ptr<store::EntityStore> open_store(const core::Settings& s, std::vec
   }
   if (store->seeded()) {
     // Read from disk: checked whole once, as a declarative file would be
-    // (later publishes bind it without normalizing again).
+    // (later publishes bind it without normalizing again). The plugins'
+    // schemas check the stored plugins, so they are registered first.
+    plugins::register_bundled();
+    lua::register_lua_plugins(s.lua_plugins_dir, lua_limits(s), errors);
+    if (!errors->empty()) return nullptr;
     config::Normalized check = config::normalize(*store->current());
     for (const auto& p : check.problems) errors->push_back("database " + s.database + ": " + p.line());
     return check.problems.empty() ? std::move(store) : nullptr;
@@ -183,7 +189,7 @@ int run_gateway(core::Settings settings) {
   Reloader reloader(*shared);
   std::vector<std::string> errors;
   std::unique_ptr<store::EntityStore> store;
-  if (s.database != "off") store = open_store(s, &errors);
+  if (!s.database.empty() && s.database != "off") store = open_store(s, &errors);
   if (!errors.empty() || !reloader.load_initial(&errors, store ? store->current() : nullptr)) {
     for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
     WG_LOG(Error, "invalid configuration, not starting");
@@ -215,6 +221,7 @@ int run_gateway(core::Settings settings) {
   });
   add_proxy_cache_routes(admin);
   add_upstream_health_routes(admin, shared->snapshots, plugins::node_id());
+  add_filter_routes(admin, reloader);
   // Kong's Admin API: DB-less, reads of the running config and POST
   // /config; with a store, reads of the store and entity writes, published
   // (coalesced) by the store publisher.
@@ -224,6 +231,9 @@ int run_gateway(core::Settings settings) {
     api.store = store.get();
     api.entities = [&store] { return store->current(); };
     api.changed = [&publisher] { publisher.changed(); };
+    api.check_build = [&reloader](const config::Value& entities, std::vector<std::string>* problems) {
+      return reloader.check_store(entities, problems);
+    };
     publisher.start();
   } else {
     api.entities = [&reloader] { return reloader.entities(); };
@@ -245,6 +255,9 @@ int run_gateway(core::Settings settings) {
       return 1;
     }
     admin.set_token(s.admin_token);
+    // A slow admin client is cut off as a slow proxy client would be, and
+    // within the listener's own 10 s at most (it serves few clients).
+    admin.set_timeout_ms(std::min(10000, s.client_timeout_ms));
     std::string error;
     if (!admin.start(s.admin_listen, &error)) {
       WG_LOG(Error, "admin listener %s: %s", s.admin_listen.c_str(), error.c_str());

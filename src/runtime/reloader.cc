@@ -39,17 +39,21 @@ wasm::Limits wasm_limits(const core::Settings& s) {
   return l;
 }
 
-std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, uint64_t generation,
-                                                       std::vector<std::string>& errors, const std::string* text,
-                                                       config::Normalized* normalized, const config::Value* store) {
+namespace {
+
+// Everything a snapshot needs but its compile (which only warns): the
+// config loaded, the filters directory scanned, the Wasm filter chains and
+// the bundled and Lua plugins built. False with every problem in errors.
+bool prepare(const core::Settings& s, std::vector<std::string>& errors, const std::string* text,
+             config::Normalized* normalized, const config::Value* store, config::Declarative& decl,
+             std::shared_ptr<pipeline::ChainSet>& chains) {
   plugins::register_bundled();  // before loading: their schemas validate plugin configs
   lua::register_lua_plugins(s.lua_plugins_dir, lua_limits(s), &errors);
   if (std::string why; !lua::declare_shared_dicts(s.lua_shared_dicts, &why)) {
     errors.push_back("--lua-shared-dict: " + why);
   }
-  if (!errors.empty()) return nullptr;
-  config::Declarative decl;
-  if (!load_config(s, text, store, decl, errors, normalized)) return nullptr;
+  if (!errors.empty()) return false;
+  if (!load_config(s, text, store, decl, errors, normalized)) return false;
   for (const auto& w : decl.warnings) WG_LOG(Warn, "%s", w.c_str());
   std::string filters_dir = s.filters_dir;
   if (filters_dir.empty() && s.config_path.empty()) {
@@ -65,10 +69,20 @@ std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, 
   if (!decl.filter_chains.empty() && filters_dir.empty()) {
     errors.push_back("config 'root' field 'filter_chains': no filters directory (--filters-dir) is set");
   }
-  if (!errors.empty()) return nullptr;
-  auto chains = wasm::build_chains(decl, wasm_limits(s), &errors);
+  if (!errors.empty()) return false;
+  chains = wasm::build_chains(decl, wasm_limits(s), &errors);
   plugins::add_plugin_chains(decl, *chains, &errors);
-  if (!errors.empty()) return nullptr;
+  return errors.empty();
+}
+
+}  // namespace
+
+std::shared_ptr<const config::Snapshot> build_snapshot(const core::Settings& s, uint64_t generation,
+                                                       std::vector<std::string>& errors, const std::string* text,
+                                                       config::Normalized* normalized, const config::Value* store) {
+  config::Declarative decl;
+  std::shared_ptr<pipeline::ChainSet> chains;
+  if (!prepare(s, errors, text, normalized, store, decl, chains)) return nullptr;
   auto snap = config::compile(std::move(decl), generation, std::move(chains));
   for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
   return snap;
@@ -138,6 +152,24 @@ void Reloader::refresh_dns() {
   for (const auto& w : snap->warnings) WG_LOG(Warn, "%s", w.c_str());
   shared_.snapshots.publish(std::move(snap));
   WG_LOG(Info, "names resolved again (generation %llu)", static_cast<unsigned long long>(generation_));
+}
+
+bool Reloader::check_store(const config::Value& entities, std::vector<std::string>* errors) {
+  std::lock_guard<std::mutex> lock(mu_);
+  config::Declarative decl;
+  std::shared_ptr<pipeline::ChainSet> chains;
+  return prepare(shared_.settings, *errors, nullptr, nullptr, &entities, decl, chains);
+}
+
+std::vector<Reloader::LoadedFilter> Reloader::filters() const {
+  std::lock_guard<std::mutex> lock(mu_);  // a build rescans the registry
+  const wasm::FilterRegistry& registry = wasm::FilterRegistry::instance();
+  std::vector<LoadedFilter> out;
+  for (const auto& name : registry.names()) {
+    LoadedFilter f{name, registry.find(name), registry.meta(name).config_schema_json};
+    out.push_back(std::move(f));
+  }
+  return out;
 }
 
 std::shared_ptr<const config::Value> Reloader::entities() const {

@@ -59,10 +59,22 @@ class Reloader {
   // normalized config) after API writes; on failure logs every problem and
   // keeps the running config.
   bool publish_store(std::shared_ptr<const config::Value> entities);
+  // Database mode, before a write is committed: whether `entities` (a
+  // normalized config: the entity written and what it references) would
+  // build (its filter chains, its plugins' builds), without publishing;
+  // false with the problems in *errors. Waits for a build in progress.
+  bool check_store(const config::Value& entities, std::vector<std::string>* errors);
   // Recompiles the running config (not the file) so names are resolved
   // again.
   void refresh_dns();
   uint64_t generation() const;
+  // The filters directory's filters as the last build loaded them.
+  struct LoadedFilter {
+    std::string name;
+    std::shared_ptr<const wasm::Module> module;
+    config::Value config_schema;  // NAME.meta.json's, as written; null: none
+  };
+  std::vector<LoadedFilter> filters() const;
   // The running config's entities as normalized JSON (ids, defaults,
   // references as {"id": ...}): what the Admin API reads.
   std::shared_ptr<const config::Value> entities() const;

@@ -64,18 +64,24 @@ Value target_health(const upstream::Balancer& b, size_t index) {
   return v;
 }
 
-// Kong's override of every address of one target (by id or "host:port").
+// Kong's override of every address of one target (by id or "host:port"),
+// or of one of them when the route names an `address` ("ip:port").
 admin::Response set_health(const config::Snapshot& snap, const admin::Request& r, bool healthy) {
   if (r.method != "POST") return json(405, Value{{"message", "Method not allowed"}});
   const upstream::Balancer* b = balancer_named(snap, r.params.at("upstream"));
   if (b == nullptr) return not_found();
   const std::string& key = r.params.at("target");
+  auto address = r.params.find("address");
   const auto& targets = b->config().targets;
   for (size_t i = 0; i < targets.size(); ++i) {
     if (targets[i].id != key && target_text(targets[i]) != key) continue;
+    bool any = false;
     for (const auto& p : b->peers()) {
-      if (p.target == static_cast<int>(i) && p.health) p.health->set(healthy, p.name);
+      if (p.target != static_cast<int>(i) || (address != r.params.end() && p.endpoint != address->second)) continue;
+      any = true;
+      if (p.health) p.health->set(healthy, p.name);
     }
+    if (!any && address != r.params.end()) return not_found();  // not one of the target's addresses
     admin::Response done;
     done.status = 204;
     return done;
@@ -99,8 +105,9 @@ void add_upstream_health_routes(admin::AdminServer& server, const config::Snapsh
   });
   for (const char* state : {"healthy", "unhealthy"}) {
     bool healthy = std::string(state) == "healthy";
-    server.add_api_route(std::string("/upstreams/{upstream}/targets/{target}/") + state,
-                         [holder, healthy](const admin::Request& r) { return set_health(*holder->get(), r, healthy); });
+    auto handler = [holder, healthy](const admin::Request& r) { return set_health(*holder->get(), r, healthy); };
+    server.add_api_route(std::string("/upstreams/{upstream}/targets/{target}/") + state, handler);
+    server.add_api_route(std::string("/upstreams/{upstream}/targets/{target}/{address}/") + state, handler);
   }
 }
 

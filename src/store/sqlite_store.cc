@@ -5,6 +5,9 @@
 // requests and happen on the admin thread, so the fsync costs no request.
 #include <sqlite3.h>
 
+#include <filesystem>
+#include <system_error>
+
 #include "store/store.h"
 
 namespace wg::store {
@@ -106,6 +109,12 @@ std::unique_ptr<Store> open_store(const std::string& spec, std::string* error) {
     return nullptr;
   }
   std::string path = spec.substr(prefix.size());
+  // A store in a directory not made yet (the default one under
+  // $XDG_STATE_HOME): made here, as `mkdir -p` would.
+  if (size_t slash = path.rfind('/'); slash != std::string::npos && slash > 0) {
+    std::error_code ec;
+    std::filesystem::create_directories(path.substr(0, slash), ec);
+  }
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
       SQLITE_OK) {

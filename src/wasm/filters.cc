@@ -40,6 +40,7 @@ void load_meta(const std::string& dir, const std::string& name, std::unordered_m
       errors->push_back(where + "config_schema: " + error);
       return;
     }
+    meta.config_schema_json = *it;
   }
   if (auto it = json.find("root_id"); it != json.end()) {
     if (!it->is_string()) {

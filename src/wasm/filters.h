@@ -45,6 +45,7 @@ struct FilterPlan {
 // configuration (docs/filter-authors.md).
 struct FilterMeta {
   std::optional<config::JsonSchema> config_schema;
+  nlohmann::json config_schema_json;  // as written (GET /schemas/filters/{name} shows it)
   std::string root_id;
   std::string vm_config;  // a JSON value other than a string is passed as JSON text
 };

@@ -994,3 +994,8 @@ def run_cli(binary, *args, timeout=15, env=None):
         full_env.update(env)
     return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=timeout,
                           env=full_env, stdin=subprocess.DEVNULL)
+
+
+def pytest_configure(config):
+    # Long tests (tens of seconds) CI still runs; `-m "not slow"` skips them locally.
+    config.addinivalue_line("markers", "slow: runs for tens of seconds")

@@ -216,6 +216,12 @@ def test_schema_validation(gateway_factory, upstream):
     assert status == 400 and "not enabled" in body["fields"]["name"]
     assert call(admin, "POST", "/schemas/nothing/validate", "{}")[0] == 404
     assert call(admin, "POST", "/schemas/services/validate", "not json")[0] == 400
+    # Form bodies too, with Kong's nested syntax, typed by the schema.
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert call(admin, "POST", "/schemas/services/validate", "name=x&url=http://h:1/p&retries=2", form)[0] == 200
+    status, body = call(admin, "POST", "/schemas/plugins/validate", "name=rate-limiting&config.minute=-1", form)
+    assert status == 400 and "minute" in body["fields"]["config"], body
+    assert call(admin, "POST", "/schemas/plugins/validate", "name=rate-limiting&config.minute=5", form)[0] == 200
 
 
 def test_schemas(gateway_factory, upstream):
@@ -234,3 +240,28 @@ def test_schemas(gateway_factory, upstream):
     assert call(admin, "GET", "/plugins/schema/key-auth")[0] == 200
     assert call(admin, "GET", "/schemas/plugins/nope")[0] == 404
     assert call(admin, "GET", "/schemas/nope")[0] == 404
+
+
+def test_body_size_limit_and_slow_clients(gateway_factory, upstream):
+    import socket
+    admin = free_port()
+    gateway_factory(config(), extra_args=["--admin-listen", f"{HOST}:{admin}", "--client-timeout", "500"])
+    with socket.create_connection((HOST, admin), 5) as s:
+        s.sendall(b"POST /config HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 16777217\r\n\r\n")
+        head = s.recv(65536)
+    assert head.startswith(b"HTTP/1.1 413 "), head
+    assert b'{"message":"Request body too large"}' in head
+    # A client that never finishes its head is disconnected after --client-timeout.
+    with socket.create_connection((HOST, admin), 5) as s:
+        s.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n")
+        began = time.monotonic()
+        assert s.recv(1) == b""  # EOF: closed by the gateway, no answer
+        assert 0.3 < time.monotonic() - began < 3
+    # Nor one that stops sending its body.
+    with socket.create_connection((HOST, admin), 5) as s:
+        s.sendall(b"POST /config HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        began = time.monotonic()
+        assert s.recv(1) == b""
+        assert time.monotonic() - began < 3
+    assert call(admin, "GET", "/status")[0] == 200  # and the listener serves the next one

@@ -6,13 +6,17 @@ persistence across a restart and a kill -9 mid-burst, coalesced rebuilds
 with every write live on the proxy within a second, and the admin token."""
 
 import json
+import os
 import pathlib
 import signal
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+import pytest
 
 from conftest import HOST, config, free_port, wait_until
 
@@ -151,7 +155,9 @@ def test_errors_in_kongs_shape(gateway_factory, upstream, tmp_path):
     missing = "00000000-0000-4000-8000-000000000000"
     status, err = call(admin, "POST", "/routes", {"paths": ["/z"], "service": {"id": missing}})
     assert status == 400 and err["code"] == 4 and err["name"] == "foreign key violation", err
-    assert missing in err["message"]
+    assert err["message"] == f"the foreign key '{{id=\"{missing}\"}}' does not reference an existing 'services' entity."
+    assert err["fields"] == {"service": {"id": missing}}
+    assert call(admin, "GET", "/routes")[1]["data"] == []
     # 404
     assert call(admin, "PATCH", "/services/nope", {"retries": 1}) == (404, {"message": "Not found"})
     assert call(admin, "POST", "/services/nope/routes", {"paths": ["/n"]})[0] == 404
@@ -432,3 +438,222 @@ def test_filter_chains_through_the_api(gateway_factory, wasmgate_bin, wasm_cache
     assert status == 400 and err["code"] == 2 and "already has a filter chain" in json.dumps(err), err
     assert call(admin, "DELETE", "/routes/r") == (204, None)  # cascades to its filter chain
     assert call(admin, "GET", "/filter-chains")[1]["data"] == []
+
+
+def test_a_change_the_build_refuses_is_not_stored(gateway_factory, wasmgate_bin, wasm_cache, upstream, tmp_path):
+    filters = pathlib.Path(wasmgate_bin).parent / "filters"
+    db = tmp_path / "kong.db"
+    gw, admin = start(gateway_factory, db, extra=["--filters-dir", str(filters), "--wasm-cache-dir", str(wasm_cache)])
+    call(admin, "POST", "/services", {"name": "s", "url": up_url(upstream)})
+    call(admin, "POST", "/services/s/routes", {"name": "r", "paths": ["/b"]})
+    assert live(gw, "/b")
+    generation = call(admin, "GET", "/status")[1]["config_generation"]
+    # The entity schemas take both; only building them finds what is wrong.
+    status, err = call(admin, "POST", "/routes/r/plugins",
+                       {"name": "http-log", "config": {"http_endpoint": "https://127.0.0.1:9/log"}})
+    assert status == 400 and err["code"] == 2 and err["name"] == "schema violation", err
+    assert list(err["fields"]) == ["config"] and "only http://" in err["fields"]["config"], err
+    assert err["message"] == f"schema violation (config: {err['fields']['config']})"
+    status, err = call(admin, "POST", "/routes/r/filter-chains", {"filters": [{"name": "no-such-filter"}]})
+    assert status == 400 and err["code"] == 2 and "no such filter: 'no-such-filter'" in err["fields"]["filters"], err
+    # Nothing was stored, nothing was published, and the proxy serves as before.
+    assert call(admin, "GET", "/plugins")[1]["data"] == []
+    assert call(admin, "GET", "/filter-chains")[1]["data"] == []
+    assert call(admin, "GET", "/status")[1]["config_generation"] == generation
+    assert gw.request("GET", "/b").status == 200
+    # The same entities, corrected, go through.
+    status, plugin = call(admin, "POST", "/routes/r/plugins",
+                          {"name": "http-log", "config": {"http_endpoint": f"{up_url(upstream)}/log"}})
+    assert status == 201, plugin
+    gw.stop()
+    gw, admin = start(gateway_factory, db, extra=["--filters-dir", str(filters), "--wasm-cache-dir", str(wasm_cache)])
+    assert [p["name"] for p in call(admin, "GET", "/plugins")[1]["data"]] == ["http-log"]
+
+
+def test_without_a_config_entities_live_in_the_default_store(wasmgate_bin, tmp_path):
+    admin, state = free_port(), tmp_path / "state"
+    args = [str(wasmgate_bin), "start", "--proxy-listen", f"{HOST}:{free_port()}", "--admin-listen",
+            f"{HOST}:{admin}", "--workers", "1", "--access-log", "off"]
+    env = {k: v for k, v in os.environ.items() if k != "WASMGATE_DATABASE"}
+    env["XDG_STATE_HOME"] = str(state)
+
+    def connection_refused(port):
+        try:
+            call(port, "GET", "/status")
+        except urllib.error.URLError:
+            return True
+        return False
+
+    def run(check):
+        p = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            assert wait_until(lambda: p.poll() is not None or not connection_refused(admin), 10), "not up"
+            assert p.poll() is None, p.stderr.read().decode()
+            check()
+        finally:
+            p.kill()
+            p.wait(5)
+
+    def first():
+        status, root = call(admin, "GET", "/")
+        assert status == 200 and root["configuration"]["database"] == "sqlite", root
+        assert [r["name"] for r in call(admin, "GET", "/routes")[1]["data"]] == ["demo"]  # seeded with the demo
+        assert call(admin, "POST", "/services", {"name": "kept", "url": "http://127.0.0.1:9"})[0] == 201
+
+    def second():
+        assert call(admin, "GET", "/services/kept")[0] == 200
+
+    run(first)
+    assert (state / "wasmgate" / "wasmgate.db").exists()
+    assert wait_until(lambda: connection_refused(admin), 5)
+    run(second)
+
+
+def test_foreign_entity_endpoints(gateway_factory, upstream, tmp_path):
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    status, svc = call(admin, "POST", "/services", {"name": "s", "url": up_url(upstream)})
+    call(admin, "POST", "/services/s/routes", {"name": "r", "paths": ["/f"]})
+    assert call(admin, "GET", "/routes/r/service") == (200, svc)
+    status, patched = call(admin, "PATCH", "/routes/r/service", {"retries": 2})
+    assert status == 200 and patched["id"] == svc["id"] and patched["retries"] == 2, patched
+    status, put = call(admin, "PUT", "/routes/r/service", {"name": "s", "url": up_url(upstream) + "/p"})
+    assert status == 200 and put["id"] == svc["id"] and put["path"] == "/p", put
+    assert call(admin, "DELETE", "/routes/r/service")[0] == 405  # Kong: delete the route or the service itself
+    assert call(admin, "POST", "/routes/r/service", {"name": "x"})[0] == 405
+    assert call(admin, "GET", "/routes/nope/service")[0] == 404
+    # A route without a service: PUT creates one and the route names it.
+    call(admin, "POST", "/routes", {"name": "lone", "paths": ["/lone"]})
+    assert call(admin, "GET", "/routes/lone/service")[0] == 404
+    assert call(admin, "PATCH", "/routes/lone/service", {"retries": 1})[0] == 404
+    status, made = call(admin, "PUT", "/routes/lone/service", {"name": "made", "url": up_url(upstream)})
+    assert status == 200 and made["name"] == "made", made
+    assert call(admin, "GET", "/routes/lone")[1]["service"] == {"id": made["id"]}
+    assert live(gw, "/lone")
+    # Every reference has one: a plugin's route.
+    status, plugin = call(admin, "POST", "/routes/r/plugins", {"name": "cors"})
+    assert call(admin, "GET", f"/plugins/{plugin['id']}/route")[1]["name"] == "r"
+    assert call(admin, "GET", f"/plugins/{plugin['id']}/consumer")[0] == 404
+    assert call(admin, "GET", "/targets")[0] == 404  # Kong disables the top-level /targets
+
+
+def test_manual_health_of_one_address(gateway_factory, upstream, upstream_factory, tmp_path):
+    other = upstream_factory()
+    gw, admin = start(gateway_factory, tmp_path / "kong.db")
+    call(admin, "POST", "/upstreams", {"name": "pool", "healthchecks": {"passive": {"unhealthy": {"http_failures": 3}}}})
+    status, tgt = call(admin, "POST", "/upstreams/pool/targets", {"target": f"{HOST}:{upstream.port}"})
+    assert status == 201, tgt
+    call(admin, "POST", "/upstreams/pool/targets", {"target": f"{HOST}:{other.port}"})
+    call(admin, "POST", "/services", {"name": "s", "host": "pool"})
+    call(admin, "POST", "/services/s/routes", {"paths": ["/pool"]})
+    assert live(gw, "/pool")
+    health = call(admin, "GET", "/upstreams/pool/health")[1]["data"]
+    addresses = [a for t in health if t["id"] == tgt["id"] for a in t["data"]["addresses"]]
+    assert len(addresses) == 1, health
+    address = f"{addresses[0]['ip']}:{addresses[0]['port']}"
+    path = f"/upstreams/pool/targets/{tgt['id']}/{address}"
+    assert call(admin, "POST", path + "/unhealthy") == (204, None)
+    entry = [t for t in call(admin, "GET", "/upstreams/pool/health")[1]["data"] if t["id"] == tgt["id"]][0]
+    assert entry["data"]["addresses"][0]["health"] == "UNHEALTHY", entry
+    before, other_before = len(upstream.requests), len(other.requests)
+    for _ in range(6):  # every request now goes to the other target
+        assert gw.request("GET", "/pool").status == 200
+    assert len(upstream.requests) == before and len(other.requests) == other_before + 6
+    assert call(admin, "POST", path + "/healthy") == (204, None)
+    entry = [t for t in call(admin, "GET", "/upstreams/pool/health")[1]["data"] if t["id"] == tgt["id"]][0]
+    assert entry["data"]["addresses"][0]["health"] == "HEALTHY", entry
+    assert call(admin, "POST", f"/upstreams/pool/targets/{tgt['id']}/10.9.9.9:1/healthy")[0] == 404
+    assert call(admin, "GET", path + "/healthy")[0] == 405
+
+
+def test_filters_and_their_schemas(gateway_factory, wasmgate_bin, wasm_cache, tmp_path):
+    filters = pathlib.Path(wasmgate_bin).parent / "filters"
+    gw, admin = start(gateway_factory, tmp_path / "kong.db",
+                      extra=["--filters-dir", str(filters), "--wasm-cache-dir", str(wasm_cache)])
+    status, body = call(admin, "GET", "/filters")
+    assert status == 200 and body["next"] is None
+    by_name = {f["name"]: f for f in body["data"]}
+    on_disk = sorted(p.stem for p in filters.glob("*.wasm"))
+    assert sorted(by_name) == on_disk
+    demo = by_name["demo"]
+    assert demo["abi_version"] in ("0.1.0", "0.2.0", "0.2.1"), demo
+    assert f"proxy_abi_version_{demo['abi_version'].replace('.', '_')}" in demo["exports"]
+    assert "proxy_on_request_headers" in demo["exports"]
+    with_schema = [n for n in on_disk if (filters / f"{n}.meta.json").exists()
+                   and "config_schema" in json.loads((filters / f"{n}.meta.json").read_text())]
+    for name in with_schema:
+        assert by_name[name]["config_schema"] is True
+        expected = json.loads((filters / f"{name}.meta.json").read_text())["config_schema"]
+        assert call(admin, "GET", f"/schemas/filters/{name}") == (200, expected)
+    if not (filters / "demo.meta.json").exists():
+        assert call(admin, "GET", "/schemas/filters/demo") == (200, {"type": "string"})
+    assert call(admin, "GET", "/schemas/filters/nope") == (404, {"message": "Filter 'nope' not found"})
+
+
+@pytest.mark.slow
+def test_30s_of_load_while_routes_plugins_and_filter_chains_change_200_times(
+        gateway_factory, wasmgate_bin, wasm_cache, upstream, tmp_path):
+    filters = pathlib.Path(wasmgate_bin).parent / "filters"
+    gw, admin = start(gateway_factory, tmp_path / "kong.db",
+                      extra=["--filters-dir", str(filters), "--wasm-cache-dir", str(wasm_cache), "--workers", "2"])
+    call(admin, "POST", "/services", {"name": "s", "url": up_url(upstream)})
+    call(admin, "POST", "/services/s/routes", {"name": "stable", "paths": ["/stable"]})
+    status, plugin = call(admin, "POST", "/routes/stable/plugins",
+                          {"name": "response-transformer", "config": {"add": {"headers": ["x-gen:0"]}}})
+    assert status == 201, plugin
+    status, chain = call(admin, "POST", "/routes/stable/filter-chains",
+                         {"name": "fc", "filters": [{"name": "demo", "config": "f0"}]})
+    assert status == 201, chain
+    assert wait_until(lambda: gw.request("GET", "/stable").header("x-wasm-filter") == "f0", 2.0)
+    failures, served, stop = [], [0, 0], threading.Event()
+
+    def keep_alive():  # one connection across every swap
+        while not stop.is_set():
+            try:
+                with gw.conn() as c:
+                    while not stop.is_set():
+                        r = c.request("GET", "/stable")
+                        if r.status != 200 or r.header("x-wasm-filter") is None:
+                            failures.append((r.status, r.header("x-wasm-filter")))
+                        served[0] += 1
+                        time.sleep(0.002)  # bounded: a few hundred requests a second
+            except Exception as e:  # a reset or a refused connection is a failure
+                failures.append(repr(e))
+
+    def new_connections():
+        while not stop.is_set():
+            try:
+                r = gw.request("GET", "/stable")
+                if r.status != 200:
+                    failures.append(r.status)
+                served[1] += 1
+            except Exception as e:
+                failures.append(repr(e))
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=keep_alive), threading.Thread(target=new_connections)]
+    for t in threads:
+        t.start()
+    began = time.monotonic()
+    try:
+        for i in range(1, 201):
+            kind = i % 4
+            if kind == 0:
+                status, _ = call(admin, "PATCH", f"/plugins/{plugin['id']}",
+                                 {"config": {"add": {"headers": [f"x-gen:{i}"]}}})
+            elif kind == 1:
+                status, _ = call(admin, "POST", "/services/s/routes", {"name": f"churn-{i}", "paths": [f"/churn/{i}"]})
+            elif kind == 2:
+                status, _ = call(admin, "DELETE", f"/routes/churn-{i - 1}")
+            else:
+                status, _ = call(admin, "PATCH", "/filter-chains/fc", {"filters": [{"name": "demo", "config": f"f{i}"}]})
+            assert status in (200, 201, 204), (i, status)
+            # 200 changes spread over 30 s.
+            time.sleep(max(0.0, began + i * 0.15 - time.monotonic()))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert time.monotonic() - began >= 29
+    assert failures == [] and served[0] > 2000 and served[1] > 500, (failures[:5], served)
+    assert wait_until(lambda: gw.request("GET", "/stable").header("x-gen") == "200", 1.0)
+    assert gw.request("GET", "/stable").header("x-wasm-filter") == "f199"

@@ -1,6 +1,7 @@
 """Process lifecycle: SIGHUP reload (good, bad, under load), SIGTERM drain,
 env vars, `wasmgate check` and `wasmgate version`."""
 
+import os
 import re
 import signal
 import socket
@@ -339,7 +340,7 @@ def test_demo_config_without_config_file(wasmgate_bin, tmp_path):
     with open(d / "err", "wb") as err:
         p = subprocess.Popen([str(wasmgate_bin), "start", "--proxy-listen", f"{HOST}:{port}", "--admin-listen",
                               "off", "--workers", "1", "--access-log", "off"], stdout=subprocess.DEVNULL,
-                             stderr=err)
+                             stderr=err, env={**os.environ, "XDG_STATE_HOME": str(d)})  # its default store
         try:
             def ready():
                 try:

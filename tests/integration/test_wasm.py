@@ -6,6 +6,7 @@ The filter adds `x-wasm-filter: <config>` to requests and responses, removes
 memory on */wasm/trap, */wasm/loop and */wasm/hog.
 """
 import concurrent.futures
+import os
 import pathlib
 import time
 
@@ -154,7 +155,8 @@ def test_demo_config_runs_through_the_demo_filter(wasmgate_bin, tmp_path, wasm_c
     port = free_port()
     proc = subprocess.Popen([str(wasmgate_bin), "start", "--proxy-listen", f"127.0.0.1:{port}", "--admin-listen",
                              "off", "--workers", "1", "--access-log", "off", "--wasm-cache-dir", str(wasm_cache)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "XDG_STATE_HOME": str(tmp_path)})  # its default store
     try:
         deadline = time.monotonic() + 10
         while True:

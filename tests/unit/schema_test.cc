@@ -374,6 +374,7 @@ TEST(KongErrors, OtherCodes) {
   EXPECT_EQ(f["name"], "foreign key violation");
   EXPECT_EQ(f["message"], "the foreign key '{id=\"0c51a34b-17a7-54b6-968a-4a8d05539b87\"}' does not reference an "
                           "existing 'services' entity.");
+  EXPECT_EQ(f["fields"], json(R"({"service": {"id": "0c51a34b-17a7-54b6-968a-4a8d05539b87"}})"));
   EXPECT_EQ(invalid_primary_key("x")["code"], 1);
   EXPECT_EQ(not_found("x")["message"], "could not find the entity with primary key '{id=\"x\"}'");
   Problem p{"service", "s", FieldError{{PathPart{"port"}}, "value should be between 0 and 65535"}};

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "store/entity_store.h"
@@ -40,7 +41,16 @@ TEST(SqliteStore, BadSpecsAreRefused) {
   std::string error;
   EXPECT_FALSE(wg::store::open_store("postgres://x", &error));
   EXPECT_NE(error.find("sqlite:PATH"), std::string::npos);
-  EXPECT_FALSE(wg::store::open_store("sqlite:/nonexistent-dir/x.db", &error));
+  // A directory that cannot be made (/dev/null is a file).
+  EXPECT_FALSE(wg::store::open_store("sqlite:/dev/null/x/y.db", &error));
+}
+
+TEST(SqliteStore, MakesItsDirectories) {
+  std::string dir = ::testing::TempDir() + "wg-store-dirs-" + std::to_string(::getpid());
+  std::string error;
+  EXPECT_TRUE(wg::store::open_store("sqlite:" + dir + "/a/b/x.db", &error)) << error;
+  EXPECT_EQ(::access((dir + "/a/b/x.db").c_str(), F_OK), 0);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(EntityStore, SeedsCommitsAndReadsBack) {
