@@ -16,6 +16,7 @@
 #include "lua/convert.h"
 #include "lua/pdk.h"
 #include "lua/schema_dsl.h"
+#include "lua/worker_lua.h"
 #include "core/log.h"
 #include "plugins/bundled.h"
 
@@ -106,81 +107,6 @@ bool call_method(Vm& vm, const char* method, int nargs, std::string* error) {
     return false;
   }
   return true;
-}
-
-// Coroutines that ran to their end are kept for the next call (a new one
-// per call costs an allocation and garbage): a LuaJIT coroutine that
-// returned can be resumed again with a new function from the C API.
-constexpr int kThreadPoolSize = 16;
-
-// Pushes a coroutine (from the pool, or new) on L's stack and returns it.
-lua_State* take_thread(const Vm& vm) {
-  lua_State* L = vm.state();
-  vm.push_kept(Vm::kThreads);
-  int n = static_cast<int>(lua_objlen(L, -1));
-  if (n == 0) {
-    lua_pop(L, 1);
-    return lua_newthread(L);
-  }
-  lua_rawgeti(L, -1, n);
-  lua_pushnil(L);
-  lua_rawseti(L, -3, n);
-  lua_remove(L, -2);
-  return lua_tothread(L, -1);
-}
-
-// Puts back a coroutine that returned (at `index` of L's stack).
-void give_thread(const Vm& vm, lua_State* co, int index) {
-  lua_State* L = vm.state();
-  lua_settop(co, 0);
-  vm.push_kept(Vm::kThreads);
-  int n = static_cast<int>(lua_objlen(L, -1));
-  if (n < kThreadPoolSize) {
-    lua_pushvalue(L, index);
-    lua_rawseti(L, -2, n + 1);
-  }
-  lua_pop(L, 1);
-}
-
-uint64_t monotonic_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
-
-// How one resume of a plugin's coroutine ended.
-enum class Outcome { Done, Exited, Slept, Failed };
-
-// Resumes `co` (on L's stack at `anchor`) with nargs arguments as `cs`;
-// *error gets the message and traceback of a failure, *sleep_ms the time
-// an ngx.sleep asked for.
-Outcome resume(Vm& vm, lua_State* co, int nargs, const CallState& as, std::string* error, uint64_t* sleep_ms) {
-  CallState& cs = call_state();
-  CallState saved = cs;
-  cs = as;
-  vm.reset_budget();
-  int rc = lua_resume(co, nargs);
-  const CallState after = cs;
-  cs = saved;
-  if (rc == 0) return Outcome::Done;
-  if (rc == LUA_YIELD) {
-    if (after.exited) return Outcome::Exited;
-    if (after.sleep_ms > 0) {
-      *sleep_ms = after.sleep_ms;
-      return Outcome::Slept;
-    }
-    *error = "a Lua plugin yielded outside ngx.sleep, which this gateway does not support yet";
-    return Outcome::Failed;
-  }
-  lua_State* L = vm.state();
-  vm.begin_recovery();
-  const char* msg = lua_tostring(co, -1);
-  luaL_traceback(L, co, msg != nullptr ? msg : "(error object is not a string)", 0);
-  *error = lua_tostring(L, -1);
-  lua_pop(L, 1);
-  lua_settop(co, 0);
-  vm.end_recovery();
-  return Outcome::Failed;
 }
 
 constexpr const char* kPhaseMethods[] = {"rewrite", "access", "response", "header_filter", "body_filter", "log"};
@@ -283,9 +209,14 @@ class LuaPlugin final : public plugins::Plugin {
       ++nargs;
     }
     lua_xmove(L, co, nargs + 1);
-    uint64_t sleep_ms = 0;
+    CallState as;
+    as.x = &x;
+    as.phase = p;
+    as.plugin = &name();
+    as.instance = live_.id;
+    Wait wait;
     Verdict v = Verdict::Continue;
-    switch (resume(*vm, co, nargs, CallState{&x, p, &name(), live_.id, false, 0}, &error, &sleep_ms)) {
+    switch (resume(*vm, co, nargs, as, &error, &wait)) {
       case Outcome::Done:
         if (body != nullptr && lua_isstring(co, -1)) {
           size_t n = 0;
@@ -297,8 +228,15 @@ class LuaPlugin final : public plugins::Plugin {
       case Outcome::Exited:
         v = Verdict::Respond;
         break;
-      case Outcome::Slept:
-        v = sleep(*vm, top + 1, p, x, s, sleep_ms);
+      case Outcome::Waiting:
+        // Only rewrite and access may wait (the primitives refuse
+        // elsewhere): the request pauses until the worker resumes it.
+        if (WorkerLua* worker = WorkerLua::current()) {
+          worker->park(top + 1, wait, as);
+          v = Verdict::Pause;
+        } else {
+          v = fail(s, "a Lua plugin waited outside a worker");
+        }
         break;
       case Outcome::Failed:
         v = fail(s, std::move(error));
@@ -306,17 +244,6 @@ class LuaPlugin final : public plugins::Plugin {
     }
     lua_settop(L, top);
     return v;
-  }
-
-  // The coroutine at `anchor` sleeps: kept until the worker wakes it.
-  Verdict sleep(Vm& vm, int anchor, Phase p, Exchange& x, Slot& s, uint64_t ms) const {
-    WorkerLua* worker = WorkerLua::current();
-    if (worker == nullptr) return fail(s, "ngx.sleep outside a worker");
-    lua_State* L = vm.state();
-    lua_pushvalue(L, anchor);
-    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    worker->sleep({monotonic_ms() + ms, pipeline::ResumeHandle(x), ref, p, &name(), live_.id});
-    return Verdict::Pause;
   }
 
   std::shared_ptr<const Code> code_;
@@ -476,79 +403,16 @@ void drop_dead(Vm& vm, Vm::Kept k, const std::unordered_set<uint64_t>& live) {
 
 }  // namespace
 
-thread_local WorkerLua* WorkerLua::current_ = nullptr;
-
-uint64_t WorkerLua::run(uint64_t max_wait_ms) {
-  if (sleepers_.empty()) return max_wait_ms;
-  const uint64_t now = monotonic_ms();
-  std::vector<Sleeper> due;
-  uint64_t wait = max_wait_ms;
-  for (size_t i = 0; i < sleepers_.size();) {
-    if (sleepers_[i].due_ms <= now) {
-      due.push_back(sleepers_[i]);
-      sleepers_[i] = sleepers_.back();
-      sleepers_.pop_back();
-    } else {
-      wait = std::min(wait, sleepers_[i].due_ms - now);
-      ++i;
-    }
-  }
-  // Those that sleep again wait for a later turn: a loop of ngx.sleep(0)
-  // cannot hold the worker.
-  for (const Sleeper& s : due) wake(s);
-  return sleepers_.empty() ? wait : std::min<uint64_t>(wait, 1);
-}
-
-void WorkerLua::wake(const Sleeper& s) {
-  lua_State* L = vm_.state();
-  const int top = lua_gettop(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s.thread_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, s.thread_ref);
-  lua_State* co = lua_tothread(L, -1);
-  Exchange* x = s.handle.exchange();
-  if (x == nullptr || co == nullptr) {  // the request ended meanwhile
-    lua_settop(L, top);
-    return;
-  }
-  std::string error;
-  uint64_t ms = 0;
-  switch (resume(vm_, co, 0, CallState{x, s.phase, s.plugin, s.instance, false, 0}, &error, &ms)) {
-    case Outcome::Done:
-      give_thread(vm_, co, top + 1);
-      s.handle.resume(Direction::Request);
-      break;
-    case Outcome::Exited:
-      x->wake();
-      break;
-    case Outcome::Slept: {
-      Sleeper again = s;
-      again.due_ms = monotonic_ms() + ms;
-      lua_pushvalue(L, top + 1);
-      again.thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-      sleep(again);
-      break;
-    }
-    case Outcome::Failed:
-      // Outside the runner's call: logged here as the runner would, and
-      // answered with the same 500.
-      WG_LOG(Error, "plugin %s failed this request: %s", s.plugin->c_str(), error.c_str());
-      plugins::exit_json(*x, 500, "An unexpected error occurred");
-      x->wake();
-      break;
-  }
-  lua_settop(L, top);
-}
-
-void WorkerLua::collect() {
+void forget_dead_plugins(Vm& vm) {
   std::unordered_set<uint64_t> live;
   {
     std::lock_guard<std::mutex> lock(live_mu);
     live = live_ids;
   }
-  drop_dead(vm_, Vm::kModules, live);
-  drop_dead(vm_, Vm::kConfigs, live);
+  drop_dead(vm, Vm::kModules, live);
+  drop_dead(vm, Vm::kConfigs, live);
   // Modules a plugin required (kong.plugins.NAME.*) load again for new code.
-  lua_State* L = vm_.state();
+  lua_State* L = vm.state();
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "loaded");
   lua_pushnil(L);

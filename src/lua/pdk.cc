@@ -10,8 +10,12 @@
 
 #include "config/snapshot.h"
 #include "core/log.h"
+#include "lua/cosocket.h"
+#include "lua/invalidations.h"
+#include "lua/resty_http.h"
 #include "lua/shared_dict.h"
 #include "lua/vm.h"
+#include "lua/worker_lua.h"
 #include "plugins/plugin.h"
 #include "plugins/uri_args.h"
 
@@ -310,18 +314,86 @@ int l_error(lua_State* L) {
   return answered(L);
 }
 
-// wg.sleep(seconds): ngx.sleep. The coroutine yields; the plugin pauses the
-// request and the worker resumes it when the time is over (WorkerLua::run).
-int l_sleep(lua_State* L) {
+// ---- waits and timers (lua/worker_lua).
+WorkerLua& worker(lua_State* L) {
+  WorkerLua* w = WorkerLua::current();
+  if (w == nullptr) luaL_error(L, "this API is only available in a worker");
+  return *w;
+}
+
+// wg.new_wait() -> an id for wg.wait / wg.wake.
+int l_new_wait(lua_State* L) {
+  lua_pushnumber(L, static_cast<lua_Number>(worker(L).new_wait_id()));
+  return 1;
+}
+
+// wg.wait(id, timeout_ms) -> true when woken, false when timed out. The
+// coroutine yields: the request pauses, the worker serves others and
+// resumes it (WorkerLua::run). timeout_ms 0: no timeout.
+int l_wait(lua_State* L) {
+  check_can_wait(L);
+  worker(L);
   CallState& cs = call_state();
-  if (cs.x == nullptr || (cs.phase != pipeline::Phase::Rewrite && cs.phase != pipeline::Phase::Access)) {
-    return luaL_error(L, "ngx.sleep is only available in rewrite and access in this gateway");
-  }
-  double seconds = luaL_checknumber(L, 1);
-  if (seconds < 0) return luaL_error(L, "invalid sleep duration");
-  cs.sleep_ms = static_cast<uint64_t>(seconds * 1000.0 + 0.5);
-  if (cs.sleep_ms == 0) cs.sleep_ms = 1;  // at least one loop turn: others run meanwhile
+  cs.wait_id = static_cast<uint64_t>(luaL_checknumber(L, 1));
+  lua_Number ms = luaL_optnumber(L, 2, 0);
+  cs.wait_ms = ms > 0 ? static_cast<uint64_t>(ms + 0.5) : 0;
   return lua_yield(L, 0);
+}
+
+// wg.wake(id): the coroutine waiting on id resumes on the worker's next turn.
+int l_wake(lua_State* L) {
+  worker(L).wake(static_cast<uint64_t>(luaL_checknumber(L, 1)));
+  return 0;
+}
+
+// wg.timer(delay_s, every, fn) -> true | nil, err: fn(premature) runs in a
+// coroutine of its own after the delay (again every delay when every).
+// Outside a worker (the config check's state) nothing is scheduled.
+int l_timer(lua_State* L) {
+  lua_Number delay = luaL_checknumber(L, 1);
+  bool every = lua_toboolean(L, 2) != 0;
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  if (delay < 0) return luaL_error(L, "bad argument #1 to 'at' (negative delay)");
+  WorkerLua* w = WorkerLua::current();
+  if (w != nullptr) {
+    const std::string* plugin = call_state().plugin;
+    if (!w->add_timer(3, static_cast<uint64_t>(delay * 1000.0 + 0.5), every, plugin ? *plugin : std::string())) {
+      lua_pushnil(L);
+      lua_pushliteral(L, "too many pending timers");
+      return 2;
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+// ---- kong.cache's cross-worker invalidations (lua/invalidations).
+int l_cache_generation(lua_State* L) {
+  lua_pushnumber(L, static_cast<lua_Number>(invalidation_generation()));
+  return 1;
+}
+
+// wg.cache_invalidations(since) -> {keys} | nil (too far behind: drop all).
+int l_cache_invalidations(lua_State* L) {
+  std::vector<std::string> keys;
+  if (!invalidations_since(static_cast<uint64_t>(luaL_checknumber(L, 1)), &keys)) return 0;
+  lua_createtable(L, static_cast<int>(keys.size()), 0);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    push_view(L, keys[i]);
+    lua_rawseti(L, -2, static_cast<int>(i) + 1);
+  }
+  return 1;
+}
+
+int l_cache_invalidate(lua_State* L) {
+  invalidate_everywhere(std::string(arg_view(L, 1)));
+  return 0;
+}
+
+int l_timer_count(lua_State* L) {
+  WorkerLua* w = WorkerLua::current();
+  lua_pushinteger(L, w != nullptr ? static_cast<lua_Integer>(w->pending_timers()) : 0);
+  return 1;
 }
 
 // ---- ngx.shared.DICT over lua/shared_dict (the dictionary by index).
@@ -556,7 +628,14 @@ const luaL_Reg kPrimitives[] = {
     {"memory_used", l_memory_used},
     {"instance", l_instance},
     {"ctx_made", l_ctx_made},
-    {"sleep", l_sleep},
+    {"new_wait", l_new_wait},
+    {"wait", l_wait},
+    {"wake", l_wake},
+    {"timer", l_timer},
+    {"timer_count", l_timer_count},
+    {"cache_generation", l_cache_generation},
+    {"cache_invalidations", l_cache_invalidations},
+    {"cache_invalidate", l_cache_invalidate},
     {"dict_id", l_dict_id},
     {"dict_get", l_dict_get},
     {"dict_set", l_dict_set},
@@ -574,6 +653,7 @@ void install_pdk(Vm& vm) {
   }
   lua_newtable(L);
   luaL_register(L, nullptr, kPrimitives);
+  add_cosocket_primitives(L);
   lua_pushlightuserdata(L, nullptr);
   lua_setfield(L, -2, "null");
   lua_pushlstring(L, vm.plugins_dir().data(), vm.plugins_dir().size());
@@ -581,11 +661,21 @@ void install_pdk(Vm& vm) {
   if (vm.pcall(1, 1) != 0) {
     throw std::runtime_error(std::string("the PDK prelude fails: ") + lua_tostring(L, -1));
   }
+  // resty.http, loaded by require like lua-resty-http.
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  if (luaL_loadbuffer(L, kRestyHttp, std::strlen(kRestyHttp), "=resty.http") != 0) {
+    throw std::runtime_error(std::string("resty.http does not load: ") + lua_tostring(L, -1));
+  }
+  lua_setfield(L, -2, "resty.http");
+  lua_pop(L, 2);
   // What the prelude returns: its hooks for the C side.
   lua_getfield(L, -1, "run");
   vm.keep(Vm::kRun);
   lua_getfield(L, -1, "end_request");
   vm.keep(Vm::kEndRequest);
+  lua_getfield(L, -1, "purge_cache");
+  vm.keep(Vm::kPurgeCache);
   lua_pop(L, 1);
 }
 

@@ -20,8 +20,12 @@ struct CallState {
   pipeline::Phase phase = pipeline::Phase::Access;
   const std::string* plugin = nullptr;  // the plugin's name, for log lines
   uint64_t instance = 0;                // the plugin instance (kong.ctx.plugin)
+  bool timer = false;                   // a timer's call: no request (x is nullptr)
   bool exited = false;                  // kong.response.exit / error answered
-  uint64_t sleep_ms = 0;                // ngx.sleep yielded for this long
+  // The call yielded to wait (WorkerLua::park): for wake(wait_id), or
+  // wait_ms (0: no timeout).
+  uint64_t wait_id = 0;
+  uint64_t wait_ms = 0;
 };
 CallState& call_state();
 

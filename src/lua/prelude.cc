@@ -73,7 +73,29 @@ function ngx.log(level, ...) wg.log(level, joined(...)) end
 ngx.now = wg.now
 function ngx.time() return math.floor(wg.now()) end
 function ngx.update_time() end
-ngx.sleep = wg.sleep
+function ngx.sleep(seconds)
+  if type(seconds) ~= "number" or seconds < 0 then error("invalid sleep duration", 2) end
+  -- at least one loop turn: others run meanwhile
+  wg.wait(wg.new_wait(), math.max(seconds * 1000, 1))
+end
+
+-- ngx.timer: fn(premature, ...) in a coroutine of its own on the worker.
+local unpack = unpack
+local function timer(every, delay, fn, ...)
+  if type(delay) ~= "number" then error("bad argument #1 to 'at' (number expected, got " .. type(delay) .. ")", 3) end
+  if type(fn) ~= "function" then error("bad argument #2 to 'at' (function expected, got " .. type(fn) .. ")", 3) end
+  local n, args = select("#", ...), { ... }
+  return wg.timer(delay, every, function(premature) return fn(premature, unpack(args, 1, n)) end)
+end
+ngx.timer = {
+  at = function(delay, fn, ...) return timer(false, delay, fn, ...) end,
+  every = function(delay, fn, ...)
+    if type(delay) == "number" and delay <= 0 then error("bad argument #1 to 'every' (positive delay expected)", 2) end
+    return timer(true, delay, fn, ...)
+  end,
+  running_count = function() return 0 end,
+  pending_count = wg.timer_count,
+}
 
 -- ngx.shared.NAME: the dictionaries --lua-shared-dict declares (every
 -- worker sees the same ones).
@@ -96,11 +118,122 @@ ngx.shared = setmetatable({}, { __index = function(t, name)
   rawset(t, name, d)
   return d
 end })
+ngx.encode_args = wg.encode_args
+ngx.decode_args = function(s) return wg.decode_args(s) end
 ngx.worker = { id = function() return 0 end, count = function() return 1 end }
 ngx.config = { subsystem = "http", ngx_lua_version = 10025 }
 setmetatable(ngx, { __index = function(_, k)
   if k == "ctx" then return request_ctx().ngx end
 end })
+
+-- ngx.socket.tcp: cosockets over the C primitives (lua/cosocket.cc). Each
+-- primitive answers "again" when it would block; then the coroutine waits
+-- on the socket (the worker serves others) and asks again.
+local tcp = {}
+local tcp_mt = { __index = tcp }
+local function sock_wait(self, ms)
+  return wg.sock_wait(self.ud, ms)
+end
+function tcp:settimeout(ms)
+  ms = tonumber(ms) or 0
+  self.connect_ms, self.send_ms, self.read_ms = ms, ms, ms
+end
+function tcp:settimeouts(c, s, r)
+  self.connect_ms, self.send_ms, self.read_ms = tonumber(c) or 0, tonumber(s) or 0, tonumber(r) or 0
+end
+function tcp:connect(host, port, opts)
+  if type(host) ~= "string" then error("bad argument #2 to 'connect' (string expected)", 2) end
+  local address, key
+  if host:sub(1, 5) == "unix:" then
+    address, key = host, host
+  else
+    port = tonumber(port)
+    if not port or port < 0 or port > 65535 then return nil, "bad port number: " .. tostring(port) end
+    local pending, err
+    address, pending = wg.resolve(host)
+    if not address then
+      if type(pending) ~= "number" then return nil, host .. " could not be resolved (" .. tostring(pending) .. ")" end
+      if not wg.wait(pending, self.connect_ms) then return nil, "timeout" end
+      address, err = wg.resolved(pending)
+      if not address then return nil, host .. " could not be resolved (" .. tostring(err) .. ")" end
+    end
+    key = host .. ":" .. port
+  end
+  if type(opts) == "table" and opts.pool then key = opts.pool end
+  local ok, err = wg.sock_connect(self.ud, address, port or 0, key)
+  while not ok and err == "again" do
+    if not sock_wait(self, self.connect_ms) then
+      wg.sock_close(self.ud)
+      return nil, "timeout"
+    end
+    ok, err = wg.sock_connected(self.ud)
+  end
+  if not ok then return nil, err end
+  return 1
+end
+function tcp:send(data)
+  if type(data) == "table" then data = concat(data) else data = tostring(data) end
+  local n, err = wg.sock_send(self.ud, data)
+  while not n and err == "again" do
+    if not sock_wait(self, self.send_ms) then
+      wg.sock_close(self.ud)
+      return nil, "timeout"
+    end
+    n, err = wg.sock_send(self.ud, nil)
+  end
+  if not n then return nil, err end
+  return #data
+end
+local function receive(self, mode, arg)
+  local data, err, partial = wg.sock_receive(self.ud, mode, arg)
+  while not data and err == "again" do
+    if not sock_wait(self, self.read_ms) then
+      return wg.sock_receive(self.ud, mode, arg, true)
+    end
+    data, err, partial = wg.sock_receive(self.ud, mode, arg)
+  end
+  return data, err, partial
+end
+function tcp:receive(pattern)
+  if pattern == nil or pattern == "*l" or pattern == "l" then return receive(self, "l") end
+  if pattern == "*a" or pattern == "a" then return receive(self, "a") end
+  local n = tonumber(pattern)
+  if not n or n < 0 then error("bad argument #2 to 'receive' (bad pattern argument)", 2) end
+  if n == 0 then return "" end
+  return receive(self, "n", n)
+end
+function tcp:receiveany(max)
+  max = tonumber(max)
+  if not max or max <= 0 then error("bad argument #2 to 'receiveany' (bad max argument)", 2) end
+  return receive(self, "s", max)
+end
+function tcp:receiveuntil(pattern, opts)
+  if type(pattern) ~= "string" or pattern == "" then error("bad argument #2 to 'receiveuntil' (pattern is empty)", 2) end
+  local mode = (type(opts) == "table" and opts.inclusive) and "U" or "u"
+  local done = false
+  return function(size)
+    if done then return nil, nil end
+    local data, err, partial = receive(self, mode, pattern)
+    if data then done = true end
+    return data, err, partial
+  end
+end
+function tcp:setkeepalive(timeout, size) return wg.sock_keepalive(self.ud, timeout, size) end
+function tcp:close() return wg.sock_close(self.ud) end
+function tcp:getreusedtimes() return wg.sock_reused(self.ud) end
+function tcp:setoption() return true end
+function tcp:sslhandshake() return nil, "TLS on cosockets is not supported by this gateway yet" end
+ngx.socket = {
+  tcp = function()
+    return setmetatable({ ud = wg.tcp(), connect_ms = 60000, send_ms = 60000, read_ms = 60000 }, tcp_mt)
+  end,
+}
+ngx.socket.connect = function(host, port)
+  local s = ngx.socket.tcp()
+  local ok, err = s:connect(host, port)
+  if not ok then return nil, err end
+  return s
+end
 
 local function target() return fact("target") end
 local function path_of(t) local q = t:find("?", 1, true) return q and t:sub(1, q - 1) or t end
@@ -295,6 +428,109 @@ kong.table = {
   new = function() return {} end,
   clear = function(t) for k in pairs(t) do t[k] = nil end end,
 }
+-- kong.cache: the worker's cache with a loader (mlcache's L1 and its
+-- callback lock; no shared L2). A miss runs cb(...) once per key: other
+-- coroutines asking for the key meanwhile wait (yield) for its answer.
+-- An approximate LRU: two generations, the older dropped when the young
+-- one is full. invalidate() reaches every worker (wg.cache_*), purged on
+-- a config reload.
+local CACHE_LRU_SIZE = 5e5  -- Kong's
+local LOCK_TIMEOUT_MS, LOCK_EXPIRY_S = 5000, 30  -- resty.lock's, as mlcache uses them
+local cache_young, cache_old, cache_count, cache_gen = {}, {}, 0, wg.cache_generation()
+local loading = {}
+local function cache_drop(key) cache_young[key], cache_old[key] = nil, nil end
+local function cache_sync()
+  local gen = wg.cache_generation()
+  if gen == cache_gen then return end
+  local keys = wg.cache_invalidations(cache_gen)
+  if keys then
+    for i = 1, #keys do cache_drop(keys[i]) end
+  else  -- fell too far behind: all of it
+    cache_young, cache_old, cache_count = {}, {}, 0
+  end
+  cache_gen = gen
+end
+local function cache_lookup(key, now)
+  local e = cache_young[key]
+  if not e then
+    e = cache_old[key]
+    if not e then return nil end
+    cache_old[key] = nil
+    cache_young[key] = e
+    cache_count = cache_count + 1
+  end
+  if e.expires and e.expires <= now then
+    cache_drop(key)
+    return nil
+  end
+  return e
+end
+local function cache_store(key, value, ttl, now)
+  if cache_count >= CACHE_LRU_SIZE / 2 then
+    cache_old, cache_young, cache_count = cache_young, {}, 0
+  end
+  if cache_young[key] == nil then cache_count = cache_count + 1 end
+  cache_young[key] = { value = value, expires = ttl > 0 and now + ttl or nil }
+end
+local cache = {}
+function cache:get(key, opts, cb, ...)
+  if type(key) ~= "string" then error("key must be a string", 2) end
+  if type(cb) ~= "function" then error("callback must be a function", 2) end
+  cache_sync()
+  local now = ngx.now()
+  local e = cache_lookup(key, now)
+  if e then return e.value, nil, 1 end
+  local lock = loading[key]
+  while lock and now - lock.started < LOCK_EXPIRY_S do
+    local id = wg.new_wait()
+    lock[#lock + 1] = id
+    if not wg.wait(id, LOCK_TIMEOUT_MS) then
+      return nil, "failed to get from node cache: could not acquire callback lock: timeout"
+    end
+    now = ngx.now()
+    e = cache_lookup(key, now)
+    if e then return e.value, nil, 2 end
+    lock = loading[key]
+  end
+  lock = { started = now }
+  loading[key] = lock
+  local ok, value, err, ttl = pcall(cb, ...)
+  if loading[key] == lock then loading[key] = nil end
+  for i = 1, #lock do wg.wake(lock[i]) end
+  if not ok then return nil, "failed to get from node cache: callback threw an error: " .. tostring(value) end
+  if err ~= nil then return nil, "failed to get from node cache: " .. tostring(err) end
+  opts = type(opts) == "table" and opts or {}
+  if type(ttl) ~= "number" then
+    if value == nil then ttl = opts.neg_ttl or cache.neg_ttl else ttl = opts.ttl or cache.ttl end
+  end
+  if ttl >= 0 then cache_store(key, value, ttl, ngx.now()) end
+  return value, nil, 3
+end
+function cache:probe(key)
+  if type(key) ~= "string" then error("key must be a string", 2) end
+  cache_sync()
+  local now = ngx.now()
+  local e = cache_lookup(key, now)
+  if not e then return nil end
+  return e.expires and e.expires - now or 0, nil, e.value
+end
+function cache:invalidate_local(key)
+  if type(key) ~= "string" then error("key must be a string", 2) end
+  cache_drop(key)
+end
+function cache:invalidate(key)
+  if type(key) ~= "string" then error("key must be a string", 2) end
+  cache_drop(key)
+  wg.cache_invalidate(key)
+end
+function cache:purge()
+  cache_young, cache_old, cache_count, loading = {}, {}, 0, {}
+end
+cache.ttl, cache.neg_ttl = 0, 0  -- db_cache_ttl and db_cache_neg_ttl's defaults: no expiry
+kong.cache = cache
+kong.core_cache = cache
+function hooks.purge_cache() cache:purge() end
+
 kong.vault = setmetatable({}, { __index = function() error("kong.vault is not available in this gateway", 2) end })
 
 ------------------------------------------------------------------ typedefs

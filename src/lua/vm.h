@@ -47,7 +47,7 @@ class Vm {
 
   // Values the C side reaches on every call, kept by integer reference
   // (a string key would be hashed each time).
-  enum Kept { kRun, kEndRequest, kModules, kConfigs, kThreads, kKeptCount };
+  enum Kept { kRun, kEndRequest, kPurgeCache, kModules, kConfigs, kThreads, kKeptCount };
   void push_kept(Kept k) const { lua_rawgeti(L_, LUA_REGISTRYINDEX, kept_[k]); }
   // Keeps the value on top of the stack (popped) as k.
   void keep(Kept k) { kept_[k] = luaL_ref(L_, LUA_REGISTRYINDEX); }
