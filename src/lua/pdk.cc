@@ -63,9 +63,14 @@ std::string_view map_name(int which, std::string_view name) {
 int l_header(lua_State* L) {
   Exchange& x = exchange(L);
   int which = static_cast<int>(luaL_checkinteger(L, 1));
-  if (which == 1 && !x.response_phase) return 0;
-  const http::HeaderMap::Entry* e = headers_of(L, x, which).find(map_name(which, arg_view(L, 2)));
-  if (e == nullptr) return 0;
+  // Kong's get_header returns nil (one value) for a missing header:
+  // tonumber(get_header(...)) must not see zero values.
+  const http::HeaderMap::Entry* e = nullptr;
+  if (which == 0 || x.response_phase) e = headers_of(L, x, which).find(map_name(which, arg_view(L, 2)));
+  if (e == nullptr) {
+    lua_pushnil(L);
+    return 1;
+  }
   push_view(L, e->value);
   return 1;
 }
@@ -357,7 +362,7 @@ int l_timer(lua_State* L) {
   WorkerLua* w = WorkerLua::current();
   if (w != nullptr) {
     const std::string* plugin = call_state().plugin;
-    if (!w->add_timer(3, static_cast<uint64_t>(delay * 1000.0 + 0.5), every, plugin ? *plugin : std::string())) {
+    if (!w->add_timer(L, 3, static_cast<uint64_t>(delay * 1000.0 + 0.5), every, plugin ? *plugin : std::string())) {
       lua_pushnil(L);
       lua_pushliteral(L, "too many pending timers");
       return 2;

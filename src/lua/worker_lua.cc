@@ -126,9 +126,8 @@ bool WorkerLua::take_resolved(uint64_t id, std::string* address) {
   return true;
 }
 
-bool WorkerLua::add_timer(int index, uint64_t delay_ms, bool every, const std::string& plugin) {
+bool WorkerLua::add_timer(lua_State* L, int index, uint64_t delay_ms, bool every, const std::string& plugin) {
   if (timers_.size() >= kMaxPendingTimers) return false;
-  lua_State* L = vm_.state();
   lua_pushvalue(L, index);
   Timer t;
   t.fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);

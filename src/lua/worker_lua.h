@@ -89,9 +89,10 @@ class WorkerLua {
 
   // ---- timers
   static constexpr size_t kMaxPendingTimers = 1024;  // lua_max_pending_timers' default
-  // Runs the function at `index` of the state's stack after delay_ms (and
-  // every delay_ms after that when `every`); false past kMaxPendingTimers.
-  bool add_timer(int index, uint64_t delay_ms, bool every, const std::string& plugin);
+  // Runs the function at `index` of L's stack (the calling coroutine's)
+  // after delay_ms (and every delay_ms after that when `every`); false past
+  // kMaxPendingTimers.
+  bool add_timer(lua_State* L, int index, uint64_t delay_ms, bool every, const std::string& plugin);
   size_t pending_timers() const { return timers_.size(); }
   // Runs every pending timer now with premature = true and forgets them.
   void expire_timers();
