@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "lua/cosocket.h"
 #include "lua/invalidations.h"
+#include "lua/ngx_codec.h"
 #include "lua/resty_http.h"
 #include "lua/shared_dict.h"
 #include "lua/vm.h"
@@ -659,6 +660,7 @@ void install_pdk(Vm& vm) {
   lua_newtable(L);
   luaL_register(L, nullptr, kPrimitives);
   add_cosocket_primitives(L);
+  add_codec_primitives(L);
   lua_pushlightuserdata(L, nullptr);
   lua_setfield(L, -2, "null");
   lua_pushlstring(L, vm.plugins_dir().data(), vm.plugins_dir().size());

@@ -118,6 +118,83 @@ ngx.shared = setmetatable({}, { __index = function(t, name)
   rawset(t, name, d)
   return d
 end })
+-- String helpers (lua/ngx_codec.cc).
+ngx.encode_base64 = wg.encode_base64
+ngx.decode_base64 = wg.decode_base64
+ngx.md5, ngx.md5_bin, ngx.sha1_bin, ngx.hmac_sha1 = wg.md5, wg.md5_bin, wg.sha1_bin, wg.hmac_sha1
+ngx.crc32_short, ngx.crc32_long = wg.crc32, wg.crc32
+ngx.escape_uri = function(s, t) return wg.escape_uri(tostring(s), t) end
+ngx.unescape_uri = function(s) return wg.unescape_uri(tostring(s)) end
+
+-- ngx.re on PCRE2: one primitive, wg.re_exec(subject, regex, options, init,
+-- captures) -> from, to[, captures] | nil[, err].
+local re_exec = wg.re_exec
+local re = {}
+function re.match(subject, regex, options, ctx)
+  local from, to, caps = re_exec(subject, regex, options, ctx and ctx.pos or 1, true)
+  if not from then return nil, to end
+  if ctx then ctx.pos = to + 1 end
+  return caps
+end
+function re.find(subject, regex, options, ctx, nth)
+  local from, to = re_exec(subject, regex, options, ctx and ctx.pos or 1, false)
+  if not from then return nil, nil, to end
+  if ctx then ctx.pos = to + 1 end
+  return from, to
+end
+function re.gmatch(subject, regex, options)
+  local pos, done = 1, false
+  return function()
+    if done then return nil end
+    local from, to, caps = re_exec(subject, regex, options, pos, true)
+    if not from then
+      done = true
+      return nil, to
+    end
+    pos = to >= from and to + 1 or to + 2  -- an empty match moves on one byte
+    if pos > #subject + 1 then done = true end
+    return caps
+  end
+end
+-- "$0", "$1", "${name}", "$$" in a replacement template.
+local function expand(template, caps)
+  return (template:gsub("%$(%b{})", function(name) return caps[tonumber(name:sub(2, -2)) or name:sub(2, -2)] or "" end)
+                  :gsub("%$(%$?)(%d?)", function(dollar, digit)
+                    if dollar == "$" then return "$" .. digit end
+                    if digit == "" then error("invalid capturing variable name", 0) end
+                    local v = caps[tonumber(digit)]
+                    return v or ""
+                  end))
+end
+local function substitute(subject, regex, replace, options, global)
+  local out, pos, n = {}, 1, 0
+  while pos <= #subject + 1 do
+    local from, to, caps = re_exec(subject, regex, options, pos, true)
+    if not from then
+      if to then return nil, nil, to end
+      break
+    end
+    out[#out + 1] = subject:sub(pos, from - 1)
+    local r
+    if type(replace) == "function" then r = tostring(replace(caps)) else r = expand(tostring(replace), caps) end
+    out[#out + 1] = r
+    n = n + 1
+    if to >= from then
+      pos = to + 1
+    else  -- an empty match: keep the next byte and move on
+      out[#out + 1] = subject:sub(from, from)
+      pos = from + 1
+    end
+    if not global then break end
+  end
+  out[#out + 1] = subject:sub(pos)
+  return concat(out), n
+end
+function re.sub(subject, regex, replace, options) return substitute(subject, regex, replace, options, false) end
+function re.gsub(subject, regex, replace, options) return substitute(subject, regex, replace, options, true) end
+re.opt = function() end
+ngx.re = re
+
 ngx.encode_args = wg.encode_args
 ngx.decode_args = function(s) return wg.decode_args(s) end
 ngx.worker = { id = function() return 0 end, count = function() return 1 end }
