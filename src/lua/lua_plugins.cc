@@ -115,14 +115,20 @@ class LuaPlugin final : public plugins::Plugin {
  public:
   LuaPlugin(std::shared_ptr<const Code> code, int priority, uint32_t phases, bool body_filter, config::Value conf)
       : Plugin(code->name, priority, phases, pipeline::BodyMode::None,
-               body_filter ? pipeline::BodyMode::Buffer : pipeline::BodyMode::None),
+               body_filter ? pipeline::BodyMode::Stream : pipeline::BodyMode::None),
         code_(std::move(code)),
         conf_(std::move(conf)) {}
 
+  // body_filter: each piece as it comes (ngx.arg[1], ngx.arg[2] the end of
+  // the body); what the plugin leaves in ngx.arg[1] goes on. A plugin that
+  // sets ngx.arg[2] early ends the body there: later pieces are dropped.
   Verdict on_body(Direction d, Exchange& x, Slot& s, std::string& body, bool end_of_stream) const override {
     if (d != Direction::Response) return Verdict::Continue;
-    if (!end_of_stream) return Verdict::Pause;  // the whole body, once
-    return call(Phase::BodyFilter, x, s, &body);
+    if ((s.word & kBodyEnded) != 0) {
+      body.clear();
+      return Verdict::Continue;
+    }
+    return call(Phase::BodyFilter, x, s, &body, end_of_stream);
   }
   void on_log(Exchange& x, Slot& s) const override { call(Phase::Log, x, s, nullptr); }
   void detach(Exchange& x, Slot& s) const override {
@@ -136,9 +142,13 @@ class LuaPlugin final : public plugins::Plugin {
  protected:
   Verdict rewrite(Exchange& x, Slot& s) const override { return call(Phase::Rewrite, x, s, nullptr); }
   Verdict access(Exchange& x, Slot& s) const override { return call(Phase::Access, x, s, nullptr); }
+  // Kong's response phase: the whole upstream response is in (Exchange::body).
+  Verdict response(Exchange& x, Slot& s) const override { return call(Phase::Response, x, s, nullptr); }
   Verdict header_filter(Exchange& x, Slot& s) const override { return call(Phase::HeaderFilter, x, s, nullptr); }
 
  private:
+  static constexpr uint64_t kBodyEnded = 1;  // Slot::word: the plugin ended the body early
+
   Verdict fail(Slot& s, std::string why) const {
     s.state = std::make_shared<std::string>(std::move(why));
     return Verdict::Fail;
@@ -189,7 +199,7 @@ class LuaPlugin final : public plugins::Plugin {
     return true;
   }
 
-  Verdict call(Phase p, Exchange& x, Slot& s, std::string* body) const {
+  Verdict call(Phase p, Exchange& x, Slot& s, std::string* body, bool eof = false) const {
     Vm* vm = Vm::current();
     if (vm == nullptr) return fail(s, "no Lua state on this thread");
     lua_State* L = vm->state();
@@ -206,7 +216,8 @@ class LuaPlugin final : public plugins::Plugin {
     int nargs = 3;
     if (body != nullptr) {
       lua_pushlstring(L, body->data(), body->size());
-      ++nargs;
+      lua_pushboolean(L, eof);
+      nargs += 2;
     }
     lua_xmove(L, co, nargs + 1);
     CallState as;
@@ -218,10 +229,11 @@ class LuaPlugin final : public plugins::Plugin {
     Verdict v = Verdict::Continue;
     switch (resume(*vm, co, nargs, as, &error, &wait)) {
       case Outcome::Done:
-        if (body != nullptr && lua_isstring(co, -1)) {
+        if (body != nullptr) {  // hooks.run returned the piece to send on, and whether it ended the body
           size_t n = 0;
-          const char* out = lua_tolstring(co, -1, &n);
+          const char* out = lua_isstring(co, 1) ? lua_tolstring(co, 1, &n) : "";
           body->assign(out, n);
+          if (lua_toboolean(co, 2) && !eof) s.word |= kBodyEnded;
         }
         give_thread(*vm, co, top + 1);
         break;
@@ -307,7 +319,7 @@ std::shared_ptr<plugins::Plugin> make_plugin(const Source& src, const config::Va
     lua_pop(L, 1);
     // The function plugins run only the phases their config has code for.
     if (has && src.bundled != nullptr) has = conf.contains(method) && !conf[method].empty();
-    if (!has || static_cast<Phase>(p) == Phase::Response) continue;
+    if (!has) continue;
     if (static_cast<Phase>(p) == Phase::BodyFilter) {
       body_filter = true;
     } else {

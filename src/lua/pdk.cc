@@ -320,6 +320,42 @@ int l_error(lua_State* L) {
   return answered(L);
 }
 
+// wg.phase() -> Kong's name of the phase in progress ("timer" in a timer,
+// "init_worker" outside any request).
+int l_phase(lua_State* L) {
+  static constexpr const char* kNames[] = {"rewrite", "access", "response", "header_filter", "body_filter", "log"};
+  const CallState& cs = call_state();
+  if (cs.timer) {
+    lua_pushliteral(L, "timer");
+  } else if (cs.x == nullptr) {
+    lua_pushliteral(L, "init_worker");
+  } else {
+    lua_pushstring(L, kNames[static_cast<int>(cs.phase)]);
+  }
+  return 1;
+}
+
+// wg.body() -> the whole response body in Kong's response phase, else nil.
+int l_body(lua_State* L) {
+  Exchange& x = exchange(L);
+  if (x.body == nullptr || !x.body_is_response || call_state().phase != pipeline::Phase::Response) {
+    lua_pushnil(L);
+    return 1;
+  }
+  push_view(L, *x.body);
+  return 1;
+}
+
+// wg.set_body(s): replaces the whole response body (response phase).
+int l_set_body(lua_State* L) {
+  Exchange& x = exchange(L);
+  if (x.body == nullptr || !x.body_is_response || call_state().phase != pipeline::Phase::Response) {
+    return luaL_error(L, "the response body can only be replaced in the response and body_filter phases");
+  }
+  x.body->assign(arg_view(L, 1));
+  return 0;
+}
+
 // ---- waits and timers (lua/worker_lua).
 WorkerLua& worker(lua_State* L) {
   WorkerLua* w = WorkerLua::current();
@@ -634,6 +670,9 @@ const luaL_Reg kPrimitives[] = {
     {"memory_used", l_memory_used},
     {"instance", l_instance},
     {"ctx_made", l_ctx_made},
+    {"phase", l_phase},
+    {"body", l_body},
+    {"set_body", l_set_body},
     {"new_wait", l_new_wait},
     {"wait", l_wait},
     {"wake", l_wake},

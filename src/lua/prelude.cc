@@ -455,8 +455,39 @@ response.exit = function(status, body, hdrs)
   return wg.exit(status, body, hdrs)
 end
 response.error = function(status, message, hdrs) return wg.error(status, message, hdrs) end
-response.get_raw_body = function() return ngx.arg[1] end
-response.set_raw_body = function(body) ngx.arg[1] = body ngx.arg[2] = true end
+-- body_filter: Kong's buffering (nil until the last piece, each piece held
+-- back meanwhile); the response phase: the whole body.
+response.get_raw_body = function()
+  local phase = wg.phase()
+  if phase == "response" then return wg.body() end
+  if phase ~= "body_filter" then error("function cannot be called in " .. phase .. " phase", 2) end
+  local arg = ngx.arg
+  local ctx = request_ctx().ngx
+  local buffered = ctx.KONG_BODY_BUFFER
+  local chunk, eof = arg[1], arg[2]
+  if eof and not buffered then return chunk end
+  if type(chunk) == "string" and chunk ~= "" then
+    buffered = buffered or {}
+    buffered[#buffered + 1] = chunk
+    ctx.KONG_BODY_BUFFER = buffered
+  end
+  if eof then
+    local whole = buffered and concat(buffered) or ""
+    ctx.KONG_BODY_BUFFER = nil
+    arg[1] = whole
+    return whole
+  end
+  arg[1] = nil
+  return nil
+end
+response.set_raw_body = function(body)
+  if type(body) ~= "string" then error("body must be a string", 2) end
+  local phase = wg.phase()
+  if phase == "response" then return wg.set_body(body) end
+  if phase ~= "body_filter" then error("function cannot be called in " .. phase .. " phase", 2) end
+  ngx.arg[1], ngx.arg[2] = body, true
+  if requests[fact("serial")] then request_ctx().ngx.KONG_BODY_BUFFER = nil end
+end
 kong.response = response
 
 kong.service = {
@@ -477,7 +508,23 @@ kong.service.request = {
   set_body = function() error("kong.service.request.set_body is not available in this gateway yet", 2) end,
   enable_buffering = function() end,
 }
+local function decoded_body(body, content_type)
+  if not body then return nil, "the body is only available in the response phase" end
+  content_type = (content_type or ""):lower()
+  if content_type:find("application/json", 1, true) then
+    if not cjson then return nil, "cjson is not installed" end
+    local ok, v = pcall(cjson.decode, body)
+    if not ok then return nil, "invalid json body" end
+    return v, nil, "application/json"
+  end
+  if content_type:find("application/x-www-form-urlencoded", 1, true) then
+    return wg.decode_args(body), nil, "application/x-www-form-urlencoded"
+  end
+  return nil, "unsupported content type '" .. content_type .. "'"
+end
 kong.service.response = {
+  get_raw_body = function() return wg.body() end,
+  get_body = function() return decoded_body(wg.body(), header(1, "content-type")) end,
   get_status = function() return fact("upstream_status") end,
   get_header = function(name) return header(1, name) end,
   get_headers = function() return header_table(1) end,
@@ -657,16 +704,16 @@ package.preload["kong.meta"] = function() return { version = kong.version, _VERS
 
 ------------------------------------------------------------------ calls
 -- One phase call of a plugin: method(module, conf). In body_filter the
--- whole body is ngx.arg[1] (ngx.arg[2] true) and what is left there after
--- the call is the body sent on.
-function hooks.run(module, method, conf, body)
+-- piece is ngx.arg[1] (ngx.arg[2]: the body's end) and what is left there
+-- after the call is sent on; ngx.arg[2] set before the end ends the body.
+function hooks.run(module, method, conf, body, eof)
   local arg = ngx.arg
-  if body then arg[1] = body arg[2] = true end
+  if body then arg[1], arg[2] = body, eof end
   module[method](module, conf)
   if body then
-    local out = arg[1]
+    local out, ended = arg[1], arg[2]
     arg[1], arg[2] = nil, nil
-    return out
+    return out, ended
   end
 end
 

@@ -202,7 +202,12 @@ void WorkerLua::after_resume(Outcome o, int anchor, const Waiter& w, const Wait&
   switch (o) {
     case Outcome::Done:
       give_thread(vm_, co, anchor);
-      if (x != nullptr) w.handle.resume(Direction::Request);
+      // Rewrite and access pause the request's side; Kong's response phase
+      // (the whole response) the response's.
+      if (x != nullptr) {
+        const bool request_side = w.phase == pipeline::Phase::Rewrite || w.phase == pipeline::Phase::Access;
+        w.handle.resume(request_side ? Direction::Request : Direction::Response);
+      }
       break;
     case Outcome::Exited:
       if (x != nullptr) x->wake();

@@ -74,3 +74,36 @@ def test_ngx_string_helpers_and_regexes(lua_gateway, upstream):
     assert out["ctxpos"] == 3
     assert out["args"] == "a=x%20y&b=2"
     assert out["dargs"] == "x y"
+
+
+def test_body_filter_streams_piece_by_piece(lua_gateway, upstream_factory):
+    from conftest import trickle_handler, pattern_bytes
+    up = upstream_factory(trickle_handler(4, 1000, 0.05, chunked=True))
+    gw = lua_gateway(one_route(up, [plugin("stream-count")]))
+    r = gw.request("GET", "/")
+    assert r.status == 200
+    data = pattern_bytes(4000, seed=7)
+    body, _, summary = r.body.rpartition(b"\n")
+    assert body == data.lower()
+    # the pieces came one by one (the upstream trickled them), not as one body
+    assert summary.startswith(b"<pieces=") and summary.endswith(b" bytes=4000>")
+    assert int(summary.split(b"=")[1].split(b" ")[0]) >= 2
+    # ngx.arg[2] = true before the end: the body ends there
+    cut = gw.request("GET", "/", headers=[("X-Cut", "1500")])
+    assert cut.status == 200
+    assert cut.body == data[:1500].lower()
+
+
+def test_response_phase_sees_and_replaces_the_whole_body(lua_gateway, upstream):
+    gw = lua_gateway(one_route(upstream, [plugin("resp-phase")]), workers=1)
+    r = gw.request("GET", "/hello")
+    assert r.status == 200
+    out = json.loads(r.body)
+    assert out["path"] == "/hello"
+    assert out["wrapped"]["method"] == "GET"
+    assert int(r.header("x-resp-len")) > 10
+    assert r.header("x-resp-status") == "200"
+    # the response phase may wait (the coroutine yields; the response resumes after)
+    waited = gw.request("GET", "/w", headers=[("X-Wait-Ms", "100")])
+    assert waited.status == 200
+    assert json.loads(waited.body)["path"] == "/w"
