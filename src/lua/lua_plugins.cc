@@ -113,11 +113,13 @@ constexpr const char* kPhaseMethods[] = {"rewrite", "access", "response", "heade
 
 class LuaPlugin final : public plugins::Plugin {
  public:
-  LuaPlugin(std::shared_ptr<const Code> code, int priority, uint32_t phases, bool body_filter, config::Value conf)
+  LuaPlugin(std::shared_ptr<const Code> code, int priority, uint32_t phases, bool body_filter, config::Value conf,
+            std::shared_ptr<const plugins::Consumers> consumers)
       : Plugin(code->name, priority, phases, pipeline::BodyMode::None,
                body_filter ? pipeline::BodyMode::Stream : pipeline::BodyMode::None),
         code_(std::move(code)),
-        conf_(std::move(conf)) {}
+        conf_(std::move(conf)),
+        consumers_(std::move(consumers)) {}
 
   // body_filter: each piece as it comes (ngx.arg[1], ngx.arg[2] the end of
   // the body); what the plugin leaves in ngx.arg[1] goes on. A plugin that
@@ -225,6 +227,7 @@ class LuaPlugin final : public plugins::Plugin {
     as.phase = p;
     as.plugin = &name();
     as.instance = live_.id;
+    as.consumers = consumers_.get();
     Wait wait;
     Verdict v = Verdict::Continue;
     switch (resume(*vm, co, nargs, as, &error, &wait)) {
@@ -260,6 +263,7 @@ class LuaPlugin final : public plugins::Plugin {
 
   std::shared_ptr<const Code> code_;
   config::Value conf_;
+  std::shared_ptr<const plugins::Consumers> consumers_;  // the config's (kong.client.load_consumer)
   LiveId live_;  // live_.id: the instance (its config table's key, kong.ctx.plugin's)
 };
 
@@ -284,7 +288,8 @@ std::shared_ptr<LockedVm> config_vm;
 // Makes the handler for one validated config: the code read now, loaded in
 // the config state to learn its PRIORITY and phases and to run its
 // init_worker once (an error there refuses the config).
-std::shared_ptr<plugins::Plugin> make_plugin(const Source& src, const config::Value& conf, std::string* error) {
+std::shared_ptr<plugins::Plugin> make_plugin(const Source& src, const config::Value& conf,
+                                             std::shared_ptr<const plugins::Consumers> consumers, std::string* error) {
   auto code = std::make_shared<Code>();
   code->name = src.name;
   if (src.bundled != nullptr) {
@@ -330,7 +335,7 @@ std::shared_ptr<plugins::Plugin> make_plugin(const Source& src, const config::Va
     *error = "init_worker failed: " + *error;
     return nullptr;
   }
-  return std::make_shared<LuaPlugin>(code, priority, phases, body_filter, conf);
+  return std::make_shared<LuaPlugin>(code, priority, phases, body_filter, conf, std::move(consumers));
 }
 
 // Evaluates a schema chunk in the config state and registers the plugin.
@@ -359,8 +364,8 @@ bool register_one(Source src, const char* schema_text, const std::string& chunkn
   type.name = src.name;
   type.config = std::move(schema.config);
   type.no_consumer = schema.no_consumer;
-  type.make = [src](const config::Value& conf, const plugins::BuildContext&, std::string* why) {
-    return make_plugin(src, conf, why);
+  type.make = [src](const config::Value& conf, const plugins::BuildContext& ctx, std::string* why) {
+    return make_plugin(src, conf, ctx.consumers, why);
   };
   std::vector<plugins::PluginType> types;
   types.push_back(std::move(type));

@@ -17,6 +17,7 @@
 #include "lua/shared_dict.h"
 #include "lua/vm.h"
 #include "lua/worker_lua.h"
+#include "plugins/consumers.h"
 #include "plugins/plugin.h"
 #include "plugins/uri_args.h"
 
@@ -356,6 +357,46 @@ int l_set_body(lua_State* L) {
   return 0;
 }
 
+// ---- consumers (kong.client.authenticate / load_consumer).
+// wg.authenticate(consumer_id or nil, credential_id or nil): the request's
+// consumer and credential, as Kong's ctx.authenticated_* (no headers).
+int l_authenticate(lua_State* L) {
+  Exchange& x = exchange(L);
+  x.consumer_id = lua_isstring(L, 1) ? std::string(arg_view(L, 1)) : std::string();
+  x.credential_id = lua_isstring(L, 2) ? std::string(arg_view(L, 2)) : std::string();
+  return 0;
+}
+
+// wg.load_consumer(id or username, by_username) -> the consumer entity or nil.
+int l_load_consumer(lua_State* L) {
+  const plugins::Consumers* consumers = call_state().consumers;
+  std::string_view key = arg_view(L, 1);
+  const config::Consumer* c = nullptr;
+  if (consumers != nullptr) c = lua_toboolean(L, 2) ? consumers->by_id_or_username(key) : consumers->by_id(key);
+  if (c == nullptr) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_createtable(L, 0, 4);
+  push_view(L, c->id);
+  lua_setfield(L, -2, "id");
+  if (!c->username.empty()) {
+    push_view(L, c->username);
+    lua_setfield(L, -2, "username");
+  }
+  if (!c->custom_id.empty()) {
+    push_view(L, c->custom_id);
+    lua_setfield(L, -2, "custom_id");
+  }
+  lua_createtable(L, static_cast<int>(c->tags.size()), 0);
+  for (size_t i = 0; i < c->tags.size(); ++i) {
+    push_view(L, c->tags[i]);
+    lua_rawseti(L, -2, static_cast<int>(i) + 1);
+  }
+  lua_setfield(L, -2, "tags");
+  return 1;
+}
+
 // ---- waits and timers (lua/worker_lua).
 WorkerLua& worker(lua_State* L) {
   WorkerLua* w = WorkerLua::current();
@@ -671,6 +712,8 @@ const luaL_Reg kPrimitives[] = {
     {"instance", l_instance},
     {"ctx_made", l_ctx_made},
     {"phase", l_phase},
+    {"authenticate", l_authenticate},
+    {"load_consumer", l_load_consumer},
     {"body", l_body},
     {"set_body", l_set_body},
     {"new_wait", l_new_wait},

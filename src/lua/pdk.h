@@ -9,6 +9,10 @@
 
 #include "pipeline/handler.h"
 
+namespace wg::plugins {
+class Consumers;
+}
+
 namespace wg::lua {
 
 class Vm;
@@ -20,6 +24,7 @@ struct CallState {
   pipeline::Phase phase = pipeline::Phase::Access;
   const std::string* plugin = nullptr;  // the plugin's name, for log lines
   uint64_t instance = 0;                // the plugin instance (kong.ctx.plugin)
+  const plugins::Consumers* consumers = nullptr;  // the request's config's (alive with it)
   bool timer = false;                   // a timer's call: no request (x is nullptr)
   bool exited = false;                  // kong.response.exit / error answered
   // The call yielded to wait (WorkerLua::park): for wake(wait_id), or

@@ -536,8 +536,33 @@ kong.client = {
   get_port = function() return fact("client_port") end,
   get_forwarded_port = function() return fact("client_port") end,
   get_protocol = function() return fact("scheme") end,
-  get_consumer = function() local id = fact("consumer_id") return id and { id = id } or nil end,
-  get_credential = function() local id = fact("credential_id") return id and { id = id } or nil end,
+  -- The consumer and credential kong.client.authenticate was given, else
+  -- those a bundled plugin identified (the consumer entity of the config).
+  get_consumer = function()
+    local r = requests[fact("serial")]
+    if r and r.consumer ~= nil then return r.consumer or nil end
+    local id = fact("consumer_id")
+    if not id then return nil end
+    return wg.load_consumer(id) or { id = id }
+  end,
+  get_credential = function()
+    local r = requests[fact("serial")]
+    if r and r.credential ~= nil then return r.credential or nil end
+    local id = fact("credential_id")
+    return id and { id = id, consumer = { id = fact("consumer_id") } } or nil
+  end,
+  authenticate = function(consumer, credential)
+    if consumer == nil and credential == nil then error("either credential or consumer must be provided", 2) end
+    if consumer ~= nil and type(consumer) ~= "table" then error("consumer must be a table", 2) end
+    if credential ~= nil and type(credential) ~= "table" then error("credential must be a table", 2) end
+    local r = request_ctx()
+    r.consumer, r.credential = consumer or false, credential or false
+    wg.authenticate(consumer and consumer.id, credential and credential.id)
+  end,
+  load_consumer = function(consumer_id, search_by_username)
+    if type(consumer_id) ~= "string" then error("consumer_id must be a string", 2) end
+    return wg.load_consumer(consumer_id, search_by_username)
+  end,
 }
 kong.node = {
   get_id = wg.node_id,

@@ -111,6 +111,7 @@ void WorkerLua::park(int index, const Wait& w, const CallState& cs) {
   waiter.phase = cs.phase;
   if (cs.plugin != nullptr) waiter.plugin = *cs.plugin;
   waiter.instance = cs.instance;
+  waiter.consumers = cs.consumers;
   waiters_[w.id] = std::move(waiter);
 }
 
@@ -186,6 +187,7 @@ void WorkerLua::resume_waiter(Waiter w, bool woken) {
   cs.phase = w.phase;
   cs.plugin = &w.plugin;
   cs.instance = w.instance;
+  cs.consumers = w.consumers;
   cs.timer = w.timer;
   lua_pushboolean(co, woken);
   std::string error;
@@ -218,6 +220,7 @@ void WorkerLua::after_resume(Outcome o, int anchor, const Waiter& w, const Wait&
       cs.phase = w.phase;
       cs.plugin = &w.plugin;
       cs.instance = w.instance;
+      cs.consumers = w.consumers;
       cs.timer = w.timer;
       park(anchor, wait, cs);
       break;

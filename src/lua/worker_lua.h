@@ -111,6 +111,7 @@ class WorkerLua {
     pipeline::Phase phase = pipeline::Phase::Access;
     std::string plugin;  // for log lines and kong.log
     uint64_t instance = 0;
+    const plugins::Consumers* consumers = nullptr;  // alive with the request's snapshot
   };
   struct Timer {
     uint64_t due_ms = 0;

@@ -107,3 +107,32 @@ def test_response_phase_sees_and_replaces_the_whole_body(lua_gateway, upstream):
     waited = gw.request("GET", "/w", headers=[("X-Wait-Ms", "100")])
     assert waited.status == 200
     assert json.loads(waited.body)["path"] == "/w"
+
+
+AUTH = r"""
+local c = kong.client.load_consumer(kong.request.get_header("x-user") or "", true)
+if not c then return kong.response.exit(401, { message = "Unknown user" }) end
+kong.client.authenticate(c, { id = "cred-" .. c.username })
+local seen = kong.client.get_consumer()
+kong.service.request.set_header("x-consumer-seen", seen.username .. "/" .. seen.id .. "/" .. kong.client.get_credential().id)
+"""
+
+
+def test_authenticate_names_the_consumer_for_later_plugins(lua_gateway, upstream):
+    cfg = one_route(upstream, [plugin("pre-function", {"access": [AUTH]}),
+                               plugin("acl", {"allow": ["gold"]})])
+    cfg["consumers"] = [
+        {"username": "alice", "id": "0e5b4c5c-0000-4000-8000-000000000001", "acls": [{"group": "gold"}]},
+        {"username": "bob", "id": "0e5b4c5c-0000-4000-8000-000000000002"},
+    ]
+    gw = lua_gateway(cfg)
+    ok = gw.request("GET", "/", headers=[("X-User", "alice")])
+    assert ok.status == 200
+    assert upstream.requests[-1].header("x-consumer-seen") == "alice/0e5b4c5c-0000-4000-8000-000000000001/cred-alice"
+    # by id too
+    assert gw.request("GET", "/", headers=[("X-User", "0e5b4c5c-0000-4000-8000-000000000001")]).status == 200
+    # the native acl plugin after it saw the consumer Lua authenticated
+    denied = gw.request("GET", "/", headers=[("X-User", "bob")])
+    assert denied.status == 403
+    assert json.loads(denied.body)["message"] == "You cannot consume this service"
+    assert gw.request("GET", "/", headers=[("X-User", "nobody")]).status == 401
