@@ -207,20 +207,21 @@ class LuaPlugin final : public plugins::Plugin {
     lua_State* L = vm->state();
     const int top = lua_gettop(L);
     std::string error;
-    lua_State* co = take_thread(*vm);  // anchored on L's stack until settop
     vm->push_kept(Vm::kRun);
     if (!push_module_and_conf(*vm, &error)) {
       lua_settop(L, top);
       return fail(s, error);
     }
-    lua_pushstring(L, kPhaseMethods[static_cast<int>(p)]);
-    lua_insert(L, -2);  // run, module, method, conf
+    lua_pushinteger(L, static_cast<int>(p));  // hooks.run names the method: no string to intern per call
+    lua_insert(L, -2);  // run, module, phase, conf
     int nargs = 3;
     if (body != nullptr) {
       lua_pushlstring(L, body->data(), body->size());
       lua_pushboolean(L, eof);
       nargs += 2;
     }
+    Vm::Thread thread = vm->take_thread();
+    lua_State* co = thread.co;
     lua_xmove(L, co, nargs + 1);
     CallState as;
     as.x = &x;
@@ -238,22 +239,25 @@ class LuaPlugin final : public plugins::Plugin {
           body->assign(out, n);
           if (lua_toboolean(co, 2) && !eof) s.word |= kBodyEnded;
         }
-        give_thread(*vm, co, top + 1);
+        vm->give_thread(thread);
         break;
       case Outcome::Exited:
+        vm->drop_thread(thread);
         v = Verdict::Respond;
         break;
       case Outcome::Waiting:
         // Only rewrite and access may wait (the primitives refuse
         // elsewhere): the request pauses until the worker resumes it.
         if (WorkerLua* worker = WorkerLua::current()) {
-          worker->park(top + 1, wait, as);
+          worker->park(thread, wait, as);
           v = Verdict::Pause;
         } else {
+          vm->drop_thread(thread);
           v = fail(s, "a Lua plugin waited outside a worker");
         }
         break;
       case Outcome::Failed:
+        vm->drop_thread(thread);
         v = fail(s, std::move(error));
         break;
     }

@@ -439,7 +439,7 @@ response.get_header = function(name) return header(1, name) end
 response.get_headers = function() return header_table(1) end
 response.get_source = function() return fact("upstream_status") and "service" or "exit" end
 response.set_status = wg.set_status
-response.set_header = function(n, v) set_header(1, 0, n, tostring(v)) end
+response.set_header = function(n, v) set_header(1, 0, n, type(v) == "string" and v or tostring(v)) end
 response.add_header = function(n, v) set_header(1, 1, n, tostring(v)) end
 response.clear_header = function(n) set_header(1, 2, n) end
 response.set_headers = function(t) for k, v in pairs(t) do set_header(1, 0, k, tostring(v)) end end
@@ -495,7 +495,7 @@ kong.service = {
   set_target = function() error("kong.service.set_target is not available in this gateway yet", 2) end,
 }
 kong.service.request = {
-  set_header = function(n, v) set_header(0, 0, n, tostring(v)) end,
+  set_header = function(n, v) set_header(0, 0, n, type(v) == "string" and v or tostring(v)) end,
   add_header = function(n, v) set_header(0, 1, n, tostring(v)) end,
   clear_header = function(n) set_header(0, 2, n) end,
   set_headers = function(t) for k, v in pairs(t) do set_header(0, 0, k, tostring(v)) end end,
@@ -731,11 +731,16 @@ package.preload["kong.meta"] = function() return { version = kong.version, _VERS
 -- One phase call of a plugin: method(module, conf). In body_filter the
 -- piece is ngx.arg[1] (ngx.arg[2]: the body's end) and what is left there
 -- after the call is sent on; ngx.arg[2] set before the end ends the body.
-function hooks.run(module, method, conf, body, eof)
-  local arg = ngx.arg
-  if body then arg[1], arg[2] = body, eof end
-  module[method](module, conf)
+-- phase: the pipeline's number (0 rewrite ... 5 log).
+local phase_methods = { [0] = "rewrite", "access", "response", "header_filter", "body_filter", "log" }
+function hooks.run(module, phase, conf, body, eof)
   if body then
+    local arg = ngx.arg
+    arg[1], arg[2] = body, eof
+  end
+  module[phase_methods[phase]](module, conf)
+  if body then
+    local arg = ngx.arg
     local out, ended = arg[1], arg[2]
     arg[1], arg[2] = nil, nil
     return out, ended

@@ -13,39 +13,6 @@ namespace wg::lua {
 using pipeline::Direction;
 using pipeline::Exchange;
 
-namespace {
-// A LuaJIT coroutine that returned can be resumed again with a new
-// function from the C API, so up to this many are kept.
-constexpr int kThreadPoolSize = 16;
-}  // namespace
-
-lua_State* take_thread(const Vm& vm) {
-  lua_State* L = vm.state();
-  vm.push_kept(Vm::kThreads);
-  int n = static_cast<int>(lua_objlen(L, -1));
-  if (n == 0) {
-    lua_pop(L, 1);
-    return lua_newthread(L);
-  }
-  lua_rawgeti(L, -1, n);
-  lua_pushnil(L);
-  lua_rawseti(L, -3, n);
-  lua_remove(L, -2);
-  return lua_tothread(L, -1);
-}
-
-void give_thread(const Vm& vm, lua_State* co, int index) {
-  lua_State* L = vm.state();
-  lua_settop(co, 0);
-  vm.push_kept(Vm::kThreads);
-  int n = static_cast<int>(lua_objlen(L, -1));
-  if (n < kThreadPoolSize) {
-    lua_pushvalue(L, index);
-    lua_rawseti(L, -2, n + 1);
-  }
-  lua_pop(L, 1);
-}
-
 uint64_t monotonic_ms() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -100,12 +67,10 @@ void WorkerLua::collect() {
   forget_dead_plugins(vm_);
 }
 
-void WorkerLua::park(int index, const Wait& w, const CallState& cs) {
-  lua_State* L = vm_.state();
+void WorkerLua::park(Vm::Thread t, const Wait& w, const CallState& cs) {
   Waiter waiter;
   waiter.due_ms = w.timeout_ms > 0 ? monotonic_ms() + w.timeout_ms : UINT64_MAX;
-  lua_pushvalue(L, index);
-  waiter.thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  waiter.thread = t;
   waiter.timer = cs.timer;
   if (cs.x != nullptr) waiter.handle = pipeline::ResumeHandle(*cs.x);
   waiter.phase = cs.phase;
@@ -153,12 +118,10 @@ void WorkerLua::expire_timers() {
 
 // Runs a timer's function in a coroutine of its own: fn(premature).
 void WorkerLua::start_timer(const Timer& t, bool premature) {
-  lua_State* L = vm_.state();
-  const int top = lua_gettop(L);
-  lua_State* co = take_thread(vm_);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t.fn_ref);
-  lua_pushboolean(L, premature);
-  lua_xmove(L, co, 2);
+  Vm::Thread thread = vm_.take_thread();
+  lua_State* co = thread.co;
+  lua_rawgeti(co, LUA_REGISTRYINDEX, t.fn_ref);
+  lua_pushboolean(co, premature);
   CallState cs;
   cs.timer = true;
   cs.plugin = &t.plugin;
@@ -167,19 +130,14 @@ void WorkerLua::start_timer(const Timer& t, bool premature) {
   Waiter w;
   w.timer = true;
   w.plugin = t.plugin;
-  after_resume(resume(vm_, co, 1, cs, &error, &wait), top + 1, w, wait, error);
-  lua_settop(L, top);
+  after_resume(resume(vm_, co, 1, cs, &error, &wait), thread, w, wait, error);
 }
 
 void WorkerLua::resume_waiter(Waiter w, bool woken) {
-  lua_State* L = vm_.state();
-  const int top = lua_gettop(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, w.thread_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, w.thread_ref);
-  lua_State* co = lua_tothread(L, -1);
+  lua_State* co = w.thread.co;
   Exchange* x = w.timer ? nullptr : w.handle.exchange();
-  if (co == nullptr || (!w.timer && x == nullptr)) {  // the request ended meanwhile
-    lua_settop(L, top);
+  if (!w.timer && x == nullptr) {  // the request ended meanwhile
+    vm_.drop_thread(w.thread);
     return;
   }
   CallState cs;
@@ -192,18 +150,16 @@ void WorkerLua::resume_waiter(Waiter w, bool woken) {
   lua_pushboolean(co, woken);
   std::string error;
   Wait wait;
-  after_resume(resume(vm_, co, 1, cs, &error, &wait), top + 1, w, wait, error);
-  lua_settop(L, top);
+  after_resume(resume(vm_, co, 1, cs, &error, &wait), w.thread, w, wait, error);
 }
 
-// What a resumed coroutine (at `anchor`) asks for next.
-void WorkerLua::after_resume(Outcome o, int anchor, const Waiter& w, const Wait& wait, const std::string& error) {
-  lua_State* L = vm_.state();
-  lua_State* co = lua_tothread(L, anchor);
+// What a resumed coroutine asks for next.
+void WorkerLua::after_resume(Outcome o, Vm::Thread t, const Waiter& w, const Wait& wait, const std::string& error) {
   Exchange* x = w.timer ? nullptr : w.handle.exchange();
+  if (o != Outcome::Waiting && o != Outcome::Done) vm_.drop_thread(t);
   switch (o) {
     case Outcome::Done:
-      give_thread(vm_, co, anchor);
+      vm_.give_thread(t);
       // Rewrite and access pause the request's side; Kong's response phase
       // (the whole response) the response's.
       if (x != nullptr) {
@@ -222,7 +178,7 @@ void WorkerLua::after_resume(Outcome o, int anchor, const Waiter& w, const Wait&
       cs.instance = w.instance;
       cs.consumers = w.consumers;
       cs.timer = w.timer;
-      park(anchor, wait, cs);
+      park(t, wait, cs);
       break;
     }
     case Outcome::Failed:

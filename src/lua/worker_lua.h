@@ -27,13 +27,6 @@ class NameResolver;
 
 namespace wg::lua {
 
-// Coroutines that ran to their end are kept for the next call (a new one
-// per call costs an allocation and garbage).
-// Pushes a coroutine (from the pool, or new) on the state's stack and returns it.
-lua_State* take_thread(const Vm& vm);
-// Puts back a coroutine that returned (at `index` of the state's stack).
-void give_thread(const Vm& vm, lua_State* co, int index);
-
 // How one resume of a coroutine ended.
 enum class Outcome { Done, Exited, Waiting, Failed };
 
@@ -76,9 +69,9 @@ class WorkerLua {
 
   // ---- waits
   uint64_t new_wait_id() { return ++last_wait_id_; }
-  // The coroutine at `index` of the state's stack waits for w, as the call
-  // `cs` (a request's, or a timer's when cs.x is nullptr).
-  void park(int index, const Wait& w, const CallState& cs);
+  // The coroutine t waits for w, as the call `cs` (a request's, or a
+  // timer's when cs.x is nullptr); the wait owns t from now on.
+  void park(Vm::Thread t, const Wait& w, const CallState& cs);
   // The wait `id` is over: its coroutine resumes (with true) on the next
   // run(). Unknown ids (timed out, request gone) are ignored.
   void wake(uint64_t id);
@@ -105,7 +98,7 @@ class WorkerLua {
   // A parked coroutine and the call it belongs to.
   struct Waiter {
     uint64_t due_ms = UINT64_MAX;  // CLOCK_MONOTONIC; UINT64_MAX: no timeout
-    int thread_ref = 0;            // the coroutine, kept in the registry
+    Vm::Thread thread;
     bool timer = false;            // a timer's coroutine (no request)
     pipeline::ResumeHandle handle;
     pipeline::Phase phase = pipeline::Phase::Access;
@@ -121,7 +114,7 @@ class WorkerLua {
   };
   void resume_waiter(Waiter w, bool woken);
   void start_timer(const Timer& t, bool premature);
-  void after_resume(Outcome o, int anchor, const Waiter& w, const Wait& wait, const std::string& error);
+  void after_resume(Outcome o, Vm::Thread t, const Waiter& w, const Wait& wait, const std::string& error);
 
   Vm vm_;
   core::EventLoop* loop_;
