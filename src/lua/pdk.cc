@@ -61,14 +61,15 @@ std::string_view map_name(int which, std::string_view name) {
   return name;
 }
 
-// wg.header(which, name) -> the first value, or nil. which: 0 request, 1 response.
-int l_header(lua_State* L) {
+// The first value of header name (at index `name` of L's stack), or nil.
+// which: 0 request, 1 response.
+int get_header(lua_State* L, int which, int name) {
   Exchange& x = exchange(L);
-  int which = static_cast<int>(luaL_checkinteger(L, 1));
+  if (lua_type(L, name) != LUA_TSTRING) return luaL_error(L, "header name must be a string");
   // Kong's get_header returns nil (one value) for a missing header:
   // tonumber(get_header(...)) must not see zero values.
   const http::HeaderMap::Entry* e = nullptr;
-  if (which == 0 || x.response_phase) e = headers_of(L, x, which).find(map_name(which, arg_view(L, 2)));
+  if (which == 0 || x.response_phase) e = headers_of(L, x, which).find(map_name(which, arg_view(L, name)));
   if (e == nullptr) {
     lua_pushnil(L);
     return 1;
@@ -76,6 +77,13 @@ int l_header(lua_State* L) {
   push_view(L, e->value);
   return 1;
 }
+
+// wg.header(which, name) -> the first value, or nil.
+int l_header(lua_State* L) { return get_header(L, static_cast<int>(luaL_checkinteger(L, 1)), 2); }
+// kong.request.get_header / kong.response.get_header themselves (no Lua
+// wrapper: the most used PDK calls cost one C call).
+int l_request_header(lua_State* L) { return get_header(L, 0, 1); }
+int l_response_header(lua_State* L) { return get_header(L, 1, 1); }
 
 // wg.headers(which) -> {lower-case name = value, or {values} when repeated}.
 int l_headers(lua_State* L) {
@@ -105,18 +113,32 @@ int l_headers(lua_State* L) {
   return 1;
 }
 
-// wg.set_header(which, op, name[, value]): op 0 set, 1 add, 2 clear.
-int l_set_header(lua_State* L) {
+// A header value as Kong's PDK takes it: a string, a number or a boolean.
+std::string_view header_value(lua_State* L, int index, std::string_view name) {
+  switch (lua_type(L, index)) {
+    case LUA_TSTRING:
+    case LUA_TNUMBER:
+      return arg_view(L, index);
+    case LUA_TBOOLEAN:
+      return lua_toboolean(L, index) ? "true" : "false";
+    default:
+      luaL_error(L, "invalid header value for \"%s\": got %s, expected string, number or boolean",
+                 std::string(name).c_str(), luaL_typename(L, index));
+      return {};
+  }
+}
+
+// op 0 set, 1 add, 2 clear; name and value at those indexes of L's stack.
+int change_header(lua_State* L, int which, int op, int name_index, int value_index) {
   Exchange& x = exchange(L);
-  int which = static_cast<int>(luaL_checkinteger(L, 1));
-  int op = static_cast<int>(luaL_checkinteger(L, 2));
   http::HeaderMap& map = headers_of(L, x, which);
-  std::string_view name = map_name(which, arg_view(L, 3));
+  if (lua_type(L, name_index) != LUA_TSTRING) return luaL_error(L, "header name must be a string");
+  std::string_view name = map_name(which, arg_view(L, name_index));
   if (op == 2) {
     map.remove(name);
     return 0;
   }
-  std::string_view value = arg_view(L, 4);
+  std::string_view value = header_value(L, value_index, name);
   if (op == 0) {
     map.replace(name, value);
   } else {
@@ -124,6 +146,14 @@ int l_set_header(lua_State* L) {
   }
   return 0;
 }
+
+// wg.set_header(which, op, name[, value]).
+int l_set_header(lua_State* L) {
+  return change_header(L, static_cast<int>(luaL_checkinteger(L, 1)), static_cast<int>(luaL_checkinteger(L, 2)), 3, 4);
+}
+// kong.service.request.set_header / kong.response.set_header themselves.
+int l_request_set_header(lua_State* L) { return change_header(L, 0, 0, 1, 2); }
+int l_response_set_header(lua_State* L) { return change_header(L, 1, 0, 1, 2); }
 
 // wg.fact(name) -> one fact of the request (see the cases).
 int l_fact(lua_State* L) {
@@ -696,6 +726,10 @@ const luaL_Reg kPrimitives[] = {
     {"header", l_header},
     {"headers", l_headers},
     {"set_header", l_set_header},
+    {"request_header", l_request_header},
+    {"response_header", l_response_header},
+    {"request_set_header", l_request_set_header},
+    {"response_set_header", l_response_set_header},
     {"fact", l_fact},
     {"route", l_route},
     {"service", l_service},

@@ -424,10 +424,7 @@ request.get_query_arg = function(name)
   return v
 end
 request.get_query = function() return wg.decode_args(query_of(target())) end
-request.get_header = function(name)
-  if type(name) ~= "string" then error("header name must be a string", 2) end
-  return header(0, name)
-end
+request.get_header = wg.request_header
 request.get_headers = function() return header_table(0) end
 request.get_raw_body = function() return nil, "the request body is not available to Lua plugins yet" end
 request.get_body = function() return nil, "the request body is not available to Lua plugins yet" end
@@ -435,11 +432,11 @@ kong.request = request
 
 local response = {}
 response.get_status = function() return fact("status") end
-response.get_header = function(name) return header(1, name) end
+response.get_header = wg.response_header
 response.get_headers = function() return header_table(1) end
 response.get_source = function() return fact("upstream_status") and "service" or "exit" end
 response.set_status = wg.set_status
-response.set_header = function(n, v) set_header(1, 0, n, type(v) == "string" and v or tostring(v)) end
+response.set_header = wg.response_set_header
 response.add_header = function(n, v) set_header(1, 1, n, tostring(v)) end
 response.clear_header = function(n) set_header(1, 2, n) end
 response.set_headers = function(t) for k, v in pairs(t) do set_header(1, 0, k, tostring(v)) end end
@@ -495,7 +492,7 @@ kong.service = {
   set_target = function() error("kong.service.set_target is not available in this gateway yet", 2) end,
 }
 kong.service.request = {
-  set_header = function(n, v) set_header(0, 0, n, type(v) == "string" and v or tostring(v)) end,
+  set_header = wg.request_set_header,
   add_header = function(n, v) set_header(0, 1, n, tostring(v)) end,
   clear_header = function(n) set_header(0, 2, n) end,
   set_headers = function(t) for k, v in pairs(t) do set_header(0, 0, k, tostring(v)) end end,
