@@ -767,7 +767,7 @@ done
 sc_list=${BENCH_SYSCALLS-nginx haproxy wasmgate}
 sc_n=${BENCH_SYSCALL_N:-2000}
 [[ $sc_n =~ ^[1-9][0-9]*$ ]] || die "BENCH_SYSCALL_N must be a whole number"
-declare -A SC_TOTAL SC_TOP
+declare -A SC_TOTAL=() SC_TOP=()  # "=()": empty but set, for ${#SC_TOTAL[@]} under set -u
 sc_trace() {  # $1 proxy: sets SC_TOTAL[$1] and SC_TOP[$1] (the busiest syscalls, per request)
   local name=$1 f="$work/strace.$1"
   proxy_cmd "$name" "$PX"
@@ -801,7 +801,7 @@ done
 idle_list=${BENCH_IDLE-wasmgate nginx}
 idle_n=${BENCH_IDLE_CONNS:-2000}
 [[ $idle_n =~ ^[1-9][0-9]*$ ]] || die "BENCH_IDLE_CONNS must be a whole number"
-declare -A IDLE
+declare -A IDLE=()
 for name in $idle_list; do
   case $name in
     wasmgate) [[ $have_wasmgate == 1 ]] || continue; flag=() ;;
