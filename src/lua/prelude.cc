@@ -720,6 +720,79 @@ local typedefs = {
   lua_code = define { type = "map", keys = { type = "string", len_min = 1 }, values = { type = "string", len_min = 1 } },
   semantic_version = define { type = "string", match = "^%d+%.%d+%.?%d*$" },
 }
+-- resty.lrucache: a per-worker LRU (a doubly linked list and a key index),
+-- values with an optional ttl in seconds; get answers value, or nil and the
+-- stale value.
+package.preload["resty.lrucache"] = function()
+  local lrucache = { _VERSION = "0.13" }
+  local mt = { __index = lrucache }
+  function lrucache.new(size)
+    if type(size) ~= "number" or size < 1 then return nil, "size too small" end
+    local head = {}
+    head.prev, head.next = head, head
+    return setmetatable({ size = size, used = 0, head = head, index = {} }, mt)
+  end
+  local function unlink(n) n.prev.next, n.next.prev = n.next, n.prev end
+  local function push_front(self, n)
+    local head = self.head
+    n.next, n.prev = head.next, head
+    head.next.prev = n
+    head.next = n
+  end
+  function lrucache:get(key)
+    local n = self.index[key]
+    if not n then return nil end
+    unlink(n)
+    push_front(self, n)
+    if n.expires and n.expires <= ngx.now() then return nil, n.value, n.flags end
+    return n.value, nil, n.flags
+  end
+  function lrucache:set(key, value, ttl, flags)
+    local n = self.index[key]
+    if n then
+      unlink(n)
+    else
+      if self.used >= self.size then
+        local last = self.head.prev
+        unlink(last)
+        self.index[last.key] = nil
+        self.used = self.used - 1
+      end
+      n = { key = key }
+      self.index[key] = n
+      self.used = self.used + 1
+    end
+    n.value, n.flags = value, flags
+    n.expires = (ttl and ttl > 0) and ngx.now() + ttl or nil
+    push_front(self, n)
+  end
+  function lrucache:delete(key)
+    local n = self.index[key]
+    if not n then return false end
+    unlink(n)
+    self.index[key] = nil
+    self.used = self.used - 1
+    return true
+  end
+  function lrucache:flush_all()
+    self.head.prev, self.head.next = self.head, self.head
+    self.index, self.used = {}, 0
+  end
+  function lrucache:count() return self.used end
+  function lrucache:capacity() return self.size end
+  function lrucache:get_keys(max, res)
+    res = res or {}
+    local i, n = 0, self.head.next
+    while n ~= self.head and (not max or max == 0 or i < max) do
+      i = i + 1
+      res[i] = n.key
+      n = n.next
+    end
+    res[i + 1] = nil
+    return res
+  end
+  return lrucache
+end
 package.preload["kong.db.schema.typedefs"] = function() return typedefs end
 package.preload["kong.db.schema"] = function() return { define = define } end
 package.preload["kong.meta"] = function() return { version = kong.version, _VERSION = kong.version } end

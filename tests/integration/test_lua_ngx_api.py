@@ -136,3 +136,33 @@ def test_authenticate_names_the_consumer_for_later_plugins(lua_gateway, upstream
     assert denied.status == 403
     assert json.loads(denied.body)["message"] == "You cannot consume this service"
     assert gw.request("GET", "/", headers=[("X-User", "nobody")]).status == 401
+
+
+LRU = r"""
+local lrucache = require "resty.lrucache"
+local c = assert(lrucache.new(2))
+c:set("a", 1)
+c:set("b", 2)
+local _ = c:get("a")      -- a is now the most recent
+c:set("c", 3)             -- b goes
+local out = { a = c:get("a"), b = c:get("b") or "gone", c = c:get("c"), count = c:count(), capacity = c:capacity() }
+c:set("t", "x", 0.001)    -- a goes (c was read last)
+ngx.sleep(0.01)
+local v, stale = c:get("t")
+out.expired, out.stale = tostring(v), stale
+out.deleted = c:delete("c")
+out.keys = c:get_keys()
+return kong.response.exit(200, out)
+"""
+
+
+def test_resty_lrucache(lua_gateway, upstream):
+    gw = lua_gateway(one_route(upstream, [plugin("pre-function", {"access": [LRU]})]))
+    r = gw.request("GET", "/")
+    assert r.status == 200, r.body
+    out = json.loads(r.body)
+    assert out["a"] == 1 and out["b"] == "gone" and out["c"] == 3
+    assert out["count"] == 2 and out["capacity"] == 2
+    assert out["expired"] == "nil" and out["stale"] == "x"
+    assert out["deleted"] is True
+    assert out["keys"] == ["t"]
