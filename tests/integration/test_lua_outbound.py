@@ -149,9 +149,9 @@ def test_unreachable_auth_service_is_a_502(lua_gateway, upstream):
 
 
 class LineServer:
-    """A small line protocol over TCP for the cosocket probe."""
+    """A small line protocol over TCP (or a unix socket) for the cosocket probe."""
 
-    def __init__(self):
+    def __init__(self, unix_path=None):
         self.connections = 0
         srv = self
 
@@ -176,9 +176,13 @@ class LineServer:
                         return
                     self.wfile.flush()
 
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        if unix_path:
+            self.server = socketserver.ThreadingUnixStreamServer(unix_path, Handler)
+            self.port = None
+        else:
+            self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+            self.port = self.server.server_address[1]
         self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
@@ -248,3 +252,38 @@ def test_timers_run_after_the_request_and_stop_prematurely_on_reload(lua_gateway
     assert gw.wait_stderr("config reloaded")
     assert gw.wait_stderr(r"ticker: premature timer for far")
     assert gw.wait_stderr(r"ticker: every-timer stopped prematurely after \d+ ticks")
+
+
+def test_cache_invalidation_reaches_every_worker(lua_gateway, upstream, auth_service):
+    gw = lua_gateway(auth_route(upstream, auth_service), workers=2)
+
+    def burst(n, extra=()):
+        # a connection each: the kernel spreads them over both workers
+        for i in range(n):
+            assert gw.request("GET", f"/b{i}", headers=[("X-Token", "good-x"), *extra]).status == 200
+        return [r.header("x-cache-hit") for r in upstream.requests[-n:]]
+
+    burst(20)
+    # each worker asked the service once (mlcache's first level is per worker)
+    assert auth_service.count("good-x") == 2
+    assert burst(1, [("X-Invalidate", "1")]) == ["3"]
+    hits = burst(20)
+    # the other worker dropped the key too: it asked once more, then hit its cache
+    assert hits.count("3") == 1
+    assert auth_service.count("good-x") == 4
+
+
+def test_cosocket_over_a_unix_socket(lua_gateway, upstream, tmp_path):
+    srv = LineServer(str(tmp_path / "line.sock"))
+    try:
+        cfg = one_route(upstream, [plugin("cosocket-probe", {"host": f"unix:{tmp_path / 'line.sock'}"})])
+        gw = lua_gateway(cfg, workers=1)
+        for i in range(2):
+            assert gw.request("GET", f"/u{i}").status == 200
+            seen = upstream.requests[-1]
+            assert seen.header("x-probe-line") == "hello"
+            assert seen.header("x-probe-until") == "some data"
+            assert seen.header("x-probe-reused") == str(i)
+        assert srv.connections == 1
+    finally:
+        srv.close()

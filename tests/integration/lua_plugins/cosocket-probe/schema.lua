@@ -3,7 +3,7 @@ return {
   fields = {
     { config = { type = "record", fields = {
       { host = { type = "string", default = "127.0.0.1" } },
-      { port = { type = "integer", required = true } },
+      { port = { type = "integer" } },
     } } },
   },
 }
