@@ -3,6 +3,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -42,6 +45,7 @@ struct Socket final : core::IoHandler {
   size_t out_off = 0;
   bool eof = false;
   int reused = 0;
+  SSL* ssl = nullptr;  // after sslhandshake: reads and writes go through it
   void on_io(uint32_t) override {
     if (wait_id == 0) return;
     if (WorkerLua* w = WorkerLua::current()) w->wake(wait_id);
@@ -50,6 +54,10 @@ struct Socket final : core::IoHandler {
   void close() {
     if (fd < 0) return;
     if (loop != nullptr) loop->remove(fd);
+    if (ssl != nullptr) {
+      SSL_free(ssl);
+      ssl = nullptr;
+    }
     ::close(fd);
     fd = -1;
     in.clear();
@@ -240,6 +248,17 @@ int l_connected(lua_State* L) {
 // Writes what is pending; true when all of it went out.
 bool flush(Socket& s, int* error) {
   while (s.out_off < s.out.size()) {
+    if (s.ssl != nullptr) {
+      ERR_clear_error();
+      int n = SSL_write(s.ssl, s.out.data() + s.out_off, static_cast<int>(s.out.size() - s.out_off));
+      if (n > 0) {
+        s.out_off += static_cast<size_t>(n);
+        continue;
+      }
+      int e = SSL_get_error(s.ssl, n);
+      *error = (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) ? 0 : EPIPE;
+      return false;
+    }
     ssize_t n = ::send(s.fd, s.out.data() + s.out_off, s.out.size() - s.out_off, MSG_NOSIGNAL);
     if (n > 0) {
       s.out_off += static_cast<size_t>(n);
@@ -280,6 +299,22 @@ int l_send(lua_State* L) {
 bool fill(Socket& s, int* error) {
   *error = 0;
   char buf[kReadChunk];
+  while (s.ssl != nullptr) {
+    ERR_clear_error();
+    int n = SSL_read(s.ssl, buf, sizeof buf);
+    if (n > 0) {
+      s.in.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    int e = SSL_get_error(s.ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return true;
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && n == 0)) {
+      s.eof = true;
+      return true;
+    }
+    *error = ECONNRESET;
+    return false;
+  }
   for (;;) {
     ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
     if (n > 0) {
@@ -400,6 +435,11 @@ int l_keepalive(lua_State* L) {
     s.close();
     return fail(L, s.eof ? "closed" : "unread data in buffer");
   }
+  if (s.ssl != nullptr) {  // not pooled yet: the pool keeps bare connections
+    s.close();
+    lua_pushinteger(L, 1);
+    return 1;
+  }
   lua_Number timeout = luaL_optnumber(L, 2, 0);
   size_t size = static_cast<size_t>(luaL_optinteger(L, 3, static_cast<lua_Integer>(kDefaultPoolSize)));
   std::vector<Idle>& idle = idle_pool[s.pool_key];
@@ -428,6 +468,60 @@ int l_reused(lua_State* L) {
   if (s.fd < 0) return fail(L, "closed");
   lua_pushinteger(L, s.reused);
   return 1;
+}
+
+// The client context every worker's TLS cosockets share: the system's CA
+// certificates (verification is per connection, as sslhandshake asks).
+SSL_CTX* client_ctx() {
+  static SSL_CTX* ctx = [] {
+    SSL_CTX* c = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_default_verify_paths(c);
+    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+    SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    return c;
+  }();
+  return ctx;
+}
+
+// wg.sock_handshake(sock, server_name or nil, verify) -> 1 | nil, "again" | nil, err.
+// Called again after "again" until done; a failed verification answers
+// OpenResty's "NN: reason".
+int l_handshake(lua_State* L) {
+  Socket& s = sock(L);
+  if (s.fd < 0) return fail(L, "closed");
+  if (s.ssl == nullptr) {
+    s.ssl = SSL_new(client_ctx());
+    SSL_set_fd(s.ssl, s.fd);
+    const bool verify = lua_toboolean(L, 3) != 0;
+    SSL_set_verify(s.ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+    if (lua_isstring(L, 2)) {
+      const char* name = lua_tostring(L, 2);
+      SSL_set_tlsext_host_name(s.ssl, name);
+      if (verify) SSL_set1_host(s.ssl, name);
+    }
+  }
+  ERR_clear_error();
+  int rc = SSL_connect(s.ssl);
+  if (rc == 1) {
+    lua_pushinteger(L, 1);
+    return 1;
+  }
+  int e = SSL_get_error(s.ssl, rc);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return again(L);
+  long verify = SSL_get_verify_result(s.ssl);
+  std::string why;
+  if (verify != X509_V_OK) {
+    why = std::to_string(verify) + ": " + X509_verify_cert_error_string(verify);
+  } else {
+    unsigned long code = ERR_get_error();
+    char buf[256] = "handshake failed";
+    if (code != 0) ERR_error_string_n(code, buf, sizeof buf);
+    why = std::string("handshake failed: ") + buf;
+  }
+  s.close();
+  lua_pushnil(L);
+  lua_pushlstring(L, why.data(), why.size());
+  return 2;
 }
 
 // wg.resolve(name) -> address bytes | nil, wait id (then wg.wait on it and
@@ -486,6 +580,7 @@ const luaL_Reg kSocketPrimitives[] = {
     {"sock_keepalive", l_keepalive},
     {"sock_close", l_close},
     {"sock_reused", l_reused},
+    {"sock_handshake", l_handshake},
     {"resolve", l_resolve},
     {"resolved", l_resolved},
     {nullptr, nullptr},

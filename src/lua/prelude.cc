@@ -299,7 +299,21 @@ function tcp:setkeepalive(timeout, size) return wg.sock_keepalive(self.ud, timeo
 function tcp:close() return wg.sock_close(self.ud) end
 function tcp:getreusedtimes() return wg.sock_reused(self.ud) end
 function tcp:setoption() return true end
-function tcp:sslhandshake() return nil, "TLS on cosockets is not supported by this gateway yet" end
+-- sslhandshake(reused_session, server_name, ssl_verify): TLS 1.2+ with the
+-- system's CA certificates; ssl_verify also checks the name. Answers true
+-- (no session reuse).
+function tcp:sslhandshake(reused_session, server_name, ssl_verify)
+  local ok, err = wg.sock_handshake(self.ud, server_name, ssl_verify)
+  while not ok and err == "again" do
+    if not sock_wait(self, self.connect_ms) then
+      wg.sock_close(self.ud)
+      return nil, "timeout"
+    end
+    ok, err = wg.sock_handshake(self.ud, server_name, ssl_verify)
+  end
+  if not ok then return nil, err end
+  return true
+end
 ngx.socket = {
   tcp = function()
     return setmetatable({ ud = wg.tcp(), connect_ms = 60000, send_ms = 60000, read_ms = 60000 }, tcp_mt)

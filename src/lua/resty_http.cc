@@ -2,7 +2,8 @@
 // connect, request, request_uri, read_body, body_reader, set_timeout(s),
 // set_keepalive, close, get_reused_times, parse_uri), written here in Lua on
 // ngx.socket.tcp, so a call yields to the worker's loop like any cosocket.
-// HTTP/1.1 only; https answers the cosockets' "not supported" error.
+// HTTP/1.1 only; https through the cosockets' sslhandshake (verified unless
+// ssl_verify = false; its connections are not kept alive).
 #include "lua/resty_http.h"
 
 namespace wg::lua {
@@ -69,7 +70,8 @@ function _M:connect(options, port, legacy)
   local ok, err = self.sock:connect(host, port, pool and { pool = pool } or nil)
   if not ok then return nil, err end
   if scheme == "https" then
-    ok, err = self.sock:sslhandshake(nil, options.ssl_server_name or host, options.ssl_verify)
+    -- lua-resty-http verifies unless told not to
+    ok, err = self.sock:sslhandshake(nil, options.ssl_server_name or host, options.ssl_verify ~= false)
     if not ok then self.sock:close() return nil, err end
   end
   return true

@@ -18,7 +18,7 @@ class AuthService:
     """An HTTP/1.1 (keep-alive) auth service: 'good*' tokens are users,
     'slow' answers after a second, 'bad' is 403, anything else 500."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.calls = []
         self.connections = 0
         self.lock = threading.Lock()
@@ -57,6 +57,8 @@ class AuthService:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -287,3 +289,30 @@ def test_cosocket_over_a_unix_socket(lua_gateway, upstream, tmp_path):
         assert srv.connections == 1
     finally:
         srv.close()
+
+
+def test_auth_service_over_https(lua_gateway, upstream, tmp_path):
+    import ssl
+    from test_tls import make_ca, make_leaf
+    ca = make_ca()
+    crt, key = make_leaf(ca, ["localhost"]).write(tmp_path, "auth")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    svc = AuthService(tls=ctx)
+    try:
+        url = f"https://localhost:{svc.port}/check"
+        # lua-resty-http verifies by default: the test CA is not trusted
+        gw = lua_gateway(one_route(upstream, [plugin("remote-auth", {"url": url})]), workers=1)
+        assert gw.request("GET", "/", headers=[("X-Token", "good-tls")]).status == 502
+        assert gw.wait_stderr(r"auth service: 20: unable to get local issuer certificate")
+        assert svc.count("good-tls") == 0
+        gw.stop()
+        gw = lua_gateway(one_route(upstream, [plugin("remote-auth", {"url": url, "ssl_verify": False})]), workers=1)
+        for _ in range(2):
+            r = gw.request("GET", "/", headers=[("X-Token", "good-tls")])
+            assert r.status == 200
+            assert upstream.requests[-1].header("x-authenticated-user") == "user-good-tls"
+        assert svc.count("good-tls") == 1
+        assert svc.calls[-1]["path"] == "/check?from=gateway"
+    finally:
+        svc.close()

@@ -15,6 +15,7 @@ local function ask(conf, token)
     headers = { ["Content-Type"] = "application/json", ["X-Token"] = token },
     body = cjson.encode({ token = token }),
     query = { from = "gateway" },
+    ssl_verify = conf.ssl_verify,
   })
   if not res then return nil, "auth service: " .. tostring(err) end
   if res.status == 200 then

@@ -11,6 +11,7 @@ return {
           { header = typedefs.header_name { default = "x-token" } },
           { ttl = { type = "number", default = 60 } },
           { timeout = typedefs.timeout { default = 5000 } },
+          { ssl_verify = { type = "boolean", default = true } },
         },
     } },
   },
