@@ -781,8 +781,19 @@ void install_pdk(Vm& vm) {
   lua_setfield(L, -2, "null");
   lua_pushlstring(L, vm.plugins_dir().data(), vm.plugins_dir().size());
   lua_setfield(L, -2, "plugins_dir");
+  lua_pushvalue(L, -1);
+  lua_insert(L, -3);  // wg, chunk, wg: kept for the second chunk
   if (vm.pcall(1, 1) != 0) {
     throw std::runtime_error(std::string("the PDK prelude fails: ") + lua_tostring(L, -1));
+  }
+  // The second chunk, with the same primitives and the hooks.
+  if (luaL_loadbuffer(L, kPreludeNgx, std::strlen(kPreludeNgx), "=wasmgate.ngx") != 0) {
+    throw std::runtime_error(std::string("the ngx prelude does not load: ") + lua_tostring(L, -1));
+  }
+  lua_pushvalue(L, -3);  // wg
+  lua_pushvalue(L, -3);  // hooks (the first chunk's result)
+  if (vm.pcall(2, 0) != 0) {
+    throw std::runtime_error(std::string("the ngx prelude fails: ") + lua_tostring(L, -1));
   }
   // resty.http, loaded by require like lua-resty-http.
   lua_getglobal(L, "package");
@@ -799,7 +810,7 @@ void install_pdk(Vm& vm) {
   vm.keep(Vm::kEndRequest);
   lua_getfield(L, -1, "purge_cache");
   vm.keep(Vm::kPurgeCache);
-  lua_pop(L, 1);
+  lua_pop(L, 2);  // hooks, wg
 }
 
 void end_request(Vm& vm, uint64_t serial) {

@@ -41,7 +41,9 @@ void install_pdk(Vm& vm);
 // Drops what the state kept for a request (kong.ctx, ngx.ctx) when it ends.
 void end_request(Vm& vm, uint64_t serial);
 
-// The Lua source of the PDK tables (prelude.cc).
+// The Lua source of the PDK tables (prelude.cc), and of what waits, ngx.re
+// and the string helpers (prelude_ngx.cc), run after it.
 extern const char* const kPrelude;
+extern const char* const kPreludeNgx;
 
 }  // namespace wg::lua
