@@ -80,6 +80,13 @@
 #                       sends one key / rotates through all keys), wasmgate-prom (prometheus,
 #                       Kong's default config, global as in Kong's perf test) and
 #                       wasmgate-prom-all (every prometheus switch on)
+#   BENCH_LUA=1         add the Lua plugin runs to BENCH_WALL and BENCH_CG (0: none), with their
+#                       baselines and peers nginx, wasmgate, nginx-lua and wasmgate-c:
+#                       wasmgate-lua (a Kong-style Lua plugin, --lua-plugins-dir: access sets
+#                       request header x-chain, header_filter response header x-chain-resp) and
+#                       wasmgate-native (the same two headers from the native request-transformer
+#                       and response-transformer). Target: wasmgate-lua's extra instructions per
+#                       request no more than nginx-lua's
 #   WASMGATE_BIN=build/wasmgate
 set -euo pipefail
 
@@ -100,10 +107,13 @@ plugins=${BENCH_PLUGINS:-1}
 tls=${BENCH_TLS:-1}
 tls_runs="nginx-tls haproxy-tls wasmgate-tls nginx-tlsnew haproxy-tlsnew wasmgate-tlsnew"
 is_tls_run() { [[ " $tls_runs " == *" $1 "* ]]; }
+lua=${BENCH_LUA:-1}
+lua_runs="wasmgate-lua wasmgate-native"
+is_lua_run() { [[ " $lua_runs " == *" $1 "* ]]; }
 plugin_runs="wasmgate-rl wasmgate-ka-rl wasmgate-ka-rl-10k wasmgate-prom wasmgate-prom-all"
 is_plugin_run() { [[ " $plugin_runs " == *" $1 "* ]]; }
-# wasmgate-<sdk>: one Wasm filter on the route (not the 10k routes, not a plugin run)
-is_sdk_run() { [[ $1 == wasmgate-?* && $1 != wasmgate-10k ]] && ! is_plugin_run "$1" && ! is_tls_run "$1"; }
+# wasmgate-<sdk>: one Wasm filter on the route (not the 10k routes, not a plugin, Lua or TLS run)
+is_sdk_run() { [[ $1 == wasmgate-?* && $1 != wasmgate-10k ]] && ! is_plugin_run "$1" && ! is_lua_run "$1" && ! is_tls_run "$1"; }
 wasm_sdks=${BENCH_WASM_SDKS-c cpp as go rust}
 wasm_conf=${BENCH_WASM_CONF:-0}
 filters_dir=${BENCH_FILTERS_DIR:-$root/build/filters}
@@ -309,6 +319,13 @@ with_plugins() {  # $1 list of proxies: prints it with the plugin runs and their
   fi
   echo $l
 }
+with_lua() {  # $1 list of proxies: prints it with the Lua runs, their baselines and peers added
+  local l=" $1 " n
+  if [[ $lua != 0 && -n ${1// /} ]]; then
+    for n in nginx wasmgate nginx-lua $lua_runs wasmgate-c; do [[ $l == *" $n "* ]] || l+="$n "; done
+  fi
+  echo $l
+}
 with_tls() {  # $1 list of proxies, $2 runs to add: prints it with the TLS runs added
   local l=" $1 " n
   if [[ $tls != 0 && -n ${1// /} ]]; then
@@ -316,8 +333,9 @@ with_tls() {  # $1 list of proxies, $2 runs to add: prints it with the TLS runs 
   fi
   echo $l
 }
-wall_list=$(with_tls "$(with_plugins "$(with_wasm "$wall_list")")" "$tls_runs")
-cg_list=$(with_tls "$(with_plugins "$(with_wasm "$cg_list")")" "nginx-tls haproxy-tls wasmgate-tls")
+
+wall_list=$(with_tls "$(with_lua "$(with_plugins "$(with_wasm "$wall_list")")")" "$tls_runs")
+cg_list=$(with_tls "$(with_lua "$(with_plugins "$(with_wasm "$cg_list")")")" "nginx-tls haproxy-tls wasmgate-tls")
 
 # One certificate for every TLS run (ECDSA P-256, the common choice; HAProxy
 # reads the certificate and key from one file).
@@ -450,6 +468,35 @@ services:
       - name: bench
         paths: ["/"]
 CONF
+# The Lua runs: a Kong-style plugin directory (handler.lua + schema.lua) that
+# sets the same two headers as the filters, and the native plugins doing so.
+mkdir -p "$work/lua/chain-header"
+cat >"$work/lua/chain-header/handler.lua" <<'LUA'
+local ChainHeader = { PRIORITY = 900, VERSION = "1.0.0" }
+function ChainHeader:access(conf) kong.service.request.set_header("x-chain", "A") end
+function ChainHeader:header_filter(conf) kong.response.set_header("x-chain-resp", "A") end
+return ChainHeader
+LUA
+cat >"$work/lua/chain-header/schema.lua" <<'LUA'
+return { name = "chain-header", fields = { { config = { type = "record", fields = {} } } } }
+LUA
+for run in lua native; do
+  if [[ $run == lua ]]; then
+    plugins_yaml='[{"name": "chain-header"}]'
+  else
+    plugins_yaml='[{"name": "request-transformer", "config": {"add": {"headers": ["x-chain:A"]}}}, {"name": "response-transformer", "config": {"add": {"headers": ["x-chain-resp:A"]}}}]'
+  fi
+  cat >"$work/wasmgate-$run.yaml" <<CONF
+_format_version: "3.0"
+services:
+  - name: bench
+    url: http://127.0.0.1:$UP
+    routes:
+      - name: bench
+        paths: ["/"]
+        plugins: $plugins_yaml
+CONF
+done
 # 10,000 routes (half prefix-only, half host+prefix) in front of the catch-all.
 python3 - "$work/wasmgate-10k.yaml" "$UP" <<'PY'
 import sys
@@ -594,6 +641,9 @@ proxy_cmd() {
       CMD=("$bin" start -c "$work/wasmgate.yaml" --workers 1 --access-log off --admin-listen off
            --proxy-listen "127.0.0.1:$port ssl" --ssl-cert "$work/tls.crt" --ssl-cert-key "$work/tls.key"
            --log-level warn --drain-timeout 2000) ;;
+    wasmgate-lua|wasmgate-native)
+      CMD=("$bin" start -c "$work/$name.yaml" --workers 1 --access-log off --admin-listen off
+           --proxy-listen "127.0.0.1:$port" --log-level warn --drain-timeout 2000 --lua-plugins-dir "$work/lua") ;;
     wasmgate-rl|wasmgate-ka-rl|wasmgate-ka-rl-10k|wasmgate-prom|wasmgate-prom-all)
       CMD=("$bin" start -c "$work/$name.yaml" --workers 1 --access-log off --admin-listen off
            --proxy-listen "127.0.0.1:$port" --log-level warn --drain-timeout 2000) ;;
@@ -611,8 +661,8 @@ skip() {  # $1 proxy name: true when it cannot run here
   is_sdk_run "$1" && [[ -z ${HAVE_SDK[${1#wasmgate-}]:-} ]] && return 0
   return 1
 }
-filtered() {  # $1 proxy name: true for the runs with the header-adding filter
-  [[ $1 == nginx-lua ]] || is_sdk_run "$1"
+filtered() {  # $1 proxy name: true for the runs with the header-adding filter (or plugin)
+  [[ $1 == nginx-lua ]] || is_sdk_run "$1" || is_lua_run "$1"
 }
 base_of() {  # $1 filtered proxy: the same proxy without the filter
   if [[ $1 == nginx-lua ]]; then echo nginx; else echo wasmgate; fi
@@ -636,7 +686,7 @@ PY
 warm_wasm_cache() {
   local n pid
   for n in $wall_list $cg_list; do
-    if filtered "$n" && [[ $n != nginx-lua ]] && ! skip "$n"; then
+    if is_sdk_run "$n" && ! skip "$n"; then
       start_bg wasm-cache "$bin" start -c "$work/wasmgate.yaml" --workers 1 --access-log off --admin-listen off \
         --proxy-listen "127.0.0.1:$PX" --log-level warn --filters-dir "$work/filters/all" --wasm-cache-dir "$work/wasm-cache"
       pid=$LAST_PID
@@ -752,7 +802,7 @@ for name in $cg_list; do
   # A cache compiled natively may not fit the CPU valgrind presents (its
   # CPUID differs): then the first trace would compile the filter and the
   # second load it. One throwaway trace fills the cache under valgrind.
-  if filtered "$name" && [[ $name != nginx-lua ]]; then cg_trace "$name" 1; fi
+  if is_sdk_run "$name"; then cg_trace "$name" 1; fi
   cg_trace "$name" "$n1"; i1=$CG_TOTAL
   cg_trace "$name" "$n2"; i2=$CG_TOTAL
   IPR[$name]=$(( (i2 - i1) / (n2 - n1) ))
@@ -764,7 +814,7 @@ done
 sc_list=${BENCH_SYSCALLS-nginx haproxy wasmgate}
 sc_n=${BENCH_SYSCALL_N:-2000}
 [[ $sc_n =~ ^[1-9][0-9]*$ ]] || die "BENCH_SYSCALL_N must be a whole number"
-declare -A SC_TOTAL=() SC_TOP=()
+declare -A SC_TOTAL=() SC_TOP=()  # "=()": empty but set, for ${#SC_TOTAL[@]} under set -u
 sc_trace() {  # $1 proxy: sets SC_TOTAL[$1] and SC_TOP[$1] (the busiest syscalls, per request)
   local name=$1 f="$work/strace.$1"
   proxy_cmd "$name" "$PX"
@@ -889,6 +939,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
     echo "(bench_<sdk>.wasm, the two headers only); wasmgate-conf-<sdk>: its conformance filter"
     echo "(conf_<sdk>.wasm: also reads x-test, increments a counter)."
     echo "nginx-lua: access_by_lua_block set_header + header_filter_by_lua_block, vs nginx."
+    echo "wasmgate-lua: a Kong-style Lua plugin doing the same (access + header_filter), vs wasmgate;"
+    echo "wasmgate-native: request-transformer + response-transformer adding the two headers."
     echo "(extra: instructions/request more than the proxy without the filter; req/s and req/CPU-s: ratio to it)"
     printf '%-18s %11s %7s %9s %7s %9s %7s  %s\n' run instr/req extra req/s "ratio" req/CPU-s "ratio" "target (extra <= 3000, req/s >= 0.95)"
     for name in "${wasm_runs[@]}"; do
@@ -900,7 +952,17 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0)
           r=$(ratio "${RPS[$k]}" "${RPS[${BEST[$b]}]}"); rr=$(ratio "${RPC[$k]}" "${RPC[${BEST[$b]}]}")
         fi
       fi
-      if [[ $name != nginx-lua ]]; then
+      if [[ $name == wasmgate-lua ]]; then
+        # the issue's bar: no more than nginx + Lua's handlers for the same work
+        ngx_extra=-
+        [[ -n ${IPR[nginx-lua]:-} && -n ${IPR[nginx]:-} ]] && ngx_extra=$(( IPR[nginx-lua] - IPR[nginx] ))
+        if [[ $extra != - && $ngx_extra != - ]]; then
+          if (( extra <= ngx_extra )); then verdict="target (extra <= nginx-lua's $ngx_extra) met"
+          else verdict="target (extra <= nginx-lua's $ngx_extra) MISSED"; fi
+        fi
+      elif [[ $name == wasmgate-native ]]; then
+        verdict="(two native plugins; no target)"
+      elif [[ $name != nginx-lua ]]; then
         [[ $extra != - ]] && { if (( extra <= 3000 )); then verdict="instr met"; else verdict="instr MISSED"; fi; }
         if [[ $r != - ]]; then
           if awk -v r="$r" 'BEGIN { exit !(r >= 0.95) }'; then verdict+="${verdict:+, }req/s met"; else verdict+="${verdict:+, }req/s missed"; fi

@@ -16,6 +16,7 @@
 #include "lua/convert.h"
 #include "lua/pdk.h"
 #include "lua/schema_dsl.h"
+#include "lua/worker_lua.h"
 #include "core/log.h"
 #include "plugins/bundled.h"
 
@@ -108,95 +109,28 @@ bool call_method(Vm& vm, const char* method, int nargs, std::string* error) {
   return true;
 }
 
-// Coroutines that ran to their end are kept for the next call (a new one
-// per call costs an allocation and garbage): a LuaJIT coroutine that
-// returned can be resumed again with a new function from the C API.
-constexpr int kThreadPoolSize = 16;
-
-// Pushes a coroutine (from the pool, or new) on L's stack and returns it.
-lua_State* take_thread(const Vm& vm) {
-  lua_State* L = vm.state();
-  vm.push_kept(Vm::kThreads);
-  int n = static_cast<int>(lua_objlen(L, -1));
-  if (n == 0) {
-    lua_pop(L, 1);
-    return lua_newthread(L);
-  }
-  lua_rawgeti(L, -1, n);
-  lua_pushnil(L);
-  lua_rawseti(L, -3, n);
-  lua_remove(L, -2);
-  return lua_tothread(L, -1);
-}
-
-// Puts back a coroutine that returned (at `index` of L's stack).
-void give_thread(const Vm& vm, lua_State* co, int index) {
-  lua_State* L = vm.state();
-  lua_settop(co, 0);
-  vm.push_kept(Vm::kThreads);
-  int n = static_cast<int>(lua_objlen(L, -1));
-  if (n < kThreadPoolSize) {
-    lua_pushvalue(L, index);
-    lua_rawseti(L, -2, n + 1);
-  }
-  lua_pop(L, 1);
-}
-
-uint64_t monotonic_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
-
-// How one resume of a plugin's coroutine ended.
-enum class Outcome { Done, Exited, Slept, Failed };
-
-// Resumes `co` (on L's stack at `anchor`) with nargs arguments as `cs`;
-// *error gets the message and traceback of a failure, *sleep_ms the time
-// an ngx.sleep asked for.
-Outcome resume(Vm& vm, lua_State* co, int nargs, const CallState& as, std::string* error, uint64_t* sleep_ms) {
-  CallState& cs = call_state();
-  CallState saved = cs;
-  cs = as;
-  vm.reset_budget();
-  int rc = lua_resume(co, nargs);
-  const CallState after = cs;
-  cs = saved;
-  if (rc == 0) return Outcome::Done;
-  if (rc == LUA_YIELD) {
-    if (after.exited) return Outcome::Exited;
-    if (after.sleep_ms > 0) {
-      *sleep_ms = after.sleep_ms;
-      return Outcome::Slept;
-    }
-    *error = "a Lua plugin yielded outside ngx.sleep, which this gateway does not support yet";
-    return Outcome::Failed;
-  }
-  lua_State* L = vm.state();
-  vm.begin_recovery();
-  const char* msg = lua_tostring(co, -1);
-  luaL_traceback(L, co, msg != nullptr ? msg : "(error object is not a string)", 0);
-  *error = lua_tostring(L, -1);
-  lua_pop(L, 1);
-  lua_settop(co, 0);
-  vm.end_recovery();
-  return Outcome::Failed;
-}
-
 constexpr const char* kPhaseMethods[] = {"rewrite", "access", "response", "header_filter", "body_filter", "log"};
 
 class LuaPlugin final : public plugins::Plugin {
  public:
-  LuaPlugin(std::shared_ptr<const Code> code, int priority, uint32_t phases, bool body_filter, config::Value conf)
+  LuaPlugin(std::shared_ptr<const Code> code, int priority, uint32_t phases, bool body_filter, config::Value conf,
+            std::shared_ptr<const plugins::Consumers> consumers)
       : Plugin(code->name, priority, phases, pipeline::BodyMode::None,
-               body_filter ? pipeline::BodyMode::Buffer : pipeline::BodyMode::None),
+               body_filter ? pipeline::BodyMode::Stream : pipeline::BodyMode::None),
         code_(std::move(code)),
-        conf_(std::move(conf)) {}
+        conf_(std::move(conf)),
+        consumers_(std::move(consumers)) {}
 
+  // body_filter: each piece as it comes (ngx.arg[1], ngx.arg[2] the end of
+  // the body); what the plugin leaves in ngx.arg[1] goes on. A plugin that
+  // sets ngx.arg[2] early ends the body there: later pieces are dropped.
   Verdict on_body(Direction d, Exchange& x, Slot& s, std::string& body, bool end_of_stream) const override {
     if (d != Direction::Response) return Verdict::Continue;
-    if (!end_of_stream) return Verdict::Pause;  // the whole body, once
-    return call(Phase::BodyFilter, x, s, &body);
+    if ((s.word & kBodyEnded) != 0) {
+      body.clear();
+      return Verdict::Continue;
+    }
+    return call(Phase::BodyFilter, x, s, &body, end_of_stream);
   }
   void on_log(Exchange& x, Slot& s) const override { call(Phase::Log, x, s, nullptr); }
   void detach(Exchange& x, Slot& s) const override {
@@ -210,9 +144,13 @@ class LuaPlugin final : public plugins::Plugin {
  protected:
   Verdict rewrite(Exchange& x, Slot& s) const override { return call(Phase::Rewrite, x, s, nullptr); }
   Verdict access(Exchange& x, Slot& s) const override { return call(Phase::Access, x, s, nullptr); }
+  // Kong's response phase: the whole upstream response is in (Exchange::body).
+  Verdict response(Exchange& x, Slot& s) const override { return call(Phase::Response, x, s, nullptr); }
   Verdict header_filter(Exchange& x, Slot& s) const override { return call(Phase::HeaderFilter, x, s, nullptr); }
 
  private:
+  static constexpr uint64_t kBodyEnded = 1;  // Slot::word: the plugin ended the body early
+
   Verdict fail(Slot& s, std::string why) const {
     s.state = std::make_shared<std::string>(std::move(why));
     return Verdict::Fail;
@@ -263,44 +201,63 @@ class LuaPlugin final : public plugins::Plugin {
     return true;
   }
 
-  Verdict call(Phase p, Exchange& x, Slot& s, std::string* body) const {
+  Verdict call(Phase p, Exchange& x, Slot& s, std::string* body, bool eof = false) const {
     Vm* vm = Vm::current();
     if (vm == nullptr) return fail(s, "no Lua state on this thread");
     lua_State* L = vm->state();
     const int top = lua_gettop(L);
     std::string error;
-    lua_State* co = take_thread(*vm);  // anchored on L's stack until settop
     vm->push_kept(Vm::kRun);
     if (!push_module_and_conf(*vm, &error)) {
       lua_settop(L, top);
       return fail(s, error);
     }
-    lua_pushstring(L, kPhaseMethods[static_cast<int>(p)]);
-    lua_insert(L, -2);  // run, module, method, conf
+    lua_pushinteger(L, static_cast<int>(p));  // hooks.run names the method: no string to intern per call
+    lua_insert(L, -2);  // run, module, phase, conf
     int nargs = 3;
     if (body != nullptr) {
       lua_pushlstring(L, body->data(), body->size());
-      ++nargs;
+      lua_pushboolean(L, eof);
+      nargs += 2;
     }
+    Vm::Thread thread = vm->take_thread();
+    lua_State* co = thread.co;
     lua_xmove(L, co, nargs + 1);
-    uint64_t sleep_ms = 0;
+    CallState as;
+    as.x = &x;
+    as.phase = p;
+    as.plugin = &name();
+    as.instance = live_.id;
+    as.consumers = consumers_.get();
+    Wait wait;
     Verdict v = Verdict::Continue;
-    switch (resume(*vm, co, nargs, CallState{&x, p, &name(), live_.id, false, 0}, &error, &sleep_ms)) {
+    switch (resume(*vm, co, nargs, as, &error, &wait)) {
       case Outcome::Done:
-        if (body != nullptr && lua_isstring(co, -1)) {
+        if (body != nullptr) {  // hooks.run returned the piece to send on, and whether it ended the body
           size_t n = 0;
-          const char* out = lua_tolstring(co, -1, &n);
+          const char* out = lua_isstring(co, 1) ? lua_tolstring(co, 1, &n) : "";
           body->assign(out, n);
+          if (lua_toboolean(co, 2) && !eof) s.word |= kBodyEnded;
         }
-        give_thread(*vm, co, top + 1);
+        vm->give_thread(thread);
         break;
       case Outcome::Exited:
+        vm->drop_thread(thread);
         v = Verdict::Respond;
         break;
-      case Outcome::Slept:
-        v = sleep(*vm, top + 1, p, x, s, sleep_ms);
+      case Outcome::Waiting:
+        // Only rewrite and access may wait (the primitives refuse
+        // elsewhere): the request pauses until the worker resumes it.
+        if (WorkerLua* worker = WorkerLua::current()) {
+          worker->park(thread, wait, as);
+          v = Verdict::Pause;
+        } else {
+          vm->drop_thread(thread);
+          v = fail(s, "a Lua plugin waited outside a worker");
+        }
         break;
       case Outcome::Failed:
+        vm->drop_thread(thread);
         v = fail(s, std::move(error));
         break;
     }
@@ -308,19 +265,9 @@ class LuaPlugin final : public plugins::Plugin {
     return v;
   }
 
-  // The coroutine at `anchor` sleeps: kept until the worker wakes it.
-  Verdict sleep(Vm& vm, int anchor, Phase p, Exchange& x, Slot& s, uint64_t ms) const {
-    WorkerLua* worker = WorkerLua::current();
-    if (worker == nullptr) return fail(s, "ngx.sleep outside a worker");
-    lua_State* L = vm.state();
-    lua_pushvalue(L, anchor);
-    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    worker->sleep({monotonic_ms() + ms, pipeline::ResumeHandle(x), ref, p, &name(), live_.id});
-    return Verdict::Pause;
-  }
-
   std::shared_ptr<const Code> code_;
   config::Value conf_;
+  std::shared_ptr<const plugins::Consumers> consumers_;  // the config's (kong.client.load_consumer)
   LiveId live_;  // live_.id: the instance (its config table's key, kong.ctx.plugin's)
 };
 
@@ -345,7 +292,8 @@ std::shared_ptr<LockedVm> config_vm;
 // Makes the handler for one validated config: the code read now, loaded in
 // the config state to learn its PRIORITY and phases and to run its
 // init_worker once (an error there refuses the config).
-std::shared_ptr<plugins::Plugin> make_plugin(const Source& src, const config::Value& conf, std::string* error) {
+std::shared_ptr<plugins::Plugin> make_plugin(const Source& src, const config::Value& conf,
+                                             std::shared_ptr<const plugins::Consumers> consumers, std::string* error) {
   auto code = std::make_shared<Code>();
   code->name = src.name;
   if (src.bundled != nullptr) {
@@ -380,7 +328,7 @@ std::shared_ptr<plugins::Plugin> make_plugin(const Source& src, const config::Va
     lua_pop(L, 1);
     // The function plugins run only the phases their config has code for.
     if (has && src.bundled != nullptr) has = conf.contains(method) && !conf[method].empty();
-    if (!has || static_cast<Phase>(p) == Phase::Response) continue;
+    if (!has) continue;
     if (static_cast<Phase>(p) == Phase::BodyFilter) {
       body_filter = true;
     } else {
@@ -391,7 +339,7 @@ std::shared_ptr<plugins::Plugin> make_plugin(const Source& src, const config::Va
     *error = "init_worker failed: " + *error;
     return nullptr;
   }
-  return std::make_shared<LuaPlugin>(code, priority, phases, body_filter, conf);
+  return std::make_shared<LuaPlugin>(code, priority, phases, body_filter, conf, std::move(consumers));
 }
 
 // Evaluates a schema chunk in the config state and registers the plugin.
@@ -420,8 +368,8 @@ bool register_one(Source src, const char* schema_text, const std::string& chunkn
   type.name = src.name;
   type.config = std::move(schema.config);
   type.no_consumer = schema.no_consumer;
-  type.make = [src](const config::Value& conf, const plugins::BuildContext&, std::string* why) {
-    return make_plugin(src, conf, why);
+  type.make = [src](const config::Value& conf, const plugins::BuildContext& ctx, std::string* why) {
+    return make_plugin(src, conf, ctx.consumers, why);
   };
   std::vector<plugins::PluginType> types;
   types.push_back(std::move(type));
@@ -476,79 +424,16 @@ void drop_dead(Vm& vm, Vm::Kept k, const std::unordered_set<uint64_t>& live) {
 
 }  // namespace
 
-thread_local WorkerLua* WorkerLua::current_ = nullptr;
-
-uint64_t WorkerLua::run(uint64_t max_wait_ms) {
-  if (sleepers_.empty()) return max_wait_ms;
-  const uint64_t now = monotonic_ms();
-  std::vector<Sleeper> due;
-  uint64_t wait = max_wait_ms;
-  for (size_t i = 0; i < sleepers_.size();) {
-    if (sleepers_[i].due_ms <= now) {
-      due.push_back(sleepers_[i]);
-      sleepers_[i] = sleepers_.back();
-      sleepers_.pop_back();
-    } else {
-      wait = std::min(wait, sleepers_[i].due_ms - now);
-      ++i;
-    }
-  }
-  // Those that sleep again wait for a later turn: a loop of ngx.sleep(0)
-  // cannot hold the worker.
-  for (const Sleeper& s : due) wake(s);
-  return sleepers_.empty() ? wait : std::min<uint64_t>(wait, 1);
-}
-
-void WorkerLua::wake(const Sleeper& s) {
-  lua_State* L = vm_.state();
-  const int top = lua_gettop(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s.thread_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, s.thread_ref);
-  lua_State* co = lua_tothread(L, -1);
-  Exchange* x = s.handle.exchange();
-  if (x == nullptr || co == nullptr) {  // the request ended meanwhile
-    lua_settop(L, top);
-    return;
-  }
-  std::string error;
-  uint64_t ms = 0;
-  switch (resume(vm_, co, 0, CallState{x, s.phase, s.plugin, s.instance, false, 0}, &error, &ms)) {
-    case Outcome::Done:
-      give_thread(vm_, co, top + 1);
-      s.handle.resume(Direction::Request);
-      break;
-    case Outcome::Exited:
-      x->wake();
-      break;
-    case Outcome::Slept: {
-      Sleeper again = s;
-      again.due_ms = monotonic_ms() + ms;
-      lua_pushvalue(L, top + 1);
-      again.thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-      sleep(again);
-      break;
-    }
-    case Outcome::Failed:
-      // Outside the runner's call: logged here as the runner would, and
-      // answered with the same 500.
-      WG_LOG(Error, "plugin %s failed this request: %s", s.plugin->c_str(), error.c_str());
-      plugins::exit_json(*x, 500, "An unexpected error occurred");
-      x->wake();
-      break;
-  }
-  lua_settop(L, top);
-}
-
-void WorkerLua::collect() {
+void forget_dead_plugins(Vm& vm) {
   std::unordered_set<uint64_t> live;
   {
     std::lock_guard<std::mutex> lock(live_mu);
     live = live_ids;
   }
-  drop_dead(vm_, Vm::kModules, live);
-  drop_dead(vm_, Vm::kConfigs, live);
+  drop_dead(vm, Vm::kModules, live);
+  drop_dead(vm, Vm::kConfigs, live);
   // Modules a plugin required (kong.plugins.NAME.*) load again for new code.
-  lua_State* L = vm_.state();
+  lua_State* L = vm.state();
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "loaded");
   lua_pushnil(L);

@@ -20,41 +20,9 @@ namespace wg::lua {
 // problem is a line of `errors`: "lua plugin 'NAME': why".
 void register_lua_plugins(const std::string& dir, const Limits& limits, std::vector<std::string>* errors);
 
-// A worker's Lua: its state, made at worker start and current on its thread.
-class WorkerLua {
- public:
-  WorkerLua(const Limits& limits, const std::string& dir) : vm_(limits, dir) {}
-  void make_current() {
-    vm_.make_current();
-    current_ = this;
-  }
-  static WorkerLua* current() { return current_; }
-  Vm& vm() { return vm_; }
-  // After a new config: forgets the modules and config tables of plugins
-  // no config holds any more (requests still on them load them again).
-  void collect();
-
-  // A coroutine in ngx.sleep: its request waits paused (Verdict::Pause)
-  // until run() resumes it.
-  struct Sleeper {
-    uint64_t due_ms = 0;  // CLOCK_MONOTONIC
-    pipeline::ResumeHandle handle;
-    int thread_ref = 0;   // the coroutine, kept in the registry
-    pipeline::Phase phase = pipeline::Phase::Access;
-    const std::string* plugin = nullptr;  // alive with the request's snapshot
-    uint64_t instance = 0;
-  };
-  void sleep(Sleeper s) { sleepers_.push_back(s); }
-  // Resumes the coroutines whose sleep is over (every loop turn); returns
-  // how long the loop may wait, at most max_wait_ms.
-  uint64_t run(uint64_t max_wait_ms);
-
- private:
-  void wake(const Sleeper& s);
-
-  Vm vm_;
-  std::vector<Sleeper> sleepers_;
-  static thread_local WorkerLua* current_;
-};
+// Forgets what a state keeps for plugins no config holds any more: their
+// modules and config tables, and the kong.plugins.* modules they required
+// (new code loads them again). Called when a worker adopts a config.
+void forget_dead_plugins(Vm& vm);
 
 }  // namespace wg::lua

@@ -10,8 +10,14 @@
 
 #include "config/snapshot.h"
 #include "core/log.h"
+#include "lua/cosocket.h"
+#include "lua/invalidations.h"
+#include "lua/ngx_codec.h"
+#include "lua/resty_http.h"
 #include "lua/shared_dict.h"
 #include "lua/vm.h"
+#include "lua/worker_lua.h"
+#include "plugins/consumers.h"
 #include "plugins/plugin.h"
 #include "plugins/uri_args.h"
 
@@ -55,16 +61,29 @@ std::string_view map_name(int which, std::string_view name) {
   return name;
 }
 
-// wg.header(which, name) -> the first value, or nil. which: 0 request, 1 response.
-int l_header(lua_State* L) {
+// The first value of header name (at index `name` of L's stack), or nil.
+// which: 0 request, 1 response.
+int get_header(lua_State* L, int which, int name) {
   Exchange& x = exchange(L);
-  int which = static_cast<int>(luaL_checkinteger(L, 1));
-  if (which == 1 && !x.response_phase) return 0;
-  const http::HeaderMap::Entry* e = headers_of(L, x, which).find(map_name(which, arg_view(L, 2)));
-  if (e == nullptr) return 0;
+  if (lua_type(L, name) != LUA_TSTRING) return luaL_error(L, "header name must be a string");
+  // Kong's get_header returns nil (one value) for a missing header:
+  // tonumber(get_header(...)) must not see zero values.
+  const http::HeaderMap::Entry* e = nullptr;
+  if (which == 0 || x.response_phase) e = headers_of(L, x, which).find(map_name(which, arg_view(L, name)));
+  if (e == nullptr) {
+    lua_pushnil(L);
+    return 1;
+  }
   push_view(L, e->value);
   return 1;
 }
+
+// wg.header(which, name) -> the first value, or nil.
+int l_header(lua_State* L) { return get_header(L, static_cast<int>(luaL_checkinteger(L, 1)), 2); }
+// kong.request.get_header / kong.response.get_header themselves (no Lua
+// wrapper: the most used PDK calls cost one C call).
+int l_request_header(lua_State* L) { return get_header(L, 0, 1); }
+int l_response_header(lua_State* L) { return get_header(L, 1, 1); }
 
 // wg.headers(which) -> {lower-case name = value, or {values} when repeated}.
 int l_headers(lua_State* L) {
@@ -94,18 +113,32 @@ int l_headers(lua_State* L) {
   return 1;
 }
 
-// wg.set_header(which, op, name[, value]): op 0 set, 1 add, 2 clear.
-int l_set_header(lua_State* L) {
+// A header value as Kong's PDK takes it: a string, a number or a boolean.
+std::string_view header_value(lua_State* L, int index, std::string_view name) {
+  switch (lua_type(L, index)) {
+    case LUA_TSTRING:
+    case LUA_TNUMBER:
+      return arg_view(L, index);
+    case LUA_TBOOLEAN:
+      return lua_toboolean(L, index) ? "true" : "false";
+    default:
+      luaL_error(L, "invalid header value for \"%s\": got %s, expected string, number or boolean",
+                 std::string(name).c_str(), luaL_typename(L, index));
+      return {};
+  }
+}
+
+// op 0 set, 1 add, 2 clear; name and value at those indexes of L's stack.
+int change_header(lua_State* L, int which, int op, int name_index, int value_index) {
   Exchange& x = exchange(L);
-  int which = static_cast<int>(luaL_checkinteger(L, 1));
-  int op = static_cast<int>(luaL_checkinteger(L, 2));
   http::HeaderMap& map = headers_of(L, x, which);
-  std::string_view name = map_name(which, arg_view(L, 3));
+  if (lua_type(L, name_index) != LUA_TSTRING) return luaL_error(L, "header name must be a string");
+  std::string_view name = map_name(which, arg_view(L, name_index));
   if (op == 2) {
     map.remove(name);
     return 0;
   }
-  std::string_view value = arg_view(L, 4);
+  std::string_view value = header_value(L, value_index, name);
   if (op == 0) {
     map.replace(name, value);
   } else {
@@ -113,6 +146,14 @@ int l_set_header(lua_State* L) {
   }
   return 0;
 }
+
+// wg.set_header(which, op, name[, value]).
+int l_set_header(lua_State* L) {
+  return change_header(L, static_cast<int>(luaL_checkinteger(L, 1)), static_cast<int>(luaL_checkinteger(L, 2)), 3, 4);
+}
+// kong.service.request.set_header / kong.response.set_header themselves.
+int l_request_set_header(lua_State* L) { return change_header(L, 0, 0, 1, 2); }
+int l_response_set_header(lua_State* L) { return change_header(L, 1, 0, 1, 2); }
 
 // wg.fact(name) -> one fact of the request (see the cases).
 int l_fact(lua_State* L) {
@@ -310,18 +351,162 @@ int l_error(lua_State* L) {
   return answered(L);
 }
 
-// wg.sleep(seconds): ngx.sleep. The coroutine yields; the plugin pauses the
-// request and the worker resumes it when the time is over (WorkerLua::run).
-int l_sleep(lua_State* L) {
-  CallState& cs = call_state();
-  if (cs.x == nullptr || (cs.phase != pipeline::Phase::Rewrite && cs.phase != pipeline::Phase::Access)) {
-    return luaL_error(L, "ngx.sleep is only available in rewrite and access in this gateway");
+// wg.phase() -> Kong's name of the phase in progress ("timer" in a timer,
+// "init_worker" outside any request).
+int l_phase(lua_State* L) {
+  static constexpr const char* kNames[] = {"rewrite", "access", "response", "header_filter", "body_filter", "log"};
+  const CallState& cs = call_state();
+  if (cs.timer) {
+    lua_pushliteral(L, "timer");
+  } else if (cs.x == nullptr) {
+    lua_pushliteral(L, "init_worker");
+  } else {
+    lua_pushstring(L, kNames[static_cast<int>(cs.phase)]);
   }
-  double seconds = luaL_checknumber(L, 1);
-  if (seconds < 0) return luaL_error(L, "invalid sleep duration");
-  cs.sleep_ms = static_cast<uint64_t>(seconds * 1000.0 + 0.5);
-  if (cs.sleep_ms == 0) cs.sleep_ms = 1;  // at least one loop turn: others run meanwhile
+  return 1;
+}
+
+// wg.body() -> the whole response body in Kong's response phase, else nil.
+int l_body(lua_State* L) {
+  Exchange& x = exchange(L);
+  if (x.body == nullptr || !x.body_is_response || call_state().phase != pipeline::Phase::Response) {
+    lua_pushnil(L);
+    return 1;
+  }
+  push_view(L, *x.body);
+  return 1;
+}
+
+// wg.set_body(s): replaces the whole response body (response phase).
+int l_set_body(lua_State* L) {
+  Exchange& x = exchange(L);
+  if (x.body == nullptr || !x.body_is_response || call_state().phase != pipeline::Phase::Response) {
+    return luaL_error(L, "the response body can only be replaced in the response and body_filter phases");
+  }
+  x.body->assign(arg_view(L, 1));
+  return 0;
+}
+
+// ---- consumers (kong.client.authenticate / load_consumer).
+// wg.authenticate(consumer_id or nil, credential_id or nil): the request's
+// consumer and credential, as Kong's ctx.authenticated_* (no headers).
+int l_authenticate(lua_State* L) {
+  Exchange& x = exchange(L);
+  x.consumer_id = lua_isstring(L, 1) ? std::string(arg_view(L, 1)) : std::string();
+  x.credential_id = lua_isstring(L, 2) ? std::string(arg_view(L, 2)) : std::string();
+  return 0;
+}
+
+// wg.load_consumer(id or username, by_username) -> the consumer entity or nil.
+int l_load_consumer(lua_State* L) {
+  const plugins::Consumers* consumers = call_state().consumers;
+  std::string_view key = arg_view(L, 1);
+  const config::Consumer* c = nullptr;
+  if (consumers != nullptr) c = lua_toboolean(L, 2) ? consumers->by_id_or_username(key) : consumers->by_id(key);
+  if (c == nullptr) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_createtable(L, 0, 4);
+  push_view(L, c->id);
+  lua_setfield(L, -2, "id");
+  if (!c->username.empty()) {
+    push_view(L, c->username);
+    lua_setfield(L, -2, "username");
+  }
+  if (!c->custom_id.empty()) {
+    push_view(L, c->custom_id);
+    lua_setfield(L, -2, "custom_id");
+  }
+  lua_createtable(L, static_cast<int>(c->tags.size()), 0);
+  for (size_t i = 0; i < c->tags.size(); ++i) {
+    push_view(L, c->tags[i]);
+    lua_rawseti(L, -2, static_cast<int>(i) + 1);
+  }
+  lua_setfield(L, -2, "tags");
+  return 1;
+}
+
+// ---- waits and timers (lua/worker_lua).
+WorkerLua& worker(lua_State* L) {
+  WorkerLua* w = WorkerLua::current();
+  if (w == nullptr) luaL_error(L, "this API is only available in a worker");
+  return *w;
+}
+
+// wg.new_wait() -> an id for wg.wait / wg.wake.
+int l_new_wait(lua_State* L) {
+  lua_pushnumber(L, static_cast<lua_Number>(worker(L).new_wait_id()));
+  return 1;
+}
+
+// wg.wait(id, timeout_ms) -> true when woken, false when timed out. The
+// coroutine yields: the request pauses, the worker serves others and
+// resumes it (WorkerLua::run). timeout_ms 0: no timeout.
+int l_wait(lua_State* L) {
+  check_can_wait(L);
+  worker(L);
+  CallState& cs = call_state();
+  cs.wait_id = static_cast<uint64_t>(luaL_checknumber(L, 1));
+  lua_Number ms = luaL_optnumber(L, 2, 0);
+  cs.wait_ms = ms > 0 ? static_cast<uint64_t>(ms + 0.5) : 0;
   return lua_yield(L, 0);
+}
+
+// wg.wake(id): the coroutine waiting on id resumes on the worker's next turn.
+int l_wake(lua_State* L) {
+  worker(L).wake(static_cast<uint64_t>(luaL_checknumber(L, 1)));
+  return 0;
+}
+
+// wg.timer(delay_s, every, fn) -> true | nil, err: fn(premature) runs in a
+// coroutine of its own after the delay (again every delay when every).
+// Outside a worker (the config check's state) nothing is scheduled.
+int l_timer(lua_State* L) {
+  lua_Number delay = luaL_checknumber(L, 1);
+  bool every = lua_toboolean(L, 2) != 0;
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  if (delay < 0) return luaL_error(L, "bad argument #1 to 'at' (negative delay)");
+  WorkerLua* w = WorkerLua::current();
+  if (w != nullptr) {
+    const std::string* plugin = call_state().plugin;
+    if (!w->add_timer(L, 3, static_cast<uint64_t>(delay * 1000.0 + 0.5), every, plugin ? *plugin : std::string())) {
+      lua_pushnil(L);
+      lua_pushliteral(L, "too many pending timers");
+      return 2;
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+// ---- kong.cache's cross-worker invalidations (lua/invalidations).
+int l_cache_generation(lua_State* L) {
+  lua_pushnumber(L, static_cast<lua_Number>(invalidation_generation()));
+  return 1;
+}
+
+// wg.cache_invalidations(since) -> {keys} | nil (too far behind: drop all).
+int l_cache_invalidations(lua_State* L) {
+  std::vector<std::string> keys;
+  if (!invalidations_since(static_cast<uint64_t>(luaL_checknumber(L, 1)), &keys)) return 0;
+  lua_createtable(L, static_cast<int>(keys.size()), 0);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    push_view(L, keys[i]);
+    lua_rawseti(L, -2, static_cast<int>(i) + 1);
+  }
+  return 1;
+}
+
+int l_cache_invalidate(lua_State* L) {
+  invalidate_everywhere(std::string(arg_view(L, 1)));
+  return 0;
+}
+
+int l_timer_count(lua_State* L) {
+  WorkerLua* w = WorkerLua::current();
+  lua_pushinteger(L, w != nullptr ? static_cast<lua_Integer>(w->pending_timers()) : 0);
+  return 1;
 }
 
 // ---- ngx.shared.DICT over lua/shared_dict (the dictionary by index).
@@ -541,6 +726,10 @@ const luaL_Reg kPrimitives[] = {
     {"header", l_header},
     {"headers", l_headers},
     {"set_header", l_set_header},
+    {"request_header", l_request_header},
+    {"response_header", l_response_header},
+    {"request_set_header", l_request_set_header},
+    {"response_set_header", l_response_set_header},
     {"fact", l_fact},
     {"route", l_route},
     {"service", l_service},
@@ -556,7 +745,19 @@ const luaL_Reg kPrimitives[] = {
     {"memory_used", l_memory_used},
     {"instance", l_instance},
     {"ctx_made", l_ctx_made},
-    {"sleep", l_sleep},
+    {"phase", l_phase},
+    {"authenticate", l_authenticate},
+    {"load_consumer", l_load_consumer},
+    {"body", l_body},
+    {"set_body", l_set_body},
+    {"new_wait", l_new_wait},
+    {"wait", l_wait},
+    {"wake", l_wake},
+    {"timer", l_timer},
+    {"timer_count", l_timer_count},
+    {"cache_generation", l_cache_generation},
+    {"cache_invalidations", l_cache_invalidations},
+    {"cache_invalidate", l_cache_invalidate},
     {"dict_id", l_dict_id},
     {"dict_get", l_dict_get},
     {"dict_set", l_dict_set},
@@ -574,19 +775,42 @@ void install_pdk(Vm& vm) {
   }
   lua_newtable(L);
   luaL_register(L, nullptr, kPrimitives);
+  add_cosocket_primitives(L);
+  add_codec_primitives(L);
   lua_pushlightuserdata(L, nullptr);
   lua_setfield(L, -2, "null");
   lua_pushlstring(L, vm.plugins_dir().data(), vm.plugins_dir().size());
   lua_setfield(L, -2, "plugins_dir");
+  lua_pushvalue(L, -1);
+  lua_insert(L, -3);  // wg, chunk, wg: kept for the second chunk
   if (vm.pcall(1, 1) != 0) {
     throw std::runtime_error(std::string("the PDK prelude fails: ") + lua_tostring(L, -1));
   }
+  // The second chunk, with the same primitives and the hooks.
+  if (luaL_loadbuffer(L, kPreludeNgx, std::strlen(kPreludeNgx), "=wasmgate.ngx") != 0) {
+    throw std::runtime_error(std::string("the ngx prelude does not load: ") + lua_tostring(L, -1));
+  }
+  lua_pushvalue(L, -3);  // wg
+  lua_pushvalue(L, -3);  // hooks (the first chunk's result)
+  if (vm.pcall(2, 0) != 0) {
+    throw std::runtime_error(std::string("the ngx prelude fails: ") + lua_tostring(L, -1));
+  }
+  // resty.http, loaded by require like lua-resty-http.
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  if (luaL_loadbuffer(L, kRestyHttp, std::strlen(kRestyHttp), "=resty.http") != 0) {
+    throw std::runtime_error(std::string("resty.http does not load: ") + lua_tostring(L, -1));
+  }
+  lua_setfield(L, -2, "resty.http");
+  lua_pop(L, 2);
   // What the prelude returns: its hooks for the C side.
   lua_getfield(L, -1, "run");
   vm.keep(Vm::kRun);
   lua_getfield(L, -1, "end_request");
   vm.keep(Vm::kEndRequest);
-  lua_pop(L, 1);
+  lua_getfield(L, -1, "purge_cache");
+  vm.keep(Vm::kPurgeCache);
+  lua_pop(L, 2);  // hooks, wg
 }
 
 void end_request(Vm& vm, uint64_t serial) {

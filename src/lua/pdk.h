@@ -9,6 +9,10 @@
 
 #include "pipeline/handler.h"
 
+namespace wg::plugins {
+class Consumers;
+}
+
 namespace wg::lua {
 
 class Vm;
@@ -20,8 +24,13 @@ struct CallState {
   pipeline::Phase phase = pipeline::Phase::Access;
   const std::string* plugin = nullptr;  // the plugin's name, for log lines
   uint64_t instance = 0;                // the plugin instance (kong.ctx.plugin)
+  const plugins::Consumers* consumers = nullptr;  // the request's config's (alive with it)
+  bool timer = false;                   // a timer's call: no request (x is nullptr)
   bool exited = false;                  // kong.response.exit / error answered
-  uint64_t sleep_ms = 0;                // ngx.sleep yielded for this long
+  // The call yielded to wait (WorkerLua::park): for wake(wait_id), or
+  // wait_ms (0: no timeout).
+  uint64_t wait_id = 0;
+  uint64_t wait_ms = 0;
 };
 CallState& call_state();
 
@@ -32,7 +41,9 @@ void install_pdk(Vm& vm);
 // Drops what the state kept for a request (kong.ctx, ngx.ctx) when it ends.
 void end_request(Vm& vm, uint64_t serial);
 
-// The Lua source of the PDK tables (prelude.cc).
+// The Lua source of the PDK tables (prelude.cc), and of what waits, ngx.re
+// and the string helpers (prelude_ngx.cc), run after it.
 extern const char* const kPrelude;
+extern const char* const kPreludeNgx;
 
 }  // namespace wg::lua

@@ -73,8 +73,6 @@ function ngx.log(level, ...) wg.log(level, joined(...)) end
 ngx.now = wg.now
 function ngx.time() return math.floor(wg.now()) end
 function ngx.update_time() end
-ngx.sleep = wg.sleep
-
 -- ngx.shared.NAME: the dictionaries --lua-shared-dict declares (every
 -- worker sees the same ones).
 local dict_methods = {
@@ -96,6 +94,8 @@ ngx.shared = setmetatable({}, { __index = function(t, name)
   rawset(t, name, d)
   return d
 end })
+ngx.encode_args = wg.encode_args
+ngx.decode_args = function(s) return wg.decode_args(s) end
 ngx.worker = { id = function() return 0 end, count = function() return 1 end }
 ngx.config = { subsystem = "http", ngx_lua_version = 10025 }
 setmetatable(ngx, { __index = function(_, k)
@@ -214,10 +214,7 @@ request.get_query_arg = function(name)
   return v
 end
 request.get_query = function() return wg.decode_args(query_of(target())) end
-request.get_header = function(name)
-  if type(name) ~= "string" then error("header name must be a string", 2) end
-  return header(0, name)
-end
+request.get_header = wg.request_header
 request.get_headers = function() return header_table(0) end
 request.get_raw_body = function() return nil, "the request body is not available to Lua plugins yet" end
 request.get_body = function() return nil, "the request body is not available to Lua plugins yet" end
@@ -225,11 +222,11 @@ kong.request = request
 
 local response = {}
 response.get_status = function() return fact("status") end
-response.get_header = function(name) return header(1, name) end
+response.get_header = wg.response_header
 response.get_headers = function() return header_table(1) end
 response.get_source = function() return fact("upstream_status") and "service" or "exit" end
 response.set_status = wg.set_status
-response.set_header = function(n, v) set_header(1, 0, n, tostring(v)) end
+response.set_header = wg.response_set_header
 response.add_header = function(n, v) set_header(1, 1, n, tostring(v)) end
 response.clear_header = function(n) set_header(1, 2, n) end
 response.set_headers = function(t) for k, v in pairs(t) do set_header(1, 0, k, tostring(v)) end end
@@ -245,8 +242,39 @@ response.exit = function(status, body, hdrs)
   return wg.exit(status, body, hdrs)
 end
 response.error = function(status, message, hdrs) return wg.error(status, message, hdrs) end
-response.get_raw_body = function() return ngx.arg[1] end
-response.set_raw_body = function(body) ngx.arg[1] = body ngx.arg[2] = true end
+-- body_filter: Kong's buffering (nil until the last piece, each piece held
+-- back meanwhile); the response phase: the whole body.
+response.get_raw_body = function()
+  local phase = wg.phase()
+  if phase == "response" then return wg.body() end
+  if phase ~= "body_filter" then error("function cannot be called in " .. phase .. " phase", 2) end
+  local arg = ngx.arg
+  local ctx = request_ctx().ngx
+  local buffered = ctx.KONG_BODY_BUFFER
+  local chunk, eof = arg[1], arg[2]
+  if eof and not buffered then return chunk end
+  if type(chunk) == "string" and chunk ~= "" then
+    buffered = buffered or {}
+    buffered[#buffered + 1] = chunk
+    ctx.KONG_BODY_BUFFER = buffered
+  end
+  if eof then
+    local whole = buffered and concat(buffered) or ""
+    ctx.KONG_BODY_BUFFER = nil
+    arg[1] = whole
+    return whole
+  end
+  arg[1] = nil
+  return nil
+end
+response.set_raw_body = function(body)
+  if type(body) ~= "string" then error("body must be a string", 2) end
+  local phase = wg.phase()
+  if phase == "response" then return wg.set_body(body) end
+  if phase ~= "body_filter" then error("function cannot be called in " .. phase .. " phase", 2) end
+  ngx.arg[1], ngx.arg[2] = body, true
+  if requests[fact("serial")] then request_ctx().ngx.KONG_BODY_BUFFER = nil end
+end
 kong.response = response
 
 kong.service = {
@@ -254,7 +282,7 @@ kong.service = {
   set_target = function() error("kong.service.set_target is not available in this gateway yet", 2) end,
 }
 kong.service.request = {
-  set_header = function(n, v) set_header(0, 0, n, tostring(v)) end,
+  set_header = wg.request_set_header,
   add_header = function(n, v) set_header(0, 1, n, tostring(v)) end,
   clear_header = function(n) set_header(0, 2, n) end,
   set_headers = function(t) for k, v in pairs(t) do set_header(0, 0, k, tostring(v)) end end,
@@ -267,7 +295,23 @@ kong.service.request = {
   set_body = function() error("kong.service.request.set_body is not available in this gateway yet", 2) end,
   enable_buffering = function() end,
 }
+local function decoded_body(body, content_type)
+  if not body then return nil, "the body is only available in the response phase" end
+  content_type = (content_type or ""):lower()
+  if content_type:find("application/json", 1, true) then
+    if not cjson then return nil, "cjson is not installed" end
+    local ok, v = pcall(cjson.decode, body)
+    if not ok then return nil, "invalid json body" end
+    return v, nil, "application/json"
+  end
+  if content_type:find("application/x-www-form-urlencoded", 1, true) then
+    return wg.decode_args(body), nil, "application/x-www-form-urlencoded"
+  end
+  return nil, "unsupported content type '" .. content_type .. "'"
+end
 kong.service.response = {
+  get_raw_body = function() return wg.body() end,
+  get_body = function() return decoded_body(wg.body(), header(1, "content-type")) end,
   get_status = function() return fact("upstream_status") end,
   get_header = function(name) return header(1, name) end,
   get_headers = function() return header_table(1) end,
@@ -279,8 +323,33 @@ kong.client = {
   get_port = function() return fact("client_port") end,
   get_forwarded_port = function() return fact("client_port") end,
   get_protocol = function() return fact("scheme") end,
-  get_consumer = function() local id = fact("consumer_id") return id and { id = id } or nil end,
-  get_credential = function() local id = fact("credential_id") return id and { id = id } or nil end,
+  -- The consumer and credential kong.client.authenticate was given, else
+  -- those a bundled plugin identified (the consumer entity of the config).
+  get_consumer = function()
+    local r = requests[fact("serial")]
+    if r and r.consumer ~= nil then return r.consumer or nil end
+    local id = fact("consumer_id")
+    if not id then return nil end
+    return wg.load_consumer(id) or { id = id }
+  end,
+  get_credential = function()
+    local r = requests[fact("serial")]
+    if r and r.credential ~= nil then return r.credential or nil end
+    local id = fact("credential_id")
+    return id and { id = id, consumer = { id = fact("consumer_id") } } or nil
+  end,
+  authenticate = function(consumer, credential)
+    if consumer == nil and credential == nil then error("either credential or consumer must be provided", 2) end
+    if consumer ~= nil and type(consumer) ~= "table" then error("consumer must be a table", 2) end
+    if credential ~= nil and type(credential) ~= "table" then error("credential must be a table", 2) end
+    local r = request_ctx()
+    r.consumer, r.credential = consumer or false, credential or false
+    wg.authenticate(consumer and consumer.id, credential and credential.id)
+  end,
+  load_consumer = function(consumer_id, search_by_username)
+    if type(consumer_id) ~= "string" then error("consumer_id must be a string", 2) end
+    return wg.load_consumer(consumer_id, search_by_username)
+  end,
 }
 kong.node = {
   get_id = wg.node_id,
@@ -344,16 +413,21 @@ package.preload["kong.meta"] = function() return { version = kong.version, _VERS
 
 ------------------------------------------------------------------ calls
 -- One phase call of a plugin: method(module, conf). In body_filter the
--- whole body is ngx.arg[1] (ngx.arg[2] true) and what is left there after
--- the call is the body sent on.
-function hooks.run(module, method, conf, body)
-  local arg = ngx.arg
-  if body then arg[1] = body arg[2] = true end
-  module[method](module, conf)
+-- piece is ngx.arg[1] (ngx.arg[2]: the body's end) and what is left there
+-- after the call is sent on; ngx.arg[2] set before the end ends the body.
+-- phase: the pipeline's number (0 rewrite ... 5 log).
+local phase_methods = { [0] = "rewrite", "access", "response", "header_filter", "body_filter", "log" }
+function hooks.run(module, phase, conf, body, eof)
   if body then
-    local out = arg[1]
+    local arg = ngx.arg
+    arg[1], arg[2] = body, eof
+  end
+  module[phase_methods[phase]](module, conf)
+  if body then
+    local arg = ngx.arg
+    local out, ended = arg[1], arg[2]
     arg[1], arg[2] = nil, nil
-    return out
+    return out, ended
   end
 end
 

@@ -36,11 +36,15 @@ bool parse_size(std::string_view s, size_t* out) {
   if (last == 'k' || last == 'K') mult = 1024;
   if (last == 'm' || last == 'M') mult = 1024 * 1024;
   if (mult != 1) s.remove_suffix(1);
+  // At most 1 TiB: more digits would overflow (and no machine has it).
+  constexpr size_t kMax = size_t{1} << 40;
   size_t n = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return false;
     n = n * 10 + static_cast<size_t>(c - '0');
+    if (n > kMax) return false;
   }
+  if (n * mult > kMax) return false;
   *out = n * mult;
   return n > 0;
 }
@@ -59,24 +63,36 @@ Entry* find(Dict& d, std::string_view key, uint64_t now_ms) {
 
 }  // namespace
 
+bool parse_shared_dicts(std::string_view list, std::vector<DictSpec>* out, std::string* error) {
+  size_t start = 0;
+  while (start < list.size()) {
+    size_t end = list.find(',', start);
+    if (end == std::string_view::npos) end = list.size();
+    std::string_view item = list.substr(start, end - start);
+    start = end + 1;
+    size_t colon = item.find(':');
+    DictSpec spec;
+    if (colon == std::string_view::npos || colon == 0 || !parse_size(item.substr(colon + 1), &spec.bytes)) {
+      *error = "invalid shared dictionary '" + std::string(item) + "' (NAME:SIZE, e.g. counters:1m)";
+      return false;
+    }
+    spec.name = std::string(item.substr(0, colon));
+    out->push_back(std::move(spec));
+  }
+  return true;
+}
+
 bool declare_shared_dicts(const std::string& list, std::string* error) {
   static std::once_flag once;
   bool ok = true;
   std::call_once(once, [&] {
-    size_t start = 0;
-    while (start < list.size()) {
-      size_t end = list.find(',', start);
-      if (end == std::string::npos) end = list.size();
-      std::string item = list.substr(start, end - start);
-      start = end + 1;
-      size_t colon = item.find(':');
+    std::vector<DictSpec> specs;
+    ok = parse_shared_dicts(list, &specs, error);
+    if (!ok) return;
+    for (DictSpec& spec : specs) {
       auto d = std::make_unique<Dict>();
-      if (colon == std::string::npos || colon == 0 || !parse_size(std::string_view(item).substr(colon + 1), &d->capacity)) {
-        *error = "invalid shared dictionary '" + item + "' (NAME:SIZE, e.g. counters:1m)";
-        ok = false;
-        return;
-      }
-      d->name = item.substr(0, colon);
+      d->name = std::move(spec.name);
+      d->capacity = spec.bytes;
       dicts().push_back(std::move(d));
     }
   });

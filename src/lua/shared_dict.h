@@ -19,6 +19,16 @@ struct DictValue {
   bool boolean = false;
 };
 
+// One dictionary of --lua-shared-dict.
+struct DictSpec {
+  std::string name;
+  size_t bytes = 0;
+};
+// Parses a "name:size[k|m],..." list (sizes in bytes, KiB or MiB, at most
+// 1 TiB); false with *error ("invalid shared dictionary 'ITEM' (NAME:SIZE,
+// e.g. counters:1m)") on a malformed item.
+bool parse_shared_dicts(std::string_view list, std::vector<DictSpec>* out, std::string* error);
+
 // Declares the dictionaries of a "name:size[k|m],..." list (sizes in bytes,
 // KiB or MiB); false with *error on a malformed list. Once per process:
 // later calls change nothing.

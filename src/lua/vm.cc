@@ -46,7 +46,7 @@ Vm::Vm(const Limits& limits, std::string plugins_dir) : limits_(limits), plugins
   luaJIT_setmode(L_, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
   lua_sethook(L_, &Vm::count_hook, LUA_MASKCOUNT, kHookEvery);
   reset_budget();
-  for (Kept k : {kModules, kConfigs, kThreads}) {
+  for (Kept k : {kModules, kConfigs}) {
     lua_newtable(L_);
     keep(k);
   }
@@ -57,6 +57,29 @@ Vm::~Vm() {
   if (current_ == this) current_ = nullptr;
   if (L_ != nullptr) lua_close(L_);
 }
+
+Vm::Thread Vm::take_thread() {
+  if (!threads_.empty()) {
+    Thread t = threads_.back();
+    threads_.pop_back();
+    return t;
+  }
+  Thread t;
+  t.co = lua_newthread(L_);
+  t.ref = luaL_ref(L_, LUA_REGISTRYINDEX);
+  return t;
+}
+
+void Vm::give_thread(Thread t) {
+  lua_settop(t.co, 0);
+  if (threads_.size() < kThreadPoolSize) {
+    threads_.push_back(t);
+  } else {
+    drop_thread(t);
+  }
+}
+
+void Vm::drop_thread(Thread t) { luaL_unref(L_, LUA_REGISTRYINDEX, t.ref); }
 
 namespace {
 

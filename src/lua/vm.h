@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace wg::lua {
 
@@ -47,10 +48,22 @@ class Vm {
 
   // Values the C side reaches on every call, kept by integer reference
   // (a string key would be hashed each time).
-  enum Kept { kRun, kEndRequest, kModules, kConfigs, kThreads, kKeptCount };
+  enum Kept { kRun, kEndRequest, kPurgeCache, kModules, kConfigs, kKeptCount };
   void push_kept(Kept k) const { lua_rawgeti(L_, LUA_REGISTRYINDEX, kept_[k]); }
   // Keeps the value on top of the stack (popped) as k.
   void keep(Kept k) { kept_[k] = luaL_ref(L_, LUA_REGISTRYINDEX); }
+
+  // A coroutine, kept alive by its registry reference (never on a stack).
+  struct Thread {
+    lua_State* co = nullptr;
+    int ref = LUA_NOREF;
+  };
+  // Coroutines that ran to their end are kept for the next call (a new one
+  // per call costs an allocation and garbage; a LuaJIT coroutine that
+  // returned can be resumed again with a new function from the C API).
+  Thread take_thread();
+  void give_thread(Thread t);  // one that returned
+  void drop_thread(Thread t);  // one that failed, or is not needed any more
 
   // The worker's state (nullptr on other threads).
   static Vm* current() { return current_; }
@@ -66,9 +79,12 @@ class Vm {
   uint64_t remaining_ = 0;
   bool capped_ = true;
   int kept_[kKeptCount] = {};
+  std::vector<Thread> threads_;  // the pool, at most kThreadPoolSize
   lua_State* L_ = nullptr;
   static thread_local Vm* current_;
 };
+
+inline constexpr size_t kThreadPoolSize = 16;
 
 // Instructions between two calls of the count hook.
 inline constexpr int kHookEvery = 10000;

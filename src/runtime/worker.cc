@@ -29,7 +29,7 @@ Worker::Worker(Shared& shared, int index)
       hooks_(http_, grpc_, names_),
       log_senders_(loop_, http_, names_),
       redis_(loop_, names_),
-      lua_(lua_limits(shared.settings), shared.settings.lua_plugins_dir) {
+      lua_(lua_limits(shared.settings), shared.settings.lua_plugins_dir, &loop_, &names_) {
   filters_.set_hooks(&hooks_);
   access_log_.init(shared.access_log_fd, shared.settings.access_log_format == "json");
 }
@@ -86,6 +86,7 @@ void Worker::accept_all(const Listener& l) {
 void Worker::begin_drain() {
   draining_ = true;
   log_senders_.begin_drain();
+  lua_.expire_timers();  // their premature run, as nginx's at a worker's exit
   for (auto& l : listeners_) {
     loop_.remove(l->fd);
     ::close(l->fd);
@@ -132,7 +133,7 @@ void Worker::run() {
     wait_ms = filters_.run_timers(now, kSweepIntervalMs);
     wait_ms = log_senders_.run(now, wait_ms);
     wait_ms = redis_.run(now, wait_ms);
-    wait_ms = lua_.run(wait_ms);  // Lua plugins whose ngx.sleep is over
+    wait_ms = lua_.run(wait_ms);  // Lua coroutines whose wait is over, Lua timers
     if (now >= next_sweep_ms_) {
       sweep(now);
       next_sweep_ms_ = now + kSweepIntervalMs;

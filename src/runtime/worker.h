@@ -19,7 +19,7 @@
 #include "core/net.h"
 #include "core/settings.h"
 #include "plugins/log_senders.h"
-#include "lua/lua_plugins.h"
+#include "lua/worker_lua.h"
 #include "plugins/redis_client.h"
 #include "proxy/worker_context.h"
 #include "wasm/client_hooks.h"

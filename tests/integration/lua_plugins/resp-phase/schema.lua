@@ -1,0 +1,1 @@
+return { name = "resp-phase", fields = { { config = { type = "record", fields = {} } } } }

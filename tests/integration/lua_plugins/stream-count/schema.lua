@@ -1,0 +1,1 @@
+return { name = "stream-count", fields = { { config = { type = "record", fields = {} } } } }
