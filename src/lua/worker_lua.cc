@@ -195,8 +195,7 @@ void WorkerLua::after_resume(Outcome o, Vm::Thread t, const Waiter& w, const Wai
   }
 }
 
-uint64_t WorkerLua::run(uint64_t max_wait_ms) {
-  if (waiters_.empty() && timers_.empty()) return max_wait_ms;
+uint64_t WorkerLua::run_due(uint64_t max_wait_ms) {
   const uint64_t now = monotonic_ms();
   // What is due now is collected first: a coroutine that waits again, or a
   // timer that re-arms, waits for a later turn (a loop of ngx.sleep(0)
