@@ -4,9 +4,6 @@
 // the handlers are in the other session_*.cc files.
 #include "proxy/session.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,50 +24,26 @@ constexpr uint64_t kLingerMs = 2000;
 
 void Session::open(WorkerContext* worker, int fd, const sockaddr_storage& peer, const ListenerInfo& listener) {
   worker_ = worker;
-  client_.attach(fd);
-  listen_port_ = listener.port;
-  https_ = listener.tls != nullptr;
-  if (https_) {
+  SSL* ssl = nullptr;
+  if (listener.tls != nullptr) {
     // The handshake picks a certificate of the running configuration: the
     // session holds that snapshot until the handshake is over.
     snap_ = worker->snapshot();
-    client_.start_tls(listener.tls->accept(worker->certificates()));
+    ssl = listener.tls->accept(worker->certificates());
   }
+  down_.open(fd, peer, listener, ssl);
   closed = false;
-  peer_closed_ = false;
-  hup_seen_ = false;
-  req_ready_ = 0;
-  client_out_.clear();
-  client_out_off_ = 0;
   up_ = nullptr;
   peer_ = -1;
-  readable_ = false;
-  writable_ = true;
-  state_ = https_ ? State::Handshake : State::ReadHead;
-  close_after_ = false;
+  state_ = down_.https ? State::Handshake : State::ReadHead;
   in_request_ = false;
-  if (peer.ss_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&peer);
-    inet_ntop(AF_INET, &v4->sin_addr, client_ip_, sizeof client_ip_);
-    client_port_ = ntohs(v4->sin_port);
-  } else {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&peer);
-    inet_ntop(AF_INET6, &v6->sin6_addr, client_ip_, sizeof client_ip_);
-    client_port_ = ntohs(v6->sin6_port);
-  }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  parser_.reset();
   deadline_ = worker->loop().now_ms() + static_cast<uint64_t>(worker->settings().client_timeout_ms);
   worker->loop().add(fd, this, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 }
 
 void Session::on_io(uint32_t events) {
   if (closed) return;
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
-  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hup_seen_ = true;
-  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
-  if ((events & EPOLLOUT) && client_.read_wants_write()) readable_ = true;
+  down_.on_events(events);
   drive();
 }
 
@@ -84,18 +57,14 @@ void Session::close() {
   finalize();  // a request cut short is logged too
   closed = true;
   release_upstream(false);
-  const int fd = client_.fd();
-  client_.finish();
-  ::close(fd);
-  client_.attach(-1);
-  worker_->buffers().release(in_);
+  down_.close(worker_->buffers());
   return_space();
   snap_.reset();
   worker_->session_closed(this);
 }
 
 void Session::close_if_idle() {
-  if ((state_ == State::ReadHead && in_.empty()) || state_ == State::Handshake) close();
+  if ((state_ == State::ReadHead && down_.in.empty()) || state_ == State::Handshake) close();
 }
 
 // The single place that moves the session forward. Each step returns true
@@ -119,27 +88,18 @@ void Session::drive() {
         break;  // a handler resumes it (on_handler_wakeup)
       case State::LocalReply:
         progress = flush_client_out();
-        if (!closed && client_out_off_ == client_out_.size()) {
+        if (!closed && down_.out_off == down_.out.size()) {
           finish_exchange();
           progress = true;
         }
         break;
-      case State::Closing: {
-        // Lingering close: read and drop until the client closes, so unread
-        // bytes do not turn our close into a reset that destroys the reply.
-        char sink[4096];
-        while (readable_) {
-          ssize_t n = ::read(client_.fd(), sink, sizeof sink);  // past TLS: bytes to drop
-          if (n > 0) continue;
-          if (would_block(n)) {
-            readable_ = false;
-            break;
-          }
+      case State::Closing:
+        // Lingering close: the client reads the whole answer first.
+        if (!down_.drain_until_closed()) {
           close();
           return;
         }
         break;
-      }
     }
     if (!progress) break;
   }
@@ -148,35 +108,12 @@ void Session::drive() {
 
 // ---------------------------------------------------------------- request head
 
-bool Session::read_client() {
-  if (!readable_) return false;
-  if (in_.data == nullptr) worker_->buffers().acquire(in_);
-  if (in_.end == in_.cap) in_.compact();
-  if (in_.end == in_.cap) return false;
-  size_t room = in_.cap - in_.end;
-  ssize_t n = client_.read(in_.data + in_.end, room);
-  if (n > 0) {
-    in_.end += static_cast<size_t>(n);
-    // A short read drained the socket: skip the read that would only say
-    // EAGAIN (the next arrival raises a new edge), unless the peer's close
-    // is pending, which must still be read.
-    if (client_.drained(static_cast<size_t>(n), room) && !hup_seen_) readable_ = false;
-    return true;
-  }
-  if (would_block(n)) {
-    readable_ = false;
-    return false;
-  }
-  peer_closed_ = true;
-  return false;
-}
-
 // The TLS handshake, before the first request: any readiness moves it on.
 bool Session::step_handshake() {
-  const int done = client_.handshake();
+  const int done = down_.stream.handshake();
   if (done == 0) return false;
   if (done < 0) {
-    WG_LOG(Info, "client %s: TLS handshake failed: %s", client_ip_, client_.tls_error());
+    WG_LOG(Info, "client %s: TLS handshake failed: %s", down_.client_ip, down_.stream.tls_error());
     close();
     return true;
   }
@@ -186,32 +123,32 @@ bool Session::step_handshake() {
 }
 
 bool Session::step_read_head() {
-  if (in_.data != nullptr && !in_.empty()) {
+  if (down_.in.data != nullptr && !down_.in.empty()) {
     if (!space_) borrow_space();
     if (x_->timings.start_ms == 0) x_->timings.start_ms = worker_->loop().now_ms();
     size_t max_head = worker_->settings().max_header_size;
-    auto st = parser_.parse_request(in_.data + in_.start, in_.size(), max_head, req_);
+    auto st = down_.parser.parse_request(down_.in.data + down_.in.start, down_.in.size(), max_head, down_.req);
     if (st == http::ParseStatus::Complete) {
       begin_request();
       return true;
     }
     if (st == http::ParseStatus::Error) {
-      WG_LOG(Info, "client %s: bad request (%s)", client_ip_, parser_.error_reason());
-      reject_head(parser_.error_status());
+      WG_LOG(Info, "client %s: bad request (%s)", down_.client_ip, down_.parser.error_reason());
+      reject_head(down_.parser.error_status());
       return true;
     }
-    if (in_.start == 0 && in_.end == in_.cap) {
+    if (down_.in.start == 0 && down_.in.end == down_.in.cap) {
       reject_head(431);
       return true;
     }
   }
-  if (read_client()) return true;
-  if (peer_closed_) {
+  if (down_.read(worker_->buffers())) return true;
+  if (down_.peer_closed) {
     close();
     return true;
   }
   // Idle keep-alive connections give their buffer back to the pool.
-  if (in_.data != nullptr && in_.empty()) worker_->buffers().release(in_);
+  if (down_.in.data != nullptr && down_.in.empty()) worker_->buffers().release(down_.in);
   return false;
 }
 
@@ -229,7 +166,7 @@ void Session::reject_head(int status) {
                          : status == 501 ? "Not implemented"
                          : status == 505 ? "HTTP version not supported"
                                          : "Bad request";
-  in_.start = in_.end = 0;
+  down_.in.start = down_.in.end = 0;
   local_reply(status, msg, true);
 }
 
@@ -238,19 +175,19 @@ void Session::begin_request() {
   pipeline::Exchange& x = *x_;
   if (x.timings.start_ms == 0) x.timings.start_ms = now;
   x.timings.upstream_start_ms = x.timings.upstream_head_ms = 0;
-  x.method.assign(req_.method);
-  x.minor_version = req_.minor_version;
-  x.head_request = req_.method == "HEAD";
+  x.method.assign(down_.req.method);
+  x.minor_version = down_.req.minor_version;
+  x.head_request = down_.req.method == "HEAD";
   pipeline::LogFields& log = x.log;
-  log.uri.assign(req_.target);
+  log.uri.assign(down_.req.target);
   log.user_agent.clear();
   log.referer.clear();
-  for (size_t i = 0; i < req_.num_headers; ++i) {
-    if (req_.headers[i].id == http::HeaderId::UserAgent) log.user_agent.assign(req_.headers[i].value);
-    if (req_.headers[i].id == http::HeaderId::Referer) log.referer.assign(req_.headers[i].value);
+  for (size_t i = 0; i < down_.req.num_headers; ++i) {
+    if (down_.req.headers[i].id == http::HeaderId::UserAgent) log.user_agent.assign(down_.req.headers[i].value);
+    if (down_.req.headers[i].id == http::HeaderId::Referer) log.referer.assign(down_.req.headers[i].value);
   }
   log.upstream_uri.clear();
-  log.request_size = req_.head_len;
+  log.request_size = down_.req.head_len;
   log.bytes_sent = 0;
   log.status = 0;
   log.tries = 0;
@@ -262,10 +199,10 @@ void Session::begin_request() {
   service_ = nullptr;
   req_done_ = resp_started_ = resp_head_done_ = resp_done_ = false;
   resp_body_ready_ = 0;
-  close_after_ = !req_.keep_alive || worker_->draining();
-  req_body_.start(req_.body, req_.content_length);
-  x.request_has_body = !req_body_.done;
-  expect_continue_ = req_.expect_continue && req_.minor_version >= 1 && !req_body_.done;
+  down_.close_after = !down_.req.keep_alive || worker_->draining();
+  down_.req_body.start(down_.req.body, down_.req.content_length);
+  x.request_has_body = !down_.req_body.done;
+  down_.expect_continue = down_.req.expect_continue && down_.req.minor_version >= 1 && !down_.req_body.done;
   req_wire_.reset();
   resp_wire_.reset();
   bool routed = route_request();
@@ -273,21 +210,21 @@ void Session::begin_request() {
   // upstream head is built: everything used later was copied. (While a
   // handler holds the request head nothing is read, so the views stay
   // valid until it resumes.)
-  in_.consume(req_.head_len);
+  down_.in.consume(down_.req.head_len);
   if (!routed || state_ == State::HandlerWait) return;
   after_access();
 }
 
 bool Session::route_request() {
   snap_ = worker_->snapshot();
-  routed_target_ = req_.target;
+  routed_target_ = down_.req.target;
   router::RequestKeys keys;
-  keys.method = req_.method;
-  keys.host = req_.host;
-  keys.headers = req_.headers;
-  keys.num_headers = req_.num_headers;
-  const bool has_query = !req_.query.empty() || req_.target.find('?') != std::string_view::npos;
-  if (!match_route(keys, req_.path, req_.query, has_query)) return false;
+  keys.method = down_.req.method;
+  keys.host = down_.req.host;
+  keys.headers = down_.req.headers;
+  keys.num_headers = down_.req.num_headers;
+  const bool has_query = !down_.req.query.empty() || down_.req.target.find('?') != std::string_view::npos;
+  if (!match_route(keys, down_.req.path, down_.req.query, has_query)) return false;
   runner_->begin(snap_->chain(route_), x_, worker_->settings().handler_body_limit());
   if (!runner_->active()) return true;  // no handlers: one compare
   prepare_exchange(snap_->decl.routes[route_], runner_->chain().sees_head(pipeline::Direction::Request));
@@ -318,29 +255,29 @@ bool Session::match_route(router::RequestKeys& keys, std::string_view raw_path, 
   }
   path_ = path;
   keys.path = path;
-  if (https_) keys.sni = tls::server_name(client_.ssl());
+  if (down_.https) keys.sni = tls::server_name(down_.stream.ssl());
   *match_ = snap_->router.match(keys);
   // An unread request body would be taken for the next request: close instead.
-  bool body_pending = !req_body_.done;
+  bool body_pending = !down_.req_body.done;
   if (match_->route < 0) {
-    local_reply(404, "no Route matched with those values", close_after_ || body_pending);
+    local_reply(404, "no Route matched with those values", down_.close_after || body_pending);
     return false;
   }
   route_ = match_->route;
   const config::Route& route = snap_->decl.routes[match_->route];
-  if (https_ && !route.allows("https")) {
+  if (down_.https && !route.allows("https")) {
     // An http-only route is not one for TLS requests (Kong matches the
     // protocol with the other fields).
     route_ = -1;
-    local_reply(404, "no Route matched with those values", close_after_ || body_pending);
+    local_reply(404, "no Route matched with those values", down_.close_after || body_pending);
     return false;
   }
-  if (!https_ && !route.allows("http")) {
+  if (!down_.https && !route.allows("http")) {
     https_redirect(route, body_pending);
     return false;
   }
   if (route.service < 0) {
-    local_reply(503, "no Service found with those values", close_after_ || body_pending);
+    local_reply(503, "no Service found with those values", down_.close_after || body_pending);
     return false;
   }
   service_ = &snap_->services[route.service];
@@ -372,11 +309,11 @@ bool Session::reroute() {
   if (!m.pseudo_changed() && !x_->clear_route_cache) return true;
   if (!handlers_have_head(pipeline::Direction::Request)) return true;
   const std::string_view target = m.get_exact(":path"), host = m.get_exact(":authority");
-  const bool moved = m.pseudo_changed() && (target != routed_target_ || host != req_.host);
+  const bool moved = m.pseudo_changed() && (target != routed_target_ || host != down_.req.host);
   if (!moved && !x_->clear_route_cache) return true;
   x_->clear_route_cache = false;
   router::RequestKeys keys;
-  keys.method = req_.method;
+  keys.method = down_.req.method;
   keys.host = host;
   keys.headers = m.begin();
   keys.num_headers = m.size();
@@ -416,16 +353,16 @@ void Session::prepare_exchange(const config::Route& route, bool request_head) {
   if (!x.properties.empty()) x.properties.clear();
   if (request_head) {
     http::HeaderMap& m = x.request_headers;
-    m.keep({in_.data + in_.start, req_.head_len});
-    m.push_pseudo(":method", req_.method);
-    m.push_pseudo(":path", req_.target);
-    m.push_pseudo(":authority", req_.host);
-    m.push_literal(":scheme", https_ ? "https" : "http");
-    m.push_parsed(req_.headers, req_.num_headers, true);
+    m.keep({down_.in.data + down_.in.start, down_.req.head_len});
+    m.push_pseudo(":method", down_.req.method);
+    m.push_pseudo(":path", down_.req.target);
+    m.push_pseudo(":authority", down_.req.host);
+    m.push_literal(":scheme", down_.https ? "https" : "http");
+    m.push_parsed(down_.req.headers, down_.req.num_headers, true);
   }
-  x.client_ip = client_ip_;
-  x.client_port = client_port_;
-  x.server_port = listen_port_;
+  x.client_ip = down_.client_ip;
+  x.client_port = down_.client_port;
+  x.server_port = down_.listen_port;
   x.route = &route;
   x.service = service_;
   x.match = match_;
@@ -434,18 +371,18 @@ void Session::prepare_exchange(const config::Route& route, bool request_head) {
   if (request_head) x.upstream_uri.assign(scratch_upstream_path_);
   x.route_name = route.name;
   x.service_name = service_->cfg.name;
-  x.protocol = req_.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  x.protocol = down_.req.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
 }
 
 // The request head passed every handler: its body's way, the peer (Kong
 // balances after access, so handlers can steer it), the upstream head.
 void Session::after_access() {
   if (runner_->active() && !reroute()) return;
-  if (runner_->active() && !req_body_.done) req_wire_.active = runner_->start_body(pipeline::Direction::Request);
+  if (runner_->active() && !down_.req_body.done) req_wire_.active = runner_->start_body(pipeline::Direction::Request);
   compute_hash(path_);
   if (!pick_peer()) {
     local_reply(503, service_->via_upstream ? "failure to get a peer from the ring-balancer" : "name resolution failed",
-                close_after_ || !req_body_.done);
+                down_.close_after || !down_.req_body.done);
     return;
   }
   const std::string& uri =
@@ -476,7 +413,7 @@ void Session::handler_ended(pipeline::Direction d) {
       return;
     case pipeline::Ending::Failed:
     case pipeline::Ending::None:
-      local_reply(500, "An unexpected error occurred", close_after_ || !req_body_.done);
+      local_reply(500, "An unexpected error occurred", down_.close_after || !down_.req_body.done);
       return;
   }
 }
@@ -486,7 +423,7 @@ void Session::handler_reply() {
   release_upstream(false);
   runner_->filter_local_reply();
   const pipeline::Exchange& x = *x_;
-  close_after_ = close_after_ || !req_body_.done;
+  down_.close_after = down_.close_after || !down_.req_body.done;
   x_->log.status = x.local_status;
   // The handler's headers, as views for the head writer (a rare path).
   std::vector<http::Header> headers;
@@ -507,7 +444,7 @@ void Session::handler_reply() {
   h.framing = Framing::Length;
   h.length = x.local_body.size();
   write_response_head(h);
-  if (!x.head_request) client_out_.append(x.local_body);
+  if (!x.head_request) down_.out.append(x.local_body);
   resp_started_ = true;
   state_ = State::LocalReply;
 }
@@ -567,27 +504,26 @@ void Session::finish_exchange() {
                   resp_body_.kind != http::BodyKind::UntilClose;
   release_upstream(reusable);
   if (!req_done_) {
-    if (req_body_.done) {
+    if (down_.req_body.done) {
       // The body was read but not all sent (the exchange ended early): drop it.
-      in_.consume(req_ready_);
-      req_ready_ = 0;
+      down_.in.consume(down_.req_ready);
+      down_.req_ready = 0;
     } else {
-      close_after_ = true;  // unread body: where the next request starts is unknown
+      down_.close_after = true;  // unread body: where the next request starts is unknown
     }
   }
   snap_.reset();
   return_space();  // an idle connection holds no exchange space
-  if (close_after_ || worker_->draining()) {
+  if (down_.close_after || worker_->draining()) {
     // Half-close, then linger so the client reads the whole answer.
-    client_.finish();  // TLS: close_notify first
-    ::shutdown(client_.fd(), SHUT_WR);
+    down_.finish_writing();
     state_ = State::Closing;
     deadline_ = worker_->loop().now_ms() + kLingerMs;
     return;
   }
   state_ = State::ReadHead;
-  parser_.reset();
-  req_ready_ = 0;
+  down_.parser.reset();
+  down_.req_ready = 0;
 }
 
 // An exchange's space (header slots, Exchange, runner, match: ~12 KiB) is
@@ -595,7 +531,7 @@ void Session::finish_exchange() {
 // connection costs under 2 KiB.
 void Session::borrow_space() {
   space_ = worker_->take_exchange_space();
-  req_.lend(space_->slots);
+  down_.req.lend(space_->slots);
   resp_.lend(space_->slots + http::kMaxHeaders);
   x_ = &space_->x;
   runner_ = &space_->runner;
@@ -607,7 +543,7 @@ void Session::borrow_space() {
 
 void Session::return_space() {
   if (!space_) return;
-  req_.unlend();
+  down_.req.unlend();
   resp_.unlend();
   x_->owner = nullptr;
   x_ = nullptr;
@@ -622,7 +558,7 @@ void Session::log_request() {
   const uint64_t now = worker_->loop().now_ms();
   const pipeline::Exchange& x = *x_;
   LogRecord r;
-  r.client_ip = client_ip_;
+  r.client_ip = down_.client_ip;
   r.method = x.method;
   r.uri = x.log.uri;
   r.minor_version = x.minor_version;
@@ -655,7 +591,7 @@ void Session::update_deadline() {
   uint64_t t = static_cast<uint64_t>(s.client_timeout_ms);
   switch (state_) {
     case State::ReadHead:
-      if (in_.empty()) {
+      if (down_.in.empty()) {
         t = static_cast<uint64_t>(s.keepalive_timeout_ms);
         break;
       }
@@ -671,7 +607,7 @@ void Session::update_deadline() {
         t = static_cast<uint64_t>(up_ != nullptr && !up_->writable ? svc.write_timeout_ms : s.client_timeout_ms);
       } else if (!resp_head_done_) {
         t = static_cast<uint64_t>(svc.read_timeout_ms);
-      } else if (client_out_off_ < client_out_.size() || resp_body_ready_ > 0) {
+      } else if (down_.out_off < down_.out.size() || resp_body_ready_ > 0) {
         t = static_cast<uint64_t>(s.client_timeout_ms);
       } else {
         t = static_cast<uint64_t>(svc.read_timeout_ms);
@@ -692,11 +628,11 @@ void Session::check_timeout(uint64_t now_ms) {
   if (closed || now_ms < deadline_) return;
   switch (state_) {
     case State::ReadHead:
-      if (in_.data == nullptr || in_.empty()) {
+      if (down_.in.data == nullptr || down_.in.empty()) {
         close();  // idle between requests
         return;
       }
-      WG_LOG(Info, "client %s: request head not complete within %d ms", client_ip_,
+      WG_LOG(Info, "client %s: request head not complete within %d ms", down_.client_ip,
              worker_->settings().client_timeout_ms);
       reject_head(408);
       break;
@@ -718,7 +654,7 @@ void Session::check_timeout(uint64_t now_ms) {
         WG_LOG(Warn, "connect to %s timed out", up_->endpoint.c_str());
         upstream_failed(504, true, shared::Outcome::Timeout);
       } else if (!req_done_ && (up_ == nullptr || up_->writable)) {
-        WG_LOG(Info, "client %s timed out sending the request body", client_ip_);
+        WG_LOG(Info, "client %s timed out sending the request body", down_.client_ip);
         x_->log.status = 408;
         close();
         return;

@@ -34,6 +34,7 @@
 #include "transport/stream.h"
 #include "upstream/balancer.h"
 #include "upstream/pool.h"
+#include "proxy/http1_downstream.h"
 
 namespace wg::proxy {
 
@@ -62,7 +63,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   enum class Activity : uint8_t { Reading, Writing, Waiting };
   Activity activity() const {
     if (in_request_) return Activity::Writing;
-    return in_.data != nullptr && !in_.empty() ? Activity::Reading : Activity::Waiting;
+    return down_.in.data != nullptr && !down_.in.empty() ? Activity::Reading : Activity::Waiting;
   }
 
   Session* prev = nullptr;  // worker's intrusive list of live sessions
@@ -172,32 +173,14 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void borrow_space();
   void return_space();
   void log_request();
-  bool read_client();
   void update_deadline();
 
   WorkerContext* worker_ = nullptr;
-  transport::Stream client_;  // the client socket, plain or TLS
-  bool readable_ = false;
-  bool writable_ = true;
-  bool peer_closed_ = false;
-  bool hup_seen_ = false;  // the peer's close (or an error) was signalled
-  uint16_t listen_port_ = 0;  // of the listener that accepted the connection
-  bool https_ = false;        // the connection is TLS: the request's scheme is https
-  char client_ip_[46] = {0};
-  uint16_t client_port_ = 0;
+  // The client connection: its socket, reads (the request head and body)
+  // and writes (response heads and bodies).
+  Http1Downstream down_;
   State state_ = State::ReadHead;
   uint64_t deadline_ = 0;
-
-  // Client side.
-  core::Buffer in_;
-  http::HeadParser parser_;
-  http::Head req_{http::Head::kBorrowed};
-  http::BodyFramer req_body_;
-  size_t req_ready_ = 0;  // claimed request body bytes at the front of in_, not yet sent
-  std::string client_out_;  // pending bytes for the client (heads, local replies)
-  size_t client_out_off_ = 0;
-  bool close_after_ = false;  // close once the current exchange ends
-  bool expect_continue_ = false;
   bool in_request_ = false;   // a request began and was not finalized yet
 
   // The exchange in flight, in space borrowed from the worker (null while

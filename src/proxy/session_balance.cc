@@ -38,7 +38,7 @@ bool percent_decode(std::string_view in, std::string* out) {
 std::string_view Session::hash_source(const std::string& on, const std::string& header, const std::string& query_arg,
                                       const std::string& capture, std::string_view path) {
   const auto& u = balancer_->config();
-  if (on == "ip") return client_ip_;
+  if (on == "ip") return down_.client_ip;
   if (on == "path") return path;
   // Headers as the handlers left them (Kong balances after access).
   const http::Header* headers;
@@ -54,7 +54,7 @@ std::string_view Session::hash_source(const std::string& on, const std::string& 
     // As Kong's get_query_arg: values decoded; repeated args sorted and joined.
     std::vector<std::string>& values = hash_values_;
     values.clear();
-    std::string_view q = req_.query;
+    std::string_view q = down_.req.query;
     while (!q.empty()) {
       size_t amp = q.find('&');
       std::string_view kv = q.substr(0, amp);

@@ -74,7 +74,7 @@ bool Session::step_send_filtered_request() {
           return progress;
         }
         WG_LOG(Info, "upstream %s stopped reading the request: %s", up_->endpoint.c_str(), strerror(errno));
-        close_after_ = true;
+        down_.close_after = true;
         req_done_ = true;
         up_->readable = true;
         return true;
@@ -92,19 +92,19 @@ bool Session::step_send_filtered_request() {
       continue;
     }
     if (c.eos_in) return progress;  // a handler holds the end of the body
-    if (!in_.empty()) {
+    if (!down_.in.empty()) {
       std::string chunk;
       bool error = false;
-      size_t n = req_body_.claim_decoded(in_.data + in_.start, in_.size(), &error, &chunk, &w.trailer_text);
+      size_t n = down_.req_body.claim_decoded(down_.in.data + down_.in.start, down_.in.size(), &error, &chunk, &w.trailer_text);
       if (error) {
-        WG_LOG(Info, "client %s: invalid request body framing", client_ip_);
+        WG_LOG(Info, "client %s: invalid request body framing", down_.client_ip);
         local_reply(400, "Bad request", true);
         return true;
       }
-      in_.consume(n);
+      down_.in.consume(n);
       x_->log.request_size += n;
-      if (n > 0 || req_body_.done) {
-        if (feed_decoded(Direction::Request, std::move(chunk), req_body_.done) == Step::Ended) return true;
+      if (n > 0 || down_.req_body.done) {
+        if (feed_decoded(Direction::Request, std::move(chunk), down_.req_body.done) == Step::Ended) return true;
         progress = true;
         continue;
       }
@@ -214,7 +214,7 @@ void Session::frame_response_output() {
     w.head_released = true;
     resp_started_ = true;
   }
-  append_body_output(Direction::Response, client_out_);
+  append_body_output(Direction::Response, down_.out);
 }
 
 }  // namespace wg::proxy

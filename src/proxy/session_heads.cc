@@ -56,8 +56,8 @@ void Session::outgoing_request_headers(const http::Header** headers, size_t* n) 
     *headers = x_->request_headers.data();
     *n = x_->request_headers.size();
   } else {
-    *headers = req_.headers;
-    *n = req_.num_headers;
+    *headers = down_.req.headers;
+    *n = down_.req.num_headers;
   }
 }
 
@@ -66,8 +66,8 @@ void Session::build_upstream_head(std::string_view upstream_path) {
   const http::Header* headers;
   size_t num_headers;
   outgoing_request_headers(&headers, &num_headers);
-  std::string_view method = req_.method;
-  std::string_view host = route.preserve_host ? req_.host : host_for_peer();
+  std::string_view method = down_.req.method;
+  std::string_view host = route.preserve_host ? down_.req.host : host_for_peer();
   preserve_host_ = route.preserve_host;
   if (handlers_have_head(pipeline::Direction::Request) && x_->request_headers.pseudo_changed()) {
     // A handler changed a pseudo-header (the map's entries carry their
@@ -79,7 +79,7 @@ void Session::build_upstream_head(std::string_view upstream_path) {
       } else if (hd.name == ":path") {
         if (hd.value != routed_target_) upstream_path = hd.value;  // a handler rewrote the path: sent as is
       } else if (hd.name == ":authority") {
-        if (hd.value != req_.host) {
+        if (hd.value != down_.req.host) {
           host = hd.value;
           preserve_host_ = true;  // the handler chose the Host: keep it on retries
         }
@@ -92,7 +92,7 @@ void Session::build_upstream_head(std::string_view upstream_path) {
   h.push_back(' ');
   h.append(upstream_path);
   // A 1.0 client gets a 1.0 exchange upstream, so the response is never chunked.
-  h.append(req_.minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  h.append(down_.req.minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
   h.append("Host: ");
   host_value_pos_ = h.size();
   h.append(host);
@@ -134,11 +134,11 @@ void Session::build_upstream_head(std::string_view upstream_path) {
   // A body that goes through the handlers gets its framing when they first
   // let bytes out (frame_request_output).
   if (req_wire_.active) {
-  } else if (req_.body == http::BodyKind::Length) {
+  } else if (down_.req.body == http::BodyKind::Length) {
     h.append("Content-Length: ");
-    append_uint(h, req_.content_length);
+    append_uint(h, down_.req.content_length);
     h.append("\r\n");
-  } else if (req_.body == http::BodyKind::Chunked) {
+  } else if (down_.req.body == http::BodyKind::Chunked) {
     h.append("Transfer-Encoding: chunked\r\n");
   }
   // X-Forwarded-For: the client's list with the client appended, as nginx's
@@ -159,32 +159,32 @@ void Session::build_upstream_head(std::string_view upstream_path) {
     }
     h.append(", ");
   }
-  h.append(client_ip_);
+  h.append(down_.client_ip);
   // Two appends of constant length: a length known at compile time is
   // copied inline (a chosen one cost 20 instructions per request).
-  if (https_) {
+  if (down_.https) {
     h.append("\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ");
   } else {
     h.append("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
   }
   // nginx's $host: lower-cased, without the port.
-  http::append_lower(h, http::host_without_port(req_.host));
+  http::append_lower(h, http::host_without_port(down_.req.host));
   h.append("\r\nX-Forwarded-Port: ");
-  append_uint(h, static_cast<uint64_t>(listen_port_));
+  append_uint(h, static_cast<uint64_t>(down_.listen_port));
   h.append("\r\nX-Forwarded-Path: ");
-  h.append(req_.path);
+  h.append(down_.req.path);
   h.append("\r\n");
   // The prefix stripped by strip_path, so the upstream can rebuild links.
   if (!fwd_prefix_.empty() && fwd_prefix_ != "/") append_header(h, "X-Forwarded-Prefix", fwd_prefix_);
-  append_header(h, "X-Real-IP", client_ip_);
+  append_header(h, "X-Real-IP", down_.client_ip);
   // Via: the client's chain with us appended (RFC 9110 7.6.3), as Kong does.
   h.append("Via: ");
   if (via.data() != nullptr) {
     h.append(via);
     h.append(", ");
   }
-  h.append(req_.minor_version == 0 ? "1.0 " kServerToken "\r\n\r\n" : "1.1 " kServerToken "\r\n\r\n");
-  request_replayable_ = req_.body == http::BodyKind::None;
+  h.append(down_.req.minor_version == 0 ? "1.0 " kServerToken "\r\n\r\n" : "1.1 " kServerToken "\r\n\r\n");
+  request_replayable_ = down_.req.body == http::BodyKind::None;
 }
 
 // Kong's Host when preserve_host is off: the upstream's host_header, else
@@ -225,7 +225,7 @@ void Session::build_client_head(Framing framing, uint64_t length) {
 // The one response-head writer: status line, the headers (hop-by-hop and
 // pseudo-headers left out), our lines, framing, the gateway's headers.
 void Session::write_response_head(const ResponseHead& h) {
-  std::string& o = client_out_;
+  std::string& o = down_.out;
   o.append(x_->minor_version == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
   append_uint(o, static_cast<uint64_t>(h.status));
   o.push_back(' ');
@@ -241,7 +241,7 @@ void Session::write_response_head(const ResponseHead& h) {
   switch (h.framing) {
     case Framing::Upstream:
       if (resp_body_.kind == http::BodyKind::Chunked) o.append("Transfer-Encoding: chunked\r\n");
-      if (resp_body_.kind == http::BodyKind::UntilClose) close_after_ = true;
+      if (resp_body_.kind == http::BodyKind::UntilClose) down_.close_after = true;
       // A handler removed Content-Length from a body it let through as is.
       if (resp_body_.kind == http::BodyKind::Length && !has_length &&
           handlers_have_head(pipeline::Direction::Response)) {
@@ -259,11 +259,11 @@ void Session::write_response_head(const ResponseHead& h) {
       o.append("Transfer-Encoding: chunked\r\n");
       break;
     case Framing::Close:
-      close_after_ = true;
+      down_.close_after = true;
       break;
   }
   if (h.from_upstream) {
-    if (worker_->draining()) close_after_ = true;
+    if (worker_->draining()) down_.close_after = true;
     const pipeline::Timings& t = x_->timings;
     o.append("X-Kong-Upstream-Latency: ");
     append_uint(o, t.upstream_head_ms - t.upstream_start_ms);
@@ -277,7 +277,7 @@ void Session::write_response_head(const ResponseHead& h) {
     o.append("1.1 " kServerToken "\r\n");
   }
   if (!has_server) o.append("Server: " kServerToken "\r\n");
-  if (close_after_) {
+  if (down_.close_after) {
     o.append("Connection: close\r\n");
   } else if (x_->minor_version == 0 && h.from_upstream) {
     o.append("Connection: keep-alive\r\n");
@@ -289,7 +289,7 @@ void Session::write_response_head(const ResponseHead& h) {
 void Session::local_reply(int status, std::string_view message, bool close_after, std::string_view extra_headers) {
   release_upstream(false);
   x_->log.status = status;
-  close_after_ = close_after_ || close_after;
+  down_.close_after = down_.close_after || close_after;
   // Redirects carry no body, like kong.response.exit(code) without one.
   const bool body = !message.empty();
   const http::Header content_type{"Content-Type", "application/json; charset=utf-8", http::HeaderId::Other, false};
@@ -302,7 +302,7 @@ void Session::local_reply(int status, std::string_view message, bool close_after
   h.extra = extra_headers;
   write_response_head(h);
   if (body && !x_->head_request) {
-    std::string& o = client_out_;
+    std::string& o = down_.out;
     o.append("{\"message\":\"");
     o.append(message);
     o.append("\"}\n");
@@ -315,14 +315,14 @@ void Session::local_reply(int status, std::string_view message, bool close_after
 void Session::https_redirect(const config::Route& route, bool body_pending) {
   int code = route.https_redirect_status_code;
   if (code == 426) {
-    local_reply(426, "Please use HTTPS protocol", close_after_ || body_pending, "Upgrade: TLS/1.2, HTTP/1.1\r\n");
+    local_reply(426, "Please use HTTPS protocol", down_.close_after || body_pending, "Upgrade: TLS/1.2, HTTP/1.1\r\n");
     return;
   }
   std::string location = "Location: https://";
-  http::append_lower(location, http::host_without_port(req_.host));
-  location.append(req_.target);
+  http::append_lower(location, http::host_without_port(down_.req.host));
+  location.append(down_.req.target);
   location.append("\r\n");
-  local_reply(code, "", close_after_ || body_pending, location);
+  local_reply(code, "", down_.close_after || body_pending, location);
 }
 
 }  // namespace wg::proxy

@@ -21,8 +21,8 @@ constexpr std::string_view kMsgTimeout = "The upstream server is timed out";
 }  // namespace
 
 void Session::start_upstream() {
-  if (expect_continue_ && in_.empty()) {
-    client_out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+  if (down_.expect_continue && down_.in.empty()) {
+    down_.out.append("HTTP/1.1 100 Continue\r\n\r\n");
   }
   state_ = State::Proxy;
   connect_upstream();
@@ -57,7 +57,7 @@ void Session::connect_upstream() {
   t_try_start_ = now;
   if (peer_ < 0) {
     if (!pick_peer()) {
-      local_reply(503, "failure to get a peer from the ring-balancer", close_after_ || !req_body_.done);
+      local_reply(503, "failure to get a peer from the ring-balancer", down_.close_after || !down_.req_body.done);
       return;
     }
     // A different target may need a different Host.
@@ -150,7 +150,7 @@ void Session::upstream_failed(int status, bool retryable, shared::Outcome outcom
     return;
   }
   // Keep the client connection only when the whole request body is known.
-  local_reply(status, status == 504 ? kMsgTimeout : kMsgBadGateway, close_after_ || !req_body_.done);
+  local_reply(status, status == 504 ? kMsgTimeout : kMsgBadGateway, down_.close_after || !down_.req_body.done);
 }
 
 // upstream_connected's slow path: the TCP connect's outcome, then the TLS
@@ -189,12 +189,12 @@ bool Session::step_send_request() {
   bool framing_error = false;
   for (;;) {
     // Claim newly read body bytes (each byte is scanned once).
-    // Bytes in in_ up to the end of the body are "ready" to send; the
+    // Bytes in down_.in up to the end of the body are "ready" to send; the
     // framer remembers where it stopped, so only unscanned bytes are looked at.
-    req_ready_ += req_body_.claim(in_.data + in_.start + req_ready_, in_.size() - req_ready_, &framing_error);
-    size_t ready = req_ready_;
+    down_.req_ready += down_.req_body.claim(down_.in.data + down_.in.start + down_.req_ready, down_.in.size() - down_.req_ready, &framing_error);
+    size_t ready = down_.req_ready;
     if (framing_error) {
-      WG_LOG(Info, "client %s: invalid request body framing", client_ip_);
+      WG_LOG(Info, "client %s: invalid request body framing", down_.client_ip);
       release_upstream(false);
       if (!resp_started_) {
         local_reply(400, "Bad request", true);
@@ -209,7 +209,7 @@ bool Session::step_send_request() {
       iovec iov[2];
       int cnt = 0;
       if (head_left > 0) iov[cnt++] = {up_head_.data() + up_head_off_, head_left};
-      if (ready > 0) iov[cnt++] = {in_.data + in_.start, ready};
+      if (ready > 0) iov[cnt++] = {down_.in.data + down_.in.start, ready};
       ssize_t n = up_->io.writev(iov, cnt);
       if (n < 0) {
         if (would_block(n)) {
@@ -220,7 +220,7 @@ bool Session::step_send_request() {
         // 401...): stop sending and let the response side decide; if no
         // response comes, that side reports the failure.
         WG_LOG(Info, "upstream %s stopped reading the request: %s", up_->endpoint.c_str(), strerror(errno));
-        close_after_ = close_after_ || !req_body_.done || req_ready_ > 0;
+        down_.close_after = down_.close_after || !down_.req_body.done || down_.req_ready > 0;
         req_done_ = true;
         up_->readable = true;
         return true;
@@ -229,13 +229,13 @@ bool Session::step_send_request() {
       size_t from_head = sent < head_left ? sent : head_left;
       up_head_off_ += from_head;
       size_t from_body = sent - from_head;
-      in_.consume(from_body);
-      req_ready_ -= from_body;
+      down_.in.consume(from_body);
+      down_.req_ready -= from_body;
       x_->log.request_size += from_body;
       progress = true;
       continue;
     }
-    if (req_body_.done) {
+    if (down_.req_body.done) {
       req_done_ = true;
       return true;
     }
@@ -250,11 +250,11 @@ bool Session::step_send_request() {
 // 100 Continue): 1 when bytes arrived, 0 when none yet, -1 when the client
 // went away mid-body (the session is closed: nothing sensible can be answered).
 int Session::read_more_body() {
-  if (client_out_off_ < client_out_.size()) flush_client_out();
+  if (down_.out_off < down_.out.size()) flush_client_out();
   if (closed) return -1;
-  if (read_client()) return 1;
-  if (!peer_closed_) return 0;
-  WG_LOG(Info, "client %s closed the connection while sending the body", client_ip_);
+  if (down_.read(worker_->buffers())) return 1;
+  if (!down_.peer_closed) return 0;
+  WG_LOG(Info, "client %s closed the connection while sending the body", down_.client_ip);
   x_->log.status = 400;
   close();
   return -1;
@@ -266,26 +266,18 @@ int Session::read_more_body() {
 // the client once.
 bool Session::flush_client_out(size_t body) {
   bool progress = false;
-  while (client_out_off_ < client_out_.size()) {
-    if (!writable_) return progress;
-    const size_t head_left = client_out_.size() - client_out_off_;
-    iovec iov[2] = {{client_out_.data() + client_out_off_, head_left}, {nullptr, 0}};
-    int cnt = 1;
-    if (body > 0) iov[cnt++] = {up_->in.data + up_->in.start, body};
-    ssize_t n = client_.writev(iov, cnt);
+  while (down_.out_pending()) {
+    if (!down_.writable) return progress;
+    const size_t head_left = down_.out.size() - down_.out_off;
+    ssize_t n = down_.write_out(body > 0 ? up_->in.data + up_->in.start : nullptr, body);
     if (n < 0) {
-      if (would_block(n)) {
-        writable_ = false;
-        return progress;
-      }
+      if (would_block(n)) return progress;
       close();
       return true;
     }
     const size_t sent = static_cast<size_t>(n);
-    const size_t from_head = sent < head_left ? sent : head_left;
-    client_out_off_ += from_head;
-    if (sent > from_head) {
-      const size_t from_body = sent - from_head;
+    if (sent > head_left) {
+      const size_t from_body = sent - head_left;
       up_->in.consume(from_body);
       resp_body_ready_ -= from_body;
       body -= from_body;
@@ -293,8 +285,7 @@ bool Session::flush_client_out(size_t body) {
     x_->log.bytes_sent += static_cast<uint64_t>(n);
     progress = true;
   }
-  client_out_.clear();
-  client_out_off_ = 0;
+  down_.clear_out();
   return progress;
 }
 
@@ -337,7 +328,7 @@ bool Session::parse_response_head() {
         upstream_failed(502, false, shared::Outcome::HttpFailure);
         return true;
       }
-      if (resp_.status != 100 && x_->minor_version >= 1) client_out_.append(b.data + b.start, resp_.head_len);
+      if (resp_.status != 100 && x_->minor_version >= 1) down_.out.append(b.data + b.start, resp_.head_len);
       b.consume(resp_.head_len);
       resp_parser_.reset();
       continue;
@@ -393,7 +384,7 @@ bool Session::step_receive_response() {
   bool progress = false;
   for (;;) {
     core::Buffer& b = up_->in;
-    if (client_out_off_ < client_out_.size()) {
+    if (down_.out_off < down_.out.size()) {
       // The response head goes out with the body bytes already read.
       const bool plain_body = resp_head_done_ && !resp_wire_.active;
       if (plain_body && resp_body_ready_ == 0 && !resp_body_.done && !b.empty() && !claim_response_body(b)) return true;
@@ -413,13 +404,10 @@ bool Session::step_receive_response() {
       // else: read more below
     } else if (resp_head_done_) {
       if (resp_body_ready_ > 0) {
-        if (!writable_) return progress;
-        ssize_t n = client_.write(b.data + b.start, resp_body_ready_);
+        if (!down_.writable) return progress;
+        ssize_t n = down_.write_body(b.data + b.start, resp_body_ready_);
         if (n < 0) {
-          if (would_block(n)) {
-            writable_ = false;
-            return progress;
-          }
+          if (would_block(n)) return progress;
           x_->log.status = x_->log.status ? x_->log.status : 499;
           close();
           return true;

@@ -1,0 +1,91 @@
+// The downstream side of an HTTP/1.1 exchange: the client's connection
+// (plain or TLS), the bytes read from it (request heads and bodies, parsed
+// in place) and the bytes written to it (response heads, then bodies in the
+// same writev).
+//
+// This is the first cut of separating the client connection from the
+// request the session proxies (docs/architecture.md, "Downstream and
+// request flow"): the connection's socket, readiness, buffers and wire
+// writes live here; the request's walk (route, handlers, balance, upstream
+// tries, finalize) stays in Session, which still reads the parsed head and
+// the read buffer directly. Everything is inline or non-virtual, so the
+// plain proxy pays nothing for the seam.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+
+#include "core/buffer.h"
+#include "http/body_framer.h"
+#include "http/message.h"
+#include "http/parser.h"
+#include "transport/stream.h"
+
+namespace wg::proxy {
+
+struct ListenerInfo;
+
+class Http1Downstream {
+ public:
+  // A new client connection on fd (the session registers it with the loop).
+  // ssl: the TLS state to run over the socket, null for plain HTTP.
+  void open(int fd, const sockaddr_storage& peer, const ListenerInfo& listener, SSL* ssl);
+  // Closes the socket (TLS close_notify first) and gives the read buffer back.
+  void close(core::BufferPool& buffers);
+  // Records what an epoll event says about the socket.
+  void on_events(uint32_t events);
+
+  // Reads what the socket has into `in`: true when bytes arrived; false
+  // when none can (then peer_closed says whether the client went away).
+  bool read(core::BufferPool& buffers);
+  // Lingering close: reads and drops until the client closes, so unread
+  // bytes do not turn our close into a reset that destroys the reply.
+  // False once the client closed (or failed).
+  bool drain_until_closed();
+  // Sends what is done (TLS close_notify) and half-closes the socket.
+  void finish_writing();
+
+  // Whether head bytes (`out`) are still waiting for the socket.
+  bool out_pending() const { return out_off < out.size(); }
+  // Writes the pending head bytes followed by `body_len` body bytes in one
+  // writev (a head and the body in hand leave as one segment, which wakes
+  // the client once). Returns the bytes written (head first), or -1: the
+  // socket is full (writable is then false) or failed (errno says which,
+  // see would_block).
+  ssize_t write_out(const char* body, size_t body_len);
+  // Writes body bytes alone; same contract as write_out.
+  ssize_t write_body(const char* body, size_t len);
+  // Forgets the head bytes once all were written.
+  void clear_out() {
+    out.clear();
+    out_off = 0;
+  }
+
+  // The connection.
+  transport::Stream stream;  // the client socket, plain or TLS
+  bool readable = false;
+  bool writable = true;
+  bool peer_closed = false;
+  bool hup_seen = false;      // the peer's close (or an error) was signalled
+  uint16_t listen_port = 0;   // of the listener that accepted the connection
+  bool https = false;         // the connection is TLS: the request's scheme is https
+  char client_ip[46] = {0};
+  uint16_t client_port = 0;
+  bool close_after = false;   // close once the current exchange ends
+
+  // Reading: the request head parsed in place in `in`, then its body.
+  core::Buffer in;
+  http::HeadParser parser;
+  http::Head req{http::Head::kBorrowed};
+  http::BodyFramer req_body;
+  size_t req_ready = 0;       // claimed request body bytes at the front of in, not yet sent
+  bool expect_continue = false;
+
+  // Writing: pending bytes for the client (heads, local replies).
+  std::string out;
+  size_t out_off = 0;
+};
+
+}  // namespace wg::proxy
