@@ -21,6 +21,7 @@
 #include "http/body_framer.h"
 #include "http/message.h"
 #include "http/parser.h"
+#include "proxy/response_head.h"
 #include "transport/stream.h"
 
 namespace wg::proxy {
@@ -47,8 +48,9 @@ class Http1Downstream {
   // Sends what is done (TLS close_notify) and half-closes the socket.
   void finish_writing();
 
-  // Whether head bytes (`out`) are still waiting for the socket.
+  // Whether head bytes (`out`) are still waiting for the socket, how many.
   bool out_pending() const { return out_off < out.size(); }
+  size_t out_left() const { return out.size() - out_off; }
   // Writes the pending head bytes followed by `body_len` body bytes in one
   // writev (a head and the body in hand leave as one segment, which wakes
   // the client once). Returns the bytes written (head first), or -1: the
@@ -57,6 +59,15 @@ class Http1Downstream {
   ssize_t write_out(const char* body, size_t body_len);
   // Writes body bytes alone; same contract as write_out.
   ssize_t write_body(const char* body, size_t len);
+  // Queues a response head for the client, in HTTP/1.minor_version (the
+  // request's): sent with the next write_out.
+  void write_head(const ResponseHead& h, int minor_version);
+  // Queues "100 Continue" (the client waits for it before sending a body).
+  void write_continue() { out.append("HTTP/1.1 100 Continue\r\n\r\n"); }
+  // Queues an upstream's interim response (103) as it was received.
+  void write_interim(std::string_view head) { out.append(head); }
+  // Queues body bytes the flow made (a local reply's body) after the head.
+  void queue_body(std::string_view bytes) { out.append(bytes); }
   // Forgets the head bytes once all were written.
   void clear_out() {
     out.clear();

@@ -88,7 +88,7 @@ void Session::drive() {
         break;  // a handler resumes it (on_handler_wakeup)
       case State::LocalReply:
         progress = flush_client_out();
-        if (!closed && down_.out_off == down_.out.size()) {
+        if (!closed && !down_.out_pending()) {
           finish_exchange();
           progress = true;
         }
@@ -444,7 +444,7 @@ void Session::handler_reply() {
   h.framing = Framing::Length;
   h.length = x.local_body.size();
   write_response_head(h);
-  if (!x.head_request) down_.out.append(x.local_body);
+  if (!x.head_request) down_.queue_body(x.local_body);
   resp_started_ = true;
   state_ = State::LocalReply;
 }
@@ -607,7 +607,7 @@ void Session::update_deadline() {
         t = static_cast<uint64_t>(up_ != nullptr && !up_->writable ? svc.write_timeout_ms : s.client_timeout_ms);
       } else if (!resp_head_done_) {
         t = static_cast<uint64_t>(svc.read_timeout_ms);
-      } else if (down_.out_off < down_.out.size() || resp_body_ready_ > 0) {
+      } else if (down_.out_pending() || resp_body_ready_ > 0) {
         t = static_cast<uint64_t>(s.client_timeout_ms);
       } else {
         t = static_cast<uint64_t>(svc.read_timeout_ms);

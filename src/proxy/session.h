@@ -35,6 +35,7 @@
 #include "upstream/balancer.h"
 #include "upstream/pool.h"
 #include "proxy/http1_downstream.h"
+#include "proxy/response_head.h"
 
 namespace wg::proxy {
 
@@ -74,8 +75,6 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   // Handshake: TLS, before the first request head.
   // HandlerWait: a handler paused a head phase and has not resumed it yet.
   enum class State : uint8_t { Handshake, ReadHead, Proxy, HandlerWait, LocalReply, Closing };
-  // How the client learns where the response body ends.
-  enum class Framing : uint8_t { Upstream, Length, Chunked, Close };
   // The wire side of one direction's body when it goes through the
   // handlers: their output is framed anew (Content-Length when the whole
   // body left the chain before the head did, chunked otherwise).
@@ -90,19 +89,6 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
       trailer_text.clear();
     }
   };
-  // A response head, from the upstream or answered here.
-  struct ResponseHead {
-    int status = 0;
-    std::string_view reason;  // empty: the standard phrase
-    const http::Header* headers = nullptr;
-    size_t num_headers = 0;
-    bool from_upstream = false;  // adds the Via chain and Kong's latency headers
-    Framing framing = Framing::Upstream;
-    uint64_t length = 0;         // for Framing::Length
-    std::string_view extra;      // whole header lines of ours (Location, Set-Cookie)
-    bool wire_lines = false;     // headers is a handler's map: it may hold wire lines (Header::wire_line)
-  };
-
   void drive();
   bool step_handshake();
   bool step_read_head();
@@ -133,7 +119,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void build_upstream_head(std::string_view upstream_path);
   std::string_view host_for_peer() const;
   void build_client_head(Framing framing = Framing::Upstream, uint64_t length = 0);
-  void write_response_head(const ResponseHead& h);
+  void write_response_head(ResponseHead& h);
   void local_reply(int status, std::string_view message, bool close_after, std::string_view extra_headers = {});
   void https_redirect(const config::Route& route, bool body_pending);
 

@@ -10,45 +10,6 @@
 
 namespace wg::proxy {
 
-namespace {
-
-// What a response head's header loop saw that the writer adds lines of its
-// own for.
-struct SeenHeaders {
-  std::string_view via;
-  bool server = false, length = false;
-};
-
-// A response head's headers but hop-by-hop and pseudo ones. kLines: they
-// come from a handler's map and may hold wire lines; a parsed head never
-// does, and its loop (the plain proxy's) spares the test.
-template <bool kLines>
-SeenHeaders append_response_headers(std::string& o, const http::Header* headers, size_t n, bool from_upstream,
-                                    bool upstream_framing) {
-  SeenHeaders seen;
-  for (size_t i = 0; i < n; ++i) {
-    const http::Header& hd = headers[i];
-    if (hd.hop_by_hop || hd.name[0] == ':') continue;
-    if (hd.id == http::HeaderId::Via && from_upstream) {
-      seen.via = hd.value;
-      continue;
-    }
-    if (hd.id == http::HeaderId::ContentLength) {
-      if (!upstream_framing) continue;  // ours replaces it
-      seen.length = true;
-    }
-    if (hd.id == http::HeaderId::Server) seen.server = true;
-    if constexpr (kLines) {
-      append_header(o, hd);
-    } else {
-      append_header(o, hd.name, hd.value);
-    }
-  }
-  return seen;
-}
-
-}  // namespace
-
 // The request headers to send upstream: the Exchange's map when the
 // handlers had the request (they may have changed it), else the parsed head.
 void Session::outgoing_request_headers(const http::Header** headers, size_t* n) const {
@@ -222,67 +183,22 @@ void Session::build_client_head(Framing framing, uint64_t length) {
   write_response_head(h);
 }
 
-// The one response-head writer: status line, the headers (hop-by-hop and
-// pseudo-headers left out), our lines, framing, the gateway's headers.
-void Session::write_response_head(const ResponseHead& h) {
-  std::string& o = down_.out;
-  o.append(x_->minor_version == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  append_uint(o, static_cast<uint64_t>(h.status));
-  o.push_back(' ');
-  o.append(h.reason.empty() ? http::reason_phrase(h.status) : h.reason);
-  o.append("\r\n");
-  const bool upstream_framing = h.framing == Framing::Upstream;
-  const SeenHeaders seen =
-      h.wire_lines ? append_response_headers<true>(o, h.headers, h.num_headers, h.from_upstream, upstream_framing)
-                   : append_response_headers<false>(o, h.headers, h.num_headers, h.from_upstream, upstream_framing);
-  const std::string_view via = seen.via;
-  const bool has_server = seen.server, has_length = seen.length;
-  o.append(h.extra);
-  switch (h.framing) {
-    case Framing::Upstream:
-      if (resp_body_.kind == http::BodyKind::Chunked) o.append("Transfer-Encoding: chunked\r\n");
-      if (resp_body_.kind == http::BodyKind::UntilClose) down_.close_after = true;
-      // A handler removed Content-Length from a body it let through as is.
-      if (resp_body_.kind == http::BodyKind::Length && !has_length &&
-          handlers_have_head(pipeline::Direction::Response)) {
-        o.append("Content-Length: ");
-        append_uint(o, resp_.content_length);
-        o.append("\r\n");
-      }
-      break;
-    case Framing::Length:
-      o.append("Content-Length: ");
-      append_uint(o, h.length);
-      o.append("\r\n");
-      break;
-    case Framing::Chunked:
-      o.append("Transfer-Encoding: chunked\r\n");
-      break;
-    case Framing::Close:
-      down_.close_after = true;
-      break;
+// The gateway's part of a response head (framing of a relayed body,
+// Kong's latency headers, whether the connection stays), then the codec
+// writes it.
+void Session::write_response_head(ResponseHead& h) {
+  if (h.framing == Framing::Upstream) {
+    h.upstream_body = resp_body_.kind;
+    h.upstream_length = resp_.content_length;
+    h.restore_length = handlers_have_head(pipeline::Direction::Response);
   }
   if (h.from_upstream) {
-    if (worker_->draining()) down_.close_after = true;
     const pipeline::Timings& t = x_->timings;
-    o.append("X-Kong-Upstream-Latency: ");
-    append_uint(o, t.upstream_head_ms - t.upstream_start_ms);
-    o.append("\r\nX-Kong-Proxy-Latency: ");
-    append_uint(o, t.upstream_start_ms - t.start_ms);
-    o.append("\r\nVia: ");
-    if (via.data() != nullptr) {
-      o.append(via);
-      o.append(", ");
-    }
-    o.append("1.1 " kServerToken "\r\n");
+    h.upstream_latency_ms = t.upstream_head_ms - t.upstream_start_ms;
+    h.proxy_latency_ms = t.upstream_start_ms - t.start_ms;
+    h.draining = worker_->draining();
   }
-  if (!has_server) o.append("Server: " kServerToken "\r\n");
-  if (down_.close_after) {
-    o.append("Connection: close\r\n");
-  } else if (x_->minor_version == 0 && h.from_upstream) {
-    o.append("Connection: keep-alive\r\n");
-  }
-  o.append("\r\n");
+  down_.write_head(h, x_->minor_version);
 }
 
 // A gateway answer in Kong's shape: {"message": "..."} (none for redirects).
@@ -302,10 +218,9 @@ void Session::local_reply(int status, std::string_view message, bool close_after
   h.extra = extra_headers;
   write_response_head(h);
   if (body && !x_->head_request) {
-    std::string& o = down_.out;
-    o.append("{\"message\":\"");
-    o.append(message);
-    o.append("\"}\n");
+    down_.queue_body("{\"message\":\"");
+    down_.queue_body(message);
+    down_.queue_body("\"}\n");
   }
   resp_started_ = true;
   state_ = State::LocalReply;

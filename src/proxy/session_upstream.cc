@@ -22,7 +22,7 @@ constexpr std::string_view kMsgTimeout = "The upstream server is timed out";
 
 void Session::start_upstream() {
   if (down_.expect_continue && down_.in.empty()) {
-    down_.out.append("HTTP/1.1 100 Continue\r\n\r\n");
+    down_.write_continue();
   }
   state_ = State::Proxy;
   connect_upstream();
@@ -250,7 +250,7 @@ bool Session::step_send_request() {
 // 100 Continue): 1 when bytes arrived, 0 when none yet, -1 when the client
 // went away mid-body (the session is closed: nothing sensible can be answered).
 int Session::read_more_body() {
-  if (down_.out_off < down_.out.size()) flush_client_out();
+  if (down_.out_pending()) flush_client_out();
   if (closed) return -1;
   if (down_.read(worker_->buffers())) return 1;
   if (!down_.peer_closed) return 0;
@@ -268,7 +268,7 @@ bool Session::flush_client_out(size_t body) {
   bool progress = false;
   while (down_.out_pending()) {
     if (!down_.writable) return progress;
-    const size_t head_left = down_.out.size() - down_.out_off;
+    const size_t head_left = down_.out_left();
     ssize_t n = down_.write_out(body > 0 ? up_->in.data + up_->in.start : nullptr, body);
     if (n < 0) {
       if (would_block(n)) return progress;
@@ -328,7 +328,7 @@ bool Session::parse_response_head() {
         upstream_failed(502, false, shared::Outcome::HttpFailure);
         return true;
       }
-      if (resp_.status != 100 && x_->minor_version >= 1) down_.out.append(b.data + b.start, resp_.head_len);
+      if (resp_.status != 100 && x_->minor_version >= 1) down_.write_interim({b.data + b.start, resp_.head_len});
       b.consume(resp_.head_len);
       resp_parser_.reset();
       continue;
@@ -384,7 +384,7 @@ bool Session::step_receive_response() {
   bool progress = false;
   for (;;) {
     core::Buffer& b = up_->in;
-    if (down_.out_off < down_.out.size()) {
+    if (down_.out_pending()) {
       // The response head goes out with the body bytes already read.
       const bool plain_body = resp_head_done_ && !resp_wire_.active;
       if (plain_body && resp_body_ready_ == 0 && !resp_body_.done && !b.empty() && !claim_response_body(b)) return true;
