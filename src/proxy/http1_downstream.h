@@ -59,6 +59,72 @@ class Http1Downstream {
   ssize_t write_out(const char* body, size_t body_len);
   // Writes body bytes alone; same contract as write_out.
   ssize_t write_body(const char* body, size_t len);
+  // The request: its head, parsed in place, then its body.
+  //
+  // Parses the head read so far (at most max_head bytes): Complete, then
+  // `req` holds it; Error (parser.error_status() says which answer).
+  http::ParseStatus parse_head(size_t max_head) {
+    return parser.parse_request(in.data + in.start, in.size(), max_head, req);
+  }
+  // Whether the read buffer is full without a whole head (431).
+  bool head_too_large() const { return in.start == 0 && in.end == in.cap; }
+  // Whether nothing of a next request arrived yet (an idle connection).
+  bool idle() const { return in.data == nullptr || in.empty(); }
+  // An idle keep-alive connection gives its read buffer back to the pool.
+  void release_idle_buffer(core::BufferPool& buffers) {
+    if (in.data != nullptr && in.empty()) buffers.release(in);
+  }
+  // The head's bytes, which `req`'s views point into.
+  std::string_view head_bytes() const { return {in.data + in.start, req.head_len}; }
+  // The head was used (its views are dead from here): its bytes are dropped.
+  void release_head() { in.consume(req.head_len); }
+  // Drops every unread byte (a head that is answered with an error).
+  void discard_input() { in.start = in.end = 0; }
+  // Sets up reading the body the head announced; false when there is none.
+  bool start_body() {
+    req_body.start(req.body, req.content_length);
+    expect_continue = req.expect_continue && req.minor_version >= 1 && !req_body.done;
+    return !req_body.done;
+  }
+  // Whether the whole body was read from the wire (claimed; some may still
+  // wait to be sent).
+  bool body_read() const { return req_body.done; }
+  // Claims newly read body bytes as they are on the wire (with a chunked
+  // body's framing: it is relayed as is) and returns how many wait to be
+  // sent, at body_data(). False in *error: invalid framing.
+  size_t claim_body(bool* error) {
+    req_ready += req_body.claim(in.data + in.start + req_ready, in.size() - req_ready, error);
+    return req_ready;
+  }
+  const char* body_data() const { return in.data + in.start; }
+  // n claimed body bytes were sent on.
+  void body_sent(size_t n) {
+    in.consume(n);
+    req_ready -= n;
+  }
+  // Claims newly read body bytes decoded (a chunked body's payload, its
+  // trailer section as received) into *payload: the bytes consumed.
+  size_t claim_decoded_body(std::string* payload, std::string* trailer_text, bool* error) {
+    if (in.empty()) return 0;
+    size_t n = req_body.claim_decoded(in.data + in.start, in.size(), error, payload, trailer_text);
+    in.consume(n);
+    return n;
+  }
+  // Whether body bytes wait in the buffer (a 100 Continue is then moot).
+  bool body_bytes_waiting() const { return !in.empty(); }
+  // The exchange ended: a body read whole but not sent is dropped; false
+  // when part of it is unread (where the next request starts is unknown).
+  bool drop_body() {
+    if (!req_body.done) return false;
+    body_sent(req_ready);
+    return true;
+  }
+  // Ready for the next request's head.
+  void next_request() {
+    parser.reset();
+    req_ready = 0;
+  }
+
   // Queues a response head for the client, in HTTP/1.minor_version (the
   // request's): sent with the next write_out.
   void write_head(const ResponseHead& h, int minor_version);

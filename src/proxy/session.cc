@@ -64,7 +64,7 @@ void Session::close() {
 }
 
 void Session::close_if_idle() {
-  if ((state_ == State::ReadHead && down_.in.empty()) || state_ == State::Handshake) close();
+  if ((state_ == State::ReadHead && down_.idle()) || state_ == State::Handshake) close();
 }
 
 // The single place that moves the session forward. Each step returns true
@@ -123,11 +123,11 @@ bool Session::step_handshake() {
 }
 
 bool Session::step_read_head() {
-  if (down_.in.data != nullptr && !down_.in.empty()) {
+  if (!down_.idle()) {
     if (!space_) borrow_space();
     if (x_->timings.start_ms == 0) x_->timings.start_ms = worker_->loop().now_ms();
     size_t max_head = worker_->settings().max_header_size;
-    auto st = down_.parser.parse_request(down_.in.data + down_.in.start, down_.in.size(), max_head, down_.req);
+    auto st = down_.parse_head(max_head);
     if (st == http::ParseStatus::Complete) {
       begin_request();
       return true;
@@ -137,7 +137,7 @@ bool Session::step_read_head() {
       reject_head(down_.parser.error_status());
       return true;
     }
-    if (down_.in.start == 0 && down_.in.end == down_.in.cap) {
+    if (down_.head_too_large()) {
       reject_head(431);
       return true;
     }
@@ -148,7 +148,7 @@ bool Session::step_read_head() {
     return true;
   }
   // Idle keep-alive connections give their buffer back to the pool.
-  if (down_.in.data != nullptr && down_.in.empty()) worker_->buffers().release(down_.in);
+  down_.release_idle_buffer(worker_->buffers());
   return false;
 }
 
@@ -166,7 +166,7 @@ void Session::reject_head(int status) {
                          : status == 501 ? "Not implemented"
                          : status == 505 ? "HTTP version not supported"
                                          : "Bad request";
-  down_.in.start = down_.in.end = 0;
+  down_.discard_input();
   local_reply(status, msg, true);
 }
 
@@ -200,9 +200,7 @@ void Session::begin_request() {
   req_done_ = resp_started_ = resp_head_done_ = resp_done_ = false;
   resp_body_ready_ = 0;
   down_.close_after = !down_.req.keep_alive || worker_->draining();
-  down_.req_body.start(down_.req.body, down_.req.content_length);
-  x.request_has_body = !down_.req_body.done;
-  down_.expect_continue = down_.req.expect_continue && down_.req.minor_version >= 1 && !down_.req_body.done;
+  x.request_has_body = down_.start_body();
   req_wire_.reset();
   resp_wire_.reset();
   bool routed = route_request();
@@ -210,7 +208,7 @@ void Session::begin_request() {
   // upstream head is built: everything used later was copied. (While a
   // handler holds the request head nothing is read, so the views stay
   // valid until it resumes.)
-  down_.in.consume(down_.req.head_len);
+  down_.release_head();
   if (!routed || state_ == State::HandlerWait) return;
   after_access();
 }
@@ -258,7 +256,7 @@ bool Session::match_route(router::RequestKeys& keys, std::string_view raw_path, 
   if (down_.https) keys.sni = tls::server_name(down_.stream.ssl());
   *match_ = snap_->router.match(keys);
   // An unread request body would be taken for the next request: close instead.
-  bool body_pending = !down_.req_body.done;
+  bool body_pending = !down_.body_read();
   if (match_->route < 0) {
     local_reply(404, "no Route matched with those values", down_.close_after || body_pending);
     return false;
@@ -353,7 +351,7 @@ void Session::prepare_exchange(const config::Route& route, bool request_head) {
   if (!x.properties.empty()) x.properties.clear();
   if (request_head) {
     http::HeaderMap& m = x.request_headers;
-    m.keep({down_.in.data + down_.in.start, down_.req.head_len});
+    m.keep(down_.head_bytes());
     m.push_pseudo(":method", down_.req.method);
     m.push_pseudo(":path", down_.req.target);
     m.push_pseudo(":authority", down_.req.host);
@@ -378,11 +376,11 @@ void Session::prepare_exchange(const config::Route& route, bool request_head) {
 // balances after access, so handlers can steer it), the upstream head.
 void Session::after_access() {
   if (runner_->active() && !reroute()) return;
-  if (runner_->active() && !down_.req_body.done) req_wire_.active = runner_->start_body(pipeline::Direction::Request);
+  if (runner_->active() && !down_.body_read()) req_wire_.active = runner_->start_body(pipeline::Direction::Request);
   compute_hash(path_);
   if (!pick_peer()) {
     local_reply(503, service_->via_upstream ? "failure to get a peer from the ring-balancer" : "name resolution failed",
-                down_.close_after || !down_.req_body.done);
+                down_.close_after || !down_.body_read());
     return;
   }
   const std::string& uri =
@@ -413,7 +411,7 @@ void Session::handler_ended(pipeline::Direction d) {
       return;
     case pipeline::Ending::Failed:
     case pipeline::Ending::None:
-      local_reply(500, "An unexpected error occurred", down_.close_after || !down_.req_body.done);
+      local_reply(500, "An unexpected error occurred", down_.close_after || !down_.body_read());
       return;
   }
 }
@@ -423,7 +421,7 @@ void Session::handler_reply() {
   release_upstream(false);
   runner_->filter_local_reply();
   const pipeline::Exchange& x = *x_;
-  down_.close_after = down_.close_after || !down_.req_body.done;
+  down_.close_after = down_.close_after || !down_.body_read();
   x_->log.status = x.local_status;
   // The handler's headers, as views for the head writer (a rare path).
   std::vector<http::Header> headers;
@@ -503,15 +501,9 @@ void Session::finish_exchange() {
   bool reusable = up_ != nullptr && resp_.keep_alive && req_done_ && up_->in.empty() &&
                   resp_body_.kind != http::BodyKind::UntilClose;
   release_upstream(reusable);
-  if (!req_done_) {
-    if (down_.req_body.done) {
-      // The body was read but not all sent (the exchange ended early): drop it.
-      down_.in.consume(down_.req_ready);
-      down_.req_ready = 0;
-    } else {
-      down_.close_after = true;  // unread body: where the next request starts is unknown
-    }
-  }
+  // A body read but not all sent (the exchange ended early) is dropped; an
+  // unread one leaves unknown where the next request starts: close.
+  if (!req_done_ && !down_.drop_body()) down_.close_after = true;
   snap_.reset();
   return_space();  // an idle connection holds no exchange space
   if (down_.close_after || worker_->draining()) {
@@ -522,8 +514,7 @@ void Session::finish_exchange() {
     return;
   }
   state_ = State::ReadHead;
-  down_.parser.reset();
-  down_.req_ready = 0;
+  down_.next_request();
 }
 
 // An exchange's space (header slots, Exchange, runner, match: ~12 KiB) is
@@ -591,7 +582,7 @@ void Session::update_deadline() {
   uint64_t t = static_cast<uint64_t>(s.client_timeout_ms);
   switch (state_) {
     case State::ReadHead:
-      if (down_.in.empty()) {
+      if (down_.idle()) {
         t = static_cast<uint64_t>(s.keepalive_timeout_ms);
         break;
       }
@@ -628,7 +619,7 @@ void Session::check_timeout(uint64_t now_ms) {
   if (closed || now_ms < deadline_) return;
   switch (state_) {
     case State::ReadHead:
-      if (down_.in.data == nullptr || down_.in.empty()) {
+      if (down_.idle()) {
         close();  // idle between requests
         return;
       }

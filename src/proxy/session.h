@@ -64,7 +64,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   enum class Activity : uint8_t { Reading, Writing, Waiting };
   Activity activity() const {
     if (in_request_) return Activity::Writing;
-    return down_.in.data != nullptr && !down_.in.empty() ? Activity::Reading : Activity::Waiting;
+    return down_.idle() ? Activity::Waiting : Activity::Reading;
   }
 
   Session* prev = nullptr;  // worker's intrusive list of live sessions

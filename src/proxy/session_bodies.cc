@@ -92,19 +92,18 @@ bool Session::step_send_filtered_request() {
       continue;
     }
     if (c.eos_in) return progress;  // a handler holds the end of the body
-    if (!down_.in.empty()) {
+    if (down_.body_bytes_waiting()) {
       std::string chunk;
       bool error = false;
-      size_t n = down_.req_body.claim_decoded(down_.in.data + down_.in.start, down_.in.size(), &error, &chunk, &w.trailer_text);
+      const size_t n = down_.claim_decoded_body(&chunk, &w.trailer_text, &error);
       if (error) {
         WG_LOG(Info, "client %s: invalid request body framing", down_.client_ip);
         local_reply(400, "Bad request", true);
         return true;
       }
-      down_.in.consume(n);
       x_->log.request_size += n;
-      if (n > 0 || down_.req_body.done) {
-        if (feed_decoded(Direction::Request, std::move(chunk), down_.req_body.done) == Step::Ended) return true;
+      if (n > 0 || down_.body_read()) {
+        if (feed_decoded(Direction::Request, std::move(chunk), down_.body_read()) == Step::Ended) return true;
         progress = true;
         continue;
       }

@@ -21,7 +21,7 @@ constexpr std::string_view kMsgTimeout = "The upstream server is timed out";
 }  // namespace
 
 void Session::start_upstream() {
-  if (down_.expect_continue && down_.in.empty()) {
+  if (down_.expect_continue && !down_.body_bytes_waiting()) {
     down_.write_continue();
   }
   state_ = State::Proxy;
@@ -57,7 +57,7 @@ void Session::connect_upstream() {
   t_try_start_ = now;
   if (peer_ < 0) {
     if (!pick_peer()) {
-      local_reply(503, "failure to get a peer from the ring-balancer", down_.close_after || !down_.req_body.done);
+      local_reply(503, "failure to get a peer from the ring-balancer", down_.close_after || !down_.body_read());
       return;
     }
     // A different target may need a different Host.
@@ -150,7 +150,7 @@ void Session::upstream_failed(int status, bool retryable, shared::Outcome outcom
     return;
   }
   // Keep the client connection only when the whole request body is known.
-  local_reply(status, status == 504 ? kMsgTimeout : kMsgBadGateway, down_.close_after || !down_.req_body.done);
+  local_reply(status, status == 504 ? kMsgTimeout : kMsgBadGateway, down_.close_after || !down_.body_read());
 }
 
 // upstream_connected's slow path: the TCP connect's outcome, then the TLS
@@ -189,10 +189,9 @@ bool Session::step_send_request() {
   bool framing_error = false;
   for (;;) {
     // Claim newly read body bytes (each byte is scanned once).
-    // Bytes in down_.in up to the end of the body are "ready" to send; the
-    // framer remembers where it stopped, so only unscanned bytes are looked at.
-    down_.req_ready += down_.req_body.claim(down_.in.data + down_.in.start + down_.req_ready, down_.in.size() - down_.req_ready, &framing_error);
-    size_t ready = down_.req_ready;
+    // Bytes read up to the end of the body are "ready" to send; the framer
+    // remembers where it stopped, so only unscanned bytes are looked at.
+    const size_t ready = down_.claim_body(&framing_error);
     if (framing_error) {
       WG_LOG(Info, "client %s: invalid request body framing", down_.client_ip);
       release_upstream(false);
@@ -209,7 +208,7 @@ bool Session::step_send_request() {
       iovec iov[2];
       int cnt = 0;
       if (head_left > 0) iov[cnt++] = {up_head_.data() + up_head_off_, head_left};
-      if (ready > 0) iov[cnt++] = {down_.in.data + down_.in.start, ready};
+      if (ready > 0) iov[cnt++] = {const_cast<char*>(down_.body_data()), ready};
       ssize_t n = up_->io.writev(iov, cnt);
       if (n < 0) {
         if (would_block(n)) {
@@ -220,7 +219,7 @@ bool Session::step_send_request() {
         // 401...): stop sending and let the response side decide; if no
         // response comes, that side reports the failure.
         WG_LOG(Info, "upstream %s stopped reading the request: %s", up_->endpoint.c_str(), strerror(errno));
-        down_.close_after = down_.close_after || !down_.req_body.done || down_.req_ready > 0;
+        down_.close_after = down_.close_after || !down_.body_read() || ready > 0;
         req_done_ = true;
         up_->readable = true;
         return true;
@@ -229,13 +228,12 @@ bool Session::step_send_request() {
       size_t from_head = sent < head_left ? sent : head_left;
       up_head_off_ += from_head;
       size_t from_body = sent - from_head;
-      down_.in.consume(from_body);
-      down_.req_ready -= from_body;
+      down_.body_sent(from_body);
       x_->log.request_size += from_body;
       progress = true;
       continue;
     }
-    if (down_.req_body.done) {
+    if (down_.body_read()) {
       req_done_ = true;
       return true;
     }
