@@ -1,34 +1,34 @@
-// The heads the session writes: the upstream request head (from the
+// The heads the flow writes: the upstream request head (from the
 // Exchange's headers when handlers ran, so their edits always go upstream)
 // and the client's response head, one writer for upstream responses,
 // gateway errors and handler replies.
 #include <charconv>
 
 #include "proxy/worker_context.h"
-#include "proxy/session.h"
+#include "proxy/request_flow.h"
 #include "proxy/wire.h"
 
 namespace wg::proxy {
 
 // The request headers to send upstream: the Exchange's map when the
 // handlers had the request (they may have changed it), else the parsed head.
-void Session::outgoing_request_headers(const http::Header** headers, size_t* n) const {
+void RequestFlow::outgoing_request_headers(const http::Header** headers, size_t* n) const {
   if (handlers_have_head(pipeline::Direction::Request)) {
     *headers = x_->request_headers.data();
     *n = x_->request_headers.size();
   } else {
-    *headers = down_.req.headers;
-    *n = down_.req.num_headers;
+    *headers = down_->req.headers;
+    *n = down_->req.num_headers;
   }
 }
 
-void Session::build_upstream_head(std::string_view upstream_path) {
+void RequestFlow::build_upstream_head(std::string_view upstream_path) {
   const config::Route& route = snap_->decl.routes[route_];
   const http::Header* headers;
   size_t num_headers;
   outgoing_request_headers(&headers, &num_headers);
-  std::string_view method = down_.req.method;
-  std::string_view host = route.preserve_host ? down_.req.host : host_for_peer();
+  std::string_view method = down_->req.method;
+  std::string_view host = route.preserve_host ? down_->req.host : host_for_peer();
   preserve_host_ = route.preserve_host;
   if (handlers_have_head(pipeline::Direction::Request) && x_->request_headers.pseudo_changed()) {
     // A handler changed a pseudo-header (the map's entries carry their
@@ -40,7 +40,7 @@ void Session::build_upstream_head(std::string_view upstream_path) {
       } else if (hd.name == ":path") {
         if (hd.value != routed_target_) upstream_path = hd.value;  // a handler rewrote the path: sent as is
       } else if (hd.name == ":authority") {
-        if (hd.value != down_.req.host) {
+        if (hd.value != down_->req.host) {
           host = hd.value;
           preserve_host_ = true;  // the handler chose the Host: keep it on retries
         }
@@ -53,7 +53,7 @@ void Session::build_upstream_head(std::string_view upstream_path) {
   h.push_back(' ');
   h.append(upstream_path);
   // A 1.0 client gets a 1.0 exchange upstream, so the response is never chunked.
-  h.append(down_.req.minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  h.append(down_->req.minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
   h.append("Host: ");
   host_value_pos_ = h.size();
   h.append(host);
@@ -95,11 +95,11 @@ void Session::build_upstream_head(std::string_view upstream_path) {
   // A body that goes through the handlers gets its framing when they first
   // let bytes out (frame_request_output).
   if (req_wire_.active) {
-  } else if (down_.req.body == http::BodyKind::Length) {
+  } else if (down_->req.body == http::BodyKind::Length) {
     h.append("Content-Length: ");
-    append_uint(h, down_.req.content_length);
+    append_uint(h, down_->req.content_length);
     h.append("\r\n");
-  } else if (down_.req.body == http::BodyKind::Chunked) {
+  } else if (down_->req.body == http::BodyKind::Chunked) {
     h.append("Transfer-Encoding: chunked\r\n");
   }
   // X-Forwarded-For: the client's list with the client appended, as nginx's
@@ -120,42 +120,42 @@ void Session::build_upstream_head(std::string_view upstream_path) {
     }
     h.append(", ");
   }
-  h.append(down_.client_ip);
+  h.append(down_->client_ip);
   // Two appends of constant length: a length known at compile time is
   // copied inline (a chosen one cost 20 instructions per request).
-  if (down_.https) {
+  if (down_->https) {
     h.append("\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ");
   } else {
     h.append("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
   }
   // nginx's $host: lower-cased, without the port.
-  http::append_lower(h, http::host_without_port(down_.req.host));
+  http::append_lower(h, http::host_without_port(down_->req.host));
   h.append("\r\nX-Forwarded-Port: ");
-  append_uint(h, static_cast<uint64_t>(down_.listen_port));
+  append_uint(h, static_cast<uint64_t>(down_->listen_port));
   h.append("\r\nX-Forwarded-Path: ");
-  h.append(down_.req.path);
+  h.append(down_->req.path);
   h.append("\r\n");
   // The prefix stripped by strip_path, so the upstream can rebuild links.
   if (!fwd_prefix_.empty() && fwd_prefix_ != "/") append_header(h, "X-Forwarded-Prefix", fwd_prefix_);
-  append_header(h, "X-Real-IP", down_.client_ip);
+  append_header(h, "X-Real-IP", down_->client_ip);
   // Via: the client's chain with us appended (RFC 9110 7.6.3), as Kong does.
   h.append("Via: ");
   if (via.data() != nullptr) {
     h.append(via);
     h.append(", ");
   }
-  h.append(down_.req.minor_version == 0 ? "1.0 " kServerToken "\r\n\r\n" : "1.1 " kServerToken "\r\n\r\n");
-  request_replayable_ = down_.req.body == http::BodyKind::None;
+  h.append(down_->req.minor_version == 0 ? "1.0 " kServerToken "\r\n\r\n" : "1.1 " kServerToken "\r\n\r\n");
+  request_replayable_ = down_->req.body == http::BodyKind::None;
 }
 
 // Kong's Host when preserve_host is off: the upstream's host_header, else
 // the chosen target's name; with the target's port unless 80.
-std::string_view Session::host_for_peer() const { return balancer_->peers()[peer_].host_header; }
+std::string_view RequestFlow::host_for_peer() const { return balancer_->peers()[peer_].host_header; }
 
 // The client's response head for the upstream's response. With handlers,
 // the headers (and the status) are the ones they left; framing is the
 // upstream's unless the body went through them.
-void Session::build_client_head(Framing framing, uint64_t length) {
+void RequestFlow::build_client_head(Framing framing, uint64_t length) {
   ResponseHead h;
   h.status = resp_.status;
   h.reason = resp_.reason;
@@ -186,7 +186,7 @@ void Session::build_client_head(Framing framing, uint64_t length) {
 // The gateway's part of a response head (framing of a relayed body,
 // Kong's latency headers, whether the connection stays), then the codec
 // writes it.
-void Session::write_response_head(ResponseHead& h) {
+void RequestFlow::write_response_head(ResponseHead& h) {
   if (h.framing == Framing::Upstream) {
     h.upstream_body = resp_body_.kind;
     h.upstream_length = resp_.content_length;
@@ -198,14 +198,14 @@ void Session::write_response_head(ResponseHead& h) {
     h.proxy_latency_ms = t.upstream_start_ms - t.start_ms;
     h.draining = worker_->draining();
   }
-  down_.write_head(h, x_->minor_version);
+  down_->write_head(h, x_->minor_version);
 }
 
 // A gateway answer in Kong's shape: {"message": "..."} (none for redirects).
-void Session::local_reply(int status, std::string_view message, bool close_after, std::string_view extra_headers) {
+void RequestFlow::local_reply(int status, std::string_view message, bool close_after, std::string_view extra_headers) {
   release_upstream(false);
   x_->log.status = status;
-  down_.close_after = down_.close_after || close_after;
+  down_->close_after = down_->close_after || close_after;
   // Redirects carry no body, like kong.response.exit(code) without one.
   const bool body = !message.empty();
   const http::Header content_type{"Content-Type", "application/json; charset=utf-8", http::HeaderId::Other, false};
@@ -218,26 +218,26 @@ void Session::local_reply(int status, std::string_view message, bool close_after
   h.extra = extra_headers;
   write_response_head(h);
   if (body && !x_->head_request) {
-    down_.queue_body("{\"message\":\"");
-    down_.queue_body(message);
-    down_.queue_body("\"}\n");
+    down_->queue_body("{\"message\":\"");
+    down_->queue_body(message);
+    down_->queue_body("\"}\n");
   }
   resp_started_ = true;
   state_ = State::LocalReply;
 }
 
 // A route that only allows https, hit over plain http (Kong's behaviour).
-void Session::https_redirect(const config::Route& route, bool body_pending) {
+void RequestFlow::https_redirect(const config::Route& route, bool body_pending) {
   int code = route.https_redirect_status_code;
   if (code == 426) {
-    local_reply(426, "Please use HTTPS protocol", down_.close_after || body_pending, "Upgrade: TLS/1.2, HTTP/1.1\r\n");
+    local_reply(426, "Please use HTTPS protocol", down_->close_after || body_pending, "Upgrade: TLS/1.2, HTTP/1.1\r\n");
     return;
   }
   std::string location = "Location: https://";
-  http::append_lower(location, http::host_without_port(down_.req.host));
-  location.append(down_.req.target);
+  http::append_lower(location, http::host_without_port(down_->req.host));
+  location.append(down_->req.target);
   location.append("\r\n");
-  local_reply(code, "", down_.close_after || body_pending, location);
+  local_reply(code, "", down_->close_after || body_pending, location);
 }
 
 }  // namespace wg::proxy
