@@ -3,13 +3,11 @@
 // in place) and the bytes written to it (response heads, then bodies in the
 // same writev).
 //
-// This is the first cut of separating the client connection from the
-// request the session proxies (docs/architecture.md, "Downstream and
-// request flow"): the connection's socket, readiness, buffers and wire
-// writes live here; the request's walk (route, handlers, balance, upstream
-// tries, finalize) stays in Session, which still reads the parsed head and
-// the read buffer directly. Everything is inline or non-virtual, so the
-// plain proxy pays nothing for the seam.
+// The request flow (request_flow.h) reaches its client only through these
+// methods; the connection (session.h) owns the socket's lifecycle. The
+// fields stay public for the two of them while HTTP/2's stream side takes
+// shape (docs/architecture.md, "Downstream and request flow"). Everything
+// is inline or non-virtual, so the plain proxy pays nothing for the seam.
 #pragma once
 
 #include <sys/socket.h>
