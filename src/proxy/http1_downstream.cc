@@ -1,5 +1,6 @@
-// The client connection's socket work for HTTP/1.1: open, read, write,
-// lingering close. The walk of the request is the session's.
+// The client connection's socket work for HTTP/1.1: open, read, the
+// response-head writer, lingering close. The walk of the request is the
+// flow's (request_flow.cc).
 #include "proxy/http1_downstream.h"
 
 #include <arpa/inet.h>
@@ -86,12 +87,6 @@ void Http1Downstream::close(core::BufferPool& buffers) {
   buffers.release(in);
 }
 
-void Http1Downstream::on_events(uint32_t events) {
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable = true;
-  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hup_seen = true;
-  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable = true;
-  if ((events & EPOLLOUT) && stream.read_wants_write()) readable = true;
-}
 
 bool Http1Downstream::read(core::BufferPool& buffers) {
   if (!readable) return false;
@@ -135,24 +130,7 @@ void Http1Downstream::finish_writing() {
   ::shutdown(stream.fd(), SHUT_WR);
 }
 
-ssize_t Http1Downstream::write_out(const char* body, size_t body_len) {
-  const size_t head_left = out.size() - out_off;
-  iovec iov[2] = {{out.data() + out_off, head_left}, {const_cast<char*>(body), body_len}};
-  ssize_t n = stream.writev(iov, body_len > 0 ? 2 : 1);
-  if (n < 0) {
-    if (would_block(n)) writable = false;
-    return n;
-  }
-  const size_t sent = static_cast<size_t>(n);
-  out_off += sent < head_left ? sent : head_left;
-  return n;
-}
 
-ssize_t Http1Downstream::write_body(const char* body, size_t len) {
-  ssize_t n = stream.write(body, len);
-  if (would_block(n)) writable = false;
-  return n;
-}
 
 // The one response-head writer: status line, the headers (hop-by-hop and
 // pseudo-headers left out), the flow's lines, framing, the gateway's

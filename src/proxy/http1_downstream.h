@@ -10,7 +10,11 @@
 // is inline or non-virtual, so the plain proxy pays nothing for the seam.
 #pragma once
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
 
 #include <cstdint>
 #include <string>
@@ -34,7 +38,12 @@ class Http1Downstream {
   // Closes the socket (TLS close_notify first) and gives the read buffer back.
   void close(core::BufferPool& buffers);
   // Records what an epoll event says about the socket.
-  void on_events(uint32_t events);
+  void on_events(uint32_t events) {
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hup_seen = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable = true;
+    if ((events & EPOLLOUT) && stream.read_wants_write()) readable = true;
+  }
 
   // Reads what the socket has into `in`: true when bytes arrived; false
   // when none can (then peer_closed says whether the client went away).
@@ -54,9 +63,24 @@ class Http1Downstream {
   // the client once). Returns the bytes written (head first), or -1: the
   // socket is full (writable is then false) or failed (errno says which,
   // see would_block).
-  ssize_t write_out(const char* body, size_t body_len);
+  ssize_t write_out(const char* body, size_t body_len) {
+    const size_t head_left = out.size() - out_off;
+    iovec iov[2] = {{out.data() + out_off, head_left}, {const_cast<char*>(body), body_len}};
+    ssize_t n = stream.writev(iov, body_len > 0 ? 2 : 1);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) writable = false;
+      return n;
+    }
+    const size_t sent = static_cast<size_t>(n);
+    out_off += sent < head_left ? sent : head_left;
+    return n;
+  }
   // Writes body bytes alone; same contract as write_out.
-  ssize_t write_body(const char* body, size_t len);
+  ssize_t write_body(const char* body, size_t len) {
+    ssize_t n = stream.write(body, len);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) writable = false;
+    return n;
+  }
   // The request: its head, parsed in place, then its body.
   //
   // Parses the head read so far (at most max_head bytes): Complete, then

@@ -13,42 +13,24 @@
 #include "router/normalize.h"
 
 namespace wg::proxy {
+
 // ---------------------------------------------------------------- stepping
 
 void RequestFlow::on_upstream_io() {
   if (!closed) drive();
 }
 
-bool RequestFlow::step() {
-  switch (state_) {
-    case State::Proxy: {
-      bool progress = req_wire_.active ? step_send_filtered_request() : step_send_request();
-      if (!closed && state_ == State::Proxy) progress |= step_receive_response();
-      return progress;
-    }
-    case State::LocalReply: {
-      bool progress = flush_client_out();
-      if (!closed && !down_->out_pending()) {
-        finish_exchange();
-        progress = true;
-      }
-      return progress;
-    }
-    case State::HandlerWait:  // a handler resumes it (on_handler_wakeup)
-    case State::Idle:
-      return false;
+// A local reply is out: the exchange is over.
+bool RequestFlow::step_local_reply() {
+  bool progress = flush_client_out();
+  if (!closed && !down_->out_pending()) {
+    finish_exchange();
+    progress = true;
   }
-  return false;
+  return progress;
 }
 
 // ---------------------------------------------------------------- request head
-
-void RequestFlow::head_arriving() {
-  if (!space_) borrow_space();
-  if (x_->timings.start_ms == 0) x_->timings.start_ms = worker_->loop().now_ms();
-}
-
-uint64_t RequestFlow::start_ms() const { return x_->timings.start_ms; }
 
 // A head that cannot be parsed, or did not arrive in time: answered,
 // logged, and the connection closed.
@@ -476,19 +458,6 @@ void RequestFlow::log_request() {
 }
 
 // ---------------------------------------------------------------- timeouts
-
-uint64_t RequestFlow::timeout_ms() const {
-  const auto& s = worker_->settings();
-  if (state_ != State::Proxy) return static_cast<uint64_t>(s.client_timeout_ms);
-  const auto& svc = service_->cfg;
-  if (up_ != nullptr && !up_->connected) return static_cast<uint64_t>(svc.connect_timeout_ms);
-  if (!req_done_) {
-    return static_cast<uint64_t>(up_ != nullptr && !up_->writable ? svc.write_timeout_ms : s.client_timeout_ms);
-  }
-  if (!resp_head_done_) return static_cast<uint64_t>(svc.read_timeout_ms);
-  if (down_->out_pending() || resp_body_ready_ > 0) return static_cast<uint64_t>(s.client_timeout_ms);
-  return static_cast<uint64_t>(svc.read_timeout_ms);
-}
 
 void RequestFlow::on_timeout() {
   switch (state_) {

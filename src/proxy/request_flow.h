@@ -35,12 +35,9 @@
 #include "upstream/pool.h"
 #include "proxy/http1_downstream.h"
 #include "proxy/response_head.h"
+#include "proxy/worker_context.h"
 
 namespace wg::proxy {
-
-class WorkerContext;
-struct ExchangeSpace;
-struct ListenerInfo;
 
 // What a flow needs from the connection that runs it.
 class FlowOwner {
@@ -80,18 +77,47 @@ class RequestFlow final : public upstream::ConnOwner, public pipeline::ExchangeO
   // A request head may be arriving: the exchange's space is borrowed and
   // its start time taken (the head must arrive whole within the client
   // timeout from its first byte).
-  void head_arriving();
-  uint64_t start_ms() const;
+  void head_arriving() {
+    if (!space_) borrow_space();
+    if (x_->timings.start_ms == 0) x_->timings.start_ms = worker_->loop().now_ms();
+  }
+  uint64_t start_ms() const { return x_->timings.start_ms; }
   // The downstream parsed a whole request head: the walk begins.
   void begin_request();
   // A head that cannot be parsed, or did not arrive in time: answered with
   // `status`, logged, and the connection closed after.
   void reject_head(int status);
-  // Moves the exchange on; true when something changed.
-  bool step();
+  // Moves the exchange on; true when something changed. Inline: the
+  // connection's drive loop asks it on every turn.
+  bool step() {
+    switch (state_) {
+      case State::Proxy: {
+        bool progress = req_wire_.active ? step_send_filtered_request() : step_send_request();
+        if (!closed && state_ == State::Proxy) progress |= step_receive_response();
+        return progress;
+      }
+      case State::LocalReply:
+        return step_local_reply();
+      case State::HandlerWait:  // a handler resumes it (on_handler_wakeup)
+      case State::Idle:
+        return false;
+    }
+    return false;
+  }
   // How long the flow may wait in its current state (ms), and what happens
   // when that ran out.
-  uint64_t timeout_ms() const;
+  uint64_t timeout_ms() const {
+    const auto& s = worker_->settings();
+    if (state_ != State::Proxy) return static_cast<uint64_t>(s.client_timeout_ms);
+    const auto& svc = service_->cfg;
+    if (up_ != nullptr && !up_->connected) return static_cast<uint64_t>(svc.connect_timeout_ms);
+    if (!req_done_) {
+      return static_cast<uint64_t>(up_ != nullptr && !up_->writable ? svc.write_timeout_ms : s.client_timeout_ms);
+    }
+    if (!resp_head_done_) return static_cast<uint64_t>(svc.read_timeout_ms);
+    if (down_->out_pending() || resp_body_ready_ > 0) return static_cast<uint64_t>(s.client_timeout_ms);
+    return static_cast<uint64_t>(svc.read_timeout_ms);
+  }
   void on_timeout();
   // The connection is closing under the flow: the request (if any) is
   // finalized and logged, the upstream connection and the space released.
@@ -119,6 +145,7 @@ class RequestFlow final : public upstream::ConnOwner, public pipeline::ExchangeO
       trailer_text.clear();
     }
   };
+  bool step_local_reply();
   void drive() { owner_->drive(); }
   void close() { owner_->close(); }
   bool route_request();
