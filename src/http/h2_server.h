@@ -10,7 +10,8 @@
 // max_header_list bytes (RFC 7541 sizes: name + value + 32 each) or with
 // more than kMaxHeaders fields resets its stream, so an HPACK bomb is
 // decoded but never stored; more than max_continuations CONTINUATION
-// frames after a HEADERS frame end the connection (CVE-2024-27316 family);
+// frames after a HEADERS frame end the connection (the 2024 CONTINUATION
+// flood, CVE-2024-28182 in nghttp2);
 // client RST_STREAMs beyond a token bucket (CVE-2023-44487, rapid reset)
 // end it with GOAWAY ENHANCE_YOUR_CALM.
 #pragma once
