@@ -83,6 +83,7 @@ void Session::close() {
   finish_peer();
   finalize();  // a request cut short is logged too
   closed = true;
+  tunnel_.reset();
   release_upstream(false);
   const int fd = client_.fd();
   client_.finish();
@@ -117,6 +118,9 @@ void Session::drive() {
         break;
       case State::HandlerWait:
         break;  // a handler resumes it (on_handler_wakeup)
+      case State::Tunnel:
+        progress = step_tunnel();
+        break;
       case State::LocalReply:
         progress = flush_client_out();
         if (!closed && client_out_off_ == client_out_.size()) {
@@ -263,6 +267,7 @@ void Session::begin_request() {
   req_done_ = resp_started_ = resp_head_done_ = resp_done_ = false;
   resp_body_ready_ = 0;
   close_after_ = !req_.keep_alive || worker_->draining();
+  upgrade_ = wants_websocket();
   req_body_.start(req_.body, req_.content_length);
   x.request_has_body = !req_body_.done;
   expect_continue_ = req_.expect_continue && req_.minor_version >= 1 && !req_body_.done;
@@ -678,6 +683,9 @@ void Session::update_deadline() {
       }
       break;
     }
+    case State::Tunnel:
+      t = tunnel_timeout_ms();
+      break;
     case State::Handshake:
     case State::HandlerWait:
     case State::LocalReply:
@@ -704,6 +712,9 @@ void Session::check_timeout(uint64_t now_ms) {
     case State::LocalReply:
     case State::Closing:
       close();
+      return;
+    case State::Tunnel:
+      tunnel_timed_out();
       return;
     case State::HandlerWait:
       WG_LOG(Warn, "a handler paused the request and did not resume it in time");

@@ -28,6 +28,7 @@
 #include "http/parser.h"
 #include "pipeline/exchange.h"
 #include "pipeline/runner.h"
+#include "proxy/tunnel.h"
 #include "http/body_framer.h"
 #include "router/router.h"
 #include "shared/health.h"
@@ -72,7 +73,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
  private:
   // Handshake: TLS, before the first request head.
   // HandlerWait: a handler paused a head phase and has not resumed it yet.
-  enum class State : uint8_t { Handshake, ReadHead, Proxy, HandlerWait, LocalReply, Closing };
+  // Tunnel: the upstream switched protocols (101): bytes both ways.
+  enum class State : uint8_t { Handshake, ReadHead, Proxy, HandlerWait, LocalReply, Closing, Tunnel };
   // How the client learns where the response body ends.
   enum class Framing : uint8_t { Upstream, Length, Chunked, Close };
   // The wire side of one direction's body when it goes through the
@@ -168,6 +170,13 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void resume_body(pipeline::Direction d);
   void append_body_output(pipeline::Direction d, std::string& wire);
 
+  // WebSocket upgrades (session_tunnel.cc).
+  bool wants_websocket() const;
+  bool start_tunnel();
+  bool step_tunnel();
+  uint64_t tunnel_timeout_ms() const;
+  void tunnel_timed_out();
+
   void finish_exchange();
   void borrow_space();
   void return_space();
@@ -199,6 +208,8 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   bool close_after_ = false;  // close once the current exchange ends
   bool expect_continue_ = false;
   bool in_request_ = false;   // a request began and was not finalized yet
+  bool upgrade_ = false;      // the request asks for a WebSocket upgrade
+  std::unique_ptr<Tunnel> tunnel_;  // after the upstream switched protocols
 
   // The exchange in flight, in space borrowed from the worker (null while
   // idle): what handlers see, the runner of its chain, the route match.

@@ -131,6 +131,8 @@ void Session::build_upstream_head(std::string_view upstream_path) {
     }
     append_header(h, hd);
   }
+  // Kong's upgrade headers (the client's were hop-by-hop, dropped above).
+  if (upgrade_) h.append("Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n");
   // A body that goes through the handlers gets its framing when they first
   // let bytes out (frame_request_output).
   if (req_wire_.active) {
@@ -277,7 +279,10 @@ void Session::write_response_head(const ResponseHead& h) {
     o.append("1.1 " kServerToken "\r\n");
   }
   if (!has_server) o.append("Server: " kServerToken "\r\n");
-  if (close_after_) {
+  if (h.status == 101 && upgrade_ && h.from_upstream) {
+    // An upgrade request's 101 (parse_response_head): the tunnel follows.
+    o.append("Connection: upgrade\r\nUpgrade: websocket\r\n");
+  } else if (close_after_) {
     o.append("Connection: close\r\n");
   } else if (x_->minor_version == 0 && h.from_upstream) {
     o.append("Connection: keep-alive\r\n");

@@ -329,7 +329,14 @@ bool Session::parse_response_head() {
       upstream_failed(502, false, shared::Outcome::HttpFailure);
       return true;
     }
-    if (resp_.status >= 100 && resp_.status < 200) {
+    // An upgrade request's 101 is its final answer (the tunnel follows).
+    const bool switching = resp_.status == 101 && upgrade_;
+    if (switching && !http::iequals(resp_.upgrade, "websocket")) {
+      WG_LOG(Warn, "upstream %s switched to a protocol other than the websocket asked for", up_->endpoint.c_str());
+      upstream_failed(502, false, shared::Outcome::HttpFailure);
+      return true;
+    }
+    if (resp_.status >= 100 && resp_.status < 200 && !switching) {
       // Interim responses: 100 was already answered by us (Expect is not
       // forwarded); others (103) go to 1.1 clients as they are; 101 would
       // mean an upgrade we never asked for.
@@ -342,6 +349,9 @@ bool Session::parse_response_head() {
       resp_parser_.reset();
       continue;
     }
+    // The connection an upgrade was asked on never goes back to the pool,
+    // whatever the answer.
+    if (upgrade_) resp_.keep_alive = false;
     x_->timings.upstream_head_ms = worker_->loop().now_ms();
     x_->log.status = resp_.status;
     x_->log.upstream_status = resp_.status;
@@ -431,6 +441,7 @@ bool Session::step_receive_response() {
         continue;
       }
       if (resp_body_.done) {
+        if (resp_.status == 101 && upgrade_) return start_tunnel() || progress;
         resp_done_ = true;
         finish_exchange();
         return true;
