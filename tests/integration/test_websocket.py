@@ -345,6 +345,22 @@ def test_many_messages_and_16_mib_both_ways(gateway_factory, ws_upstream):
     assert int(line.split('" 101 ')[1].split()[0]) > (16 << 20)
 
 
+def test_half_close_is_passed_on_and_the_other_direction_goes_on(gateway_factory, ws_upstream):
+    up = ws_upstream()
+    gw = gateway_factory(ws_config(up))
+    c = WsClient(gw.port)
+    assert c.status == 101
+    # The client's last frame, then its FIN: the frame reaches the upstream
+    # before the FIN, and the upstream's answer still comes back.
+    c.send(TEXT, b"last words")
+    c.sock.shutdown(socket.SHUT_WR)
+    assert c.recv() == (TEXT, b"last words")
+    assert wait_until(lambda: up.closed_by_peer == ["eof"])
+    assert c.peer.at_eof()
+    c.close()
+    assert '" 101 ' in gw.wait_access_lines(1)[0]
+
+
 def test_client_first_frames_sent_with_the_head_are_not_lost(gateway_factory, ws_upstream):
     up = ws_upstream()
     gw = gateway_factory(ws_config(up))
