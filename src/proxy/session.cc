@@ -684,8 +684,7 @@ void Session::update_deadline() {
       break;
     }
     case State::Tunnel:
-      t = tunnel_timeout_ms();
-      break;
+      return;  // step_tunnel keeps it (a call here would cost every request)
     case State::Handshake:
     case State::HandlerWait:
     case State::LocalReply:

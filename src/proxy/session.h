@@ -170,8 +170,14 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void resume_body(pipeline::Direction d);
   void append_body_output(pipeline::Direction d, std::string& wire);
 
-  // WebSocket upgrades (session_tunnel.cc).
-  bool wants_websocket() const;
+  // WebSocket upgrades (session_tunnel.cc). Kong proxies an upgrade only
+  // for `Upgrade: websocket` (the whole value, any case; runloop/handler.lua);
+  // any other Upgrade (h2c, ...) is dropped as hop-by-hop and the request
+  // goes as an ordinary one, as nginx does. Inline: asked on every request,
+  // and the length test settles almost all of them.
+  bool wants_websocket() const {
+    return req_.upgrade.size() == 9 && req_.minor_version >= 1 && http::iequals(req_.upgrade, "websocket");
+  }
   bool start_tunnel();
   bool step_tunnel();
   uint64_t tunnel_timeout_ms() const;

@@ -12,13 +12,6 @@
 
 namespace wg::proxy {
 
-// Kong proxies an upgrade only for `Upgrade: websocket` (the whole value,
-// any case; runloop/handler.lua); any other Upgrade (h2c, ...) is dropped
-// as hop-by-hop and the request goes as an ordinary one, as nginx does.
-bool Session::wants_websocket() const {
-  return req_.minor_version >= 1 && http::iequals(req_.upgrade, "websocket");
-}
-
 // The 101 head is on its way to the client (client_out_ was flushed before
 // this is asked): once the whole request went upstream, every byte after
 // it is the tunnel's. A body sent with the upgrade request is sent whole
@@ -48,8 +41,10 @@ bool Session::start_tunnel() {
 bool Session::step_tunnel() {
   switch (tunnel_->pump()) {
     case Tunnel::Status::Idle:
+      deadline_ = worker_->loop().now_ms() + tunnel_timeout_ms();
       return false;
     case Tunnel::Status::Moved:
+      deadline_ = worker_->loop().now_ms() + tunnel_timeout_ms();
       return true;
     case Tunnel::Status::Done:
       break;
@@ -64,7 +59,7 @@ bool Session::step_tunnel() {
 // nginx's timeouts for an upgraded connection: while bytes wait for the
 // upstream, the service's write_timeout; while they wait for the client,
 // the client timeout (nginx's send_timeout); otherwise the tunnel may idle
-// for the service's read_timeout. Any byte moved either way restarts it.
+// for the service's read_timeout. Any event on either side restarts it.
 uint64_t Session::tunnel_timeout_ms() const {
   if (tunnel_->upstream_blocked()) return static_cast<uint64_t>(service_->cfg.write_timeout_ms);
   if (tunnel_->client_blocked()) return static_cast<uint64_t>(worker_->settings().client_timeout_ms);
