@@ -119,13 +119,14 @@ class WsUpstream:
     `refuse` status), then echoes data frames, answers pings, echoes the
     close and closes first (RFC 6455 7.1.1: the server closes TCP)."""
 
-    def __init__(self, tls_pair=None, refuse=None):
+    def __init__(self, tls_pair=None, refuse=None, switch_to="websocket"):
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind((HOST, 0))
         self.lsock.listen(64)
         self.port = self.lsock.getsockname()[1]
         self.refuse = refuse
+        self.switch_to = switch_to
         self.ctx = None
         if tls_pair is not None:
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -170,7 +171,7 @@ class WsUpstream:
                 s.sendall(f"HTTP/1.1 {status} Refused\r\nContent-Type: application/json\r\n"
                           f"Content-Length: {len(msg)}\r\n\r\n".encode() + msg)
             key = hval(headers, "Sec-WebSocket-Key")
-            s.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            s.sendall((f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: {self.switch_to}\r\nConnection: Upgrade\r\n"
                        f"Sec-WebSocket-Accept: {accept_for(key)}\r\nX-Up: yes\r\n\r\n").encode())
             peer = Peer(s, rest)
             while True:
@@ -476,6 +477,15 @@ def test_upstream_refusing_the_upgrade_passes_through(gateway_factory, ws_upstre
     assert len(up.heads) == 2
     assert up.connections == 2, "the upgrade request's upstream connection is not reused"
     assert gw.wait_access_lines(2)[0].split('" ')[1].startswith(str(status))
+
+
+def test_upstream_switching_to_another_protocol_is_a_502(gateway_factory, ws_upstream):
+    up = ws_upstream(switch_to="h2c")
+    gw = gateway_factory(ws_config(up))
+    c = WsClient(gw.port)
+    assert c.status == 502
+    c.close()
+    assert gw.wait_stderr("switched to a protocol other than the websocket asked for")
 
 
 def test_h2c_upgrade_is_not_tunnelled(gateway_factory, upstream):
