@@ -399,10 +399,9 @@ def test_wss_downstream_tls(gateway_factory, ws_upstream):
     assert c.status == 101
     line, headers, _ = up.heads[0]
     assert hval(headers, "X-Forwarded-Proto") == "https"
-    big = os.urandom(3 << 20)
-    for i in range(3):
-        c.send(BINARY, big)
-        assert c.recv() == (BINARY, big)
+    big = os.urandom(16 << 20)
+    c.send(BINARY, big)
+    assert c.recv() == (BINARY, big)
     c.send(TEXT, b"small")
     assert c.recv() == (TEXT, b"small")
     c.send(CLOSE, struct.pack("!H", 1000))
@@ -501,6 +500,37 @@ def test_h2c_upgrade_is_not_tunnelled(gateway_factory, upstream):
     r = gw.request("GET", "/other", headers=[("Connection", "Upgrade"), ("Upgrade", "foo/2")])
     assert r.status == 200
     assert upstream.requests[-1].header("Upgrade") is None
+
+
+def test_http_1_0_and_no_websocket_token_are_not_upgraded(gateway_factory, ws_upstream):
+    up = ws_upstream()
+    gw = gateway_factory(ws_config(up))
+    for version, upgrade in (("1.0", "websocket"), ("1.1", "websocket, foo"), ("1.1", "websockets")):
+        s = socket.create_connection((HOST, gw.port), timeout=10)
+        s.sendall(f"GET /ws HTTP/{version}\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: {upgrade}\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        line, headers, _ = read_head(s)
+        s.close()
+        assert line.split()[1] == "400", (version, upgrade, line)  # the upstream's answer to a plain request
+        assert hval(up.heads[-1][1], "Upgrade") is None, (version, upgrade)
+
+
+def test_drain_waits_for_a_tunnel_up_to_the_drain_timeout(gateway_factory, ws_upstream):
+    import signal
+    up = ws_upstream()
+    gw = gateway_factory(ws_config(up), extra_args=["--drain-timeout", "1500"], workers=1)
+    c = WsClient(gw.port)
+    assert c.status == 101
+    t0 = time.monotonic()
+    gw.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    c.send(TEXT, b"during the drain")
+    assert c.recv() == (TEXT, b"during the drain")
+    assert c.peer.at_eof(timeout=5)
+    assert gw.proc.wait(5) == 0
+    assert 1.2 < time.monotonic() - t0 < 4.5
+    c.close()
+    assert '" 101 ' in gw.wait_access_lines(1)[0]
 
 
 def test_plugins_run_on_the_upgrade_and_log_after_the_tunnel(gateway_factory, ws_upstream, tmp_path):
