@@ -17,7 +17,17 @@ import time
 import pytest
 
 from conftest import HOST, config, route, run_cli, service, wait_until
-from test_tls import client_context, make_ca, make_leaf, tls_gateway
+from test_tls import make_ca, make_leaf, tls_gateway
+
+def client_context():
+    """A client that does not verify and speaks HTTP/1.1 (WebSocket's
+    upgrade is an HTTP/1.1 affair; ALPN says so)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
