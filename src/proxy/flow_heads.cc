@@ -92,6 +92,8 @@ void RequestFlow::build_upstream_head(std::string_view upstream_path) {
     }
     append_header(h, hd);
   }
+  // Kong's upgrade headers (the client's were hop-by-hop, dropped above).
+  if (upgrade_) h.append("Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n");
   // A body that goes through the handlers gets its framing when they first
   // let bytes out (frame_request_output).
   if (req_wire_.active) {
@@ -197,6 +199,8 @@ void RequestFlow::write_response_head(ResponseHead& h) {
     h.upstream_latency_ms = t.upstream_head_ms - t.upstream_start_ms;
     h.proxy_latency_ms = t.upstream_start_ms - t.start_ms;
     h.draining = worker_->draining();
+    // An upgrade request's 101 (parse_response_head): the tunnel follows.
+    h.upgrade = h.status == 101 && upgrade_;
   }
   down_->write_head(h, x_->minor_version);
 }

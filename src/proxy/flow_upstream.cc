@@ -318,7 +318,14 @@ bool RequestFlow::parse_response_head() {
       upstream_failed(502, false, shared::Outcome::HttpFailure);
       return true;
     }
-    if (resp_.status >= 100 && resp_.status < 200) {
+    // An upgrade request's 101 is its final answer (the tunnel follows).
+    const bool switching = resp_.status == 101 && upgrade_;
+    if (switching && !http::iequals(resp_.upgrade, "websocket")) {
+      WG_LOG(Warn, "upstream %s switched to a protocol other than the websocket asked for", up_->endpoint.c_str());
+      upstream_failed(502, false, shared::Outcome::HttpFailure);
+      return true;
+    }
+    if (resp_.status >= 100 && resp_.status < 200 && !switching) {
       // Interim responses: 100 was already answered by us (Expect is not
       // forwarded); others (103) go to 1.1 clients as they are; 101 would
       // mean an upgrade we never asked for.
@@ -331,6 +338,9 @@ bool RequestFlow::parse_response_head() {
       resp_parser_.reset();
       continue;
     }
+    // The connection an upgrade was asked on never goes back to the pool,
+    // whatever the answer.
+    if (upgrade_) resp_.keep_alive = false;
     x_->timings.upstream_head_ms = worker_->loop().now_ms();
     x_->log.status = resp_.status;
     x_->log.upstream_status = resp_.status;
@@ -417,6 +427,7 @@ bool RequestFlow::step_receive_response() {
         continue;
       }
       if (resp_body_.done) {
+        if (resp_.status == 101 && upgrade_) return switch_protocols() || progress;
         resp_done_ = true;
         finish_exchange();
         return true;
@@ -473,6 +484,30 @@ bool RequestFlow::step_receive_response() {
     close();
     return true;
   }
+}
+
+// ---------------------------------------------------------------- upgrades
+
+// The upstream switched protocols and its 101 head is on its way to the
+// client (the client's pending bytes were flushed before this is asked):
+// once the whole request went upstream, every byte after it is the
+// tunnel's, which the connection runs (Session::start_tunnel) with the
+// upstream connection handed over. A body sent with the upgrade request is
+// sent whole first: false while it is still going. The exchange stays
+// open, its log counting the tunnel's bytes, until the connection closes
+// (abandon).
+bool RequestFlow::switch_protocols() {
+  if (!req_done_) return false;
+  TunnelHandover h;
+  h.upstream = up_;
+  up_ = nullptr;  // the connection's from here: release_upstream leaves it alone
+  h.client_bytes = &x_->log.request_size;
+  h.upstream_bytes = &x_->log.bytes_sent;
+  h.read_timeout_ms = static_cast<uint64_t>(service_->cfg.read_timeout_ms);
+  h.write_timeout_ms = static_cast<uint64_t>(service_->cfg.write_timeout_ms);
+  state_ = State::Tunnel;
+  owner_->start_tunnel(h);
+  return true;
 }
 
 }  // namespace wg::proxy

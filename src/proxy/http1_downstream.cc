@@ -186,7 +186,10 @@ void Http1Downstream::write_head(const ResponseHead& h, int minor_version) {
     o.append("1.1 " kServerToken "\r\n");
   }
   if (!has_server) o.append("Server: " kServerToken "\r\n");
-  if (close_after) {
+  if (h.upgrade) {
+    // The tunnel follows (Session::start_tunnel).
+    o.append("Connection: upgrade\r\nUpgrade: websocket\r\n");
+  } else if (close_after) {
     o.append("Connection: close\r\n");
   } else if (minor_version == 0 && h.from_upstream) {
     o.append("Connection: keep-alive\r\n");

@@ -80,6 +80,7 @@ void RequestFlow::begin_request() {
   req_done_ = resp_started_ = resp_head_done_ = resp_done_ = false;
   resp_body_ready_ = 0;
   down_->close_after = !down_->req.keep_alive || worker_->draining();
+  upgrade_ = wants_websocket();
   x.request_has_body = down_->start_body();
   req_wire_.reset();
   resp_wire_.reset();
@@ -463,6 +464,7 @@ void RequestFlow::on_timeout() {
   switch (state_) {
     case State::Idle:
     case State::LocalReply:
+    case State::Tunnel:  // the connection keeps the tunnel's timeouts
       close();
       return;
     case State::HandlerWait:

@@ -39,6 +39,19 @@
 
 namespace wg::proxy {
 
+// What a flow hands the connection that runs it when the upstream switched
+// protocols (101 to a WebSocket upgrade): the upstream connection, which
+// is the connection's from then on, and where the tunnel counts the bytes
+// it moves (the exchange's log: the request ends, and is logged, when the
+// tunnel does).
+struct TunnelHandover {
+  upstream::Conn* upstream = nullptr;
+  uint64_t* client_bytes = nullptr;    // from the client (the log's request size)
+  uint64_t* upstream_bytes = nullptr;  // from the upstream (the log's bytes sent)
+  uint64_t read_timeout_ms = 0;        // the service's
+  uint64_t write_timeout_ms = 0;
+};
+
 // What a flow needs from the connection that runs it.
 class FlowOwner {
  public:
@@ -49,6 +62,9 @@ class FlowOwner {
   // The exchange is over (finalized, upstream released): the connection
   // reads the next request or closes.
   virtual void exchange_finished() = 0;
+  // The upstream switched protocols and the whole request went: the
+  // connection becomes a byte tunnel to h.upstream until it closes.
+  virtual void start_tunnel(const TunnelHandover& h) = 0;
 
  protected:
   ~FlowOwner() = default;
@@ -99,6 +115,7 @@ class RequestFlow final : public upstream::ConnOwner, public pipeline::ExchangeO
       case State::LocalReply:
         return step_local_reply();
       case State::HandlerWait:  // a handler resumes it (on_handler_wakeup)
+      case State::Tunnel:       // the connection moves the bytes
       case State::Idle:
         return false;
     }
@@ -129,8 +146,10 @@ class RequestFlow final : public upstream::ConnOwner, public pipeline::ExchangeO
 
  private:
   // Idle: between exchanges. HandlerWait: a handler paused a head phase
-  // and has not resumed it yet.
-  enum class State : uint8_t { Idle, Proxy, HandlerWait, LocalReply };
+  // and has not resumed it yet. Tunnel: the upstream switched protocols;
+  // the connection tunnels bytes (it has the upstream connection) and the
+  // exchange ends when it closes.
+  enum class State : uint8_t { Idle, Proxy, HandlerWait, LocalReply, Tunnel };
   // The wire side of one direction's body when it goes through the
   // handlers: their output is framed anew (Content-Length when the whole
   // body left the chain before the head did, chunked otherwise).
@@ -199,6 +218,17 @@ class RequestFlow final : public upstream::ConnOwner, public pipeline::ExchangeO
   bool claim_response_body(core::Buffer& b);
   void release_upstream(bool reusable);
 
+  // WebSocket upgrades. Kong proxies an upgrade only for `Upgrade:
+  // websocket` (the whole value, any case; runloop/handler.lua); any other
+  // Upgrade (h2c, ...) is dropped as hop-by-hop and the request goes as an
+  // ordinary one, as nginx does. Inline: asked on every request, and the
+  // length test settles almost all of them.
+  bool wants_websocket() const {
+    return down_->req.upgrade.size() == 9 && down_->req.minor_version >= 1 &&
+           http::iequals(down_->req.upgrade, "websocket");
+  }
+  bool switch_protocols();
+
   // Bodies through the handlers (flow_bodies.cc).
   pipeline::Step feed_decoded(pipeline::Direction d, std::string piece, bool done);
   void append_trailers(pipeline::Direction d, std::string& wire);
@@ -219,6 +249,7 @@ class RequestFlow final : public upstream::ConnOwner, public pipeline::ExchangeO
   Http1Downstream* down_ = nullptr;  // the client side: request in, response out
   State state_ = State::Idle;
   bool in_request_ = false;   // a request began and was not finalized yet
+  bool upgrade_ = false;      // the request asks for a WebSocket upgrade
 
   // The exchange in flight, in space borrowed from the worker (null while
   // idle): what handlers see, the runner of its chain, the route match.

@@ -31,6 +31,7 @@ struct ResponseHead {
   // from_upstream: Kong's X-Kong-Upstream-Latency and X-Kong-Proxy-Latency.
   uint64_t upstream_latency_ms = 0, proxy_latency_ms = 0;
   bool draining = false;  // the worker is draining: the connection closes after this exchange
+  bool upgrade = false;   // a 101 to a WebSocket upgrade: Connection: upgrade, Upgrade: websocket
 };
 
 }  // namespace wg::proxy

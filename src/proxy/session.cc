@@ -38,8 +38,9 @@ void Session::on_io(uint32_t events) {
 
 void Session::close() {
   if (closed) return;
-  flow_.abandon();
+  flow_.abandon();  // a tunnelled request is logged here, with the tunnel's bytes
   closed = true;
+  if (tunnel_) end_tunnel();
   down_.close(worker_->buffers());
   handshake_snap_.reset();
   worker_->session_closed(this);
@@ -65,6 +66,9 @@ void Session::drive() {
         break;
       case State::Exchange:
         progress = flow_.step();
+        break;
+      case State::Tunnel:
+        progress = step_tunnel();
         break;
       case State::Closing:
         // Lingering close: the client reads the whole answer first.
@@ -169,6 +173,8 @@ void Session::update_deadline() {
       break;
     case State::Closing:
       return;  // fixed linger deadline
+    case State::Tunnel:
+      return;  // step_tunnel keeps it (a call here would cost every request)
   }
   deadline_ = now + t;
 }
@@ -192,6 +198,9 @@ void Session::check_timeout(uint64_t now_ms) {
     case State::Exchange:
       flow_.on_timeout();
       break;
+    case State::Tunnel:
+      tunnel_timed_out();
+      return;
   }
   drive();
 }
