@@ -7,8 +7,9 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev
   libssl-dev libpcre2-dev libc-ares-dev zlib1g-dev
-  # HTTP/2 (the gRPC client of src/client/, and downstream h2)
-  libnghttp2-dev
+  # HTTP/2: nghttp2 (the gRPC client of src/client/h2_*, the server session
+  # src/http/h2_server); its clients nghttp and h2load for the HTTP/2 tests.
+  libnghttp2-dev nghttp2-client
   # the database mode's embedded store (--database sqlite:PATH)
   libsqlite3-dev
   wasi-libc libclang-rt-19-dev-wasm32

@@ -98,6 +98,7 @@ struct Head {
   bool keep_alive = true;
   bool expect_continue = false;
   bool has_upgrade = false;
+  std::string_view upgrade;  // the first Upgrade header's value
   std::string_view host;  // Host header, or authority of an absolute-form target
 
   void reset() {
@@ -108,6 +109,7 @@ struct Head {
     keep_alive = true;
     expect_continue = false;
     has_upgrade = false;
+    upgrade = {};
     host = {};
     status = 0;
   }

@@ -273,6 +273,10 @@ bool HeadParser::parse_headers(const char* p, const char* end, Head& out) {
         out.host = h.value;
         if (out.host.data() == nullptr) out.host = std::string_view(colon + 1, 0);
         break;
+      case HeaderId::Upgrade:
+        // The first one, as Kong reads it (a WebSocket upgrade is decided on it).
+        if (out.upgrade.data() == nullptr) out.upgrade = h.value;
+        break;
       default:
         break;
     }

@@ -4,6 +4,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <sys/socket.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -43,6 +45,16 @@ void Stream::finish() {
   }
   ERR_clear_error();
   free_tls();
+}
+
+void Stream::shutdown_write() {
+  if (ssl_ != nullptr && tls_done_) {
+    // One try: OpenSSL still reads after sending close_notify, so the other
+    // direction keeps flowing.
+    SSL_shutdown(ssl_);
+    ERR_clear_error();
+  }
+  ::shutdown(fd_, SHUT_WR);
 }
 
 // Maps an SSL call's result onto the socket contract.

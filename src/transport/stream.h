@@ -71,6 +71,9 @@ class Stream {
   const char* tls_error() const { return tls_error_; }
   // Best-effort close_notify; frees the TLS state (the caller closes fd).
   void finish();
+  // Half-close: no more bytes from us (TLS: close_notify, then the socket's
+  // FIN); reading goes on until the peer closes too. For byte tunnels.
+  void shutdown_write();
 
  private:
   ssize_t tls_read(char* buf, size_t len);

@@ -16,6 +16,8 @@ void Conn::on_io(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable = true;
   if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) writable = true;
   if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) hup = true;
+  // A TLS read that waited for the socket to take a write (see Stream).
+  if ((events & EPOLLOUT) && io.read_wants_write()) readable = true;
   if (owner != nullptr) {
     owner->on_upstream_io();
     return;

@@ -56,6 +56,10 @@ class Scrape:
 
 
 def scrape(admin):
+    # A request is counted by its log phase, just after its response was
+    # written, and connection states by each worker's 50 ms sweep: a scrape
+    # right after a response can miss both, so it waits two sweeps first.
+    time.sleep(0.1)
     with urllib.request.urlopen(f"http://{HOST}:{admin}/metrics", timeout=5) as r:
         assert r.status == 200
         assert r.headers["Content-Type"].startswith("text/plain")
@@ -137,9 +141,11 @@ def test_unnamed_service_and_route_use_host_and_id(gateway_factory, upstream):
     gw, admin = start(gateway_factory, cfg)
     assert gw.request("GET", "/").status == 200
     # The log phase counts the request just after its response is written:
-    # wait for it rather than race it.
-    assert wait_until(lambda: requests_total(scrape(admin), service=HOST, route=rid, code="200",
-                                             source="service", consumer="") == 1, 3), scrape(admin).text
+    # wait for it rather than race it (until then the series is absent,
+    # which requests_total would refuse at once).
+    labels = dict(workspace="default", service=HOST, route=rid, code="200", source="service", consumer="")
+    assert wait_until(lambda: [v for _, v in scrape(admin).select("kong_http_requests_total", **labels)] == [1],
+                      3), scrape(admin).text
 
 
 # ---- per consumer -----------------------------------------------------------

@@ -316,6 +316,16 @@ TEST(RequestParser, UpgradeNamedInConnection) {
   ASSERT_EQ(r->st, ParseStatus::Complete);
   EXPECT_TRUE(r->h.has_upgrade);
   EXPECT_TRUE(r->h.keep_alive);
+  EXPECT_EQ(r->h.upgrade, "websocket");
+}
+
+TEST(RequestParser, UpgradeValueIsTheFirstUpgradeHeader) {
+  auto r = req("GET / HTTP/1.1\r\nHost: a\r\nUpgrade:  WebSocket \r\nUpgrade: h2c\r\n\r\n");
+  ASSERT_EQ(r->st, ParseStatus::Complete);
+  EXPECT_EQ(r->h.upgrade, "WebSocket");
+  auto none = req("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  ASSERT_EQ(none->st, ParseStatus::Complete);
+  EXPECT_TRUE(none->h.upgrade.empty());
 }
 
 TEST(RequestParser, ExpectContinue) {

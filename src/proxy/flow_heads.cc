@@ -1,73 +1,34 @@
-// The heads the session writes: the upstream request head (from the
+// The heads the flow writes: the upstream request head (from the
 // Exchange's headers when handlers ran, so their edits always go upstream)
 // and the client's response head, one writer for upstream responses,
 // gateway errors and handler replies.
 #include <charconv>
 
 #include "proxy/worker_context.h"
-#include "proxy/session.h"
+#include "proxy/request_flow.h"
 #include "proxy/wire.h"
 
 namespace wg::proxy {
 
-namespace {
-
-// What a response head's header loop saw that the writer adds lines of its
-// own for.
-struct SeenHeaders {
-  std::string_view via;
-  bool server = false, length = false;
-};
-
-// A response head's headers but hop-by-hop and pseudo ones. kLines: they
-// come from a handler's map and may hold wire lines; a parsed head never
-// does, and its loop (the plain proxy's) spares the test.
-template <bool kLines>
-SeenHeaders append_response_headers(std::string& o, const http::Header* headers, size_t n, bool from_upstream,
-                                    bool upstream_framing) {
-  SeenHeaders seen;
-  for (size_t i = 0; i < n; ++i) {
-    const http::Header& hd = headers[i];
-    if (hd.hop_by_hop || hd.name[0] == ':') continue;
-    if (hd.id == http::HeaderId::Via && from_upstream) {
-      seen.via = hd.value;
-      continue;
-    }
-    if (hd.id == http::HeaderId::ContentLength) {
-      if (!upstream_framing) continue;  // ours replaces it
-      seen.length = true;
-    }
-    if (hd.id == http::HeaderId::Server) seen.server = true;
-    if constexpr (kLines) {
-      append_header(o, hd);
-    } else {
-      append_header(o, hd.name, hd.value);
-    }
-  }
-  return seen;
-}
-
-}  // namespace
-
 // The request headers to send upstream: the Exchange's map when the
 // handlers had the request (they may have changed it), else the parsed head.
-void Session::outgoing_request_headers(const http::Header** headers, size_t* n) const {
+void RequestFlow::outgoing_request_headers(const http::Header** headers, size_t* n) const {
   if (handlers_have_head(pipeline::Direction::Request)) {
     *headers = x_->request_headers.data();
     *n = x_->request_headers.size();
   } else {
-    *headers = req_.headers;
-    *n = req_.num_headers;
+    *headers = down_->req.headers;
+    *n = down_->req.num_headers;
   }
 }
 
-void Session::build_upstream_head(std::string_view upstream_path) {
+void RequestFlow::build_upstream_head(std::string_view upstream_path) {
   const config::Route& route = snap_->decl.routes[route_];
   const http::Header* headers;
   size_t num_headers;
   outgoing_request_headers(&headers, &num_headers);
-  std::string_view method = req_.method;
-  std::string_view host = route.preserve_host ? req_.host : host_for_peer();
+  std::string_view method = down_->req.method;
+  std::string_view host = route.preserve_host ? down_->req.host : host_for_peer();
   preserve_host_ = route.preserve_host;
   if (handlers_have_head(pipeline::Direction::Request) && x_->request_headers.pseudo_changed()) {
     // A handler changed a pseudo-header (the map's entries carry their
@@ -79,7 +40,7 @@ void Session::build_upstream_head(std::string_view upstream_path) {
       } else if (hd.name == ":path") {
         if (hd.value != routed_target_) upstream_path = hd.value;  // a handler rewrote the path: sent as is
       } else if (hd.name == ":authority") {
-        if (hd.value != req_.host) {
+        if (hd.value != down_->req.host) {
           host = hd.value;
           preserve_host_ = true;  // the handler chose the Host: keep it on retries
         }
@@ -92,7 +53,7 @@ void Session::build_upstream_head(std::string_view upstream_path) {
   h.push_back(' ');
   h.append(upstream_path);
   // A 1.0 client gets a 1.0 exchange upstream, so the response is never chunked.
-  h.append(req_.minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  h.append(down_->req.minor_version == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
   h.append("Host: ");
   host_value_pos_ = h.size();
   h.append(host);
@@ -131,14 +92,16 @@ void Session::build_upstream_head(std::string_view upstream_path) {
     }
     append_header(h, hd);
   }
+  // Kong's upgrade headers (the client's were hop-by-hop, dropped above).
+  if (upgrade_) h.append("Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n");
   // A body that goes through the handlers gets its framing when they first
   // let bytes out (frame_request_output).
   if (req_wire_.active) {
-  } else if (req_.body == http::BodyKind::Length) {
+  } else if (down_->req.body == http::BodyKind::Length) {
     h.append("Content-Length: ");
-    append_uint(h, req_.content_length);
+    append_uint(h, down_->req.content_length);
     h.append("\r\n");
-  } else if (req_.body == http::BodyKind::Chunked) {
+  } else if (down_->req.body == http::BodyKind::Chunked) {
     h.append("Transfer-Encoding: chunked\r\n");
   }
   // X-Forwarded-For: the client's list with the client appended, as nginx's
@@ -159,42 +122,42 @@ void Session::build_upstream_head(std::string_view upstream_path) {
     }
     h.append(", ");
   }
-  h.append(client_ip_);
+  h.append(down_->client_ip);
   // Two appends of constant length: a length known at compile time is
   // copied inline (a chosen one cost 20 instructions per request).
-  if (https_) {
+  if (down_->https) {
     h.append("\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ");
   } else {
     h.append("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
   }
   // nginx's $host: lower-cased, without the port.
-  http::append_lower(h, http::host_without_port(req_.host));
+  http::append_lower(h, http::host_without_port(down_->req.host));
   h.append("\r\nX-Forwarded-Port: ");
-  append_uint(h, static_cast<uint64_t>(listen_port_));
+  append_uint(h, static_cast<uint64_t>(down_->listen_port));
   h.append("\r\nX-Forwarded-Path: ");
-  h.append(req_.path);
+  h.append(down_->req.path);
   h.append("\r\n");
   // The prefix stripped by strip_path, so the upstream can rebuild links.
   if (!fwd_prefix_.empty() && fwd_prefix_ != "/") append_header(h, "X-Forwarded-Prefix", fwd_prefix_);
-  append_header(h, "X-Real-IP", client_ip_);
+  append_header(h, "X-Real-IP", down_->client_ip);
   // Via: the client's chain with us appended (RFC 9110 7.6.3), as Kong does.
   h.append("Via: ");
   if (via.data() != nullptr) {
     h.append(via);
     h.append(", ");
   }
-  h.append(req_.minor_version == 0 ? "1.0 " kServerToken "\r\n\r\n" : "1.1 " kServerToken "\r\n\r\n");
-  request_replayable_ = req_.body == http::BodyKind::None;
+  h.append(down_->req.minor_version == 0 ? "1.0 " kServerToken "\r\n\r\n" : "1.1 " kServerToken "\r\n\r\n");
+  request_replayable_ = down_->req.body == http::BodyKind::None;
 }
 
 // Kong's Host when preserve_host is off: the upstream's host_header, else
 // the chosen target's name; with the target's port unless 80.
-std::string_view Session::host_for_peer() const { return balancer_->peers()[peer_].host_header; }
+std::string_view RequestFlow::host_for_peer() const { return balancer_->peers()[peer_].host_header; }
 
 // The client's response head for the upstream's response. With handlers,
 // the headers (and the status) are the ones they left; framing is the
 // upstream's unless the body went through them.
-void Session::build_client_head(Framing framing, uint64_t length) {
+void RequestFlow::build_client_head(Framing framing, uint64_t length) {
   ResponseHead h;
   h.status = resp_.status;
   h.reason = resp_.reason;
@@ -222,74 +185,31 @@ void Session::build_client_head(Framing framing, uint64_t length) {
   write_response_head(h);
 }
 
-// The one response-head writer: status line, the headers (hop-by-hop and
-// pseudo-headers left out), our lines, framing, the gateway's headers.
-void Session::write_response_head(const ResponseHead& h) {
-  std::string& o = client_out_;
-  o.append(x_->minor_version == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  append_uint(o, static_cast<uint64_t>(h.status));
-  o.push_back(' ');
-  o.append(h.reason.empty() ? http::reason_phrase(h.status) : h.reason);
-  o.append("\r\n");
-  const bool upstream_framing = h.framing == Framing::Upstream;
-  const SeenHeaders seen =
-      h.wire_lines ? append_response_headers<true>(o, h.headers, h.num_headers, h.from_upstream, upstream_framing)
-                   : append_response_headers<false>(o, h.headers, h.num_headers, h.from_upstream, upstream_framing);
-  const std::string_view via = seen.via;
-  const bool has_server = seen.server, has_length = seen.length;
-  o.append(h.extra);
-  switch (h.framing) {
-    case Framing::Upstream:
-      if (resp_body_.kind == http::BodyKind::Chunked) o.append("Transfer-Encoding: chunked\r\n");
-      if (resp_body_.kind == http::BodyKind::UntilClose) close_after_ = true;
-      // A handler removed Content-Length from a body it let through as is.
-      if (resp_body_.kind == http::BodyKind::Length && !has_length &&
-          handlers_have_head(pipeline::Direction::Response)) {
-        o.append("Content-Length: ");
-        append_uint(o, resp_.content_length);
-        o.append("\r\n");
-      }
-      break;
-    case Framing::Length:
-      o.append("Content-Length: ");
-      append_uint(o, h.length);
-      o.append("\r\n");
-      break;
-    case Framing::Chunked:
-      o.append("Transfer-Encoding: chunked\r\n");
-      break;
-    case Framing::Close:
-      close_after_ = true;
-      break;
+// The gateway's part of a response head (framing of a relayed body,
+// Kong's latency headers, whether the connection stays), then the codec
+// writes it.
+void RequestFlow::write_response_head(ResponseHead& h) {
+  if (h.framing == Framing::Upstream) {
+    h.upstream_body = resp_body_.kind;
+    h.upstream_length = resp_.content_length;
+    h.restore_length = handlers_have_head(pipeline::Direction::Response);
   }
   if (h.from_upstream) {
-    if (worker_->draining()) close_after_ = true;
     const pipeline::Timings& t = x_->timings;
-    o.append("X-Kong-Upstream-Latency: ");
-    append_uint(o, t.upstream_head_ms - t.upstream_start_ms);
-    o.append("\r\nX-Kong-Proxy-Latency: ");
-    append_uint(o, t.upstream_start_ms - t.start_ms);
-    o.append("\r\nVia: ");
-    if (via.data() != nullptr) {
-      o.append(via);
-      o.append(", ");
-    }
-    o.append("1.1 " kServerToken "\r\n");
+    h.upstream_latency_ms = t.upstream_head_ms - t.upstream_start_ms;
+    h.proxy_latency_ms = t.upstream_start_ms - t.start_ms;
+    h.draining = worker_->draining();
+    // An upgrade request's 101 (parse_response_head): the tunnel follows.
+    h.upgrade = h.status == 101 && upgrade_;
   }
-  if (!has_server) o.append("Server: " kServerToken "\r\n");
-  if (close_after_) {
-    o.append("Connection: close\r\n");
-  } else if (x_->minor_version == 0 && h.from_upstream) {
-    o.append("Connection: keep-alive\r\n");
-  }
-  o.append("\r\n");
+  down_->write_head(h, x_->minor_version);
 }
 
 // A gateway answer in Kong's shape: {"message": "..."} (none for redirects).
-void Session::local_reply(int status, std::string_view message, bool close_after, std::string_view extra_headers) {
+void RequestFlow::local_reply(int status, std::string_view message, bool close_after, std::string_view extra_headers) {
   release_upstream(false);
   x_->log.status = status;
-  close_after_ = close_after_ || close_after;
+  down_->close_after = down_->close_after || close_after;
   // Redirects carry no body, like kong.response.exit(code) without one.
   const bool body = !message.empty();
   const http::Header content_type{"Content-Type", "application/json; charset=utf-8", http::HeaderId::Other, false};
@@ -302,27 +222,26 @@ void Session::local_reply(int status, std::string_view message, bool close_after
   h.extra = extra_headers;
   write_response_head(h);
   if (body && !x_->head_request) {
-    std::string& o = client_out_;
-    o.append("{\"message\":\"");
-    o.append(message);
-    o.append("\"}\n");
+    down_->queue_body("{\"message\":\"");
+    down_->queue_body(message);
+    down_->queue_body("\"}\n");
   }
   resp_started_ = true;
   state_ = State::LocalReply;
 }
 
 // A route that only allows https, hit over plain http (Kong's behaviour).
-void Session::https_redirect(const config::Route& route, bool body_pending) {
+void RequestFlow::https_redirect(const config::Route& route, bool body_pending) {
   int code = route.https_redirect_status_code;
   if (code == 426) {
-    local_reply(426, "Please use HTTPS protocol", close_after_ || body_pending, "Upgrade: TLS/1.2, HTTP/1.1\r\n");
+    local_reply(426, "Please use HTTPS protocol", down_->close_after || body_pending, "Upgrade: TLS/1.2, HTTP/1.1\r\n");
     return;
   }
   std::string location = "Location: https://";
-  http::append_lower(location, http::host_without_port(req_.host));
-  location.append(req_.target);
+  http::append_lower(location, http::host_without_port(down_->req.host));
+  location.append(down_->req.target);
   location.append("\r\n");
-  local_reply(code, "", close_after_ || body_pending, location);
+  local_reply(code, "", down_->close_after || body_pending, location);
 }
 
 }  // namespace wg::proxy

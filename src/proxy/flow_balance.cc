@@ -5,7 +5,7 @@
 #include <random>
 #include <string>
 
-#include "proxy/session.h"
+#include "proxy/request_flow.h"
 
 namespace wg::proxy {
 namespace {
@@ -35,10 +35,10 @@ bool percent_decode(std::string_view in, std::string* out) {
 
 // The value consistent-hashing balances on (Kong's hash_on, then
 // hash_fallback when the first source is empty).
-std::string_view Session::hash_source(const std::string& on, const std::string& header, const std::string& query_arg,
+std::string_view RequestFlow::hash_source(const std::string& on, const std::string& header, const std::string& query_arg,
                                       const std::string& capture, std::string_view path) {
   const auto& u = balancer_->config();
-  if (on == "ip") return client_ip_;
+  if (on == "ip") return down_->client_ip;
   if (on == "path") return path;
   // Headers as the handlers left them (Kong balances after access).
   const http::Header* headers;
@@ -54,7 +54,7 @@ std::string_view Session::hash_source(const std::string& on, const std::string& 
     // As Kong's get_query_arg: values decoded; repeated args sorted and joined.
     std::vector<std::string>& values = hash_values_;
     values.clear();
-    std::string_view q = req_.query;
+    std::string_view q = down_->req.query;
     while (!q.empty()) {
       size_t amp = q.find('&');
       std::string_view kv = q.substr(0, amp);
@@ -123,7 +123,7 @@ std::string_view Session::hash_source(const std::string& on, const std::string& 
   return {};  // none
 }
 
-void Session::compute_hash(std::string_view path) {
+void RequestFlow::compute_hash(std::string_view path) {
   has_hash_ = false;
   set_cookie_.clear();
   if (!balancer_->uses_hash()) return;

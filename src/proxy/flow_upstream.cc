@@ -10,7 +10,7 @@
 
 #include "core/log.h"
 #include "proxy/worker_context.h"
-#include "proxy/session.h"
+#include "proxy/request_flow.h"
 #include "proxy/wire.h"
 #include "tls/client.h"
 
@@ -20,15 +20,15 @@ constexpr std::string_view kMsgBadGateway = "An invalid response was received fr
 constexpr std::string_view kMsgTimeout = "The upstream server is timed out";
 }  // namespace
 
-void Session::start_upstream() {
-  if (expect_continue_ && in_.empty()) {
-    client_out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+void RequestFlow::start_upstream() {
+  if (down_->expect_continue && !down_->body_bytes_waiting()) {
+    down_->write_continue();
   }
   state_ = State::Proxy;
   connect_upstream();
 }
 
-void Session::release_upstream(bool reusable) {
+void RequestFlow::release_upstream(bool reusable) {
   if (up_ == nullptr) return;
   upstream::Conn* c = up_;
   up_ = nullptr;
@@ -45,19 +45,19 @@ void Session::release_upstream(bool reusable) {
   }
 }
 
-bool Session::pick_peer() {
+bool RequestFlow::pick_peer() {
   upstream::BalancerState* st = worker_->balancer_state(*snap_, service_->balancer);
   peer_ = balancer_->pick(*st, hash_, has_hash_, tried_mask_);
   return peer_ >= 0;
 }
 
-void Session::connect_upstream() {
+void RequestFlow::connect_upstream() {
   const uint64_t now = worker_->loop().now_ms();
   if (x_->timings.upstream_start_ms == 0) x_->timings.upstream_start_ms = now;
   t_try_start_ = now;
   if (peer_ < 0) {
     if (!pick_peer()) {
-      local_reply(503, "failure to get a peer from the ring-balancer", close_after_ || !req_body_.done);
+      local_reply(503, "failure to get a peer from the ring-balancer", down_->close_after || !down_->body_read());
       return;
     }
     // A different target may need a different Host.
@@ -93,13 +93,13 @@ void Session::connect_upstream() {
 
 // The host the upstream is asked for (the Host sent, without its port):
 // the server name sent as SNI and verified against the certificate.
-std::string_view Session::upstream_server_name() const {
+std::string_view RequestFlow::upstream_server_name() const {
   return http::host_without_port(std::string_view(up_head_).substr(host_value_pos_, host_value_len_));
 }
 
 // Keep-alive reuse of a TLS connection needs the same service (its TLS
 // settings) and the same server name. Built in a reused buffer.
-const std::string& Session::tls_pool_key(const std::string& endpoint) {
+const std::string& RequestFlow::tls_pool_key(const std::string& endpoint) {
   tls_key_.assign(endpoint);
   tls_key_.push_back(' ');
   tls_key_.append(service_->cfg.id);
@@ -109,21 +109,21 @@ const std::string& Session::tls_pool_key(const std::string& endpoint) {
 }
 
 // Passive health checks: what this try says about its peer.
-void Session::report_passive(shared::Outcome outcome, int status) {
+void RequestFlow::report_passive(shared::Outcome outcome, int status) {
   if (peer_ < 0 || !balancer_->passive_checks()) return;
   const upstream::Peer& peer = balancer_->peers()[peer_];
   peer.health->report_passive(balancer_->config().healthchecks.passive, outcome, status, peer.name);
 }
 
 // The try is over: least-connections and latency bookkeeping.
-void Session::finish_peer() {
+void RequestFlow::finish_peer() {
   if (peer_ < 0) return;
   const uint64_t now = worker_->loop().now_ms();
   balancer_->on_finish(*worker_->balancer_state(*snap_, service_->balancer), peer_, now - t_try_start_, now);
   peer_ = -1;
 }
 
-void Session::upstream_failed(int status, bool retryable, shared::Outcome outcome) {
+void RequestFlow::upstream_failed(int status, bool retryable, shared::Outcome outcome) {
   bool reused = up_ != nullptr && up_->requests > 0;
   release_upstream(false);
   // A reused keep-alive connection the upstream had closed is not a real
@@ -150,12 +150,12 @@ void Session::upstream_failed(int status, bool retryable, shared::Outcome outcom
     return;
   }
   // Keep the client connection only when the whole request body is known.
-  local_reply(status, status == 504 ? kMsgTimeout : kMsgBadGateway, close_after_ || !req_body_.done);
+  local_reply(status, status == 504 ? kMsgTimeout : kMsgBadGateway, down_->close_after || !down_->body_read());
 }
 
 // upstream_connected's slow path: the TCP connect's outcome, then the TLS
 // handshake (connect_timeout covers both, as nginx's).
-int Session::finish_connect() {
+int RequestFlow::finish_connect() {
   if (!up_->tcp_connected) {
     if (!up_->writable) return 0;
     int err = 0;
@@ -181,7 +181,7 @@ int Session::finish_connect() {
   return -1;
 }
 
-bool Session::step_send_request() {
+bool RequestFlow::step_send_request() {
   if (up_ == nullptr || req_done_) return false;
   int up = upstream_connected();
   if (up <= 0) return up < 0;
@@ -189,12 +189,11 @@ bool Session::step_send_request() {
   bool framing_error = false;
   for (;;) {
     // Claim newly read body bytes (each byte is scanned once).
-    // Bytes in in_ up to the end of the body are "ready" to send; the
-    // framer remembers where it stopped, so only unscanned bytes are looked at.
-    req_ready_ += req_body_.claim(in_.data + in_.start + req_ready_, in_.size() - req_ready_, &framing_error);
-    size_t ready = req_ready_;
+    // Bytes read up to the end of the body are "ready" to send; the framer
+    // remembers where it stopped, so only unscanned bytes are looked at.
+    const size_t ready = down_->claim_body(&framing_error);
     if (framing_error) {
-      WG_LOG(Info, "client %s: invalid request body framing", client_ip_);
+      WG_LOG(Info, "client %s: invalid request body framing", down_->client_ip);
       release_upstream(false);
       if (!resp_started_) {
         local_reply(400, "Bad request", true);
@@ -209,7 +208,7 @@ bool Session::step_send_request() {
       iovec iov[2];
       int cnt = 0;
       if (head_left > 0) iov[cnt++] = {up_head_.data() + up_head_off_, head_left};
-      if (ready > 0) iov[cnt++] = {in_.data + in_.start, ready};
+      if (ready > 0) iov[cnt++] = {const_cast<char*>(down_->body_data()), ready};
       ssize_t n = up_->io.writev(iov, cnt);
       if (n < 0) {
         if (would_block(n)) {
@@ -220,7 +219,7 @@ bool Session::step_send_request() {
         // 401...): stop sending and let the response side decide; if no
         // response comes, that side reports the failure.
         WG_LOG(Info, "upstream %s stopped reading the request: %s", up_->endpoint.c_str(), strerror(errno));
-        close_after_ = close_after_ || !req_body_.done || req_ready_ > 0;
+        down_->close_after = down_->close_after || !down_->body_read() || ready > 0;
         req_done_ = true;
         up_->readable = true;
         return true;
@@ -229,13 +228,12 @@ bool Session::step_send_request() {
       size_t from_head = sent < head_left ? sent : head_left;
       up_head_off_ += from_head;
       size_t from_body = sent - from_head;
-      in_.consume(from_body);
-      req_ready_ -= from_body;
+      down_->body_sent(from_body);
       x_->log.request_size += from_body;
       progress = true;
       continue;
     }
-    if (req_body_.done) {
+    if (down_->body_read()) {
       req_done_ = true;
       return true;
     }
@@ -248,13 +246,13 @@ bool Session::step_send_request() {
 
 // Reads more of the request body from the client (after flushing a pending
 // 100 Continue): 1 when bytes arrived, 0 when none yet, -1 when the client
-// went away mid-body (the session is closed: nothing sensible can be answered).
-int Session::read_more_body() {
-  if (client_out_off_ < client_out_.size()) flush_client_out();
+// went away mid-body (the connection is closed: nothing sensible can be answered).
+int RequestFlow::read_more_body() {
+  if (down_->out_pending()) flush_client_out();
   if (closed) return -1;
-  if (read_client()) return 1;
-  if (!peer_closed_) return 0;
-  WG_LOG(Info, "client %s closed the connection while sending the body", client_ip_);
+  if (down_->read(worker_->buffers())) return 1;
+  if (!down_->peer_closed) return 0;
+  WG_LOG(Info, "client %s closed the connection while sending the body", down_->client_ip);
   x_->log.status = 400;
   close();
   return -1;
@@ -264,28 +262,20 @@ int Session::read_more_body() {
 // response body bytes at the front of the upstream buffer go in the same
 // writev: a head and the body in hand leave as one segment, which wakes
 // the client once.
-bool Session::flush_client_out(size_t body) {
+bool RequestFlow::flush_client_out(size_t body) {
   bool progress = false;
-  while (client_out_off_ < client_out_.size()) {
-    if (!writable_) return progress;
-    const size_t head_left = client_out_.size() - client_out_off_;
-    iovec iov[2] = {{client_out_.data() + client_out_off_, head_left}, {nullptr, 0}};
-    int cnt = 1;
-    if (body > 0) iov[cnt++] = {up_->in.data + up_->in.start, body};
-    ssize_t n = client_.writev(iov, cnt);
+  while (down_->out_pending()) {
+    if (!down_->writable) return progress;
+    const size_t head_left = down_->out_left();
+    ssize_t n = down_->write_out(body > 0 ? up_->in.data + up_->in.start : nullptr, body);
     if (n < 0) {
-      if (would_block(n)) {
-        writable_ = false;
-        return progress;
-      }
+      if (would_block(n)) return progress;
       close();
       return true;
     }
     const size_t sent = static_cast<size_t>(n);
-    const size_t from_head = sent < head_left ? sent : head_left;
-    client_out_off_ += from_head;
-    if (sent > from_head) {
-      const size_t from_body = sent - from_head;
+    if (sent > head_left) {
+      const size_t from_body = sent - head_left;
       up_->in.consume(from_body);
       resp_body_ready_ -= from_body;
       body -= from_body;
@@ -293,14 +283,13 @@ bool Session::flush_client_out(size_t body) {
     x_->log.bytes_sent += static_cast<uint64_t>(n);
     progress = true;
   }
-  client_out_.clear();
-  client_out_off_ = 0;
+  down_->clear_out();
   return progress;
 }
 
 // Claims the response body bytes read so far (each byte is scanned once);
-// false when their framing is invalid (the session is then closed).
-bool Session::claim_response_body(core::Buffer& b) {
+// false when their framing is invalid (the connection is then closed).
+bool RequestFlow::claim_response_body(core::Buffer& b) {
   bool error = false;
   size_t n = resp_body_.claim(b.data + b.start + resp_body_ready_, b.size() - resp_body_ready_, &error);
   if (error) {
@@ -312,7 +301,7 @@ bool Session::claim_response_body(core::Buffer& b) {
   return true;
 }
 
-bool Session::parse_response_head() {
+bool RequestFlow::parse_response_head() {
   for (;;) {
     core::Buffer& b = up_->in;
     auto st = resp_parser_.parse_response(b.data + b.start, b.size(), worker_->settings().max_header_size, resp_);
@@ -329,7 +318,14 @@ bool Session::parse_response_head() {
       upstream_failed(502, false, shared::Outcome::HttpFailure);
       return true;
     }
-    if (resp_.status >= 100 && resp_.status < 200) {
+    // An upgrade request's 101 is its final answer (the tunnel follows).
+    const bool switching = resp_.status == 101 && upgrade_;
+    if (switching && !http::iequals(resp_.upgrade, "websocket")) {
+      WG_LOG(Warn, "upstream %s switched to a protocol other than the websocket asked for", up_->endpoint.c_str());
+      upstream_failed(502, false, shared::Outcome::HttpFailure);
+      return true;
+    }
+    if (resp_.status >= 100 && resp_.status < 200 && !switching) {
       // Interim responses: 100 was already answered by us (Expect is not
       // forwarded); others (103) go to 1.1 clients as they are; 101 would
       // mean an upgrade we never asked for.
@@ -337,11 +333,14 @@ bool Session::parse_response_head() {
         upstream_failed(502, false, shared::Outcome::HttpFailure);
         return true;
       }
-      if (resp_.status != 100 && x_->minor_version >= 1) client_out_.append(b.data + b.start, resp_.head_len);
+      if (resp_.status != 100 && x_->minor_version >= 1) down_->write_interim({b.data + b.start, resp_.head_len});
       b.consume(resp_.head_len);
       resp_parser_.reset();
       continue;
     }
+    // The connection an upgrade was asked on never goes back to the pool,
+    // whatever the answer.
+    if (upgrade_) resp_.keep_alive = false;
     x_->timings.upstream_head_ms = worker_->loop().now_ms();
     x_->log.status = resp_.status;
     x_->log.upstream_status = resp_.status;
@@ -381,19 +380,19 @@ bool Session::parse_response_head() {
 // The response head passed every handler: send it now, or, when the body
 // goes through the handlers, with their first output (its framing depends
 // on whether they let the whole body out at once).
-void Session::after_header_filter() {
+void RequestFlow::after_header_filter() {
   if (!resp_body_.done) resp_wire_.active = runner_->start_body(pipeline::Direction::Response);
   if (resp_wire_.active) return;
   build_client_head();
   resp_started_ = true;
 }
 
-bool Session::step_receive_response() {
+bool RequestFlow::step_receive_response() {
   if (up_ == nullptr || !up_->connected) return false;
   bool progress = false;
   for (;;) {
     core::Buffer& b = up_->in;
-    if (client_out_off_ < client_out_.size()) {
+    if (down_->out_pending()) {
       // The response head goes out with the body bytes already read.
       const bool plain_body = resp_head_done_ && !resp_wire_.active;
       if (plain_body && resp_body_ready_ == 0 && !resp_body_.done && !b.empty() && !claim_response_body(b)) return true;
@@ -404,7 +403,7 @@ bool Session::step_receive_response() {
     }
     if (resp_head_done_ && resp_wire_.active) {
       int r = pump_response_chain(b);
-      if (r < 0) return true;  // ended, or the session moved on
+      if (r < 0) return true;  // ended, or the flow moved on
       if (r == 2) return progress;  // a handler holds the end of the body
       if (r == 1) {
         progress = true;
@@ -413,13 +412,10 @@ bool Session::step_receive_response() {
       // else: read more below
     } else if (resp_head_done_) {
       if (resp_body_ready_ > 0) {
-        if (!writable_) return progress;
-        ssize_t n = client_.write(b.data + b.start, resp_body_ready_);
+        if (!down_->writable) return progress;
+        ssize_t n = down_->write_body(b.data + b.start, resp_body_ready_);
         if (n < 0) {
-          if (would_block(n)) {
-            writable_ = false;
-            return progress;
-          }
+          if (would_block(n)) return progress;
           x_->log.status = x_->log.status ? x_->log.status : 499;
           close();
           return true;
@@ -431,6 +427,7 @@ bool Session::step_receive_response() {
         continue;
       }
       if (resp_body_.done) {
+        if (resp_.status == 101 && upgrade_) return switch_protocols() || progress;
         resp_done_ = true;
         finish_exchange();
         return true;
@@ -487,6 +484,30 @@ bool Session::step_receive_response() {
     close();
     return true;
   }
+}
+
+// ---------------------------------------------------------------- upgrades
+
+// The upstream switched protocols and its 101 head is on its way to the
+// client (the client's pending bytes were flushed before this is asked):
+// once the whole request went upstream, every byte after it is the
+// tunnel's, which the connection runs (Session::start_tunnel) with the
+// upstream connection handed over. A body sent with the upgrade request is
+// sent whole first: false while it is still going. The exchange stays
+// open, its log counting the tunnel's bytes, until the connection closes
+// (abandon).
+bool RequestFlow::switch_protocols() {
+  if (!req_done_) return false;
+  TunnelHandover h;
+  h.upstream = up_;
+  up_ = nullptr;  // the connection's from here: release_upstream leaves it alone
+  h.client_bytes = &x_->log.request_size;
+  h.upstream_bytes = &x_->log.bytes_sent;
+  h.read_timeout_ms = static_cast<uint64_t>(service_->cfg.read_timeout_ms);
+  h.write_timeout_ms = static_cast<uint64_t>(service_->cfg.write_timeout_ms);
+  state_ = State::Tunnel;
+  owner_->start_tunnel(h);
+  return true;
 }
 
 }  // namespace wg::proxy

@@ -9,7 +9,7 @@
 
 #include "core/log.h"
 #include "proxy/worker_context.h"
-#include "proxy/session.h"
+#include "proxy/request_flow.h"
 #include "proxy/wire.h"
 
 namespace wg::proxy {
@@ -18,8 +18,8 @@ using pipeline::Direction;
 using pipeline::Step;
 
 // A decoded piece of body: at the end of a body with trailers, the
-// trailers go through the handlers too. Ended: the session acted on it.
-Step Session::feed_decoded(Direction d, std::string piece, bool done) {
+// trailers go through the handlers too. Ended: the flow acted on it.
+Step RequestFlow::feed_decoded(Direction d, std::string piece, bool done) {
   WireBody& w = d == Direction::Request ? req_wire_ : resp_wire_;
   Step s = done && !w.trailer_text.empty() ? runner_->feed_with_trailers(d, std::move(piece), w.trailer_text)
                                            : runner_->feed(d, std::move(piece), done);
@@ -29,7 +29,7 @@ Step Session::feed_decoded(Direction d, std::string piece, bool done) {
 
 // The trailer section the handlers left, for a chunked body's end. Fields
 // that frame or route a message have no place there (RFC 9110 6.5.1).
-void Session::append_trailers(Direction d, std::string& wire) {
+void RequestFlow::append_trailers(Direction d, std::string& wire) {
   if (!runner_->flow(d).has_trailers) return;
   const http::HeaderMap& trailers = d == Direction::Response ? x_->response_trailers : x_->request_trailers;
   for (const http::Header& t : trailers) {
@@ -49,14 +49,14 @@ void Session::append_trailers(Direction d, std::string& wire) {
 }
 
 // A handler that held the end of the body resumed: what it holds goes on.
-void Session::resume_body(Direction d) {
+void RequestFlow::resume_body(Direction d) {
   if (runner_->resume_body(d) == Step::Ended) handler_ended(d);
 }
 
 // The request side when its body goes through the handlers: decode what
 // the client sends, feed it to them, frame their output for the upstream.
 // Everything sent stays in up_head_ so a retry can send it again.
-bool Session::step_send_filtered_request() {
+bool RequestFlow::step_send_filtered_request() {
   if (up_ == nullptr || req_done_) return false;
   int up = upstream_connected();
   if (up <= 0) return up < 0;
@@ -74,7 +74,7 @@ bool Session::step_send_filtered_request() {
           return progress;
         }
         WG_LOG(Info, "upstream %s stopped reading the request: %s", up_->endpoint.c_str(), strerror(errno));
-        close_after_ = true;
+        down_->close_after = true;
         req_done_ = true;
         up_->readable = true;
         return true;
@@ -92,19 +92,18 @@ bool Session::step_send_filtered_request() {
       continue;
     }
     if (c.eos_in) return progress;  // a handler holds the end of the body
-    if (!in_.empty()) {
+    if (down_->body_bytes_waiting()) {
       std::string chunk;
       bool error = false;
-      size_t n = req_body_.claim_decoded(in_.data + in_.start, in_.size(), &error, &chunk, &w.trailer_text);
+      const size_t n = down_->claim_decoded_body(&chunk, &w.trailer_text, &error);
       if (error) {
-        WG_LOG(Info, "client %s: invalid request body framing", client_ip_);
+        WG_LOG(Info, "client %s: invalid request body framing", down_->client_ip);
         local_reply(400, "Bad request", true);
         return true;
       }
-      in_.consume(n);
       x_->log.request_size += n;
-      if (n > 0 || req_body_.done) {
-        if (feed_decoded(Direction::Request, std::move(chunk), req_body_.done) == Step::Ended) return true;
+      if (n > 0 || down_->body_read()) {
+        if (feed_decoded(Direction::Request, std::move(chunk), down_->body_read()) == Step::Ended) return true;
         progress = true;
         continue;
       }
@@ -119,7 +118,7 @@ bool Session::step_send_filtered_request() {
 // Queues the handlers' output for the upstream. The head goes out with the
 // first output: with Content-Length when that output is the whole body,
 // chunked otherwise (an HTTP/1.0 upstream exchange waits for the whole body).
-bool Session::frame_request_output() {
+bool RequestFlow::frame_request_output() {
   WireBody& w = req_wire_;
   const pipeline::BodyFlow& c = runner_->flow(Direction::Request);
   if (!w.head_released) {
@@ -142,7 +141,7 @@ bool Session::frame_request_output() {
 }
 
 // Moves the handlers' output to the wire, as chunks when the head said so.
-void Session::append_body_output(Direction d, std::string& wire) {
+void RequestFlow::append_body_output(Direction d, std::string& wire) {
   WireBody& w = d == Direction::Request ? req_wire_ : resp_wire_;
   pipeline::BodyFlow& c = runner_->flow(d);
   if (w.chunked) {
@@ -166,8 +165,8 @@ void Session::append_body_output(Direction d, std::string& wire) {
 
 // One step of the response body through the handlers. Returns 1 on
 // progress, 0 when it needs bytes from the upstream, 2 while a handler
-// holds the end of the body, -1 when the exchange ended or the session closed.
-int Session::pump_response_chain(core::Buffer& b) {
+// holds the end of the body, -1 when the exchange ended or the connection closed.
+int RequestFlow::pump_response_chain(core::Buffer& b) {
   WireBody& w = resp_wire_;
   const pipeline::BodyFlow& c = runner_->flow(Direction::Response);
   if (w.final_framed) {
@@ -199,7 +198,7 @@ int Session::pump_response_chain(core::Buffer& b) {
 }
 
 // Queues the handlers' output for the client, releasing the held head first.
-void Session::frame_response_output() {
+void RequestFlow::frame_response_output() {
   WireBody& w = resp_wire_;
   const pipeline::BodyFlow& c = runner_->flow(Direction::Response);
   if (!w.head_released) {
@@ -214,7 +213,7 @@ void Session::frame_response_output() {
     w.head_released = true;
     resp_started_ = true;
   }
-  append_body_output(Direction::Response, client_out_);
+  append_body_output(Direction::Response, down_->out);
 }
 
 }  // namespace wg::proxy
