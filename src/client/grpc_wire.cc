@@ -1,5 +1,7 @@
 #include "client/grpc_wire.h"
 
+#include "http/form_decode.h"
+
 #include <algorithm>
 
 namespace wg::client::grpc {
@@ -47,29 +49,6 @@ std::string timeout_header(uint32_t ms) {
   return "99999999H";
 }
 
-namespace {
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
-
-std::string decode_message(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (v[i] == '%' && i + 2 < v.size() && hex(v[i + 1]) >= 0 && hex(v[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(v[i + 1]) * 16 + hex(v[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(v[i]);
-    }
-  }
-  return out;
-}
-
 Status status_of_http(int http_status) {
   switch (http_status) {
     case 400: return kInternal;
@@ -97,7 +76,7 @@ bool parse_status(const Metadata& fields, uint32_t* code, std::string* message) 
       *code = digits ? static_cast<uint32_t>(n) : kUnknown;
       found = true;
     } else if (k == "grpc-message") {
-      *message = decode_message(v);
+      *message = http::percent_decode(v);
     }
   }
   return found;

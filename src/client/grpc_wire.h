@@ -55,10 +55,6 @@ class MessageReader {
 // so large values go to a coarser unit ("100m", "3600000m" → "3600S").
 std::string timeout_header(uint32_t ms);
 
-// Percent-decodes a grpc-message value (the spec's percent-encoding of
-// non-printable and '%' bytes); a malformed escape stays as it is.
-std::string decode_message(std::string_view v);
-
 // The status an HTTP answer without grpc-status stands for (the gRPC
 // spec's "HTTP to gRPC status code mapping").
 Status status_of_http(int http_status);

@@ -10,13 +10,11 @@ int hex(char c) {
   return -1;
 }
 
-}  // namespace
-
-std::string form_decode(std::string_view s) {
+std::string decode(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
+    if (plus_is_space && s[i] == '+') {
       out.push_back(' ');
     } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
       out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
@@ -27,5 +25,11 @@ std::string form_decode(std::string_view s) {
   }
   return out;
 }
+
+}  // namespace
+
+std::string form_decode(std::string_view s) { return decode(s, true); }
+
+std::string percent_decode(std::string_view s) { return decode(s, false); }
 
 }  // namespace wg::http

@@ -10,4 +10,8 @@ namespace wg::http {
 // '%' not followed by two hex digits stays as written.
 std::string form_decode(std::string_view s);
 
+// The same without the '+' rule: plain percent-decoding (RFC 3986), as a
+// grpc-message is read.
+std::string percent_decode(std::string_view s);
+
 }  // namespace wg::http
