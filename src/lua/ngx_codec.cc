@@ -1,5 +1,7 @@
 #include "lua/ngx_codec.h"
 
+#include "plugins/auth_codec.h"
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -16,17 +18,7 @@ namespace wg::lua {
 
 namespace {
 
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr char kHex[] = "0123456789ABCDEF";
-
-int b64_value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -37,46 +29,17 @@ int hex_value(char c) {
 
 }  // namespace
 
+// nginx's base64 (ngx_encode_base64 / ngx_decode_base64), shared with
+// basic-auth and hmac-auth: one codec for Kong's ngx.*_base64.
 std::string encode_base64(std::string_view in, bool pad) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
-                 static_cast<uint8_t>(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out.push_back(kB64[(v >> s) & 63]);
-  }
-  size_t rest = in.size() - i;
-  if (rest > 0) {
-    uint32_t v = static_cast<uint8_t>(in[i]) << 16;
-    if (rest == 2) v |= static_cast<uint8_t>(in[i + 1]) << 8;
-    out.push_back(kB64[(v >> 18) & 63]);
-    out.push_back(kB64[(v >> 12) & 63]);
-    if (rest == 2) out.push_back(kB64[(v >> 6) & 63]);
-    if (pad) out.append(rest == 2 ? "=" : "==");
+  std::string out = plugins::auth::encode_base64(in);
+  if (!pad) {
+    while (!out.empty() && out.back() == '=') out.pop_back();
   }
   return out;
 }
 
-// As nginx's ngx_decode_base64: padding optional, anything else refused.
-bool decode_base64(std::string_view in, std::string* out) {
-  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
-  if (in.size() % 4 == 1) return false;
-  out->clear();
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    int v = b64_value(c);
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return true;
-}
+bool decode_base64(std::string_view in, std::string* out) { return plugins::auth::decode_base64(in, *out); }
 
 // type 2 (the default, a URI component): all but A-Z a-z 0-9 - . _ ~;
 // type 0 (a URI): space, #, %, ?, controls and bytes >= 0x7f.
