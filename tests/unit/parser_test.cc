@@ -320,10 +320,13 @@ TEST(RequestParser, UpgradeNamedInConnection) {
 }
 
 TEST(RequestParser, UpgradeValueIsTheFirstUpgradeHeader) {
-  auto r = req("GET / HTTP/1.1\r\nHost: a\r\nUpgrade:  WebSocket \r\nUpgrade: h2c\r\n\r\n");
+  // The texts outlive the parses: the heads' views point into them.
+  std::string t = "GET / HTTP/1.1\r\nHost: a\r\nUpgrade:  WebSocket \r\nUpgrade: h2c\r\n\r\n";
+  auto r = req(t);
   ASSERT_EQ(r->st, ParseStatus::Complete);
   EXPECT_EQ(r->h.upgrade, "WebSocket");
-  auto none = req("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  std::string plain = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+  auto none = req(plain);
   ASSERT_EQ(none->st, ParseStatus::Complete);
   EXPECT_TRUE(none->h.upgrade.empty());
 }
