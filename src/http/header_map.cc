@@ -114,6 +114,12 @@ void HeaderMap::push_parsed(const Header* headers, size_t n, bool skip_host) {
   size_ = static_cast<size_t>(out - items_.get());
 }
 
+void HeaderMap::stand_for_parsed(const Header* headers, size_t n, size_t pseudo, bool skip_host) {
+  size_t held = pseudo;
+  for (size_t i = 0; i < n; ++i) held += !(headers[i].hop_by_hop || (skip_host && headers[i].id == HeaderId::Host));
+  unheld_ = held;
+}
+
 void HeaderMap::add(std::string_view name, std::string_view value, HeaderId id) {
   note_name(name);
   // One allocation for both.

@@ -27,7 +27,19 @@ class HeaderMap {
   // Empties the map; keeps its storage for the next request.
   void clear() {
     if (size_ != 0 || stored_ != 0 || pseudo_changed_ || kept_ != nullptr) clear_used();
+    unheld_ = 0;
   }
+
+  // The map stands for a head of n entries it does not hold (their count
+  // is what a Proxy-Wasm headers callback is told): its entries are only
+  // what handlers add, written after the head's own lines. For a chain
+  // whose handlers only add to that head (pipeline::Chain::only_adds).
+  void stand_for(size_t n) { unheld_ = n; }
+  // stand_for() what `pseudo` pseudo-headers and push_parsed(headers, n,
+  // skip_host) would have held.
+  void stand_for_parsed(const Header* headers, size_t n, size_t pseudo, bool skip_host);
+  // The entries a reader of the head would see: held and stood for.
+  size_t count() const { return unheld_ + size_; }
 
   // Copies `bytes` (a parsed head) into the map's storage once; views into
   // them then go in with push_parsed() and push_pseudo() without a copy.
@@ -127,6 +139,7 @@ class HeaderMap {
   std::unique_ptr<Entry[]> items_;
   size_t size_ = 0;
   size_t cap_ = 0;
+  size_t unheld_ = 0;  // see stand_for()
   bool pseudo_changed_ = false;
   std::vector<Block> blocks_;  // bump storage; views into it never move
   size_t block_bytes_ = 0;     // their total size

@@ -30,6 +30,11 @@ class Chain {
   // Whether any handler reads or changes direction d's head (Handler::heads;
   // false: the handlers work from the exchange's facts, or the other head).
   bool sees_head(Direction d) const { return (heads_ & head_bit(d)) != 0; }
+  // Whether the handlers that use direction d's head only add lines to it
+  // (adds_bit): the session then fills no map from that head; the map
+  // holds the additions, written after the head's own lines, and stands
+  // for the head's count (HeaderMap::stand_for).
+  bool only_adds(Direction d) const { return !sees_head(d) && (heads_ & adds_bit(d)) != 0; }
 
  private:
   std::vector<std::shared_ptr<const Handler>> handlers_;

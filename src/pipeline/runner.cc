@@ -49,9 +49,15 @@ void Chain::add(std::shared_ptr<const Handler> h) {
   }
   // The response phases run on the response head's map; a body through
   // the handlers is framed from the maps: both heads.
-  heads_ |= h->heads();
-  if (h->runs(Phase::Response) || h->runs(Phase::HeaderFilter)) heads_ |= head_bit(Direction::Response);
-  if (bodies_[0] || bodies_[1]) heads_ = kBothHeads;
+  // A handler of header_filter that only adds to the response head needs
+  // it no more than that.
+  const uint32_t heads = h->heads();
+  heads_ |= heads;
+  const bool adds_only = (heads & adds_bit(Direction::Response)) != 0 && (heads & head_bit(Direction::Response)) == 0;
+  if (h->runs(Phase::Response) || (h->runs(Phase::HeaderFilter) && !adds_only)) {
+    heads_ |= head_bit(Direction::Response);
+  }
+  if (bodies_[0] || bodies_[1]) heads_ |= kBothHeads;
   // Stable: equal priorities keep the order they were added in.
   auto at = handlers_.end();
   while (at != handlers_.begin() && (*(at - 1))->priority() < h->priority()) --at;

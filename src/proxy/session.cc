@@ -400,7 +400,8 @@ bool Session::reroute() {
 
 // What the handlers see of the request: its head in the Exchange's map
 // (one copy of the head's bytes, the parser's views rebased onto it: no
-// allocation; only when one of them uses the request head) and the facts
+// allocation; only when one of them uses the request head; when they only
+// add to it, an empty map standing for the head's count) and the facts
 // about it.
 void Session::prepare_exchange(const config::Route& route, bool request_head) {
   pipeline::Exchange& x = *x_;
@@ -422,6 +423,8 @@ void Session::prepare_exchange(const config::Route& route, bool request_head) {
     m.push_pseudo(":authority", req_.host);
     m.push_literal(":scheme", https_ ? "https" : "http");
     m.push_parsed(req_.headers, req_.num_headers, true);
+  } else if (runner_->chain().only_adds(pipeline::Direction::Request)) {
+    x.request_headers.stand_for_parsed(req_.headers, req_.num_headers, 4, true);  // the four pseudo-headers
   }
   x.client_ip = client_ip_;
   x.client_port = client_port_;

@@ -116,6 +116,11 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   bool handlers_have_head(pipeline::Direction d) const {
     return runner_->active() && runner_->chain().sees_head(d);
   }
+  // Whether they only add lines to direction d's head: the Exchange's map
+  // holds those lines alone (pipeline::Chain::only_adds).
+  bool handlers_add_to_head(pipeline::Direction d) const {
+    return runner_->active() && runner_->chain().only_adds(d);
+  }
   void after_access();
   void handler_ended(pipeline::Direction d);
   void handler_reply();
@@ -132,7 +137,9 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   void build_upstream_head(std::string_view upstream_path);
   std::string_view host_for_peer() const;
   void build_client_head(Framing framing = Framing::Upstream, uint64_t length = 0);
-  void write_response_head(const ResponseHead& h);
+  // added: lines handlers added to a head they only add to
+  // (handlers_add_to_head), written after h's headers.
+  void write_response_head(const ResponseHead& h, const http::HeaderMap* added = nullptr);
   void local_reply(int status, std::string_view message, bool close_after, std::string_view extra_headers = {});
   void https_redirect(const config::Route& route, bool body_pending);
 

@@ -47,6 +47,60 @@ SeenHeaders append_response_headers(std::string& o, const http::Header* headers,
   return seen;
 }
 
+// What the request head's header loop saw that the writer adds lines of
+// its own for.
+struct OutgoingLines {
+  std::string_view via;
+  std::string_view xff_first;  // common case: one X-Forwarded-For header, no copy
+  bool xff_many = false;
+};
+
+// The request headers that go upstream as they are: not hop-by-hop, not
+// pseudo, not the ones the gateway writes itself (Host, framing,
+// X-Forwarded-*, X-Real-IP, Via: those are noted in `seen`).
+[[gnu::always_inline]] inline void append_request_headers(std::string& h, const http::Header* headers, size_t n,
+                                                          OutgoingLines& seen) {
+  for (size_t i = 0; i < n; ++i) {
+    const http::Header& hd = headers[i];
+    if (hd.hop_by_hop || hd.name[0] == ':') continue;
+    switch (hd.id) {
+      case http::HeaderId::Host:
+      case http::HeaderId::ContentLength:
+      case http::HeaderId::Expect:
+      case http::HeaderId::XForwardedProto:
+      case http::HeaderId::XForwardedHost:
+      case http::HeaderId::XForwardedPort:
+      case http::HeaderId::XForwardedPath:
+      case http::HeaderId::XForwardedPrefix:
+      case http::HeaderId::XRealIp:
+        continue;
+      case http::HeaderId::Via:
+        seen.via = hd.value;
+        continue;
+      case http::HeaderId::XForwardedFor:
+        if (seen.xff_first.data() == nullptr) {
+          seen.xff_first = hd.value;
+        } else {
+          seen.xff_many = true;
+        }
+        continue;
+      default:
+        break;
+    }
+    append_header(h, hd);
+  }
+}
+
+// A response head's lines that handlers added to it (a head they only add
+// to), after its own; what they hold counts as the head's.
+[[gnu::noinline]] void append_added_lines(std::string& o, const http::HeaderMap& added, bool from_upstream,
+                                          bool upstream_framing, SeenHeaders& seen) {
+  const SeenHeaders more = append_response_headers<true>(o, added.data(), added.size(), from_upstream, upstream_framing);
+  if (more.via.data() != nullptr) seen.via = more.via;
+  seen.server = seen.server || more.server;
+  seen.length = seen.length || more.length;
+}
+
 }  // namespace
 
 // The request headers to send upstream: the Exchange's map when the
@@ -69,11 +123,15 @@ void Session::build_upstream_head(std::string_view upstream_path) {
   std::string_view method = req_.method;
   std::string_view host = route.preserve_host ? req_.host : host_for_peer();
   preserve_host_ = route.preserve_host;
-  if (handlers_have_head(pipeline::Direction::Request) && x_->request_headers.pseudo_changed()) {
+  // Lines handlers added to a head they only add to: after the head's own.
+  const http::HeaderMap* added =
+      handlers_add_to_head(pipeline::Direction::Request) ? &x_->request_headers : nullptr;
+  if ((handlers_have_head(pipeline::Direction::Request) || added != nullptr) &&
+      x_->request_headers.pseudo_changed()) {
     // A handler changed a pseudo-header (the map's entries carry their
-    // HeaderIds; pseudo-headers are skipped below).
-    for (size_t i = 0; i < num_headers; ++i) {
-      const http::Header& hd = headers[i];
+    // HeaderIds; pseudo-headers are skipped below). Where handlers only
+    // add, the head's own pseudo-headers come first and change nothing.
+    for (const http::Header& hd : x_->request_headers) {
       if (hd.name == ":method") {
         method = hd.value;
       } else if (hd.name == ":path") {
@@ -99,38 +157,11 @@ void Session::build_upstream_head(std::string_view upstream_path) {
   host_value_len_ = h.size() - host_value_pos_;
   h.append("\r\n");
 
-  std::string_view via;
-  std::string_view xff_first;  // common case: one X-Forwarded-For header, no copy
-  bool xff_many = false;
-  for (size_t i = 0; i < num_headers; ++i) {
-    const http::Header& hd = headers[i];
-    if (hd.hop_by_hop || hd.name[0] == ':') continue;
-    switch (hd.id) {
-      case http::HeaderId::Host:
-      case http::HeaderId::ContentLength:
-      case http::HeaderId::Expect:
-      case http::HeaderId::XForwardedProto:
-      case http::HeaderId::XForwardedHost:
-      case http::HeaderId::XForwardedPort:
-      case http::HeaderId::XForwardedPath:
-      case http::HeaderId::XForwardedPrefix:
-      case http::HeaderId::XRealIp:
-        continue;
-      case http::HeaderId::Via:
-        via = hd.value;
-        continue;
-      case http::HeaderId::XForwardedFor:
-        if (xff_first.data() == nullptr) {
-          xff_first = hd.value;
-        } else {
-          xff_many = true;
-        }
-        continue;
-      default:
-        break;
-    }
-    append_header(h, hd);
-  }
+  OutgoingLines seen;
+  append_request_headers(h, headers, num_headers, seen);
+  if (added != nullptr) append_request_headers(h, added->data(), added->size(), seen);
+  const std::string_view via = seen.via, xff_first = seen.xff_first;
+  const bool xff_many = seen.xff_many;
   // A body that goes through the handlers gets its framing when they first
   // let bytes out (frame_request_output).
   if (req_wire_.active) {
@@ -150,12 +181,16 @@ void Session::build_upstream_head(std::string_view upstream_path) {
       h.append(xff_first);
     } else {
       bool first = true;
-      for (size_t i = 0; i < num_headers; ++i) {
-        if (headers[i].id != http::HeaderId::XForwardedFor) continue;
-        if (!first) h.append(", ");
-        h.append(headers[i].value);
-        first = false;
-      }
+      auto join = [&](const http::Header* list, size_t n) {
+        for (size_t i = 0; i < n; ++i) {
+          if (list[i].id != http::HeaderId::XForwardedFor) continue;
+          if (!first) h.append(", ");
+          h.append(list[i].value);
+          first = false;
+        }
+      };
+      join(headers, num_headers);
+      if (added != nullptr) join(added->data(), added->size());
     }
     h.append(", ");
   }
@@ -218,13 +253,19 @@ void Session::build_client_head(Framing framing, uint64_t length) {
     // The upstream's bytes are gone, but the map kept a copy of the head;
     // a new status gets its standard phrase.
     h.reason = h.status == resp_.status ? m.kept(resp_.reason) : std::string_view();
+  } else if (handlers_add_to_head(pipeline::Direction::Response)) {
+    // The parsed head (its bytes still in the read buffer) and then what
+    // the handlers added; the head's own :status comes first, so an added
+    // one changes nothing, as in their map.
+    write_response_head(h, &x_->response_headers);
+    return;
   }
   write_response_head(h);
 }
 
 // The one response-head writer: status line, the headers (hop-by-hop and
 // pseudo-headers left out), our lines, framing, the gateway's headers.
-void Session::write_response_head(const ResponseHead& h) {
+void Session::write_response_head(const ResponseHead& h, const http::HeaderMap* added) {
   std::string& o = client_out_;
   o.append(x_->minor_version == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
   append_uint(o, static_cast<uint64_t>(h.status));
@@ -232,9 +273,10 @@ void Session::write_response_head(const ResponseHead& h) {
   o.append(h.reason.empty() ? http::reason_phrase(h.status) : h.reason);
   o.append("\r\n");
   const bool upstream_framing = h.framing == Framing::Upstream;
-  const SeenHeaders seen =
+  SeenHeaders seen =
       h.wire_lines ? append_response_headers<true>(o, h.headers, h.num_headers, h.from_upstream, upstream_framing)
                    : append_response_headers<false>(o, h.headers, h.num_headers, h.from_upstream, upstream_framing);
+  if (added != nullptr) append_added_lines(o, *added, h.from_upstream, upstream_framing, seen);
   const std::string_view via = seen.via;
   const bool has_server = seen.server, has_length = seen.length;
   o.append(h.extra);

@@ -981,3 +981,20 @@ TEST(HeaderMapLines, ReplacingALineValueLeavesAnOrdinaryEntry) {
   m.remove("x-one");
   EXPECT_EQ(wire_of(m), "X-Two: 22\r\n");
 }
+
+TEST(HeaderMap, StandsForAParsedHeadItDoesNotHold) {
+  const Header parsed[] = {{"Host", "a", HeaderId::Host, false},
+                           {"Connection", "close", HeaderId::Connection, true},
+                           {"Accept", "*/*", HeaderId::Other, false}};
+  HeaderMap m;
+  m.stand_for_parsed(parsed, 3, 4, true);  // a request: Host and hop-by-hop left out, four pseudo-headers
+  EXPECT_EQ(m.count(), 5u);
+  EXPECT_EQ(m.size(), 0u);
+  m.add("x-added", "1");
+  EXPECT_EQ(m.count(), 6u);
+  EXPECT_EQ(m.size(), 1u);
+  m.clear();
+  EXPECT_EQ(m.count(), 0u);
+  m.stand_for_parsed(parsed, 3, 1, false);  // a response: Host stays
+  EXPECT_EQ(m.count(), 3u);
+}
