@@ -23,7 +23,7 @@ struct SeenHeaders {
 // come from a handler's map and may hold wire lines; a parsed head never
 // does, and its loop (the plain proxy's) spares the test.
 template <bool kLines>
-SeenHeaders append_response_headers(std::string& o, const http::Header* headers, size_t n, bool from_upstream,
+[[gnu::always_inline]] inline SeenHeaders append_response_headers(std::string& o, const http::Header* headers, size_t n, bool from_upstream,
                                     bool upstream_framing) {
   SeenHeaders seen;
   for (size_t i = 0; i < n; ++i) {
