@@ -432,8 +432,8 @@ void Session::prepare_exchange(const config::Route& route, bool request_head) {
   x.route = &route;
   x.service = service_;
   x.match = match_;
-  if (!x.consumer_id.empty()) x.consumer_id.clear();
-  if (!x.credential_id.empty()) x.credential_id.clear();
+  x.consumer_id = {};
+  x.credential_id = {};
   if (request_head) x.upstream_uri.assign(scratch_upstream_path_);
   x.route_name = route.name;
   x.service_name = service_->cfg.name;
