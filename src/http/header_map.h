@@ -26,20 +26,47 @@ class HeaderMap {
 
   // Empties the map; keeps its storage for the next request.
   void clear() {
-    if (size_ != 0 || stored_ != 0 || pseudo_changed_ || kept_ != nullptr) clear_used();
-    unheld_ = 0;
+    if (size_ != 0 || stored_ != 0 || pseudo_changed_ || kept_ != nullptr || deferred_) clear_used();
   }
 
-  // The map stands for a head of n entries it does not hold (their count
-  // is what a Proxy-Wasm headers callback is told): its entries are only
-  // what handlers add, written after the head's own lines. For a chain
-  // whose handlers only add to that head (pipeline::Chain::only_adds).
-  void stand_for(size_t n) { unheld_ = n; }
-  // stand_for() what `pseudo` pseudo-headers and push_parsed(headers, n,
-  // skip_host) would have held.
-  void stand_for_parsed(const Header* headers, size_t n, size_t pseudo, bool skip_host);
-  // The entries a reader of the head would see: held and stood for.
-  size_t count() const { return unheld_ + size_; }
+  // ---- A deferred head (pipeline::Chain::lazy): the map stands for a
+  // parsed head it does not copy, whose bytes stay put during the head's
+  // phase (the session reads nothing meanwhile). Its entries are then only
+  // what handlers add (written after the head's own lines); find(),
+  // get_exact(), count() and any_field() see the head too (views into the
+  // read buffer: good during the phase only); an operation that changes
+  // or drops an entry first copies the head in (materialize), as keep()
+  // and push_parsed() would have, the additions after it.
+  struct Pseudo {
+    std::string_view name, value;
+    bool literal = false;  // value: a string literal (not copied)
+  };
+  // bytes: the head; headers: its parsed entries (views into bytes); as
+  // push_parsed(headers, n, skip_host) after the pseudo-headers.
+  void defer(std::string_view bytes, const Header* headers, size_t n, bool skip_host, const Pseudo* pseudo,
+             size_t num_pseudo);
+  bool deferred() const { return deferred_; }
+  void materialize() {
+    if (deferred_) materialize_now();
+  }
+  // The entries a reader of the head sees (held, and deferred).
+  size_t count() const { return deferred_ ? deferred_count() + size_ : size_; }
+  // Calls f(entry) for each header field a reader sees, in their order,
+  // until f returns true; whether one did. The pseudo-headers of a
+  // deferred head are not offered (a map that holds its head offers them:
+  // f must answer false for a name that starts with ':').
+  template <class F>
+  bool any_field(F&& f) const {
+    if (deferred_) {
+      for (size_t i = 0; i < deferred_n_; ++i) {
+        if (visible(deferred_headers_[i]) && f(deferred_headers_[i])) return true;
+      }
+    }
+    for (const Entry& e : *this) {
+      if (f(e)) return true;
+    }
+    return false;
+  }
 
   // Copies `bytes` (a parsed head) into the map's storage once; views into
   // them then go in with push_parsed() and push_pseudo() without a copy.
@@ -139,7 +166,18 @@ class HeaderMap {
   std::unique_ptr<Entry[]> items_;
   size_t size_ = 0;
   size_t cap_ = 0;
-  size_t unheld_ = 0;  // see stand_for()
+  // A deferred head (defer()).
+  bool visible(const Header& h) const { return !h.hop_by_hop && !(skip_host_ && h.id == HeaderId::Host); }
+  size_t deferred_count() const;
+  void materialize_now();
+  bool deferred_ = false;
+  bool skip_host_ = false;
+  std::string_view deferred_bytes_;
+  const Header* deferred_headers_ = nullptr;
+  size_t deferred_n_ = 0;
+  Entry pseudo_[4];
+  bool pseudo_literal_[4] = {};
+  size_t num_pseudo_ = 0;
   bool pseudo_changed_ = false;
   std::vector<Block> blocks_;  // bump storage; views into it never move
   size_t block_bytes_ = 0;     // their total size

@@ -29,6 +29,13 @@ inline constexpr uint32_t kBothHeads = head_bit(Direction::Request) | head_bit(D
 // removing any (nor its pseudo-headers' values): a Proxy-Wasm filter whose
 // only header-map import is proxy_add_header_map_value.
 constexpr uint32_t adds_bit(Direction d) { return 4u << static_cast<unsigned>(d); }
+// A head a handler reads only during that head's own phase (the request's:
+// rewrite and access; the response's: header_filter), through the header
+// map's reads that see a deferred head (find, get_exact, any_of, count),
+// and otherwise adds to, or changes through replace/remove (which copy the
+// head in first): key-auth, rate-limiting's quota headers. For the request
+// head it includes Exchange::upstream_uri.
+constexpr uint32_t phase_reads_bit(Direction d) { return 16u << static_cast<unsigned>(d); }
 const char* phase_name(Phase p);
 
 // What a handler tells the runner after a call.

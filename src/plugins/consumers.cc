@@ -92,15 +92,13 @@ namespace {
 // own X-Consumer-ID, or an earlier auth plugin's): then each is replaced,
 // else simply added, one pass over the map instead of one per header.
 bool has_consumer_headers(const http::HeaderMap& h) {
-  for (const auto& e : h) {
+  // A deferred request head too (key-auth reads it in access).
+  return h.any_field([](const http::Header& e) {
     std::string_view n = e.name;
-    if (n.size() < 11 || (n[0] | 0x20) != 'x') continue;  // most names: one compare
-    if (http::iequals(n.substr(0, 11), "x-consumer-") || http::iequals(n, "x-credential-identifier") ||
-        http::iequals(n, "x-anonymous-consumer")) {
-      return true;
-    }
-  }
-  return false;
+    if (n.size() < 11 || (n[0] | 0x20) != 'x') return false;  // most names: one compare
+    return http::iequals(n.substr(0, 11), "x-consumer-") || http::iequals(n, "x-credential-identifier") ||
+           http::iequals(n, "x-anonymous-consumer");
+  });
 }
 
 // The request has some of the consumer headers already: each is replaced,

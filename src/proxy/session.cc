@@ -370,7 +370,7 @@ bool Session::reroute() {
   const http::HeaderMap& m = x_->request_headers;
   // The common case costs two loads: no pseudo-header touched, no clear.
   if (!m.pseudo_changed() && !x_->clear_route_cache) return true;
-  if (!handlers_have_head(pipeline::Direction::Request)) return true;
+  if (!map_holds_head(pipeline::Direction::Request)) return true;
   const std::string_view target = m.get_exact(":path"), host = m.get_exact(":authority");
   const bool moved = m.pseudo_changed() && (target != routed_target_ || host != req_.host);
   if (!moved && !x_->clear_route_cache) return true;
@@ -401,8 +401,8 @@ bool Session::reroute() {
 // What the handlers see of the request: its head in the Exchange's map
 // (one copy of the head's bytes, the parser's views rebased onto it: no
 // allocation; only when one of them uses the request head; when they only
-// add to it, an empty map standing for the head's count) and the facts
-// about it.
+// add to it or read it in access, the head deferred: HeaderMap::defer) and
+// the facts about it.
 void Session::prepare_exchange(const config::Route& route, bool request_head) {
   pipeline::Exchange& x = *x_;
   x.request_headers.clear();
@@ -423,8 +423,12 @@ void Session::prepare_exchange(const config::Route& route, bool request_head) {
     m.push_pseudo(":authority", req_.host);
     m.push_literal(":scheme", https_ ? "https" : "http");
     m.push_parsed(req_.headers, req_.num_headers, true);
-  } else if (runner_->chain().only_adds(pipeline::Direction::Request)) {
-    x.request_headers.stand_for_parsed(req_.headers, req_.num_headers, 4, true);  // the four pseudo-headers
+  } else if (runner_->chain().lazy(pipeline::Direction::Request)) {
+    const http::HeaderMap::Pseudo pseudo[] = {{":method", req_.method},
+                                              {":path", req_.target},
+                                              {":authority", req_.host},
+                                              {":scheme", https_ ? "https" : "http", true}};
+    x.request_headers.defer({in_.data + in_.start, req_.head_len}, req_.headers, req_.num_headers, true, pseudo, 4);
   }
   x.client_ip = client_ip_;
   x.client_port = client_port_;
@@ -434,7 +438,7 @@ void Session::prepare_exchange(const config::Route& route, bool request_head) {
   x.match = match_;
   x.consumer_id = {};
   x.credential_id = {};
-  if (request_head) x.upstream_uri.assign(scratch_upstream_path_);
+  if (request_head || runner_->chain().defers(pipeline::Direction::Request)) x.upstream_uri.assign(scratch_upstream_path_);
   x.route_name = route.name;
   x.service_name = service_->cfg.name;
   x.protocol = req_.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
@@ -451,8 +455,9 @@ void Session::after_access() {
                 close_after_ || !req_body_.done);
     return;
   }
-  const std::string& uri =
-      handlers_have_head(pipeline::Direction::Request) ? x_->upstream_uri : scratch_upstream_path_;
+  const bool theirs = handlers_have_head(pipeline::Direction::Request) ||
+                     (runner_->active() && runner_->chain().defers(pipeline::Direction::Request));
+  const std::string& uri = theirs ? x_->upstream_uri : scratch_upstream_path_;
   x_->log.upstream_uri.assign(uri);
   build_upstream_head(uri);
   start_upstream();

@@ -116,10 +116,21 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   bool handlers_have_head(pipeline::Direction d) const {
     return runner_->active() && runner_->chain().sees_head(d);
   }
-  // Whether they only add lines to direction d's head: the Exchange's map
-  // holds those lines alone (pipeline::Chain::only_adds).
-  bool handlers_add_to_head(pipeline::Direction d) const {
-    return runner_->active() && runner_->chain().only_adds(d);
+  // Whether they only add to direction d's head or read it in its phase:
+  // the Exchange's map defers it (pipeline::Chain::lazy).
+  bool handlers_lazy_head(pipeline::Direction d) const { return runner_->active() && runner_->chain().lazy(d); }
+  const http::HeaderMap& head_map(pipeline::Direction d) const {
+    return d == pipeline::Direction::Request ? x_->request_headers : x_->response_headers;
+  }
+  // Whether the Exchange's map holds direction d's whole head: filled for
+  // the handlers, or a deferred one a handler copied in.
+  bool map_holds_head(pipeline::Direction d) const {
+    return handlers_have_head(d) || (handlers_lazy_head(d) && !head_map(d).deferred());
+  }
+  // The lines handlers added to a deferred head they left as it was
+  // (written after the parsed head's own), else null.
+  const http::HeaderMap* added_lines(pipeline::Direction d) const {
+    return handlers_lazy_head(d) && head_map(d).deferred() ? &head_map(d) : nullptr;
   }
   void after_access();
   void handler_ended(pipeline::Direction d);
@@ -138,7 +149,7 @@ class Session final : public core::IoHandler, public upstream::ConnOwner, public
   std::string_view host_for_peer() const;
   void build_client_head(Framing framing = Framing::Upstream, uint64_t length = 0);
   // added: lines handlers added to a head they only add to
-  // (handlers_add_to_head), written after h's headers.
+  // (added_lines), written after h's headers.
   void write_response_head(const ResponseHead& h, const http::HeaderMap* added = nullptr);
   void local_reply(int status, std::string_view message, bool close_after, std::string_view extra_headers = {});
   void https_redirect(const config::Route& route, bool body_pending);

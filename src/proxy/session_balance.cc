@@ -45,8 +45,7 @@ std::string_view Session::hash_source(const std::string& on, const std::string& 
   size_t num_headers;
   outgoing_request_headers(&headers, &num_headers);
   // ... and the lines they added to a head they only add to (after it).
-  const http::HeaderMap* added =
-      handlers_add_to_head(pipeline::Direction::Request) ? &x_->request_headers : nullptr;
+  const http::HeaderMap* added = added_lines(pipeline::Direction::Request);
   if (on == "header") {
     for (size_t i = 0; i < num_headers; ++i) {
       if (http::iequals(headers[i].name, header)) return headers[i].value;

@@ -106,7 +106,7 @@ struct OutgoingLines {
 // The request headers to send upstream: the Exchange's map when the
 // handlers had the request (they may have changed it), else the parsed head.
 void Session::outgoing_request_headers(const http::Header** headers, size_t* n) const {
-  if (handlers_have_head(pipeline::Direction::Request)) {
+  if (map_holds_head(pipeline::Direction::Request)) {
     *headers = x_->request_headers.data();
     *n = x_->request_headers.size();
   } else {
@@ -124,9 +124,8 @@ void Session::build_upstream_head(std::string_view upstream_path) {
   std::string_view host = route.preserve_host ? req_.host : host_for_peer();
   preserve_host_ = route.preserve_host;
   // Lines handlers added to a head they only add to: after the head's own.
-  const http::HeaderMap* added =
-      handlers_add_to_head(pipeline::Direction::Request) ? &x_->request_headers : nullptr;
-  if ((handlers_have_head(pipeline::Direction::Request) || added != nullptr) &&
+  const http::HeaderMap* added = added_lines(pipeline::Direction::Request);
+  if ((map_holds_head(pipeline::Direction::Request) || added != nullptr) &&
       x_->request_headers.pseudo_changed()) {
     // A handler changed a pseudo-header (the map's entries carry their
     // HeaderIds; pseudo-headers are skipped below). Where handlers only
@@ -239,7 +238,7 @@ void Session::build_client_head(Framing framing, uint64_t length) {
   h.framing = framing;
   h.length = length;
   h.extra = set_cookie_;
-  if (handlers_have_head(pipeline::Direction::Response)) {
+  if (map_holds_head(pipeline::Direction::Response)) {
     const http::HeaderMap& m = x_->response_headers;
     if (m.pseudo_changed()) {
       int st = 0;
@@ -253,11 +252,11 @@ void Session::build_client_head(Framing framing, uint64_t length) {
     // The upstream's bytes are gone, but the map kept a copy of the head;
     // a new status gets its standard phrase.
     h.reason = h.status == resp_.status ? m.kept(resp_.reason) : std::string_view();
-  } else if (handlers_add_to_head(pipeline::Direction::Response)) {
+  } else if (const http::HeaderMap* added = added_lines(pipeline::Direction::Response)) {
     // The parsed head (its bytes still in the read buffer) and then what
     // the handlers added; the head's own :status comes first, so an added
     // one changes nothing, as in their map.
-    write_response_head(h, &x_->response_headers);
+    write_response_head(h, added);
     return;
   }
   write_response_head(h);
@@ -286,7 +285,7 @@ void Session::write_response_head(const ResponseHead& h, const http::HeaderMap* 
       if (resp_body_.kind == http::BodyKind::UntilClose) close_after_ = true;
       // A handler removed Content-Length from a body it let through as is.
       if (resp_body_.kind == http::BodyKind::Length && !has_length &&
-          handlers_have_head(pipeline::Direction::Response)) {
+          map_holds_head(pipeline::Direction::Response)) {
         o.append("Content-Length: ");
         append_uint(o, resp_.content_length);
         o.append("\r\n");

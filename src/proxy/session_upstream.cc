@@ -348,7 +348,7 @@ bool Session::parse_response_head() {
     report_passive(shared::Outcome::Success, resp_.status);
     resp_body_.start(x_->head_request ? http::BodyKind::None : resp_.body, resp_.content_length);
     const bool full_head = handlers_have_head(pipeline::Direction::Response);
-    if (full_head || handlers_add_to_head(pipeline::Direction::Response)) {
+    if (full_head || handlers_lazy_head(pipeline::Direction::Response)) {
       pipeline::Exchange& x = *x_;
       x.response_has_body = !resp_body_.done;
       x.response_phase = true;
@@ -361,10 +361,11 @@ bool Session::parse_response_head() {
         m.push_pseudo(":status", std::string_view(head + 9, 3));  // "HTTP/1.x 200": checked by the parser
         m.push_parsed(resp_.headers, resp_.num_headers, false);
       } else {
-        // They only add lines: the head is written from the parsed one,
-        // whose bytes stay put until then (nothing is read from the
-        // upstream while a handler holds the head).
-        m.stand_for_parsed(resp_.headers, resp_.num_headers, 1, false);  // and :status
+        // Deferred: its bytes stay put until the head is written (nothing
+        // is read from the upstream while a handler holds the head).
+        const char* head = b.data + b.start;
+        const http::HeaderMap::Pseudo status[] = {{":status", std::string_view(head + 9, 3)}};
+        m.defer({head, resp_.head_len}, resp_.headers, resp_.num_headers, false, status, 1);
       }
       pipeline::Step step = runner_->response_head();
       if (step == pipeline::Step::Ended) {
