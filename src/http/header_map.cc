@@ -118,11 +118,7 @@ void HeaderMap::push_parsed(const Header* headers, size_t n, bool skip_host) {
 
 void HeaderMap::defer(std::string_view bytes, const Header* headers, size_t n, bool skip_host, const Pseudo* pseudo,
                       size_t num_pseudo) {
-  deferred_ = true;
-  deferred_bytes_ = bytes;
-  deferred_headers_ = headers;
-  deferred_n_ = n;
-  skip_host_ = skip_host;
+  defer_head(bytes, headers, n, skip_host);
   num_pseudo_ = std::min(num_pseudo, std::size(pseudo_));
   for (size_t i = 0; i < num_pseudo_; ++i) {
     pseudo_[i].name = pseudo[i].name;
@@ -132,8 +128,13 @@ void HeaderMap::defer(std::string_view bytes, const Header* headers, size_t n, b
 }
 
 size_t HeaderMap::deferred_count() const {
+  // Branch-free: it runs for every headers callback of a filter.
   size_t n = num_pseudo_;
-  for (size_t i = 0; i < deferred_n_; ++i) n += visible(deferred_headers_[i]);
+  const unsigned skip = skip_host_;
+  for (size_t i = 0; i < deferred_n_; ++i) {
+    const Header& h = deferred_headers_[i];
+    n += !(static_cast<unsigned>(h.hop_by_hop) | (skip & static_cast<unsigned>(h.id == HeaderId::Host)));
+  }
   return n;
 }
 

@@ -45,6 +45,26 @@ class HeaderMap {
   // push_parsed(headers, n, skip_host) after the pseudo-headers.
   void defer(std::string_view bytes, const Header* headers, size_t n, bool skip_host, const Pseudo* pseudo,
              size_t num_pseudo);
+  // The same for a request head (:method, :path, :authority views into
+  // bytes; :scheme a literal; Host left out) and a response head (:status):
+  // inline, as they run on every request whose handlers defer a head.
+  void defer_request(std::string_view bytes, const Header* headers, size_t n, std::string_view method,
+                     std::string_view path, std::string_view authority, std::string_view scheme_literal) {
+    defer_head(bytes, headers, n, true);
+    pseudo_[0].name = ":method", pseudo_[0].value = method;
+    pseudo_[1].name = ":path", pseudo_[1].value = path;
+    pseudo_[2].name = ":authority", pseudo_[2].value = authority;
+    pseudo_[3].name = ":scheme", pseudo_[3].value = scheme_literal;
+    pseudo_literal_[0] = pseudo_literal_[1] = pseudo_literal_[2] = false;
+    pseudo_literal_[3] = true;
+    num_pseudo_ = 4;
+  }
+  void defer_response(std::string_view bytes, const Header* headers, size_t n, std::string_view status) {
+    defer_head(bytes, headers, n, false);
+    pseudo_[0].name = ":status", pseudo_[0].value = status;
+    pseudo_literal_[0] = false;
+    num_pseudo_ = 1;
+  }
   bool deferred() const { return deferred_; }
   void materialize() {
     if (deferred_) materialize_now();
@@ -169,6 +189,13 @@ class HeaderMap {
   // A deferred head (defer()).
   bool visible(const Header& h) const { return !h.hop_by_hop && !(skip_host_ && h.id == HeaderId::Host); }
   size_t deferred_count() const;
+  void defer_head(std::string_view bytes, const Header* headers, size_t n, bool skip_host) {
+    deferred_ = true;
+    deferred_bytes_ = bytes;
+    deferred_headers_ = headers;
+    deferred_n_ = n;
+    skip_host_ = skip_host;
+  }
   void materialize_now();
   bool deferred_ = false;
   bool skip_host_ = false;

@@ -424,11 +424,8 @@ void Session::prepare_exchange(const config::Route& route, bool request_head) {
     m.push_literal(":scheme", https_ ? "https" : "http");
     m.push_parsed(req_.headers, req_.num_headers, true);
   } else if (runner_->chain().lazy(pipeline::Direction::Request)) {
-    const http::HeaderMap::Pseudo pseudo[] = {{":method", req_.method},
-                                              {":path", req_.target},
-                                              {":authority", req_.host},
-                                              {":scheme", https_ ? "https" : "http", true}};
-    x.request_headers.defer({in_.data + in_.start, req_.head_len}, req_.headers, req_.num_headers, true, pseudo, 4);
+    x.request_headers.defer_request({in_.data + in_.start, req_.head_len}, req_.headers, req_.num_headers,
+                                    req_.method, req_.target, req_.host, https_ ? "https" : "http");
   }
   x.client_ip = client_ip_;
   x.client_port = client_port_;

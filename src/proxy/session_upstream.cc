@@ -364,8 +364,7 @@ bool Session::parse_response_head() {
         // Deferred: its bytes stay put until the head is written (nothing
         // is read from the upstream while a handler holds the head).
         const char* head = b.data + b.start;
-        const http::HeaderMap::Pseudo status[] = {{":status", std::string_view(head + 9, 3)}};
-        m.defer({head, resp_.head_len}, resp_.headers, resp_.num_headers, false, status, 1);
+        m.defer_response({head, resp_.head_len}, resp_.headers, resp_.num_headers, std::string_view(head + 9, 3));
       }
       pipeline::Step step = runner_->response_head();
       if (step == pipeline::Step::Ended) {
