@@ -122,6 +122,10 @@ struct Exchange {
   // the request holds (no copy per request).
   std::string_view consumer_id;
   std::string_view credential_id;
+  // Ids that are no config entity's: what a Lua plugin authenticated with
+  // (kong.client.authenticate), copied here and viewed by the two above.
+  std::string authenticated_consumer_id;
+  std::string authenticated_credential_id;
   // Facts that decide framing and retries.
   std::string method;
   int minor_version = 1;   // HTTP/1.<minor> of the client
