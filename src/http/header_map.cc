@@ -1,6 +1,7 @@
 #include "http/header_map.h"
 
 #include <algorithm>
+#include <iterator>
 #include <cstdint>
 #include <cstring>
 
@@ -46,6 +47,7 @@ inline void copy_bytes(char* dst, std::string_view src) {
 
 void HeaderMap::clear_used() {
   size_ = 0;
+  deferred_ = false;
   pseudo_changed_ = false;
   if (cap_ > 1024) {
     items_.reset();
@@ -114,6 +116,49 @@ void HeaderMap::push_parsed(const Header* headers, size_t n, bool skip_host) {
   size_ = static_cast<size_t>(out - items_.get());
 }
 
+void HeaderMap::defer(std::string_view bytes, const Header* headers, size_t n, bool skip_host, const Pseudo* pseudo,
+                      size_t num_pseudo) {
+  defer_head(bytes, headers, n, skip_host);
+  num_pseudo_ = std::min(num_pseudo, std::size(pseudo_));
+  for (size_t i = 0; i < num_pseudo_; ++i) {
+    pseudo_[i].name = pseudo[i].name;
+    pseudo_[i].value = pseudo[i].value;
+    pseudo_literal_[i] = pseudo[i].literal;
+  }
+}
+
+size_t HeaderMap::deferred_count() const {
+  // Branch-free: it runs for every headers callback of a filter.
+  size_t n = num_pseudo_;
+  const unsigned skip = skip_host_;
+  for (size_t i = 0; i < deferred_n_; ++i) {
+    const Header& h = deferred_headers_[i];
+    n += !(static_cast<unsigned>(h.hop_by_hop) | (skip & static_cast<unsigned>(h.id == HeaderId::Host)));
+  }
+  return n;
+}
+
+// The head goes in as keep() and push_parsed() would have put it, before
+// the entries added meanwhile.
+void HeaderMap::materialize_now() {
+  deferred_ = false;
+  const size_t added = size_;
+  const size_t head = deferred_count();
+  while (cap_ < head + added) grow();
+  std::move_backward(items_.get(), items_.get() + added, items_.get() + head + added);
+  size_ = 0;
+  keep(deferred_bytes_);
+  for (size_t i = 0; i < num_pseudo_; ++i) {
+    if (pseudo_literal_[i]) {
+      push_literal(pseudo_[i].name, pseudo_[i].value);
+    } else {
+      push_pseudo(pseudo_[i].name, pseudo_[i].value);
+    }
+  }
+  push_parsed(deferred_headers_, deferred_n_, skip_host_);
+  size_ = head + added;
+}
+
 void HeaderMap::add(std::string_view name, std::string_view value, HeaderId id) {
   note_name(name);
   // One allocation for both.
@@ -139,6 +184,7 @@ void HeaderMap::add_line(std::string_view name, std::string_view value, HeaderId
 }
 
 void HeaderMap::replace(std::string_view name, std::string_view value) {
+  materialize();
   note_name(name);
   bool replaced = false;
   size_t out = 0;
@@ -160,6 +206,7 @@ void HeaderMap::replace(std::string_view name, std::string_view value) {
 }
 
 void HeaderMap::remove(std::string_view name) {
+  materialize();
   note_name(name);
   size_t out = 0;
   for (size_t i = 0; i < size_; ++i) {
@@ -215,6 +262,15 @@ void HeaderMap::compact() {
 }
 
 const HeaderMap::Entry* HeaderMap::find(std::string_view name) const {
+  if (deferred_) {
+    for (size_t i = 0; i < num_pseudo_; ++i) {
+      if (pseudo_[i].name.size() == name.size() && iequals(pseudo_[i].name, name)) return &pseudo_[i];
+    }
+    for (size_t i = 0; i < deferred_n_; ++i) {
+      const Entry& e = deferred_headers_[i];
+      if (visible(e) && e.name.size() == name.size() && iequals(e.name, name)) return &e;
+    }
+  }
   for (const Entry& e : *this) {
     if (e.name.size() == name.size() && iequals(e.name, name)) return &e;
   }
@@ -222,6 +278,14 @@ const HeaderMap::Entry* HeaderMap::find(std::string_view name) const {
 }
 
 std::string_view HeaderMap::get_exact(std::string_view name) const {
+  if (deferred_) {
+    for (size_t i = 0; i < num_pseudo_; ++i) {
+      if (pseudo_[i].name == name) return pseudo_[i].value;
+    }
+    for (size_t i = 0; i < deferred_n_; ++i) {
+      if (visible(deferred_headers_[i]) && deferred_headers_[i].name == name) return deferred_headers_[i].value;
+    }
+  }
   for (const Entry& e : *this) {
     if (e.name == name) return e.value;
   }

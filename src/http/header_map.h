@@ -26,7 +26,66 @@ class HeaderMap {
 
   // Empties the map; keeps its storage for the next request.
   void clear() {
-    if (size_ != 0 || stored_ != 0 || pseudo_changed_ || kept_ != nullptr) clear_used();
+    if (size_ != 0 || stored_ != 0 || pseudo_changed_ || kept_ != nullptr || deferred_) clear_used();
+  }
+
+  // ---- A deferred head (pipeline::Chain::lazy): the map stands for a
+  // parsed head it does not copy, whose bytes stay put during the head's
+  // phase (the session reads nothing meanwhile). Its entries are then only
+  // what handlers add (written after the head's own lines); find(),
+  // get_exact(), count() and any_field() see the head too (views into the
+  // read buffer: good during the phase only); an operation that changes
+  // or drops an entry first copies the head in (materialize), as keep()
+  // and push_parsed() would have, the additions after it.
+  struct Pseudo {
+    std::string_view name, value;
+    bool literal = false;  // value: a string literal (not copied)
+  };
+  // bytes: the head; headers: its parsed entries (views into bytes); as
+  // push_parsed(headers, n, skip_host) after the pseudo-headers.
+  void defer(std::string_view bytes, const Header* headers, size_t n, bool skip_host, const Pseudo* pseudo,
+             size_t num_pseudo);
+  // The same for a request head (:method, :path, :authority views into
+  // bytes; :scheme a literal; Host left out) and a response head (:status):
+  // inline, as they run on every request whose handlers defer a head.
+  void defer_request(std::string_view bytes, const Header* headers, size_t n, std::string_view method,
+                     std::string_view path, std::string_view authority, std::string_view scheme_literal) {
+    defer_head(bytes, headers, n, true);
+    pseudo_[0].name = ":method", pseudo_[0].value = method;
+    pseudo_[1].name = ":path", pseudo_[1].value = path;
+    pseudo_[2].name = ":authority", pseudo_[2].value = authority;
+    pseudo_[3].name = ":scheme", pseudo_[3].value = scheme_literal;
+    pseudo_literal_[0] = pseudo_literal_[1] = pseudo_literal_[2] = false;
+    pseudo_literal_[3] = true;
+    num_pseudo_ = 4;
+  }
+  void defer_response(std::string_view bytes, const Header* headers, size_t n, std::string_view status) {
+    defer_head(bytes, headers, n, false);
+    pseudo_[0].name = ":status", pseudo_[0].value = status;
+    pseudo_literal_[0] = false;
+    num_pseudo_ = 1;
+  }
+  bool deferred() const { return deferred_; }
+  void materialize() {
+    if (deferred_) materialize_now();
+  }
+  // The entries a reader of the head sees (held, and deferred).
+  size_t count() const { return deferred_ ? deferred_count() + size_ : size_; }
+  // Calls f(entry) for each header field a reader sees, in their order,
+  // until f returns true; whether one did. The pseudo-headers of a
+  // deferred head are not offered (a map that holds its head offers them:
+  // f must answer false for a name that starts with ':').
+  template <class F>
+  bool any_field(F&& f) const {
+    if (deferred_) {
+      for (size_t i = 0; i < deferred_n_; ++i) {
+        if (visible(deferred_headers_[i]) && f(deferred_headers_[i])) return true;
+      }
+    }
+    for (const Entry& e : *this) {
+      if (f(e)) return true;
+    }
+    return false;
   }
 
   // Copies `bytes` (a parsed head) into the map's storage once; views into
@@ -127,6 +186,25 @@ class HeaderMap {
   std::unique_ptr<Entry[]> items_;
   size_t size_ = 0;
   size_t cap_ = 0;
+  // A deferred head (defer()).
+  bool visible(const Header& h) const { return !h.hop_by_hop && !(skip_host_ && h.id == HeaderId::Host); }
+  size_t deferred_count() const;
+  void defer_head(std::string_view bytes, const Header* headers, size_t n, bool skip_host) {
+    deferred_ = true;
+    deferred_bytes_ = bytes;
+    deferred_headers_ = headers;
+    deferred_n_ = n;
+    skip_host_ = skip_host;
+  }
+  void materialize_now();
+  bool deferred_ = false;
+  bool skip_host_ = false;
+  std::string_view deferred_bytes_;
+  const Header* deferred_headers_ = nullptr;
+  size_t deferred_n_ = 0;
+  Entry pseudo_[4];
+  bool pseudo_literal_[4] = {};
+  size_t num_pseudo_ = 0;
   bool pseudo_changed_ = false;
   std::vector<Block> blocks_;  // bump storage; views into it never move
   size_t block_bytes_ = 0;     // their total size

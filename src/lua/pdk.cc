@@ -392,8 +392,20 @@ int l_set_body(lua_State* L) {
 // consumer and credential, as Kong's ctx.authenticated_* (no headers).
 int l_authenticate(lua_State* L) {
   Exchange& x = exchange(L);
-  x.consumer_id = lua_isstring(L, 1) ? std::string(arg_view(L, 1)) : std::string();
-  x.credential_id = lua_isstring(L, 2) ? std::string(arg_view(L, 2)) : std::string();
+  // Lua's strings are not the config's: copied into the exchange, which
+  // the ids view (Exchange::consumer_id).
+  if (lua_isstring(L, 1)) {
+    x.authenticated_consumer_id.assign(arg_view(L, 1));
+    x.consumer_id = x.authenticated_consumer_id;
+  } else {
+    x.consumer_id = {};
+  }
+  if (lua_isstring(L, 2)) {
+    x.authenticated_credential_id.assign(arg_view(L, 2));
+    x.credential_id = x.authenticated_credential_id;
+  } else {
+    x.credential_id = {};
+  }
   return 0;
 }
 

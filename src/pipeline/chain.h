@@ -30,6 +30,17 @@ class Chain {
   // Whether any handler reads or changes direction d's head (Handler::heads;
   // false: the handlers work from the exchange's facts, or the other head).
   bool sees_head(Direction d) const { return (heads_ & head_bit(d)) != 0; }
+  // Whether the handlers that use direction d's head read it only in its
+  // own phase (phase_reads_bit) or only add lines to it (adds_bit): the
+  // session then fills no map from that head but defers it
+  // (HeaderMap::defer); the map copies it in only when a handler changes
+  // an entry (HeaderMap::materialize), else it holds the additions,
+  // written after the head's own lines.
+  bool lazy(Direction d) const { return !sees_head(d) && (heads_ & (adds_bit(d) | phase_reads_bit(d))) != 0; }
+  // ... and of those, whether one reads it (for the request head: then
+  // Exchange::upstream_uri is theirs too).
+  bool defers(Direction d) const { return !sees_head(d) && (heads_ & phase_reads_bit(d)) != 0; }
+  bool only_adds(Direction d) const { return lazy(d) && !defers(d); }
 
  private:
   std::vector<std::shared_ptr<const Handler>> handlers_;

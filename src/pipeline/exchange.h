@@ -118,9 +118,14 @@ struct Exchange {
   const config::ServiceRuntime* service = nullptr;
   const router::Match* match = nullptr;  // with the regex path's captures
   // The consumer an authentication handler identified, and its credential
-  // (ids; empty: anonymous). Nothing sets them until consumers exist.
-  std::string consumer_id;
-  std::string credential_id;
+  // (ids; empty: anonymous): views of the config snapshot's entities, which
+  // the request holds (no copy per request).
+  std::string_view consumer_id;
+  std::string_view credential_id;
+  // Ids that are no config entity's: what a Lua plugin authenticated with
+  // (kong.client.authenticate), copied here and viewed by the two above.
+  std::string authenticated_consumer_id;
+  std::string authenticated_credential_id;
   // Facts that decide framing and retries.
   std::string method;
   int minor_version = 1;   // HTTP/1.<minor> of the client

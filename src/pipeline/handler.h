@@ -21,9 +21,21 @@ namespace wg::pipeline {
 enum class Phase : uint8_t { Rewrite, Access, Response, HeaderFilter, BodyFilter, Log, Count };
 
 constexpr uint32_t phase_bit(Phase p) { return 1u << static_cast<unsigned>(p); }
-// A head (the request's or the response's) in Handler::heads().
+// A head (the request's or the response's) in Handler::heads(): read or
+// changed in any way.
 constexpr uint32_t head_bit(Direction d) { return 1u << static_cast<unsigned>(d); }
 inline constexpr uint32_t kBothHeads = head_bit(Direction::Request) | head_bit(Direction::Response);
+// A head a handler only adds header lines to, never reading, replacing or
+// removing any (nor its pseudo-headers' values): a Proxy-Wasm filter whose
+// only header-map import is proxy_add_header_map_value.
+constexpr uint32_t adds_bit(Direction d) { return 4u << static_cast<unsigned>(d); }
+// A head a handler reads only during that head's own phase (the request's:
+// rewrite and access; the response's: header_filter), through the header
+// map's reads that see a deferred head (find, get_exact, any_of, count),
+// and otherwise adds to, or changes through replace/remove (which copy the
+// head in first): key-auth, rate-limiting's quota headers. For the request
+// head it includes Exchange::upstream_uri.
+constexpr uint32_t phase_reads_bit(Direction d) { return 16u << static_cast<unsigned>(d); }
 const char* phase_name(Phase p);
 
 // What a handler tells the runner after a call.
@@ -103,7 +115,8 @@ class Handler {
   // (head_bit()s of the Exchange's request_headers / response_headers and
   // of what goes with them: upstream_uri). A head no handler of the chain
   // uses is not copied into its map: the session sends it as for a route
-  // without handlers (Chain::sees_head).
+  // without handlers (Chain::sees_head). adds_bit(d) instead of head_bit(d):
+  // it only adds lines to that head (Chain::only_adds).
   virtual uint32_t heads() const { return kBothHeads; }
   // The request is over (also when it was cut short); the slot is reset after.
   virtual void detach(Exchange& x, Slot& s) const = 0;

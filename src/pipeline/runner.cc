@@ -49,9 +49,16 @@ void Chain::add(std::shared_ptr<const Handler> h) {
   }
   // The response phases run on the response head's map; a body through
   // the handlers is framed from the maps: both heads.
-  heads_ |= h->heads();
-  if (h->runs(Phase::Response) || h->runs(Phase::HeaderFilter)) heads_ |= head_bit(Direction::Response);
-  if (bodies_[0] || bodies_[1]) heads_ = kBothHeads;
+  // A handler of header_filter that only adds to the response head, or
+  // reads it only there, needs it no more than that.
+  const uint32_t heads = h->heads();
+  heads_ |= heads;
+  const uint32_t lazy = adds_bit(Direction::Response) | phase_reads_bit(Direction::Response);
+  const bool lazy_only = (heads & lazy) != 0 && (heads & head_bit(Direction::Response)) == 0;
+  if (h->runs(Phase::Response) || (h->runs(Phase::HeaderFilter) && !lazy_only)) {
+    heads_ |= head_bit(Direction::Response);
+  }
+  if (bodies_[0] || bodies_[1]) heads_ |= kBothHeads;
   // Stable: equal priorities keep the order they were added in.
   auto at = handlers_.end();
   while (at != handlers_.begin() && (*(at - 1))->priority() < h->priority()) --at;

@@ -43,7 +43,7 @@ ByConsumer::ByConsumer(std::shared_ptr<const Handler> fallback, Instances by_con
               most_body(Direction::Request, fallback, by_consumer),
               most_body(Direction::Response, fallback, by_consumer)),
       fallback_(std::move(fallback)),
-      by_consumer_(std::move(by_consumer)) {
+      by_consumer_(std::make_move_iterator(by_consumer.begin()), std::make_move_iterator(by_consumer.end())) {
   logs_unseen_ = fallback_ && fallback_->logs_unseen_requests();
   for (const auto& [id, h] : by_consumer_) logs_unseen_ = logs_unseen_ || h->logs_unseen_requests();
 }

@@ -35,7 +35,12 @@ class ByConsumer : public pipeline::Handler {
   const pipeline::Handler* choose(const pipeline::Exchange& x) const;
 
   std::shared_ptr<const pipeline::Handler> fallback_;
-  std::unordered_map<std::string, std::shared_ptr<const pipeline::Handler>> by_consumer_;
+  // Found by the exchange's consumer id (a view): a transparent hash, no key copy.
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+  };
+  std::unordered_map<std::string, std::shared_ptr<const pipeline::Handler>, IdHash, std::equal_to<>> by_consumer_;
   bool logs_unseen_ = false;
 };
 

@@ -92,22 +92,20 @@ namespace {
 // own X-Consumer-ID, or an earlier auth plugin's): then each is replaced,
 // else simply added, one pass over the map instead of one per header.
 bool has_consumer_headers(const http::HeaderMap& h) {
-  for (const auto& e : h) {
+  // A deferred request head too (key-auth reads it in access).
+  return h.any_field([](const http::Header& e) {
     std::string_view n = e.name;
-    if (n.size() < 11 || (n[0] | 0x20) != 'x') continue;  // most names: one compare
-    if (http::iequals(n.substr(0, 11), "x-consumer-") || http::iequals(n, "x-credential-identifier") ||
-        http::iequals(n, "x-anonymous-consumer")) {
-      return true;
-    }
-  }
-  return false;
+    if (n.size() < 11 || (n[0] | 0x20) != 'x') return false;  // most names: one compare
+    return http::iequals(n.substr(0, 11), "x-consumer-") || http::iequals(n, "x-credential-identifier") ||
+           http::iequals(n, "x-anonymous-consumer");
+  });
 }
 
 // The request has some of the consumer headers already: each is replaced,
 // or removed when it has no value now.
 void replace_consumer_headers(http::HeaderMap& h, const config::Consumer& consumer, bool anonymous,
-                              const std::string& identifier) {
-  auto set_or_clear = [&](std::string_view name, const std::string& value) {
+                              std::string_view identifier) {
+  auto set_or_clear = [&](std::string_view name, std::string_view value) {
     if (value.empty()) {
       h.remove(name);
     } else {
@@ -157,22 +155,22 @@ void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const
 void authenticate(pipeline::Exchange& x, const config::Consumer& consumer, const std::string* credential_id,
                   const std::string* identifier) {
   x.consumer_id = consumer.id;
-  x.credential_id = credential_id != nullptr ? *credential_id : "";
+  x.credential_id = credential_id != nullptr ? std::string_view(*credential_id) : std::string_view();
   http::HeaderMap& h = x.request_headers;
   if (!has_consumer_headers(h)) {
     // None of these names is one the session treats specially (HeaderId::Other).
-    auto add = [&](std::string_view name, const std::string& value) {
+    auto add = [&](std::string_view name, std::string_view value) {
       if (!value.empty()) h.add(name, value, http::HeaderId::Other);
     };
     add("X-Consumer-ID", consumer.id);
     add("X-Consumer-Custom-ID", consumer.custom_id);
     add("X-Consumer-Username", consumer.username);
-    add("X-Credential-Identifier", identifier != nullptr ? *identifier : x.credential_id);
+    add("X-Credential-Identifier", identifier != nullptr ? std::string_view(*identifier) : x.credential_id);
     if (credential_id == nullptr) h.add("X-Anonymous-Consumer", "true", http::HeaderId::Other);
     return;
   }
   replace_consumer_headers(h, consumer, credential_id == nullptr,
-                           identifier != nullptr ? *identifier : x.credential_id);
+                           identifier != nullptr ? std::string_view(*identifier) : x.credential_id);
 }
 
 }  // namespace wg::plugins

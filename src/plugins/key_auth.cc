@@ -28,15 +28,23 @@ std::string without_arg(std::string_view target, std::string_view name) {
 // one pass over the head.
 size_t header_count(const Exchange& x, std::string_view name, std::string_view* first) {
   size_t n = 0;
-  for (const auto& h : x.request_headers) {
-    if (h.name.size() != name.size() || !http::iequals(h.name, name)) continue;
-    if (n++ == 0) *first = h.value;
-  }
+  x.request_headers.any_field([&](const http::Header& h) {  // a deferred head too (read in access only)
+    if (h.name.size() == name.size() && http::iequals(h.name, name) && n++ == 0) *first = h.value;
+    return false;
+  });
   return n;
 }
 
 class KeyAuth : public Plugin {
  public:
+  // The request head, read in access only (the key, client-sent consumer
+  // headers: a deferred head, copied in only to hide the key or replace
+  // consumer headers the client sent); the upstream URI when it hides a
+  // key sent in the query.
+  uint32_t heads() const override {
+    return all_protocols() ? pipeline::phase_reads_bit(pipeline::Direction::Request) : pipeline::kBothHeads;
+  }
+
   KeyAuth(const config::Value& c, std::shared_ptr<const Consumers> consumers)
       : Plugin("key-auth", 1250, pipeline::phase_bit(pipeline::Phase::Access)),
         consumers_(std::move(consumers)),

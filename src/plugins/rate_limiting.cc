@@ -141,16 +141,14 @@ void sync_to_redis(const RedisServer& server) {
 // Whether the response already has any header the plugin sets (then they
 // are replaced, else simply added: one pass instead of one per header).
 bool has_quota_headers(const http::HeaderMap& h) {
-  for (const auto& e : h) {
+  // A deferred response head too (read in header_filter only).
+  return h.any_field([](const http::Header& e) {
     std::string_view n = e.name;
     char c = n.empty() ? 0 : static_cast<char>(n[0] | 0x20);
-    if (c != 'r' && c != 'x') continue;  // most names: one compare
-    if ((n.size() > 10 && http::iequals(n.substr(0, 10), "ratelimit-")) ||
-        (n.size() > 12 && http::iequals(n.substr(0, 12), "x-ratelimit-")) || http::iequals(n, "retry-after")) {
-      return true;
-    }
-  }
-  return false;
+    if (c != 'r' && c != 'x') return false;  // most names: one compare
+    return (n.size() > 10 && http::iequals(n.substr(0, 10), "ratelimit-")) ||
+           (n.size() > 12 && http::iequals(n.substr(0, 12), "x-ratelimit-")) || http::iequals(n, "retry-after");
+  });
 }
 
 // What a limit counts by (Kong's limit_by), compared per request.
@@ -203,10 +201,12 @@ class RateLimiting : public Plugin {
   }
 
   // Counting by consumer, credential, service or client address reads no
-  // request header: only the response head gets the quota headers.
+  // request header: only the response head gets the quota headers, and
+  // only in header_filter (a deferred head: copied in only when the
+  // upstream sent quota headers of its own, which are replaced).
   uint32_t heads() const override {
     const bool reads_request = by_ == By::Header || by_ == By::Path || !all_protocols();
-    return pipeline::head_bit(pipeline::Direction::Response) |
+    return pipeline::phase_reads_bit(pipeline::Direction::Response) |
            (reads_request ? pipeline::head_bit(pipeline::Direction::Request) : 0);
   }
 

@@ -97,9 +97,11 @@ const Template* pick(std::string_view rest, double* best, const Template* chosen
 const Template& response_template(const pipeline::Exchange& x, std::string_view name) {
   const Template* chosen = &kJson;
   double best = 0;
-  for (const auto& h : x.request_headers) {
+  // A deferred head too (key-auth's answer in access).
+  x.request_headers.any_field([&](const http::Header& h) {
     if (http::iequals(h.name, name)) chosen = pick(h.value, &best, chosen);
-  }
+    return false;
+  });
   return *chosen;
 }
 

@@ -92,6 +92,9 @@ class ResponseRateLimiting : public Plugin {
   void detach(Exchange&, Slot& s) const override {
     if (s.state) static_cast<Usage*>(s.state.get())->counted = false;
   }
+  // The Usage stays for the session's next request (access resets it), as
+  // rate-limiting's Quota: no allocation per request.
+  bool keeps_state() const override { return true; }
 
   void on_log(Exchange& x, Slot& s) const override {
     if (!serves(x) || !s.state) return;

@@ -44,11 +44,14 @@ std::string_view RequestFlow::hash_source(const std::string& on, const std::stri
   const http::Header* headers;
   size_t num_headers;
   outgoing_request_headers(&headers, &num_headers);
+  // ... and the lines they added to a head they only add to (after it).
+  const http::HeaderMap* added = added_lines(pipeline::Direction::Request);
   if (on == "header") {
     for (size_t i = 0; i < num_headers; ++i) {
       if (http::iequals(headers[i].name, header)) return headers[i].value;
     }
-    return {};
+    const http::Header* e = added != nullptr ? added->find(header) : nullptr;
+    return e != nullptr ? e->value : std::string_view();
   }
   if (on == "query_arg") {
     // As Kong's get_query_arg: values decoded; repeated args sorted and joined.
@@ -88,19 +91,29 @@ std::string_view RequestFlow::hash_source(const std::string& on, const std::stri
     return {};
   }
   if (on == "cookie") {
-    for (size_t i = 0; i < num_headers; ++i) {
-      if (!http::iequals(headers[i].name, "cookie")) continue;
-      std::string_view c = headers[i].value;
-      while (!c.empty()) {
-        size_t semi = c.find(';');
-        std::string_view kv = c.substr(0, semi);
-        while (!kv.empty() && kv.front() == ' ') kv.remove_prefix(1);
-        size_t eq = kv.find('=');
-        if (eq != std::string_view::npos && kv.substr(0, eq) == u.hash_on_cookie) return kv.substr(eq + 1);
-        if (semi == std::string_view::npos) break;
-        c.remove_prefix(semi + 1);
+    bool found = false;
+    auto find_cookie = [&](const http::Header* list, size_t n) -> std::string_view {
+      for (size_t i = 0; i < n; ++i) {
+        if (!http::iequals(list[i].name, "cookie")) continue;
+        std::string_view c = list[i].value;
+        while (!c.empty()) {
+          size_t semi = c.find(';');
+          std::string_view kv = c.substr(0, semi);
+          while (!kv.empty() && kv.front() == ' ') kv.remove_prefix(1);
+          size_t eq = kv.find('=');
+          if (eq != std::string_view::npos && kv.substr(0, eq) == u.hash_on_cookie) {
+            found = true;
+            return kv.substr(eq + 1);
+          }
+          if (semi == std::string_view::npos) break;
+          c.remove_prefix(semi + 1);
+        }
       }
-    }
+      return {};
+    };
+    std::string_view sent = find_cookie(headers, num_headers);
+    if (!found && added != nullptr) sent = find_cookie(added->data(), added->size());
+    if (found) return sent;
     // No cookie yet: make one (a random UUID, as Kong), and hand it to the
     // client with the response.
     thread_local std::mt19937_64 rng{std::random_device{}()};

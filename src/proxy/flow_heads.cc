@@ -10,10 +10,58 @@
 
 namespace wg::proxy {
 
+namespace {
+
+// What the request head's header loop saw that the writer adds lines of
+// its own for.
+struct OutgoingLines {
+  std::string_view via;
+  std::string_view xff_first;  // common case: one X-Forwarded-For header, no copy
+  bool xff_many = false;
+};
+
+// The request headers that go upstream as they are: not hop-by-hop, not
+// pseudo, not the ones the gateway writes itself (Host, framing,
+// X-Forwarded-*, X-Real-IP, Via: those are noted in `seen`).
+[[gnu::always_inline]] inline void append_request_headers(std::string& h, const http::Header* headers, size_t n,
+                                                          OutgoingLines& seen) {
+  for (size_t i = 0; i < n; ++i) {
+    const http::Header& hd = headers[i];
+    if (hd.hop_by_hop || hd.name[0] == ':') continue;
+    switch (hd.id) {
+      case http::HeaderId::Host:
+      case http::HeaderId::ContentLength:
+      case http::HeaderId::Expect:
+      case http::HeaderId::XForwardedProto:
+      case http::HeaderId::XForwardedHost:
+      case http::HeaderId::XForwardedPort:
+      case http::HeaderId::XForwardedPath:
+      case http::HeaderId::XForwardedPrefix:
+      case http::HeaderId::XRealIp:
+        continue;
+      case http::HeaderId::Via:
+        seen.via = hd.value;
+        continue;
+      case http::HeaderId::XForwardedFor:
+        if (seen.xff_first.data() == nullptr) {
+          seen.xff_first = hd.value;
+        } else {
+          seen.xff_many = true;
+        }
+        continue;
+      default:
+        break;
+    }
+    append_header(h, hd);
+  }
+}
+
+}  // namespace
+
 // The request headers to send upstream: the Exchange's map when the
 // handlers had the request (they may have changed it), else the parsed head.
 void RequestFlow::outgoing_request_headers(const http::Header** headers, size_t* n) const {
-  if (handlers_have_head(pipeline::Direction::Request)) {
+  if (map_holds_head(pipeline::Direction::Request)) {
     *headers = x_->request_headers.data();
     *n = x_->request_headers.size();
   } else {
@@ -30,11 +78,14 @@ void RequestFlow::build_upstream_head(std::string_view upstream_path) {
   std::string_view method = down_->req.method;
   std::string_view host = route.preserve_host ? down_->req.host : host_for_peer();
   preserve_host_ = route.preserve_host;
-  if (handlers_have_head(pipeline::Direction::Request) && x_->request_headers.pseudo_changed()) {
+  // Lines handlers added to a head they only add to: after the head's own.
+  const http::HeaderMap* added = added_lines(pipeline::Direction::Request);
+  if ((map_holds_head(pipeline::Direction::Request) || added != nullptr) &&
+      x_->request_headers.pseudo_changed()) {
     // A handler changed a pseudo-header (the map's entries carry their
-    // HeaderIds; pseudo-headers are skipped below).
-    for (size_t i = 0; i < num_headers; ++i) {
-      const http::Header& hd = headers[i];
+    // HeaderIds; pseudo-headers are skipped below). Where handlers only
+    // add, the head's own pseudo-headers come first and change nothing.
+    for (const http::Header& hd : x_->request_headers) {
       if (hd.name == ":method") {
         method = hd.value;
       } else if (hd.name == ":path") {
@@ -60,38 +111,11 @@ void RequestFlow::build_upstream_head(std::string_view upstream_path) {
   host_value_len_ = h.size() - host_value_pos_;
   h.append("\r\n");
 
-  std::string_view via;
-  std::string_view xff_first;  // common case: one X-Forwarded-For header, no copy
-  bool xff_many = false;
-  for (size_t i = 0; i < num_headers; ++i) {
-    const http::Header& hd = headers[i];
-    if (hd.hop_by_hop || hd.name[0] == ':') continue;
-    switch (hd.id) {
-      case http::HeaderId::Host:
-      case http::HeaderId::ContentLength:
-      case http::HeaderId::Expect:
-      case http::HeaderId::XForwardedProto:
-      case http::HeaderId::XForwardedHost:
-      case http::HeaderId::XForwardedPort:
-      case http::HeaderId::XForwardedPath:
-      case http::HeaderId::XForwardedPrefix:
-      case http::HeaderId::XRealIp:
-        continue;
-      case http::HeaderId::Via:
-        via = hd.value;
-        continue;
-      case http::HeaderId::XForwardedFor:
-        if (xff_first.data() == nullptr) {
-          xff_first = hd.value;
-        } else {
-          xff_many = true;
-        }
-        continue;
-      default:
-        break;
-    }
-    append_header(h, hd);
-  }
+  OutgoingLines seen;
+  append_request_headers(h, headers, num_headers, seen);
+  if (added != nullptr) append_request_headers(h, added->data(), added->size(), seen);
+  const std::string_view via = seen.via, xff_first = seen.xff_first;
+  const bool xff_many = seen.xff_many;
   // Kong's upgrade headers (the client's were hop-by-hop, dropped above).
   if (upgrade_) h.append("Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n");
   // A body that goes through the handlers gets its framing when they first
@@ -113,12 +137,16 @@ void RequestFlow::build_upstream_head(std::string_view upstream_path) {
       h.append(xff_first);
     } else {
       bool first = true;
-      for (size_t i = 0; i < num_headers; ++i) {
-        if (headers[i].id != http::HeaderId::XForwardedFor) continue;
-        if (!first) h.append(", ");
-        h.append(headers[i].value);
-        first = false;
-      }
+      auto join = [&](const http::Header* list, size_t n) {
+        for (size_t i = 0; i < n; ++i) {
+          if (list[i].id != http::HeaderId::XForwardedFor) continue;
+          if (!first) h.append(", ");
+          h.append(list[i].value);
+          first = false;
+        }
+      };
+      join(headers, num_headers);
+      if (added != nullptr) join(added->data(), added->size());
     }
     h.append(", ");
   }
@@ -167,7 +195,7 @@ void RequestFlow::build_client_head(Framing framing, uint64_t length) {
   h.framing = framing;
   h.length = length;
   h.extra = set_cookie_;
-  if (handlers_have_head(pipeline::Direction::Response)) {
+  if (map_holds_head(pipeline::Direction::Response)) {
     const http::HeaderMap& m = x_->response_headers;
     if (m.pseudo_changed()) {
       int st = 0;
@@ -181,6 +209,12 @@ void RequestFlow::build_client_head(Framing framing, uint64_t length) {
     // The upstream's bytes are gone, but the map kept a copy of the head;
     // a new status gets its standard phrase.
     h.reason = h.status == resp_.status ? m.kept(resp_.reason) : std::string_view();
+  } else if (const http::HeaderMap* added = added_lines(pipeline::Direction::Response)) {
+    // The parsed head (its bytes still in the read buffer) and then what
+    // the handlers added; the head's own :status comes first, so an added
+    // one changes nothing, as in their map.
+    h.added = added->data();
+    h.num_added = added->size();
   }
   write_response_head(h);
 }
@@ -192,7 +226,7 @@ void RequestFlow::write_response_head(ResponseHead& h) {
   if (h.framing == Framing::Upstream) {
     h.upstream_body = resp_body_.kind;
     h.upstream_length = resp_.content_length;
-    h.restore_length = handlers_have_head(pipeline::Direction::Response);
+    h.restore_length = map_holds_head(pipeline::Direction::Response);
   }
   if (h.from_upstream) {
     const pipeline::Timings& t = x_->timings;

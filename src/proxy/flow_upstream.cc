@@ -346,17 +346,25 @@ bool RequestFlow::parse_response_head() {
     x_->log.upstream_status = resp_.status;
     report_passive(shared::Outcome::Success, resp_.status);
     resp_body_.start(x_->head_request ? http::BodyKind::None : resp_.body, resp_.content_length);
-    if (handlers_have_head(pipeline::Direction::Response)) {
-      // The handlers' copy of the head (the read buffer moves on).
+    const bool full_head = handlers_have_head(pipeline::Direction::Response);
+    if (full_head || handlers_lazy_head(pipeline::Direction::Response)) {
       pipeline::Exchange& x = *x_;
       x.response_has_body = !resp_body_.done;
       x.response_phase = true;
       http::HeaderMap& m = x.response_headers;
       m.clear();
-      const char* head = b.data + b.start;
-      m.keep({head, resp_.head_len});
-      m.push_pseudo(":status", std::string_view(head + 9, 3));  // "HTTP/1.x 200": checked by the parser
-      m.push_parsed(resp_.headers, resp_.num_headers, false);
+      if (full_head) {
+        // The handlers' copy of the head (the read buffer moves on).
+        const char* head = b.data + b.start;
+        m.keep({head, resp_.head_len});
+        m.push_pseudo(":status", std::string_view(head + 9, 3));  // "HTTP/1.x 200": checked by the parser
+        m.push_parsed(resp_.headers, resp_.num_headers, false);
+      } else {
+        // Deferred: its bytes stay put until the head is written (nothing
+        // is read from the upstream while a handler holds the head).
+        const char* head = b.data + b.start;
+        m.defer_response({head, resp_.head_len}, resp_.headers, resp_.num_headers, std::string_view(head + 9, 3));
+      }
       pipeline::Step step = runner_->response_head();
       if (step == pipeline::Step::Ended) {
         release_upstream(false);

@@ -27,8 +27,8 @@ struct SeenHeaders {
 // come from a handler's map and may hold wire lines; a parsed head never
 // does, and its loop (the plain proxy's) spares the test.
 template <bool kLines>
-SeenHeaders append_response_headers(std::string& o, const http::Header* headers, size_t n, bool from_upstream,
-                                    bool upstream_framing) {
+[[gnu::always_inline]] inline SeenHeaders append_response_headers(std::string& o, const http::Header* headers, size_t n,
+                                                                  bool from_upstream, bool upstream_framing) {
   SeenHeaders seen;
   for (size_t i = 0; i < n; ++i) {
     const http::Header& hd = headers[i];
@@ -49,6 +49,16 @@ SeenHeaders append_response_headers(std::string& o, const http::Header* headers,
     }
   }
   return seen;
+}
+
+// A response head's lines that handlers added to it (a head they only add
+// to), after its own; what they hold counts as the head's.
+[[gnu::noinline]] void append_added_lines(std::string& o, const http::Header* added, size_t n, bool from_upstream,
+                                          bool upstream_framing, SeenHeaders& seen) {
+  const SeenHeaders more = append_response_headers<true>(o, added, n, from_upstream, upstream_framing);
+  if (more.via.data() != nullptr) seen.via = more.via;
+  seen.server = seen.server || more.server;
+  seen.length = seen.length || more.length;
 }
 
 }  // namespace
@@ -143,9 +153,10 @@ void Http1Downstream::write_head(const ResponseHead& h, int minor_version) {
   o.append(h.reason.empty() ? http::reason_phrase(h.status) : h.reason);
   o.append("\r\n");
   const bool upstream_framing = h.framing == Framing::Upstream;
-  const SeenHeaders seen =
+  SeenHeaders seen =
       h.wire_lines ? append_response_headers<true>(o, h.headers, h.num_headers, h.from_upstream, upstream_framing)
                    : append_response_headers<false>(o, h.headers, h.num_headers, h.from_upstream, upstream_framing);
+  if (h.added != nullptr) append_added_lines(o, h.added, h.num_added, h.from_upstream, upstream_framing, seen);
   const std::string_view via = seen.via;
   const bool has_server = seen.server, has_length = seen.length;
   o.append(h.extra);

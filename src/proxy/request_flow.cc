@@ -186,7 +186,7 @@ bool RequestFlow::reroute() {
   const http::HeaderMap& m = x_->request_headers;
   // The common case costs two loads: no pseudo-header touched, no clear.
   if (!m.pseudo_changed() && !x_->clear_route_cache) return true;
-  if (!handlers_have_head(pipeline::Direction::Request)) return true;
+  if (!map_holds_head(pipeline::Direction::Request)) return true;
   const std::string_view target = m.get_exact(":path"), host = m.get_exact(":authority");
   const bool moved = m.pseudo_changed() && (target != routed_target_ || host != down_->req.host);
   if (!moved && !x_->clear_route_cache) return true;
@@ -216,8 +216,9 @@ bool RequestFlow::reroute() {
 
 // What the handlers see of the request: its head in the Exchange's map
 // (one copy of the head's bytes, the parser's views rebased onto it: no
-// allocation; only when one of them uses the request head) and the facts
-// about it.
+// allocation; only when one of them uses the request head; when they only
+// add to it or read it in access, the head deferred: HeaderMap::defer) and
+// the facts about it.
 void RequestFlow::prepare_exchange(const config::Route& route, bool request_head) {
   pipeline::Exchange& x = *x_;
   x.request_headers.clear();
@@ -238,6 +239,10 @@ void RequestFlow::prepare_exchange(const config::Route& route, bool request_head
     m.push_pseudo(":authority", down_->req.host);
     m.push_literal(":scheme", down_->https ? "https" : "http");
     m.push_parsed(down_->req.headers, down_->req.num_headers, true);
+  } else if (runner_->chain().lazy(pipeline::Direction::Request)) {
+    const http::Head& req = down_->req;
+    x.request_headers.defer_request(down_->head_bytes(), req.headers, req.num_headers, req.method, req.target,
+                                    req.host, down_->https ? "https" : "http");
   }
   x.client_ip = down_->client_ip;
   x.client_port = down_->client_port;
@@ -245,9 +250,9 @@ void RequestFlow::prepare_exchange(const config::Route& route, bool request_head
   x.route = &route;
   x.service = service_;
   x.match = match_;
-  if (!x.consumer_id.empty()) x.consumer_id.clear();
-  if (!x.credential_id.empty()) x.credential_id.clear();
-  if (request_head) x.upstream_uri.assign(scratch_upstream_path_);
+  x.consumer_id = {};
+  x.credential_id = {};
+  if (request_head || runner_->chain().defers(pipeline::Direction::Request)) x.upstream_uri.assign(scratch_upstream_path_);
   x.route_name = route.name;
   x.service_name = service_->cfg.name;
   x.protocol = down_->req.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
@@ -264,8 +269,9 @@ void RequestFlow::after_access() {
                 down_->close_after || !down_->body_read());
     return;
   }
-  const std::string& uri =
-      handlers_have_head(pipeline::Direction::Request) ? x_->upstream_uri : scratch_upstream_path_;
+  const bool theirs = handlers_have_head(pipeline::Direction::Request) ||
+                     (runner_->active() && runner_->chain().defers(pipeline::Direction::Request));
+  const std::string& uri = theirs ? x_->upstream_uri : scratch_upstream_path_;
   x_->log.upstream_uri.assign(uri);
   build_upstream_head(uri);
   start_upstream();

@@ -176,6 +176,22 @@ class RequestFlow final : public upstream::ConnOwner, public pipeline::ExchangeO
   bool handlers_have_head(pipeline::Direction d) const {
     return runner_->active() && runner_->chain().sees_head(d);
   }
+  // Whether they only add to direction d's head or read it in its phase:
+  // the Exchange's map defers it (pipeline::Chain::lazy).
+  bool handlers_lazy_head(pipeline::Direction d) const { return runner_->active() && runner_->chain().lazy(d); }
+  const http::HeaderMap& head_map(pipeline::Direction d) const {
+    return d == pipeline::Direction::Request ? x_->request_headers : x_->response_headers;
+  }
+  // Whether the Exchange's map holds direction d's whole head: filled for
+  // the handlers, or a deferred one a handler copied in.
+  bool map_holds_head(pipeline::Direction d) const {
+    return handlers_have_head(d) || (handlers_lazy_head(d) && !head_map(d).deferred());
+  }
+  // The lines handlers added to a deferred head they left as it was
+  // (written after the parsed head's own), else null.
+  const http::HeaderMap* added_lines(pipeline::Direction d) const {
+    return handlers_lazy_head(d) && head_map(d).deferred() ? &head_map(d) : nullptr;
+  }
   void after_access();
   void handler_ended(pipeline::Direction d);
   void handler_reply();

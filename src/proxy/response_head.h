@@ -24,6 +24,11 @@ struct ResponseHead {
   uint64_t length = 0;         // for Framing::Length
   std::string_view extra;      // whole header lines of ours (Location, Set-Cookie)
   bool wire_lines = false;     // headers is a handler's map: it may hold wire lines (Header::wire_line)
+  // Lines handlers added to a head they only add to (a deferred map's
+  // additions, which may be wire lines), written after headers; what they
+  // hold counts as the head's (Via, Server, Content-Length).
+  const http::Header* added = nullptr;
+  size_t num_added = 0;
   // Framing::Upstream: the upstream body's framing, relayed as it is.
   http::BodyKind upstream_body = http::BodyKind::None;
   uint64_t upstream_length = 0;

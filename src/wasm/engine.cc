@@ -155,6 +155,12 @@ bool Module::exports_function(std::string_view name) const {
   return it != exports_.end() && *it == name;
 }
 
+bool Module::imports_function(std::string_view name) const {
+  auto it = std::lower_bound(imports_.begin(), imports_.end(), name,
+                             [](const std::string& a, std::string_view b) { return std::string_view(a) < b; });
+  return it != imports_.end() && *it == name;
+}
+
 Engine& Engine::instance() {
   static Engine e;
   return e;
@@ -237,6 +243,14 @@ std::shared_ptr<const Module> Engine::compile(const std::string& name, const std
   }
   wasm_exporttype_vec_delete(&exports);
   std::sort(mod->exports_.begin(), mod->exports_.end());
+  wasm_importtype_vec_t imports;
+  wasmtime_module_imports(m, &imports);
+  for (size_t i = 0; i < imports.size; ++i) {
+    const wasm_name_t* n = wasm_importtype_name(imports.data[i]);
+    mod->imports_.emplace_back(n->data, n->size);
+  }
+  wasm_importtype_vec_delete(&imports);
+  std::sort(mod->imports_.begin(), mod->imports_.end());
   return mod;
 }
 

@@ -43,6 +43,8 @@ class Module {
   const std::string& hash() const { return hash_; }
   bool exports_function(std::string_view name) const;
   const std::vector<std::string>& exports() const { return exports_; }
+  // Whether the module imports a function of that name (from any module).
+  bool imports_function(std::string_view name) const;
 
  private:
   friend class Engine;
@@ -52,6 +54,7 @@ class Module {
   std::string name_;
   std::string hash_;
   std::vector<std::string> exports_;
+  std::vector<std::string> imports_;  // names only, sorted
 };
 
 // Process-wide engine; modules compiled by it can be instantiated from any

@@ -28,6 +28,23 @@ uint32_t filter_phases(const Module& m) {
   return phases;
 }
 
+// The imports through which a filter can see what a head holds (its
+// entries, their count, the request.* and response.code properties) or
+// have the request matched again. A module that imports none of them can
+// only add to the heads: the session then fills no header map for it.
+constexpr const char* kHeadReaders[] = {
+    "proxy_get_header_map_pairs",     "proxy_set_header_map_pairs",    "proxy_get_header_map_size",
+    "proxy_get_header_map_value",     "proxy_replace_header_map_value", "proxy_remove_header_map_value",
+    "proxy_get_property",             "proxy_clear_route_cache",        "proxy_call_foreign_function",
+};
+
+uint32_t filter_heads(const Module& m) {
+  for (const char* name : kHeadReaders) {
+    if (m.imports_function(name)) return pipeline::kBothHeads;
+  }
+  return pipeline::adds_bit(Direction::Request) | pipeline::adds_bit(Direction::Response);
+}
+
 Verdict verdict(Action a) {
   switch (a) {
     case Action::Continue:
@@ -46,7 +63,8 @@ FilterHandler::FilterHandler(FilterRef ref)
     : pipeline::Handler("filter", ref.name, pipeline::kFilterPriority, filter_phases(*ref.module),
                         reads_body(*ref.module, "proxy_on_request_body", "proxy_on_request_trailers"),
                         reads_body(*ref.module, "proxy_on_response_body", "proxy_on_response_trailers")),
-      ref_(std::move(ref)) {}
+      ref_(std::move(ref)),
+      heads_(filter_heads(*ref_.module)) {}
 
 bool FilterHandler::attach(pipeline::Exchange& x, pipeline::Slot& s) const {
   WorkerFilters::Handle h = WorkerFilters::current()->get(ref_);

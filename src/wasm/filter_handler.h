@@ -22,6 +22,9 @@ class FilterHandler final : public pipeline::Handler {
   void on_log(pipeline::Exchange& x, pipeline::Slot& s) const override;
   // A filter gets no callback for a request it never saw (no context).
   bool logs_unseen_requests() const override { return false; }
+  // Both heads; or, for a module that imports no function able to read
+  // them (only proxy_add_header_map_value), adds to both.
+  uint32_t heads() const override { return heads_; }
   void detach(pipeline::Exchange& x, pipeline::Slot& s) const override;
   std::string failure(const pipeline::Slot& s) const override;
 
@@ -31,6 +34,7 @@ class FilterHandler final : public pipeline::Handler {
   static FilterVm& vm(const pipeline::Slot& s) { return *static_cast<FilterVm*>(s.state.get()); }
   static uint32_t ctx(const pipeline::Slot& s) { return static_cast<uint32_t>(s.word); }
   FilterRef ref_;
+  uint32_t heads_;
 };
 
 }  // namespace wg::wasm

@@ -289,11 +289,11 @@ Action FilterVm::headers_callback(Callback cb, uint32_t ctx, pipeline::Exchange&
 }
 
 Action FilterVm::on_request_headers(uint32_t ctx, pipeline::Exchange& s, bool eos) {
-  return headers_callback(Callback::RequestHeaders, ctx, s, s.request_headers.size(), eos);
+  return headers_callback(Callback::RequestHeaders, ctx, s, s.request_headers.count(), eos);
 }
 
 Action FilterVm::on_response_headers(uint32_t ctx, pipeline::Exchange& s, bool eos) {
-  return headers_callback(Callback::ResponseHeaders, ctx, s, s.response_headers.size(), eos);
+  return headers_callback(Callback::ResponseHeaders, ctx, s, s.response_headers.count(), eos);
 }
 
 Action FilterVm::on_body(uint32_t ctx, pipeline::Exchange& s, std::string& body, bool response, bool eos) {

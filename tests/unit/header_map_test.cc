@@ -981,3 +981,41 @@ TEST(HeaderMapLines, ReplacingALineValueLeavesAnOrdinaryEntry) {
   m.remove("x-one");
   EXPECT_EQ(wire_of(m), "X-Two: 22\r\n");
 }
+
+TEST(HeaderMap, ADeferredHeadIsReadInPlaceAndCopiedInOnlyWhenChanged) {
+  const std::string bytes = "GET /p HTTP/1.1\r\nHost: a\r\nConnection: close\r\nAccept: */*\r\n\r\n";
+  HeadParser parser;
+  Head head;
+  ASSERT_EQ(parser.parse_request(bytes.data(), bytes.size(), 32768, head), ParseStatus::Complete);
+  const HeaderMap::Pseudo pseudo[] = {{":method", head.method}, {":path", head.target}, {":authority", head.host},
+                                      {":scheme", "http", true}};
+  HeaderMap m;
+  m.defer({bytes.data(), head.head_len}, head.headers, head.num_headers, true, pseudo, 4);
+  EXPECT_TRUE(m.deferred());
+  EXPECT_EQ(m.count(), 5u);  // four pseudo-headers and Accept: Host is :authority, Connection hop-by-hop
+  EXPECT_EQ(m.size(), 0u);
+  ASSERT_NE(m.find("accept"), nullptr);
+  EXPECT_EQ(m.find("accept")->value, "*/*");
+  EXPECT_EQ(m.find("host"), nullptr);
+  EXPECT_EQ(m.get_exact(":path"), "/p");
+  ASSERT_NE(m.find(":scheme"), nullptr);
+  m.add_line("x-added", "1", HeaderId::Other);
+  EXPECT_EQ(m.count(), 6u);
+  EXPECT_TRUE(m.deferred());  // adding keeps it deferred
+  size_t seen = 0;
+  EXPECT_FALSE(m.any_field([&](const Header&) { return ++seen, false; }));
+  EXPECT_EQ(seen, 2u);  // Accept and x-added: the deferred pseudo-headers are not offered
+  m.replace("Accept", "text/plain");  // changing an entry copies the head in, the additions after it
+  EXPECT_FALSE(m.deferred());
+  ASSERT_EQ(m.size(), 6u);
+  EXPECT_EQ(m.data()[0].name, ":method");
+  EXPECT_EQ(m.data()[3].value, "http");
+  EXPECT_EQ(m.data()[4].name, "Accept");
+  EXPECT_EQ(m.data()[4].value, "text/plain");
+  EXPECT_EQ(m.data()[5].name, "x-added");
+  EXPECT_NE(m.data()[1].value.data(), head.target.data());  // the map's copy, not the read buffer
+  EXPECT_EQ(m.data()[1].value, "/p");
+  m.clear();
+  EXPECT_FALSE(m.deferred());
+  EXPECT_EQ(m.count(), 0u);
+}

@@ -411,6 +411,50 @@ TEST(ChainTest, HeadsNoHandlerUsesAreSpared) {
   EXPECT_FALSE(idle.sees_head(Direction::Request));
 }
 
+TEST(Chain, AHeadHandlersOnlyAddToIsNotSeenUnlessAnotherReadsIt) {
+  struct Adder final : Handler {
+    Adder(uint32_t heads, uint32_t phases, BodyMode body = BodyMode::None)
+        : Handler("filter", "adder", kFilterPriority, phases, body, BodyMode::None), heads_(heads) {}
+    uint32_t heads() const override { return heads_; }
+    bool attach(Exchange&, Slot&) const override { return true; }
+    Verdict on_phase(Phase, Exchange&, Slot&) const override { return Verdict::Continue; }
+    Verdict on_body(Direction, Exchange&, Slot&, std::string&, bool) const override { return Verdict::Continue; }
+    Verdict on_trailers(Direction, Exchange&, Slot&) const override { return Verdict::Continue; }
+    void on_log(Exchange&, Slot&) const override {}
+    void detach(Exchange&, Slot&) const override {}
+    std::string failure(const Slot&) const override { return {}; }
+
+   private:
+    uint32_t heads_;
+  };
+  const uint32_t adds = adds_bit(Direction::Request) | adds_bit(Direction::Response);
+  const uint32_t both_phases = phase_bit(Phase::Access) | phase_bit(Phase::HeaderFilter);
+  Chain adding;  // header_filter too: adding to the response head is all it does
+  adding.add(std::make_shared<Adder>(adds, both_phases));
+  for (Direction d : {Direction::Request, Direction::Response}) {
+    EXPECT_FALSE(adding.sees_head(d));
+    EXPECT_TRUE(adding.only_adds(d));
+  }
+  Chain with_reader;  // a reader of the request head: that map is filled, the other stays adds-only
+  with_reader.add(std::make_shared<Adder>(adds, both_phases));
+  with_reader.add(std::make_shared<Adder>(head_bit(Direction::Request), phase_bit(Phase::Access)));
+  EXPECT_TRUE(with_reader.sees_head(Direction::Request));
+  EXPECT_FALSE(with_reader.only_adds(Direction::Request));
+  EXPECT_TRUE(with_reader.only_adds(Direction::Response));
+  Chain filtering;  // header_filter of a handler that says nothing of adds-only: the full head
+  filtering.add(std::make_shared<Adder>(adds, both_phases));
+  filtering.add(std::make_shared<Adder>(0, phase_bit(Phase::HeaderFilter)));
+  EXPECT_TRUE(filtering.sees_head(Direction::Response));
+  EXPECT_FALSE(filtering.only_adds(Direction::Response));
+  EXPECT_TRUE(filtering.only_adds(Direction::Request));
+  Chain body;  // a body through the chain is framed from the maps: both heads, whole
+  body.add(std::make_shared<Adder>(adds, both_phases, BodyMode::Stream));
+  for (Direction d : {Direction::Request, Direction::Response}) {
+    EXPECT_TRUE(body.sees_head(d));
+    EXPECT_FALSE(body.only_adds(d));
+  }
+}
+
 TEST_F(Pipeline, AHandlerThatCannotAttachFailsTheRequest) {
   auto a = add("a", 20);
   a->fail_attach = true;

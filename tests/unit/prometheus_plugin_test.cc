@@ -78,7 +78,7 @@ TEST_F(PrometheusPlugin, LabelsSourceAndConsumer) {
   p->on_log(x, slot);
   // A plugin's answer after the upstream's head (source kong), no consumer.
   x.local_reply = true;
-  x.consumer_id.clear();
+  x.consumer_id = {};
   x.log.status = 403;
   p->on_log(x, slot);
   // The client left before any answer: nginx's 499, from the gateway.

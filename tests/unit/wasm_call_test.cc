@@ -92,5 +92,20 @@ TEST(WasmFilterHandler, RunsOnlyInThePhasesItHasACallbackFor) {
   EXPECT_TRUE(log_only.runs(Phase::Log));
 }
 
+TEST(WasmFilterHandler, OnlyAddsToTheHeadsWhenItImportsNothingThatReadsThem) {
+  using pipeline::Direction;
+  const std::string add =
+      R"((import "env" "proxy_add_header_map_value" (func (param i32 i32 i32 i32 i32) (result i32))))";
+  FilterHandler adder(ref_for(add));
+  EXPECT_EQ(adder.heads(), pipeline::adds_bit(Direction::Request) | pipeline::adds_bit(Direction::Response));
+  FilterHandler bare(ref_for(""));
+  EXPECT_EQ(bare.heads(), adder.heads());
+  for (const char* reader : {"proxy_get_header_map_value", "proxy_get_header_map_size", "proxy_get_property",
+                             "proxy_remove_header_map_value", "proxy_clear_route_cache"}) {
+    FilterHandler h(ref_for(add + "(import \"env\" \"" + reader + "\" (func))"));
+    EXPECT_EQ(h.heads(), pipeline::kBothHeads) << reader;
+  }
+}
+
 }  // namespace
 }  // namespace wg::wasm

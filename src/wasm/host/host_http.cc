@@ -173,7 +173,8 @@ WG_HOST(proxy_add_header_map_value) {
   http::HeaderId id;
   if (!in.ok()) return answer_with(r, kInvalidMemoryAccess);
   if (!checked_name(f, k, &id) || !valid_value(v)) return answer_with(r, kBadArgument);
-  m->add(k, v, id);
+  // As its wire line: the head writer copies it in one piece.
+  m->add_line(k, v, id);
   return answer_with(r, kOk);
 }
 
