@@ -318,8 +318,10 @@ bool fill(Socket& s, int* error) {
   for (;;) {
     ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
     if (n > 0) {
+      // On until EAGAIN or the end, even after a short read: the socket is
+      // edge-triggered, and a FIN that came with the last bytes raises no
+      // further event (receive("*a") would then wait for its timeout).
       s.in.append(buf, static_cast<size_t>(n));
-      if (static_cast<size_t>(n) < sizeof buf) return true;
       continue;
     }
     if (n == 0) {
