@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "admin/form_body.h"
+#include "admin/kong_api.h"
 #include "config/credentials.h"
 #include "config/declarative.h"
 #include "config/entity_schemas.h"
@@ -23,13 +24,6 @@ namespace {
 using config::Value;
 using config::schema::Schema;
 using config::schema::Type;
-
-Response json(int status, const Value& body) {
-  Response r;
-  r.status = status;
-  r.body = config::to_json(body);
-  return r;
-}
 
 Response message(int status, const std::string& text) { return json(status, Value{{"message", text}}); }
 

@@ -20,13 +20,6 @@ using config::Value;
 
 // ---- answers ---------------------------------------------------------------------
 
-Response json(int status, const Value& body) {
-  Response r;
-  r.status = status;
-  r.body = config::to_json(body);
-  return r;
-}
-
 Response message(int status, const std::string& text) {
   Value v = Value::object();
   v["message"] = text;
@@ -545,6 +538,13 @@ void install_kong_api(AdminServer& server, KongApi api_in) {
   server.add_api_route("/{entity}/{id}/{child}", [api](const Request& r) { return child_collection(*api, r); });
   server.add_api_route("/{entity}/{id}/{child}/{child_id}",
                        [api](const Request& r) { return child_item(*api, r); });
+}
+
+Response json(int status, const Value& body) {
+  Response r;
+  r.status = status;
+  r.body = config::to_json(body);
+  return r;
 }
 
 }  // namespace wg::admin

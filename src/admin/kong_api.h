@@ -42,6 +42,10 @@ struct KongApi {
   std::string proxy_listen, admin_listen;
 };
 
+// An answer with body as its JSON (the Admin API's content type): the one
+// builder every Admin API endpoint answers with.
+Response json(int status, const config::Value& body);
+
 void install_kong_api(AdminServer& server, KongApi api);
 
 // Kong's configuration hash of a normalized config: md5 hex of its JSON.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "admin/kong_api.h"
 #include "config/value.h"
 #include "wasm/proxy_wasm.h"
 
@@ -10,12 +11,7 @@ namespace {
 
 using config::Value;
 
-admin::Response json(int status, const Value& body) {
-  admin::Response r;
-  r.status = status;
-  r.body = config::to_json(body);
-  return r;
-}
+using admin::json;
 
 const char* abi_text(wasm::Abi abi) {
   switch (abi) {

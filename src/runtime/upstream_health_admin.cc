@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "admin/kong_api.h"
 #include "config/value.h"
 #include "upstream/balancer.h"
 
@@ -10,12 +11,7 @@ namespace {
 
 using config::Value;
 
-admin::Response json(int status, const Value& body) {
-  admin::Response r;
-  r.status = status;
-  r.body = config::to_json(body);
-  return r;
-}
+using admin::json;
 
 admin::Response not_found() { return json(404, Value{{"message", "Not found"}}); }
 
